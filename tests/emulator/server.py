@@ -1,0 +1,292 @@
+"""The HTTP side of the emulator: one real server per venue on 127.0.0.1, routing, faults, records.
+
+A venue module subclasses ``Venue``: it declares its routes (method, path regex, a
+route name shared across venues where the meaning is shared: ``balance``,
+``markets``, ``candles``, ``ticker``, ``create_order``, ``fetch_order``,
+``open_orders``, ``cancel_order``, ``positions``), finds the calling account from
+the request's credentials, and formats its own error bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .core import Ledger, Market
+
+# Fault kinds understood by every venue.
+FAULT_KINDS = (
+    "latency",  # sleep ``seconds`` then answer normally
+    "hang",  # hold the request ``seconds`` (default 60), past any client timeout, then drop it
+    "status",  # answer ``status`` with the venue's generic error body (Retry-After for 429)
+    "venue_error",  # the venue's own error body for ``code`` (auth, insufficient_funds, ...)
+    "malformed_json",  # 200 with a body that is not JSON
+    "html",  # an HTML error page with ``status`` (default 502)
+    "drop",  # close the connection without an answer
+)
+
+
+@dataclass
+class Fault:
+    kind: str
+    status: int = 500
+    seconds: float = 0.0
+    code: str = ""
+    retry_after: float | None = None
+    times: int | None = None  # None: until cleared
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: bytes
+    headers: dict[str, str]
+    route: str | None
+    at: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any  # dict/list → JSON; bytes/str → as is
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@dataclass
+class Request:
+    """What a route handler sees."""
+
+    method: str
+    path: str
+    query: dict[str, str]  # first value of each query parameter
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    match: re.Match[str]
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else {}
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
+class AuthFailed(Exception):
+    """Raised by ``Venue.account_for`` when the request's credentials are not known."""
+
+
+Handler = Callable[[Request], Response]
+
+
+class Venue:
+    """Base of a venue module. Subclasses fill ``routes`` and the hooks below."""
+
+    name = "VENUE"
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.accounts: dict[str, Ledger] = {}  # by API key
+        self.secrets: dict[str, str] = {}  # API key → secret (for venues that verify signatures)
+        self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+
+    # -- set-up -------------------------------------------------------------
+    def add_account(
+        self, api_key: str, secret: str = "", balances: dict[str, float] | None = None, **extra
+    ) -> Ledger:
+        ledger = Ledger(self.market, balances if balances is not None else {"USD": 10000.0})
+        self.accounts[api_key] = ledger
+        self.secrets[api_key] = secret
+        return ledger
+
+    def route(self, method: str, pattern: str, name: str, handler: Handler) -> None:
+        self.routes.append((method, re.compile(pattern + r"$"), name, handler))
+
+    # -- hooks --------------------------------------------------------------
+    def account_for(self, req: Request) -> Ledger:
+        """The ledger the request's credentials belong to; raise AuthFailed otherwise."""
+        raise NotImplementedError
+
+    def error_response(self, code: str, status: int | None = None) -> Response:
+        """The venue's own error body for a venue-neutral ``code``.
+
+        Codes: ``auth``, ``rate_limit``, ``insufficient_funds``, ``order_not_found``,
+        ``invalid_order``, ``unknown_symbol``, ``duplicate_client_id``, ``server``, ``status``.
+        """
+        raise NotImplementedError
+
+    def authed(self, req: Request) -> Ledger | Response:
+        try:
+            return self.account_for(req)
+        except AuthFailed:
+            return self.error_response("auth")
+
+
+class EmulatorServer:
+    """A venue served over real HTTP on 127.0.0.1, on a free port."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.requests: list[Recorded] = []
+        self._faults: dict[str, list[Fault]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name=f"emulator-{venue.name}", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # -- faults and records -------------------------------------------------
+    def inject(self, route: str, fault: Fault) -> None:
+        """Apply ``fault`` to requests of route name ``route`` (``*`` for every route)."""
+        with self._lock:
+            self._faults.setdefault(route, []).append(fault)
+
+    def clear_faults(self, route: str | None = None) -> None:
+        with self._lock:
+            if route is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(route, None)
+
+    def requests_to(self, route: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.route == route]
+
+    def _take_fault(self, route: str | None) -> Fault | None:
+        with self._lock:
+            for key in (route, "*"):
+                queue = self._faults.get(key) if key else None
+                if not queue:
+                    continue
+                fault = queue[0]
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        queue.pop(0)
+                return fault
+        return None
+
+    # -- HTTP ---------------------------------------------------------------
+    def _handler_class(self):
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                return
+
+            def _serve(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                found = None
+                for method, pattern, name, handler in server.venue.routes:
+                    m = pattern.match(parts.path)
+                    if m and method == self.command:
+                        found = (name, handler, m)
+                        break
+                route = found[0] if found else None
+                with server._lock:
+                    server.requests.append(
+                        Recorded(
+                            self.command, parts.path, parse_qs(parts.query), body, headers, route
+                        )
+                    )
+                fault = server._take_fault(route)
+                if fault is not None and fault.kind == "latency":
+                    server._stopping.wait(fault.seconds)
+                    fault = None
+                if fault is not None:
+                    resp = server._apply_fault(fault, self)
+                    if resp is None:
+                        return
+                elif found is None:
+                    resp = Response(404, {"error": f"no route {self.command} {parts.path}"})
+                else:
+                    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                    req = Request(self.command, parts.path, query, headers, body, found[2])
+                    try:
+                        resp = found[1](req)
+                    except Exception as exc:  # an emulator bug must be loud, not a hang
+                        resp = Response(599, {"emulator_error": repr(exc)})
+                self._send(resp)
+
+            def _send(self, resp: Response) -> None:
+                if isinstance(resp.body, bytes | str):
+                    payload = resp.body.encode() if isinstance(resp.body, str) else resp.body
+                else:
+                    payload = json.dumps(resp.body).encode()
+                self.send_response(resp.status)
+                self.send_header("Content-Type", resp.content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
+
+        return _Handler
+
+    def _apply_fault(self, fault: Fault, handler: BaseHTTPRequestHandler) -> Response | None:
+        """The response a fault produces, or None when it already dealt with the connection."""
+        venue = self.venue
+        if fault.kind in ("hang", "drop"):
+            if fault.kind == "hang":
+                self._stopping.wait(fault.seconds or 60.0)
+            handler.close_connection = True
+            try:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return None
+        if fault.kind == "malformed_json":
+            return Response(200, b'{"result": [unterminated', content_type="application/json")
+        if fault.kind == "html":
+            page = f"<html><body><h1>{fault.status or 502} Bad Gateway</h1></body></html>"
+            return Response(fault.status or 502, page, content_type="text/html")
+        if fault.kind == "venue_error":
+            return venue.error_response(fault.code, fault.status if fault.status != 500 else None)
+        # "status"
+        code = {401: "auth", 403: "auth", 429: "rate_limit"}.get(fault.status, "status")
+        resp = venue.error_response(code, fault.status)
+        if fault.status in (429, 418, 503) and fault.retry_after is not None:
+            resp.headers["Retry-After"] = str(int(fault.retry_after))
+        return resp
