@@ -190,7 +190,9 @@ class Ledger:
         bid, ask = self.market.bid_ask(symbol)
         with self._lock:
             if any(o.client_order_id == client_order_id for o in self.orders.values()):
-                raise Rejected("duplicate_client_id", f"duplicate client order id {client_order_id}")
+                raise Rejected(
+                    "duplicate_client_id", f"duplicate client order id {client_order_id}"
+                )
             px = ask if side == "buy" else bid
             if amount is None:
                 if quote_amount is None or quote_amount <= 0:
@@ -219,7 +221,10 @@ class Ledger:
             self.orders[order.order_id] = order
             if type_ == "market" or (
                 type_ == "limit"
-                and ((side == "buy" and ask <= limit_price) or (side == "sell" and bid >= limit_price))
+                and (
+                    (side == "buy" and ask <= limit_price)
+                    or (side == "sell" and bid >= limit_price)
+                )
             ):
                 self._fill(order, px if type_ == "market" else limit_price)
             return order

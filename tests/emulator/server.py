@@ -9,6 +9,7 @@ the request's credentials, and formats its own error bodies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -272,10 +273,8 @@ class EmulatorServer:
             if fault.kind == "hang":
                 self._stopping.wait(fault.seconds or 60.0)
             handler.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return None
         if fault.kind == "malformed_json":
             return Response(200, b'{"result": [unterminated', content_type="application/json")

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up .venv (if needed) and run the whole test suite. Exit code is pytest's,
+# except that "no tests collected" (pytest's 5) is turned into a loud failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+stamp=.venv/.nija-installed
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+# Reinstall when pyproject.toml changed since the last install.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[dev]'
+    touch "$stamp"
+fi
+
+.venv/bin/ruff check --quiet . || { echo "ruff check failed" >&2; exit 1; }
+.venv/bin/ruff format --check --quiet . || { echo "ruff format: files need formatting" >&2; exit 1; }
+
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "ERROR: pytest collected no tests; refusing to call that a pass." >&2
+    exit 1
+fi
+exit "$rc"
