@@ -116,17 +116,31 @@ def classify(error: BaseException, operation: str | None = None) -> FailureType:
 
 
 def retry_after_seconds(error: BaseException) -> float | None:
-    """Seconds the venue asked us to wait (Retry-After header, in seconds), when the SDK exposes it."""
+    """Seconds the venue asked us to wait (Retry-After, in seconds), when the SDK exposes it.
+
+    ccxt's exceptions carry no response, but the HTTP error they were raised from
+    is chained as their ``__context__``, so the chain is followed a few links deep.
+    """
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        found = _own_retry_after(seen)
+        if found is not None:
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _own_retry_after(error: BaseException) -> float | None:
     explicit = getattr(error, "retry_after", None)
     if isinstance(explicit, int | float) and explicit >= 0:
         return float(explicit)
-    response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(getattr(error, "response", None), "headers", None)
     if headers is None:
         return None
-    value = headers.get("Retry-After")
     try:
-        seconds = float(value)
+        seconds = float(headers.get("Retry-After"))
     except (TypeError, ValueError):
         return None  # an HTTP-date or garbage: not worth guessing
     return seconds if seconds >= 0 else None

@@ -213,3 +213,15 @@ def test_retry_after_from_a_response_header():
     assert retry_after_seconds(errors.SimulatedRateLimit("r", retry_after=2.5)) == 2.5
     assert retry_after_seconds(ccxt.RateLimitExceeded("no response")) is None
     assert retry_after_seconds(alpaca_error(429)) is None
+
+
+def test_retry_after_follows_the_chain_to_the_http_error():
+    # What ccxt does: raise its own error while handling requests' HTTPError.
+    try:
+        try:
+            raise http_error(429, {"Retry-After": "12"})
+        except requests.HTTPError:
+            raise ccxt.RateLimitExceeded("binance 429") from None
+    except ccxt.RateLimitExceeded as exc:
+        assert exc.__cause__ is None and exc.__suppress_context__
+        assert retry_after_seconds(exc) == 12.0

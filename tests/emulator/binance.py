@@ -1,0 +1,514 @@
+"""Binance spot REST API v3, as much as ccxt's ``binance`` needs to trade through NIJA's adapter.
+
+Served: ``/api/v3/{ping,time,exchangeInfo,klines,ticker/24hr,ticker/bookTicker,ticker/price,
+account,order,openOrders,allOrders}``. Signed endpoints check the ``X-MBX-APIKEY`` header,
+the ``timestamp``/``recvWindow`` pair and the HMAC-SHA256 ``signature``, like Binance does.
+Nothing under ``/sapi``, ``/fapi`` or ``/dapi`` is served: a client that asks for it gets a 404,
+so a test can see that the adapter loads only spot markets.
+
+Error bodies are Binance's documented ``{"code": -NNNN, "msg": "..."}`` shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from urllib.parse import urlencode
+
+from .core import EmuOrder, Ledger, Market, Rejected
+from .server import AuthFailed, Request, Response, Venue
+
+DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+# Kline intervals Binance accepts → seconds.
+_UNITS = (("m", 60, (1, 3, 5, 15, 30)), ("h", 3600, (1, 2, 4, 6, 8, 12)), ("d", 86400, (1, 3)))
+INTERVALS = {f"{n}{u}": n * secs for u, secs, ns in _UNITS for n in ns} | {"1w": 604800}
+# Binance's rule for client order ids.
+CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED", "rejected": "REJECTED"}
+
+# venue-neutral code → (HTTP status, Binance code, message)
+ERRORS: dict[str, tuple[int, int, str]] = {
+    "auth": (401, -2015, "Invalid API-key, IP, or permissions for action."),
+    "rate_limit": (
+        429,
+        -1003,
+        "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+        "Please use WebSocket Streams for live updates to avoid polling the API.",
+    ),
+    "insufficient_funds": (400, -2010, "Account has insufficient balance for requested action."),
+    "order_not_found": (400, -2013, "Order does not exist."),
+    "invalid_order": (400, -1013, "Filter failure: LOT_SIZE"),
+    "invalid_amount": (400, -1013, "Filter failure: LOT_SIZE"),
+    "unknown_symbol": (400, -1121, "Invalid symbol."),
+    "duplicate_client_id": (400, -2010, "Duplicate order sent."),
+    "server": (500, -1001, "Internal error; unable to process your request. Please try again."),
+}
+
+
+def _f(x: float | None) -> str:
+    return f"{(x or 0.0):.8f}"
+
+
+def _err(status: int, code: int, msg: str) -> Response:
+    return Response(status, {"code": code, "msg": msg})
+
+
+def _missing(name: str) -> Response:
+    return _err(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+class BinanceVenue(Venue):
+    """The Binance spot venue. Accounts are keyed by API key; set a secret to verify signatures."""
+
+    name = "BINANCE"
+
+    def __init__(self, market: Market | None = None, symbols=DEFAULT_SYMBOLS) -> None:
+        super().__init__(market or Market())
+        self.listed = tuple(symbols)  # canonical symbols this venue lists, e.g. BTC/USDT
+        self.cancel_ids: list[str] = []  # client ids Binance gave the cancel requests
+        r = self.route
+        r("GET", r"/api/v3/ping", "ping", lambda req: Response(200, {}))
+        r("GET", r"/api/v3/time", "time", self._time)
+        r("GET", r"/api/v3/exchangeInfo", "markets", self._exchange_info)
+        r("GET", r"/api/v3/klines", "candles", self._klines)
+        r("GET", r"/api/v3/ticker/24hr", "ticker", self._ticker_24hr)
+        r("GET", r"/api/v3/ticker/bookTicker", "ticker", self._book_ticker)
+        r("GET", r"/api/v3/ticker/price", "ticker", self._price_ticker)
+        r("GET", r"/api/v3/account", "balance", self._signed(self._account))
+        r("POST", r"/api/v3/order", "create_order", self._signed(self._create_order))
+        r("GET", r"/api/v3/order", "fetch_order", self._signed(self._get_order))
+        r("GET", r"/api/v3/openOrders", "open_orders", self._signed(self._open_orders))
+        r("GET", r"/api/v3/allOrders", "all_orders", self._signed(self._all_orders))
+        r("DELETE", r"/api/v3/order", "cancel_order", self._signed(self._cancel_order))
+
+    def reset(self, market: Market) -> None:
+        """Forget every account and order and trade on ``market`` (one server, many tests)."""
+        self.market = market
+        self.accounts.clear()
+        self.secrets.clear()
+        self.cancel_ids.clear()
+
+    # -- hooks --------------------------------------------------------------
+    def account_for(self, req: Request) -> Ledger:
+        ledger = self.accounts.get(req.headers.get("x-mbx-apikey", ""))
+        if ledger is None:
+            raise AuthFailed()
+        return ledger
+
+    def error_response(self, code: str, status: int | None = None) -> Response:
+        if code == "status":
+            return self._status_error(status or 500)
+        default_status, binance_code, msg = ERRORS.get(code, ERRORS["server"])
+        return _err(status or default_status, binance_code, msg)
+
+    def _status_error(self, status: int) -> Response:
+        """Binance's body for a bare HTTP status."""
+        if status in (401, 403):
+            return self.error_response("auth", status)
+        if status == 429:
+            return self.error_response("rate_limit", status)
+        if status == 418:
+            until = int(time.time() * 1000) + 120_000
+            msg = (
+                f"Way too much request weight used; IP banned until {until}. "
+                "Please use WebSocket Streams for live updates to avoid bans."
+            )
+            return _err(418, -1003, msg)
+        if status == 504:  # the gateway gave up waiting for the matching engine
+            msg = (
+                "Timeout waiting for response from backend server. "
+                "Send status unknown; execution status unknown."
+            )
+            return _err(504, -1007, msg)
+        if status >= 500:
+            return self.error_response("server", status)
+        return _err(status, -1000, "An unknown error occurred while processing the request.")
+
+    # -- helpers ------------------------------------------------------------
+    @staticmethod
+    def market_id(symbol: str) -> str:
+        return symbol.replace("/", "")
+
+    def _symbol(self, market_id: str | None) -> str | None:
+        for s in self.listed:
+            if self.market_id(s) == market_id:
+                return s
+        return None
+
+    def _signed(self, handler):
+        """Wrap a handler with Binance's API-key, timestamp and signature checks."""
+
+        def wrapped(req: Request) -> Response:
+            if not req.headers.get("x-mbx-apikey"):
+                return _err(401, -2014, "API-key format invalid.")
+            ledger = self.authed(req)
+            if isinstance(ledger, Response):
+                return ledger
+            params = {**req.query, **req.form()}
+            if "timestamp" not in params:
+                return _missing("timestamp")
+            if "signature" not in params:
+                return _missing("signature")
+            now = int(time.time() * 1000)
+            ts = int(params["timestamp"])
+            window = int(params.get("recvWindow", 5000))
+            if ts > now + 1000 or now - ts > window:
+                return _err(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+            secret = self.secrets.get(req.headers["x-mbx-apikey"], "")
+            if secret and not hmac.compare_digest(params["signature"], self._sign(req, secret)):
+                return _err(400, -1022, "Signature for this request is not valid.")
+            return handler(req, ledger, params)
+
+        return wrapped
+
+    @staticmethod
+    def _sign(req: Request, secret: str) -> str:
+        # Binance signs the query string followed by the body, each without the signature.
+        query = urlencode({k: v for k, v in req.query.items() if k != "signature"})
+        body = req.body.decode().split("&signature=")[0] if req.body else ""
+        payload = query + body
+        return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+    def _order_json(self, o: EmuOrder) -> dict:
+        cost = o.filled * (o.average_price or 0.0)
+        return {
+            "symbol": self.market_id(o.symbol),
+            "orderId": int(o.order_id),
+            "orderListId": -1,
+            "clientOrderId": o.client_order_id,
+            "price": _f(o.limit_price),
+            "origQty": _f(o.amount),
+            "executedQty": _f(o.filled),
+            "cummulativeQuoteQty": _f(cost),
+            "status": STATUS[o.status],
+            "timeInForce": "GTC",
+            "type": o.type.upper(),
+            "side": o.side.upper(),
+            "stopPrice": _f(0),
+            "icebergQty": _f(0),
+            "time": o.created_ms,
+            "updateTime": o.created_ms,
+            "isWorking": True,
+            "workingTime": o.created_ms,
+            "origQuoteOrderQty": _f(o.quote_amount),
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+
+    def _find(self, ledger: Ledger, params: dict) -> EmuOrder | Response:
+        """The order named by ``orderId``/``origClientOrderId`` on ``symbol``, or an error."""
+        symbol = self._symbol(params.get("symbol"))
+        if "symbol" not in params:
+            return _missing("symbol")
+        if symbol is None:
+            return self.error_response("unknown_symbol")
+        if "orderId" in params:
+            order = ledger.find(order_id=params["orderId"])
+        elif "origClientOrderId" in params:
+            order = ledger.find(client_order_id=params["origClientOrderId"])
+        else:
+            msg = "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+            return _err(400, -1102, msg)
+        if order is None or order.symbol != symbol:
+            return self.error_response("order_not_found")
+        return order
+
+    # -- public -------------------------------------------------------------
+    def _time(self, req: Request) -> Response:
+        return Response(200, {"serverTime": int(time.time() * 1000)})
+
+    def _exchange_info(self, req: Request) -> Response:
+        symbols = []
+        for s in self.listed:
+            base, quote = s.split("/")
+            symbols.append(
+                {
+                    "symbol": self.market_id(s),
+                    "status": "TRADING",
+                    "baseAsset": base,
+                    "baseAssetPrecision": 8,
+                    "quoteAsset": quote,
+                    "quotePrecision": 8,
+                    "quoteAssetPrecision": 8,
+                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                    "icebergAllowed": True,
+                    "ocoAllowed": True,
+                    "quoteOrderQtyMarketAllowed": True,
+                    "isSpotTradingAllowed": True,
+                    "isMarginTradingAllowed": False,
+                    "filters": [
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": "0.01000000",
+                            "maxPrice": "1000000.00000000",
+                            "tickSize": "0.01000000",
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "minQty": "0.00001000",
+                            "maxQty": "9000.00000000",
+                            "stepSize": "0.00001000",
+                        },
+                        {"filterType": "NOTIONAL", "minNotional": "5.00000000"},
+                    ],
+                    "permissions": [],
+                    "permissionSets": [["SPOT"]],
+                    "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                    "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER"],
+                }
+            )
+        body = {
+            "timezone": "UTC",
+            "serverTime": int(time.time() * 1000),
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
+        return Response(200, body)
+
+    def _klines(self, req: Request) -> Response:
+        q = req.query
+        if "symbol" not in q:
+            return _missing("symbol")
+        symbol = self._symbol(q["symbol"])
+        if symbol is None:
+            return self.error_response("unknown_symbol")
+        step = INTERVALS.get(q.get("interval", ""))
+        if step is None:
+            return _err(400, -1120, "Invalid interval.")
+        limit = max(1, min(int(q.get("limit", 500)), 1000))
+        end_ms = int(q["endTime"]) if "endTime" in q else None
+        if end_ms is None and "startTime" in q:
+            end_ms = int(q["startTime"]) + (limit - 1) * step * 1000
+        rows = self.market.candles(symbol, step, limit, end_ms)
+        out = [
+            [
+                int(r[0]),
+                _f(r[1]),
+                _f(r[2]),
+                _f(r[3]),
+                _f(r[4]),
+                _f(r[5]),
+                int(r[0]) + step * 1000 - 1,
+                _f(r[5] * r[4]),
+                7,
+                _f(r[5] / 2),
+                _f(r[5] * r[4] / 2),
+                "0",
+            ]
+            for r in rows
+        ]
+        return Response(200, out)
+
+    def _one_or_all(self, req: Request, render) -> Response:
+        if "symbol" in req.query:
+            symbol = self._symbol(req.query["symbol"])
+            if symbol is None:
+                return self.error_response("unknown_symbol")
+            return Response(200, render(symbol))
+        return Response(200, [render(s) for s in self.listed])
+
+    def _ticker_24hr(self, req: Request) -> Response:
+        def render(symbol: str) -> dict:
+            last = self.market.price(symbol)
+            bid, ask = self.market.bid_ask(symbol)
+            now = int(time.time() * 1000)
+            open_ = last * 0.99
+            return {
+                "symbol": self.market_id(symbol),
+                "priceChange": _f(last - open_),
+                "priceChangePercent": "1.010",
+                "weightedAvgPrice": _f(last),
+                "prevClosePrice": _f(open_),
+                "lastPrice": _f(last),
+                "lastQty": "0.01000000",
+                "bidPrice": _f(bid),
+                "bidQty": "1.00000000",
+                "askPrice": _f(ask),
+                "askQty": "1.00000000",
+                "openPrice": _f(open_),
+                "highPrice": _f(last * 1.01),
+                "lowPrice": _f(last * 0.98),
+                "volume": "1000.00000000",
+                "quoteVolume": _f(1000 * last),
+                "openTime": now - 86_400_000,
+                "closeTime": now,
+                "firstId": 1,
+                "lastId": 1000,
+                "count": 1000,
+            }
+
+        return self._one_or_all(req, render)
+
+    def _book_ticker(self, req: Request) -> Response:
+        def render(symbol: str) -> dict:
+            bid, ask = self.market.bid_ask(symbol)
+            return {
+                "symbol": self.market_id(symbol),
+                "bidPrice": _f(bid),
+                "bidQty": "1.00000000",
+                "askPrice": _f(ask),
+                "askQty": "1.00000000",
+            }
+
+        return self._one_or_all(req, render)
+
+    def _price_ticker(self, req: Request) -> Response:
+        return self._one_or_all(
+            req, lambda s: {"symbol": self.market_id(s), "price": _f(self.market.price(s))}
+        )
+
+    # -- signed -------------------------------------------------------------
+    def _account(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        locked: dict[str, float] = {}
+        for o in ledger.open_orders():
+            if o.side == "buy":
+                locked[o.quote] = locked.get(o.quote, 0.0) + o.amount * (o.limit_price or 0.0)
+            else:
+                locked[o.base] = locked.get(o.base, 0.0) + o.amount
+        balances = [
+            {"asset": a, "free": _f(total - locked.get(a, 0.0)), "locked": _f(locked.get(a, 0.0))}
+            for a, total in sorted(ledger.snapshot().items())
+        ]
+        body = {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": int(time.time() * 1000),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": 354937868,
+        }
+        return Response(200, body)
+
+    def _create_order(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        for name in ("symbol", "side", "type"):
+            if name not in params:
+                return _missing(name)
+        symbol = self._symbol(params["symbol"])
+        if symbol is None:
+            return self.error_response("unknown_symbol")
+        side, type_ = params["side"].lower(), params["type"].lower()
+        if side not in ("buy", "sell"):
+            return _err(400, -1117, "Invalid side.")
+        if type_ not in ("market", "limit"):
+            return _err(400, -1116, "Invalid orderType.")
+        client_id = params.get("newClientOrderId") or secrets.token_urlsafe(16)[:22]
+        if not CLIENT_ID_RE.match(client_id):
+            msg = (
+                "Illegal characters found in parameter 'newClientOrderId'; "
+                r"legal range is '^[\.A-Z\:/a-z0-9_-]{1,36}$'."
+            )
+            return _err(400, -1100, msg)
+        amount = float(params["quantity"]) if "quantity" in params else None
+        quote = float(params["quoteOrderQty"]) if "quoteOrderQty" in params else None
+        price = float(params["price"]) if "price" in params else None
+        if type_ == "limit":
+            for name, value in (("timeInForce", params.get("timeInForce")), ("price", price)):
+                if value is None:
+                    return _missing(name)
+            if amount is None:
+                return _missing("quantity")
+            quote = None
+        elif amount is None and quote is None:
+            msg = "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+            return _err(400, -1102, msg)
+        try:
+            order = ledger.place(
+                symbol,
+                side,
+                type_,
+                amount=amount,
+                quote_amount=None if amount is not None else quote,
+                limit_price=price if type_ == "limit" else None,
+                client_order_id=client_id,
+            )
+        except Rejected as exc:
+            return self.error_response(exc.code)
+        return Response(200, self._order_ack(order, params.get("newOrderRespType", "FULL")))
+
+    def _order_ack(self, o: EmuOrder, resp_type: str) -> dict:
+        full = self._order_json(o)
+        ack = {
+            "symbol": full["symbol"],
+            "orderId": full["orderId"],
+            "orderListId": -1,
+            "clientOrderId": o.client_order_id,
+            "transactTime": o.created_ms,
+        }
+        if resp_type == "ACK":
+            return ack
+        result = {**ack, **{k: full[k] for k in full if k not in ("time", "updateTime")}}
+        for k in ("stopPrice", "icebergQty", "isWorking"):
+            result.pop(k)
+        if resp_type == "FULL":
+            fills = []
+            if o.filled > 0:
+                fills.append(
+                    {
+                        "price": _f(o.average_price),
+                        "qty": _f(o.filled),
+                        "commission": _f(o.fee),
+                        "commissionAsset": o.quote,
+                        "tradeId": int(o.order_id),
+                    }
+                )
+            result["fills"] = fills
+        return result
+
+    def _get_order(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        ledger.match_limits()
+        found = self._find(ledger, params)
+        if isinstance(found, Response):
+            return found
+        return Response(200, self._order_json(found))
+
+    def _open_orders(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        symbol = None
+        if "symbol" in params:
+            symbol = self._symbol(params["symbol"])
+            if symbol is None:
+                return self.error_response("unknown_symbol")
+        return Response(200, [self._order_json(o) for o in ledger.open_orders(symbol)])
+
+    def _all_orders(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        if "symbol" not in params:
+            return _missing("symbol")
+        symbol = self._symbol(params["symbol"])
+        if symbol is None:
+            return self.error_response("unknown_symbol")
+        ledger.match_limits()
+        orders = [o for o in ledger.all_orders() if o.symbol == symbol]
+        return Response(200, [self._order_json(o) for o in orders])
+
+    def _cancel_order(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        ledger.match_limits()
+        found = self._find(ledger, params)
+        if isinstance(found, Response):
+            if found.body.get("code") == -2013:  # Binance answers a cancel with -2011
+                return _err(400, -2011, "Unknown order sent.")
+            return found
+        if found.status != "open":
+            return _err(400, -2011, "Unknown order sent.")
+        ledger.cancel(found)
+        # Like Binance: ``clientOrderId`` names the cancel request, ``origClientOrderId`` the order.
+        cancel_id = params.get("newClientOrderId") or secrets.token_urlsafe(16)[:22]
+        self.cancel_ids.append(cancel_id)
+        body = {**self._order_json(found), "clientOrderId": cancel_id}
+        body["origClientOrderId"] = found.client_order_id
+        body["transactTime"] = int(time.time() * 1000)
+        for k in ("time", "updateTime", "isWorking", "workingTime", "stopPrice", "icebergQty"):
+            body.pop(k)
+        return Response(200, body)
