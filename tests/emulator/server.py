@@ -43,6 +43,7 @@ class Fault:
     code: str = ""
     retry_after: float | None = None
     times: int | None = None  # None: until cleared
+    after: bool = False  # process the request normally first, then fail the answer
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -240,6 +241,10 @@ class EmulatorServer:
                 if fault is not None and fault.kind == "latency":
                     server._stopping.wait(fault.seconds)
                     fault = None
+                if fault is not None and fault.after and found is not None:
+                    # The venue acts on the request; only its answer is lost or garbled.
+                    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                    found[1](Request(self.command, parts.path, query, headers, body, found[2]))
                 if fault is not None:
                     resp = server._apply_fault(fault, self)
                     if resp is None:

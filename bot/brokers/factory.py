@@ -1,0 +1,58 @@
+"""Build the broker object for an account spec: the venue's adapter, wrapped for paper mode.
+
+In paper mode (the default) the venue adapter still supplies real balances and
+market data where credentials exist, but orders go to the paper engine: nothing
+is ever sent to a venue's order endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.brokers.alpaca import AlpacaBroker
+from bot.brokers.base import Broker, BrokerSpec
+from bot.brokers.ccxt_broker import SUPPORTED_BROKERS as CCXT_BROKERS
+from bot.brokers.ccxt_broker import CcxtBroker
+from bot.brokers.coinbase import CoinbaseBroker
+from bot.brokers.paper import PaperBroker
+from bot.errors import ConfigError
+
+VENUES = ("COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA")
+
+
+def create_venue_broker(spec: BrokerSpec) -> Broker:
+    """The real adapter for ``spec.account.broker``; it touches no network until first used."""
+    name = spec.account.broker
+    if name in CCXT_BROKERS:
+        return CcxtBroker(spec)
+    if name == "COINBASE":
+        return CoinbaseBroker(spec)
+    if name == "ALPACA":
+        return AlpacaBroker(spec)
+    raise ConfigError(f"{spec.account.key}: unknown broker {name!r} (known: {', '.join(VENUES)})")
+
+
+def create_trading_broker(
+    spec: BrokerSpec,
+    *,
+    live: bool,
+    paper_balance_usd: float,
+    clock: Callable[[], float] = time.time,
+    venue: Broker | None = None,
+) -> Broker:
+    """The broker an account trades through: the venue itself when ``live``, else paper fills
+    over the venue's real market data (``venue`` may be passed in to share its markets)."""
+    venue = venue or create_venue_broker(spec)
+    if live:
+        return venue
+    return PaperBroker(
+        spec,
+        venue,
+        starting_usd=paper_balance_usd,
+        asset_class=venue.asset_class,
+        clock=clock,
+    )
+
+
+__all__ = ["VENUES", "create_trading_broker", "create_venue_broker"]

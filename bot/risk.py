@@ -1,0 +1,153 @@
+"""Position sizing and the limits that keep one account's losses bounded.
+
+``RiskManager`` is per account and holds no mutable state of its own: the numbers it
+judges (equity, open positions, the day's starting equity) are passed in, so the
+same inputs always give the same answer. ``GlobalPositionCap`` is the one piece
+shared between accounts: a counter whose lock is held only for an increment,
+never across a broker call, so a slow account cannot hold up another.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RiskParams:
+    """Per-account limits; fractions are of the account's USD equity."""
+
+    risk_per_trade: float = 0.01
+    max_position_fraction: float = 0.10
+    max_open_positions: int = 5
+    max_total_exposure: float = 0.80
+    max_entries_per_cycle: int = 1
+    daily_loss_limit: float = 0.05
+    min_order_usd: float = 10.0  # the venue's minimum order notional
+    min_balance_usd: float = 10.0  # below this equity the account only manages exits
+
+    def __post_init__(self) -> None:
+        for name in (
+            "risk_per_trade",
+            "max_position_fraction",
+            "max_total_exposure",
+            "daily_loss_limit",
+        ):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+        for name in ("max_open_positions", "max_entries_per_cycle"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("min_order_usd", "min_balance_usd"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What the risk check needs to know about an account right now."""
+
+    equity_usd: float
+    open_positions: int
+    exposure_usd: float  # market value of open positions
+    entries_this_cycle: int
+    day_start_equity_usd: float | None
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """An entry size in base units, or zero with the reason a person can read."""
+
+    quantity: float
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return self.quantity > 0
+
+
+class RiskManager:
+    """Sizing and limits for one account."""
+
+    def __init__(self, params: RiskParams | None = None) -> None:
+        self.params = params or RiskParams()
+
+    def daily_loss_halted(self, state: AccountState) -> bool:
+        """True when the day's loss reached the limit: no new entries until the next UTC day."""
+        start = state.day_start_equity_usd
+        if not start or start <= 0:
+            return False
+        return (start - state.equity_usd) / start >= self.params.daily_loss_limit
+
+    def entry_block(self, state: AccountState) -> str | None:
+        """Why no new entry may be opened now, or None when entries are allowed."""
+        p = self.params
+        if state.equity_usd < p.min_balance_usd:
+            return f"equity ${state.equity_usd:.2f} below the funded minimum: exits only"
+        if self.daily_loss_halted(state):
+            return "daily loss limit reached: no new entries until the next UTC day"
+        if state.open_positions >= p.max_open_positions:
+            return f"{state.open_positions} positions open (at most {p.max_open_positions})"
+        if state.entries_this_cycle >= p.max_entries_per_cycle:
+            return "already entered this cycle"
+        if state.exposure_usd >= p.max_total_exposure * state.equity_usd:
+            return "total exposure limit reached"
+        return None
+
+    def size_entry(self, state: AccountState, price: float, stop: float) -> Sizing:
+        """Quantity to buy at ``price`` with a stop at ``stop``, within every limit."""
+        blocked = self.entry_block(state)
+        if blocked:
+            return Sizing(0.0, blocked)
+        if not (math.isfinite(price) and math.isfinite(stop)) or not 0 < stop < price:
+            return Sizing(0.0, f"invalid stop {stop!r} for price {price!r}")
+        p = self.params
+        risk_qty = p.risk_per_trade * state.equity_usd / (price - stop)
+        cap_usd = min(
+            p.max_position_fraction * state.equity_usd,
+            p.max_total_exposure * state.equity_usd - state.exposure_usd,
+        )
+        qty = min(risk_qty, cap_usd / price)
+        if qty * price < p.min_order_usd:
+            if p.min_order_usd <= cap_usd:
+                return Sizing(p.min_order_usd / price, "raised to the venue minimum")
+            return Sizing(0.0, f"the venue minimum ${p.min_order_usd:.2f} exceeds the caps")
+        return Sizing(qty, "risk-sized" if qty == risk_qty else "capped")
+
+
+class GlobalPositionCap:
+    """``NIJA_MAX_TOTAL_POSITIONS`` across all accounts, or no cap when ``limit`` is None.
+
+    Each account reserves a slot before it sends an entry, and after every cycle
+    reports its true count (open positions plus entries still unresolved), which
+    replaces its reservations. The lock guards a dict update, never a broker call.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"NIJA_MAX_TOTAL_POSITIONS must be at least 1, got {limit!r}")
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+        self._total = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._total
+
+    def try_reserve(self, account_key: str) -> bool:
+        """Take a slot for ``account_key`` if one is free."""
+        with self._lock:
+            if self.limit is not None and self._total >= self.limit:
+                return False
+            self._counts[account_key] = self._counts.get(account_key, 0) + 1
+            self._total += 1
+            return True
+
+    def sync(self, account_key: str, count: int) -> None:
+        """Set this account's true count (found at start, or after a cycle)."""
+        with self._lock:
+            self._total += count - self._counts.get(account_key, 0)
+            self._counts[account_key] = count
