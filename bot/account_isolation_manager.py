@@ -196,7 +196,7 @@ class AccountIsolationManager:
             if acct is not None:
                 with acct.lock:
                     status = acct.circuit.status
-                    retry = acct.circuit.retry_in(self._clock())
+                    retry = acct.circuit.blocked_for(self._clock())
             raise AccountBlockedError(key, status, reason, retry)
         started = time.perf_counter()
         try:

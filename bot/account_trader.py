@@ -48,6 +48,7 @@ class CycleResult:
     equity_usd: float | None = None
     ok: bool = True  # False when the cycle ended early
     blocked_reason: str | None = None  # the gate said no
+    retry_in_seconds: float | None = None  # ...and for how long it will keep saying no
     error: str | None = None  # what ended the cycle early
     notes: list[str] = field(default_factory=list)
 
@@ -91,6 +92,7 @@ class AccountTrader:
             self._cycle(result)
         except AccountBlockedError as blocked:
             result.ok, result.blocked_reason = False, blocked.reason
+            result.retry_in_seconds = blocked.retry_in_seconds
             self.log.info("cycle_blocked", reason=blocked.reason)
         except Exception as exc:
             result.ok, result.error = False, f"{type(exc).__name__}: {exc}"[:300]

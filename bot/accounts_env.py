@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.brokers.base import AccountRef, BrokerSpec, Credentials
+from bot.brokers.base import AccountRef, BrokerSpec, Credentials, credential_problem
 from bot.env_values import (
     BROKERS,
     VariableError,
@@ -197,6 +197,13 @@ def _build(found: _Found, options: _Options, settings: Settings) -> BrokerSpec:
     secret = found.values.get("api_secret", "")
     if broker == "COINBASE":
         secret = secret.replace("\\n", "\n")  # a PEM pasted onto one line of .env
+    for fld in ("api_key", "api_secret", "passphrase"):
+        value = secret if fld == "api_secret" else found.values.get(fld, "")
+        multiline = fld == "api_secret" and broker == "COINBASE"
+        problem = credential_problem(value, multiline=multiline) if value else None
+        if problem:
+            name = found.names[fld]
+            found.problems.append(VariableError(name, f"{name} {problem}"))
     return BrokerSpec(
         account=found.ref,
         credentials=Credentials(

@@ -230,6 +230,14 @@ class AccountCircuit:
         old, self.status = self.status, new
         return Transition(old, new, reason) if old is not new else None
 
+    def blocked_for(self, now: float) -> float | None:
+        """Seconds until the gate may say yes again: an open circuit's wait or a venue's hold."""
+        if self.state == OPEN:
+            return self.retry_in(now)
+        if self.state == CLOSED and now < self.hold_until:
+            return self.hold_until - now
+        return None
+
     def retry_in(self, now: float) -> float | None:
         if self.state != OPEN:
             return None

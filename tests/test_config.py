@@ -706,3 +706,16 @@ def test_env_example_values_are_the_code_defaults_and_hold_no_secrets():
     assert secret_values(env) == []
     for broker in BROKERS:
         assert tuple(env[f"{broker}_SYMBOLS"].split(",")) == DEFAULT_SYMBOLS[broker]
+
+
+@pytest.mark.parametrize(
+    "bad", ["abc\ndef", "abc def", "abc\u200bdef"], ids=["newline", "space", "zero-width"]
+)
+def test_a_credential_with_a_stray_character_names_the_variable_not_the_value(bad):
+    env = {"KRAKEN_API_KEY": "FAKEKEY" + bad, "KRAKEN_API_SECRET": "RkFLRQ==",
+           "OKX_API_KEY": "k", "OKX_API_SECRET": "s", "OKX_PASSPHRASE": "p"}  # fmt: skip
+    result = load_accounts(env, load_settings({}))
+    assert [s.account.key for s in result.specs] == ["platform/platform/OKX"]
+    (err,) = result.errors
+    assert "KRAKEN_API_KEY" in str(err) and "copy-paste" in str(err)
+    assert "FAKEKEY" not in str(err)

@@ -502,3 +502,18 @@ def test_a_slow_guarded_call_blocks_neither_other_gates_nor_the_report(mgr):
     finally:
         release.set()
         worker.join(5)
+
+
+def test_a_refusal_says_how_long_it_will_last(mgr, clock):
+    class Limited(Exception):
+        retry_after = 40.0
+
+    mgr.record_failure(*ALICE, Limited("slow down"), FailureType.RATE_LIMIT_ERROR)
+    with pytest.raises(AccountBlockedError) as held:
+        gated_success(mgr)
+    assert held.value.retry_in_seconds == 40.0
+    clock.advance(40)
+    fail(mgr, 5)
+    with pytest.raises(AccountBlockedError) as opened:
+        gated_success(mgr)
+    assert opened.value.retry_in_seconds == 300.0

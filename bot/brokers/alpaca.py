@@ -43,6 +43,7 @@ from bot.brokers.base import (
     Side,
     Ticker,
     timeframe_seconds,
+    validate_credentials,
 )
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
 
@@ -229,6 +230,7 @@ class AlpacaBroker(Broker):
             raise BrokerConfigError(
                 f"{spec.account}: Alpaca needs an API key and secret (ALPACA_API_KEY, ALPACA_API_SECRET)"
             )
+        validate_credentials(spec)
         trading_url = _clean_url(spec.base_url)
         data_url = _clean_url(spec.data_url) or trading_url
         self._trading = TradingClient(

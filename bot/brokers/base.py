@@ -193,6 +193,35 @@ class BrokerSpec:
     rate_limit: bool = True  # ccxt enableRateLimit; tests against the emulator turn it off
 
 
+def credential_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why a credential cannot go into an HTTP header or a signature, or None when it can.
+
+    A stray line break or an invisible character pasted into a key makes the HTTP
+    layer raise with the header value in its message; refusing it first keeps it out.
+    PEM secrets (``multiline``) may hold spaces and line breaks.
+    """
+    allowed = " \r\n" if multiline else ""
+    for ch in value:
+        if ch not in allowed and not ("!" <= ch <= "~"):
+            return "contains a space, line break or non-ASCII character (a copy-paste slip?)"
+    return None
+
+
+def validate_credentials(spec: BrokerSpec, *, multiline_secret: bool = False) -> None:
+    """Raise BrokerConfigError (naming the field, never the value) for an unusable credential."""
+    from bot.errors import BrokerConfigError  # local: errors.py must stay a leaf module
+
+    creds = spec.credentials
+    for name, value, multiline in (
+        ("API key", creds.api_key, False),
+        ("API secret", creds.api_secret, multiline_secret),
+        ("passphrase", creds.passphrase, False),
+    ):
+        problem = credential_problem(value, multiline=multiline) if value else None
+        if problem:
+            raise BrokerConfigError(f"{spec.account.key}: the {name} {problem}")
+
+
 class Broker(ABC):
     """One broker account. Every method is one bounded call (or a few) to the venue.
 

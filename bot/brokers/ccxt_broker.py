@@ -33,6 +33,7 @@ from bot.brokers.base import (
     OrderType,
     Position,
     Ticker,
+    validate_credentials,
 )
 from bot.brokers.ccxt_convert import to_order
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
@@ -133,6 +134,7 @@ class CcxtBroker(Broker):
         venue = _VENUES.get(self.name)
         if venue is None:
             raise BrokerConfigError(f"{self.name} is not a ccxt broker ({sorted(_VENUES)})")
+        validate_credentials(spec)
         self._venue = venue
         self._spec = spec
         self._timeout_s = float(spec.timeout_seconds)

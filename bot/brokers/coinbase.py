@@ -32,6 +32,7 @@ from bot.brokers.base import (
     Side,
     Ticker,
     timeframe_seconds,
+    validate_credentials,
 )
 from bot.brokers.coinbase_client import build_client, check_credentials, endpoint_for
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
@@ -63,6 +64,7 @@ class CoinbaseBroker(Broker):
     def _sdk(self) -> RESTClient:
         """The SDK client, built on first use; an unusable key or URL raises BrokerConfigError."""
         if self._client is None:
+            validate_credentials(self.spec, multiline_secret=True)  # the secret is a PEM
             endpoint = endpoint_for(self.spec.base_url)
             try:
                 client = build_client(self.spec, endpoint)
