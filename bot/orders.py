@@ -230,7 +230,14 @@ class OrderDesk:
         if pos is None:
             self.log.warning("exit_fill_without_open_position", client_order_id=rec.client_order_id)
             return
-        pnl = (price - pos.entry_price) * quantity - fee
+        entry = (
+            self.store.get_order(pos.entry_client_order_id) if pos.entry_client_order_id else None
+        )
+        # Net of both fees: the exit's, and the entry's share for the quantity sold.
+        entry_fee = (
+            entry.fee_usd * min(1.0, quantity / entry.filled) if entry and entry.filled else 0.0
+        )
+        pnl = (price - pos.entry_price) * quantity - fee - entry_fee
         left = pos.quantity - quantity
         if left > pos.quantity * 1e-6:
             self.store.update_position(pos.id, quantity=left)

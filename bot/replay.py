@@ -1,0 +1,435 @@
+"""Replay: run the real engine over a recorded candle series, fast-forwarded.
+
+The series (``load_candles``) drives a ``ReplayClock`` that the driver moves to the
+close of one candle per cycle. ``ReplayMarket`` serves the series to the ``PaperBroker``
+and reveals only candles closed at or before that clock, so neither the strategy nor
+the paper fills can see the future. The real ``AccountTrader``, ``PaperBroker``,
+``Store`` (SQLite in a temporary directory unless a path is given) and
+``AccountIsolationManager`` do the work; ``run_replay`` then reads the trades back
+from the store and reports them with the equity curve's figures.
+
+CSV format: the header ``timestamp,open,high,low,close,volume``, one candle per line.
+``timestamp`` is the candle's open time, either an integer in epoch **milliseconds**
+(never seconds: there is no guessing, ``1700000000`` means 1970-01-20) or ISO-8601
+with ``Z`` or an offset (``2023-11-14T22:15:00Z``, ``2023-11-14T23:15:00+01:00``).
+The candle interval is the smallest gap between timestamps; it must be whole minutes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from bot.account_isolation_manager import AccountIsolationManager
+from bot.account_trader import AccountTrader
+from bot.brokers.base import USD_LIKE, AccountRef, BrokerSpec, Candles, Ticker, timeframe_seconds
+from bot.brokers.paper import PaperBroker
+from bot.risk import RiskManager, RiskParams
+from bot.store import PositionRecord, Store
+from bot.strategy import StrategyParams, get_strategy
+
+HEADER = ("timestamp", "open", "high", "low", "close", "volume")
+REPLAY_ACCOUNT = AccountRef("user", "replay", "PAPER")
+_EPOCH_MS = re.compile(r"^\d+$")
+
+
+class CandleFileError(ValueError):
+    """A candle file that cannot be replayed; the message names the file and line."""
+
+
+# -- loading --------------------------------------------------------------------------
+def load_candles(path: str | Path) -> Candles:
+    """The candles of a CSV file (see the module docstring), sorted oldest first.
+
+    Raises ``CandleFileError`` naming the line for a bad header, a malformed row, a
+    NaN / infinite / negative number, a candle whose high or low does not contain its
+    open and close, or a duplicate timestamp; and for a file with fewer than 2 candles.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = _parse_rows(path, csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CandleFileError(f"{path}: cannot read: {exc}") from exc
+    if len(rows) < 2:
+        raise CandleFileError(f"{path}: needs at least 2 candles, found {len(rows)}")
+    rows.sort(key=lambda r: r[1][0])
+    for (line_a, a), (line_b, b) in pairwise(rows):
+        if a[0] == b[0]:
+            first, again = sorted((line_a, line_b))
+            raise CandleFileError(
+                f"{path}:{again}: duplicate timestamp {_iso(a[0] / 1000)} (first on line {first})"
+            )
+    candles = Candles.from_rows([r for _, r in rows])
+    try:
+        series_step_ms(candles)
+    except CandleFileError as exc:
+        raise CandleFileError(f"{path}: {exc}") from None
+    return candles
+
+
+def _parse_rows(path: Path, reader) -> list[tuple[int, list[float]]]:
+    """``(line number, [ms, o, h, l, c, v])`` per data row; blank lines are skipped."""
+    header = next(reader, None)
+    if header is None or tuple(h.strip().lower() for h in header) != HEADER:
+        raise CandleFileError(
+            f"{path}:1: the header must be {','.join(HEADER)}, not {','.join(header or [])!r}"
+        )
+    rows = []
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(HEADER):
+            raise CandleFileError(f"{path}:{line}: expected 6 fields, found {len(cells)}")
+        try:
+            rows.append((line, [float(_timestamp_ms(cells[0])), *_ohlcv(cells[1:])]))
+        except ValueError as exc:
+            raise CandleFileError(f"{path}:{line}: {exc}") from None
+    return rows
+
+
+def _timestamp_ms(text: str) -> int:
+    """Epoch milliseconds from ``text``: digits (milliseconds) or ISO-8601 with a zone."""
+    text = text.strip()
+    if _EPOCH_MS.match(text):
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"timestamp {text!r} is neither epoch milliseconds nor ISO-8601") from None
+    if when.tzinfo is None:
+        raise ValueError(f"ISO-8601 timestamp {text!r} needs Z or an offset such as +00:00")
+    if when.microsecond % 1000:
+        raise ValueError(f"timestamp {text!r} is finer than a millisecond")
+    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def _ohlcv(cells: list[str]) -> list[float]:
+    values = []
+    for name, text in zip(HEADER[1:], cells, strict=True):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{name} {text.strip()!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{name} is {text.strip()}, not a finite number")
+        if value < 0 or (value == 0 and name != "volume"):  # a volume of 0 is a quiet candle
+            rule = "must not be negative" if name == "volume" else "must be positive"
+            raise ValueError(f"{name} {rule}, got {text.strip()}")
+        values.append(value)
+    open_, high, low, close, _ = values
+    if high < max(open_, close) or low > min(open_, close):
+        raise ValueError(f"high {high:g} and low {low:g} must contain open and close")
+    return values
+
+
+def series_step_ms(candles: Candles) -> int:
+    """The candle interval: the smallest gap between timestamps, in whole minutes."""
+    step = int(np.diff(candles.timestamp_ms).min())
+    if step <= 0 or step % 60_000:
+        raise CandleFileError(f"the candle interval {step} ms is not a whole number of minutes")
+    return step
+
+
+# -- the replayed world -------------------------------------------------------------
+class ReplayClock:
+    """The replay's time, in whole milliseconds; callable like ``time.time`` (seconds)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = int(start_ms)
+
+    def __call__(self) -> float:
+        return self.now_ms / 1000.0
+
+    def advance_to(self, ms: int) -> None:
+        """Move forward to ``ms``; a replay never goes back in time."""
+        if ms < self.now_ms:
+            raise ValueError("the replay clock does not go back")
+        self.now_ms = int(ms)
+
+
+class ReplayMarket:
+    """``MarketData`` over one symbol's series, showing only what had closed by ``clock``.
+
+    A candle opening at ``t`` is closed at ``t + step_ms``; until then it does not
+    exist for the caller, and the ticker is the last revealed close.
+    """
+
+    def __init__(self, symbol: str, candles: Candles, clock: ReplayClock, step_ms: int) -> None:
+        self.symbol = symbol
+        self._candles = candles
+        self._clock = clock
+        self.step_ms = step_ms
+        self._closes_at = np.asarray(candles.timestamp_ms, dtype=np.int64) + step_ms
+
+    def revealed(self) -> int:
+        """How many candles had closed by the clock."""
+        return int(np.searchsorted(self._closes_at, self._clock.now_ms, side="right"))
+
+    def symbols(self) -> list[str]:
+        """The one replayed symbol."""
+        return [self.symbol]
+
+    def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
+        """The last ``limit`` closed candles, oldest first (in the series' own interval)."""
+        self._check(symbol)
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if timeframe_seconds(timeframe) * 1000 != self.step_ms:
+            raise ValueError(f"the series has {_timeframe(self.step_ms)} candles, not {timeframe}")
+        end = self.revealed()
+        c, start = self._candles, max(0, end - limit)
+        return Candles(*(np.array(a[start:end]) for a in _columns(c)))
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        """The last revealed close as bid, ask and last (the paper broker adds slippage)."""
+        self._check(symbol)
+        end = self.revealed()
+        if end == 0:
+            raise ValueError(f"no {symbol} candle has closed yet")
+        last = float(self._candles.close[end - 1])
+        return Ticker(symbol=symbol, bid=last, ask=last, last=last)
+
+    def _check(self, symbol: str) -> None:
+        if symbol != self.symbol:
+            raise ValueError(f"the replay has no {symbol!r}, only {self.symbol!r}")
+
+
+def _columns(c: Candles) -> tuple[np.ndarray, ...]:
+    return (c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume)
+
+
+def _timeframe(step_ms: int) -> str:
+    return f"{step_ms // 60_000}m"
+
+
+# -- the report -----------------------------------------------------------------------
+@dataclass
+class Trade:
+    """One closed position. ``pnl_usd`` is net of both the entry and the exit fee."""
+
+    symbol: str
+    entry_time: str
+    exit_time: str
+    entry_price: float
+    exit_price: float
+    quantity: float
+    pnl_usd: float
+    fees_usd: float
+    reason: str
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did. Percentages are of the starting equity; ``win_rate`` is 0..1."""
+
+    symbol: str
+    strategy: str
+    timeframe: str
+    candles: int
+    cycles: int
+    first_candle: str
+    last_candle: str
+    trades: list[Trade]
+    trade_count: int
+    wins: int
+    losses: int
+    win_rate: float | None  # None when there was no trade
+    starting_equity_usd: float
+    final_equity_usd: float
+    pnl_usd: float
+    pnl_pct: float
+    max_drawdown_usd: float
+    max_drawdown_pct: float
+    open_positions: list[dict] = field(default_factory=list)  # still open at the end
+    failed_cycles: int = 0
+    cycle_errors: list[str] = field(default_factory=list)  # the first few, for the reader
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """How to replay: the symbol, strategy, money and where to keep the database."""
+
+    symbol: str = "BTC/USD"
+    strategy: str = "default"
+    starting_usd: float = 10_000.0
+    fee_rate: float = 0.001
+    slippage_bps: float = 5.0
+    db_path: Path | None = None  # None: a temporary directory, removed afterwards
+    risk: RiskParams = field(default_factory=RiskParams)
+
+
+def run_replay(candles: Candles, settings: ReplaySettings | None = None, log=None) -> ReplayReport:
+    """Run the real engine once per candle over ``candles``; the report after the last.
+
+    Raises ValueError when ``check_settings`` refuses ``settings``, and
+    ``CandleFileError`` when the candles' interval is not whole minutes.
+    """
+    s = settings or ReplaySettings()
+    check_settings(s)
+    if s.db_path is not None:
+        return _run(candles, s, Path(s.db_path), log)
+    with tempfile.TemporaryDirectory(prefix="nija-replay-") as tmp:
+        return _run(candles, s, Path(tmp) / "nija-replay.db", log)
+
+
+def check_settings(s: ReplaySettings) -> None:
+    """ValueError, in words for the user, when ``s`` cannot be replayed."""
+    if "/" not in s.symbol or s.symbol.split("/")[-1] not in USD_LIKE:
+        raise ValueError(
+            f"the paper broker settles in USD: use a symbol like BTC/USD, not {s.symbol!r}"
+        )
+    get_strategy(s.strategy)  # ValueError naming the known strategies
+    for name in ("starting_usd", "fee_rate", "slippage_bps"):
+        value = getattr(s, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if s.db_path is not None and Path(s.db_path).exists():
+        raise ValueError(f"{s.db_path} already exists: a replay needs a fresh database")
+
+
+def _run(candles: Candles, s: ReplaySettings, db: Path, log) -> ReplayReport:
+    step = series_step_ms(candles)
+    timeframe = _timeframe(step)
+    strategy = get_strategy(s.strategy, StrategyParams(timeframe=timeframe))
+    stamps = np.asarray(candles.timestamp_ms, dtype=np.int64)
+    clock = ReplayClock(int(stamps[0]))
+    market = ReplayMarket(s.symbol, candles, clock, step)
+    spec = BrokerSpec(REPLAY_ACCOUNT, symbols=(s.symbol,))
+    broker = PaperBroker(
+        spec,
+        market,
+        starting_usd=s.starting_usd,
+        fee_rate=s.fee_rate,
+        slippage_bps=s.slippage_bps,
+        clock=clock,
+        sleep=_never_sleep,
+    )
+    isolation = AccountIsolationManager(clock=clock)
+    equity = [s.starting_usd]
+    failed, errors = 0, []  # errors: the first few, for the report
+    with Store(db, REPLAY_ACCOUNT.key, clock=clock) as store:
+        trader = AccountTrader(
+            REPLAY_ACCOUNT, broker, strategy, RiskManager(s.risk), store, isolation, clock, log=log
+        )
+        for opened_ms in stamps:  # the only loop: one cycle per candle, at its close
+            clock.advance_to(int(opened_ms) + step)
+            result = trader.run_cycle()
+            if not result.ok:
+                failed += 1
+                if len(errors) < 5:
+                    when = _iso(clock())
+                    errors.append(f"{when}: {result.error or result.blocked_reason}")
+            # Read straight from the paper wallet: the harness is not the account's trader.
+            equity.append(broker.fetch_balance().usd_equity)
+        trades = [_trade(store, p) for p in store.closed_positions_since(0.0)]
+        last_close = float(candles.close[-1])
+        still_open = [_open_view(p, last_close) for p in store.open_positions()]
+    return _report(candles, s, strategy.name, timeframe, trades, still_open, equity, failed, errors)
+
+
+def _never_sleep(seconds: float) -> None:
+    # Fault injection is off in a replay; a sleep would only slow the fast-forward.
+    raise RuntimeError(f"the replay never sleeps (asked for {seconds} s)")
+
+
+def _trade(store: Store, pos: PositionRecord) -> Trade:
+    """A closed position with its fees; the store's P&L is already net of both."""
+    entry = store.get_order(pos.entry_client_order_id) if pos.entry_client_order_id else None
+    entry_fee = entry.fee_usd if entry else 0.0
+    exit_fee = sum(
+        o.fee_usd
+        for o in store.orders_with_status("filled")
+        if o.position_id == pos.id and o.purpose == "exit"
+    )
+    return Trade(
+        symbol=pos.symbol,
+        entry_time=_iso(pos.opened_at),
+        exit_time=_iso(pos.closed_at),
+        entry_price=pos.entry_price,
+        exit_price=pos.exit_price,
+        quantity=pos.quantity,
+        pnl_usd=pos.realized_pnl_usd or 0.0,
+        fees_usd=entry_fee + exit_fee,
+        reason=pos.close_reason or "",
+    )
+
+
+def _open_view(pos: PositionRecord, mark: float) -> dict:
+    return {
+        "symbol": pos.symbol,
+        "entry_time": _iso(pos.opened_at),
+        "entry_price": pos.entry_price,
+        "quantity": pos.quantity,
+        "mark_price": mark,
+        "unrealized_pnl_usd": (mark - pos.entry_price) * pos.quantity,
+    }
+
+
+def max_drawdown(equity: list[float]) -> tuple[float, float]:
+    """The largest fall from a running peak: ``(USD, fraction of that peak)``."""
+    peak, worst_usd, worst_frac = -math.inf, 0.0, 0.0
+    for value in equity:
+        peak = max(peak, value)
+        drop = peak - value
+        if drop > worst_usd:
+            worst_usd, worst_frac = drop, (drop / peak if peak > 0 else 0.0)
+    return worst_usd, worst_frac
+
+
+def _report(
+    candles: Candles,
+    s: ReplaySettings,
+    name: str,
+    timeframe: str,
+    trades: list[Trade],
+    still_open: list[dict],
+    equity: list[float],
+    failed: int,
+    errors: list[str],
+) -> ReplayReport:
+    start, final = s.starting_usd, equity[-1]
+    wins = sum(1 for t in trades if t.pnl_usd > 0)
+    dd_usd, dd_frac = max_drawdown(equity)
+    return ReplayReport(
+        symbol=s.symbol,
+        strategy=name,
+        timeframe=timeframe,
+        candles=len(candles),
+        cycles=len(equity) - 1,
+        first_candle=_iso(int(candles.timestamp_ms[0]) / 1000),
+        last_candle=_iso(int(candles.timestamp_ms[-1]) / 1000),
+        trades=trades,
+        trade_count=len(trades),
+        wins=wins,
+        losses=len(trades) - wins,
+        win_rate=wins / len(trades) if trades else None,
+        starting_equity_usd=start,
+        final_equity_usd=final,
+        pnl_usd=final - start,
+        pnl_pct=(final - start) / start * 100 if start > 0 else 0.0,
+        max_drawdown_usd=dd_usd,
+        max_drawdown_pct=dd_frac * 100,
+        open_positions=still_open,
+        failed_cycles=failed,
+        cycle_errors=errors,
+    )
+
+
+def _iso(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
