@@ -14,6 +14,7 @@ cap, whose lock is never held across a broker call.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -68,6 +69,7 @@ class AccountTrader:
         *,
         global_cap: GlobalPositionCap | None = None,
         log=None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.account = account
         self.strategy = strategy
@@ -76,6 +78,8 @@ class AccountTrader:
         self.isolation = isolation
         self.clock = clock
         self.global_cap = global_cap or GlobalPositionCap(None)
+        # Checked between symbols, never inside an order: shutdown cuts no order in half.
+        self.should_stop = should_stop
         self.log = log or structlog.get_logger().bind(account=account.key)
         self.broker = GuardedBroker(broker, isolation)
         self.desk = OrderDesk(self.broker, store, clock, self.log)
@@ -138,6 +142,8 @@ class AccountTrader:
     def _manage_exits(self, busy: set[str], result: CycleResult) -> int:
         placed = 0
         for pos in self.store.open_positions():
+            if self.should_stop():
+                break
             if pos.symbol in busy:
                 continue
             candles = self._candles(pos.symbol, result)
@@ -193,6 +199,8 @@ class AccountTrader:
             result.notes.append(blocked)
             return 0
         for symbol in self.symbols():
+            if self.should_stop():
+                break
             if symbol in held or symbol in busy:
                 continue
             candles = self._candles(symbol, result)

@@ -127,6 +127,38 @@ def _connect(target: str, busy_timeout_ms: int, *, uri: bool = False) -> sqlite3
     return sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=uri)
 
 
+def _prepare_connection(conn: sqlite3.Connection, account_key: str | None) -> None:
+    conn.execute("PRAGMA foreign_keys = ON")
+    # FULL: a committed "pending" order must survive a power cut; it proves what may have been sent.
+    conn.execute("PRAGMA synchronous = FULL")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError("open", f"cannot enable WAL (got {mode})", account_key=account_key)
+    # No write lock when there is nothing to migrate: opening never waits on another writer.
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError("open", version, SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:
+        migrate(conn)
+
+
+def prepare_database(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    """Create or migrate the database once, before account threads open it together.
+
+    Switching a new file to WAL needs it to itself, so the daemon does this first.
+    """
+    path = Path(path)
+    with _guarded("prepare", None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(str(path), busy_timeout_ms)
+    try:
+        with _guarded("prepare", None):
+            _prepare_connection(conn, None)
+    finally:
+        conn.close()
+
+
 def migrate(
     conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS
 ) -> tuple[int, int]:
@@ -196,22 +228,7 @@ class Store(AccountReader):
             raise
 
     def _prepare(self) -> None:
-        conn = self._conn
-        conn.execute("PRAGMA foreign_keys = ON")
-        # FULL: a committed "pending" order must survive a power cut; it proves what may have been sent.
-        conn.execute("PRAGMA synchronous = FULL")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise StoreError(
-                    "open", f"cannot enable WAL (got {mode})", account_key=self.account_key
-                )
-        # No write lock when there is nothing to migrate: opening never waits on another writer.
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError("open", version, SCHEMA_VERSION)
-        if version < SCHEMA_VERSION:
-            migrate(conn)
+        _prepare_connection(self._conn, self.account_key)
 
     @staticmethod
     def open_readonly(

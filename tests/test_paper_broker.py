@@ -638,3 +638,13 @@ def test_paper_over_synthetic_market_fills_a_limit_when_the_walk_crosses_it():
     assert position.quantity == 0.01 and position.avg_entry_price == limit
     assert broker.fetch_order("dip").status is OrderStatus.FILLED
     assert broker.fetch_balance().usd_cash == pytest.approx(10_000 - 0.01 * limit, rel=1e-15)
+
+
+def test_restore_starts_from_a_saved_wallet():
+    broker, _market, _sleep, _clock = make_broker()
+    broker.restore(4_000.0, [("BTC/USD", 0.1, 45_000.0), ("ETH/USD", 0.0, 1.0)])
+    balance = broker.fetch_balance()
+    assert balance.usd_cash == pytest.approx(4_000.0)
+    assert balance.usd_equity == pytest.approx(4_000.0 + 0.1 * 50_000.0)
+    (pos,) = broker.fetch_positions()
+    assert (pos.symbol, pos.quantity, pos.avg_entry_price) == ("BTC/USD", 0.1, 45_000.0)

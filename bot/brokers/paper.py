@@ -148,6 +148,20 @@ class PaperBroker(Broker):
         """Holdings worth more than ``DUST_USD`` at the last price, with average entry."""
         return self._call("fetch_positions", self._positions)
 
+    def restore(self, cash_usd: float, holdings: list[tuple[str, float, float]]) -> None:
+        """Start from a saved wallet: cash, and ``(symbol, quantity, avg_price)`` holdings.
+
+        Paper positions live in the state store; restoring them here lets paper trading
+        carry on across a restart instead of reconciling every position away.
+        """
+        with self._lock:
+            self._cash = _dec(cash_usd)
+            self._holdings = {
+                symbol: _Holding(_dec(qty), _dec(qty) * _dec(price))
+                for symbol, qty, price in holdings
+                if qty > 0
+            }
+
     # --- orders --------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> Order:

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""NIJA: trade every funded broker account in its own isolated thread until stopped.
+
+Usage: python3 bot.py [--once]
+
+Settings come from the environment and from .env (the real environment wins).
+With no broker credentials at all it runs a demo on simulated accounts.
+
+Exit codes: 0 clean stop (SIGTERM, SIGINT, or --once done); 2 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from dotenv import load_dotenv
+
+from bot.account_isolation_manager import get_isolation_manager
+from bot.config import load_accounts, load_settings, secret_values
+from bot.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
+from bot.errors import ConfigError
+from bot.independent_broker_trader import IndependentBrokerTrader
+from bot.log import get_logger, setup_logging, shutdown_logging
+from bot.wiring import circuit_config, interval_for
+
+EXIT_OK, EXIT_CONFIG = 0, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--once", action="store_true", help="one cycle per funded account, then exit"
+    )
+    parser.add_argument("--env-file", default=".env", help="dotenv file to load (default .env)")
+    args = parser.parse_args(argv)
+
+    load_dotenv(args.env_file, override=False)  # the real environment wins
+    env = dict(os.environ)
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        print(f"NIJA configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(settings.log_file, secret_values(env))
+    log = get_logger()
+
+    accounts = load_accounts(env, settings)
+    for err in accounts.errors:
+        log.error("account_config_error", account=err.account, error=err.message)
+    demo = not accounts.specs and not accounts.errors
+    specs, factories = accounts.specs, None
+    if demo:
+        settings = demo_settings(settings)
+        specs, factories = demo_specs(settings), demo_factories(settings)
+    elif not specs:
+        log.error("no_usable_accounts", fix="complete the variables named above, see .env.example")
+        return EXIT_CONFIG
+
+    isolation = get_isolation_manager(circuit_config(settings))
+    trader = IndependentBrokerTrader(
+        settings,
+        specs,
+        isolation,
+        factories=factories,
+        config_errors=accounts.errors,
+        demo=demo,
+        once=args.once,
+        log=log,
+    )
+    _banner(log, settings, specs, demo)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame) -> None:
+        log.info("signal_received", signal=signal.Signals(signum).name, action="stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        trader.start_independent_multi_broker_trading()
+        trader.run_until(stop)
+    finally:
+        trader.stop_independent_trading()
+        shutdown_logging()
+    return EXIT_OK
+
+
+def _banner(log, settings, specs, demo: bool) -> None:
+    mode = settings.mode.upper()
+    label = f"DEMO ({mode}, simulated accounts, no keys set)" if demo else mode
+    if settings.live:
+        log.warning("LIVE_TRADING", note="orders are REAL and spend real money")
+    log.info(
+        "nija_starting",
+        mode=label,
+        accounts=len(specs),
+        account_list=[s.account.key for s in specs],
+        intervals={s.account.key: interval_for(settings, s) for s in specs},
+        min_balance_usd=settings.min_balance_usd,
+        call_timeout_s=settings.call_timeout_seconds,
+        multi_broker_independent=settings.multi_broker_independent,
+        data_dir=settings.data_dir,
+    )
+    if demo:
+        log.info("demo", faulty_account=FAULTY_ACCOUNT, story="timeouts, then bad credentials")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

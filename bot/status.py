@@ -1,0 +1,100 @@
+"""status.json: written atomically by one writer thread, read by the check scripts.
+
+Account threads never write the file themselves: they mark the status dirty and go
+on. The writer builds the document from plain snapshots and the isolation manager
+(per-account locks held for microseconds), writes a temporary file and renames it,
+so a reader never sees half a file and no account waits on the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+
+
+def write_atomically(path: Path, document: dict[str, Any]) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".status-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(document, fh, indent=1, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """The last status.json, or None when there is none."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class StatusWriter:
+    """Rewrites status.json whenever marked dirty, at most every ``min_interval`` seconds."""
+
+    def __init__(
+        self,
+        path: Path,
+        build: Callable[[], dict[str, Any]],
+        *,
+        min_interval: float = 0.5,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.path = path
+        self._build = build
+        self._min_interval = min_interval
+        self._on_error = on_error
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self.writes = 0
+        self._thread = threading.Thread(target=self._run, name="status-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    def write_now(self) -> None:
+        """Write from the calling thread (start-up, shutdown)."""
+        try:
+            write_atomically(self.path, self._build())
+            self.writes += 1
+        except Exception as exc:  # a full disk must not stop trading; it is reported
+            if self._on_error is None:
+                raise
+            self._on_error(exc)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._dirty.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.write_now()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait()
+            if self._stop.is_set():
+                return
+            self._dirty.clear()
+            self.write_now()
+            self._stop.wait(self._min_interval)
