@@ -226,7 +226,7 @@ class IndependentBrokerTrader:
                 self.log.error(
                     "trader_thread_died", account=key, error=worker.crash, restart_in_s=delay
                 )
-            elif now >= self._restart_at[key]:
+            elif now >= self._restart_at[key] and not self.once:
                 del self._restart_at[key]
                 worker.start()
                 self.log.warning("trader_thread_restarted", account=key, restarts=worker.restarts)
@@ -251,7 +251,7 @@ class IndependentBrokerTrader:
         """Watch over the threads until ``stop`` is set (with ``once``: until all finished)."""
         while not stop.is_set():
             self.watchdog_tick()
-            if self.once and all(w.state == FINISHED for w in self.workers.values()):
+            if self.once and all(w.state in (FINISHED, DEAD) for w in self.workers.values()):
                 return
             stop.wait(tick)
 

@@ -44,6 +44,7 @@ class Fault:
     retry_after: float | None = None
     times: int | None = None  # None: until cleared
     after: bool = False  # process the request normally first, then fail the answer
+    api_key: str | None = None  # only requests of this account (None: every account)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -133,6 +134,14 @@ class Venue:
         """
         raise NotImplementedError
 
+    def api_key_of(self, req: Request) -> str | None:
+        """The API key of the account this request authenticates as, or None."""
+        try:
+            ledger = self.account_for(req)
+        except (AuthFailed, NotImplementedError):
+            return None
+        return next((k for k, v in self.accounts.items() if v is ledger), None)
+
     def authed(self, req: Request) -> Ledger | Response:
         try:
             return self.account_for(req)
@@ -192,18 +201,22 @@ class EmulatorServer:
         with self._lock:
             return [r for r in self.requests if r.route == route]
 
-    def _take_fault(self, route: str | None) -> Fault | None:
+    def _take_fault(self, route: str | None, requester: Callable[[], str | None]) -> Fault | None:
+        """The first fault for this route (or ``*``) that applies to the calling account."""
+        caller: list[str | None] = []  # looked up once, only if an account-specific fault exists
         with self._lock:
             for key in (route, "*"):
-                queue = self._faults.get(key) if key else None
-                if not queue:
-                    continue
-                fault = queue[0]
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        queue.pop(0)
-                return fault
+                for fault in self._faults.get(key, []) if key else []:
+                    if fault.api_key is not None:
+                        if not caller:
+                            caller.append(requester())
+                        if caller[0] != fault.api_key:
+                            continue
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults[key].remove(fault)
+                    return fault
         return None
 
     # -- HTTP ---------------------------------------------------------------
@@ -237,7 +250,23 @@ class EmulatorServer:
                             self.command, parts.path, parse_qs(parts.query), body, headers, route
                         )
                     )
-                fault = server._take_fault(route)
+                fault = server._take_fault(
+                    route,
+                    lambda: (
+                        server.venue.api_key_of(
+                            Request(
+                                self.command,
+                                parts.path,
+                                {k: v[0] for k, v in parse_qs(parts.query).items()},
+                                headers,
+                                body,
+                                found[2],
+                            )
+                        )
+                        if found
+                        else None
+                    ),
+                )
                 if fault is not None and fault.kind == "latency":
                     server._stopping.wait(fault.seconds)
                     fault = None
