@@ -190,7 +190,7 @@ class CcxtBroker(Broker):
         except binascii.Error:
             # ccxt decodes the secret while signing; the message must not carry the value.
             raise BrokerConfigError(
-                f"{self.name} API secret is not valid base64 (check {self.name}_API_SECRET)"
+                f"{self.account.key}: the API secret is not valid base64 (check that account's _API_SECRET)"
             ) from None
         except (TypeError, KeyError, IndexError, AttributeError) as exc:
             # ccxt's parsers index into the answer; a malformed one escapes as these.
