@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import structlog
 
 from bot.account_trader import AccountTrader, CycleResult
 from bot.brokers.base import BrokerSpec
-from bot.store import Store
+from bot.store import Store, StoreError
 
 NOT_STARTED, RUNNING, STALLED, DEAD = "not_started", "running", "stalled", "dead"
 FINISHED = "finished"  # --once: the one cycle is done
@@ -85,6 +86,8 @@ class AccountWorker:
         self.last_cycle_wall: float | None = None
         self.next_cycle_wall: float | None = None
         self.crash: str | None = None  # why the thread died, if it did
+        # Health changes recorded by any thread; written to the store by this one.
+        self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
 
     # -- control (main thread) -----------------------------------------------------
     def start(self) -> None:
@@ -113,6 +116,7 @@ class AccountWorker:
             trader = self._build(store)
             while not self.stop_event.is_set():
                 self._one_cycle(trader)
+                self._write_health_events(store)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
                     self.state = FINISHED
                     return
@@ -139,6 +143,16 @@ class AccountWorker:
             self.state = RUNNING
         if self._on_cycle is not None:
             self._on_cycle(self, result)
+
+    def _write_health_events(self, store: Store) -> None:
+        while self.health_events:
+            at, old, new, reason = self.health_events[0]
+            try:
+                store.record_health_event(at, old, new, reason)
+            except StoreError as exc:  # kept for the next cycle; the log has the event anyway
+                self.log.warning("health_event_not_stored", error=str(exc))
+                return
+            self.health_events.popleft()
 
     def _sleep_until_next(self) -> None:
         # Measured from the cycle's start, so the period does not drift.

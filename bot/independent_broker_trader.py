@@ -90,6 +90,11 @@ class IndependentBrokerTrader:
             new=change.new.value,
             reason=change.reason,
         )
+        worker = self.workers.get(key)
+        if worker is not None:  # its own thread writes it to its own store
+            worker.health_events.append(
+                (time.time(), change.old.value, change.new.value, change.reason)
+            )
         self.status.mark_dirty()
 
     # -- start ------------------------------------------------------------------------
@@ -100,6 +105,13 @@ class IndependentBrokerTrader:
         self.status.write_now()
         self.status.start()
         self._check_and_start(list(self.specs.values()))
+        funded = sorted(k for k, r in self.funded.items() if r.funded)
+        self.log.info(
+            "funded_summary",
+            funded=funded,
+            not_funded=sorted(k for k in self.specs if k not in funded),
+            trading=sorted(self.workers),
+        )
         now = self.clock()
         self._next_recheck = now + self.settings.funded_recheck_seconds
         self._next_status_log = now + self.settings.status_log_seconds

@@ -237,3 +237,21 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):
         cwd=root, env=env, capture_output=True, timeout=60, text=True,
     )  # fmt: skip
     assert done.returncode == 2 and "NIJA_CYCLE_SECONDS" in done.stderr
+
+
+def test_health_changes_are_stored_by_the_accounts_own_thread(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
+        d.isolation.record_failure("user", "a", "PAPER", ConnectionError("blip"))
+        wait_for(
+            lambda: d.worker("a").cycles >= 3 and not d.worker("a").health_events, what="drain"
+        )
+    from bot.store import Store, db_path
+
+    store = Store(db_path(tmp_path, "paper"), "user/a/PAPER")
+    try:
+        events = store.health_events_since(0)
+    finally:
+        store.close()
+    assert [(e.old, e.new) for e in events][:1] == [("healthy", "degraded")]
