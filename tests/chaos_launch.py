@@ -3,7 +3,7 @@
 The network faults come from the emulator; these two cannot, so this launcher wraps
 the trader that ``bot.wiring.make_trader`` builds. The control file named by
 ``NIJA_CHAOS_FILE`` is JSON, e.g. ``{"strategy_error": ["user/a1/ALPACA"],
-"store_locked": ["user/a2/ALPACA"]}``; it is re-read at most every 0.2 s, so a
+"store_locked": ["user/a2/ALPACA"], "thread_crash": [...]}``; it is re-read at most every 0.2 s, so a
 script can switch faults on and off while the daemon runs. For tests only.
 """
 
@@ -75,6 +75,14 @@ def install(chaos: Chaos) -> None:
             return record_cycle(*a, **kw)
 
         trader.strategy = ChaosStrategy(trader.strategy, chaos, key)
+        run_cycle = trader.run_cycle
+
+        def crashing_run_cycle():
+            if chaos.on("thread_crash", key):
+                raise RuntimeError("chaos: an unexpected exception kills the thread")
+            return run_cycle()
+
+        trader.run_cycle = crashing_run_cycle
         store.record_cycle = chaotic_record_cycle
         return trader
 

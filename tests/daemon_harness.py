@@ -110,7 +110,7 @@ class DaemonRun:
         return parse_log(self.log_path)
 
     def chaos(self, **faults: Iterable[str]) -> None:
-        """Set the chaos faults (``strategy_error``, ``store_locked``: lists of account keys)."""
+        """Set the chaos faults (``strategy_error``, ``store_locked``, ``thread_crash``: key lists)."""
         if self.chaos_file is None:
             raise RuntimeError("started without chaos=True")
         tmp = self.chaos_file.with_suffix(".tmp")

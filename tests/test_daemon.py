@@ -215,3 +215,29 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
                         assert line not in everything
     assert "FAKE-CAROL-KEY-HALF-SET" not in everything
     assert "WRONG-PASSPHRASE-FAKE" not in everything
+
+
+def test_a_thread_killed_by_an_unexpected_exception_is_restarted(venues, tmp_path):
+    from tests.daemon_harness import account_env, clean_env, start_daemon, wait_for
+
+    alpaca = venues["ALPACA"]
+    alpaca.reset()
+    env = clean_env(NIJA_CYCLE_SECONDS="0.5", NIJA_CALL_TIMEOUT_SECONDS="2")
+    env |= account_env("ALPACA", None, alpaca.credentials)
+    env |= {"ALPACA_BASE_URL": alpaca.server.url, "ALPACA_DATA_URL": alpaca.server.url}
+    run = start_daemon(env, tmp_path, chaos=True)
+    key = "platform/platform/ALPACA"
+    try:
+        wait_for(lambda: run.account(key).get("cycles", 0) >= 1, 20, "first cycle")
+        run.chaos(thread_crash=[key])
+        wait_for(lambda: any(e.event == "trader_thread_died" for e in run.events()), 10, "death")
+        run.chaos()
+        wait_for(lambda: run.account(key).get("restarts", 0) >= 1, 15, "restart")
+        before = run.account(key)["cycles"]
+        wait_for(lambda: run.account(key).get("cycles", 0) > before, 10, "cycles after restart")
+        assert run.account(key)["thread"] == "running"
+        died = [e for e in run.events() if e.event == "trader_thread_crashed"]
+        assert died and "unexpected exception kills the thread" in died[0].fields["error"]
+        assert run.account(key)["failure_breakdown"].get("unknown_error", 0) >= 1
+    finally:
+        assert run.stop() == 0
