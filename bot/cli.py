@@ -4,8 +4,8 @@ and ``check_active_trading_per_broker.py``.
 Each command reads the environment (and ``.env``, the real environment winning) like the
 daemon does, prints an aligned table (or ``--json``) and exits 0 when all is well, 1 when
 something needs attention, 2 on a configuration error. Nothing printed comes from
-credentials; every line still passes a redactor over the configured secret values,
-so a future message that quotes one cannot leak it.
+credentials; every line still passes a ``bot.redact.Redactor`` over the configured secret
+values, so a future message that quotes one cannot leak it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bot import cli_render
-from bot.account_isolation_manager import AccountIsolationManager, CircuitBreakerConfig
+from bot.account_isolation_manager import AccountIsolationManager
 from bot.brokers.factory import create_venue_broker
 from bot.config import (
     AccountsResult,
@@ -37,7 +37,10 @@ from bot.config import (
 )
 from bot.errors import ConfigError
 from bot.funded import FundedResult, check_funded
+from bot.redact import Redactor
+from bot.status import STATUS_FILE, read_status
 from bot.store import Store, StoreError, db_path
+from bot.wiring import circuit_config
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG = 0, 1, 2
 EXIT_CODES_HELP = """exit codes:
@@ -47,12 +50,9 @@ EXIT_CODES_HELP = """exit codes:
   2  configuration error: a bad setting, or no accounts configured (and no daemon or
      demo status to show); ./start.sh with no keys set runs a demo
 """
-STATUS_FILE = "status.json"
 # The daemon's watchdog rewrites status.json about every second; a file older than this
 # means its watchdog or status writer is stuck, even if its pid is alive (or was reused).
 STALE_AFTER_SECONDS = 60.0
-# Secret values shorter than this are not redacted (they would mangle ordinary words).
-_MIN_REDACT = 4
 _NO_ACCOUNTS = (
     "No broker accounts are configured. Set an account's keys in .env (see .env.example),"
     " e.g. KRAKEN_API_KEY and KRAKEN_API_SECRET, or run ./start.sh with no keys for a demo"
@@ -71,21 +71,18 @@ def load_env(path: str | Path = ".env", environ: Mapping[str, str] | None = None
 
 @dataclass
 class Context:
-    """What every command starts from: settings, accounts, secrets to redact, the clock."""
+    """What every command starts from: settings, accounts, the secrets' redactor, the clock."""
 
     settings: Settings
     accounts: AccountsResult
-    secrets: list[str]
+    redactor: Redactor
     clock: Callable[[], float]
     as_json: bool
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every configured secret value replaced by ``***``."""
-    for secret in secrets:
-        if len(secret) >= _MIN_REDACT:
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with every configured secret value replaced by ``***`` (``Redactor.mask_values``)."""
+    return Redactor(tuple(secrets)).mask_values(text)
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -102,28 +99,42 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _start(
-    prog: str,
-    description: str,
-    argv: Sequence[str] | None,
-    environ: Mapping[str, str] | None,
-    clock: Callable[[], float],
-) -> Context | int:
-    """Parse arguments, read the environment and settings; an exit code on a config error."""
-    args = _parser(prog, description).parse_args(argv)
-    env = load_env(args.env_file, environ)
-    secrets = secret_values(env)
-    try:
-        settings = load_settings(env)
-    except ConfigError as exc:
-        _fail(f"configuration error: {exc}", secrets, args.json)
-        return EXIT_CONFIG
-    return Context(settings, load_accounts(env, settings), secrets, clock, args.json)
+def _command(
+    prog: str, description: str
+) -> Callable[[Callable[[Context], int]], Callable[..., int]]:
+    """Make ``body(ctx)`` a command ``main(argv=None, environ=None, clock=time.time) -> int``.
+
+    ``main`` parses the arguments and reads the environment and settings into a
+    ``Context``; on a configuration error it returns its exit code without calling ``body``.
+    """
+
+    def wrap(body: Callable[[Context], int]) -> Callable[..., int]:
+        def main(
+            argv: Sequence[str] | None = None,
+            environ: Mapping[str, str] | None = None,
+            clock: Callable[[], float] = time.time,
+        ) -> int:
+            args = _parser(prog, description).parse_args(argv)
+            env = load_env(args.env_file, environ)
+            redactor = Redactor(tuple(secret_values(env)))
+            try:
+                settings = load_settings(env)
+            except ConfigError as exc:
+                _fail(f"configuration error: {exc}", redactor, args.json)
+                return EXIT_CONFIG
+            accounts = load_accounts(env, settings)
+            return body(Context(settings, accounts, redactor, clock, args.json))
+
+        main.__name__, main.__qualname__ = body.__name__, body.__qualname__
+        main.__doc__ = body.__doc__
+        return main
+
+    return wrap
 
 
-def _fail(message: str, secrets: Sequence[str], as_json: bool) -> None:
+def _fail(message: str, redactor: Redactor, as_json: bool) -> None:
     """A configuration error: on stderr, and as JSON on stdout when asked for JSON."""
-    message = redact(message, secrets)
+    message = redactor.mask_values(message)
     print(message, file=sys.stderr)
     if as_json:
         print(json.dumps({"exit_code": EXIT_CONFIG, "error": message}))
@@ -134,7 +145,7 @@ def _emit(ctx: Context, report: dict[str, Any], text: str) -> int:
     code = EXIT_ATTENTION if report["attention"] or report["config_errors"] else EXIT_OK
     report["exit_code"] = code
     out = json.dumps(report, indent=2, default=str) + "\n" if ctx.as_json else text
-    sys.stdout.write(redact(out, ctx.secrets))
+    sys.stdout.write(ctx.redactor.mask_values(out))
     return code
 
 
@@ -179,13 +190,9 @@ def pid_alive(pid: int | None) -> bool:
 def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
     """``<data_dir>/status.json``, or None when there is none. Unreadable JSON raises ValueError."""
     path = Path(data_dir) / STATUS_FILE
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_status(path)
+    if data is None:
         return None
-    data = json.loads(raw)  # the daemon writes atomically, so a bad file is worth an error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
     written = cli_render.timestamp(data.get("updated_at")) or path.stat().st_mtime
     pid = data.get("pid")
     return DaemonStatus(data, pid if isinstance(pid, int) else None, pid_alive(pid), now - written)
@@ -201,18 +208,9 @@ def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
 # -- live balance check ---------------------------------------------------------------------
 
 
-def _cb_config(settings: Settings) -> CircuitBreakerConfig:
-    return CircuitBreakerConfig(
-        failure_threshold=settings.cb_failure_threshold,
-        success_threshold=settings.cb_success_threshold,
-        timeout_seconds=settings.cb_timeout_seconds,
-        half_open_max_calls=settings.cb_half_open_max_calls,
-    )
-
-
 def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
     """Every loaded account's balance, all at once, bounded by the call timeout."""
-    isolation = AccountIsolationManager(_cb_config(ctx.settings))
+    isolation = AccountIsolationManager(circuit_config(ctx.settings))
     results: dict[str, FundedResult] = {}
     brokers = []
     for spec in ctx.accounts.specs:
@@ -235,27 +233,18 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
 # -- check_broker_status --------------------------------------------------------------------
 
 
-def main_broker_status(
-    argv: Sequence[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> int:
+@_command(
+    "check_broker_status.py",
+    "Check every configured broker account: credentials present, a live connection"
+    " test and its balance (all accounts at once, each bounded by"
+    " NIJA_CALL_TIMEOUT_SECONDS).",
+)
+def main_broker_status(ctx: Context) -> int:
     """Credentials, a live connection test and the balance of every configured account."""
-    ctx = _start(
-        "check_broker_status.py",
-        "Check every configured broker account: credentials present, a live connection"
-        " test and its balance (all accounts at once, each bounded by"
-        " NIJA_CALL_TIMEOUT_SECONDS).",
-        argv,
-        environ,
-        clock,
-    )
-    if isinstance(ctx, int):
-        return ctx
     status, problem = _status_or_note(ctx)
     demo = bool(status and status.running and status.demo)
     if not ctx.accounts.specs and not ctx.accounts.errors and not demo:
-        _fail(_NO_ACCOUNTS, ctx.secrets, ctx.as_json)
+        _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
         return EXIT_CONFIG
     results, isolation = live_check(ctx)
     accounts = cli_render.broker_rows(results, ctx.accounts.errors)
@@ -286,23 +275,14 @@ def main_broker_status(
 # -- check_independent_broker_status ---------------------------------------------------------
 
 
-def main_independent_status(
-    argv: Sequence[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> int:
+@_command(
+    "check_independent_broker_status.py",
+    "Show each account's trading thread: funded, ready, thread state, health, circuit,"
+    " cycles, last cycle and last error. Read from $NIJA_DATA_DIR/status.json while the"
+    " daemon runs, else from a live balance check.",
+)
+def main_independent_status(ctx: Context) -> int:
     """Per account: funded, ready, thread, health, circuit, cycles, last cycle and last error."""
-    ctx = _start(
-        "check_independent_broker_status.py",
-        "Show each account's trading thread: funded, ready, thread state, health, circuit,"
-        " cycles, last cycle and last error. Read from $NIJA_DATA_DIR/status.json while the"
-        " daemon runs, else from a live balance check.",
-        argv,
-        environ,
-        clock,
-    )
-    if isinstance(ctx, int):
-        return ctx
     now = ctx.clock()
     status, problem = _status_or_note(ctx)
     attention = [problem] if problem else []
@@ -322,7 +302,7 @@ def main_independent_status(
         source = "daemon"
     else:
         if not ctx.accounts.specs and not ctx.accounts.errors and not (status and status.demo):
-            _fail(_NO_ACCOUNTS, ctx.secrets, ctx.as_json)
+            _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
             return EXIT_CONFIG
         if status is not None:
             summary = (
@@ -362,22 +342,13 @@ def _day_start(now: float) -> float:
     return day.timestamp()
 
 
-def main_active_trading(
-    argv: Sequence[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> int:
+@_command(
+    "check_active_trading_per_broker.py",
+    "List open positions and today's (UTC) orders per account, grouped by broker, read"
+    " (read-only) from the state store $NIJA_DATA_DIR/nija-<mode>.db.",
+)
+def main_active_trading(ctx: Context) -> int:
     """Open positions and today's (UTC) orders per account, grouped by broker, from the store."""
-    ctx = _start(
-        "check_active_trading_per_broker.py",
-        "List open positions and today's (UTC) orders per account, grouped by broker, read"
-        " (read-only) from the state store $NIJA_DATA_DIR/nija-<mode>.db.",
-        argv,
-        environ,
-        clock,
-    )
-    if isinstance(ctx, int):
-        return ctx
     status, problem = _status_or_note(ctx)
     path = db_path(ctx.settings.data_dir, ctx.settings.mode)
     configured = {s.account.key for s in ctx.accounts.specs}
@@ -393,7 +364,7 @@ def main_active_trading(
     }
     if not path.is_file():
         if not configured and not ctx.accounts.errors and status is None:
-            _fail(_NO_ACCOUNTS, ctx.secrets, ctx.as_json)
+            _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
             return EXIT_CONFIG
         report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
         return _emit(ctx, report, cli_render.render_active_trading(report))

@@ -10,10 +10,10 @@ bound into the logger object itself (not a thread-local or a contextvar, which l
 between tasks of a reused pool worker), so ``grep user/alice/KRAKEN nija.log`` shows
 one account's story.
 
-Every line passes a :class:`Redactor` before it is written: configured secret values
-(and each line of a PEM body) are masked wherever they appear, and so is the value of
-every field named like key/secret/passphrase/token/password, in structlog events and in
-third-party stdlib ``logging`` records alike (ccxt, urllib3, coinbase). Structlog events
+Every line passes a :class:`bot.redact.Redactor` before it is written: configured secret
+values (and each line of a PEM body) are masked wherever they appear, and so is the value
+of every field named like key/secret/passphrase/token/password, in structlog events and
+in third-party stdlib ``logging`` records alike (ccxt, urllib3, coinbase). Structlog events
 are handed to stdlib ``logging`` and rendered by our handlers' formatter, so both kinds
 of record take the same, single path.
 """
@@ -26,14 +26,23 @@ import logging
 import logging.handlers
 import re
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import structlog
+
+from bot.redact import (
+    MASK,
+    Redactor,
+    get_redactor,
+    install_redactor,
+    is_secret_name,
+    redact,
+    redact_value,
+)
 
 __all__ = [
     "MASK",
@@ -47,26 +56,6 @@ __all__ = [
     "shutdown_logging",
 ]
 
-MASK = "***"
-# Shorter configured values are not real credentials and masking them would shred every
-# line (a one-letter "secret" would hide that letter everywhere).
-MIN_SECRET_LENGTH = 4
-# A single line of a PEM body at least this long is masked on its own.
-MIN_PEM_LINE_LENGTH = 16
-# Field names containing one of these words (case-insensitive) hold secrets.
-SECRET_NAME_WORDS = (
-    "key",
-    "secret",
-    "passphrase",
-    "token",
-    "password",
-    "authorization",
-    "credential",
-)
-# Names that contain a secret word but are not secrets: the account key is what
-# people grep for, and "KeyError: 'x'" is an exception name, not a key.
-_NOT_SECRET_NAMES = frozenset({"account_key", "account"})
-_NOT_SECRET_ENDINGS = ("error", "exception", "warning")
 # Third-party SDK loggers that dump request headers or bodies below these levels.
 _SDK_LOGGER_FLOORS = {"ccxt": logging.INFO, "urllib3": logging.INFO}
 # Coinbase's SDK gives these loggers their own stderr handler and, with verbose=True,
@@ -74,85 +63,10 @@ _SDK_LOGGER_FLOORS = {"ccxt": logging.INFO, "urllib3": logging.INFO}
 _COINBASE_MODULES = ("coinbase.rest.rest_base", "coinbase.websocket.websocket_base")
 _COINBASE_LOGGERS = ("coinbase.RESTClient", "coinbase.WSClient")
 _COINBASE_LEVEL = logging.WARNING
-_MAX_DEPTH = 12  # nested values deeper than this are rendered as (redacted) text
-
-# "name=value", "name: value", "'name': 'value'" in text. The name is matched as a whole
-# token without backtracking (possessive), so a long text costs linear time; whether it
-# is a secret name is decided in Python.
-_TEXT_NAME = re.compile(r"(?<![\w.\-])([\w.\-]++)([\"']?[ \t]*+[:=][ \t]*+)")
-_TEXT_VALUE = re.compile(
-    r"\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'"
-    r"|(?:(?:Bearer|Basic)[ \t]++)?[^\s\"',;&)}\]]++",
-    re.IGNORECASE,
-)
+# How a rendered value is quoted: bare when it is one printable token.
 _BARE_VALUE = re.compile(r"[^\s\"=\\]+")
 # Characters some tools treat as line breaks although JSON leaves them unescaped.
 _EXTRA_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def is_secret_name(name: str) -> bool:
-    """True when a field called ``name`` holds a secret (``api_key``, ``X-MBX-APIKEY``...)."""
-    low = name.lower()
-    if low in _NOT_SECRET_NAMES or low.endswith(_NOT_SECRET_ENDINGS):
-        return False
-    if "/" in low or any(char.isspace() for char in low):
-        return False  # data used as a key ("user/keyser/KRAKEN"), not a field name
-    return any(word in low for word in SECRET_NAME_WORDS)
-
-
-def _forms(secret: str) -> set[str]:
-    """The ways one secret value can show up in a log line."""
-    forms = {secret, secret.strip()}
-    unescaped = secret.strip().replace("\\n", "\n")
-    forms |= {unescaped, unescaped.strip()}
-    for text in list(forms):
-        # repr() and JSON show newlines as \n; URLs percent-encode.
-        forms |= {text.replace("\n", "\\n"), text.replace("\r\n", "\\r\\n"), quote(text, safe="")}
-    if "-----BEGIN" in unescaped:
-        body = [
-            line.strip()
-            for line in unescaped.splitlines()
-            if line.strip() and not line.strip().startswith("-----")
-        ]
-        forms.add("".join(body))
-        forms |= {line for line in body if len(line) >= MIN_PEM_LINE_LENGTH}
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
-
-
-def _mask_text_fields(text: str) -> str:
-    """``text`` with the value of every ``name=value`` / ``name: value`` of a secret name masked."""
-    out: list[str] = []
-    pos = 0
-    while (found := _TEXT_NAME.search(text, pos)) is not None:
-        if not is_secret_name(found.group(1)):
-            out.append(text[pos : found.end()])
-            pos = found.end()
-            continue
-        out.append(text[pos : found.end()])
-        value = _TEXT_VALUE.match(text, found.end())
-        if value is None:
-            if text[found.end() : found.end() + 1] in ('"', "'"):
-                # An unterminated quote: mask the rest of the line rather than guess.
-                newline = text.find("\n", found.end())
-                pos = len(text) if newline < 0 else newline
-                out.append(MASK)
-            else:
-                pos = found.end()  # "api_key=" with nothing after it
-            continue
-        raw = value.group(0)
-        if raw[0] in "\"'":
-            out.append(f"{raw[0]}{MASK}{raw[0]}")
-        else:
-            words = raw.split()
-            out.append(f"{words[0]} {MASK}" if len(words) > 1 else MASK)
-        pos = value.end()
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _reveals_nothing(value: Any) -> bool:
-    # None, True/False and "" only say whether a key is set: keep them.
-    return value is None or isinstance(value, bool) or (isinstance(value, str) and not value)
 
 
 def _quote_value(text: str) -> str:
@@ -175,71 +89,6 @@ def _format_value(value: Any) -> str:
             return text
         return _quote_value(text)
     return _quote_value(str(value))
-
-
-@dataclass(frozen=True)
-class Redactor:
-    """Masks configured secret values and secret-named fields; immutable, thread-safe."""
-
-    secrets: tuple[str, ...] = ()
-    _values: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        forms: set[str] = set()
-        for secret in self.secrets:
-            forms |= _forms(secret)
-        # Longest first, so a whole PEM is masked before any of its lines.
-        ordered = sorted(forms, key=lambda form: (-len(form), form))
-        pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-        object.__setattr__(self, "_values", pattern)
-
-    def __repr__(self) -> str:
-        # Never show the secrets themselves, only how many there are.
-        return f"Redactor(<{len(self.secrets)} secrets>)"
-
-    def mask_values(self, text: str) -> str:
-        """``text`` with every configured secret value (and PEM body line) masked."""
-        if self._values is None:
-            return text
-        return self._values.sub(MASK, text)
-
-    def redact(self, text: str) -> str:
-        """``text`` with secret values and ``name=value`` pairs of secret names masked."""
-        return _mask_text_fields(self.mask_values(text))
-
-    def redact_value(self, value: Any, depth: int = 0) -> Any:
-        """A copy of ``value`` (str, nested dicts/lists, any object) with secrets masked.
-
-        Objects other than plain data become their redacted text, so nothing
-        unredacted is left for a renderer to call ``str()`` on later.
-        """
-        if value is None or isinstance(value, bool | int | float):
-            return value
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, bytes | bytearray):
-            return self.redact(bytes(value).decode("utf-8", "backslashreplace"))
-        if depth >= _MAX_DEPTH:
-            return self.redact(repr(value))
-        if isinstance(value, Mapping):
-            return {
-                self.redact(str(key)): self._field(str(key), item, depth + 1)
-                for key, item in value.items()
-            }
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self.redact_value(item, depth + 1) for item in value]
-        if isinstance(value, BaseException):
-            return self.redact(f"{type(value).__name__}: {value}")
-        return self.redact(repr(value))
-
-    def _field(self, name: str, value: Any, depth: int) -> Any:
-        if is_secret_name(name) and not _reveals_nothing(value):
-            return MASK
-        return self.redact_value(value, depth)
-
-    def redact_event(self, event_dict: Mapping[str, Any]) -> dict[str, Any]:
-        """A copy of one structlog event dict with every secret masked."""
-        return self.redact_value(event_dict)
 
 
 _FIRST_KEYS = ("level", "account", "event", "logger")
@@ -305,35 +154,6 @@ class _FileHandler(_NijaHandler, logging.handlers.RotatingFileHandler):
 def _coinbase_filter(record: logging.LogRecord) -> bool:
     """Drops coinbase records below WARNING even after ``verbose=True`` lowers the level."""
     return record.levelno >= _COINBASE_LEVEL
-
-
-@dataclass
-class _Active:
-    """The one piece of module-level logging state: the redactor setup installed.
-
-    ``redact()`` reads it so CLI output and status.json writers mask the same secrets
-    as the log. It holds an immutable ``Redactor``; setup swaps it whole.
-    """
-
-    redactor: Redactor = field(default_factory=Redactor)
-
-
-_ACTIVE = _Active()
-
-
-def get_redactor() -> Redactor:
-    """The redactor of the last ``setup_logging`` (secret names only before it)."""
-    return _ACTIVE.redactor
-
-
-def redact(text: str) -> str:
-    """``text`` with the configured secrets and secret-named ``name=value`` pairs masked."""
-    return _ACTIVE.redactor.redact(text)
-
-
-def redact_value(value: Any) -> Any:
-    """A copy of ``value`` (e.g. a status dict) with the configured secrets masked."""
-    return _ACTIVE.redactor.redact_value(value)
 
 
 def _record_time(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -433,7 +253,7 @@ def setup_logging(
         root.addHandler(handler)
     root.setLevel(number)
     _tame_third_party(number)
-    _ACTIVE.redactor = redactor
+    install_redactor(redactor)
 
     structlog.configure(
         processors=[
@@ -455,7 +275,7 @@ def setup_logging(
 def shutdown_logging() -> None:
     """Flush and close our handlers and forget the secrets (at exit, and in tests)."""
     _remove_handlers(logging.getLogger())
-    _ACTIVE.redactor = Redactor()
+    install_redactor(Redactor())
     structlog.reset_defaults()
 
 

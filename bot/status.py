@@ -36,11 +36,18 @@ def write_atomically(path: Path, document: dict[str, Any]) -> None:
 
 
 def read_status(path: Path) -> dict[str, Any] | None:
-    """The last status.json, or None when there is none."""
+    """The last status.json, or None when there is none; ValueError when it is not a JSON object.
+
+    The daemon writes it atomically, so an unreadable file is worth an error, not a guess.
+    """
     try:
-        return json.loads(path.read_text())
+        raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
 
 
 def utc_now_iso() -> str:

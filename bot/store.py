@@ -6,6 +6,10 @@ key); every query filters on that key. Writes are short ``BEGIN IMMEDIATE``
 transactions bounded by a busy timeout, and any database failure surfaces as
 ``StoreError`` so the caller can count it as that account's failure for the cycle.
 The check scripts read through ``Store.open_readonly``, which takes no write locks.
+
+This module is the writer; the database file, its migrations and ``StoreError`` live
+in ``bot.store_db``, the reads (``AccountReader``, ``ReadOnlyStore``) in
+``bot.store_readonly``. Every name is importable from here.
 """
 
 from __future__ import annotations
@@ -13,13 +17,25 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.errors import NijaError
+from bot.store_db import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    SchemaVersionError,
+    StoreError,
+    connect,
+    db_path,
+    guarded,
+    migrate,
+    prepare_connection,
+    prepare_database,
+    rollback_quietly,
+)
+from bot.store_readonly import AccountReader, ReadOnlyStore
 from bot.store_schema import (
     MIGRATIONS,
     ORDER_COLUMNS,
@@ -28,7 +44,6 @@ from bot.store_schema import (
     POSITION_COLUMNS,
     POSITION_UPDATABLE,
     SCHEMA_VERSION,
-    AccountQueries,
     CycleRecord,
     FillRecord,
     HealthEventRecord,
@@ -41,6 +56,7 @@ from bot.store_schema import (
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
+    "MIGRATIONS",
     "SCHEMA_VERSION",
     "AccountReader",
     "CycleRecord",
@@ -54,149 +70,8 @@ __all__ = [
     "StoreError",
     "db_path",
     "migrate",
+    "prepare_database",
 ]
-
-DEFAULT_BUSY_TIMEOUT_MS = 2000
-
-
-class StoreError(NijaError):
-    """A state-store operation failed (locked, busy, disk full, closed, missing row…).
-
-    ``operation`` names the store method; ``error_name`` is SQLite's code name
-    (e.g. ``SQLITE_BUSY``) when the failure came from SQLite.
-    """
-
-    def __init__(
-        self,
-        operation: str,
-        message: str,
-        *,
-        account_key: str | None = None,
-        error_name: str | None = None,
-    ) -> None:
-        where = f" for {account_key}" if account_key else ""
-        super().__init__(f"store {operation}{where} failed: {message}")
-        self.operation = operation
-        self.account_key = account_key
-        self.error_name = error_name
-
-
-class SchemaVersionError(StoreError):
-    """The database's schema version is not one this NIJA can use."""
-
-    def __init__(self, operation: str, found: int, supported: int) -> None:
-        if found > supported:
-            hint = "it was written by a newer NIJA; upgrade NIJA or use another NIJA_DATA_DIR"
-        else:
-            hint = "it is not initialised or not migrated yet; start the daemon once"
-        super().__init__(
-            operation, f"database schema version {found}, expected {supported}: {hint}"
-        )
-        self.found = found
-        self.supported = supported
-
-
-def db_path(data_dir: str | Path, mode: str) -> Path:
-    """The state database of one mode: ``<data_dir>/nija-<mode>.db``."""
-    if not mode or "/" in mode or "\\" in mode:
-        raise ValueError(f"mode must be a plain name like 'paper' or 'live', not {mode!r}")
-    return Path(data_dir) / f"nija-{mode}.db"
-
-
-@contextmanager
-def _guarded(operation: str, account_key: str | None) -> Iterator[None]:
-    """Turn a sqlite3 (or file system) failure into a ``StoreError`` naming the operation."""
-    try:
-        yield
-    except (sqlite3.Error, OSError) as exc:
-        name = getattr(exc, "sqlite_errorname", None)
-        raise StoreError(operation, str(exc), account_key=account_key, error_name=name) from exc
-
-
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
-    # The original failure is the one worth reporting, not a failed rollback.
-    try:
-        if conn.in_transaction:
-            conn.rollback()
-    except sqlite3.Error:
-        pass
-
-
-def _connect(target: str, busy_timeout_ms: int, *, uri: bool = False) -> sqlite3.Connection:
-    # isolation_level=None: no implicit transactions, every write says BEGIN itself.
-    return sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=uri)
-
-
-def _prepare_connection(conn: sqlite3.Connection, account_key: str | None) -> None:
-    conn.execute("PRAGMA foreign_keys = ON")
-    # FULL: a committed "pending" order must survive a power cut; it proves what may have been sent.
-    conn.execute("PRAGMA synchronous = FULL")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise StoreError("open", f"cannot enable WAL (got {mode})", account_key=account_key)
-    # No write lock when there is nothing to migrate: opening never waits on another writer.
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError("open", version, SCHEMA_VERSION)
-    if version < SCHEMA_VERSION:
-        migrate(conn)
-
-
-def prepare_database(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
-    """Create or migrate the database once, before account threads open it together.
-
-    Switching a new file to WAL needs it to itself, so the daemon does this first.
-    """
-    path = Path(path)
-    with _guarded("prepare", None):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(str(path), busy_timeout_ms)
-    try:
-        with _guarded("prepare", None):
-            _prepare_connection(conn, None)
-    finally:
-        conn.close()
-
-
-def migrate(
-    conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS
-) -> tuple[int, int]:
-    """Bring the database to version ``len(migrations)``: all missing steps in one transaction.
-
-    Returns ``(version_before, version_after)``. A database newer than ``migrations``
-    raises ``SchemaVersionError`` and is left untouched; so is one whose step fails.
-    ``conn`` must be in autocommit mode (``isolation_level=None``).
-    """
-    target = len(migrations)
-    conn.execute("BEGIN IMMEDIATE")  # the write lock first: two processes never both migrate
-    try:
-        found = conn.execute("PRAGMA user_version").fetchone()[0]
-        if found > target:
-            raise SchemaVersionError("open", found, target)
-        for step in migrations[found:]:
-            for statement in step:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {int(target)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback_quietly(conn)
-        raise
-    return found, target
-
-
-class AccountReader(AccountQueries):
-    """Every read of one account's rows. ``Store`` is one; ``ReadOnlyStore.account`` makes others."""
-
-    def __init__(self, conn: sqlite3.Connection, account_key: str) -> None:
-        if not account_key:
-            raise ValueError("account_key is required")
-        self._conn = conn
-        self.account_key = account_key
-
-    def _rows(self, operation: str, sql: str, *params: Any) -> list[tuple]:
-        with _guarded(operation, self.account_key):
-            return self._conn.execute(sql, (self.account_key, *params)).fetchall()
 
 
 class Store(AccountReader):
@@ -215,20 +90,20 @@ class Store(AccountReader):
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
         self.path = Path(path)
-        with _guarded("open", account_key):
+        with guarded("open", account_key):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(str(self.path), busy_timeout_ms)
+            conn = connect(str(self.path), busy_timeout_ms)
         try:
             super().__init__(conn, account_key)
             self._clock = clock
-            with _guarded("open", account_key):
+            with guarded("open", account_key):
                 self._prepare()
         except BaseException:
             conn.close()
             raise
 
     def _prepare(self) -> None:
-        _prepare_connection(self._conn, self.account_key)
+        prepare_connection(self._conn, self.account_key)
 
     @staticmethod
     def open_readonly(
@@ -250,14 +125,14 @@ class Store(AccountReader):
     @contextmanager
     def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
         """One short write transaction; any failure rolls back and raises ``StoreError``."""
-        with _guarded(operation, self.account_key):
+        with guarded(operation, self.account_key):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not on a later upgrade
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
                 raise
 
     def _insert(self, operation: str, table: str, **values: Any) -> int:
@@ -444,59 +319,3 @@ class Store(AccountReader):
                 " ON CONFLICT (account_key, day) DO UPDATE SET equity = excluded.equity",
                 (self.account_key, day, float(equity)),
             )
-
-
-class ReadOnlyStore:
-    """Every account's state through a ``mode=ro`` connection: no write locks, latest commits.
-
-    For another process than the daemon (the check scripts). ``account(key)`` gives
-    all of ``AccountReader``'s reads for one account.
-    """
-
-    def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():  # sqlite would report only "unable to open database file"
-            raise StoreError("open_readonly", f"no database at {self.path}")
-        with _guarded("open_readonly", None):
-            self._conn = _connect(
-                self.path.resolve().as_uri() + "?mode=ro", busy_timeout_ms, uri=True
-            )
-        try:
-            with _guarded("open_readonly", None):
-                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                raise SchemaVersionError("open_readonly", version, SCHEMA_VERSION)
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
-
-    def __enter__(self) -> ReadOnlyStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def account(self, account_key: str) -> AccountReader:
-        """Every read of one account's rows, over this read-only connection."""
-        return AccountReader(self._conn, account_key)
-
-    def account_keys(self) -> list[str]:
-        """Every account key with a stored order, position or cycle, sorted."""
-        sql = (
-            "SELECT account_key FROM orders UNION SELECT account_key FROM positions"
-            " UNION SELECT account_key FROM cycles ORDER BY 1"
-        )
-        with _guarded("account_keys", None):
-            return [row[0] for row in self._conn.execute(sql).fetchall()]
-
-    def open_positions(self, account_key: str) -> list[PositionRecord]:
-        """That account's open positions, oldest first."""
-        return self.account(account_key).open_positions()
-
-    def orders_since(self, account_key: str, ts: float) -> list[OrderRecord]:
-        """That account's orders created at or after ``ts``, oldest first."""
-        return self.account(account_key).orders_since(ts)

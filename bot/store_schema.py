@@ -1,7 +1,7 @@
 """The state database's tables and migrations, its row types, and the queries that read them.
 
 The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a
-database from version ``i`` to ``i + 1``; ``bot.store.migrate`` applies the
+database from version ``i`` to ``i + 1``; ``bot.store_db.migrate`` applies the
 missing steps in order, in one transaction. Never edit a released step: append one.
 
 Every table carries ``account_key``, and every query in ``bot.store`` filters on it,
@@ -314,7 +314,7 @@ def check_order(rec: OrderRecord) -> None:
 class AccountQueries:
     """The reads of one account's rows; every query's first parameter is the account key.
 
-    ``bot.store.AccountReader`` supplies ``_rows`` (the connection and the error policy).
+    ``bot.store_readonly.AccountReader`` supplies ``_rows`` (the connection and the error policy).
     """
 
     account_key: str
