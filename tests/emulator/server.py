@@ -152,13 +152,14 @@ class Venue:
 class EmulatorServer:
     """A venue served over real HTTP on 127.0.0.1, on a free port."""
 
-    def __init__(self, venue: Venue) -> None:
+    def __init__(self, venue: Venue, port: int = 0) -> None:
+        """``port`` 0 picks a free one; a fixed port lets a venue come back where it was."""
         self.venue = venue
         self.requests: list[Recorded] = []
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -196,6 +197,15 @@ class EmulatorServer:
                 self._faults.clear()
             else:
                 self._faults.pop(route, None)
+
+    def remove_fault(self, route: str, fault: Fault) -> bool:
+        """Switch off one injected fault (others stay); False when it was already used up."""
+        with self._lock:
+            faults = self._faults.get(route, [])
+            if not any(f is fault for f in faults):
+                return False
+            self._faults[route] = [f for f in faults if f is not fault]
+            return True
 
     def requests_to(self, route: str) -> list[Recorded]:
         with self._lock:
