@@ -144,3 +144,29 @@ def _own_retry_after(error: BaseException) -> float | None:
     except (TypeError, ValueError):
         return None  # an HTTP-date or garbage: not worth guessing
     return seconds if seconds >= 0 else None
+
+
+# Failure types that prove the venue refused (did not take) the request.
+_REFUSALS = frozenset(
+    {
+        FailureType.AUTHENTICATION_ERROR,
+        FailureType.RATE_LIMIT_ERROR,
+        FailureType.BALANCE_ERROR,
+        FailureType.EXECUTION_ERROR,
+    }
+)
+
+
+def is_definitive_refusal(error: BaseException) -> bool:
+    """True when ``error`` proves the venue refused the request, so nothing happened there.
+
+    A refusal is final for an order's intent. Anything else (timeouts, 5xx, dropped
+    connections, garbled answers) is ambiguous: the order may exist, and must be looked up.
+    """
+    if isinstance(error, errors.OrderRejected | ccxt.BadRequest):
+        return True
+    if classify(error) in _REFUSALS:  # by type only: an unknown exception proves nothing
+        return True
+    status = _status_of(error)
+    # A 4xx answer is the venue refusing what it read (408 is a timeout, not a refusal).
+    return status is not None and 400 <= status < 500 and status != 408

@@ -16,20 +16,10 @@ import structlog
 
 from bot.account_isolation_manager import AccountBlockedError
 from bot.brokers.base import Order, OrderRequest, OrderStatus, OrderType, Side
-from bot.errors import OrderRejected
-from bot.failures import FailureType, classify
+from bot.failures import classify, is_definitive_refusal
 from bot.guarded import GuardedBroker
 from bot.store import OrderRecord, PositionRecord, Store
 
-# Failures that prove the venue did not take the order: final for that intent.
-DEFINITIVE = frozenset(
-    {
-        FailureType.AUTHENTICATION_ERROR,
-        FailureType.RATE_LIMIT_ERROR,
-        FailureType.BALANCE_ERROR,
-        FailureType.EXECUTION_ERROR,
-    }
-)
 UNRESOLVED = ("pending", "unknown", "open")
 # A venue that says "no such order" for an ambiguous send is believed only after this.
 NOT_FOUND_GRACE_SECONDS = 30.0
@@ -106,10 +96,14 @@ class OrderDesk:
         if not self.store.record_order(rec):  # written before it is sent, or not at all
             self.log.warning("order_already_exists", client_order_id=coid, intent=plan.intent_id)
             return None
-        return self._send(rec)
+        return self._send(rec, first=True)
 
-    def _send(self, rec: OrderRecord) -> OrderRecord:
-        """Send a stored order; classify what happens; the stored record afterwards."""
+    def _send(self, rec: OrderRecord, *, first: bool) -> OrderRecord:
+        """Send a stored order; classify what happens; the stored record afterwards.
+
+        A refusal of a late send (``first=False``) is not believed: the venue may refuse
+        it as a duplicate because the first send did arrive, so it is looked up again.
+        """
         coid = rec.client_order_id
         request = OrderRequest(
             rec.symbol, Side(rec.side), OrderType.MARKET, coid, amount=rec.amount
@@ -129,7 +123,7 @@ class OrderDesk:
             raise
         except Exception as exc:
             failure = classify(exc, "order")
-            if isinstance(exc, OrderRejected) or failure in DEFINITIVE:
+            if first and is_definitive_refusal(exc):
                 reason = f"{failure.value}: {exc}"[:300]
                 self.store.update_order(coid, status="rejected", reason=reason)
                 self.log.warning("order_rejected", client_order_id=coid, reason=reason)
@@ -169,7 +163,7 @@ class OrderDesk:
             return False  # the venue may not show it yet
         if rec.status in ("pending", "unknown") and age <= RESEND_WINDOW_SECONDS:
             self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
-            return self._send(self.store.get_order(coid)).status not in UNRESOLVED
+            return self._send(self.store.get_order(coid), first=False).status not in UNRESOLVED
         self.store.update_order(
             coid, status="canceled", reason="the venue has no such order (never arrived or expired)"
         )
@@ -188,23 +182,27 @@ class OrderDesk:
         if status == "canceled" and order.filled > 0:
             status = "filled"  # partly filled, then cancelled: what filled is ours
         already_applied = rec.status == "filled"
-        self.store.update_order(
-            rec.client_order_id,
-            status=status,
-            venue_order_id=order.venue_order_id,
-            filled=order.filled,
-            average_price=order.average_price,
-            fee_usd=order.fee_usd,
-            reason=order.reason or rec.reason,
-        )
-        if status != "filled" or already_applied or order.filled <= 0:
-            return
-        price = order.average_price or 0.0
-        self.store.add_fill(rec.client_order_id, order.filled, price, order.fee_usd, self.clock())
-        if rec.purpose == "entry":
-            self._open_from_fill(rec, order.filled, price)
-        else:
-            self._close_from_fill(rec, order.filled, price, order.fee_usd)
+        # One transaction: a crash can never leave a filled order without its position.
+        with self.store.transaction("settle"):
+            self.store.update_order(
+                rec.client_order_id,
+                status=status,
+                venue_order_id=order.venue_order_id,
+                filled=order.filled,
+                average_price=order.average_price,
+                fee_usd=order.fee_usd,
+                reason=order.reason or rec.reason,
+            )
+            if status != "filled" or already_applied or order.filled <= 0:
+                return
+            price = order.average_price or 0.0
+            self.store.add_fill(
+                rec.client_order_id, order.filled, price, order.fee_usd, self.clock()
+            )
+            if rec.purpose == "entry":
+                self._open_from_fill(rec, order.filled, price)
+            else:
+                self._close_from_fill(rec, order.filled, price, order.fee_usd)
 
     def _open_from_fill(self, rec: OrderRecord, quantity: float, price: float) -> PositionRecord:
         risk = rec.initial_risk or 0.0

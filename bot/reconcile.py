@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.brokers.base import Position
+from bot.brokers.base import DUST_USD, Position
 from bot.guarded import GuardedBroker
 from bot.orders import OrderDesk
 from bot.store import Store
@@ -32,6 +32,19 @@ class ReconcileReport:
     closed: list[str] = field(default_factory=list)
     resized: list[str] = field(default_factory=list)
     ignored_holdings: list[str] = field(default_factory=list)
+
+
+def _is_dust(holding: Position) -> bool:
+    """Too small to trade or to protect: a rounding remainder, never a position.
+
+    Adopting one would try to sell a size the venue refuses, again and again.
+    """
+    if holding.quantity <= 0:
+        return True
+    value = holding.market_value_usd
+    if value is None and holding.avg_entry_price is not None:
+        value = holding.quantity * holding.avg_entry_price
+    return value is not None and value < DUST_USD
 
 
 class Reconciler:
@@ -67,7 +80,7 @@ class Reconciler:
             # Until they are settled we cannot know what we hold.
             self.log.warning("reconcile_waiting", ambiguous_orders=len(ambiguous))
             return report
-        held = {p.symbol: p for p in self.broker.fetch_positions() if p.quantity > 0}
+        held = {p.symbol: p for p in self.broker.fetch_positions() if not _is_dust(p)}
         stored = {p.symbol: p for p in self.store.open_positions()}
         for symbol, pos in stored.items():
             venue = held.get(symbol)

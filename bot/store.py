@@ -96,6 +96,7 @@ class Store(AccountReader):
         try:
             super().__init__(conn, account_key)
             self._clock = clock
+            self._in_transaction = False
             with guarded("open", account_key):
                 self._prepare()
         except BaseException:
@@ -124,7 +125,14 @@ class Store(AccountReader):
 
     @contextmanager
     def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; any failure rolls back and raises ``StoreError``."""
+        """One short write transaction; any failure rolls back and raises ``StoreError``.
+
+        Inside ``transaction()`` it joins the transaction already open.
+        """
+        if self._in_transaction:
+            with guarded(operation, self.account_key):
+                yield self._conn
+            return
         with guarded(operation, self.account_key):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not on a later upgrade
@@ -134,6 +142,23 @@ class Store(AccountReader):
             except BaseException:
                 rollback_quietly(conn)
                 raise
+
+    @contextmanager
+    def transaction(self, operation: str) -> Iterator[None]:
+        """Make every write inside one transaction: all of them land, or none does.
+
+        A crash between two of them can then never leave, say, a filled order without
+        the position it opened.
+        """
+        if self._in_transaction:
+            yield
+            return
+        with self._write(operation):
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
 
     def _insert(self, operation: str, table: str, **values: Any) -> int:
         """Insert one row of this account; its rowid."""

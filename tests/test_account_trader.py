@@ -403,3 +403,37 @@ def test_the_daily_loss_limit_halts_entries_until_the_next_utc_day(world):
     assert halted.orders_placed == 0 and any("daily loss" in n for n in halted.notes)
     world.clock.advance(86_400)
     assert trader.run_cycle().orders_placed == 1
+
+
+def test_a_refused_late_send_is_looked_up_again_not_believed(world):
+    trader = world.trader(timeout=1.0)
+    world.server.inject("create_order", Fault("drop", times=1))  # the first send never arrives
+    trader.run_cycle()
+    world.clock.advance(10)
+    trader.run_cycle()
+    world.clock.advance(30)
+    # The late send is refused: it might be a duplicate of a send that did arrive.
+    world.server.inject("create_order", Fault("venue_error", code="insufficient_funds", times=1))
+    trader.run_cycle()
+    assert world.stores[0].get_order(entry_id()).status == "unknown"
+    world.clock.advance(5)
+    trader.run_cycle()  # looked up: not there; still fresh, so sent again, same client id
+    assert world.stores[0].get_order(entry_id()).status == "filled"
+    assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
+
+
+def test_a_first_send_refused_with_a_4xx_is_final(world):
+    trader = world.trader()
+    world.server.inject("create_order", Fault("venue_error", code="invalid_order", times=1))
+    assert not trader.run_cycle().ok
+    assert world.stores[0].get_order(entry_id()).status == "rejected"
+    world.clock.advance(60)
+    trader.run_cycle()
+    assert len(world.server.requests_to("create_order")) == 1
+
+
+def test_dust_at_the_venue_is_never_adopted(world):
+    world.ledgers["alice"].balances.update({"ETH": 1e-9})
+    report = world.trader().reconcile()
+    assert report.done and report.adopted == []
+    assert world.stores[0].open_positions() == []

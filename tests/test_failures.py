@@ -13,7 +13,7 @@ import requests
 from alpaca.common.exceptions import APIError
 
 from bot import errors
-from bot.failures import FailureType, classify, retry_after_seconds
+from bot.failures import FailureType, classify, is_definitive_refusal, retry_after_seconds
 
 F = FailureType
 
@@ -225,3 +225,30 @@ def test_retry_after_follows_the_chain_to_the_http_error():
     except ccxt.RateLimitExceeded as exc:
         assert exc.__cause__ is None and exc.__suppress_context__
         assert retry_after_seconds(exc) == 12.0
+
+
+@pytest.mark.parametrize(
+    ("error", "definitive"),
+    [
+        (errors.OrderRejected("qty rounds to zero"), True),
+        (ccxt.InsufficientFunds("no money"), True),
+        (ccxt.InvalidOrder("bad size"), True),
+        (ccxt.BadRequest("bad request"), True),
+        (ccxt.AuthenticationError("bad key"), True),
+        (http_error(422), True),
+        (http_error(400), True),
+        (alpaca_error(422), True),
+        (http_error(408), False),
+        (http_error(500), False),
+        (http_error(504), False),
+        (ccxt.RequestTimeout("t"), False),
+        (ccxt.ExchangeNotAvailable("503"), False),
+        (requests.ConnectionError("dropped"), False),
+        (requests.exceptions.JSONDecodeError("Expecting value", "<html>", 0), False),
+        (errors.BrokerResponseError("garbled"), False),
+        (RuntimeError("?"), False),
+    ],
+    ids=lambda v: v if isinstance(v, bool) else type(v).__name__,
+)
+def test_which_order_failures_prove_the_venue_refused(error, definitive):
+    assert is_definitive_refusal(error) is definitive

@@ -503,3 +503,24 @@ def test_a_version_1_database_upgrades_and_keeps_its_orders(tmp_path: Path) -> N
         assert (new.stop, new.target, new.initial_risk) == (90.0, 120.0, 10.0)
     finally:
         store.close()
+
+
+def test_a_transaction_lands_all_its_writes_or_none(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db", "user/a/KRAKEN")
+    try:
+        store.record_order(
+            OrderRecord("c1", "user/a/KRAKEN", "i1", "BTC/USD", "buy", "market", 1.0, None, None, "entry")
+        )  # fmt: skip
+        with pytest.raises(RuntimeError), store.transaction("settle"):
+            store.update_order("c1", status="filled", filled=1.0)
+            store.add_fill("c1", 1.0, 100.0, 0.1, 1.0)
+            raise RuntimeError("killed between the fill and the position")
+        assert store.get_order("c1").status == "pending" and store.fills_for("c1") == []
+        with store.transaction("settle"):
+            store.update_order("c1", status="filled", filled=1.0)
+            store.add_fill("c1", 1.0, 100.0, 0.1, 1.0)
+            pos = store.open_position("BTC/USD", 1.0, 100.0, 90.0, 120.0, 10.0, 1.0, "c1")
+        assert store.get_order("c1").status == "filled" and len(store.fills_for("c1")) == 1
+        assert store.open_positions() == [pos]
+    finally:
+        store.close()

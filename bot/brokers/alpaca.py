@@ -185,8 +185,12 @@ def _timeframe(timeframe: str) -> TimeFrame:
 
 
 def _round_down(value: float, places: int) -> float:
+    """``value`` cut to ``places`` decimals; a size that rounds to nothing is never sent."""
     factor = 10**places
-    return math.floor(value * factor + 1e-9) / factor
+    rounded = math.floor(value * factor + 1e-9) / factor
+    if rounded <= 0:
+        raise OrderRejected(f"order size {value!r} rounds to zero at {places} decimals")
+    return rounded
 
 
 def _to_order(o: Any) -> Order:
