@@ -1,0 +1,61 @@
+"""What a process costs, read from /proc: resident memory, threads, open files, CPU time.
+
+Linux only (the daemon's deployment target). Used by scripts/soak.py and
+scripts/bench_scale.py to watch the daemon from outside, the way an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcStats:
+    """One sample of a process."""
+
+    at: float  # time.monotonic() of the sample
+    rss_kb: int  # VmRSS: resident memory
+    threads: int
+    fds: int  # entries in /proc/<pid>/fd
+    cpu_seconds: float  # utime + stime
+
+    @property
+    def rss_mb(self) -> float:
+        return self.rss_kb / 1024.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _status_fields(pid: int) -> dict[str, str]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        out[name] = value.strip()
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (all its threads) so far."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces: the fields after it start past the last ')'.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / _TICKS
+
+
+def sample(pid: int) -> ProcStats:
+    """RSS, threads, fds and CPU seconds of a live ``pid`` (FileNotFoundError once it is gone)."""
+    status = _status_fields(pid)
+    return ProcStats(
+        at=time.monotonic(),
+        rss_kb=int(status["VmRSS"].split()[0]),
+        threads=int(status["Threads"]),
+        fds=len(os.listdir(f"/proc/{pid}/fd")),
+        cpu_seconds=cpu_seconds(pid),
+    )
