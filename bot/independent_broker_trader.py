@@ -127,6 +127,7 @@ class IndependentBrokerTrader:
                 self.isolation.record_failure(
                     acct.account_type, acct.account_id, acct.broker, exc, operation="balance"
                 )
+        by_key = {b.account.key: b for b in brokers}
         for result in check_funded(
             brokers,
             self.isolation,
@@ -137,6 +138,10 @@ class IndependentBrokerTrader:
             self._record_funded(result)
             if result.funded and self._may_trade(result.account_key):
                 self._start_worker(self.specs[result.account_key])
+            # The account's thread builds its own client; this one's sockets can go now.
+            broker = by_key.pop(result.account_key, None)
+            if broker is not None:
+                broker.close()
 
     def _record_funded(self, result: FundedResult) -> None:
         self.funded[result.account_key] = result
