@@ -27,6 +27,7 @@ Every wait is bounded; the whole run stops at ``max_seconds``.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -459,8 +460,9 @@ class CrashRestart:
         self.report.venue_orders = len(venue)
         self.report.filled_orders = sum(o.status == "filled" for o in venue)
         sent = Counter(
-            (r.headers.get("apca-api-key-id"), r.json().get("client_order_id"))
+            (r.headers.get("apca-api-key-id"), coid)
             for r in self.handle.server.requests_to("create_order")
+            if (coid := _client_order_id(r.body)) is not None
         )
         self.report.resent_client_ids = sum(n > 1 for n in sent.values())
         if self.db.exists():
@@ -479,3 +481,12 @@ def run(options: Options, progress=None) -> Report:
         return CrashRestart(options, options.workdir, progress).run()
     with tempfile.TemporaryDirectory(prefix="nija-crash-") as tmp:
         return CrashRestart(options, Path(tmp), progress).run()
+
+
+def _client_order_id(body: bytes) -> str | None:
+    """The client id a create-order request carried; None for a send SIGKILL cut short."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return data.get("client_order_id") if isinstance(data, dict) else None
