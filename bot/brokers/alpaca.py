@@ -29,6 +29,7 @@ from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketO
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
+from bot.brokers import alpaca_parse as parse
 from bot.brokers.base import (
     AssetClass,
     Balance,
@@ -40,7 +41,6 @@ from bot.brokers.base import (
     OrderStatus,
     OrderType,
     Position,
-    Side,
     Ticker,
     timeframe_seconds,
     validate_credentials,
@@ -53,14 +53,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 NOT_FOUND_CODE = 40410000
 FORBIDDEN_CODE = 40310000
 OPEN_ORDERS_LIMIT = 500  # Alpaca's maximum page for GET /v2/orders
-
-_STATUS = {
-    "filled": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "expired": OrderStatus.CANCELED,
-    "replaced": OrderStatus.CANCELED,  # superseded by another order
-    "rejected": OrderStatus.REJECTED,
-}  # every other Alpaca status (new, accepted, pending_*, held, ...) is still live: OPEN
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -153,25 +145,6 @@ def _ticker(symbol: str) -> str:
     return symbol.upper().removesuffix("/USD")
 
 
-def _float(value: Any, what: str) -> float:
-    """A number from a response field; a missing or garbled one is a ``BrokerResponseError``."""
-    if value is None or value == "":
-        raise BrokerResponseError(f"Alpaca response lacks {what}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise BrokerResponseError(f"Alpaca response has an unreadable {what}") from exc
-    if not math.isfinite(number):
-        raise BrokerResponseError(f"Alpaca response has a non-finite {what}")
-    return number
-
-
-def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def _timeframe(timeframe: str) -> TimeFrame:
     """``"5m"`` → ``TimeFrame(5, Minute)``; hours and one day are supported too."""
     seconds = timeframe_seconds(timeframe)
@@ -191,32 +164,6 @@ def _round_down(value: float, places: int) -> float:
     if rounded <= 0:
         raise OrderRejected(f"order size {value!r} rounds to zero at {places} decimals")
     return rounded
-
-
-def _to_order(o: Any) -> Order:
-    """An alpaca-py ``Order`` as NIJA's plain ``Order``."""
-    status_name = getattr(o.status, "value", str(o.status))
-    kind = getattr(o.type or o.order_type, "value", "market")
-    extra = {"alpaca_status": status_name, "alpaca_type": kind}
-    if o.notional is not None:
-        extra["notional"] = str(o.notional)
-    status = _STATUS.get(status_name, OrderStatus.OPEN)
-    filled = float(o.filled_qty) if o.filled_qty not in (None, "") else 0.0
-    price = o.filled_avg_price
-    return Order(
-        client_order_id=o.client_order_id,
-        venue_order_id=str(o.id),
-        symbol=o.symbol or "",
-        side=Side.SELL if getattr(o.side, "value", o.side) == "sell" else Side.BUY,
-        type=OrderType.LIMIT if kind in ("limit", "stop_limit") else OrderType.MARKET,
-        status=status,
-        amount=float(o.qty) if o.qty not in (None, "") else None,
-        filled=filled,
-        average_price=float(price) if price not in (None, "") and filled > 0 else None,
-        fee_usd=0.0,  # Alpaca stock trades are commission-free; regulatory fees are not reported here
-        reason=status_name if status in (OrderStatus.CANCELED, OrderStatus.REJECTED) else None,
-        extra=extra,
-    )
 
 
 class AlpacaBroker(Broker):
@@ -285,7 +232,9 @@ class AlpacaBroker(Broker):
         )
         with _parsing("bars"):
             bars = self._data.get_stock_bars(request).data.get(ticker, [])
-            rows = [[_ms(b.timestamp), b.open, b.high, b.low, b.close, b.volume] for b in bars]
+            rows = [
+                [parse.to_ms(b.timestamp), b.open, b.high, b.low, b.close, b.volume] for b in bars
+            ]
         return Candles.from_rows(rows)
 
     def fetch_ticker(self, symbol: str) -> Ticker:
@@ -301,7 +250,7 @@ class AlpacaBroker(Broker):
             ).get(ticker)
         if quote is None or trade is None:
             raise BrokerResponseError(f"Alpaca has no latest quote and trade for {ticker}")
-        last = _float(trade.price, "last trade price")
+        last = parse.to_float(trade.price, "last trade price")
         # Outside market hours a side of the quote can be 0: fall back to the last trade.
         return Ticker(
             symbol=symbol, bid=quote.bid_price or last, ask=quote.ask_price or last, last=last
@@ -312,8 +261,8 @@ class AlpacaBroker(Broker):
         """Cash and equity (cash plus positions at market) as Alpaca reports them, in USD."""
         with _parsing("account"):
             account = self._trading.get_account()
-        cash = _float(account.cash, "account cash")
-        equity = _float(account.equity, "account equity")
+        cash = parse.to_float(account.cash, "account cash")
+        equity = parse.to_float(account.equity, "account equity")
         return Balance(cash={"USD": cash}, usd_cash=cash, usd_equity=equity)
 
     def fetch_positions(self) -> list[Position]:
@@ -323,8 +272,8 @@ class AlpacaBroker(Broker):
             positions = [
                 Position(
                     symbol=p.symbol,
-                    quantity=_float(p.qty, "position qty"),
-                    avg_entry_price=_float(p.avg_entry_price, "avg entry price"),
+                    quantity=parse.to_float(p.qty, "position qty"),
+                    avg_entry_price=parse.to_float(p.avg_entry_price, "avg entry price"),
                     market_value_usd=float(p.market_value) if p.market_value else None,
                 )
                 for p in raw
@@ -357,7 +306,7 @@ class AlpacaBroker(Broker):
             )
         try:
             with _parsing("order"):
-                order = _to_order(self._trading.submit_order(sdk_request))
+                order = parse.order(self._trading.submit_order(sdk_request))
         except APIError as exc:
             rejection = _insufficient_funds(exc)
             if rejection is not None:
@@ -371,7 +320,7 @@ class AlpacaBroker(Broker):
         """The order with this client id; None only when Alpaca answers 404 "not found"."""
         try:
             with _parsing("order lookup"):
-                return _to_order(self._trading.get_order_by_client_id(client_order_id))
+                return parse.order(self._trading.get_order_by_client_id(client_order_id))
         except APIError as exc:
             if _is_not_found(exc):
                 return None
@@ -385,7 +334,7 @@ class AlpacaBroker(Broker):
             symbols=[_ticker(symbol)] if symbol else None,
         )
         with _parsing("open orders"):
-            return [_to_order(o) for o in self._trading.get_orders(query)]
+            return [parse.order(o) for o in self._trading.get_orders(query)]
 
     def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
         """Cancel by client id (looked up first; Alpaca cancels by its own id).

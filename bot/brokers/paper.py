@@ -19,7 +19,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -40,13 +40,18 @@ from bot.brokers.base import (
     Ticker,
 )
 from bot.brokers.paper_faults import FaultInjector
+from bot.brokers.paper_wallet import (  # CASH is re-exported: bot.brokers.paper.CASH
+    CASH,
+    Entry,
+    Holding,
+    dec,
+    fill_price,
+    is_open,
+    sell_quantity,
+)
 from bot.errors import OrderRejected
 
 T = TypeVar("T")
-CASH = "USD"
-# A sell may ask for a hair more than is held: a float read back from an exact Decimal
-# balance can round up. Within this relative margin the whole holding is sold.
-_SELL_ALL_TOLERANCE = Decimal("1e-9")
 
 
 @runtime_checkable
@@ -58,28 +63,6 @@ class MarketData(Protocol):
     def fetch_ticker(self, symbol: str) -> Ticker: ...
 
     def symbols(self) -> list[str]: ...
-
-
-def _dec(value: float) -> Decimal:
-    """The decimal a float was written as: ``0.1`` → ``Decimal("0.1")``, not its binary value."""
-    return Decimal(repr(float(value)))
-
-
-@dataclass
-class _Holding:
-    quantity: Decimal = Decimal(0)
-    cost: Decimal = Decimal(0)  # quantity x average entry price (fees excluded)
-
-
-@dataclass
-class _Entry:
-    """An order on the book, with the funds it holds while open."""
-
-    order: Order
-    limit: Decimal | None = None
-    amount: Decimal = Decimal(0)
-    reserved_cash: Decimal = Decimal(0)
-    reserved_base: Decimal = Decimal(0)
 
 
 class PaperBroker(Broker):
@@ -109,15 +92,15 @@ class PaperBroker(Broker):
         )
         self._market = market
         self._clock = clock
-        self._fee_rate = _dec(fee_rate)
-        self._slippage = _dec(slippage_bps) / 10_000
+        self._fee_rate = dec(fee_rate)
+        self._slippage = dec(slippage_bps) / 10_000
         self._call_lock = threading.Lock()
         self._lock = threading.RLock()  # guards the wallet and the book
-        self._cash = _dec(starting_usd)
+        self._cash = dec(starting_usd)
         self._reserved_cash = Decimal(0)
-        self._holdings: dict[str, _Holding] = {}
+        self._holdings: dict[str, Holding] = {}
         self._reserved_base: dict[str, Decimal] = {}
-        self._orders: dict[str, _Entry] = {}
+        self._orders: dict[str, Entry] = {}
         self._ids = itertools.count(1)
         self._listed: list[str] | None = None
 
@@ -155,9 +138,9 @@ class PaperBroker(Broker):
         carry on across a restart instead of reconciling every position away.
         """
         with self._lock:
-            self._cash = _dec(cash_usd)
+            self._cash = dec(cash_usd)
             self._holdings = {
-                symbol: _Holding(_dec(qty), _dec(qty) * _dec(price))
+                symbol: Holding(dec(qty), dec(qty) * dec(price))
                 for symbol, qty, price in holdings
                 if qty > 0
             }
@@ -203,7 +186,7 @@ class PaperBroker(Broker):
         return self._listed
 
     def _last(self, symbol: str) -> Decimal:
-        return _dec(self._market.fetch_ticker(symbol).last)
+        return dec(self._market.fetch_ticker(symbol).last)
 
     def _balance(self) -> Balance:
         prices = self._prices_for_book()
@@ -239,7 +222,7 @@ class PaperBroker(Broker):
     def _prices_for_book(self, *, holdings: bool = True) -> dict[str, Decimal]:
         """Last prices of the symbols with open orders (and held ones), outside the lock."""
         with self._lock:
-            symbols = {e.order.symbol for e in self._orders.values() if _is_open(e)}
+            symbols = {e.order.symbol for e in self._orders.values() if is_open(e)}
             if holdings:
                 symbols |= {s for s, h in self._holdings.items() if h.quantity > 0}
         return {s: self._last(s) for s in sorted(symbols)}
@@ -259,12 +242,12 @@ class PaperBroker(Broker):
 
     def _fill_market(self, request: OrderRequest, last: Decimal) -> Order:
         buy = request.side is Side.BUY
-        price = last * (1 + self._slippage) if buy else last * (1 - self._slippage)
+        price = fill_price(last, self._slippage, buy=buy)
         if request.amount is not None:
-            qty = _dec(request.amount)
+            qty = dec(request.amount)
             notional = qty * price
         else:
-            notional = _dec(request.quote_amount)  # exactly the notional asked for
+            notional = dec(request.quote_amount)  # exactly the notional asked for
             qty = notional / price
         with self._lock:
             self._check_new_id(request.client_order_id)
@@ -274,14 +257,14 @@ class PaperBroker(Broker):
                 sellable = self._check_base(request.symbol, qty)
                 if sellable != qty:
                     qty, notional = sellable, sellable * price
-            entry = _Entry(order=self._new_order(request, qty), amount=qty)
+            entry = Entry(order=self._new_order(request, qty), amount=qty)
             self._orders[request.client_order_id] = entry
             self._settle(entry, qty, notional)
             return entry.order
 
-    def _book_limit(self, request: OrderRequest) -> _Entry:
-        limit = _dec(request.limit_price)
-        qty = _dec(request.amount)
+    def _book_limit(self, request: OrderRequest) -> Entry:
+        limit = dec(request.limit_price)
+        qty = dec(request.amount)
         cash = base = Decimal(0)
         with self._lock:
             # An open order holds what it may spend, so two orders cannot spend it twice.
@@ -295,7 +278,7 @@ class PaperBroker(Broker):
                 held = self._reserved_base.get(request.symbol, Decimal(0))
                 self._reserved_base[request.symbol] = held + qty
             order = self._new_order(request, qty)
-            entry = _Entry(order, limit=limit, amount=qty, reserved_cash=cash, reserved_base=base)
+            entry = Entry(order, limit=limit, amount=qty, reserved_cash=cash, reserved_base=base)
             self._orders[request.client_order_id] = entry
             return entry
 
@@ -314,16 +297,9 @@ class PaperBroker(Broker):
 
     def _check_base(self, symbol: str, qty: Decimal) -> Decimal:
         """The quantity that can be sold: ``qty``, or the whole free holding if within rounding."""
-        holding = self._holdings.get(symbol, _Holding())
+        holding = self._holdings.get(symbol, Holding())
         free = holding.quantity - self._reserved_base.get(symbol, Decimal(0))
-        if qty > free and qty - free <= free * _SELL_ALL_TOLERANCE:
-            return free
-        if qty > free:
-            raise OrderRejected(
-                f"insufficient funds: sell {qty} {symbol}, {free} available",
-                insufficient_funds=True,
-            )
-        return qty
+        return sell_quantity(symbol, qty, free)
 
     def _new_order(self, request: OrderRequest, qty: Decimal) -> Order:
         return Order(
@@ -337,21 +313,16 @@ class PaperBroker(Broker):
             extra={"paper": "true", "created_at": f"{self._clock():.3f}"},
         )
 
-    def _settle(self, entry: _Entry, qty: Decimal, notional: Decimal) -> None:
+    def _settle(self, entry: Entry, qty: Decimal, notional: Decimal) -> None:
         """Move the money of a fill of ``qty`` for ``notional`` USD (lock held); mark it filled."""
         fee = notional * self._fee_rate
-        holding = self._holdings.setdefault(entry.order.symbol, _Holding())
+        holding = self._holdings.setdefault(entry.order.symbol, Holding())
         if entry.order.side is Side.BUY:
             self._cash -= notional + fee
-            holding.quantity += qty
-            holding.cost += notional
+            holding.buy(qty, notional)
         else:
             self._cash += notional - fee
-            # Selling keeps the average entry price of what remains.
-            holding.cost -= holding.cost * qty / holding.quantity
-            holding.quantity -= qty
-            if holding.quantity == 0:
-                holding.cost = Decimal(0)
+            holding.sell(qty)
         entry.order = replace(
             entry.order,
             status=OrderStatus.FILLED,
@@ -360,7 +331,7 @@ class PaperBroker(Broker):
             fee_usd=float(fee),
         )
 
-    def _release(self, entry: _Entry) -> None:
+    def _release(self, entry: Entry) -> None:
         """Give back the funds an open order held (lock held)."""
         self._reserved_cash -= entry.reserved_cash
         symbol = entry.order.symbol
@@ -373,7 +344,7 @@ class PaperBroker(Broker):
         with self._lock:
             for entry in self._orders.values():
                 last = prices.get(entry.order.symbol)
-                if not _is_open(entry) or last is None or entry.limit is None:
+                if not is_open(entry) or last is None or entry.limit is None:
                     continue
                 buy = entry.order.side is Side.BUY
                 if (buy and last <= entry.limit) or (not buy and last >= entry.limit):
@@ -393,7 +364,7 @@ class PaperBroker(Broker):
             return [
                 e.order
                 for e in self._orders.values()
-                if _is_open(e) and (symbol is None or e.order.symbol == symbol)
+                if is_open(e) and (symbol is None or e.order.symbol == symbol)
             ]
 
     def _cancel(self, client_order_id: str) -> Order | None:
@@ -402,11 +373,7 @@ class PaperBroker(Broker):
             entry = self._orders.get(client_order_id)
             if entry is None:
                 return None
-            if _is_open(entry):
+            if is_open(entry):
                 self._release(entry)
                 entry.order = replace(entry.order, status=OrderStatus.CANCELED, reason="canceled")
             return entry.order
-
-
-def _is_open(entry: _Entry) -> bool:
-    return entry.order.status is OrderStatus.OPEN
