@@ -242,14 +242,17 @@ class AccountTrader:
     # -- per-symbol work --------------------------------------------------------------
     def _candles(self, symbol: str, result: CycleResult) -> Candles | None:
         """The symbol's candles, or None when that symbol's data failed this cycle."""
+        timeframe = self.strategy.timeframe
         try:
-            return self.broker.fetch_candles(symbol, self.strategy.timeframe, self.strategy.history)
+            # One more than needed: the newest is usually still forming and is dropped.
+            candles = self.broker.fetch_candles(symbol, timeframe, self.strategy.history + 1)
         except AccountBlockedError:
             raise
         except Exception as exc:  # recorded by the guard; this symbol sits this cycle out
             result.notes.append(f"{symbol}: candles failed ({classify(exc, 'candles').value})")
             self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
             return None
+        return candles.closed_by(self.clock(), timeframe)
 
     def _decide(
         self, symbol: str, candles: Candles, view: PositionView | None, result: CycleResult

@@ -437,3 +437,11 @@ def test_dust_at_the_venue_is_never_adopted(world):
     report = world.trader().reconcile()
     assert report.done and report.adopted == []
     assert world.stores[0].open_positions() == []
+
+
+def test_a_signal_on_a_candle_still_forming_waits_until_it_closes(world):
+    world.clock = FakeClock(NOW - 1)  # the signal candle closes in one second
+    trader = world.trader()
+    assert trader.run_cycle().orders_placed == 0
+    world.clock.advance(1)
+    assert trader.run_cycle().orders_placed == 1

@@ -102,6 +102,21 @@ class Candles:
             volume=arr[:, 5].copy(),
         )
 
+    def closed_by(self, now_seconds: float, timeframe: str) -> Candles:
+        """Only the candles that had closed at ``now`` (venues also return the one forming)."""
+        step_ms = timeframe_seconds(timeframe) * 1000
+        keep = int(np.searchsorted(self.timestamp_ms + step_ms, now_seconds * 1000, side="right"))
+        if keep == len(self):
+            return self
+        return Candles(
+            self.timestamp_ms[:keep],
+            self.open[:keep],
+            self.high[:keep],
+            self.low[:keep],
+            self.close[:keep],
+            self.volume[:keep],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
