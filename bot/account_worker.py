@@ -42,7 +42,6 @@ class WorkerSnapshot:
     next_cycle_at: str | None
     interval_seconds: float
     restarts: int
-    last_result_ok: bool | None
     equity_usd: float | None
 
 
@@ -183,6 +182,5 @@ class AccountWorker:
             next_cycle_at=iso(self.next_cycle_wall),
             interval_seconds=self.interval,
             restarts=self.restarts,
-            last_result_ok=result.ok if result else None,
             equity_usd=result.equity_usd if result else None,
         )

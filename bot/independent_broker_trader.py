@@ -335,7 +335,9 @@ class IndependentBrokerTrader:
             or (funded.error if funded else None),
             "open_positions": snap.open_positions if snap else 0,
             "next_cycle_at": snap.next_cycle_at if snap else None,
-            "interval_seconds": interval_for(self.settings, spec),
+            "interval_seconds": snap.interval_seconds
+            if snap
+            else interval_for(self.settings, spec),
             "restarts": snap.restarts if snap else 0,
             "retry_in_seconds": health.get("retry_in_seconds"),
             "consecutive_failures": health.get("consecutive_failures"),
