@@ -22,6 +22,7 @@ from bot.circuit import (
     CircuitBreakerConfig,
     Transition,
 )
+from bot.errors import describe
 from bot.failures import FailureType, classify, retry_after_seconds
 
 __all__ = [
@@ -161,7 +162,7 @@ class AccountIsolationManager:
         if failure_type is None:
             failure_type = classify(error, operation)
         origin = getattr(error, ACCOUNT_TAG, None)
-        text = f"{type(error).__name__}: {error}"
+        text = describe(error, limit=200)
         retry_after = (
             retry_after_seconds(error) if failure_type is FailureType.RATE_LIMIT_ERROR else None
         )

@@ -26,6 +26,7 @@ from bot.account_isolation_manager import (
     AccountIsolationManager,
 )
 from bot.brokers.base import AccountRef, Broker, Candles, Side
+from bot.errors import describe
 from bot.failures import classify
 from bot.guarded import GuardedBroker
 from bot.orders import OrderDesk, PlannedOrder
@@ -99,7 +100,7 @@ class AccountTrader:
             result.retry_in_seconds = blocked.retry_in_seconds
             self.log.info("cycle_blocked", reason=blocked.reason)
         except Exception as exc:
-            result.ok, result.error = False, f"{type(exc).__name__}: {exc}"[:300]
+            result.ok, result.error = False, describe(exc)
             self._record_unguarded(exc, "store" if isinstance(exc, StoreError) else "cycle")
             self.log.warning("cycle_ended_early", error=result.error)
         result.broker_calls = self.broker.calls
@@ -262,7 +263,7 @@ class AccountTrader:
         except Exception as exc:  # a strategy bug is this account's failure, not a crash
             self._record_unguarded(exc, "strategy")
             result.notes.append(f"{symbol}: strategy failed ({type(exc).__name__})")
-            self.log.error("strategy_failed", symbol=symbol, error=f"{type(exc).__name__}: {exc}")
+            self.log.error("strategy_failed", symbol=symbol, error=describe(exc))
             return None
 
     # -- bookkeeping ------------------------------------------------------------------

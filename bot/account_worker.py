@@ -18,6 +18,7 @@ import structlog
 
 from bot.account_trader import AccountTrader, CycleResult
 from bot.brokers.base import BrokerSpec
+from bot.errors import describe
 from bot.store import Store, StoreError
 
 NOT_STARTED, RUNNING, STALLED, DEAD = "not_started", "running", "stalled", "dead"
@@ -121,7 +122,7 @@ class AccountWorker:
                     return
                 self._sleep_until_next()
         except Exception as exc:  # the watchdog records the death and restarts the thread
-            self.crash = f"{type(exc).__name__}: {exc}"[:300]
+            self.crash = describe(exc)
             self.state = DEAD
             # Through the redacting logger, not threading.excepthook's raw stderr.
             self.log.exception("trader_thread_crashed", error=self.crash)

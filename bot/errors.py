@@ -60,3 +60,11 @@ class SimulatedRateLimit(SimulatedFault):
 
 class SimulatedApiError(SimulatedFault):
     """An injected venue error."""
+
+
+def describe(error: BaseException, limit: int = 300) -> str:
+    """``"Type: message"``, cut to ``limit`` characters: how an error is shown to an operator.
+
+    Adapters guarantee their messages carry no secret values.
+    """
+    return f"{type(error).__name__}: {error}"[:limit]
