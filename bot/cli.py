@@ -211,22 +211,16 @@ def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
 def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
     """Every loaded account's balance, all at once, bounded by the call timeout."""
     isolation = AccountIsolationManager(circuit_config(ctx.settings))
-    results: dict[str, FundedResult] = {}
-    brokers = []
-    for spec in ctx.accounts.specs:
-        try:
-            brokers.append(create_venue_broker(spec))
-        except Exception as exc:  # one account's bad secret must not stop the others' check
-            results[spec.account.key] = FundedResult(
-                spec.account.key, False, error=f"{type(exc).__name__}: {exc}"[:300]
-            )
-    for result in check_funded(
-        brokers,
-        isolation,
-        min_balance_usd=ctx.settings.min_balance_usd,
-        timeout_seconds=ctx.settings.call_timeout_seconds,
-    ):
-        results[result.account_key] = result
+    results = {
+        r.account_key: r
+        for r in check_funded(
+            ctx.accounts.specs,
+            create_venue_broker,
+            isolation,
+            min_balance_usd=ctx.settings.min_balance_usd,
+            timeout_seconds=ctx.settings.call_timeout_seconds,
+        )
+    }
     return [results[s.account.key] for s in ctx.accounts.specs], isolation
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from bot.account_isolation_manager import AccountBlockedError, AccountIsolationManager
-from bot.brokers.base import Balance, Broker
+from bot.brokers.base import Balance, Broker, BrokerSpec
+from bot.errors import describe
 from bot.failures import classify
 
 # Grace on top of the call timeout before a balance call is declared hung.
@@ -36,13 +37,19 @@ class FundedResult:
 
 
 def _check(
-    broker: Broker, isolation: AccountIsolationManager, min_balance_usd: float
+    spec: BrokerSpec,
+    make_broker: Callable[[BrokerSpec], Broker],
+    isolation: AccountIsolationManager,
+    min_balance_usd: float,
 ) -> FundedResult:
-    acct = broker.account
+    acct = spec.account
     started = time.perf_counter()
     isolation.register_account(acct.account_type, acct.account_id, acct.broker)
+    broker = None
     try:
         with isolation.guard(acct.account_type, acct.account_id, acct.broker, "balance"):
+            # Built inside the guard: an unusable secret is this account's recorded failure.
+            broker = make_broker(spec)
             balance: Balance = broker.fetch_balance()
     except AccountBlockedError as blocked:
         return FundedResult(acct.key, False, error=f"blocked: {blocked.reason}")
@@ -50,10 +57,13 @@ def _check(
         return FundedResult(
             acct.key,
             False,
-            error=f"{type(exc).__name__}: {exc}"[:300],
+            error=describe(exc),
             failure_type=classify(exc, "balance").value,
             seconds=time.perf_counter() - started,
         )
+    finally:
+        if broker is not None:
+            broker.close()  # the account's trading thread builds its own client
     return FundedResult(
         acct.key,
         balance.usd_equity >= min_balance_usd,
@@ -64,7 +74,8 @@ def _check(
 
 
 def check_funded(
-    brokers: Iterable[Broker],
+    specs: Iterable[BrokerSpec],
+    make_broker: Callable[[BrokerSpec], Broker],
     isolation: AccountIsolationManager,
     *,
     min_balance_usd: float,
@@ -74,19 +85,20 @@ def check_funded(
 ) -> Iterator[FundedResult]:
     """Yield each account's FundedResult as soon as it is known.
 
-    Every account gets an answer by ``timeout_seconds + DEADLINE_GRACE_SECONDS``: one
-    still running then is reported as hung (its worker is left to finish on its own;
-    the guard records its outcome whenever it comes).
+    Each account's client is built by ``make_broker`` in its own worker and closed
+    after its answer. Every account gets an answer by ``timeout_seconds +
+    DEADLINE_GRACE_SECONDS``: one still running then is reported as hung (its worker
+    is left to finish on its own; the guard records its outcome whenever it comes).
     """
-    brokers = list(brokers)
-    if not brokers:
+    specs = list(specs)
+    if not specs:
         return
     deadline = time.monotonic() + timeout_seconds + DEADLINE_GRACE_SECONDS
     pool = ThreadPoolExecutor(
-        max_workers=min(max_workers, len(brokers)), thread_name_prefix="funded-check"
+        max_workers=min(max_workers, len(specs)), thread_name_prefix="funded-check"
     )
-    futures: dict[Future[FundedResult], Broker] = {
-        pool.submit(_check, b, isolation, min_balance_usd): b for b in brokers
+    futures: dict[Future[FundedResult], BrokerSpec] = {
+        pool.submit(_check, s, make_broker, isolation, min_balance_usd): s for s in specs
     }
     pending = set(futures)
     try:

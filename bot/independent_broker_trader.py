@@ -117,19 +117,9 @@ class IndependentBrokerTrader:
         self._next_status_log = now + self.settings.status_log_seconds
 
     def _check_and_start(self, specs: list[BrokerSpec]) -> None:
-        brokers = []
-        for spec in specs:
-            try:
-                brokers.append(self.factories.venue(spec))
-            except Exception as exc:  # e.g. an unusable secret: this account only
-                self._record_funded(FundedResult(spec.account.key, False, error=_text(exc)))
-                acct = spec.account
-                self.isolation.record_failure(
-                    acct.account_type, acct.account_id, acct.broker, exc, operation="balance"
-                )
-        by_key = {b.account.key: b for b in brokers}
         for result in check_funded(
-            brokers,
+            specs,
+            self.factories.venue,
             self.isolation,
             min_balance_usd=self.settings.min_balance_usd,
             timeout_seconds=self.settings.call_timeout_seconds,
@@ -138,10 +128,6 @@ class IndependentBrokerTrader:
             self._record_funded(result)
             if result.funded and self._may_trade(result.account_key):
                 self._start_worker(self.specs[result.account_key])
-            # The account's thread builds its own client; this one's sockets can go now.
-            broker = by_key.pop(result.account_key, None)
-            if broker is not None:
-                broker.close()
 
     def _record_funded(self, result: FundedResult) -> None:
         self.funded[result.account_key] = result
@@ -370,10 +356,6 @@ class IndependentBrokerTrader:
                 positions=acct["open_positions"],
                 last_error=acct["last_error"],
             )
-
-
-def _text(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 __all__ = ["DEAD", "IndependentBrokerTrader"]
