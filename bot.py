@@ -19,13 +19,13 @@ import threading
 
 from dotenv import load_dotenv
 
-from bot.account_isolation_manager import get_isolation_manager
-from bot.config import load_accounts, load_settings, secret_values
-from bot.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
+from bot.config.settings import load_accounts, load_settings, secret_values
+from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
+from bot.daemon.log import get_logger, setup_logging, shutdown_logging
+from bot.daemon.supervisor import IndependentBrokerTrader
+from bot.daemon.wiring import circuit_config, interval_for
 from bot.errors import ConfigError
-from bot.independent_broker_trader import IndependentBrokerTrader
-from bot.log import get_logger, setup_logging, shutdown_logging
-from bot.wiring import circuit_config, interval_for
+from bot.isolation.manager import get_isolation_manager
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 

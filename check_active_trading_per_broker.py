@@ -4,6 +4,6 @@
 Run from the repository root: `python3 check_active_trading_per_broker.py [--json]` (see `--help`).
 """
 
-from bot.entry import run_check
+from bot.cli.entry import run_check
 
 run_check("main_active_trading")

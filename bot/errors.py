@@ -2,7 +2,7 @@
 
 Adapters raise these where an SDK fails outside its own exception hierarchy
 (a bad secret, a malformed response, an order refused inside an HTTP 200), so
-that ``bot.failures.classify`` can map every failure by type, never by message.
+that ``bot.isolation.failures.classify`` can map every failure by type, never by message.
 Messages never carry secret values.
 """
 

@@ -1,13 +1,13 @@
 """Redaction: mask configured secret values and secret-named fields in any text or value.
 
 A :class:`Redactor` is built from the configured secret values (typically
-``bot.config.secret_values(env)``). ``mask_values`` masks those values wherever they
+``bot.config.settings.secret_values(env)``). ``mask_values`` masks those values wherever they
 appear, in every form a log line or a URL can show them (stripped, with literal ``\n``,
 percent-encoded, each line of a PEM body); ``redact`` also masks the value of every
 ``name=value`` / ``name: value`` whose name is a secret name (``is_secret_name``);
 ``redact_value`` does both through nested data.
 
-``bot.log.setup_logging`` installs the process's redactor (``install_redactor``); the
+``bot.daemon.log.setup_logging`` installs the process's redactor (``install_redactor``); the
 module-level ``redact`` / ``redact_value`` / ``get_redactor`` use that one, so status
 writers mask the same secrets as the log. This module imports the standard library only.
 """
@@ -212,7 +212,7 @@ def get_redactor() -> Redactor:
 
 
 def install_redactor(redactor: Redactor) -> None:
-    """Make ``redactor`` the process's redactor (``bot.log.setup_logging`` calls this)."""
+    """Make ``redactor`` the process's redactor (``bot.daemon.log.setup_logging`` calls this)."""
     _ACTIVE.redactor = redactor
 
 

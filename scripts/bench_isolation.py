@@ -18,15 +18,11 @@ import gc
 import json
 import os
 import platform
-import sys
 import threading
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.account_isolation_manager import AccountIsolationManager
+from bot.isolation.manager import AccountIsolationManager
 
 THREADS = 32
 

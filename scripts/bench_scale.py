@@ -42,10 +42,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.brokers.base import Credentials
-from tests.daemon_harness import (
+from bot.model import Credentials
+from nija_testkit.emulator.server import Fault
+from nija_testkit.emulator.venues import start_venue
+from nija_testkit.harness import (
     DaemonRun,
     Event,
     account_env,
@@ -54,9 +54,7 @@ from tests.daemon_harness import (
     start_daemon,
     wait_for,
 )
-from tests.emulator.server import Fault
-from tests.emulator.venues import start_venue
-from tests.process_stats import sample
+from nija_testkit.process_stats import sample
 
 CALL_TIMEOUT = 5.0  # NIJA_CALL_TIMEOUT_SECONDS: a start-up that waited for a hang would show it
 # Run-to-run noise of the 100-account start-up was up to 1.6 s on 2 cores; a start-up

@@ -9,7 +9,7 @@ restarts it, and after each restart checks: duplicate orders, orders the store
 never saw, lost positions, orders left unresolved, orders settled wrongly, fills
 that never became (or closed) a stored position.
 Exit status 0 when every count is 0 and all kills were done in time; 1 otherwise.
-See tests/crash_restart.py for how.
+See nija_testkit/reliability/crash_restart.py for how.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.crash_restart import FAULTS, KINDS, VIOLATIONS, Options, Report, run
+from nija_testkit.reliability.crash_restart import FAULTS, KINDS, VIOLATIONS, Options, Report, run
 
 
 def summary(report: Report) -> dict:

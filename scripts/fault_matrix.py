@@ -2,7 +2,7 @@
 """The fault matrix: does a fault in one account ever touch the other four?
 
 Runs the real bot.py against the loopback emulator with five accounts and breaks one
-of them in each way in turn (tests/fault_matrix.py has the rows and the measuring).
+of them in each way in turn (nija_testkit/reliability/fault_matrix.py has the rows and the measuring).
 Prints one table: per row, the faulty account's recorded failure type, worst health,
 time to quarantine and time to recover after the fault is lifted, and the four
 healthy accounts' cycles, missed cycles and period deviation (p50 / p99 / max).
@@ -25,9 +25,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.fault_matrix import MatrixConfig, RowResult, all_rows, percentile, run_matrix, select
+from nija_testkit.reliability.fault_matrix import (
+    MatrixConfig,
+    RowResult,
+    all_rows,
+    percentile,
+    run_matrix,
+    select,
+)
 
 COLUMNS = (
     ("row", 30),

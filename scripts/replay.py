@@ -23,11 +23,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import structlog
 
-from bot.replay import (
+from bot.replay.runner import (
     CandleFileError,
     ReplayReport,
     ReplaySettings,

@@ -35,13 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.brokers.base import Credentials
-from tests.daemon_harness import DaemonRun, account_env, clean_env, start_daemon, wait_for
-from tests.emulator.server import Fault
-from tests.emulator.venues import VenueHandle, new_pem, start_venue
-from tests.process_stats import ProcStats, sample
+from bot.model import Credentials
+from nija_testkit.emulator.server import Fault
+from nija_testkit.emulator.venues import VenueHandle, new_pem, start_venue
+from nija_testkit.harness import DaemonRun, account_env, clean_env, start_daemon, wait_for
+from nija_testkit.process_stats import ProcStats, sample
 
 CALL_TIMEOUT = 2.0  # NIJA_CALL_TIMEOUT_SECONDS: a hang costs this much of a cycle
 UNTIL_OFF = 1_000_000  # ``times`` of a fault that lasts until switched off

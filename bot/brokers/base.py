@@ -1,211 +1,26 @@
-"""The narrow broker interface and the plain types every adapter returns.
+"""The narrow broker interface every adapter implements, and credential checks.
 
-SDK objects never leave an adapter: callers see only the dataclasses below.
-SDK exceptions propagate unchanged (``bot.failures.classify`` sorts them); the
+SDK objects never leave an adapter: callers see only the types of ``bot.model``.
+SDK exceptions propagate unchanged (``bot.isolation.failures.classify`` sorts them); the
 few failures that escape an SDK's own hierarchy become ``bot.errors`` types.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from enum import StrEnum
 
-import numpy as np
-
-# Currencies counted as US dollars when valuing an account.
-USD_LIKE = frozenset({"USD", "ZUSD", "USDC", "USDT", "FDUSD"})
-# Holdings worth less than this (USD) are dust, not positions.
-DUST_USD = 1.0
-
-
-class AssetClass(StrEnum):
-    CRYPTO = "crypto"
-    STOCKS = "stocks"
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    MARKET = "market"
-    LIMIT = "limit"
-
-
-class OrderStatus(StrEnum):
-    OPEN = "open"  # accepted, not (fully) filled yet
-    FILLED = "filled"
-    CANCELED = "canceled"  # includes expired; ``filled`` may be > 0
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRef:
-    """Which account a broker object trades: ``platform/platform/KRAKEN``, ``user/alice/COINBASE``."""
-
-    account_type: str
-    account_id: str
-    broker: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "account_type", self.account_type.lower())
-        object.__setattr__(self, "account_id", self.account_id.lower())
-        object.__setattr__(self, "broker", self.broker.upper())
-
-    @property
-    def key(self) -> str:
-        return f"{self.account_type}/{self.account_id}/{self.broker}"
-
-    def __str__(self) -> str:
-        return self.key
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """Cash per currency, and the account's worth in USD.
-
-    ``usd_equity`` is cash plus holdings valued at last price; funded detection uses it.
-    """
-
-    cash: dict[str, float]
-    usd_cash: float
-    usd_equity: float
-
-
-@dataclass(frozen=True, slots=True)
-class Candles:
-    """OHLCV, oldest first; ``timestamp_ms`` is the candle's open time in UTC milliseconds."""
-
-    timestamp_ms: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.close)
-
-    @classmethod
-    def from_rows(cls, rows: list[list[float]] | list[tuple[float, ...]]) -> Candles:
-        """Build from ``[timestamp_ms, open, high, low, close, volume]`` rows, sorting oldest first."""
-        arr = np.asarray(sorted(rows, key=lambda r: r[0]), dtype=float).reshape(-1, 6)
-        return cls(
-            timestamp_ms=arr[:, 0].astype(np.int64),
-            open=arr[:, 1].copy(),
-            high=arr[:, 2].copy(),
-            low=arr[:, 3].copy(),
-            close=arr[:, 4].copy(),
-            volume=arr[:, 5].copy(),
-        )
-
-    def closed_by(self, now_seconds: float, timeframe: str) -> Candles:
-        """Only the candles that had closed at ``now`` (venues also return the one forming)."""
-        step_ms = timeframe_seconds(timeframe) * 1000
-        keep = int(np.searchsorted(self.timestamp_ms + step_ms, now_seconds * 1000, side="right"))
-        if keep == len(self):
-            return self
-        return Candles(
-            self.timestamp_ms[:keep],
-            self.open[:keep],
-            self.high[:keep],
-            self.low[:keep],
-            self.close[:keep],
-            self.volume[:keep],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Ticker:
-    symbol: str
-    bid: float
-    ask: float
-    last: float
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """A spot holding above dust, or a broker-side position (Alpaca)."""
-
-    symbol: str
-    quantity: float
-    avg_entry_price: float | None = None
-    market_value_usd: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
-    """What to send. Exactly one of ``amount`` (base units) or ``quote_amount`` (notional)."""
-
-    symbol: str
-    side: Side
-    type: OrderType
-    client_order_id: str
-    amount: float | None = None
-    quote_amount: float | None = None
-    limit_price: float | None = None
-
-    def __post_init__(self) -> None:
-        if not self.client_order_id:
-            raise ValueError("client_order_id is required on every order")
-        if (self.amount is None) == (self.quote_amount is None):
-            raise ValueError("exactly one of amount or quote_amount must be given")
-        size = self.amount if self.amount is not None else self.quote_amount
-        if not (isinstance(size, int | float) and math.isfinite(size) and size > 0):
-            raise ValueError("order size must be a positive finite number")
-        if self.type is OrderType.LIMIT:
-            if self.limit_price is None or not self.limit_price > 0:
-                raise ValueError("a limit order needs a positive limit_price")
-            if self.amount is None:
-                raise ValueError("a limit order is sized in base units (amount)")
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    """An order as the venue reports it."""
-
-    client_order_id: str
-    venue_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    status: OrderStatus
-    amount: float | None  # requested base units, when known
-    filled: float = 0.0  # base units filled so far
-    average_price: float | None = None
-    fee_usd: float = 0.0
-    reason: str | None = None  # the venue's words for a rejection or cancel
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """API credentials. Values never appear in a repr, a log or an exception message."""
-
-    api_key: str = field(default="", repr=False)
-    api_secret: str = field(default="", repr=False)
-    passphrase: str = field(default="", repr=False)
-
-    def secrets(self) -> list[str]:
-        """Every non-empty value, for the log redactor."""
-        return [v for v in (self.api_key, self.api_secret, self.passphrase) if v]
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerSpec:
-    """Everything an adapter needs to build its client for one account."""
-
-    account: AccountRef
-    credentials: Credentials = field(default_factory=Credentials)
-    symbols: tuple[str, ...] = ()
-    base_url: str | None = None  # every REST call goes here (sandbox, emulator)
-    data_url: str | None = None  # Alpaca market data
-    paper_endpoint: bool = True  # Alpaca: paper API unless ALPACA_PAPER=false
-    timeout_seconds: float = 15.0
-    rate_limit: bool = True  # ccxt enableRateLimit; tests against the emulator turn it off
+from bot.errors import BrokerConfigError
+from bot.model import (
+    AccountRef,
+    AssetClass,
+    Balance,
+    BrokerSpec,
+    Candles,
+    Order,
+    OrderRequest,
+    Position,
+    Ticker,
+)
 
 
 def credential_problem(value: str, *, multiline: bool = False) -> str | None:
@@ -224,7 +39,6 @@ def credential_problem(value: str, *, multiline: bool = False) -> str | None:
 
 def validate_credentials(spec: BrokerSpec, *, multiline_secret: bool = False) -> None:
     """Raise BrokerConfigError (naming the field, never the value) for an unusable credential."""
-    from bot.errors import BrokerConfigError  # local: errors.py must stay a leaf module
 
     creds = spec.credentials
     for name, value, multiline in (
@@ -279,12 +93,3 @@ class Broker(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing to release
         """Release sessions and sockets."""
-
-
-def timeframe_seconds(timeframe: str) -> int:
-    """``"5m"`` → 300. Supports m, h, d."""
-    units = {"m": 60, "h": 3600, "d": 86400}
-    try:
-        return int(timeframe[:-1]) * units[timeframe[-1]]
-    except (KeyError, ValueError):
-        raise ValueError(f"unsupported timeframe {timeframe!r} (use e.g. 1m, 5m, 1h, 1d)") from None

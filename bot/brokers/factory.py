@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bot.brokers.alpaca import AlpacaBroker
-from bot.brokers.base import Broker, BrokerSpec
-from bot.brokers.ccxt_broker import SUPPORTED_BROKERS as CCXT_BROKERS
-from bot.brokers.ccxt_broker import CcxtBroker
-from bot.brokers.coinbase import CoinbaseBroker
-from bot.brokers.paper import PaperBroker
+from bot.brokers.alpaca_stocks.broker import AlpacaBroker
+from bot.brokers.base import Broker
+from bot.brokers.ccxt.broker import SUPPORTED_BROKERS as CCXT_BROKERS
+from bot.brokers.ccxt.broker import CcxtBroker
+from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
+from bot.brokers.paper.broker import PaperBroker
 from bot.errors import ConfigError
+from bot.model import BrokerSpec
 
 VENUES = ("COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA")
 

@@ -1,0 +1,357 @@
+"""Alpaca (US stocks) through alpaca-py: ``TradingClient`` for the account and orders,
+``StockHistoricalDataClient`` for bars and quotes.
+
+alpaca-py has no request timeout and retries HTTP 429/504 itself (3 x 3 s sleeps); both
+clients are hardened here: every request carries ``spec.timeout_seconds`` and the SDK's
+retries are off, so a failure reaches the caller at once, as the SDK's own exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from alpaca.common.enums import Sort
+from alpaca.common.exceptions import APIError
+from alpaca.common.rest import RESTClient
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
+from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+from alpaca.trading import enums as alpaca_enums
+from alpaca.trading.client import TradingClient
+from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+
+from bot.brokers.alpaca_stocks import parse
+from bot.brokers.base import Broker, validate_credentials
+from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.model import (
+    AssetClass,
+    Balance,
+    BrokerSpec,
+    Candles,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Ticker,
+    timeframe_seconds,
+)
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Alpaca's documented codes: 40410000 "not found"; 40310000 is overloaded (insufficient
+# buying power / qty, but also other refusals), so the message decides for that one.
+NOT_FOUND_CODE = 40410000
+FORBIDDEN_CODE = 40310000
+OPEN_ORDERS_LIMIT = 500  # Alpaca's maximum page for GET /v2/orders
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """A requests transport that gives every request a timeout and never retries."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self._timeout = timeout
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+def _clean_url(url: str | None) -> str | None:
+    """``https://x/v2/`` → ``https://x``: alpaca-py appends ``/v2`` itself."""
+    if not url:
+        return None
+    return url.rstrip("/").removesuffix("/v2")
+
+
+def _harden(client: RESTClient, url: str | None, timeout: float) -> None:
+    """Bound every request of ``client`` by ``timeout``, switch off the SDK's retry loop,
+    and keep proxy settings from the environment away from loopback URLs."""
+    client._retry = 0  # the constructor treats 0 as "use the default 3", so set it here
+    client._retry_codes = []
+    client._retry_wait = 0
+    adapter = _TimeoutAdapter(timeout)
+    client._session.mount("http://", adapter)
+    client._session.mount("https://", adapter)
+    if url is not None and urlsplit(url).hostname in LOOPBACK_HOSTS:
+        client._session.trust_env = False
+
+
+@contextmanager
+def _parsing(what: str) -> Iterator[None]:
+    """Turn a response the SDK could not parse into ``BrokerResponseError``.
+
+    HTTP and transport failures (``APIError``, ``requests`` exceptions, including its
+    ``JSONDecodeError`` for a non-JSON body) pass unchanged: ``classify`` knows them.
+    """
+    try:
+        yield
+    except (APIError, requests.RequestException):
+        raise
+    except ValidationError as exc:
+        raise BrokerResponseError(
+            f"Alpaca {what}: response did not match the expected shape "
+            f"({exc.error_count()} field errors)"
+        ) from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # alpaca-py raises ValueError on a market-data body without a known key, and
+        # TypeError/AttributeError when a body is null or a list where it expects a dict.
+        raise BrokerResponseError(
+            f"Alpaca {what}: unreadable response ({type(exc).__name__})"
+        ) from exc
+
+
+def _error_body(exc: APIError) -> dict[str, Any]:
+    """Alpaca's JSON error body (``{"code": ..., "message": ...}``), or {} for anything else."""
+    try:
+        body = json.loads(str(exc))
+    except ValueError:
+        return {}  # an HTML page or plain text: not an Alpaca error body
+    return body if isinstance(body, dict) else {}
+
+
+def _is_not_found(exc: APIError) -> bool:
+    """True only when Alpaca itself says 404 "not found" (not a proxy's 404 page)."""
+    return exc.status_code == 404 and _error_body(exc).get("code") == NOT_FOUND_CODE
+
+
+def _insufficient_funds(exc: APIError) -> OrderRejected | None:
+    """Alpaca refuses an order for lack of buying power / shares with HTTP 403 + 40310000."""
+    body = _error_body(exc)
+    message = str(body.get("message", ""))
+    if exc.status_code == 403 and body.get("code") == FORBIDDEN_CODE and "insufficient" in message:
+        return OrderRejected(f"Alpaca: {message}", insufficient_funds=True)
+    return None
+
+
+def _ticker(symbol: str) -> str:
+    """Alpaca spells stocks as plain tickers; accept ``SPY/USD`` too."""
+    return symbol.upper().removesuffix("/USD")
+
+
+def _timeframe(timeframe: str) -> TimeFrame:
+    """``"5m"`` → ``TimeFrame(5, Minute)``; hours and one day are supported too."""
+    seconds = timeframe_seconds(timeframe)
+    if seconds == 86400:
+        return TimeFrame(1, TimeFrameUnit.Day)
+    if seconds % 3600 == 0 and seconds // 3600 <= 23:
+        return TimeFrame(seconds // 3600, TimeFrameUnit.Hour)
+    if seconds % 60 == 0 and seconds // 60 <= 59:
+        return TimeFrame(seconds // 60, TimeFrameUnit.Minute)
+    raise ValueError(f"Alpaca has no {timeframe!r} bars (use 1m-59m, 1h-23h or 1d)")
+
+
+def _round_down(value: float, places: int) -> float:
+    """``value`` cut to ``places`` decimals; a size that rounds to nothing is never sent."""
+    factor = 10**places
+    rounded = math.floor(value * factor + 1e-9) / factor
+    if rounded <= 0:
+        raise OrderRejected(f"order size {value!r} rounds to zero at {places} decimals")
+    return rounded
+
+
+class AlpacaBroker(Broker):
+    """One Alpaca account (paper endpoint unless ``spec.paper_endpoint`` is False)."""
+
+    name = "ALPACA"
+    asset_class = AssetClass.STOCKS
+
+    def __init__(self, spec: BrokerSpec) -> None:
+        """Build the SDK clients; no network traffic happens here."""
+        self.spec = spec
+        self.account = spec.account
+        creds = spec.credentials
+        if not (creds.api_key and creds.api_secret):
+            raise BrokerConfigError(
+                f"{spec.account}: Alpaca needs an API key and secret (ALPACA_API_KEY, ALPACA_API_SECRET)"
+            )
+        validate_credentials(spec)
+        trading_url = _clean_url(spec.base_url)
+        data_url = _clean_url(spec.data_url) or trading_url
+        self._trading = TradingClient(
+            api_key=creds.api_key,
+            secret_key=creds.api_secret,
+            paper=spec.paper_endpoint,
+            url_override=trading_url,
+        )
+        self._data = StockHistoricalDataClient(
+            api_key=creds.api_key, secret_key=creds.api_secret, url_override=data_url
+        )
+        _harden(self._trading, trading_url, spec.timeout_seconds)
+        _harden(self._data, data_url, spec.timeout_seconds)
+        self._listed: list[str] | None = None  # configured symbols Alpaca trades, loaded once
+
+    def __repr__(self) -> str:
+        return f"AlpacaBroker(account={self.account.key!r}, paper={self.spec.paper_endpoint})"
+
+    # -- market metadata and data ---------------------------------------------
+    def symbols(self) -> list[str]:
+        """The configured tickers Alpaca lists as active and tradable (one asset lookup each)."""
+        if self._listed is None:
+            listed = []
+            for symbol in self.spec.symbols:
+                try:
+                    with _parsing("asset"):
+                        asset = self._trading.get_asset(_ticker(symbol))
+                except APIError as exc:
+                    if _is_not_found(exc):
+                        continue  # Alpaca does not list it: not tradable here
+                    raise
+                if asset.tradable and getattr(asset.status, "value", asset.status) == "active":
+                    listed.append(symbol)
+            self._listed = listed
+        return list(self._listed)
+
+    def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
+        """The newest ``limit`` bars, oldest first."""
+        ticker = _ticker(symbol)
+        # Markets close nights and weekends: look back well past ``limit`` bars, newest first.
+        lookback = timedelta(seconds=timeframe_seconds(timeframe) * limit * 3, days=4)
+        request = StockBarsRequest(
+            symbol_or_symbols=ticker,
+            timeframe=_timeframe(timeframe),
+            start=datetime.now(UTC) - lookback,
+            limit=limit,
+            sort=Sort.DESC,
+        )
+        with _parsing("bars"):
+            bars = self._data.get_stock_bars(request).data.get(ticker, [])
+            rows = [
+                [parse.to_ms(b.timestamp), b.open, b.high, b.low, b.close, b.volume] for b in bars
+            ]
+        return Candles.from_rows(rows)
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        """Bid/ask from the latest quote, last from the latest trade."""
+        ticker = _ticker(symbol)
+        with _parsing("latest quote"):
+            quote = self._data.get_stock_latest_quote(
+                StockLatestQuoteRequest(symbol_or_symbols=ticker)
+            ).get(ticker)
+        with _parsing("latest trade"):
+            trade = self._data.get_stock_latest_trade(
+                StockLatestTradeRequest(symbol_or_symbols=ticker)
+            ).get(ticker)
+        if quote is None or trade is None:
+            raise BrokerResponseError(f"Alpaca has no latest quote and trade for {ticker}")
+        last = parse.to_float(trade.price, "last trade price")
+        # Outside market hours a side of the quote can be 0: fall back to the last trade.
+        return Ticker(
+            symbol=symbol, bid=quote.bid_price or last, ask=quote.ask_price or last, last=last
+        )
+
+    # -- account ----------------------------------------------------------------
+    def fetch_balance(self) -> Balance:
+        """Cash and equity (cash plus positions at market) as Alpaca reports them, in USD."""
+        with _parsing("account"):
+            account = self._trading.get_account()
+        cash = parse.to_float(account.cash, "account cash")
+        equity = parse.to_float(account.equity, "account equity")
+        return Balance(cash={"USD": cash}, usd_cash=cash, usd_equity=equity)
+
+    def fetch_positions(self) -> list[Position]:
+        """Alpaca's open positions (short positions have a negative quantity)."""
+        with _parsing("positions"):
+            raw = self._trading.get_all_positions()
+            positions = [
+                Position(
+                    symbol=p.symbol,
+                    quantity=parse.to_float(p.qty, "position qty"),
+                    avg_entry_price=parse.to_float(p.avg_entry_price, "avg entry price"),
+                    market_value_usd=float(p.market_value) if p.market_value else None,
+                )
+                for p in raw
+            ]
+        return [p for p in positions if p.quantity != 0]
+
+    # -- orders -------------------------------------------------------------------
+    def place_order(self, request: OrderRequest) -> Order:
+        """Submit a day order; the client order id goes into Alpaca's ``client_order_id``."""
+        side = alpaca_enums.OrderSide(request.side.value)
+        common = {
+            "symbol": _ticker(request.symbol),
+            "side": side,
+            "time_in_force": alpaca_enums.TimeInForce.DAY,  # fractional/notional need DAY
+            "client_order_id": request.client_order_id,
+        }
+        if request.type is OrderType.LIMIT:
+            # Stocks trade in cents from $1 up; fractional shares to 9 decimals.
+            places = 2 if request.limit_price >= 1 else 4
+            sdk_request = LimitOrderRequest(
+                qty=_round_down(request.amount, 9),
+                limit_price=round(request.limit_price, places),
+                **common,
+            )
+        elif request.amount is not None:
+            sdk_request = MarketOrderRequest(qty=_round_down(request.amount, 9), **common)
+        else:
+            sdk_request = MarketOrderRequest(
+                notional=_round_down(request.quote_amount, 2), **common
+            )
+        try:
+            with _parsing("order"):
+                order = parse.order(self._trading.submit_order(sdk_request))
+        except APIError as exc:
+            rejection = _insufficient_funds(exc)
+            if rejection is not None:
+                raise rejection from exc
+            raise
+        if order.status is OrderStatus.REJECTED:
+            raise OrderRejected(f"Alpaca rejected order {request.client_order_id}")
+        return order
+
+    def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """The order with this client id; None only when Alpaca answers 404 "not found"."""
+        try:
+            with _parsing("order lookup"):
+                return parse.order(self._trading.get_order_by_client_id(client_order_id))
+        except APIError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Open orders (up to 500, newest first), optionally for one symbol."""
+        query = GetOrdersRequest(
+            status=alpaca_enums.QueryOrderStatus.OPEN,
+            limit=OPEN_ORDERS_LIMIT,
+            symbols=[_ticker(symbol)] if symbol else None,
+        )
+        with _parsing("open orders"):
+            return [parse.order(o) for o in self._trading.get_orders(query)]
+
+    def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """Cancel by client id (looked up first; Alpaca cancels by its own id).
+
+        Alpaca cancels asynchronously: the order returned may still be OPEN (pending_cancel).
+        """
+        order = self.fetch_order(client_order_id, symbol)
+        if order is None or order.status is not OrderStatus.OPEN:
+            return order
+        try:
+            self._trading.cancel_order_by_id(order.venue_order_id)
+        except APIError as exc:
+            # 422: filled or canceled meanwhile; 404: gone. The lookup below reports which.
+            if exc.status_code not in (404, 422):
+                raise
+        return self.fetch_order(client_order_id, symbol)
+
+    def close(self) -> None:
+        """Close both HTTP sessions."""
+        self._trading._session.close()
+        self._data._session.close()

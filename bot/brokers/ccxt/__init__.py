@@ -1,0 +1,1 @@
+"""Kraken, OKX and Binance through ccxt."""

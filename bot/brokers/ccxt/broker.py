@@ -1,0 +1,393 @@
+"""Kraken, OKX and Binance (spot) through ccxt, behind the narrow ``Broker`` interface.
+
+ccxt exceptions propagate unchanged (``bot.isolation.failures.classify`` sorts them by type). Only
+what escapes ccxt's own hierarchy is converted: a secret ccxt cannot decode while signing
+(``BrokerConfigError``), an answer that is not JSON or that ccxt's parser chokes on
+(``BrokerResponseError``), and an order the venue reports as rejected (``OrderRejected``).
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
+from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.ccxt.convert import to_order
+from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.model import (
+    DUST_USD,
+    USD_LIKE,
+    AssetClass,
+    Balance,
+    BrokerSpec,
+    Candles,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Ticker,
+)
+
+log = logging.getLogger(__name__)
+# ccxt logs every request's headers (API key, OKX passphrase) at DEBUG: give it a logger
+# that never emits DEBUG, whatever the root level is.
+_SDK_LOG = logging.getLogger(f"{__name__}.sdk")
+_SDK_LOG.setLevel(logging.INFO)
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Quote currencies tried, in order, to value a holding in USD.
+_PRICING_QUOTES = ("USD", "USDT", "USDC", "FDUSD")
+# The smallest per-request timeout once a call's overall budget is spent: the SDK then
+# fails fast with its own RequestTimeout instead of us inventing an exception.
+_MIN_REQUEST_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class _VenueConfig:
+    ccxt_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+    has: dict[str, Any] = field(default_factory=dict)
+    # Venues whose fetch/cancel by client id need the market (Binance, OKX).
+    lookup_needs_symbol: bool = False
+
+
+_VENUES = {
+    # Kraken's currency list is public and one call; it also fixes amount precision.
+    "KRAKEN": _VenueConfig("kraken"),
+    "OKX": _VenueConfig(
+        "okx",
+        options={
+            "defaultType": "spot",
+            "fetchMarkets": {"types": ["spot"]},
+            # One order per request on POST /api/v5/trade/order (not the batch endpoint).
+            "createOrder": "privatePostTradeOrder",
+        },
+        # OKX currencies come from a private endpoint; market data is enough for spot.
+        has={"fetchCurrencies": False},
+        lookup_needs_symbol=True,
+    ),
+    "BINANCE": _VenueConfig(
+        "binance",
+        options={
+            "defaultType": "spot",
+            "fetchMarkets": {"types": ["spot"]},
+            "fetchMargins": False,  # no sapi margin-pair calls while loading markets
+            "fetchCurrencies": False,  # sapi capital/config/getall is private and heavy
+            "fetchOpenOrders": {"warnWithoutSymbol": False},
+        },
+        lookup_needs_symbol=True,
+    ),
+}
+
+SUPPORTED_BROKERS = frozenset(_VENUES)
+
+
+def redirect_urls(api_urls: Any, base_url: str, hostname: str | None = None) -> Any:
+    """A copy of ccxt's ``urls['api']`` with every http(s) URL moved to ``base_url``'s host.
+
+    ``{hostname}`` placeholders are filled first; the scheme and host are replaced, the
+    path is kept (``https://api.kraken.com/0/private`` → ``http://127.0.0.1:PORT/0/private``).
+    Non-HTTP entries (websocket URLs) are left as they are.
+    """
+    base = urlsplit(base_url)
+    prefix = f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}"
+
+    def move(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        url = value.replace("{hostname}", hostname) if hostname else value
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return value
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{prefix}{parts.path}{query}"
+
+    return move(api_urls)
+
+
+def _normalize_symbol(symbol: str) -> str:
+    return symbol.strip().upper().replace("-", "/")
+
+
+class CcxtBroker(Broker):
+    """One Kraken, OKX or Binance spot account. Building it touches no network."""
+
+    asset_class = AssetClass.CRYPTO
+
+    def __init__(self, spec: BrokerSpec) -> None:
+        self.account = spec.account
+        self.name = spec.account.broker
+        venue = _VENUES.get(self.name)
+        if venue is None:
+            raise BrokerConfigError(f"{self.name} is not a ccxt broker ({sorted(_VENUES)})")
+        validate_credentials(spec)
+        self._venue = venue
+        self._spec = spec
+        self._timeout_s = float(spec.timeout_seconds)
+        creds = spec.credentials
+        config: dict[str, Any] = {
+            "apiKey": creds.api_key,
+            "secret": creds.api_secret,
+            "timeout": int(self._timeout_s * 1000),
+            "enableRateLimit": spec.rate_limit,
+            "enableLastJsonResponse": True,  # lets us tell a non-JSON answer from a real one
+            "logger": _SDK_LOG,
+            "options": {**venue.options, "maxRetriesOnFailure": 0},
+        }
+        if creds.passphrase:
+            config["password"] = creds.passphrase
+        if venue.has:
+            config["has"] = dict(venue.has)
+        self._ex = getattr(ccxt, venue.ccxt_id)(config)
+        if spec.base_url:
+            self._ex.urls["api"] = redirect_urls(
+                self._ex.urls["api"], spec.base_url, getattr(self._ex, "hostname", None)
+            )
+        host = urlsplit(spec.base_url).hostname if spec.base_url else None
+        if host in _LOOPBACK:
+            self._ex.session.trust_env = False  # never route loopback through a proxy
+        self._deadline: float | None = None
+
+    def __repr__(self) -> str:
+        return f"CcxtBroker({self.account.key})"
+
+    # -- plumbing -----------------------------------------------------------
+    @contextmanager
+    def _budget(self) -> Iterator[None]:
+        """Bound one public call (however many requests it makes) by ``timeout_seconds``."""
+        outer = self._deadline is None
+        if outer:
+            self._deadline = time.monotonic() + self._timeout_s
+        try:
+            yield
+        finally:
+            if outer:
+                self._deadline = None
+
+    def _sdk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ccxt within the remaining budget; convert only failures outside its hierarchy."""
+        if self._deadline is not None:
+            remaining = max(self._deadline - time.monotonic(), _MIN_REQUEST_SECONDS)
+            self._ex.timeout = int(min(remaining, self._timeout_s) * 1000)
+        self._ex.last_http_response = None
+        self._ex.last_json_response = None
+        try:
+            result = fn(*args, **kwargs)
+        except binascii.Error:
+            # ccxt decodes the secret while signing; the message must not carry the value.
+            raise BrokerConfigError(
+                f"{self.account.key}: the API secret is not valid base64 (check that account's _API_SECRET)"
+            ) from None
+        except (TypeError, KeyError, IndexError, AttributeError) as exc:
+            # ccxt's parsers index into the answer; a malformed one escapes as these.
+            raise BrokerResponseError(
+                f"{self.name} sent an answer the SDK could not parse ({type(exc).__name__})"
+            ) from exc
+        if self._ex.last_http_response is not None and self._ex.last_json_response is None:
+            raise BrokerResponseError(f"{self.name} answered with a body that is not JSON")
+        return result
+
+    def _markets(self) -> dict[str, dict]:
+        """Market metadata, loaded once per broker object (ccxt caches it)."""
+        markets = self._sdk(self._ex.load_markets)
+        if not isinstance(markets, dict) or not markets:
+            raise BrokerResponseError(f"{self.name} returned no markets")
+        return markets
+
+    # -- market data --------------------------------------------------------
+    def symbols(self) -> list[str]:
+        """The configured symbols the venue lists, in configured order."""
+        with self._budget():
+            markets = self._markets()
+        wanted = [_normalize_symbol(s) for s in self._spec.symbols]
+        return [s for i, s in enumerate(wanted) if s in markets and s not in wanted[:i]]
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        """Best bid, best ask and last trade price."""
+        with self._budget():
+            return self._ticker(_normalize_symbol(symbol))
+
+    def _ticker(self, symbol: str) -> Ticker:
+        self._markets()
+        raw = self._sdk(self._ex.fetch_ticker, symbol)
+        bid, ask, last = raw.get("bid"), raw.get("ask"), raw.get("last")
+        if last is None:
+            last = raw.get("close")
+        if bid is None or ask is None or last is None:
+            raise BrokerResponseError(f"{self.name} ticker for {symbol} lacks bid/ask/last")
+        return Ticker(symbol=symbol, bid=float(bid), ask=float(ask), last=float(last))
+
+    def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
+        """OHLCV, oldest first, timestamps in UTC milliseconds."""
+        symbol = _normalize_symbol(symbol)
+        with self._budget():
+            self._markets()
+            # Kraken always answers its latest 720 candles and ccxt would keep the *oldest*
+            # ``limit`` of them: ask for all and keep the newest here.
+            venue_limit = None if self.name == "KRAKEN" else limit
+            rows = self._sdk(self._ex.fetch_ohlcv, symbol, timeframe, None, venue_limit)
+        if not isinstance(rows, list) or any(
+            not isinstance(r, list) or len(r) < 6 or any(v is None for v in r[:6]) for r in rows
+        ):
+            raise BrokerResponseError(f"{self.name} candles for {symbol} are incomplete")
+        return Candles.from_rows([r[:6] for r in rows[-limit:]])
+
+    # -- account ------------------------------------------------------------
+    def _totals(self) -> dict[str, float]:
+        raw = self._sdk(self._ex.fetch_balance)
+        totals = raw.get("total") if isinstance(raw, dict) else None
+        if not isinstance(totals, dict):
+            raise BrokerResponseError(f"{self.name} balance answer has no totals")
+        return {code: float(v) for code, v in totals.items() if v}
+
+    def _holdings(self, totals: dict[str, float]) -> list[Position]:
+        """Non-USD holdings worth at least DUST_USD, valued at their last price."""
+        markets = self._markets()
+        held = []
+        for code, qty in totals.items():
+            if code in USD_LIKE or qty <= 0:
+                continue
+            symbol = next(
+                (f"{code}/{q}" for q in _PRICING_QUOTES if f"{code}/{q}" in markets), None
+            )
+            if symbol is None:
+                log.debug("%s: no market prices %s; it counts 0", self.name, code)
+                continue
+            price = self._ticker(symbol).last  # a failed pricing call propagates
+            value = qty * price
+            if value >= DUST_USD:
+                held.append(Position(symbol=symbol, quantity=qty, market_value_usd=value))
+        return held
+
+    def fetch_balance(self) -> Balance:
+        """Cash per currency; equity adds every non-dust holding at its last price."""
+        with self._budget():
+            self._markets()
+            totals = self._totals()
+            usd_cash = sum(v for code, v in totals.items() if code in USD_LIKE)
+            held = self._holdings(totals)
+        equity = usd_cash + sum(p.market_value_usd or 0.0 for p in held)
+        return Balance(cash=totals, usd_cash=usd_cash, usd_equity=equity)
+
+    def fetch_positions(self) -> list[Position]:
+        """Spot holdings above dust."""
+        with self._budget():
+            self._markets()
+            return self._holdings(self._totals())
+
+    # -- orders -------------------------------------------------------------
+    def place_order(self, request: OrderRequest) -> Order:
+        """Send one order with its client id in the venue's own field; the order as accepted."""
+        symbol = _normalize_symbol(request.symbol)
+        side = request.side.value
+        params: dict[str, Any] = {"clientOrderId": request.client_order_id}
+        with self._budget():
+            self._markets()
+            amount = request.amount
+            if request.type is OrderType.LIMIT:
+                args = (symbol, "limit", side, amount, request.limit_price, params)
+            elif amount is not None:
+                args = (symbol, "market", side, amount, None, params)
+            else:
+                args = self._notional_args(symbol, side, float(request.quote_amount), params)
+            raw = self._sdk(self._ex.create_order, *args)
+            order = to_order(self.name, raw, request.client_order_id)
+            if raw.get("status") is None:
+                # Kraken and OKX answer an order with its id only: ask for its state.
+                raw = self._sdk(self._ex.fetch_order, order.venue_order_id, symbol)
+                order = to_order(self.name, raw, request.client_order_id)
+        if order.status is OrderStatus.REJECTED:
+            raise OrderRejected(order.reason or f"{self.name} rejected the order")
+        return order
+
+    def _notional_args(self, symbol: str, side: str, quote: float, params: dict) -> tuple:
+        """Arguments of a market order sized in quote currency, as each venue takes it."""
+        if self.name == "BINANCE":
+            return (symbol, "market", side, None, None, {**params, "cost": quote})
+        if self.name == "OKX":
+            # tgtCcy=quote_ccy: ``sz`` is quote currency. ccxt consumes ``cost`` only on buys.
+            extra: dict[str, Any] = {"tgtCcy": "quote_ccy"}
+            if side == "buy":
+                extra.update(cost=quote, createMarketBuyOrderRequiresPrice=False)
+            return (symbol, "market", side, quote, None, {**params, **extra})
+        if side == "buy":  # Kraken: volume in quote currency (viqc) for buys
+            return (symbol, "market", side, quote, None, {**params, "cost": quote})
+        # Kraken cannot sell by notional: size it at the current bid.
+        bid = self._ticker(symbol).bid
+        return (symbol, "market", side, quote / bid, None, params)
+
+    def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """The order with this client id, or None when the venue says it has none."""
+        with self._budget():
+            self._markets()
+            if not self._venue.lookup_needs_symbol:
+                return self._kraken_lookup(client_order_id)
+            for candidate in self._lookup_symbols(symbol):
+                try:
+                    raw = self._sdk(
+                        self._ex.fetch_order, None, candidate, {"clientOrderId": client_order_id}
+                    )
+                except ccxt.OrderNotFound:
+                    continue  # the venue says: not in this market
+                return to_order(self.name, raw, client_order_id)
+        return None
+
+    def _lookup_symbols(self, symbol: str | None) -> list[str]:
+        if symbol is not None:
+            return [_normalize_symbol(symbol)]
+        candidates = self.symbols()
+        if not candidates:
+            raise ValueError(f"{self.name} needs a symbol to look an order up by client id")
+        return candidates
+
+    def _kraken_lookup(self, client_order_id: str) -> Order | None:
+        # Open first, then closed: an order only ever moves from open to closed, so this
+        # order of queries cannot miss one that closes in between.
+        params = {"clientOrderId": client_order_id}
+        for fetch in (self._ex.fetch_open_orders, self._ex.fetch_closed_orders):
+            for raw in self._sdk(fetch, None, None, None, params):
+                if raw.get("clientOrderId") == client_order_id:
+                    return to_order(self.name, raw, client_order_id)
+        return None
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Every open order (of one market when ``symbol`` is given)."""
+        sym = _normalize_symbol(symbol) if symbol else None
+        with self._budget():
+            self._markets()
+            raws = self._sdk(self._ex.fetch_open_orders, sym)
+        return [to_order(self.name, r) for r in raws]
+
+    def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """Cancel by client id; the order afterwards, or None when the venue has no such order."""
+        with self._budget():
+            current = self.fetch_order(client_order_id, symbol)
+            if current is None or current.status is not OrderStatus.OPEN:
+                return current
+            try:
+                self._sdk(
+                    self._ex.cancel_order,
+                    None,
+                    current.symbol,
+                    {"clientOrderId": client_order_id},
+                )
+            except ccxt.OrderNotFound:
+                # It closed (filled) between our look-up and the cancel: report what it became.
+                log.info("%s: order %s closed before cancel", self.name, client_order_id)
+            return self.fetch_order(client_order_id, current.symbol)
+
+    def close(self) -> None:
+        """Release the HTTP session."""
+        self._ex.session.close()

@@ -1,0 +1,278 @@
+"""Coinbase Advanced Trade through coinbase-advanced-py's ``RESTClient`` (JWT keys, not ccxt).
+
+SDK exceptions (``requests.HTTPError`` with the response attached, timeouts, connection
+errors, JSON decode errors) propagate unchanged. Converted here: an unusable key or
+base URL → BrokerConfigError; an answer of the wrong shape → BrokerResponseError; an
+order refused inside HTTP 200 (``success: false``) → OrderRejected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR
+from typing import Any
+
+from coinbase.rest import RESTClient
+
+from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.coinbase_advanced import parse
+from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
+from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.model import (
+    DUST_USD,
+    USD_LIKE,
+    AssetClass,
+    Balance,
+    BrokerSpec,
+    Candles,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    Ticker,
+    timeframe_seconds,
+)
+
+MAX_CANDLES = 350  # Coinbase's limit per candles request
+ACCOUNTS_PAGE = 250
+ORDERS_PAGE = 250
+MAX_PAGES = 8  # bound on every paginated walk; beyond it we raise rather than guess
+QUOTES_FOR_VALUATION = ("USD", "USDC", "USDT")
+
+
+class CoinbaseBroker(Broker):
+    """One Coinbase Advanced Trade account. Construction never touches the network."""
+
+    name = "COINBASE"
+    asset_class = AssetClass.CRYPTO
+
+    def __init__(self, spec: BrokerSpec, *, clock: Callable[[], float] = time.time) -> None:
+        self.spec = spec
+        self.account = spec.account
+        self._clock = clock
+        self._client: RESTClient | None = None
+        self._markets: dict[str, parse.Increments] | None = None
+
+    def __repr__(self) -> str:
+        return f"CoinbaseBroker(account={self.account.key!r})"
+
+    # -- plumbing -------------------------------------------------------------
+    def _sdk(self) -> RESTClient:
+        """The SDK client, built on first use; an unusable key or URL raises BrokerConfigError."""
+        if self._client is None:
+            validate_credentials(self.spec, multiline_secret=True)  # the secret is a PEM
+            endpoint = endpoint_for(self.spec.base_url)
+            try:
+                client = build_client(self.spec, endpoint)
+            except UnicodeDecodeError:  # the SDK unicode-unescapes the secret
+                raise BrokerConfigError("Coinbase API secret has invalid escapes") from None
+            check_credentials(client.api_key, client.api_secret)
+            self._client = client
+        return self._client
+
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """One SDK call, answered as a plain dict (SDK response objects stay in here)."""
+        fn = getattr(self._sdk(), method)
+        try:
+            response = fn(*args, **kwargs)
+        except TypeError:
+            # The SDK builds its response objects with ``**answer``: JSON of the wrong
+            # shape (a list, a string, null) fails there, outside its own error types.
+            raise BrokerResponseError(f"Coinbase {what}: answer has the wrong shape") from None
+        return response.to_dict()
+
+    def _products(self) -> dict[str, parse.Increments]:
+        """Tradable spot products and their steps, loaded once per broker object."""
+        if self._markets is None:
+            self._markets = parse.products(
+                self._call("products", "get_products", product_type="SPOT")
+            )
+        return self._markets
+
+    # -- market data ----------------------------------------------------------
+    def symbols(self) -> list[str]:
+        """The configured symbols Coinbase lists, in configured order."""
+        markets = self._products()
+        return [s for s in self.spec.symbols if parse.product_id(s) in markets]
+
+    def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
+        """Up to ``min(limit, 350)`` candles ending now, oldest first (Coinbase answers newest first)."""
+        if timeframe not in parse.GRANULARITY:
+            raise ValueError(f"Coinbase has no {timeframe!r} candles")
+        tf = timeframe_seconds(timeframe)
+        count = max(1, min(int(limit), MAX_CANDLES))
+        now = int(self._clock())
+        start = now // tf * tf - (count - 1) * tf  # ``count`` buckets, the current one last
+        data = self._call(
+            "candles",
+            "get_candles",
+            parse.product_id(symbol),
+            start=str(start),
+            end=str(now),
+            granularity=parse.GRANULARITY[timeframe],
+            limit=count,
+        )
+        return Candles.from_rows(parse.candle_rows(data))
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        """Best bid/ask and the newest trade price."""
+        data = self._call("ticker", "get_market_trades", parse.product_id(symbol), limit=1)
+        return parse.ticker(symbol, data)
+
+    # -- account ----------------------------------------------------------------
+    def _accounts(self) -> dict[str, tuple[float, float]]:
+        """``currency → (available, hold)`` over every page of List Accounts."""
+        totals: dict[str, tuple[float, float]] = {}
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            data = self._call("accounts", "get_accounts", limit=ACCOUNTS_PAGE, cursor=cursor)
+            for currency, available, hold in parse.account_rows(data):
+                a, h = totals.get(currency, (0.0, 0.0))
+                totals[currency] = (a + available, h + hold)
+            cursor = parse.next_cursor(data, "accounts")
+            if cursor is None:
+                return totals
+        raise BrokerResponseError(f"Coinbase accounts: more than {MAX_PAGES} pages")
+
+    def _valuation_symbol(self, currency: str) -> str | None:
+        """The market that prices ``currency`` in dollars, or None when there is none."""
+        markets = self._products()
+        for quote in QUOTES_FOR_VALUATION:
+            if f"{currency}-{quote}" in markets:
+                return f"{currency}/{quote}"
+        return None
+
+    def _holdings(self, totals: dict[str, tuple[float, float]]) -> list[Position]:
+        """Every non-USD holding worth at least DUST_USD, valued at last price."""
+        positions = []
+        for currency, (available, hold) in sorted(totals.items()):
+            quantity = available + hold
+            if currency in USD_LIKE or quantity <= 0:
+                continue
+            symbol = self._valuation_symbol(currency)
+            if symbol is None:
+                continue  # nothing to price it in: counts 0
+            value = quantity * self.fetch_ticker(symbol).last  # failures propagate
+            if value >= DUST_USD:
+                positions.append(Position(symbol, quantity, None, value))
+        return positions
+
+    def fetch_balance(self) -> Balance:
+        """Available cash per currency; equity = all USD-like funds + non-dust holdings at last price."""
+        totals = self._accounts()
+        cash = {c: a for c, (a, _h) in totals.items() if a > 0}
+        usd_cash = sum(a for c, (a, _h) in totals.items() if c in USD_LIKE)
+        usd_total = sum(a + h for c, (a, h) in totals.items() if c in USD_LIKE)
+        held = sum(p.market_value_usd or 0.0 for p in self._holdings(totals))
+        return Balance(cash=cash, usd_cash=usd_cash, usd_equity=usd_total + held)
+
+    def fetch_positions(self) -> list[Position]:
+        """Spot holdings above dust, as ``BASE/USD`` (or USDC/USDT where that is the market)."""
+        return self._holdings(self._accounts())
+
+    # -- orders -----------------------------------------------------------------
+    def place_order(self, request: OrderRequest) -> Order:
+        """Send the order with its client id in ``client_order_id``; the order as Coinbase then reports it.
+
+        A refusal inside HTTP 200 raises OrderRejected. If the follow-up lookup fails, that
+        failure propagates: the order exists, and ``fetch_order`` by client id resolves it.
+        """
+        product = parse.product_id(request.symbol)
+        steps = self._products().get(product) or parse.Increments(None, None, None)
+        if request.type is OrderType.MARKET:
+            size = (
+                {"base_size": parse.on_step(request.amount, steps.base)}
+                if request.amount is not None
+                else {"quote_size": parse.on_step(float(request.quote_amount or 0), steps.quote)}
+            )
+            config: dict[str, Any] = {"market_market_ioc": size}
+        else:
+            # A buy's limit rounds down and a sell's up: never a worse price than asked.
+            price_rounding = ROUND_FLOOR if request.side is Side.BUY else ROUND_CEILING
+            config = {
+                "limit_limit_gtc": {
+                    "base_size": parse.on_step(float(request.amount or 0), steps.base),
+                    "limit_price": parse.on_step(
+                        float(request.limit_price or 0), steps.price, price_rounding
+                    ),
+                    "post_only": False,
+                }
+            }
+        data = self._call(
+            "create order",
+            "create_order",
+            client_order_id=request.client_order_id,
+            product_id=product,
+            side=request.side.value.upper(),
+            order_configuration=config,
+        )
+        return self._order_by_venue_id(parse.created_order_id(data))
+
+    def _order_by_venue_id(self, venue_order_id: str) -> Order:
+        data = self._call("get order", "get_order", venue_order_id)
+        return parse.order(parse.required(data, "order", "get order"))
+
+    def _list_orders(
+        self, symbol: str | None, status: str | None, client_order_id: str | None = None
+    ) -> tuple[list[Order], bool]:
+        """Walk List Orders newest first: (orders, complete?).
+
+        With ``client_order_id`` the walk stops at that order and parses only it, so an
+        unrelated order we cannot read (a manual stop order, say) never blocks the look-up.
+        """
+        found: list[Order] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            data = self._call(
+                "list orders",
+                "list_orders",
+                product_ids=[parse.product_id(symbol)] if symbol else None,
+                order_status=[status] if status else None,
+                limit=ORDERS_PAGE,
+                cursor=cursor,
+            )
+            for raw in parse.listing(data, "orders", "list orders"):
+                if client_order_id is None:
+                    found.append(parse.order(raw))
+                elif raw.get("client_order_id") == client_order_id:
+                    return [parse.order(raw)], True
+            cursor = parse.next_cursor(data, "list orders")
+            if cursor is None:
+                return found, True
+        return found, False
+
+    def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """The order with this client id; None only when Coinbase's full list lacks it."""
+        found, complete = self._list_orders(symbol, None, client_order_id)
+        if not complete:
+            raise BrokerResponseError(
+                f"Coinbase list orders: client id not within the newest {MAX_PAGES} pages"
+            )
+        return found[0] if found else None
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Every open order (optionally of one symbol)."""
+        found, complete = self._list_orders(symbol, "OPEN")
+        if not complete:
+            raise BrokerResponseError(f"Coinbase open orders: more than {MAX_PAGES} pages")
+        return [o for o in found if o.status is OrderStatus.OPEN]
+
+    def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """Cancel by client id; the order afterwards, or None when Coinbase has no such order."""
+        current = self.fetch_order(client_order_id, symbol)
+        if current is None or current.status is not OrderStatus.OPEN:
+            return current
+        data = self._call("cancel orders", "cancel_orders", order_ids=[current.venue_order_id])
+        ok, reason = parse.cancel_result(data, current.venue_order_id)
+        after = self._order_by_venue_id(current.venue_order_id)
+        if not ok and after.status is OrderStatus.OPEN:
+            raise OrderRejected(f"cancel refused: {reason or 'no reason given'}")
+        return after
+
+    def close(self) -> None:
+        """Release the HTTP session."""
+        if self._client is not None:
+            self._client.session.close()

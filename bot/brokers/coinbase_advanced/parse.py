@@ -1,0 +1,272 @@
+"""Coinbase Advanced Trade answers (plain dicts from the SDK's ``to_dict()``) → NIJA's dataclasses.
+
+Every missing or malformed field becomes ``BrokerResponseError``: an answer we cannot
+read is never guessed into a default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+
+from bot.errors import BrokerResponseError, OrderRejected
+from bot.model import Order, OrderStatus, OrderType, Side, Ticker
+
+# Coinbase's candle granularities by NIJA timeframe.
+GRANULARITY = {
+    "1m": "ONE_MINUTE",
+    "5m": "FIVE_MINUTE",
+    "15m": "FIFTEEN_MINUTE",
+    "30m": "THIRTY_MINUTE",
+    "1h": "ONE_HOUR",
+    "2h": "TWO_HOUR",
+    "4h": "FOUR_HOUR",
+    "6h": "SIX_HOUR",
+    "1d": "ONE_DAY",
+}
+
+_STATUS = {
+    "PENDING": OrderStatus.OPEN,
+    "OPEN": OrderStatus.OPEN,
+    "QUEUED": OrderStatus.OPEN,
+    "CANCEL_QUEUED": OrderStatus.OPEN,
+    "EDIT_QUEUED": OrderStatus.OPEN,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELLED": OrderStatus.CANCELED,
+    "EXPIRED": OrderStatus.CANCELED,
+    "FAILED": OrderStatus.REJECTED,
+}
+
+# Both spellings occur in Coinbase's failure-reason enums.
+_INSUFFICIENT = frozenset(
+    {
+        "INSUFFICIENT_FUND",
+        "INSUFFICIENT_FUNDS",
+        "PREVIEW_INSUFFICIENT_FUND",
+        "PREVIEW_INSUFFICIENT_FUNDS",
+    }
+)
+
+
+def product_id(symbol: str) -> str:
+    """``BTC/USD`` → ``BTC-USD``."""
+    base, sep, quote = symbol.partition("/")
+    if not (base and sep and quote):
+        raise ValueError(f"symbol {symbol!r} is not BASE/QUOTE")
+    return f"{base.upper()}-{quote.upper()}"
+
+
+def symbol_of(product: str) -> str:
+    """``BTC-USD`` → ``BTC/USD``."""
+    base, sep, quote = product.partition("-")
+    if not (base and sep and quote):
+        raise BrokerResponseError(f"Coinbase product id {product!r} is not BASE-QUOTE")
+    return f"{base}/{quote}"
+
+
+def required(data: Any, key: str, what: str) -> Any:
+    """``data[key]``, or BrokerResponseError naming what was being read."""
+    if not isinstance(data, dict) or key not in data or data[key] is None:
+        raise BrokerResponseError(f"Coinbase {what}: field {key!r} missing")
+    return data[key]
+
+
+def number(data: Any, key: str, what: str, default: float | None = None) -> float:
+    """A numeric field (Coinbase sends numbers as strings); ``default`` when absent or empty."""
+    if default is not None and (not isinstance(data, dict) or data.get(key) in (None, "")):
+        return default
+    raw = required(data, key, what)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BrokerResponseError(f"Coinbase {what}: field {key!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BrokerResponseError(f"Coinbase {what}: field {key!r} is not finite")
+    return value
+
+
+def listing(data: Any, key: str, what: str) -> list[dict[str, Any]]:
+    """A list of objects under ``key``."""
+    items = required(data, key, what)
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise BrokerResponseError(f"Coinbase {what}: field {key!r} is not a list of objects")
+    return items
+
+
+def next_cursor(data: dict[str, Any], what: str) -> str | None:
+    """The cursor of the next page, or None on the last page."""
+    if not data.get("has_next"):
+        return None
+    cursor = data.get("cursor")
+    if not cursor:
+        raise BrokerResponseError(f"Coinbase {what}: has_next without a cursor")
+    return str(cursor)
+
+
+def account_rows(data: Any) -> list[tuple[str, float, float]]:
+    """``(currency, available, hold)`` per Coinbase account on one page of List Accounts."""
+    rows = []
+    for acc in listing(data, "accounts", "accounts"):
+        available = required(acc, "available_balance", "accounts")
+        currency = str(required(available, "currency", "accounts")).upper()
+        hold = acc.get("hold") or {}
+        rows.append(
+            (
+                currency,
+                number(available, "value", "accounts"),
+                number(hold, "value", "accounts", default=0.0),
+            )
+        )
+    return rows
+
+
+def candle_rows(data: Any) -> list[list[float]]:
+    """``[ts_ms, o, h, l, c, v]`` rows (any order; ``Candles.from_rows`` sorts them)."""
+    rows = []
+    for c in listing(data, "candles", "candles"):
+        start = number(c, "start", "candles")
+        rows.append(
+            [
+                start * 1000.0,
+                number(c, "open", "candles"),
+                number(c, "high", "candles"),
+                number(c, "low", "candles"),
+                number(c, "close", "candles"),
+                number(c, "volume", "candles"),
+            ]
+        )
+    return rows
+
+
+def ticker(symbol: str, data: Any) -> Ticker:
+    """Market Trades (``products/{id}/ticker``) → Ticker; last = newest trade, else mid."""
+    bid = number(data, "best_bid", "ticker")
+    ask = number(data, "best_ask", "ticker")
+    if not (bid > 0 and ask > 0):
+        raise BrokerResponseError(f"Coinbase ticker {symbol}: no bid/ask")
+    trades = data.get("trades") or []
+    last = number(trades[0], "price", "ticker") if trades else (bid + ask) / 2.0
+    return Ticker(symbol=symbol, bid=bid, ask=ask, last=last)
+
+
+@dataclass(frozen=True, slots=True)
+class Increments:
+    """A product's size and price steps; Coinbase refuses orders that do not respect them."""
+
+    base: Decimal | None
+    quote: Decimal | None
+    price: Decimal | None
+
+
+def _step(raw: Any) -> Decimal | None:
+    try:
+        step = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        return None
+    return step if step.is_finite() and step > 0 else None
+
+
+def products(data: Any) -> dict[str, Increments]:
+    """Tradable products of List Products, by product id."""
+    found = {}
+    for p in listing(data, "products", "products"):
+        if p.get("is_disabled") or p.get("trading_disabled"):
+            continue
+        quote = _step(p.get("quote_increment"))
+        found[str(required(p, "product_id", "products"))] = Increments(
+            base=_step(p.get("base_increment")),
+            quote=quote,
+            price=_step(p.get("price_increment")) or quote,
+        )
+    return found
+
+
+def on_step(value: float, step: Decimal | None, rounding: str = ROUND_DOWN) -> str:
+    """``value`` on the venue's step (down by default: never more than asked), as a plain string."""
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("order sizes and prices must be positive and finite")
+    exact = Decimal(repr(float(value)))
+    if step is None:
+        return format(exact, "f")
+    snapped = (exact / step).to_integral_value(rounding=rounding) * step
+    if snapped <= 0:
+        raise OrderRejected(f"{value} is below the product's minimum step {step}")
+    return format(snapped.normalize(), "f")
+
+
+def order(data: Any) -> Order:
+    """One Coinbase order object → Order."""
+    what = "order"
+    status_name = str(required(data, "status", what))
+    if status_name not in _STATUS:
+        raise BrokerResponseError(f"Coinbase order status {status_name!r} is not understood")
+    side = str(required(data, "side", what)).lower()
+    if side not in ("buy", "sell"):
+        raise BrokerResponseError(f"Coinbase order side {side!r} is not understood")
+    symbol = symbol_of(str(required(data, "product_id", what)))
+    filled = number(data, "filled_size", what, default=0.0)
+    avg = number(data, "average_filled_price", what, default=0.0)
+    quote = symbol.split("/")[1]
+    order_type = str(data.get("order_type") or "").upper()
+    reason = next(
+        (
+            str(data[k])
+            for k in ("reject_message", "cancel_message", "reject_reason")
+            if data.get(k) and data.get(k) != "REJECT_REASON_UNSPECIFIED"
+        ),
+        None,
+    )
+    return Order(
+        client_order_id=str(data.get("client_order_id") or ""),
+        venue_order_id=str(required(data, "order_id", what)),
+        symbol=symbol,
+        side=Side(side),
+        # Stop-limit and bracket orders carry limit prices; NIJA places only market and limit.
+        type=OrderType.MARKET if order_type == "MARKET" else OrderType.LIMIT,
+        status=_STATUS[status_name],
+        amount=_base_size(data.get("order_configuration")),
+        filled=filled,
+        average_price=avg if filled > 0 and avg > 0 else None,
+        fee_usd=number(data, "total_fees", what, default=0.0) if quote in ("USD", "USDC") else 0.0,
+        reason=reason,
+        extra={"coinbase_status": status_name, "order_type": order_type},
+    )
+
+
+def _base_size(config: Any) -> float | None:
+    """The requested base size, when the order was sized in base units."""
+    if not isinstance(config, dict):
+        return None
+    for inner in config.values():
+        if isinstance(inner, dict) and inner.get("base_size") not in (None, ""):
+            return number(inner, "base_size", "order configuration")
+    return None
+
+
+def created_order_id(data: Any) -> str:
+    """The venue id of a Create Order answer, or OrderRejected when ``success`` is false."""
+    success = required(data, "success", "create order")
+    if success is not True:
+        err = data.get("error_response") or {}
+        if not isinstance(err, dict):
+            err = {}
+        code = str(err.get("error") or data.get("failure_reason") or "UNKNOWN_FAILURE_REASON")
+        message = str(err.get("message") or err.get("error_details") or "")
+        insufficient = bool({code, str(err.get("preview_failure_reason") or "")} & _INSUFFICIENT)
+        reason = f"{code}: {message}" if message else code
+        raise OrderRejected(reason, insufficient_funds=insufficient)
+    ok = data.get("success_response") or {}
+    venue_id = (ok.get("order_id") if isinstance(ok, dict) else None) or data.get("order_id")
+    if not venue_id:
+        raise BrokerResponseError("Coinbase create order: success without an order_id")
+    return str(venue_id)
+
+
+def cancel_result(data: Any, venue_order_id: str) -> tuple[bool, str]:
+    """``(success, failure_reason)`` of Cancel Orders for one order id."""
+    for r in listing(data, "results", "cancel orders"):
+        if str(r.get("order_id")) == venue_order_id:
+            return bool(r.get("success")), str(r.get("failure_reason") or "")
+    raise BrokerResponseError("Coinbase cancel orders: no result for the order")

@@ -1,0 +1,1 @@
+"""The paper broker: simulated fills over a real or synthetic market."""

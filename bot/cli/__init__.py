@@ -1,0 +1,1 @@
+"""The commands users type: the check scripts."""

@@ -1,0 +1,391 @@
+"""The check commands behind ``check_broker_status.py``, ``check_independent_broker_status.py``
+and ``check_active_trading_per_broker.py``.
+
+Each command reads the environment (and ``.env``, the real environment winning) like the
+daemon does, prints an aligned table (or ``--json``) and exits 0 when all is well, 1 when
+something needs attention, 2 on a configuration error. Nothing printed comes from
+credentials; every line still passes a ``bot.redact.Redactor`` over the configured secret
+values, so a future message that quotes one cannot leak it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from bot.brokers.factory import create_venue_broker
+from bot.cli import render as cli_render
+from bot.config.settings import (
+    AccountsResult,
+    Settings,
+    load_accounts,
+    load_settings,
+    secret_values,
+)
+from bot.daemon.funded import FundedResult, check_funded
+from bot.daemon.status import STATUS_FILE, read_status
+from bot.daemon.wiring import circuit_config
+from bot.errors import ConfigError
+from bot.isolation.manager import AccountIsolationManager
+from bot.redact import Redactor
+from bot.store.writer import Store, StoreError, db_path
+
+EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG = 0, 1, 2
+EXIT_CODES_HELP = """exit codes:
+  0  all well
+  1  something needs attention: an account not funded or not healthy, a thread
+     stalled or dead, credentials incomplete, daemon status stale, orders left "unknown"
+  2  configuration error: a bad setting, or no accounts configured (and no daemon or
+     demo status to show); ./start.sh with no keys set runs a demo
+"""
+# The daemon's watchdog rewrites status.json about every second; a file older than this
+# means its watchdog or status writer is stuck, even if its pid is alive (or was reused).
+STALE_AFTER_SECONDS = 60.0
+_NO_ACCOUNTS = (
+    "No broker accounts are configured. Set an account's keys in .env (see .env.example),"
+    " e.g. KRAKEN_API_KEY and KRAKEN_API_SECRET, or run ./start.sh with no keys for a demo"
+    " on simulated accounts."
+)
+
+
+def load_env(path: str | Path = ".env", environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of ``path`` (if it exists) overlaid by the real environment, which wins."""
+    environ = os.environ if environ is None else environ
+    from_file = dotenv_values(path) if Path(path).is_file() else {}
+    merged = {k: v for k, v in from_file.items() if v is not None}
+    merged.update(environ)
+    return merged
+
+
+@dataclass
+class Context:
+    """What every command starts from: settings, accounts, the secrets' redactor, the clock."""
+
+    settings: Settings
+    accounts: AccountsResult
+    redactor: Redactor
+    clock: Callable[[], float]
+    as_json: bool
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every configured secret value replaced by ``***`` (``Redactor.mask_values``)."""
+    return Redactor(tuple(secrets)).mask_values(text)
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=textwrap.fill(description, 88),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--env-file", default=".env", help="the .env file to read (default: ./.env)"
+    )
+    return parser
+
+
+def _command(
+    prog: str, description: str
+) -> Callable[[Callable[[Context], int]], Callable[..., int]]:
+    """Make ``body(ctx)`` a command ``main(argv=None, environ=None, clock=time.time) -> int``.
+
+    ``main`` parses the arguments and reads the environment and settings into a
+    ``Context``; on a configuration error it returns its exit code without calling ``body``.
+    """
+
+    def wrap(body: Callable[[Context], int]) -> Callable[..., int]:
+        def main(
+            argv: Sequence[str] | None = None,
+            environ: Mapping[str, str] | None = None,
+            clock: Callable[[], float] = time.time,
+        ) -> int:
+            args = _parser(prog, description).parse_args(argv)
+            env = load_env(args.env_file, environ)
+            redactor = Redactor(tuple(secret_values(env)))
+            try:
+                settings = load_settings(env)
+            except ConfigError as exc:
+                _fail(f"configuration error: {exc}", redactor, args.json)
+                return EXIT_CONFIG
+            accounts = load_accounts(env, settings)
+            return body(Context(settings, accounts, redactor, clock, args.json))
+
+        main.__name__, main.__qualname__ = body.__name__, body.__qualname__
+        main.__doc__ = body.__doc__
+        return main
+
+    return wrap
+
+
+def _fail(message: str, redactor: Redactor, as_json: bool) -> None:
+    """A configuration error: on stderr, and as JSON on stdout when asked for JSON."""
+    message = redactor.mask_values(message)
+    print(message, file=sys.stderr)
+    if as_json:
+        print(json.dumps({"exit_code": EXIT_CONFIG, "error": message}))
+
+
+def _emit(ctx: Context, report: dict[str, Any], text: str) -> int:
+    """Print the report (JSON or text, redacted) and return its exit code."""
+    code = EXIT_ATTENTION if report["attention"] or report["config_errors"] else EXIT_OK
+    report["exit_code"] = code
+    out = json.dumps(report, indent=2, default=str) + "\n" if ctx.as_json else text
+    sys.stdout.write(ctx.redactor.mask_values(out))
+    return code
+
+
+def _config_errors(ctx: Context) -> list[dict[str, Any]]:
+    return [
+        {"account": e.account, "variables": list(e.variables), "message": e.message}
+        for e in ctx.accounts.errors
+    ]
+
+
+# -- the daemon's status.json ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """status.json as read: its content, and whether the daemon that wrote it is alive."""
+
+    data: dict[str, Any]
+    pid: int | None
+    running: bool
+    age_seconds: float | None
+
+    @property
+    def demo(self) -> bool:
+        """True when the daemon runs the demo on simulated accounts."""
+        return bool(self.data.get("demo"))
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists (``kill(pid, 0)`` sends nothing)."""
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negatives address process groups
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True
+
+
+def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
+    """``<data_dir>/status.json``, or None when there is none. Unreadable JSON raises ValueError."""
+    path = Path(data_dir) / STATUS_FILE
+    data = read_status(path)
+    if data is None:
+        return None
+    written = cli_render.timestamp(data.get("updated_at")) or path.stat().st_mtime
+    pid = data.get("pid")
+    return DaemonStatus(data, pid if isinstance(pid, int) else None, pid_alive(pid), now - written)
+
+
+def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
+    try:
+        return read_daemon_status(ctx.settings.data_dir, ctx.clock()), None
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read {STATUS_FILE} in {ctx.settings.data_dir}: {exc}"
+
+
+# -- live balance check ---------------------------------------------------------------------
+
+
+def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
+    """Every loaded account's balance, all at once, bounded by the call timeout."""
+    isolation = AccountIsolationManager(circuit_config(ctx.settings))
+    results = {
+        r.account_key: r
+        for r in check_funded(
+            ctx.accounts.specs,
+            create_venue_broker,
+            isolation,
+            min_balance_usd=ctx.settings.min_balance_usd,
+            timeout_seconds=ctx.settings.call_timeout_seconds,
+        )
+    }
+    return [results[s.account.key] for s in ctx.accounts.specs], isolation
+
+
+# -- check_broker_status --------------------------------------------------------------------
+
+
+@_command(
+    "check_broker_status.py",
+    "Check every configured broker account: credentials present, a live connection"
+    " test and its balance (all accounts at once, each bounded by"
+    " NIJA_CALL_TIMEOUT_SECONDS).",
+)
+def main_broker_status(ctx: Context) -> int:
+    """Credentials, a live connection test and the balance of every configured account."""
+    status, problem = _status_or_note(ctx)
+    demo = bool(status and status.running and status.demo)
+    if not ctx.accounts.specs and not ctx.accounts.errors and not demo:
+        _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
+        return EXIT_CONFIG
+    results, isolation = live_check(ctx)
+    accounts = cli_render.broker_rows(results, ctx.accounts.errors)
+    threshold = cli_render.usd(ctx.settings.min_balance_usd)
+    attention = [
+        f"{r.account_key}: no balance: {r.error}"
+        if r.balance_usd is None
+        else f"{r.account_key}: not funded ({cli_render.usd(r.balance_usd)} < {threshold})"
+        for r in results
+        if not r.funded
+    ]
+    report = {
+        "command": "check_broker_status",
+        "mode": ctx.settings.mode,
+        "demo": demo,
+        "min_balance_usd": ctx.settings.min_balance_usd,
+        "timeout_seconds": ctx.settings.call_timeout_seconds,
+        "accounts": accounts,
+        "isolation_guarantee": isolation.get_isolation_report()["isolation_guarantee"],
+        "note": problem
+        or ("No accounts configured; the running daemon trades a DEMO." if demo else None),
+        "config_errors": _config_errors(ctx),
+        "attention": attention,
+    }
+    return _emit(ctx, report, cli_render.render_broker_status(report))
+
+
+# -- check_independent_broker_status ---------------------------------------------------------
+
+
+@_command(
+    "check_independent_broker_status.py",
+    "Show each account's trading thread: funded, ready, thread state, health, circuit,"
+    " cycles, last cycle and last error. Read from $NIJA_DATA_DIR/status.json while the"
+    " daemon runs, else from a live balance check.",
+)
+def main_independent_status(ctx: Context) -> int:
+    """Per account: funded, ready, thread, health, circuit, cycles, last cycle and last error."""
+    now = ctx.clock()
+    status, problem = _status_or_note(ctx)
+    attention = [problem] if problem else []
+    daemon: dict[str, Any] = {"running": False, "pid": None, "status_age_seconds": None}
+    if status is not None:
+        daemon.update(pid=status.pid, status_age_seconds=round(status.age_seconds or 0.0, 1))
+    if status is not None and status.running:
+        age = cli_render.age(status.age_seconds)
+        daemon.update(running=True, summary=f"daemon running (pid {status.pid}), status {age} old")
+        if (status.age_seconds or 0.0) > STALE_AFTER_SECONDS:
+            attention.append(
+                f"daemon status stale: {age} old (the daemon rewrites it about every second)"
+            )
+        rows = cli_render.status_rows(status.data, now)
+        report_iso = status.data.get("isolation_report") or {}
+        guarantee = report_iso.get("isolation_guarantee", "unknown")
+        source = "daemon"
+    else:
+        if not ctx.accounts.specs and not ctx.accounts.errors and not (status and status.demo):
+            _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
+            return EXIT_CONFIG
+        if status is not None:
+            summary = (
+                f"daemon not running; last status from {cli_render.age(status.age_seconds)}"
+                f" ago (pid {status.pid} is gone). Live check instead:"
+            )
+            attention.append("daemon not running (its last status.json is stale)")
+        else:
+            summary = "daemon not running (no status.json yet). Live check instead:"
+        daemon["summary"] = summary
+        results, isolation = live_check(ctx)
+        rows = cli_render.live_rows(results, isolation.get_all_account_statuses())
+        guarantee = isolation.get_isolation_report()["isolation_guarantee"]
+        source = "live_check"
+    if guarantee == "VIOLATED":
+        attention.append("isolation_guarantee VIOLATED: an error crossed accounts")
+    report = {
+        "command": "check_independent_broker_status",
+        "mode": str((status.data.get("mode") if status else None) or ctx.settings.mode),
+        "demo": bool(status and status.demo),
+        "source": source,
+        "daemon": daemon,
+        "accounts": rows,
+        "isolation_guarantee": guarantee,
+        "config_errors": _config_errors(ctx),
+        "attention": attention + cli_render.account_attention(rows),
+    }
+    return _emit(ctx, report, cli_render.render_independent_status(report))
+
+
+# -- check_active_trading_per_broker ---------------------------------------------------------
+
+
+def _day_start(now: float) -> float:
+    """Midnight UTC of the day ``now`` falls in."""
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+@_command(
+    "check_active_trading_per_broker.py",
+    "List open positions and today's (UTC) orders per account, grouped by broker, read"
+    " (read-only) from the state store $NIJA_DATA_DIR/nija-<mode>.db.",
+)
+def main_active_trading(ctx: Context) -> int:
+    """Open positions and today's (UTC) orders per account, grouped by broker, from the store."""
+    status, problem = _status_or_note(ctx)
+    path = db_path(ctx.settings.data_dir, ctx.settings.mode)
+    configured = {s.account.key for s in ctx.accounts.specs}
+    report: dict[str, Any] = {
+        "command": "check_active_trading_per_broker",
+        "mode": ctx.settings.mode,
+        "demo": bool(status and status.demo),
+        "db": str(path),
+        "note": problem,
+        "brokers": [],
+        "config_errors": _config_errors(ctx),
+        "attention": [],
+    }
+    if not path.is_file():
+        if not configured and not ctx.accounts.errors and status is None:
+            _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
+            return EXIT_CONFIG
+        report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
+        return _emit(ctx, report, cli_render.render_active_trading(report))
+    since = _day_start(ctx.clock())
+    try:
+        with Store.open_readonly(path) as store:
+            by_broker: dict[str, list[dict[str, Any]]] = {}
+            for key in sorted(configured | set(store.account_keys())):
+                account, reasons = cli_render.trading_account(store.account(key), key, since)
+                by_broker.setdefault(key.rsplit("/", 1)[-1], []).append(account)
+                report["attention"] += reasons
+    except StoreError as exc:
+        report["attention"].append(f"cannot read the state store: {exc}")
+        return _emit(ctx, report, cli_render.render_active_trading(report))
+    report["brokers"] = [{"broker": b, "accounts": by_broker[b]} for b in sorted(by_broker)]
+    return _emit(ctx, report, cli_render.render_active_trading(report))
+
+
+def run(main: Callable[[], int]) -> None:
+    """Run a command as a script and exit with its code, never waiting on a hung balance call.
+
+    ``check_funded`` leaves a worker that ignored its timeout to finish on its own; at exit
+    the interpreter would join it, so a stuck venue could hold the command for minutes.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(t.name.startswith("funded-check") and t.is_alive() for t in threading.enumerate()):
+        os._exit(code)  # output is flushed; the hung call's outcome no longer matters
+    raise SystemExit(code)

@@ -1,0 +1,1 @@
+"""Settings and accounts from the environment."""

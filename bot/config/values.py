@@ -1,0 +1,130 @@
+"""Broker names and the value parsers shared by ``bot.config.settings`` and ``bot.config.accounts``.
+
+Every parser is told the variable's name so its error can say which variable is
+wrong. Only non-secret values are ever echoed back, shortened, and never URLs
+(a URL may carry a token in its path or query).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+
+# The venues NIJA trades, in the order accounts are listed.
+BROKERS = ("COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA")
+
+_TRUE_WORDS = frozenset({"true", "1", "yes"})
+_FALSE_WORDS = frozenset({"false", "0", "no"})
+_PAIR_SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
+_STOCK_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+_SHOWN_CHARS = 40
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class VariableError(ConfigError):
+    """A ``ConfigError`` about one named variable (the name is kept for reports)."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+def get(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value with surrounding whitespace removed; None when unset or blank."""
+    raw = env.get(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    return value or None
+
+
+def shown(raw: str) -> str:
+    """A non-secret value, quoted and shortened, for an error message."""
+    if len(raw) > _SHOWN_CHARS:
+        raw = raw[:_SHOWN_CHARS] + "..."
+    return repr(raw)
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """true/false, 1/0, yes/no in any case; anything else names the variable."""
+    word = raw.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise VariableError(name, f"{name} must be true/false (or 1/0, yes/no), got {shown(raw)}")
+
+
+def parse_number(name: str, raw: str, *, allow_zero: bool = False) -> float:
+    """A finite number, > 0 (or >= 0 when ``allow_zero``)."""
+    kind = "a non-negative number" if allow_zero else "a positive number"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise VariableError(name, f"{name} must be {kind}, got {shown(raw)}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise VariableError(name, f"{name} must be {kind}, got {shown(raw)}")
+    return value
+
+
+def parse_int(name: str, raw: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise VariableError(name, f"{name} must be a whole number >= 1, got {shown(raw)}") from None
+    if value < 1:
+        raise VariableError(name, f"{name} must be a whole number >= 1, got {shown(raw)}")
+    return value
+
+
+def parse_url(name: str, raw: str) -> str:
+    """An absolute https URL (plain http only for loopback hosts), without query or
+    fragment; the trailing slash is dropped.
+
+    Plain http is refused elsewhere because API keys travel in request headers.
+    The value is not echoed: a URL may carry a token.
+    """
+    bad = VariableError(
+        name,
+        f"{name} must be an https URL like https://api.example.com, or http on 127.0.0.1"
+        " / localhost / ::1 (value not shown)",
+    )
+    if any(ch.isspace() for ch in raw):
+        raise bad
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0  # .port raises on a bad port
+    except ValueError:
+        raise bad from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise bad
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise bad
+    if parts.query or parts.fragment:
+        raise bad
+    return raw.rstrip("/")
+
+
+def parse_symbols(name: str, raw: str, *, stocks: bool) -> tuple[str, ...]:
+    """Comma-separated symbols, trimmed and upper-cased, duplicates dropped, order kept.
+
+    Crypto venues take ``BASE/QUOTE`` pairs; a stock venue also takes tickers (``SPY``).
+    """
+    symbols: list[str] = []
+    for part in raw.split(","):
+        symbol = part.strip().upper()
+        if not symbol:
+            continue
+        if not (_PAIR_SYMBOL.match(symbol) or (stocks and _STOCK_SYMBOL.match(symbol))):
+            example = "SPY or BTC/USD" if stocks else "BTC/USD"
+            raise VariableError(name, f"{name}: {shown(symbol)} is not a symbol like {example}")
+        if symbol not in symbols:
+            symbols.append(symbol)
+    if not symbols:
+        raise VariableError(name, f"{name} lists no symbols, got {shown(raw)}")
+    return tuple(symbols)

@@ -1,0 +1,1 @@
+"""The daemon: supervisor, one worker thread per funded account, status, demo."""

@@ -1,0 +1,76 @@
+"""The demo that ``./start.sh`` runs when no broker credentials are set.
+
+Three simulated accounts trade the synthetic market on short cycles. One of them,
+``user/bob/PAPER``, is given faults: intermittent timeouts at first, then its
+credentials "expire". Within a minute nija.log and check_independent_broker_status.py
+show that account failing and quarantined while the other two keep trading.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from bot.brokers.base import Broker
+from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.config.settings import Settings
+from bot.daemon.wiring import BrokerFactories
+from bot.model import AccountRef, BrokerSpec
+
+DEMO_ACCOUNTS = (("platform", "platform"), ("user", "alice"), ("user", "bob"))
+FAULTY_ACCOUNT = "user/bob/PAPER"
+SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
+CYCLE_SECONDS = 5.0
+# The synthetic market runs 60× faster than the wall clock: a 5-minute candle every 5 s.
+MARKET_SPEED = 60.0
+TIMEOUTS_FOR_SECONDS = 25.0  # then the credentials stop working
+TIMEOUT_PROBABILITY = 0.5
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """Short cycles and a short call timeout, so the demo shows its story in a minute."""
+    return replace(
+        settings,
+        cycle_seconds=CYCLE_SECONDS,
+        broker_cycle_seconds=(),
+        call_timeout_seconds=min(settings.call_timeout_seconds, 3.0),
+        funded_recheck_seconds=min(settings.funded_recheck_seconds, 30.0),
+        status_log_seconds=min(settings.status_log_seconds, 30.0),
+        cb_timeout_seconds=min(settings.cb_timeout_seconds, 20.0),
+    )
+
+
+def demo_specs(settings: Settings) -> list[BrokerSpec]:
+    return [
+        BrokerSpec(
+            AccountRef(kind, ident, "PAPER"),
+            symbols=SYMBOLS,
+            timeout_seconds=settings.call_timeout_seconds,
+        )
+        for kind, ident in DEMO_ACCOUNTS
+    ]
+
+
+def demo_factories(settings: Settings, seed: int = 7) -> BrokerFactories:
+    """Paper brokers over a sped-up synthetic market; the faulty account gets its faults."""
+    started = time.time()
+
+    def market_clock() -> float:
+        return started + (time.time() - started) * MARKET_SPEED
+
+    def paper(spec: BrokerSpec) -> PaperBroker:
+        # Each account its own market object (same seed, same prices): nothing shared.
+        market = SyntheticMarket(SYMBOLS, seed=seed, clock=market_clock)
+        return PaperBroker(spec, market, starting_usd=settings.paper_balance_usd)
+
+    def trading(spec: BrokerSpec) -> Broker:
+        broker = paper(spec)
+        if spec.account.key == FAULTY_ACCOUNT:
+            broker.faults.inject(
+                "*", "timeout", probability=TIMEOUT_PROBABILITY, stop=TIMEOUTS_FOR_SECONDS
+            )
+            broker.faults.inject("*", "auth", start=TIMEOUTS_FOR_SECONDS)
+        return broker
+
+    return BrokerFactories(venue=paper, trading=trading)

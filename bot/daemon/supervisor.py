@@ -1,0 +1,361 @@
+"""The daemon's core: one isolated thread per funded account, and a watchdog over them.
+
+Start-up asks every account for its balance at once and starts each funded account's
+thread the moment its own answer arrives, so a hung account delays no one. The
+watchdog (the main thread) restarts dead threads with a growing delay, shows
+stalled ones, re-checks unfunded accounts, and writes the periodic status summary.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bot.config.accounts import AccountConfigError
+from bot.config.settings import Settings
+from bot.daemon.funded import FundedResult, check_funded
+from bot.daemon.status import STATUS_FILE, StatusWriter, utc_now_iso
+from bot.daemon.wiring import BrokerFactories, default_factories, interval_for, make_trader
+from bot.daemon.worker import DEAD, FINISHED, NOT_STARTED, RUNNING, STALLED, AccountWorker
+from bot.engine.risk import GlobalPositionCap
+from bot.engine.trader import CycleResult
+from bot.isolation.failures import FailureType
+from bot.isolation.manager import AccountIsolationManager
+from bot.model import BrokerSpec
+from bot.store.writer import Store, db_path, prepare_database
+
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 300.0
+
+
+class IndependentBrokerTrader:
+    """Trades every funded account in its own thread, isolated from the others."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        specs: list[BrokerSpec],
+        isolation: AccountIsolationManager,
+        *,
+        factories: BrokerFactories | None = None,
+        config_errors: list[AccountConfigError] | None = None,
+        demo: bool = False,
+        once: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        log=None,
+    ) -> None:
+        self.settings = settings
+        self.specs = {s.account.key: s for s in specs}
+        self.isolation = isolation
+        self.factories = factories or default_factories(settings)
+        self.config_errors = config_errors or []
+        self.demo = demo
+        self.once = once
+        self.clock = clock
+        self.log = log or structlog.get_logger()
+        self.data_dir = Path(settings.data_dir)
+        self.db = db_path(self.data_dir, settings.mode)
+        self.global_cap = GlobalPositionCap(settings.max_total_positions)
+        self.workers: dict[str, AccountWorker] = {}
+        self.funded: dict[str, FundedResult] = {}
+        self.stopping = threading.Event()
+        self.status = StatusWriter(
+            self.data_dir / STATUS_FILE,
+            self.get_multi_broker_status,
+            on_error=lambda exc: self.log.error("status_write_failed", error=str(exc)),
+        )
+        self._restart_at: dict[str, float] = {}
+        self._restart_delay: dict[str, float] = {}
+        self._recheck: threading.Thread | None = None
+        self._next_recheck = 0.0
+        self._next_status_log = 0.0
+        for spec in specs:
+            isolation.register_account(
+                spec.account.account_type, spec.account.account_id, spec.account.broker
+            )
+        isolation.add_listener(self._on_health_change)
+
+    def _on_health_change(self, key: str, change) -> None:
+        log = self.log.warning if change.new.value != "healthy" else self.log.info
+        log(
+            "health_changed",
+            account=key,
+            old=change.old.value,
+            new=change.new.value,
+            reason=change.reason,
+        )
+        worker = self.workers.get(key)
+        if worker is not None:  # its own thread writes it to its own store
+            worker.health_events.append(
+                (time.time(), change.old.value, change.new.value, change.reason)
+            )
+        self.status.mark_dirty()
+
+    # -- start ------------------------------------------------------------------------
+    def start_independent_multi_broker_trading(self) -> None:
+        """Check every account's funds at once; start each funded account as its answer lands."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_database(self.db)
+        self.status.write_now()
+        self.status.start()
+        self._check_and_start(list(self.specs.values()))
+        funded = sorted(k for k, r in self.funded.items() if r.funded)
+        self.log.info(
+            "funded_summary",
+            funded=funded,
+            not_funded=sorted(k for k in self.specs if k not in funded),
+            trading=sorted(self.workers),
+        )
+        now = self.clock()
+        self._next_recheck = now + self.settings.funded_recheck_seconds
+        self._next_status_log = now + self.settings.status_log_seconds
+
+    def _check_and_start(self, specs: list[BrokerSpec]) -> None:
+        for result in check_funded(
+            specs,
+            self.factories.venue,
+            self.isolation,
+            min_balance_usd=self.settings.min_balance_usd,
+            timeout_seconds=self.settings.call_timeout_seconds,
+            stop=self.stopping,
+        ):
+            self._record_funded(result)
+            if result.funded and self._may_trade(result.account_key):
+                self._start_worker(self.specs[result.account_key])
+
+    def _record_funded(self, result: FundedResult) -> None:
+        self.funded[result.account_key] = result
+        if result.error:
+            self.log.warning("funded_check_failed", account=result.account_key, error=result.error)
+        else:
+            self.log.info(
+                "funded_check",
+                account=result.account_key,
+                funded=result.funded,
+                balance_usd=round(result.balance_usd or 0.0, 2),
+                min_usd=self.settings.min_balance_usd,
+            )
+        self.status.mark_dirty()
+
+    def _may_trade(self, key: str) -> bool:
+        if key in self.workers or self.stopping.is_set():
+            return False
+        if self.settings.multi_broker_independent:
+            return True
+        # Single-account mode: the first funded account (of NIJA_PRIMARY_BROKER, if set).
+        primary = self.settings.primary_broker
+        return not self.workers and (primary is None or self.specs[key].account.broker == primary)
+
+    def _start_worker(self, spec: BrokerSpec) -> None:
+        key = spec.account.key
+        log = self.log.bind(account=key)
+        worker = AccountWorker(
+            spec,
+            interval_for(self.settings, spec),
+            build=lambda store: make_trader(
+                spec,
+                self.settings,
+                self.factories.trading(spec),
+                store,
+                self.isolation,
+                self.global_cap,
+                log=log,
+                should_stop=worker.stop_event.is_set,
+            ),
+            open_store=lambda k: Store(self.db, k),
+            on_cycle=self._on_cycle,
+            clock=self.clock,  # the watchdog compares the worker's times with its own
+            max_cycles=1 if self.once else None,
+            log=log,
+        )
+        self.workers[key] = worker
+        worker.start()
+        log.info("trader_started", thread=worker.thread.name, interval_s=worker.interval)
+
+    def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
+        if result.ok:
+            self._restart_delay.pop(worker.key, None)  # a healthy cycle resets the backoff
+        self.log.info(
+            "cycle",
+            account=worker.key,
+            ok=result.ok,
+            ms=round(result.duration_ms, 1),
+            calls=result.broker_calls,
+            orders=result.orders_placed,
+            positions=result.positions_open,
+            equity_usd=None if result.equity_usd is None else round(result.equity_usd, 2),
+            errors=result.errors or None,
+            blocked=result.blocked_reason,
+            error=result.error,
+        )
+        self.status.mark_dirty()
+
+    # -- the watchdog (main thread) ----------------------------------------------------------
+    def watchdog_tick(self) -> None:
+        """Restart dead threads, mark stalled ones, re-check funds, log the summary."""
+        now = self.clock()
+        for worker in list(self.workers.values()):
+            self._watch(worker, now)
+        if now >= self._next_recheck and not (self._recheck and self._recheck.is_alive()):
+            self._next_recheck = now + self.settings.funded_recheck_seconds
+            idle = [s for k, s in self.specs.items() if k not in self.workers]
+            if idle:
+                self._recheck = threading.Thread(
+                    target=self._check_and_start, args=(idle,), name="funded-recheck", daemon=True
+                )
+                self._recheck.start()
+        if now >= self._next_status_log:
+            self._next_status_log = now + self.settings.status_log_seconds
+            self.log_multi_broker_status()
+        self.status.mark_dirty()
+
+    def _watch(self, worker: AccountWorker, now: float) -> None:
+        if worker.stop_event.is_set() or worker.state == FINISHED:
+            return
+        key = worker.key
+        if not worker.alive():
+            if key not in self._restart_at:
+                worker.state = DEAD
+                delay = self._restart_delay.get(key, FIRST_RESTART_DELAY)
+                self._restart_at[key] = now + delay
+                self._restart_delay[key] = min(delay * 2, MAX_RESTART_DELAY)
+                self._record(worker, RuntimeError(f"trader thread died: {worker.crash}"), "thread")
+                self.log.error(
+                    "trader_thread_died", account=key, error=worker.crash, restart_in_s=delay
+                )
+            elif now >= self._restart_at[key] and not self.once:
+                del self._restart_at[key]
+                worker.start()
+                self.log.warning("trader_thread_restarted", account=key, restarts=worker.restarts)
+            return
+        limit = worker.interval + 2 * self.settings.call_timeout_seconds
+        busy = worker.busy_since
+        if busy is not None and now - busy > limit and worker.state != STALLED:
+            worker.state = STALLED
+            self._record(worker, TimeoutError(f"cycle running for {now - busy:.0f}s"), "stall")
+            self.log.warning("trader_thread_stalled", account=key, busy_s=round(now - busy))
+        elif busy is None and worker.state == STALLED:
+            worker.state = RUNNING
+
+    def _record(self, worker: AccountWorker, error: Exception, operation: str) -> None:
+        acct = worker.spec.account
+        kind = FailureType.NETWORK_ERROR if operation == "stall" else FailureType.UNKNOWN_ERROR
+        self.isolation.record_failure(
+            acct.account_type, acct.account_id, acct.broker, error, kind, operation=operation
+        )
+
+    def run_until(self, stop: threading.Event, tick: float = 1.0) -> None:
+        """Watch over the threads until ``stop`` is set (with ``once``: until all finished)."""
+        while not stop.is_set():
+            self.watchdog_tick()
+            if self.once and all(w.state in (FINISHED, DEAD) for w in self.workers.values()):
+                return
+            stop.wait(tick)
+
+    # -- stop ---------------------------------------------------------------------------------
+    def stop_independent_trading(self, timeout: float = 8.0) -> list[str]:
+        """Let every thread finish its step and close its store; the keys still busy at the end.
+
+        Threads stuck in a broker call past ``timeout`` are left behind (they are daemon
+        threads): their orders were stored before sending and are settled at the next start.
+        """
+        self.stopping.set()
+        for worker in self.workers.values():
+            worker.request_stop()
+        deadline = time.monotonic() + timeout
+        for worker in self.workers.values():
+            if worker.thread is not None:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [w.key for w in self.workers.values() if w.alive()]
+        for key in stuck:
+            self.log.warning("stopped_while_in_a_broker_call", account=key)
+        self.status.stop()
+        self.log.info("stopped", accounts=len(self.workers), still_in_broker_calls=len(stuck))
+        return stuck
+
+    # -- status -----------------------------------------------------------------------------
+    def get_multi_broker_status(self) -> dict[str, Any]:
+        """The status.json document (schema in design.md)."""
+        health = self.isolation.get_all_account_statuses()
+        accounts = {}
+        for key, spec in self.specs.items():
+            accounts[key] = self._account_status(key, spec, health.get(key, {}))
+        return {
+            "updated_at": utc_now_iso(),
+            "pid": os.getpid(),
+            "mode": self.settings.mode,
+            "demo": self.demo,
+            "accounts": accounts,
+            "config_errors": [
+                {"account": e.account, "error": e.message} for e in self.config_errors
+            ],
+            "isolation_report": self.isolation.get_isolation_report(),
+        }
+
+    def _account_status(self, key: str, spec: BrokerSpec, health: dict[str, Any]) -> dict[str, Any]:
+        funded = self.funded.get(key)
+        worker = self.workers.get(key)
+        snap = worker.snapshot() if worker else None
+        return {
+            "account_type": spec.account.account_type,
+            "account_id": spec.account.account_id,
+            "broker": spec.account.broker,
+            "funded": bool(funded and funded.funded),
+            "balance_usd": snap.equity_usd
+            if snap and snap.equity_usd is not None
+            else (funded.balance_usd if funded else None),
+            "thread": snap.thread if snap else NOT_STARTED,
+            "health": health.get("status"),
+            "circuit": health.get("circuit_state"),
+            "cycles": snap.cycles if snap else 0,
+            "last_cycle_at": snap.last_cycle_at if snap else None,
+            "last_cycle_ms": snap.last_cycle_ms if snap else None,
+            "last_error": (snap.last_error if snap else None)
+            or health.get("last_error")
+            or (funded.error if funded else None),
+            "open_positions": snap.open_positions if snap else 0,
+            "next_cycle_at": snap.next_cycle_at if snap else None,
+            "interval_seconds": snap.interval_seconds
+            if snap
+            else interval_for(self.settings, spec),
+            "restarts": snap.restarts if snap else 0,
+            "retry_in_seconds": health.get("retry_in_seconds"),
+            "consecutive_failures": health.get("consecutive_failures"),
+            "failure_breakdown": health.get("failure_breakdown", {}),
+        }
+
+    def log_multi_broker_status(self) -> None:
+        """The periodic status summary: one line per account, then the isolation report."""
+        status = self.get_multi_broker_status()
+        report = status["isolation_report"]
+        self.log.info(
+            "status_summary",
+            mode=("DEMO " if self.demo else "") + self.settings.mode.upper(),
+            accounts=len(status["accounts"]),
+            trading=sum(1 for a in status["accounts"].values() if a["thread"] == RUNNING),
+            healthy=report["healthy_accounts"],
+            quarantined=report["quarantined_accounts"],
+            failing=report["failing_accounts"],
+            isolation=report["isolation_guarantee"],
+        )
+        for key, acct in status["accounts"].items():
+            self.log.info(
+                "status_account",
+                account=key,
+                funded=acct["funded"],
+                thread=acct["thread"],
+                health=acct["health"],
+                circuit=acct["circuit"],
+                cycles=acct["cycles"],
+                positions=acct["open_positions"],
+                last_error=acct["last_error"],
+            )
+
+
+__all__ = ["DEAD", "IndependentBrokerTrader"]

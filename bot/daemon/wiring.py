@@ -1,0 +1,111 @@
+"""Turn settings and an account spec into that account's own objects.
+
+Every account gets new instances of everything: broker client, strategy, risk
+manager, trader. Only the isolation manager and the process-wide position cap are
+shared, and both are built for it (per-account locks, a counter).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.brokers.base import Broker
+from bot.brokers.factory import create_trading_broker, create_venue_broker
+from bot.brokers.paper.broker import PaperBroker
+from bot.config.settings import Settings, cycle_seconds_for
+from bot.engine.risk import GlobalPositionCap, RiskManager, RiskParams
+from bot.engine.trader import AccountTrader
+from bot.isolation.manager import AccountIsolationManager, CircuitBreakerConfig
+from bot.model import BrokerSpec
+from bot.store.writer import Store
+from bot.strategy.trend_pullback import StrategyParams, get_strategy
+
+# The smallest order each venue takes, in USD (Alpaca trades fractional shares from $1).
+MIN_ORDER_USD = {"ALPACA": 1.0}
+DEFAULT_MIN_ORDER_USD = 10.0
+
+
+def circuit_config(settings: Settings) -> CircuitBreakerConfig:
+    """The circuit breaker settings from NIJA_CB_*."""
+    return CircuitBreakerConfig(
+        failure_threshold=settings.cb_failure_threshold,
+        success_threshold=settings.cb_success_threshold,
+        timeout_seconds=settings.cb_timeout_seconds,
+        half_open_max_calls=settings.cb_half_open_max_calls,
+        max_timeout_seconds=max(3600.0, settings.cb_timeout_seconds),
+    )
+
+
+@dataclass(frozen=True)
+class BrokerFactories:
+    """How to build an account's brokers: one to ask for balances, one to trade through."""
+
+    venue: Callable[[BrokerSpec], Broker]
+    trading: Callable[[BrokerSpec], Broker]
+
+
+def default_factories(settings: Settings) -> BrokerFactories:
+    """Real venues; orders go to the paper engine unless NIJA_MODE=live."""
+
+    def trading(spec: BrokerSpec) -> Broker:
+        return create_trading_broker(
+            spec, live=settings.live, paper_balance_usd=settings.paper_balance_usd
+        )
+
+    return BrokerFactories(venue=create_venue_broker, trading=trading)
+
+
+def make_trader(
+    spec: BrokerSpec,
+    settings: Settings,
+    broker: Broker,
+    store: Store,
+    isolation: AccountIsolationManager,
+    global_cap: GlobalPositionCap,
+    *,
+    log=None,
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
+) -> AccountTrader:
+    """The AccountTrader of one account, with its own strategy and risk objects."""
+    if isinstance(broker, PaperBroker):
+        restore_paper_wallet(broker, store, settings.paper_balance_usd)
+    strategy = get_strategy(settings.strategy, StrategyParams(timeframe=settings.timeframe))
+    risk = RiskManager(
+        RiskParams(
+            min_balance_usd=settings.min_balance_usd,
+            min_order_usd=MIN_ORDER_USD.get(spec.account.broker, DEFAULT_MIN_ORDER_USD),
+        )
+    )
+    return AccountTrader(
+        spec.account,
+        broker,
+        strategy,
+        risk,
+        store,
+        isolation,
+        clock,
+        global_cap=global_cap,
+        log=log,
+        should_stop=should_stop,
+    )
+
+
+def restore_paper_wallet(broker: PaperBroker, store: Store, starting_usd: float) -> None:
+    """Paper positions live in the store: rebuild the paper wallet from them after a restart."""
+    positions = store.open_positions()
+    if not positions:
+        return
+    spent = sum(p.quantity * p.entry_price for p in positions)
+    realized = store.realized_pnl_since(0.0)
+    broker.restore(
+        max(0.0, starting_usd + realized - spent),
+        [(p.symbol, p.quantity, p.entry_price) for p in positions],
+    )
+
+
+def interval_for(settings: Settings, spec: BrokerSpec) -> float:
+    """The account's cycle interval: <BROKER>_CYCLE_SECONDS, else NIJA_CYCLE_SECONDS."""
+    return cycle_seconds_for(settings, spec.account.broker)

@@ -1,0 +1,187 @@
+"""One account's thread: its cycle on its interval, its own store connection, its own state.
+
+The worker owns everything mutable about its account (trader, broker client, store
+connection). Others only read its plain attributes (a snapshot for status.json),
+so nothing a slow account does can hold up another.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from bot.engine.trader import AccountTrader, CycleResult
+from bot.errors import describe
+from bot.model import BrokerSpec
+from bot.store.writer import Store, StoreError
+
+NOT_STARTED, RUNNING, STALLED, DEAD = "not_started", "running", "stalled", "dead"
+FINISHED = "finished"  # --once: the one cycle is done
+
+
+def iso(wall: float | None) -> str | None:
+    """ISO-8601 UTC for an epoch time, or None."""
+    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
+
+
+@dataclass
+class WorkerSnapshot:
+    """What status.json and the log show about one account's thread."""
+
+    thread: str
+    cycles: int
+    last_cycle_at: str | None
+    last_cycle_ms: float | None
+    last_error: str | None
+    open_positions: int
+    next_cycle_at: str | None
+    interval_seconds: float
+    restarts: int
+    equity_usd: float | None
+
+
+class AccountWorker:
+    """Runs ``AccountTrader.run_cycle`` every ``interval`` seconds in thread ``trader-<key>``.
+
+    ``build(store)`` makes the account's trader inside the thread, so the broker
+    client and the SQLite connection belong to that thread alone.
+    """
+
+    def __init__(
+        self,
+        spec: BrokerSpec,
+        interval: float,
+        build: Callable[[Store], AccountTrader],
+        open_store: Callable[[str], Store],
+        *,
+        on_cycle: Callable[[AccountWorker, CycleResult], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        max_cycles: int | None = None,
+        log=None,
+    ) -> None:
+        self.spec = spec
+        self.key = spec.account.key
+        self.interval = interval
+        self._build = build
+        self._open_store = open_store
+        self._on_cycle = on_cycle
+        self._wall = wall_clock
+        self._clock = clock
+        self.log = log or structlog.get_logger().bind(account=self.key)
+        self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.state = NOT_STARTED
+        self.cycles = 0
+        self.restarts = 0
+        self.busy_since: float | None = None  # monotonic start of the cycle in progress
+        self.last_result: CycleResult | None = None
+        self.last_cycle_wall: float | None = None
+        self.next_cycle_wall: float | None = None
+        self.crash: str | None = None  # why the thread died, if it did
+        # Health changes recorded by any thread; written to the store by this one.
+        self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
+
+    # -- control (main thread) -----------------------------------------------------
+    def start(self) -> None:
+        """Start the thread; never a second one while the first is alive."""
+        if self.thread is not None and self.thread.is_alive():
+            raise RuntimeError(f"{self.key}: a trader thread is already running")
+        if self.thread is not None:
+            self.restarts += 1
+        self.crash = None
+        self.busy_since = None
+        self.state = RUNNING
+        self.thread = threading.Thread(target=self._main, name=f"trader-{self.key}", daemon=True)
+        self.thread.start()
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    # -- the thread --------------------------------------------------------------
+    def _main(self) -> None:
+        store = None
+        try:
+            store = self._open_store(self.key)
+            trader = self._build(store)
+            while not self.stop_event.is_set():
+                self._one_cycle(trader)
+                self._write_health_events(store)
+                if self.max_cycles is not None and self.cycles >= self.max_cycles:
+                    self.state = FINISHED
+                    return
+                self._sleep_until_next()
+        except Exception as exc:  # the watchdog records the death and restarts the thread
+            self.crash = describe(exc)
+            self.state = DEAD
+            # Through the redacting logger, not threading.excepthook's raw stderr.
+            self.log.exception("trader_thread_crashed", error=self.crash)
+        finally:
+            self.busy_since = None
+            if store is not None:
+                store.close()
+
+    def _one_cycle(self, trader: AccountTrader) -> None:
+        self._started = self._clock()
+        self.busy_since = self._started
+        result = trader.run_cycle()
+        self.busy_since = None
+        self.cycles += 1
+        self.last_result = result
+        self.last_cycle_wall = self._wall()
+        if self.state == STALLED:
+            self.state = RUNNING
+        if self._on_cycle is not None:
+            self._on_cycle(self, result)
+
+    def _write_health_events(self, store: Store) -> None:
+        while self.health_events:
+            at, old, new, reason = self.health_events[0]
+            try:
+                store.record_health_event(at, old, new, reason)
+            except StoreError as exc:  # kept for the next cycle; the log has the event anyway
+                self.log.warning("health_event_not_stored", error=str(exc))
+                return
+            self.health_events.popleft()
+
+    def _sleep_until_next(self) -> None:
+        # Measured from the cycle's start, so the period does not drift.
+        wait = self.interval - (self._clock() - self._started)
+        blocked_for = self._blocked_for()
+        if blocked_for is not None:
+            wait = max(wait, blocked_for)  # no broker calls until the gate's wait is over
+        wait = max(0.0, wait)
+        self.next_cycle_wall = self._wall() + wait
+        self.stop_event.wait(wait)
+
+    def _blocked_for(self) -> float | None:
+        result = self.last_result
+        if result is None or result.blocked_reason is None:
+            return None
+        return result.retry_in_seconds
+
+    # -- reading (any thread) ------------------------------------------------------------
+    def snapshot(self) -> WorkerSnapshot:
+        result = self.last_result
+        return WorkerSnapshot(
+            thread=self.state,
+            cycles=self.cycles,
+            last_cycle_at=iso(self.last_cycle_wall),
+            last_cycle_ms=round(result.duration_ms, 1) if result else None,
+            last_error=self.crash or (result.error or result.blocked_reason if result else None),
+            open_positions=result.positions_open if result else 0,
+            next_cycle_at=iso(self.next_cycle_wall),
+            interval_seconds=self.interval,
+            restarts=self.restarts,
+            equity_usd=result.equity_usd if result else None,
+        )

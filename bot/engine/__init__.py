@@ -1,0 +1,1 @@
+"""One account's trading cycle: orders, reconciliation, risk, the guarded broker."""

@@ -1,0 +1,245 @@
+"""The life of one order: stored before it is sent, never sent twice, settled by lookup.
+
+An order's client id is derived from (account, symbol, side, intent id), so the same
+intent always gets the same id, and the store refuses a second row with it. When
+the venue's answer is ambiguous (timeout, 5xx, dropped connection, garbled body)
+the order is left ``unknown`` and later looked up by its client id; it is never
+re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import structlog
+
+from bot.engine.guarded import GuardedBroker
+from bot.isolation.failures import classify, is_definitive_refusal
+from bot.isolation.manager import AccountBlockedError
+from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
+from bot.store.writer import OrderRecord, PositionRecord, Store
+
+UNRESOLVED = ("pending", "unknown", "open")
+# A venue that says "no such order" for an ambiguous send is believed only after this.
+NOT_FOUND_GRACE_SECONDS = 30.0
+NOT_FOUND_LOOKUPS = 2
+# An order confirmed never to have arrived is sent late only while its signal is fresh.
+RESEND_WINDOW_SECONDS = 300.0
+
+
+def client_order_id(account_key: str, symbol: str, side: str, intent_id: str) -> str:
+    """32 lowercase hex characters: accepted by every venue's client-id field."""
+    raw = "|".join((account_key, symbol, side, intent_id)).encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """What the engine wants: an entry with its stop and target, or an exit of a position."""
+
+    intent_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    purpose: str  # entry | exit
+    stop: float | None = None
+    target: float | None = None
+    initial_risk: float | None = None
+    position_id: int | None = None
+    reason: str | None = None  # why: the strategy's words, kept as the close reason
+
+
+class OrderDesk:
+    """Sends, resolves and settles one account's orders against its store."""
+
+    def __init__(self, broker: GuardedBroker, store: Store, clock, log=None) -> None:
+        self.broker = broker
+        self.store = store
+        self.clock = clock
+        self.log = log or structlog.get_logger().bind(account=store.account_key)
+
+    # -- sending ----------------------------------------------------------------
+    def submit(self, plan: PlannedOrder) -> OrderRecord | None:
+        """Store, then send, a market order; the stored record afterwards.
+
+        None when this intent already has an order (nothing is sent again). Raises
+        AccountBlockedError when the gate refused (the order is then marked never sent).
+        """
+        coid = client_order_id(self.store.account_key, plan.symbol, plan.side.value, plan.intent_id)
+        now = self.clock()
+        rec = OrderRecord(
+            client_order_id=coid,
+            account_key=self.store.account_key,
+            intent_id=plan.intent_id,
+            symbol=plan.symbol,
+            side=plan.side.value,
+            type=OrderType.MARKET.value,
+            amount=plan.quantity,
+            quote_amount=None,
+            limit_price=None,
+            purpose=plan.purpose,
+            status="pending",
+            venue_order_id=None,
+            filled=0.0,
+            average_price=None,
+            fee_usd=0.0,
+            reason=plan.reason,
+            position_id=plan.position_id,
+            created_at=now,
+            updated_at=now,
+            attempts=0,
+            stop=plan.stop,
+            target=plan.target,
+            initial_risk=plan.initial_risk,
+        )
+        if not self.store.record_order(rec):  # written before it is sent, or not at all
+            self.log.warning("order_already_exists", client_order_id=coid, intent=plan.intent_id)
+            return None
+        return self._send(rec, first=True)
+
+    def _send(self, rec: OrderRecord, *, first: bool) -> OrderRecord:
+        """Send a stored order; classify what happens; the stored record afterwards.
+
+        A refusal of a late send (``first=False``) is not believed: the venue may refuse
+        it as a duplicate because the first send did arrive, so it is looked up again.
+        """
+        coid = rec.client_order_id
+        request = OrderRequest(
+            rec.symbol, Side(rec.side), OrderType.MARKET, coid, amount=rec.amount
+        )
+        self.log.info(
+            "order_sending",
+            client_order_id=coid,
+            symbol=rec.symbol,
+            side=rec.side,
+            quantity=rec.amount,
+            purpose=rec.purpose,
+        )
+        try:
+            order = self.broker.place_order(request)
+        except AccountBlockedError as blocked:
+            self.store.update_order(coid, status="canceled", reason=f"not sent: {blocked.reason}")
+            raise
+        except Exception as exc:
+            failure = classify(exc, "order")
+            if first and is_definitive_refusal(exc):
+                reason = f"{failure.value}: {exc}"[:300]
+                self.store.update_order(coid, status="rejected", reason=reason)
+                self.log.warning("order_rejected", client_order_id=coid, reason=reason)
+            else:
+                self.store.update_order(coid, status="unknown")
+                self.log.warning(
+                    "order_outcome_unknown",
+                    client_order_id=coid,
+                    failure=failure.value,
+                    next_step="look it up by client id; never re-send blindly",
+                )
+            raise
+        self.settle(self.store.get_order(coid), order)
+        return self.store.get_order(coid)
+
+    # -- resolving ----------------------------------------------------------------
+    def unresolved(self) -> list[OrderRecord]:
+        return self.store.orders_with_status(*UNRESOLVED)
+
+    def resolve(self, rec: OrderRecord) -> bool:
+        """Look an unresolved order up by client id and settle it; True when it is final.
+
+        A failed lookup raises (the caller records it); it is never read as "not found".
+        An order the venue confirms it never received is sent now, with the same client
+        id (so the venue's own duplicate check stands behind ours), while it is fresh.
+        """
+        order = self.broker.fetch_order(rec.client_order_id, rec.symbol)
+        coid, attempts = rec.client_order_id, rec.attempts + 1
+        self.store.update_order(coid, attempts=attempts)
+        if order is not None:
+            self.settle(self.store.get_order(coid), order)
+            return self.store.get_order(coid).status not in UNRESOLVED
+        age = self.clock() - rec.created_at
+        if rec.status == "unknown" and (
+            attempts < NOT_FOUND_LOOKUPS or age < NOT_FOUND_GRACE_SECONDS
+        ):
+            return False  # the venue may not show it yet
+        if rec.status in ("pending", "unknown") and age <= RESEND_WINDOW_SECONDS:
+            self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
+            return self._send(self.store.get_order(coid), first=False).status not in UNRESOLVED
+        self.store.update_order(
+            coid, status="canceled", reason="the venue has no such order (never arrived or expired)"
+        )
+        self.log.warning("order_not_at_venue", client_order_id=coid, age_s=round(age))
+        return True
+
+    # -- settling -------------------------------------------------------------------
+    def settle(self, rec: OrderRecord, order: Order) -> None:
+        """Bring the store in line with what the venue reports for this order."""
+        status = {
+            OrderStatus.OPEN: "open",
+            OrderStatus.FILLED: "filled",
+            OrderStatus.CANCELED: "canceled",
+            OrderStatus.REJECTED: "rejected",
+        }[order.status]
+        if status == "canceled" and order.filled > 0:
+            status = "filled"  # partly filled, then cancelled: what filled is ours
+        already_applied = rec.status == "filled"
+        # One transaction: a crash can never leave a filled order without its position.
+        with self.store.transaction("settle"):
+            self.store.update_order(
+                rec.client_order_id,
+                status=status,
+                venue_order_id=order.venue_order_id,
+                filled=order.filled,
+                average_price=order.average_price,
+                fee_usd=order.fee_usd,
+                reason=order.reason or rec.reason,
+            )
+            if status != "filled" or already_applied or order.filled <= 0:
+                return
+            price = order.average_price or 0.0
+            self.store.add_fill(
+                rec.client_order_id, order.filled, price, order.fee_usd, self.clock()
+            )
+            if rec.purpose == "entry":
+                self._open_from_fill(rec, order.filled, price)
+            else:
+                self._close_from_fill(rec, order.filled, price, order.fee_usd)
+
+    def _open_from_fill(self, rec: OrderRecord, quantity: float, price: float) -> PositionRecord:
+        risk = rec.initial_risk or 0.0
+        stop = rec.stop if rec.stop is not None else price - risk
+        pos = self.store.open_position(
+            rec.symbol,
+            quantity,
+            price,
+            stop,
+            rec.target if rec.target is not None else price + 2 * risk,
+            risk,
+            self.clock(),
+            entry_client_order_id=rec.client_order_id,
+        )
+        self.store.update_order(rec.client_order_id, position_id=pos.id)
+        self.log.info(
+            "position_opened", symbol=rec.symbol, quantity=quantity, price=price, stop=stop
+        )
+        return pos
+
+    def _close_from_fill(self, rec: OrderRecord, quantity: float, price: float, fee: float) -> None:
+        pos = next((p for p in self.store.open_positions() if p.id == rec.position_id), None)
+        if pos is None:
+            self.log.warning("exit_fill_without_open_position", client_order_id=rec.client_order_id)
+            return
+        entry = (
+            self.store.get_order(pos.entry_client_order_id) if pos.entry_client_order_id else None
+        )
+        # Net of both fees: the exit's, and the entry's share for the quantity sold.
+        entry_fee = (
+            entry.fee_usd * min(1.0, quantity / entry.filled) if entry and entry.filled else 0.0
+        )
+        pnl = (price - pos.entry_price) * quantity - fee - entry_fee
+        left = pos.quantity - quantity
+        if left > pos.quantity * 1e-6:
+            self.store.update_position(pos.id, quantity=left)
+            self.log.info("position_reduced", symbol=pos.symbol, sold=quantity, left=left)
+            return
+        self.store.close_position(pos.id, price, rec.reason or "exit", self.clock(), pnl)
+        self.log.info("position_closed", symbol=pos.symbol, price=price, pnl_usd=round(pnl, 2))

@@ -1,0 +1,312 @@
+"""One account's trading cycle.
+
+gate → balance → resolve open/ambiguous orders → manage exits → scan for entries →
+place orders → persist → ``CycleResult``. Every broker call passes the isolation
+gate (``GuardedBroker``). A failing symbol is that symbol's problem for this cycle;
+a failing balance or order call, a refused gate, or a failing store write ends the
+cycle early and is recorded against this account only.
+
+Each account owns its own broker, strategy, risk, store and trader objects:
+nothing mutable is shared with another account except the process-wide position
+cap, whose lock is never held across a broker call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from bot.brokers.base import Broker
+from bot.engine.guarded import GuardedBroker
+from bot.engine.orders import OrderDesk, PlannedOrder
+from bot.engine.reconcile import Reconciler, ReconcileReport
+from bot.engine.risk import AccountState, GlobalPositionCap, RiskManager
+from bot.errors import describe
+from bot.isolation.failures import classify
+from bot.isolation.manager import (
+    ACCOUNT_TAG,
+    AccountBlockedError,
+    AccountIsolationManager,
+)
+from bot.model import AccountRef, Candles, Side
+from bot.store.writer import PositionRecord, Store, StoreError
+from bot.strategy.trend_pullback import Intent, PositionView, Strategy
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did, for status.json, the log and the store."""
+
+    account_key: str
+    started_at: float  # wall-clock epoch seconds
+    duration_ms: float = 0.0
+    broker_calls: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # failure type → count
+    orders_placed: int = 0
+    positions_open: int = 0
+    equity_usd: float | None = None
+    ok: bool = True  # False when the cycle ended early
+    blocked_reason: str | None = None  # the gate said no
+    retry_in_seconds: float | None = None  # ...and for how long it will keep saying no
+    error: str | None = None  # what ended the cycle early
+    notes: list[str] = field(default_factory=list)
+
+
+class AccountTrader:
+    """Runs the cycle of one account. Not shared between threads."""
+
+    def __init__(
+        self,
+        account: AccountRef,
+        broker: Broker,
+        strategy: Strategy,
+        risk: RiskManager,
+        store: Store,
+        isolation: AccountIsolationManager,
+        clock=time.time,
+        *,
+        global_cap: GlobalPositionCap | None = None,
+        log=None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.account = account
+        self.strategy = strategy
+        self.risk = risk
+        self.store = store
+        self.isolation = isolation
+        self.clock = clock
+        self.global_cap = global_cap or GlobalPositionCap(None)
+        # Checked between symbols, never inside an order: shutdown cuts no order in half.
+        self.should_stop = should_stop
+        self.log = log or structlog.get_logger().bind(account=account.key)
+        self.broker = GuardedBroker(broker, isolation)
+        self.desk = OrderDesk(self.broker, store, clock, self.log)
+        self.reconciled = False
+        self._symbols: list[str] | None = None
+
+    # -- the cycle ------------------------------------------------------------------
+    def run_cycle(self) -> CycleResult:
+        """One cycle. Never raises for a broker, strategy or store failure: it records it."""
+        started, perf = self.clock(), time.perf_counter()
+        result = CycleResult(self.account.key, started)
+        self.broker.reset_counters()
+        try:
+            self._cycle(result)
+        except AccountBlockedError as blocked:
+            result.ok, result.blocked_reason = False, blocked.reason
+            result.retry_in_seconds = blocked.retry_in_seconds
+            self.log.info("cycle_blocked", reason=blocked.reason)
+        except Exception as exc:
+            result.ok, result.error = False, describe(exc)
+            self._record_unguarded(exc, "store" if isinstance(exc, StoreError) else "cycle")
+            self.log.warning("cycle_ended_early", error=result.error)
+        result.broker_calls = self.broker.calls
+        result.errors = dict(self.broker.errors)
+        result.duration_ms = (time.perf_counter() - perf) * 1000.0
+        self._persist(result)
+        return result
+
+    def _cycle(self, result: CycleResult) -> None:
+        balance = self.broker.fetch_balance()
+        result.equity_usd = balance.usd_equity
+        if not self.reconciled:
+            self.reconcile()
+            if not self.reconciled:
+                result.notes.append("reconciliation waiting for ambiguous orders")
+                return
+        else:
+            for rec in self.desk.unresolved():
+                self.desk.resolve(rec)
+        busy = {r.symbol for r in self.desk.unresolved()}
+        result.orders_placed += self._manage_exits(busy, result)
+        result.orders_placed += self._scan_entries(balance.usd_equity, busy, result)
+        result.positions_open = len(self.store.open_positions())
+
+    def reconcile(self) -> ReconcileReport:
+        """Bring the store in line with the venue (done once, at the first cycle that can)."""
+        report = Reconciler(
+            self.broker, self.desk, self.store, self.strategy, self.symbols(), self.clock, self.log
+        ).run()
+        self.reconciled = report.done
+        return report
+
+    def symbols(self) -> list[str]:
+        """The tradable symbols, asked of the venue once."""
+        if self._symbols is None:
+            self._symbols = list(self.broker.symbols())
+        return self._symbols
+
+    # -- exits ----------------------------------------------------------------------
+    def _manage_exits(self, busy: set[str], result: CycleResult) -> int:
+        placed = 0
+        for pos in self.store.open_positions():
+            if self.should_stop():
+                break
+            if pos.symbol in busy:
+                continue
+            candles = self._candles(pos.symbol, result)
+            if candles is None:
+                continue
+            intent = self._decide(pos.symbol, candles, _view(pos), result)
+            if intent is None:
+                continue
+            if intent.kind == "adjust":
+                self.store.update_position(
+                    pos.id,
+                    stop=intent.stop,
+                    highest_close=intent.highest_close,
+                    breakeven_done=intent.breakeven_done,
+                )
+                self.log.info("stop_moved", symbol=pos.symbol, stop=intent.stop)
+            elif intent.kind == "exit":
+                placed += self._exit(pos, intent)
+        return placed
+
+    def _exit(self, pos: PositionRecord, intent: Intent) -> int:
+        # Each failed attempt to exit gets a new intent id, so a later attempt is allowed.
+        tried = [
+            r
+            for r in self.store.orders_with_status("rejected", "canceled")
+            if r.position_id == pos.id and r.purpose == "exit"
+        ]
+        plan = PlannedOrder(
+            intent_id=f"position-{pos.id}:exit:{len(tried)}",
+            symbol=pos.symbol,
+            side=Side.SELL,
+            quantity=pos.quantity,
+            purpose="exit",
+            position_id=pos.id,
+            reason=intent.reason,
+        )
+        self.log.info("exit_signal", symbol=pos.symbol, reason=intent.reason)
+        return 1 if self.desk.submit(plan) is not None else 0
+
+    # -- entries --------------------------------------------------------------------
+    def _scan_entries(self, equity: float, busy: set[str], result: CycleResult) -> int:
+        positions = self.store.open_positions()
+        held = {p.symbol for p in positions}
+        state = AccountState(
+            equity_usd=equity,
+            open_positions=len(positions),
+            exposure_usd=sum(p.quantity * (p.highest_close or p.entry_price) for p in positions),
+            entries_this_cycle=0,
+            day_start_equity_usd=self._day_start_equity(equity),
+        )
+        blocked = self.risk.entry_block(state)
+        if blocked:
+            result.notes.append(blocked)
+            return 0
+        for symbol in self.symbols():
+            if self.should_stop():
+                break
+            if symbol in held or symbol in busy:
+                continue
+            candles = self._candles(symbol, result)
+            if candles is None:
+                continue
+            intent = self._decide(symbol, candles, None, result)
+            if intent is None or intent.kind != "enter":
+                continue
+            sizing = self.risk.size_entry(state, intent.price, intent.stop)
+            if not sizing.ok:
+                result.notes.append(f"{symbol}: {sizing.reason}")
+                continue
+            if not self.global_cap.try_reserve(self.account.key):
+                result.notes.append("process-wide position cap reached")
+                return 0
+            plan = PlannedOrder(
+                intent_id=intent.intent_id,
+                symbol=symbol,
+                side=Side.BUY,
+                quantity=sizing.quantity,
+                purpose="entry",
+                stop=intent.stop,
+                target=intent.target,
+                initial_risk=intent.price - intent.stop,
+                reason=intent.reason,
+            )
+            self.log.info("entry_signal", symbol=symbol, reason=intent.reason, size=sizing.reason)
+            return 1 if self.desk.submit(plan) is not None else 0  # at most one entry a cycle
+        return 0
+
+    def _day_start_equity(self, equity: float) -> float:
+        day = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
+        start = self.store.day_start_equity(day)
+        if start is None:
+            self.store.set_day_start_equity(day, equity)
+            return equity
+        return start
+
+    # -- per-symbol work --------------------------------------------------------------
+    def _candles(self, symbol: str, result: CycleResult) -> Candles | None:
+        """The symbol's candles, or None when that symbol's data failed this cycle."""
+        timeframe = self.strategy.timeframe
+        try:
+            # One more than needed: the newest is usually still forming and is dropped.
+            candles = self.broker.fetch_candles(symbol, timeframe, self.strategy.history + 1)
+        except AccountBlockedError:
+            raise
+        except Exception as exc:  # recorded by the guard; this symbol sits this cycle out
+            result.notes.append(f"{symbol}: candles failed ({classify(exc, 'candles').value})")
+            self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
+            return None
+        return candles.closed_by(self.clock(), timeframe)
+
+    def _decide(
+        self, symbol: str, candles: Candles, view: PositionView | None, result: CycleResult
+    ) -> Intent | None:
+        try:
+            return self.strategy.decide(symbol, candles, view, self.clock())
+        except Exception as exc:  # a strategy bug is this account's failure, not a crash
+            self._record_unguarded(exc, "strategy")
+            result.notes.append(f"{symbol}: strategy failed ({type(exc).__name__})")
+            self.log.error("strategy_failed", symbol=symbol, error=describe(exc))
+            return None
+
+    # -- bookkeeping ------------------------------------------------------------------
+    def _record_unguarded(self, exc: Exception, operation: str) -> None:
+        """Record a failure the guard did not see (strategy, store); guarded ones are counted."""
+        if getattr(exc, ACCOUNT_TAG, None) is not None:
+            return
+        acct = self.account
+        failure = self.isolation.record_failure(
+            acct.account_type, acct.account_id, acct.broker, exc, operation=operation
+        )
+        self.broker.errors[failure.value] += 1
+
+    def _persist(self, result: CycleResult) -> None:
+        try:
+            open_entries = sum(1 for r in self.desk.unresolved() if r.purpose == "entry")
+            self.global_cap.sync(self.account.key, len(self.store.open_positions()) + open_entries)
+            self.store.record_cycle(
+                result.started_at,
+                result.duration_ms,
+                result.broker_calls,
+                result.orders_placed,
+                result.positions_open,
+                result.errors,
+                result.ok,
+            )
+        except StoreError as exc:
+            result.ok, result.error = False, f"StoreError: {exc}"[:300]
+            self._record_unguarded(exc, "store")
+            result.errors = dict(self.broker.errors)
+            self.log.error("store_write_failed", error=str(exc))
+
+
+def _view(pos: PositionRecord) -> PositionView:
+    return PositionView(
+        symbol=pos.symbol,
+        quantity=pos.quantity,
+        entry_price=pos.entry_price,
+        stop=pos.stop,
+        target=pos.target,
+        initial_risk=pos.initial_risk,
+        highest_close=pos.highest_close or pos.entry_price,
+        opened_at=pos.opened_at,
+        breakeven_done=bool(pos.breakeven_done),
+    )

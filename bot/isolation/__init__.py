@@ -1,0 +1,1 @@
+"""Per-account isolation: circuit breakers, health states, failure classes."""

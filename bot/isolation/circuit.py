@@ -1,0 +1,244 @@
+"""One account's circuit breaker: health states, waits that grow, half-open trials.
+
+``AccountCircuit`` holds no lock and reads no clock of its own: the manager passes
+``now`` (monotonic seconds) and serialises calls with the account's lock. That keeps
+the state machine a plain object that tests can drive step by step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bot.isolation.failures import FailureType
+
+
+class AccountHealthStatus(Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILING = "failing"
+    QUARANTINED = "quarantined"
+    RECOVERING = "recovering"
+
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True)
+class CircuitBreakerConfig:
+    """Circuit breaker settings shared by every account of a manager."""
+
+    failure_threshold: int = 5
+    success_threshold: int = 3
+    timeout_seconds: float = 300.0
+    half_open_max_calls: int = 1
+    backoff_multiplier: float = 2.0
+    max_timeout_seconds: float = 3600.0
+    open_immediately_on: frozenset[FailureType] = frozenset({FailureType.AUTHENTICATION_ERROR})
+    failing_timeout_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        for name in ("failure_threshold", "success_threshold", "half_open_max_calls"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not self.timeout_seconds > 0:
+            raise ValueError(f"timeout_seconds must be positive, got {self.timeout_seconds!r}")
+        if self.failing_timeout_seconds < 0:
+            raise ValueError(
+                f"failing_timeout_seconds must not be negative, got {self.failing_timeout_seconds!r}"
+            )
+        if self.backoff_multiplier < 1:
+            raise ValueError(
+                f"backoff_multiplier must be at least 1, got {self.backoff_multiplier!r}"
+            )
+        if self.max_timeout_seconds < self.timeout_seconds:
+            raise ValueError(
+                "max_timeout_seconds must be at least timeout_seconds, "
+                f"got {self.max_timeout_seconds!r} < {self.timeout_seconds!r}"
+            )
+        object.__setattr__(self, "open_immediately_on", frozenset(self.open_immediately_on))
+
+
+@dataclass(slots=True)
+class Transition:
+    """A change of health status, reported to the manager's listeners."""
+
+    old: AccountHealthStatus
+    new: AccountHealthStatus
+    reason: str
+
+
+@dataclass(slots=True)
+class AccountCircuit:
+    """The state machine of one account. Not thread-safe on its own; see module doc."""
+
+    config: CircuitBreakerConfig
+    status: AccountHealthStatus = AccountHealthStatus.HEALTHY
+    state: str = CLOSED
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    total_failures: int = 0
+    total_successes: int = 0
+    quarantine_count: int = 0
+    failure_breakdown: dict[str, int] = field(default_factory=dict)
+    last_failure_wall: float | None = None
+    last_success_wall: float | None = None
+    last_error: str | None = None
+    last_operation: str | None = None
+    op_time_total_ms: float = 0.0
+    op_count: int = 0
+    opened_at: float = 0.0
+    wait_seconds: float = 0.0
+    reopenings: int = 0  # re-openings from half-open since the last full recovery
+    trials: list[float] = field(default_factory=list)  # start times of trials in flight (few)
+    hold_until: float = 0.0  # a venue's Retry-After, honoured while closed
+    cross_account_errors: int = 0
+
+    # -- the gate -------------------------------------------------------------
+    def allow(self, now: float) -> tuple[bool, str, Transition | None]:
+        """May an operation start now? Also moves an expired open circuit to half-open."""
+        moved = None
+        if self.state == OPEN:
+            left = self.opened_at + self.wait_seconds - now
+            if left > 0:
+                return False, self._open_reason(left), None
+            moved = self._set(AccountHealthStatus.RECOVERING, "wait over: trying again")
+            self.state = HALF_OPEN
+            self.consecutive_successes = 0
+            self.trials.clear()
+        if self.state == HALF_OPEN:
+            # A trial whose outcome never came frees its slot after timeout_seconds.
+            while self.trials and now - self.trials[0] >= self.config.timeout_seconds:
+                self.trials.pop(0)
+            if len(self.trials) >= self.config.half_open_max_calls:
+                return False, "recovering: waiting for the outcome of a trial call", moved
+            self.trials.append(now)
+            done, need = self.consecutive_successes, self.config.success_threshold
+            return True, f"recovering: trial call ({done} of {need} successes so far)", moved
+        if now < self.hold_until:
+            return False, f"rate limited by the venue: retry in {self.hold_until - now:.0f}s", None
+        if self.status is AccountHealthStatus.DEGRADED:
+            return True, f"degraded: {self.consecutive_failures} consecutive failure(s)", None
+        return True, "healthy", None
+
+    def _open_reason(self, left: float) -> str:
+        if self.status is AccountHealthStatus.FAILING:
+            return (
+                f"failing: {self.last_error or 'authentication error'}; fix the credentials, "
+                f"then call reset_account (automatic retry in {left:.0f}s)"
+            )
+        return (
+            f"quarantined: circuit open after {self.consecutive_failures} consecutive "
+            f"failure(s); retry in {left:.0f}s"
+        )
+
+    # -- outcomes -------------------------------------------------------------
+    def success(self, now: float, operation_time_ms: float) -> Transition | None:
+        """Record one successful operation."""
+        self.total_successes += 1
+        self.last_success_wall = time.time()
+        if operation_time_ms > 0:
+            self.op_time_total_ms += operation_time_ms
+            self.op_count += 1
+        if self.state == OPEN:  # a late answer of a call started before the circuit opened
+            return None
+        if self.state == HALF_OPEN and self.trials:
+            self.trials.pop(0)
+        self.consecutive_failures = 0
+        self.consecutive_successes += 1
+        if self.consecutive_successes < self.config.success_threshold:
+            return None
+        if self.state == HALF_OPEN:
+            self.state = CLOSED
+            self.reopenings = 0
+            self.trials.clear()
+            return self._set(AccountHealthStatus.HEALTHY, "recovered: circuit closed")
+        if self.status is AccountHealthStatus.DEGRADED:
+            return self._set(AccountHealthStatus.HEALTHY, "recovered")
+        return None
+
+    def failure(
+        self,
+        now: float,
+        failure_type: FailureType,
+        error_text: str,
+        operation: str | None,
+        retry_after: float | None = None,
+    ) -> Transition | None:
+        """Record one failed operation of type ``failure_type``."""
+        self.total_failures += 1
+        self.failure_breakdown[failure_type.value] = (
+            self.failure_breakdown.get(failure_type.value, 0) + 1
+        )
+        self.last_failure_wall = time.time()
+        self.last_error = error_text[:200]
+        self.last_operation = operation
+        if self.state == OPEN:  # late answer: counted, changes nothing
+            return None
+        if self.state == HALF_OPEN and self.trials:
+            self.trials.pop(0)
+        self.consecutive_failures += 1
+        self.consecutive_successes = 0
+        if failure_type in self.config.open_immediately_on:
+            return self._open(
+                now,
+                self.config.failing_timeout_seconds,
+                AccountHealthStatus.FAILING,
+                f"{failure_type.value}: retrying will not fix it",
+            )
+        if self.state == HALF_OPEN:
+            self.reopenings += 1
+            wait = self.config.timeout_seconds * self.config.backoff_multiplier**self.reopenings
+            return self._open(
+                now,
+                min(wait, self.config.max_timeout_seconds),
+                AccountHealthStatus.QUARANTINED,
+                f"failed while recovering (re-opening {self.reopenings})",
+            )
+        if self.consecutive_failures >= self.config.failure_threshold:
+            return self._open(
+                now,
+                self.config.timeout_seconds,
+                AccountHealthStatus.QUARANTINED,
+                f"{self.consecutive_failures} consecutive failures",
+            )
+        if retry_after:
+            self.hold_until = now + min(retry_after, self.config.max_timeout_seconds)
+        return self._set(AccountHealthStatus.DEGRADED, f"{failure_type.value} on {operation}")
+
+    def _open(
+        self, now: float, wait: float, status: AccountHealthStatus, why: str
+    ) -> Transition | None:
+        self.state = OPEN
+        self.opened_at = now
+        self.wait_seconds = wait
+        self.quarantine_count += 1
+        self.trials.clear()
+        return self._set(status, f"{why}; circuit open for {wait:.0f}s")
+
+    def reset(self) -> Transition | None:
+        """Back to healthy and closed; lifetime counters stay."""
+        self.state = CLOSED
+        self.consecutive_failures = self.consecutive_successes = 0
+        self.reopenings = 0
+        self.trials.clear()
+        self.hold_until = 0.0
+        return self._set(AccountHealthStatus.HEALTHY, "reset by operator")
+
+    def _set(self, new: AccountHealthStatus, reason: str) -> Transition | None:
+        old, self.status = self.status, new
+        return Transition(old, new, reason) if old is not new else None
+
+    def blocked_for(self, now: float) -> float | None:
+        """Seconds until the gate may say yes again: an open circuit's wait or a venue's hold."""
+        if self.state == OPEN:
+            return self.retry_in(now)
+        if self.state == CLOSED and now < self.hold_until:
+            return self.hold_until - now
+        return None
+
+    def retry_in(self, now: float) -> float | None:
+        if self.state != OPEN:
+            return None
+        return max(0.0, self.opened_at + self.wait_seconds - now)

@@ -1,0 +1,1 @@
+"""Replay: the real engine over a candle CSV."""

@@ -1,0 +1,1 @@
+"""The state store: orders, fills, positions, cycles, health (SQLite)."""

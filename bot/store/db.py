@@ -1,0 +1,161 @@
+"""The state database file: opening it (WAL), migrating its schema, and the error policy.
+
+``db_path`` names one database per mode. ``connect`` and ``prepare_connection`` open
+a connection in autocommit mode, in WAL, at the current schema version (``migrate``
+applies the missing steps of ``bot.store.schema.MIGRATIONS``). ``guarded`` turns any
+sqlite3 or file-system failure into a ``StoreError`` naming the operation, so a caller
+can count it as that account's failure.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.errors import NijaError
+from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "SchemaVersionError",
+    "StoreError",
+    "connect",
+    "db_path",
+    "guarded",
+    "migrate",
+    "prepare_connection",
+    "prepare_database",
+    "rollback_quietly",
+]
+
+DEFAULT_BUSY_TIMEOUT_MS = 2000
+
+
+class StoreError(NijaError):
+    """A state-store operation failed (locked, busy, disk full, closed, missing row…).
+
+    ``operation`` names the store method; ``error_name`` is SQLite's code name
+    (e.g. ``SQLITE_BUSY``) when the failure came from SQLite.
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        message: str,
+        *,
+        account_key: str | None = None,
+        error_name: str | None = None,
+    ) -> None:
+        where = f" for {account_key}" if account_key else ""
+        super().__init__(f"store {operation}{where} failed: {message}")
+        self.operation = operation
+        self.account_key = account_key
+        self.error_name = error_name
+
+
+class SchemaVersionError(StoreError):
+    """The database's schema version is not one this NIJA can use."""
+
+    def __init__(self, operation: str, found: int, supported: int) -> None:
+        if found > supported:
+            hint = "it was written by a newer NIJA; upgrade NIJA or use another NIJA_DATA_DIR"
+        else:
+            hint = "it is not initialised or not migrated yet; start the daemon once"
+        super().__init__(
+            operation, f"database schema version {found}, expected {supported}: {hint}"
+        )
+        self.found = found
+        self.supported = supported
+
+
+def db_path(data_dir: str | Path, mode: str) -> Path:
+    """The state database of one mode: ``<data_dir>/nija-<mode>.db``."""
+    if not mode or "/" in mode or "\\" in mode:
+        raise ValueError(f"mode must be a plain name like 'paper' or 'live', not {mode!r}")
+    return Path(data_dir) / f"nija-{mode}.db"
+
+
+@contextmanager
+def guarded(operation: str, account_key: str | None) -> Iterator[None]:
+    """Turn a sqlite3 (or file system) failure into a ``StoreError`` naming the operation."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        name = getattr(exc, "sqlite_errorname", None)
+        raise StoreError(operation, str(exc), account_key=account_key, error_name=name) from exc
+
+
+def rollback_quietly(conn: sqlite3.Connection) -> None:
+    """Roll back an open transaction; the original failure is the one worth reporting."""
+    try:
+        if conn.in_transaction:
+            conn.rollback()
+    except sqlite3.Error:
+        pass
+
+
+def connect(target: str, busy_timeout_ms: int, *, uri: bool = False) -> sqlite3.Connection:
+    """A connection to ``target`` (a path, or a URI when ``uri``) with the busy timeout."""
+    # isolation_level=None: no implicit transactions, every write says BEGIN itself.
+    return sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=uri)
+
+
+def prepare_connection(conn: sqlite3.Connection, account_key: str | None) -> None:
+    """Foreign keys on, synchronous FULL, WAL, and the schema migrated to ``SCHEMA_VERSION``."""
+    conn.execute("PRAGMA foreign_keys = ON")
+    # FULL: a committed "pending" order must survive a power cut; it proves what may have been sent.
+    conn.execute("PRAGMA synchronous = FULL")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError("open", f"cannot enable WAL (got {mode})", account_key=account_key)
+    # No write lock when there is nothing to migrate: opening never waits on another writer.
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError("open", version, SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:
+        migrate(conn)
+
+
+def prepare_database(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    """Create or migrate the database once, before account threads open it together.
+
+    Switching a new file to WAL needs it to itself, so the daemon does this first.
+    """
+    path = Path(path)
+    with guarded("prepare", None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(str(path), busy_timeout_ms)
+    try:
+        with guarded("prepare", None):
+            prepare_connection(conn, None)
+    finally:
+        conn.close()
+
+
+def migrate(
+    conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS
+) -> tuple[int, int]:
+    """Bring the database to version ``len(migrations)``: all missing steps in one transaction.
+
+    Returns ``(version_before, version_after)``. A database newer than ``migrations``
+    raises ``SchemaVersionError`` and is left untouched; so is one whose step fails.
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    target = len(migrations)
+    conn.execute("BEGIN IMMEDIATE")  # the write lock first: two processes never both migrate
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        if found > target:
+            raise SchemaVersionError("open", found, target)
+        for step in migrations[found:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    return found, target

@@ -1,0 +1,94 @@
+"""Reading the state store: one account's reads, and a read-only view of every account.
+
+``AccountReader`` is every read of one account's rows over a given connection (the
+queries are ``bot.store.schema.AccountQueries``); ``bot.store.writer.Store`` extends it with
+the writes. ``ReadOnlyStore`` (``Store.open_readonly``) opens the database ``mode=ro``
+for another process than the daemon, the check scripts: no write locks, latest commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.store.db import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    SchemaVersionError,
+    StoreError,
+    connect,
+    guarded,
+)
+from bot.store.schema import SCHEMA_VERSION, AccountQueries, OrderRecord, PositionRecord
+
+__all__ = ["AccountReader", "ReadOnlyStore"]
+
+
+class AccountReader(AccountQueries):
+    """Every read of one account's rows. ``Store`` is one; ``ReadOnlyStore.account`` makes others."""
+
+    def __init__(self, conn: sqlite3.Connection, account_key: str) -> None:
+        if not account_key:
+            raise ValueError("account_key is required")
+        self._conn = conn
+        self.account_key = account_key
+
+    def _rows(self, operation: str, sql: str, *params: Any) -> list[tuple]:
+        with guarded(operation, self.account_key):
+            return self._conn.execute(sql, (self.account_key, *params)).fetchall()
+
+
+class ReadOnlyStore:
+    """Every account's state through a ``mode=ro`` connection: no write locks, latest commits.
+
+    For another process than the daemon (the check scripts). ``account(key)`` gives
+    all of ``AccountReader``'s reads for one account.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():  # sqlite would report only "unable to open database file"
+            raise StoreError("open_readonly", f"no database at {self.path}")
+        with guarded("open_readonly", None):
+            self._conn = connect(
+                self.path.resolve().as_uri() + "?mode=ro", busy_timeout_ms, uri=True
+            )
+        try:
+            with guarded("open_readonly", None):
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise SchemaVersionError("open_readonly", version, SCHEMA_VERSION)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> ReadOnlyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def account(self, account_key: str) -> AccountReader:
+        """Every read of one account's rows, over this read-only connection."""
+        return AccountReader(self._conn, account_key)
+
+    def account_keys(self) -> list[str]:
+        """Every account key with a stored order, position or cycle, sorted."""
+        sql = (
+            "SELECT account_key FROM orders UNION SELECT account_key FROM positions"
+            " UNION SELECT account_key FROM cycles ORDER BY 1"
+        )
+        with guarded("account_keys", None):
+            return [row[0] for row in self._conn.execute(sql).fetchall()]
+
+    def open_positions(self, account_key: str) -> list[PositionRecord]:
+        """That account's open positions, oldest first."""
+        return self.account(account_key).open_positions()
+
+    def orders_since(self, account_key: str, ts: float) -> list[OrderRecord]:
+        """That account's orders created at or after ``ts``, oldest first."""
+        return self.account(account_key).orders_since(ts)

@@ -1,0 +1,346 @@
+"""The SQLite state store: orders, fills, positions, cycle results and health events.
+
+One file per mode (``db_path``), in WAL mode so readers never block the writer.
+Each account thread opens its own ``Store`` (one connection, scoped to one account
+key); every query filters on that key. Writes are short ``BEGIN IMMEDIATE``
+transactions bounded by a busy timeout, and any database failure surfaces as
+``StoreError`` so the caller can count it as that account's failure for the cycle.
+The check scripts read through ``Store.open_readonly``, which takes no write locks.
+
+This module is the writer; the database file, its migrations and ``StoreError`` live
+in ``bot.store.db``, the reads (``AccountReader``, ``ReadOnlyStore``) in
+``bot.store.reader``. Every name is importable from here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.store.db import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    SchemaVersionError,
+    StoreError,
+    connect,
+    db_path,
+    guarded,
+    migrate,
+    prepare_connection,
+    prepare_database,
+    rollback_quietly,
+)
+from bot.store.reader import AccountReader, ReadOnlyStore
+from bot.store.schema import (
+    MIGRATIONS,
+    ORDER_COLUMNS,
+    ORDER_STATUSES,
+    ORDER_UPDATABLE,
+    POSITION_COLUMNS,
+    POSITION_UPDATABLE,
+    SCHEMA_VERSION,
+    CycleRecord,
+    FillRecord,
+    HealthEventRecord,
+    OrderRecord,
+    PositionRecord,
+    check_finite,
+    check_order,
+    position_from_row,
+)
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AccountReader",
+    "CycleRecord",
+    "FillRecord",
+    "HealthEventRecord",
+    "OrderRecord",
+    "PositionRecord",
+    "ReadOnlyStore",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "db_path",
+    "migrate",
+    "prepare_database",
+]
+
+
+class Store(AccountReader):
+    """One account's state, over its own connection; every read and write is scoped to it.
+
+    Create it in the thread that uses it (sqlite3 refuses cross-thread use) and
+    ``close()`` it when the thread ends. Every database failure raises ``StoreError``;
+    invalid arguments (a bug in the caller) raise ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        account_key: str,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> None:
+        self.path = Path(path)
+        with guarded("open", account_key):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(str(self.path), busy_timeout_ms)
+        try:
+            super().__init__(conn, account_key)
+            self._clock = clock
+            self._in_transaction = False
+            with guarded("open", account_key):
+                self._prepare()
+        except BaseException:
+            conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        prepare_connection(self._conn, self.account_key)
+
+    @staticmethod
+    def open_readonly(
+        path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> ReadOnlyStore:
+        """A read-only view of every account, for another process (the check scripts)."""
+        return ReadOnlyStore(path, busy_timeout_ms)
+
+    def close(self) -> None:
+        """Close the connection; later calls raise ``StoreError``."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; any failure rolls back and raises ``StoreError``.
+
+        Inside ``transaction()`` it joins the transaction already open.
+        """
+        if self._in_transaction:
+            with guarded(operation, self.account_key):
+                yield self._conn
+            return
+        with guarded(operation, self.account_key):
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not on a later upgrade
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(conn)
+                raise
+
+    @contextmanager
+    def transaction(self, operation: str) -> Iterator[None]:
+        """Make every write inside one transaction: all of them land, or none does.
+
+        A crash between two of them can then never leave, say, a filled order without
+        the position it opened.
+        """
+        if self._in_transaction:
+            yield
+            return
+        with self._write(operation):
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
+
+    def _insert(self, operation: str, table: str, **values: Any) -> int:
+        """Insert one row of this account; its rowid."""
+        columns = ", ".join(["account_key", *values])
+        marks = ", ".join("?" * (len(values) + 1))
+        with self._write(operation) as conn:
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+            return conn.execute(sql, (self.account_key, *values.values())).lastrowid
+
+    def _update(self, operation: str, table: str, where: str, key: Any, **fields: Any) -> None:
+        """Update one row of this account (``where`` names its key column); StoreError if none."""
+        assignments = ", ".join(f"{name} = ?" for name in fields)  # names are whitelisted
+        with self._write(operation) as conn:
+            sql = f"UPDATE {table} SET {assignments} WHERE account_key = ? AND {where}"
+            if conn.execute(sql, (*fields.values(), self.account_key, key)).rowcount != 1:
+                raise StoreError(operation, f"no such row ({key!r})", account_key=self.account_key)
+
+    def record_order(self, rec: OrderRecord) -> bool:
+        """Store a new order; False (nothing changed) when its client id is already stored."""
+        if rec.account_key != self.account_key:
+            raise ValueError(
+                f"order for {rec.account_key} given to the store of {self.account_key}"
+            )
+        check_order(rec)
+        now = self._clock()
+        values = (
+            rec.client_order_id, self.account_key, rec.intent_id, rec.symbol, str(rec.side),
+            str(rec.type), rec.amount, rec.quote_amount, rec.limit_price, str(rec.purpose),
+            str(rec.status), rec.venue_order_id, rec.filled, rec.average_price, rec.fee_usd,
+            rec.reason, rec.position_id, now if rec.created_at is None else rec.created_at,
+            now if rec.updated_at is None else rec.updated_at, rec.attempts,
+            rec.stop, rec.target, rec.initial_risk,
+        )  # fmt: skip
+        with self._write("record_order") as conn:
+            # Only the client id conflict is ignored (INSERT OR IGNORE would hide NOT NULL failures too).
+            cur = conn.execute(
+                f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({', '.join('?' * len(values))})"
+                " ON CONFLICT (account_key, client_order_id) DO NOTHING",
+                values,
+            )
+            return cur.rowcount == 1
+
+    def update_order(self, client_order_id: str, **fields: Any) -> None:
+        """Change an order's status, venue_order_id, filled, average_price, fee_usd, reason,
+        attempts or position_id; ``updated_at`` becomes now. StoreError if there is no such order."""
+        if unknown := set(fields) - ORDER_UPDATABLE:
+            raise ValueError(f"update_order cannot change {sorted(unknown)}")
+        if "status" in fields:
+            fields["status"] = str(fields["status"])
+            if fields["status"] not in ORDER_STATUSES:
+                raise ValueError(f"unknown order status {fields['status']!r}")
+        check_finite(**fields)
+        self._update(
+            "update_order",
+            "orders",
+            "client_order_id = ?",
+            client_order_id,
+            **fields,
+            updated_at=self._clock(),
+        )
+
+    def add_fill(
+        self, client_order_id: str, quantity: float, price: float, fee_usd: float, at: float
+    ) -> None:
+        """Record one fill of a stored order; StoreError if this account has no such order."""
+        check_finite(quantity=quantity, price=price, fee_usd=fee_usd)
+        self._insert(
+            "add_fill",
+            "fills",
+            client_order_id=client_order_id,
+            quantity=quantity,
+            price=price,
+            fee_usd=fee_usd,
+            at=at,
+        )
+
+    def open_position(
+        self,
+        symbol: str,
+        quantity: float,
+        entry_price: float,
+        stop: float,
+        target: float | None,
+        initial_risk: float | None,
+        opened_at: float,
+        entry_client_order_id: str | None = None,
+        external: bool = False,
+    ) -> PositionRecord:
+        """Store a new open position; ``highest_close`` starts at the entry price.
+
+        StoreError if this account already has an open position in ``symbol``.
+        """
+        values = dict(
+            quantity=quantity,
+            entry_price=entry_price,
+            stop=stop,
+            target=target,
+            initial_risk=initial_risk,
+        )
+        check_finite(**values)
+        position_id = self._insert(
+            "open_position",
+            "positions",
+            symbol=symbol,
+            **values,
+            highest_close=entry_price,
+            opened_at=opened_at,
+            entry_client_order_id=entry_client_order_id,
+            external=int(external),
+        )
+        sql = f"SELECT {POSITION_COLUMNS} FROM positions WHERE account_key = ? AND id = ?"
+        return position_from_row(self._rows("open_position", sql, position_id)[0])
+
+    def update_position(self, position_id: int, **fields: Any) -> None:
+        """Change a position's stop, target, highest_close, breakeven_done or quantity."""
+        if unknown := set(fields) - POSITION_UPDATABLE:
+            raise ValueError(f"update_position cannot change {sorted(unknown)}")
+        if not fields:
+            return
+        check_finite(**fields)
+        if "breakeven_done" in fields:
+            fields["breakeven_done"] = int(bool(fields["breakeven_done"]))
+        self._update("update_position", "positions", "id = ?", position_id, **fields)
+
+    def close_position(
+        self,
+        position_id: int,
+        exit_price: float,
+        reason: str,
+        closed_at: float,
+        realized_pnl_usd: float,
+    ) -> None:
+        """Mark an open position closed; StoreError if it is not open (never closed twice)."""
+        check_finite(exit_price=exit_price, realized_pnl_usd=realized_pnl_usd)
+        self._update(
+            "close_position",
+            "positions",
+            "id = ? AND status = 'open'",
+            position_id,
+            status="closed",
+            exit_price=exit_price,
+            close_reason=reason,
+            closed_at=closed_at,
+            realized_pnl_usd=realized_pnl_usd,
+        )
+
+    def record_cycle(
+        self,
+        started_at: float,
+        duration_ms: float,
+        broker_calls: int,
+        orders_placed: int,
+        positions_open: int,
+        errors: dict[str, int],
+        ok: bool,
+    ) -> None:
+        """Store one cycle's outcome; ``errors`` counts failures by type name."""
+        self._insert(
+            "record_cycle",
+            "cycles",
+            started_at=started_at,
+            duration_ms=duration_ms,
+            broker_calls=broker_calls,
+            orders_placed=orders_placed,
+            positions_open=positions_open,
+            errors=json.dumps(errors, sort_keys=True),
+            ok=int(ok),
+        )
+
+    def record_health_event(self, at: float, old: str, new: str, reason: str) -> None:
+        """Store a change of this account's health state."""
+        self._insert(
+            "record_health_event", "health_events", at=at, old=str(old), new=str(new), reason=reason
+        )
+
+    def set_day_start_equity(self, day: str, equity: float) -> None:
+        """Record (or replace) the equity at the start of UTC ``day`` (``YYYY-MM-DD``)."""
+        date.fromisoformat(day)  # ValueError for anything but a calendar date
+        check_finite(equity=equity)
+        with self._write("set_day_start_equity") as conn:
+            conn.execute(
+                "INSERT INTO day_equity (account_key, day, equity) VALUES (?, ?, ?)"
+                " ON CONFLICT (account_key, day) DO UPDATE SET equity = excluded.equity",
+                (self.account_key, day, float(equity)),
+            )

@@ -1,0 +1,1 @@
+"""Strategies: pure decisions from closed candles."""

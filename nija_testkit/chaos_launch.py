@@ -1,0 +1,95 @@
+"""Run bot.py with chaos hooks: a strategy bug or a failing database for chosen accounts.
+
+The network faults come from the emulator; these two cannot, so this launcher wraps
+the trader that ``bot.daemon.wiring.make_trader`` builds. The control file named by
+``NIJA_CHAOS_FILE`` is JSON, e.g. ``{"strategy_error": ["user/a1/ALPACA"],
+"store_locked": ["user/a2/ALPACA"], "thread_crash": [...]}``; it is re-read at most every 0.2 s, so a
+script can switch faults on and off while the daemon runs. For tests only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import bot.daemon.supervisor as daemon
+from bot.store.writer import StoreError
+
+
+class Chaos:
+    """The faults currently switched on, by kind, as sets of account keys."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._read_at = 0.0
+        self._faults: dict[str, set[str]] = {}
+
+    def on(self, kind: str, account_key: str) -> bool:
+        with self._lock:
+            if time.monotonic() - self._read_at > 0.2:
+                self._read_at = time.monotonic()
+                try:
+                    raw = json.loads(self.path.read_text() or "{}")
+                except (FileNotFoundError, json.JSONDecodeError):
+                    raw = {}  # mid-write: keep the faults as they were last read
+                else:
+                    self._faults = {k: set(v) for k, v in raw.items()}
+            return account_key in self._faults.get(kind, set())
+
+
+class ChaosStrategy:
+    """The account's strategy, except that ``decide`` raises while the fault is on."""
+
+    def __init__(self, inner, chaos: Chaos, key: str) -> None:
+        self.inner, self.chaos, self.key = inner, chaos, key
+        self.name, self.timeframe, self.history = inner.name, inner.timeframe, inner.history
+
+    def decide(self, symbol, candles, position, now):
+        if self.chaos.on("strategy_error", self.key):
+            raise ZeroDivisionError("chaos: a bug in strategy code")
+        return self.inner.decide(symbol, candles, position, now)
+
+    def protective_levels(self, candles, entry):
+        return self.inner.protective_levels(candles, entry)
+
+
+def install(chaos: Chaos) -> None:
+    original = daemon.make_trader
+
+    def make_trader(spec, settings, broker, store, *args, **kwargs):
+        trader = original(spec, settings, broker, store, *args, **kwargs)
+        key = spec.account.key
+        record_cycle = store.record_cycle
+
+        def chaotic_record_cycle(*a, **kw):
+            if chaos.on("store_locked", key):
+                time.sleep(0.05)  # a locked database answers after its busy timeout
+                raise StoreError("record_cycle", "database is locked (chaos)", account_key=key)
+            return record_cycle(*a, **kw)
+
+        trader.strategy = ChaosStrategy(trader.strategy, chaos, key)
+        run_cycle = trader.run_cycle
+
+        def crashing_run_cycle():
+            if chaos.on("thread_crash", key):
+                raise RuntimeError("chaos: an unexpected exception kills the thread")
+            return run_cycle()
+
+        trader.run_cycle = crashing_run_cycle
+        store.record_cycle = chaotic_record_cycle
+        return trader
+
+    daemon.make_trader = make_trader
+
+
+if __name__ == "__main__":
+    install(Chaos(Path(os.environ["NIJA_CHAOS_FILE"])))
+    import runpy
+
+    sys.argv = [str(Path(__file__).resolve().parent.parent / "bot.py"), *sys.argv[1:]]
+    runpy.run_path(sys.argv[0], run_name="__main__")

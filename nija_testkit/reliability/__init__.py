@@ -1,0 +1,1 @@
+"""The reliability programs behind scripts/ (fault matrix, crash and restart)."""

@@ -1,0 +1,492 @@
+"""Crash and restart: SIGKILL the live daemon again and again, and check nothing is lost.
+
+The real bot.py runs in live mode against the Alpaca emulator with a few accounts
+on one venue. Crafted candles make orders flow: each symbol alternates between an
+entry series (a fresh signal candle each time, so each entry is a new intent) and
+an exit series (the target is hit). The daemon is killed with SIGKILL at seeded
+random moments, some of them while a ``create_order`` request is in flight (the
+venue acting only after a ``latency`` fault's delay, or acting and then holding its
+answer with an ``after=True`` hang). Each kill is followed by a restart in a quiet market (no
+new signals); once every account has reconciled and the killed process's requests
+have landed, the venue's orders and holdings are compared with the store:
+
+* ``duplicate_orders``: a client id, or an intent, with more than one venue order;
+* ``orders_unknown_to_store``: a venue order whose client id the store never saw
+  (sent without being stored first);
+* ``lost_positions``: a holding without an open stored position, an open stored
+  position the venue does not hold, or quantities more than 1 % apart;
+* ``unresolved_orders``: stored orders still ``pending`` or ``unknown``;
+* ``mis_settled_orders``: a stored outcome that contradicts the venue's (stored
+  rejected but filled at the venue, stored filled but not at the venue, ...);
+* ``fills_without_position``: a filled entry that opened no stored position (the
+  holding is then adopted as "external", its signal's stop and target lost), or a
+  filled exit whose position was not closed by it.
+
+Every wait is bounded; the whole run stops at ``max_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bot.model import Credentials
+from bot.store.writer import Store, db_path
+from bot.strategy.trend_pullback import get_strategy
+from nija_testkit import candles as cs
+from nija_testkit.emulator.core import Ledger, Market
+from nija_testkit.emulator.server import Fault
+from nija_testkit.emulator.venues import VenueHandle, start_venue
+from nija_testkit.harness import DaemonRun, account_env, clean_env, parse_log, start_daemon
+
+SYMBOLS = ("SPY", "AAPL", "MSFT")
+USERS = ("u1", "u2")  # user accounts next to the platform account, all on one venue
+KINDS = ("in_order", "random", "startup")
+ENTRY = cs.uptrend_with_pullback()  # the default strategy enters at its last candle
+QTY_TOLERANCE = 0.01  # the reconciler's own tolerance
+DUST_USD = 0.01  # holdings worth less count as flat (sells are rounded down to 1e-9 shares)
+# How the venue treats the create_order a kill lands in; in_order kills take them in turn.
+# latency_long: it acts only after the restarted daemon has looked the order up (not
+# found, so it is sent again with the same client id); latency_short: it acts before the
+# restart; hang_after: it acts at once and holds its answer back.
+FAULTS = {"latency_long": (4.0, 8.0), "hang_after": (8.0, 8.0), "latency_short": (0.5, 1.5)}
+
+
+@dataclass
+class Options:
+    """One run's settings."""
+
+    kills: int = 50
+    seed: int = 1
+    max_seconds: float = 900.0
+    cycle_seconds: float = 0.5
+    phase_seconds: float = 1.5  # each symbol's entry phase, then its exit phase
+    workdir: Path | None = None
+
+
+@dataclass
+class Kill:
+    """One SIGKILL and what came of the restart after it."""
+
+    index: int
+    kind: str  # in_order | random | startup (killed soon after a restart)
+    fault: str | None = None  # a FAULTS key, for in_order kills
+    alive_s: float = 0.0  # how long the killed process ran
+    in_flight: bool = False  # a create_order request was unanswered when it died
+    reconciling: bool = False  # killed before every account had reconciled
+    reconciled_s: float | None = None  # restart → every account reconciled (None: not checked)
+    violations: int = 0  # found by the check after the restart
+
+
+@dataclass
+class Report:
+    """Everything a run measured."""
+
+    options: Options
+    kills: list[Kill] = field(default_factory=list)
+    checks: int = 0
+    violations: dict[str, set[str]] = field(default_factory=dict)
+    venue_orders: int = 0
+    filled_orders: int = 0
+    store_orders: int = 0
+    resent_client_ids: int = 0  # client ids that reached the venue in more than one request
+    events: Counter[str] = field(default_factory=Counter)  # recovery events from every nija.log
+    elapsed_s: float = 0.0
+    finished: bool = False  # all kills done and the final check made within max_seconds
+    error: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(self.violations.get(k, ())) for k in VIOLATIONS}
+
+    @property
+    def ok(self) -> bool:
+        return self.finished and not any(self.counts().values()) and self.error is None
+
+
+VIOLATIONS = ("duplicate_orders", "orders_unknown_to_store", "lost_positions",
+              "unresolved_orders", "mis_settled_orders", "fills_without_position")  # fmt: skip
+# nija.log events that show recovery at work, counted over every run of the daemon.
+RECOVERY_EVENTS = frozenset({
+    "reconciled", "reconcile_waiting", "order_never_arrived_sending_now", "order_outcome_unknown",
+    "order_already_exists", "order_not_at_venue", "external_position_adopted",
+    "exit_fill_without_open_position"})  # fmt: skip
+
+
+# -- the market ------------------------------------------------------------------------
+def _rows(closes: np.ndarray, shift: int) -> list[list[float]]:
+    start = cs.START_MS + shift * cs.STEP_MS * 1000  # every shift: a new signal candle
+    c = cs.from_closes(closes, first_open=100.0, start_ms=start)
+    return np.column_stack([c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume]).tolist()
+
+
+class CandleDriver:
+    """Feeds the emulator's candles: each symbol alternates entry and exit series (or is quiet)."""
+
+    def __init__(self, market: Market, phase_seconds: float) -> None:
+        self.market = market
+        self.phase = phase_seconds
+        target = get_strategy().decide("X", ENTRY, None, 0.0).target
+        self.exit_closes = np.append(ENTRY.close, target + 3.0)  # "target hit"
+        self.quiet_closes = np.append(ENTRY.close, ENTRY.close[-1] + 0.5)  # no entry, no exit
+        self.active = threading.Event()
+        self._lock = threading.Lock()  # quiet() never interleaves with an active update
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="candle-driver", daemon=True)
+        self._started = time.monotonic()
+        self.quiet()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def quiet(self) -> None:
+        """No new signals: the daemon has nothing to send while the stores are compared."""
+        with self._lock:
+            self.active.clear()
+            for i, ticker in enumerate(SYMBOLS):
+                self.market.set_candles(f"{ticker}/USD", _rows(self.quiet_closes, -1 - i))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        # Bounded by the caller: stop() ends it; it never outlives the run.
+        while not self._stop.wait(0.05):
+            with self._lock:
+                if self.active.is_set():
+                    self._feed(time.monotonic() - self._started)
+
+    def _feed(self, now: float) -> None:
+        for i, ticker in enumerate(SYMBOLS):
+            # Staggered, so some symbol is always in its entry phase.
+            k = int(now / self.phase + i * 2 / len(SYMBOLS))
+            closes = ENTRY.close if k % 2 == 0 else self.exit_closes
+            self.market.set_candles(f"{ticker}/USD", _rows(closes, k * len(SYMBOLS) + i))
+
+
+# -- the comparison --------------------------------------------------------------------
+def compare(ledgers: dict[str, Ledger], db: Path, market: Market) -> dict[str, set[str]]:
+    """Every violation of the promise, as readable identifiers, by kind."""
+    found: dict[str, set[str]] = {k: set() for k in VIOLATIONS}
+    with Store.open_readonly(db) as ro:
+        for key, ledger in ledgers.items():
+            reader = ro.account(key)
+            stored = {r.client_order_id: r for r in reader.orders_since(0.0)}
+            venue = ledger.all_orders()
+            by_coid = Counter(o.client_order_id for o in venue)
+            by_intent = Counter(
+                stored[o.client_order_id].intent_id for o in venue if o.client_order_id in stored
+            )
+            dups = [f"coid {c}" for c, n in by_coid.items() if n > 1]
+            dups += [f"intent {i}" for i, n in by_intent.items() if n > 1]
+            found["duplicate_orders"] |= {f"{key} {d}" for d in dups}
+            for o in venue:
+                rec = stored.get(o.client_order_id)
+                if rec is None:
+                    found["orders_unknown_to_store"].add(f"{key} {o.client_order_id} {o.symbol}")
+                    continue
+                if (o.status == "filled") != (rec.status == "filled") or (
+                    rec.status == "filled" and not math.isclose(rec.filled, o.filled, rel_tol=1e-6)
+                ):
+                    what = f"store {rec.status} {rec.filled:g} vs venue {o.status} {o.filled:g}"
+                    found["mis_settled_orders"].add(f"{key} {o.client_order_id} {what}")
+            venue_coids = set(by_coid)
+            for coid, rec in stored.items():
+                if rec.status in ("pending", "unknown"):
+                    found["unresolved_orders"].add(f"{key} {coid} {rec.status}")
+                elif rec.status in ("filled", "open") and coid not in venue_coids:
+                    found["mis_settled_orders"].add(
+                        f"{key} {coid} store {rec.status}, not at venue"
+                    )
+            found["lost_positions"] |= _gaps(key, ledger, reader.open_positions(), market)
+            positions = reader.open_positions() + reader.closed_positions_since(0.0)
+            found["fills_without_position"] |= _unlinked(key, stored.values(), positions)
+    return found
+
+
+def _unlinked(key: str, orders, positions) -> set[str]:
+    """Filled orders whose position never followed: an entry that opened none, or an exit
+    whose position is still open or was closed by reconciliation rather than by the fill."""
+    by_id = {p.id: p for p in positions}
+    out = set()
+    for rec in orders:
+        if rec.status != "filled" or rec.filled <= 0:
+            continue
+        pos = by_id.get(rec.position_id)
+        if rec.purpose == "entry":
+            bad = pos is None or pos.entry_client_order_id != rec.client_order_id
+        else:
+            bad = pos is None or pos.status == "open" or pos.exit_price is None
+            bad = bad or (pos.close_reason or "").startswith("not held at the venue")
+        if bad:
+            out.add(f"{key} {rec.purpose} {rec.client_order_id} {rec.symbol} filled {rec.filled:g}")
+    return out
+
+
+def _gaps(key: str, ledger: Ledger, positions, market: Market) -> set[str]:
+    """Holdings and open stored positions that disagree (Alpaca holdings: balances by ticker)."""
+    held = {c: q for c, q in ledger.snapshot().items() if c in SYMBOLS}
+    stored: dict[str, float] = Counter()
+    for p in positions:
+        stored[p.symbol] += p.quantity
+    gaps = set()
+    for sym in set(held) | set(stored):
+        price = market.price(f"{sym}/USD")
+        h, s = (
+            q if abs(q) * price >= DUST_USD else 0.0
+            for q in (held.get(sym, 0.0), stored.get(sym, 0.0))
+        )
+        if abs(h - s) > QTY_TOLERANCE * max(abs(h), abs(s)):
+            gaps.add(f"{key} {sym} venue {h:.6g} store {s:.6g}")
+    return gaps
+
+
+def _expect_dead_clients(handle: VenueHandle) -> None:
+    """A SIGKILLed daemon leaves the emulator writing to closed sockets: expected, not news.
+
+    Only those two errors are left out of the server's stderr report; any other still prints.
+    """
+    httpd = handle.server._httpd
+    report = httpd.handle_error
+
+    def handle_error(request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            report(request, client_address)
+
+    httpd.handle_error = handle_error
+
+
+# -- one run ---------------------------------------------------------------------------
+class CrashRestart:
+    """The venue, the market driver, the daemon, and the loop of kills and checks."""
+
+    def __init__(self, options: Options, workdir: Path, progress=None) -> None:
+        self.o = options
+        self.workdir = workdir
+        self.rng = random.Random(options.seed)
+        self.progress = progress or (lambda _msg: None)
+        self.report = Report(options)
+        self.deadline = time.monotonic() + options.max_seconds
+        self.handle: VenueHandle = start_venue("ALPACA", timeout_seconds=5.0)
+        _expect_dead_clients(self.handle)
+        venue = self.handle.venue
+        self.ledgers = {"platform/platform/ALPACA": self.handle.ledger}
+        self.env = clean_env(
+            NIJA_MODE="live",
+            NIJA_CYCLE_SECONDS=str(options.cycle_seconds),
+            NIJA_CALL_TIMEOUT_SECONDS="5",
+            NIJA_STATUS_LOG_SECONDS="600",
+            NIJA_DATA_DIR=str(workdir / "data"),
+            ALPACA_BASE_URL=self.handle.server.url,
+            ALPACA_DATA_URL=self.handle.server.url,
+            ALPACA_SYMBOLS=",".join(SYMBOLS),
+            **account_env("ALPACA", None, self.handle.credentials),
+        )
+        for i, user in enumerate(USERS):
+            creds = Credentials(f"FAKE-ALPACA-KEY-ID-U{i + 1:03d}", f"FAKE-ALPACA-SECRET-u{i + 1}")
+            self.ledgers[f"user/{user}/ALPACA"] = venue.add_account(
+                creds.api_key, creds.api_secret, {"USD": 10_000.0}
+            )
+            self.env.update(account_env("ALPACA", user, creds))
+        self.driver = CandleDriver(venue.market, options.phase_seconds)
+        self.db = db_path(workdir / "data", "live")
+        self.runs = 0
+        self.settle_at = 0.0  # monotonic: when the killed process's requests have all landed
+
+    # -- daemon lifecycle ----------------------------------------------------------------
+    def _remaining(self, cap: float) -> float:
+        return max(0.1, min(cap, self.deadline - time.monotonic()))
+
+    def _start(self) -> DaemonRun:
+        self.runs += 1
+        env = dict(self.env, NIJA_LOG_FILE=str(self.workdir / f"run-{self.runs:03d}.log"))
+        return start_daemon(env, self.workdir, output=self.workdir / "daemon.out")
+
+    def _wait(self, run: DaemonRun, pred, timeout: float, what: str):
+        """Poll until ``pred()`` is truthy; TimeoutError at the timeout, or if the daemon died."""
+        end = time.monotonic() + self._remaining(timeout)
+        while time.monotonic() < end:
+            value = pred()
+            if value:
+                return value
+            if not run.alive():
+                raise TimeoutError(f"run {self.runs}: the daemon exited by itself ({what})")
+            time.sleep(0.02)
+        raise TimeoutError(f"run {self.runs}: timed out after {timeout:g}s waiting for {what}")
+
+    def _reconciled(self, run: DaemonRun) -> int:
+        """How many accounts have reconciled in this run."""
+        return len({e.account for e in run.events() if e.event == "reconciled"})
+
+    def _cycled_since(self, run: DaemonRun, wall: float) -> bool:
+        """Every account finished a cycle that started after ``wall`` (epoch seconds)."""
+        started = {}
+        for e in run.events():
+            if e.event == "cycle" and e.account and e.fields.get("ms"):
+                begin = e.at.timestamp() - float(e.fields["ms"]) / 1000.0
+                started[e.account] = max(started.get(e.account, 0.0), begin)
+        return all(started.get(k, 0.0) > wall for k in self.ledgers)
+
+    def _check(self, run: DaemonRun, kill: Kill | None) -> None:
+        """Wait for reconciliation and for the dead process's requests to land, then compare."""
+        every = len(self.ledgers)
+        try:
+            # 60 s: an ``unknown`` order is believed missing only after a 30 s grace.
+            self._wait(run, lambda: self._reconciled(run) == every, 60.0, "reconciliation")
+        except TimeoutError:
+            # Show what held it up (orders still ambiguous count as unresolved), then stop.
+            self._record(compare(self.ledgers, self.db, self.handle.venue.market))
+            raise
+        if kill is not None:
+            kill.reconciled_s = round(time.monotonic() - run.started, 2)
+        time.sleep(max(0.0, self.settle_at - time.monotonic()))
+        wall = time.time() + 0.05
+        self._wait(run, lambda: self._cycled_since(run, wall), 20.0, "a cycle after settling")
+        found = compare(self.ledgers, self.db, self.handle.venue.market)
+        self.report.checks += 1
+        if kill is not None:
+            kill.violations = sum(len(v) for v in found.values())
+        self._record(found)
+        return True
+
+    def _record(self, found: dict[str, set[str]]) -> None:
+        for kind, items in found.items():
+            known = self.report.violations.setdefault(kind, set())
+            for item in sorted(items - known)[:5]:  # each one once, when first seen
+                self.progress(f"  VIOLATION {kind}: {item}")
+            known |= items
+
+    # -- kills -----------------------------------------------------------------------------
+    def _kill_in_order(self, run: DaemonRun, kill: Kill) -> None:
+        """Slow the next create_order down, wait until it is in flight, and kill inside it."""
+        server = self.handle.server
+        seen = len(server.requests)
+        done = sum(k.kind == "in_order" for k in self.report.kills)
+        kill.fault = list(FAULTS)[done % len(FAULTS)]
+        seconds = self.rng.uniform(*FAULTS[kill.fault])
+        after = kill.fault == "hang_after"
+        fault = Fault("hang" if after else "latency", seconds=seconds, after=after, times=1)
+        server.inject("create_order", fault)
+        sent = self._wait(
+            run,
+            lambda: next((r for r in server.requests[seen:] if r.route == "create_order"), None),
+            20.0,
+            "a create_order request",
+        )
+        time.sleep(self.rng.uniform(0.05, min(seconds - 0.3, 1.0)))
+        self._kill(run, kill)
+        server.clear_faults()
+        # In flight: sent, and its answer not yet due when the process died.
+        kill.in_flight = time.monotonic() < sent.at + seconds
+        if not after:  # the venue will still act on it, after the delay
+            self.settle_at = max(self.settle_at, sent.at + seconds + 0.2)
+
+    def _kill(self, run: DaemonRun, kill: Kill) -> None:
+        kill.reconciling = self._reconciled(run) < len(self.ledgers)
+        run.kill()
+
+    def _one(self, index: int, kind: str) -> None:
+        kill = Kill(index, kind)
+        run = self._start()
+        started = time.monotonic()
+        try:
+            if kind != "startup":
+                self._check(run, self.report.kills[-1] if self.report.kills else None)
+            self.driver.active.set()
+            if kind == "in_order":
+                self._kill_in_order(run, kill)
+            else:
+                low, high = (0.2, 3.0) if kind == "startup" else (0.5, 6.0)
+                time.sleep(self._remaining(self.rng.uniform(low, high)))
+                self._kill(run, kill)
+        finally:
+            if run.alive():
+                run.kill()
+            self.driver.quiet()
+        kill.alive_s = round(time.monotonic() - started, 2)
+        self.report.kills.append(kill)
+        self.progress(
+            f"kill {index + 1}/{self.o.kills}: {kind} {kill.fault or ''} "
+            f"in_flight={kill.in_flight} alive={kill.alive_s}s"
+        )
+
+    def plan(self) -> list[str]:
+        """Kill kinds, seeded: at least 40 % (and 3) inside order placement, ~15 % at start-up."""
+        n = self.o.kills
+        in_order = max(min(3, n), math.ceil(0.4 * n))
+        startup = min(n - in_order, n // 7)
+        kinds = ["in_order"] * in_order + ["startup"] * startup
+        kinds += ["random"] * (n - len(kinds))
+        self.rng.shuffle(kinds)
+        return kinds
+
+    def run(self) -> Report:
+        began = time.monotonic()
+        self.driver.start()
+        try:
+            for i, kind in enumerate(self.plan()):
+                if time.monotonic() > self.deadline:
+                    self.report.error = f"time budget of {self.o.max_seconds:g}s used up"
+                    break
+                self._one(i, kind)
+            else:
+                final = self._start()
+                try:
+                    self._check(final, self.report.kills[-1])
+                    self.report.finished = True
+                finally:
+                    final.stop()
+        except TimeoutError as exc:
+            self.report.error = str(exc)
+        finally:
+            self.driver.stop()
+            self._totals()
+            self.handle.stop()
+            self.report.elapsed_s = round(time.monotonic() - began, 1)
+        return self.report
+
+    def _totals(self) -> None:
+        venue = [o for ledger in self.ledgers.values() for o in ledger.all_orders()]
+        self.report.venue_orders = len(venue)
+        self.report.filled_orders = sum(o.status == "filled" for o in venue)
+        sent = Counter(
+            (r.headers.get("apca-api-key-id"), coid)
+            for r in self.handle.server.requests_to("create_order")
+            if (coid := _client_order_id(r.body)) is not None
+        )
+        self.report.resent_client_ids = sum(n > 1 for n in sent.values())
+        if self.db.exists():
+            with Store.open_readonly(self.db) as ro:
+                self.report.store_orders = sum(
+                    len(ro.orders_since(k, 0.0)) for k in ro.account_keys()
+                )
+        for log in sorted(self.workdir.glob("run-*.log*")):
+            self.report.events.update(e.event for e in parse_log(log) if e.event in RECOVERY_EVENTS)
+
+
+def run(options: Options, progress=None) -> Report:
+    """One crash-and-restart run in ``options.workdir`` (a temporary directory by default)."""
+    if options.workdir is not None:
+        options.workdir.mkdir(parents=True, exist_ok=True)
+        return CrashRestart(options, options.workdir, progress).run()
+    with tempfile.TemporaryDirectory(prefix="nija-crash-") as tmp:
+        return CrashRestart(options, Path(tmp), progress).run()
+
+
+def _client_order_id(body: bytes) -> str | None:
+    """The client id a create-order request carried; None for a send SIGKILL cut short."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return data.get("client_order_id") if isinstance(data, dict) else None

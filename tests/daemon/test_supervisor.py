@@ -1,0 +1,257 @@
+"""The daemon's core in-process: paper accounts on the synthetic market, a fake watchdog clock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.config.settings import load_settings
+from bot.daemon.supervisor import IndependentBrokerTrader
+from bot.daemon.wiring import BrokerFactories
+from bot.daemon.worker import DEAD, RUNNING, STALLED
+from bot.isolation.manager import AccountIsolationManager
+from bot.model import AccountRef, BrokerSpec
+from nija_testkit.clock import FakeClock
+
+SYMBOLS = ("BTC/USD",)
+
+
+def spec(ident: str) -> BrokerSpec:
+    return BrokerSpec(AccountRef("user", ident, "PAPER"), symbols=SYMBOLS, timeout_seconds=1.0)
+
+
+def paper(s: BrokerSpec, usd: float = 10_000.0) -> PaperBroker:
+    return PaperBroker(s, SyntheticMarket(SYMBOLS, seed=1), starting_usd=usd)
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, tmp_path, specs, factories, **env) -> None:
+        base = {
+            "NIJA_DATA_DIR": str(tmp_path),
+            "NIJA_CYCLE_SECONDS": "0.2",
+            "NIJA_CALL_TIMEOUT_SECONDS": "1",
+            "NIJA_FUNDED_RECHECK_SECONDS": "60",
+        }
+        self.settings = load_settings(base | env)
+        self.clock = FakeClock()
+        self.isolation = AccountIsolationManager(clock=self.clock)
+        self.trader = IndependentBrokerTrader(
+            self.settings, specs, self.isolation, factories=factories, clock=self.clock
+        )
+
+    def __enter__(self):
+        self.trader.start_independent_multi_broker_trading()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.trader.stop_independent_trading(timeout=3)
+
+    def worker(self, ident: str):
+        return self.trader.workers[f"user/{ident}/PAPER"]
+
+    def health(self, ident: str) -> dict:
+        return self.isolation.get_account_status("user", ident, "PAPER")[1]
+
+
+def test_each_funded_account_gets_its_own_named_thread(tmp_path):
+    specs = [spec("a"), spec("b")]
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, specs, factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 2 and d.worker("b").cycles >= 2, what="cycles")
+        names = {t.name for t in threading.enumerate()}
+        assert {"trader-user/a/PAPER", "trader-user/b/PAPER"} <= names
+        assert d.worker("a").thread is not d.worker("b").thread
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert set(status["accounts"]) == {"user/a/PAPER", "user/b/PAPER"}
+    assert status["accounts"]["user/a/PAPER"]["cycles"] >= 2
+
+
+def test_a_dead_thread_is_restarted_with_a_growing_delay(tmp_path):
+    builds = {"b": 0}
+
+    def trading(s: BrokerSpec) -> PaperBroker:
+        if s.account.account_id == "b":
+            builds["b"] += 1
+            if builds["b"] <= 2:
+                raise RuntimeError("bug while building the account")  # kills the thread
+        return paper(s)
+
+    factories = BrokerFactories(venue=paper, trading=trading)
+    with Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
+        wait_for(lambda: not d.worker("b").alive(), what="b's thread to die")
+        d.trader.watchdog_tick()
+        assert d.worker("b").state == DEAD and "bug while building" in d.worker("b").crash
+        assert d.health("b")["failure_breakdown"] == {"unknown_error": 1}
+        d.clock.advance(1.0)  # first delay: 1 s
+        d.trader.watchdog_tick()
+        wait_for(lambda: not d.worker("b").alive(), what="the second death")
+        d.trader.watchdog_tick()
+        d.clock.advance(1.0)
+        d.trader.watchdog_tick()
+        assert not d.worker("b").alive()  # the second delay is 2 s
+        d.clock.advance(1.0)
+        d.trader.watchdog_tick()
+        wait_for(lambda: d.worker("b").cycles >= 1, what="b trading after restarts")
+        assert d.worker("b").restarts == 2 and d.worker("b").state == RUNNING
+        assert d.worker("a").restarts == 0 and d.worker("a").cycles >= 1
+        assert d.health("a")["total_failures"] == 0
+
+
+def test_a_stalled_thread_is_shown_and_recorded_then_carries_on(tmp_path):
+    release = threading.Event()
+
+    class Hanging(PaperBroker):
+        def fetch_balance(self):
+            release.wait(10)
+            return super().fetch_balance()
+
+    factories = BrokerFactories(
+        venue=paper, trading=lambda s: Hanging(s, SyntheticMarket(SYMBOLS, seed=1))
+    )
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wait_for(lambda: d.worker("a").busy_since is not None, what="a cycle in progress")
+        d.clock.advance(0.2 + 2 * 1.0 + 0.1)  # interval + 2 × call timeout, and a bit
+        d.trader.watchdog_tick()
+        assert d.worker("a").state == STALLED
+        assert d.health("a")["failure_breakdown"] == {"network_error": 1}
+        thread = d.worker("a").thread
+        release.set()
+        wait_for(lambda: d.worker("a").cycles >= 1, what="the stalled cycle to finish")
+        d.trader.watchdog_tick()
+        assert d.worker("a").state == RUNNING and d.worker("a").thread is thread
+
+
+def test_unfunded_accounts_are_rechecked_and_start_when_funded(tmp_path):
+    wallets = {"a": 10_000.0, "b": 0.0}
+    factories = BrokerFactories(
+        venue=lambda s: paper(s, wallets[s.account.account_id]), trading=paper
+    )
+    with Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
+        assert set(d.trader.workers) == {"user/a/PAPER"}
+        assert d.trader.funded["user/b/PAPER"].funded is False
+        wallets["b"] = 50.0  # a deposit
+        d.clock.advance(60)
+        d.trader.watchdog_tick()
+        wait_for(lambda: "user/b/PAPER" in d.trader.workers, what="b's thread")
+        wait_for(lambda: d.worker("b").cycles >= 1, what="b trading")
+
+
+def test_single_account_mode_trades_only_the_primary(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a"), spec("b")], factories, MULTI_BROKER_INDEPENDENT="false") as d:
+        assert len(d.trader.workers) == 1
+        (worker,) = d.trader.workers.values()
+        wait_for(lambda: worker.cycles >= 1, what="one account trading")
+
+
+def test_stop_returns_in_time_even_with_an_account_stuck_in_a_broker_call(tmp_path):
+    stuck = threading.Event()
+
+    class Stuck(PaperBroker):
+        def fetch_balance(self):
+            stuck.wait(30)
+            return super().fetch_balance()
+
+    factories = BrokerFactories(
+        venue=paper,
+        trading=lambda s: (
+            Stuck(s, SyntheticMarket(SYMBOLS)) if s.account.account_id == "b" else paper(s)
+        ),
+    )
+    d = Daemon(tmp_path, [spec("a"), spec("b")], factories)
+    d.trader.start_independent_multi_broker_trading()
+    try:
+        wait_for(lambda: d.worker("a").cycles >= 1 and d.worker("b").busy_since, what="b stuck")
+        started = time.monotonic()
+        left = d.trader.stop_independent_trading(timeout=1.0)
+        assert time.monotonic() - started < 2.0
+        assert left == ["user/b/PAPER"] and not d.worker("a").alive()
+    finally:
+        stuck.set()
+
+
+def test_status_json_is_written_atomically_and_names_every_account(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
+        d.trader.watchdog_tick()
+        wait_for(lambda: d.trader.status.writes >= 2, what="status writes")
+        doc = json.loads((tmp_path / "status.json").read_text())
+        acct = doc["accounts"]["user/a/PAPER"]
+        expected = {
+            "account_type", "account_id", "broker", "funded", "balance_usd", "thread", "health",
+            "circuit", "cycles", "last_cycle_at", "last_cycle_ms", "last_error", "open_positions",
+            "next_cycle_at",
+        }  # fmt: skip
+        assert expected <= set(acct)
+        assert (acct["thread"], acct["health"], acct["circuit"]) == ("running", "healthy", "closed")
+        assert {"updated_at", "pid", "mode", "accounts", "isolation_report"} <= set(doc)
+        assert not list(tmp_path.glob(".status-*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("flag", ["--once"])
+def test_bot_once_runs_the_demo_one_cycle_and_exits(tmp_path, flag):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NIJA_DATA_DIR": str(tmp_path),
+        "NIJA_LOG_FILE": str(tmp_path / "n.log"),
+    }
+    done = subprocess.run(
+        [sys.executable, "bot.py", flag, "--env-file", str(tmp_path / "none")],
+        cwd=root, env=env, capture_output=True, timeout=60, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["demo"] is True and len(status["accounts"]) == 3
+    assert all(a["cycles"] == 1 for a in status["accounts"].values())
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "NIJA_DATA_DIR": str(tmp_path), "NIJA_CYCLE_SECONDS": "soon"}
+    done = subprocess.run(
+        [sys.executable, "bot.py", "--once", "--env-file", str(tmp_path / "none")],
+        cwd=root, env=env, capture_output=True, timeout=60, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "NIJA_CYCLE_SECONDS" in done.stderr
+
+
+def test_health_changes_are_stored_by_the_accounts_own_thread(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
+        d.isolation.record_failure("user", "a", "PAPER", ConnectionError("blip"))
+        wait_for(
+            lambda: d.worker("a").cycles >= 3 and not d.worker("a").health_events, what="drain"
+        )
+    from bot.store.writer import Store, db_path
+
+    store = Store(db_path(tmp_path, "paper"), "user/a/PAPER")
+    try:
+        events = store.health_events_since(0)
+    finally:
+        store.close()
+    assert [(e.old, e.new) for e in events][:1] == [("healthy", "degraded")]

@@ -1,0 +1,447 @@
+"""One account's cycle, end to end: real ccxt over HTTP to the Kraken emulator, real SQLite.
+
+Live mode sends real orders to the emulator; paper mode uses the paper engine over
+the same venue's market data. Crafted candles (nija_testkit/candles.py) make the
+default strategy's entry fire at a known candle.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.brokers.ccxt.broker import CcxtBroker
+from bot.brokers.factory import create_trading_broker
+from bot.engine.orders import PlannedOrder, client_order_id
+from bot.engine.risk import GlobalPositionCap, RiskManager
+from bot.engine.trader import AccountTrader
+from bot.isolation.manager import AccountIsolationManager
+from bot.model import AccountRef, BrokerSpec, Candles, Credentials, Side
+from bot.store.writer import OrderRecord, Store
+from bot.strategy.trend_pullback import get_strategy
+from nija_testkit import candles as cs
+from nija_testkit.clock import FakeClock
+from nija_testkit.emulator.core import Market
+from nija_testkit.emulator.kraken import KrakenVenue
+from nija_testkit.emulator.server import EmulatorServer, Fault
+
+KEYS = {"alice": ("FAKE-KRAKEN-KEY-ALICE-01", "RkFLRUFMSUNFU0VDUkVUMDFGQUtFQUxJQ0U="),
+        "bob": ("FAKE-KRAKEN-KEY-BOB-0002", "RkFLRUJPQlNFQ1JFVDAyRkFLRUJPQlNFQ1I=")}  # fmt: skip
+SYMBOLS = ("BTC/USD", "ETH/USD")
+SIGNAL = cs.uptrend_with_pullback()  # the entry fires on its last candle
+NOW = SIGNAL.timestamp_ms[-1] / 1000 + 300  # just after that candle closed
+
+
+def rows(c: Candles) -> list[list[float]]:
+    return [
+        [float(t), o, h, low, cl, v]
+        for t, o, h, low, cl, v in zip(
+            c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume, strict=True
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = EmulatorServer(KrakenVenue(Market())).start()
+    yield srv
+    srv.stop()
+
+
+class World:
+    """A fresh venue state, clock, isolation manager and database for one test."""
+
+    def __init__(self, server: EmulatorServer, tmp_path: Path) -> None:
+        self.server = server
+        self.market = Market()
+        venue: KrakenVenue = server.venue
+        venue.market = self.market
+        venue.accounts.clear()
+        venue.secrets.clear()
+        server.clear_faults()
+        server.requests.clear()
+        self.ledgers = {
+            name: venue.add_account(key, secret, {"USD": 10_000.0})
+            for name, (key, secret) in KEYS.items()
+        }
+        self.market.set_candles("BTC/USD", rows(SIGNAL))
+        self.market.set_candles("ETH/USD", rows(cs.flat(price=2_000.0)))
+        self.clock = FakeClock(NOW)
+        self.isolation = AccountIsolationManager(clock=self.clock)
+        self.db = tmp_path / "nija-live.db"
+        self.cap = GlobalPositionCap(None)
+        self.stores: list[Store] = []
+
+    def spec(self, who: str = "alice", timeout: float = 2.0) -> BrokerSpec:
+        key, secret = KEYS[who]
+        return BrokerSpec(
+            AccountRef("user", who, "KRAKEN"),
+            Credentials(key, secret),
+            symbols=SYMBOLS,
+            base_url=self.server.url,
+            timeout_seconds=timeout,
+            rate_limit=False,
+        )
+
+    def trader(self, who: str = "alice", *, live: bool = True, timeout: float = 2.0, **kw):
+        spec = self.spec(who, timeout)
+        broker = create_trading_broker(
+            spec, live=live, paper_balance_usd=10_000.0, clock=self.clock, venue=CcxtBroker(spec)
+        )
+        store = Store(self.db, f"user/{who}/KRAKEN", clock=self.clock, **kw)
+        self.stores.append(store)
+        return AccountTrader(
+            AccountRef("user", who, "KRAKEN"),
+            broker,
+            get_strategy("default"),
+            RiskManager(),
+            store,
+            self.isolation,
+            self.clock,
+            global_cap=self.cap,
+        )
+
+    def venue_orders(self, who: str = "alice"):
+        return self.ledgers[who].all_orders()
+
+    def close(self) -> None:
+        for s in self.stores:
+            s.close()
+
+
+@pytest.fixture
+def world(server, tmp_path):
+    w = World(server, tmp_path)
+    yield w
+    w.close()
+
+
+def entry_id(who: str = "alice") -> str:
+    intent = get_strategy("default").decide("BTC/USD", SIGNAL, None, NOW)
+    return client_order_id(f"user/{who}/KRAKEN", "BTC/USD", "buy", intent.intent_id)
+
+
+# -- entries and exits --------------------------------------------------------------------
+
+
+def test_an_entry_fires_and_opens_a_protected_position(world):
+    result = world.trader().run_cycle()
+    assert result.ok and result.orders_placed == 1 and result.positions_open == 1
+    (order,) = world.venue_orders()
+    assert order.client_order_id == entry_id() and order.status == "filled"
+    store = world.stores[0]
+    rec = store.get_order(entry_id())
+    assert rec.status == "filled" and rec.purpose == "entry"
+    (pos,) = store.open_positions()
+    assert pos.symbol == "BTC/USD" and pos.quantity == pytest.approx(order.amount)
+    assert pos.stop < pos.entry_price < pos.target
+    assert pos.target - pos.entry_price == pytest.approx(2 * (pos.entry_price - pos.stop))
+    assert world.ledgers["alice"].balance("BTC") == pytest.approx(order.amount)
+
+
+def test_no_signal_no_order(world):
+    world.market.set_candles("BTC/USD", rows(cs.flat(price=100.0)))
+    result = world.trader().run_cycle()
+    assert result.ok and result.orders_placed == 0
+    assert world.server.requests_to("create_order") == []
+
+
+def test_the_same_intent_is_never_sent_twice(world):
+    trader = world.trader()
+    intent = get_strategy("default").decide("BTC/USD", SIGNAL, None, NOW)
+    plan = PlannedOrder(intent.intent_id, "BTC/USD", Side.BUY, 0.5, "entry", intent.stop)
+    assert trader.desk.submit(plan) is not None
+    assert trader.desk.submit(plan) is None
+    assert len(world.server.requests_to("create_order")) == 1
+
+
+def test_a_stop_hit_sells_and_closes_the_position_with_its_reason(world):
+    trader = world.trader()
+    trader.run_cycle()
+    (pos,) = world.stores[0].open_positions()
+    world.market.set_candles("BTC/USD", rows(cs.from_closes([*SIGNAL.close[:-1], pos.stop * 0.99])))
+    world.clock.advance(300)
+    result = trader.run_cycle()
+    assert result.ok and result.orders_placed == 1
+    assert world.stores[0].open_positions() == []
+    (closed,) = world.stores[0].closed_positions_since(0)
+    assert closed.close_reason == "stop hit" and closed.realized_pnl_usd < 0
+    assert world.ledgers["alice"].balance("BTC") == pytest.approx(0.0, abs=1e-12)
+
+
+# -- ambiguous outcomes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("hang", seconds=3, times=1, after=True),
+        Fault("drop", times=1, after=True),
+        Fault("status", 502, times=1, after=True),
+        Fault("malformed_json", times=1, after=True),
+    ],
+    ids=["timeout", "dropped", "502", "garbled"],
+)
+def test_an_ambiguous_answer_is_looked_up_never_resent(world, fault):
+    trader = world.trader(timeout=1.0)
+    world.server.inject("create_order", fault)
+    first = trader.run_cycle()
+    assert not first.ok and world.stores[0].get_order(entry_id()).status == "unknown"
+    world.clock.advance(300)
+    second = trader.run_cycle()
+    assert second.ok
+    assert world.stores[0].get_order(entry_id()).status == "filled"
+    assert len(world.server.requests_to("create_order")) == 1
+    assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
+    assert len(world.stores[0].open_positions()) == 1
+
+
+def test_an_order_that_never_arrived_is_sent_once_after_the_venue_confirms(world):
+    trader = world.trader(timeout=1.0)
+    world.server.inject("create_order", Fault("drop", times=1))  # lost before the venue saw it
+    assert not trader.run_cycle().ok
+    world.clock.advance(10)
+    trader.run_cycle()  # first "not found": too early to believe
+    assert world.stores[0].get_order(entry_id()).status == "unknown"
+    assert world.venue_orders() == []
+    world.clock.advance(30)
+    assert trader.run_cycle().ok  # second "not found", 40 s on: sent now, same client id
+    assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
+    assert len(world.server.requests_to("create_order")) == 2
+    assert world.stores[0].get_order(entry_id()).status == "filled"
+
+
+def test_a_rejection_is_final_for_its_intent(world):
+    trader = world.trader()
+    world.server.inject("create_order", Fault("venue_error", code="insufficient_funds", times=1))
+    result = trader.run_cycle()
+    assert not result.ok and result.errors == {"balance_error": 1}
+    rec = world.stores[0].get_order(entry_id())
+    assert rec.status == "rejected" and "nsufficient" in rec.reason
+    world.clock.advance(1)
+    trader.run_cycle()  # the same candle, the same intent: not sent again
+    assert len(world.server.requests_to("create_order")) == 1
+
+
+# -- crash and restart ------------------------------------------------------------------------
+
+
+def pending_entry(store: Store, clock: FakeClock) -> OrderRecord:
+    """The row ``submit`` writes before sending, as a crash would leave it."""
+    intent = get_strategy("default").decide("BTC/USD", SIGNAL, None, NOW)
+    rec = OrderRecord(
+        entry_id(), store.account_key, intent.intent_id, "BTC/USD", "buy", "market",
+        0.5, None, None, "entry", created_at=clock(), updated_at=clock(),
+        stop=intent.stop, target=intent.target, initial_risk=intent.price - intent.stop,
+    )  # fmt: skip
+    assert store.record_order(rec)
+    return rec
+
+
+def test_crash_between_stored_and_sent_ends_with_one_order(world):
+    before = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    pending_entry(before, world.clock)
+    before.close()
+    world.clock.advance(20)
+    trader = world.trader()  # the restarted process
+    assert trader.run_cycle().ok
+    assert trader.run_cycle().ok
+    assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
+    (pos,) = world.stores[0].open_positions()
+    assert pos.entry_client_order_id == entry_id()
+
+
+def test_crash_between_sent_and_acknowledged_ends_with_one_order(world):
+    before = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    rec = pending_entry(before, world.clock)
+    before.close()
+    world.ledgers["alice"].place(
+        "BTC/USD", "buy", "market", amount=0.5, client_order_id=rec.client_order_id
+    )
+    trader = world.trader()
+    assert trader.run_cycle().ok
+    assert world.server.requests_to("create_order") == []
+    assert world.stores[0].get_order(rec.client_order_id).status == "filled"
+    (pos,) = world.stores[0].open_positions()
+    assert pos.quantity == pytest.approx(0.5) and pos.stop == pytest.approx(rec.stop)
+
+
+# -- reconciliation ----------------------------------------------------------------------------
+
+
+def test_reconciliation_adopts_unknown_holdings_and_closes_vanished_ones(world):
+    world.ledgers["alice"].balances.update({"ETH": 0.5, "SOL": 3.0})  # SOL is not traded here
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    gone = store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)
+    store.close()
+    report = world.trader().reconcile()
+    assert report.done and report.ignored_holdings == ["SOL/USD"]
+    positions = {p.symbol: p for p in world.stores[0].open_positions()}
+    assert set(positions) == {"ETH/USD"}
+    eth = positions["ETH/USD"]
+    assert eth.external and eth.quantity == pytest.approx(0.5) and 0 < eth.stop < eth.entry_price
+    (closed,) = [p for p in world.stores[0].closed_positions_since(0) if p.id == gone.id]
+    assert "not held at the venue" in closed.close_reason
+
+
+def test_a_failed_venue_query_is_never_read_as_flat(world):
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)
+    store.close()
+    world.ledgers["alice"].balances["BTC"] = 0.2
+    trader = world.trader()
+    trader.symbols()
+    world.server.inject("balance", Fault("status", 500, times=1))  # Kraken holdings = Balance
+    with pytest.raises(Exception, match="kraken"):
+        trader.reconcile()
+    assert not trader.reconciled
+    assert [p.symbol for p in world.stores[0].open_positions()] == ["BTC/USD"]
+    assert world.stores[0].closed_positions_since(0) == []
+    assert world.server.requests_to("create_order") == []
+    assert trader.run_cycle().ok and trader.reconciled  # the next attempt succeeds
+    assert [p.symbol for p in world.stores[0].open_positions()] == ["BTC/USD"]
+
+
+# -- paper mode and isolation -----------------------------------------------------------------------
+
+
+def test_paper_mode_never_touches_an_order_route(world):
+    result = world.trader(live=False).run_cycle()
+    assert result.ok and result.orders_placed == 1
+    assert world.stores[0].get_order(entry_id()).status == "filled"
+    order_routes = {"create_order", "fetch_order", "open_orders", "cancel_order"}
+    hit = {r.route for r in world.server.requests}
+    assert hit and not (hit & order_routes)
+    assert world.venue_orders() == [] and world.ledgers["alice"].balance("USD") == 10_000.0
+
+
+def test_two_accounts_on_one_broker_never_see_each_others_orders(world):
+    alice, bob = world.trader("alice"), world.trader("bob")
+    world.market.set_candles("BTC/USD", rows(SIGNAL))
+    assert alice.run_cycle().orders_placed == 1
+    world.market.set_candles("BTC/USD", rows(cs.flat(price=150.0)))
+    assert bob.run_cycle().orders_placed == 0
+    alice_store, bob_store = world.stores
+    assert len(alice_store.open_positions()) == 1
+    assert bob_store.open_positions() == [] and bob_store.orders_since(0) == []
+    assert world.venue_orders("bob") == [] and len(world.venue_orders("alice")) == 1
+
+
+def test_the_process_wide_cap_holds_across_accounts(world):
+    world.cap = GlobalPositionCap(1)
+    alice, bob = world.trader("alice"), world.trader("bob")
+    assert alice.run_cycle().orders_placed == 1
+    result = bob.run_cycle()
+    assert result.orders_placed == 0 and "process-wide position cap reached" in result.notes
+
+
+# -- failures stay with their account --------------------------------------------------------------
+
+
+def test_one_symbols_data_failure_is_that_symbols_problem(world):
+    world.server.inject("candles", Fault("status", 502, times=1))  # BTC/USD is asked first
+    result = world.trader().run_cycle()
+    assert result.ok and result.orders_placed == 0
+    assert any(n.startswith("BTC/USD: candles failed") for n in result.notes)
+    assert sum(result.errors.values()) == 1
+
+
+def test_a_balance_failure_ends_the_cycle_early_for_that_account_only(world):
+    alice, bob = world.trader("alice"), world.trader("bob")
+    world.server.inject("balance", Fault("venue_error", code="auth", times=1))
+    result = alice.run_cycle()
+    assert not result.ok and result.broker_calls == 1 and result.orders_placed == 0
+    assert world.isolation.get_account_status("user", "alice", "KRAKEN")[0].value == "failing"
+    assert bob.run_cycle().orders_placed == 1
+    assert world.isolation.get_account_status("user", "bob", "KRAKEN")[0].value == "healthy"
+
+
+def test_a_strategy_bug_is_recorded_and_the_cycle_goes_on(world):
+    trader = world.trader()
+
+    class Broken(type(trader.strategy)):
+        def decide(self, symbol, candles, position, now):
+            if symbol == "BTC/USD":
+                raise ZeroDivisionError("bug in strategy code")
+            return super().decide(symbol, candles, position, now)
+
+    trader.strategy = Broken()
+    result = trader.run_cycle()
+    assert result.ok and any("strategy failed" in n for n in result.notes)
+    assert result.errors == {"unknown_error": 1}
+    status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert status["last_operation"] == "strategy" and status["total_failures"] == 1
+
+
+def test_a_locked_database_is_that_accounts_failure_only(world):
+    alice = world.trader("alice", busy_timeout_ms=100)
+    bob = world.trader("bob")
+    alice.run_cycle()
+    locker = sqlite3.connect(world.db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        result = alice.run_cycle()
+        assert not result.ok and "StoreError" in result.error
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert status["total_failures"] >= 1
+    assert bob.run_cycle().ok
+
+
+def test_the_daily_loss_limit_halts_entries_until_the_next_utc_day(world):
+    trader = world.trader()
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    today = datetime.fromtimestamp(NOW, UTC).date().isoformat()
+    store.set_day_start_equity(today, 11_000.0)  # 10,000 now: a 9% loss today
+    store.close()
+    halted = trader.run_cycle()
+    assert halted.orders_placed == 0 and any("daily loss" in n for n in halted.notes)
+    world.clock.advance(86_400)
+    assert trader.run_cycle().orders_placed == 1
+
+
+def test_a_refused_late_send_is_looked_up_again_not_believed(world):
+    trader = world.trader(timeout=1.0)
+    world.server.inject("create_order", Fault("drop", times=1))  # the first send never arrives
+    trader.run_cycle()
+    world.clock.advance(10)
+    trader.run_cycle()
+    world.clock.advance(30)
+    # The late send is refused: it might be a duplicate of a send that did arrive.
+    world.server.inject("create_order", Fault("venue_error", code="insufficient_funds", times=1))
+    trader.run_cycle()
+    assert world.stores[0].get_order(entry_id()).status == "unknown"
+    world.clock.advance(5)
+    trader.run_cycle()  # looked up: not there; still fresh, so sent again, same client id
+    assert world.stores[0].get_order(entry_id()).status == "filled"
+    assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
+
+
+def test_a_first_send_refused_with_a_4xx_is_final(world):
+    trader = world.trader()
+    world.server.inject("create_order", Fault("venue_error", code="invalid_order", times=1))
+    assert not trader.run_cycle().ok
+    assert world.stores[0].get_order(entry_id()).status == "rejected"
+    world.clock.advance(60)
+    trader.run_cycle()
+    assert len(world.server.requests_to("create_order")) == 1
+
+
+def test_dust_at_the_venue_is_never_adopted(world):
+    world.ledgers["alice"].balances.update({"ETH": 1e-9})
+    report = world.trader().reconcile()
+    assert report.done and report.adopted == []
+    assert world.stores[0].open_positions() == []
+
+
+def test_a_signal_on_a_candle_still_forming_waits_until_it_closes(world):
+    world.clock = FakeClock(NOW - 1)  # the signal candle closes in one second
+    trader = world.trader()
+    assert trader.run_cycle().orders_placed == 0
+    world.clock.advance(1)
+    assert trader.run_cycle().orders_placed == 1
