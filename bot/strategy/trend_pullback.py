@@ -31,10 +31,10 @@ from typing import Literal, Protocol
 import numpy as np
 
 from bot.model import Candles
+from bot.strategy import indicators
 from bot.strategy.params import (
     StrategyParams,  # re-exported: bot.strategy.trend_pullback.StrategyParams
 )
-from bot.strategy import indicators
 
 IntentKind = Literal["enter", "exit", "adjust"]
 

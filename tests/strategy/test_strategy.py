@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from bot.strategy import indicators as ind
 from bot.strategy.trend_pullback import (
     EntryChecks,
     Intent,
@@ -18,7 +19,6 @@ from bot.strategy.trend_pullback import (
     get_strategy,
     snapshot,
 )
-from bot.strategy import indicators as ind
 from nija_testkit import candles as cs
 
 SYMBOL = "BTC/USD"
