@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from bot.model import Credentials
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAOS_LAUNCHER = Path(__file__).resolve().parent / "chaos_launch.py"
 _LINE = re.compile(r"^(\S+) level=(\w+)(?: account=(\S+))? event=(\S+)(.*)$")
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 T = TypeVar("T")
@@ -155,7 +154,7 @@ def start_daemon(
         chaos_file = workdir / "chaos.json"
         chaos_file.write_text("{}")
         env["NIJA_CHAOS_FILE"] = str(chaos_file)
-        cmd = [sys.executable, str(CHAOS_LAUNCHER)]
+        cmd = [sys.executable, "-m", "nija_testkit.chaos_launch"]  # cwd=ROOT: this tree's bot
     cmd += ["--env-file", str(workdir / "no.env"), *args]
     sink = open(output, "ab") if output else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
