@@ -18,6 +18,10 @@ fi
 
 .venv/bin/ruff check --quiet . || { echo "ruff check failed" >&2; exit 1; }
 .venv/bin/ruff format --check --quiet . || { echo "ruff format: files need formatting" >&2; exit 1; }
+# The layers: dependencies point down only (contracts in pyproject.toml).
+.venv/bin/lint-imports --no-cache >/tmp/nija-lint-imports.$$ 2>&1 \
+    || { cat /tmp/nija-lint-imports.$$ >&2; rm -f /tmp/nija-lint-imports.$$; echo "import contracts broken" >&2; exit 1; }
+rm -f /tmp/nija-lint-imports.$$
 
 set +e
 .venv/bin/python -m pytest "$@"

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
+
 from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.ccxt.convert import to_order
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected

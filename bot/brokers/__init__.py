@@ -1,0 +1,1 @@
+"""Broker adapters: one folder per venue family, one interface (base.py)."""
