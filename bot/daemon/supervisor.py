@@ -21,7 +21,7 @@ from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, StatusWriter, utc_now_iso
-from bot.daemon.wiring import BrokerFactories, default_factories, interval_for, make_trader
+from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
@@ -43,6 +43,7 @@ class IndependentBrokerTrader:
         specs: list[BrokerSpec],
         isolation: AccountIsolationManager,
         *,
+        trader_factory: TraderFactory,
         factories: BrokerFactories | None = None,
         config_errors: list[AccountConfigError] | None = None,
         demo: bool = False,
@@ -53,6 +54,7 @@ class IndependentBrokerTrader:
         self.settings = settings
         self.specs = {s.account.key: s for s in specs}
         self.isolation = isolation
+        self.trader_factory = trader_factory  # bot.daemon.wiring.make_trader, or a test's wrapper
         self.factories = factories or default_factories(settings)
         self.config_errors = config_errors or []
         self.demo = demo
@@ -158,7 +160,7 @@ class IndependentBrokerTrader:
         worker = AccountWorker(
             spec,
             interval_for(self.settings, spec),
-            build=lambda store: make_trader(
+            build=lambda store: self.trader_factory(
                 spec,
                 self.settings,
                 self.factories.trading(spec),

@@ -12,7 +12,7 @@ from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
-from bot.daemon.wiring import BrokerFactories
+from bot.daemon.wiring import BrokerFactories, make_trader
 from bot.daemon.worker import ThreadState
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
@@ -50,7 +50,12 @@ class Daemon:
         self.clock = FakeClock()
         self.isolation = AccountIsolationManager(clock=self.clock)
         self.trader = IndependentBrokerTrader(
-            self.settings, specs, self.isolation, factories=factories, clock=self.clock
+            self.settings,
+            specs,
+            self.isolation,
+            trader_factory=make_trader,
+            factories=factories,
+            clock=self.clock,
         )
 
     def __enter__(self):
