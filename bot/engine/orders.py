@@ -18,13 +18,7 @@ from bot.engine.guarded import GuardedBroker
 from bot.isolation.failures import classify, is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
-from bot.store.writer import (
-    OrderPurpose,
-    OrderRecord,
-    PositionRecord,
-    Store,
-    StoredOrderStatus,
-)
+from bot.store.writer import OrderPurpose, OrderRecord, PositionRecord, Store, StoredOrderStatus
 
 # Not sent yet, or sent with an outcome NIJA does not know: looked up, never re-sent blindly.
 AMBIGUOUS = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN)

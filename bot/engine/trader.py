@@ -33,13 +33,7 @@ from bot.isolation.manager import (
     AccountIsolationManager,
 )
 from bot.model import AccountRef, Candles, Side
-from bot.store.writer import (
-    OrderPurpose,
-    PositionRecord,
-    Store,
-    StoredOrderStatus,
-    StoreError,
-)
+from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
 from bot.strategy.trend_pullback import Intent, PositionView, Strategy
 
 
