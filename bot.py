@@ -23,14 +23,15 @@ from bot.config.settings import load_accounts, load_settings, secret_values
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.daemon.supervisor import IndependentBrokerTrader
-from bot.daemon.wiring import circuit_config, interval_for
+from bot.daemon.wiring import TraderFactory, circuit_config, interval_for, make_trader
 from bot.errors import ConfigError
 from bot.isolation.manager import get_isolation_manager
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_trader) -> int:
+    """Run the daemon; ``trader_factory`` builds each account's trader (a test may wrap it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--once", action="store_true", help="one cycle per funded account, then exit"
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         settings,
         specs,
         isolation,
+        trader_factory=trader_factory,
         factories=factories,
         config_errors=accounts.errors,
         demo=demo,

@@ -7,9 +7,9 @@ percent-encoded, each line of a PEM body); ``redact`` also masks the value of ev
 ``name=value`` / ``name: value`` whose name is a secret name (``is_secret_name``);
 ``redact_value`` does both through nested data.
 
-``bot.daemon.log.setup_logging`` installs the process's redactor (``install_redactor``); the
-module-level ``redact`` / ``redact_value`` / ``get_redactor`` use that one, so status
-writers mask the same secrets as the log. This module imports the standard library only.
+There is no process-wide redactor: whoever writes text out holds its own (the log
+handlers that ``bot.daemon.log.setup_logging`` builds, the commands' context in
+``bot.cli.commands``). This module imports the standard library only.
 """
 
 from __future__ import annotations
@@ -23,11 +23,7 @@ from urllib.parse import quote
 __all__ = [
     "MASK",
     "Redactor",
-    "get_redactor",
-    "install_redactor",
     "is_secret_name",
-    "redact",
-    "redact_value",
 ]
 
 MASK = "***"
@@ -191,36 +187,3 @@ class Redactor:
     def redact_event(self, event_dict: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of one structlog event dict with every secret masked."""
         return self.redact_value(event_dict)
-
-
-@dataclass
-class _Active:
-    """The one piece of module-level redaction state: the redactor logging setup installed.
-
-    ``redact()`` reads it so status.json writers mask the same secrets as the log. It holds an immutable ``Redactor``; setup swaps it whole.
-    """
-
-    redactor: Redactor = field(default_factory=Redactor)
-
-
-_ACTIVE = _Active()
-
-
-def get_redactor() -> Redactor:
-    """The redactor of the last ``setup_logging`` (secret names only before it)."""
-    return _ACTIVE.redactor
-
-
-def install_redactor(redactor: Redactor) -> None:
-    """Make ``redactor`` the process's redactor (``bot.daemon.log.setup_logging`` calls this)."""
-    _ACTIVE.redactor = redactor
-
-
-def redact(text: str) -> str:
-    """``text`` with the configured secrets and secret-named ``name=value`` pairs masked."""
-    return _ACTIVE.redactor.redact(text)
-
-
-def redact_value(value: Any) -> Any:
-    """A copy of ``value`` (e.g. a status dict) with the configured secrets masked."""
-    return _ACTIVE.redactor.redact_value(value)

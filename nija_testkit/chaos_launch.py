@@ -1,7 +1,8 @@
 """Run bot.py with chaos hooks: a strategy bug or a failing database for chosen accounts.
 
-The network faults come from the emulator; these two cannot, so this launcher wraps
-the trader that ``bot.daemon.wiring.make_trader`` builds. The control file named by
+The network faults come from the emulator; these cannot, so this launcher runs bot.py's
+``main`` with a trader factory that wraps the real one (``bot.daemon.wiring.make_trader``)
+and adds the faults to each trader it builds. The control file named by
 ``NIJA_CHAOS_FILE`` is JSON, e.g. ``{"strategy_error": ["user/a1/ALPACA"],
 "store_locked": ["user/a2/ALPACA"], "thread_crash": [...]}``; it is re-read at most every 0.2 s, so a
 script can switch faults on and off while the daemon runs. For tests only.
@@ -16,8 +17,11 @@ import threading
 import time
 from pathlib import Path
 
-import bot.daemon.supervisor as daemon
+from bot.daemon.wiring import TraderFactory, make_trader
+from bot.engine.trader import AccountTrader
 from bot.store.writer import StoreError
+
+BOT_PY = Path(__file__).resolve().parent.parent / "bot.py"
 
 
 class Chaos:
@@ -58,11 +62,11 @@ class ChaosStrategy:
         return self.inner.protective_levels(candles, entry)
 
 
-def install(chaos: Chaos) -> None:
-    original = daemon.make_trader
+def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFactory:
+    """A trader factory that builds with ``real``, then adds the faults ``chaos`` switches on."""
 
-    def make_trader(spec, settings, broker, store, *args, **kwargs):
-        trader = original(spec, settings, broker, store, *args, **kwargs)
+    def build(spec, settings, broker, store, *args, **kwargs) -> AccountTrader:
+        trader = real(spec, settings, broker, store, *args, **kwargs)
         key = spec.account.key
         record_cycle = store.record_cycle
 
@@ -84,12 +88,15 @@ def install(chaos: Chaos) -> None:
         store.record_cycle = chaotic_record_cycle
         return trader
 
-    daemon.make_trader = make_trader
+    return build
 
 
 if __name__ == "__main__":
-    install(Chaos(Path(os.environ["NIJA_CHAOS_FILE"])))
     import runpy
 
-    sys.argv = [str(Path(__file__).resolve().parent.parent / "bot.py"), *sys.argv[1:]]
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    # bot.py is a script next to the ``bot`` package: load it without running it, then
+    # call its main with the chaotic factory.
+    bot_main = runpy.run_path(str(BOT_PY), run_name="nija_chaos_bot")["main"]
+    sys.argv = [str(BOT_PY), *sys.argv[1:]]  # argparse names the program bot.py
+    factory = chaos_factory(Chaos(Path(os.environ["NIJA_CHAOS_FILE"])))
+    raise SystemExit(bot_main(sys.argv[1:], trader_factory=factory))

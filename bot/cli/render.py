@@ -12,7 +12,8 @@ from typing import Any
 
 from bot.config.settings import AccountConfigError
 from bot.daemon.funded import FundedResult
-from bot.store.writer import AccountReader
+from bot.daemon.worker import ThreadState
+from bot.store.writer import AccountReader, StoredOrderStatus
 
 # Longest cell before it is cut (an error message can be long; the JSON keeps it whole).
 MAX_CELL = 60
@@ -272,7 +273,7 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
         last = timestamp(a.get("last_cycle_at"))
         ready = a.get("ready")
         if ready is None:  # older daemons: ready = funded, thread running, circuit closed
-            ready = bool(a.get("funded")) and a.get("thread") == "running"
+            ready = bool(a.get("funded")) and a.get("thread") == ThreadState.RUNNING
             ready = ready and a.get("circuit") == "closed"
         rows.append(
             {
@@ -306,7 +307,7 @@ def live_rows(
                 "funded": r.funded,
                 "balance_usd": r.balance_usd,
                 "ready": r.funded and circuit == "closed",
-                "thread": "not_started",
+                "thread": ThreadState.NOT_STARTED,
                 "health": m.get("status", "healthy"),
                 "circuit": circuit,
                 "cycles": 0,
@@ -327,7 +328,7 @@ def account_attention(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             reasons.append(f"{key}: not funded")
         if a["health"] != "healthy":
             reasons.append(f"{key}: health {a['health']} ({a['last_error'] or 'no error text'})")
-        if a["thread"] in ("stalled", "dead"):
+        if a["thread"] in (ThreadState.STALLED, ThreadState.DEAD):
             reasons.append(f"{key}: thread {a['thread']}")
     return reasons
 
@@ -366,6 +367,6 @@ def trading_account(
         }
         for o in reader.orders_since(since)
     ]
-    unknown = reader.orders_with_status("unknown")
+    unknown = reader.orders_with_status(StoredOrderStatus.UNKNOWN)
     reasons = [f"{key}: order {o.client_order_id} ({o.symbol}) left unknown" for o in unknown]
     return {"account": key, "open_positions": positions, "orders_today": orders}, reasons

@@ -34,24 +34,13 @@ from typing import Any
 
 import structlog
 
-from bot.redact import (
-    MASK,
-    Redactor,
-    get_redactor,
-    install_redactor,
-    is_secret_name,
-    redact,
-    redact_value,
-)
+from bot.redact import MASK, Redactor, is_secret_name
 
 __all__ = [
     "MASK",
     "Redactor",
     "get_logger",
-    "get_redactor",
     "is_secret_name",
-    "redact",
-    "redact_value",
     "setup_logging",
     "shutdown_logging",
 ]
@@ -253,7 +242,6 @@ def setup_logging(
         root.addHandler(handler)
     root.setLevel(number)
     _tame_third_party(number)
-    install_redactor(redactor)
 
     structlog.configure(
         processors=[
@@ -273,9 +261,8 @@ def setup_logging(
 
 
 def shutdown_logging() -> None:
-    """Flush and close our handlers and forget the secrets (at exit, and in tests)."""
+    """Flush and close our handlers, and with them the secrets (at exit, and in tests)."""
     _remove_handlers(logging.getLogger())
-    install_redactor(Redactor())
     structlog.reset_defaults()
 
 

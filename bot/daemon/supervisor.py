@@ -21,8 +21,8 @@ from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, StatusWriter, utc_now_iso
-from bot.daemon.wiring import BrokerFactories, default_factories, interval_for, make_trader
-from bot.daemon.worker import DEAD, FINISHED, NOT_STARTED, RUNNING, STALLED, AccountWorker
+from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
+from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.isolation.failures import FailureType
@@ -43,6 +43,7 @@ class IndependentBrokerTrader:
         specs: list[BrokerSpec],
         isolation: AccountIsolationManager,
         *,
+        trader_factory: TraderFactory,
         factories: BrokerFactories | None = None,
         config_errors: list[AccountConfigError] | None = None,
         demo: bool = False,
@@ -53,6 +54,7 @@ class IndependentBrokerTrader:
         self.settings = settings
         self.specs = {s.account.key: s for s in specs}
         self.isolation = isolation
+        self.trader_factory = trader_factory  # bot.daemon.wiring.make_trader, or a test's wrapper
         self.factories = factories or default_factories(settings)
         self.config_errors = config_errors or []
         self.demo = demo
@@ -158,7 +160,7 @@ class IndependentBrokerTrader:
         worker = AccountWorker(
             spec,
             interval_for(self.settings, spec),
-            build=lambda store: make_trader(
+            build=lambda store: self.trader_factory(
                 spec,
                 self.settings,
                 self.factories.trading(spec),
@@ -216,12 +218,12 @@ class IndependentBrokerTrader:
         self.status.mark_dirty()
 
     def _watch(self, worker: AccountWorker, now: float) -> None:
-        if worker.stop_event.is_set() or worker.state == FINISHED:
+        if worker.stop_event.is_set() or worker.state == ThreadState.FINISHED:
             return
         key = worker.key
         if not worker.alive():
             if key not in self._restart_at:
-                worker.state = DEAD
+                worker.state = ThreadState.DEAD
                 delay = self._restart_delay.get(key, FIRST_RESTART_DELAY)
                 self._restart_at[key] = now + delay
                 self._restart_delay[key] = min(delay * 2, MAX_RESTART_DELAY)
@@ -236,12 +238,12 @@ class IndependentBrokerTrader:
             return
         limit = worker.interval + 2 * self.settings.call_timeout_seconds
         busy = worker.busy_since
-        if busy is not None and now - busy > limit and worker.state != STALLED:
-            worker.state = STALLED
+        if busy is not None and now - busy > limit and worker.state != ThreadState.STALLED:
+            worker.state = ThreadState.STALLED
             self._record(worker, TimeoutError(f"cycle running for {now - busy:.0f}s"), "stall")
             self.log.warning("trader_thread_stalled", account=key, busy_s=round(now - busy))
-        elif busy is None and worker.state == STALLED:
-            worker.state = RUNNING
+        elif busy is None and worker.state == ThreadState.STALLED:
+            worker.state = ThreadState.RUNNING
 
     def _record(self, worker: AccountWorker, error: Exception, operation: str) -> None:
         acct = worker.spec.account
@@ -252,9 +254,10 @@ class IndependentBrokerTrader:
 
     def run_until(self, stop: threading.Event, tick: float = 1.0) -> None:
         """Watch over the threads until ``stop`` is set (with ``once``: until all finished)."""
+        done = (ThreadState.FINISHED, ThreadState.DEAD)
         while not stop.is_set():
             self.watchdog_tick()
-            if self.once and all(w.state in (FINISHED, DEAD) for w in self.workers.values()):
+            if self.once and all(w.state in done for w in self.workers.values()):
                 return
             stop.wait(tick)
 
@@ -310,7 +313,7 @@ class IndependentBrokerTrader:
             "balance_usd": snap.equity_usd
             if snap and snap.equity_usd is not None
             else (funded.balance_usd if funded else None),
-            "thread": snap.thread if snap else NOT_STARTED,
+            "thread": snap.thread if snap else ThreadState.NOT_STARTED,
             "health": health.get("status"),
             "circuit": health.get("circuit_state"),
             "cycles": snap.cycles if snap else 0,
@@ -338,7 +341,9 @@ class IndependentBrokerTrader:
             "status_summary",
             mode=("DEMO " if self.demo else "") + self.settings.mode.upper(),
             accounts=len(status["accounts"]),
-            trading=sum(1 for a in status["accounts"].values() if a["thread"] == RUNNING),
+            trading=sum(
+                1 for a in status["accounts"].values() if a["thread"] == ThreadState.RUNNING
+            ),
             healthy=report["healthy_accounts"],
             quarantined=report["quarantined_accounts"],
             failing=report["failing_accounts"],
@@ -358,4 +363,4 @@ class IndependentBrokerTrader:
             )
 
 
-__all__ = ["DEAD", "IndependentBrokerTrader"]
+__all__ = ["IndependentBrokerTrader"]

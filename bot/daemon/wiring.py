@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from bot.brokers.base import Broker
 from bot.brokers.factory import create_trading_broker, create_venue_broker
@@ -55,6 +56,27 @@ def default_factories(settings: Settings) -> BrokerFactories:
         )
 
     return BrokerFactories(venue=create_venue_broker, trading=trading)
+
+
+class TraderFactory(Protocol):
+    """Builds one account's ``AccountTrader`` in its own thread; ``make_trader`` is the real one.
+
+    The supervisor takes one, so a test harness can wrap the real factory (chaos faults)
+    instead of patching a module.
+    """
+
+    def __call__(
+        self,
+        spec: BrokerSpec,
+        settings: Settings,
+        broker: Broker,
+        store: Store,
+        isolation: AccountIsolationManager,
+        global_cap: GlobalPositionCap,
+        *,
+        log: Any = None,
+        should_stop: Callable[[], bool] = ...,
+    ) -> AccountTrader: ...
 
 
 def make_trader(

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import structlog
 
@@ -21,8 +22,15 @@ from bot.errors import describe
 from bot.model import BrokerSpec
 from bot.store.writer import Store, StoreError
 
-NOT_STARTED, RUNNING, STALLED, DEAD = "not_started", "running", "stalled", "dead"
-FINISHED = "finished"  # --once: the one cycle is done
+
+class ThreadState(StrEnum):
+    """An account thread's state, as status.json's ``thread`` shows it."""
+
+    NOT_STARTED = "not_started"
+    RUNNING = "running"
+    STALLED = "stalled"  # a cycle has run far past its interval
+    DEAD = "dead"  # killed by an exception; the watchdog restarts it
+    FINISHED = "finished"  # --once: the one cycle is done
 
 
 def iso(wall: float | None) -> str | None:
@@ -34,7 +42,7 @@ def iso(wall: float | None) -> str | None:
 class WorkerSnapshot:
     """What status.json and the log show about one account's thread."""
 
-    thread: str
+    thread: ThreadState
     cycles: int
     last_cycle_at: str | None
     last_cycle_ms: float | None
@@ -78,7 +86,7 @@ class AccountWorker:
         self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
-        self.state = NOT_STARTED
+        self.state = ThreadState.NOT_STARTED
         self.cycles = 0
         self.restarts = 0
         self.busy_since: float | None = None  # monotonic start of the cycle in progress
@@ -98,7 +106,7 @@ class AccountWorker:
             self.restarts += 1
         self.crash = None
         self.busy_since = None
-        self.state = RUNNING
+        self.state = ThreadState.RUNNING
         self.thread = threading.Thread(target=self._main, name=f"trader-{self.key}", daemon=True)
         self.thread.start()
 
@@ -118,12 +126,12 @@ class AccountWorker:
                 self._one_cycle(trader)
                 self._write_health_events(store)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
-                    self.state = FINISHED
+                    self.state = ThreadState.FINISHED
                     return
                 self._sleep_until_next()
         except Exception as exc:  # the watchdog records the death and restarts the thread
             self.crash = describe(exc)
-            self.state = DEAD
+            self.state = ThreadState.DEAD
             # Through the redacting logger, not threading.excepthook's raw stderr.
             self.log.exception("trader_thread_crashed", error=self.crash)
         finally:
@@ -139,8 +147,8 @@ class AccountWorker:
         self.cycles += 1
         self.last_result = result
         self.last_cycle_wall = self._wall()
-        if self.state == STALLED:
-            self.state = RUNNING
+        if self.state == ThreadState.STALLED:
+            self.state = ThreadState.RUNNING
         if self._on_cycle is not None:
             self._on_cycle(self, result)
 

@@ -18,9 +18,11 @@ from bot.engine.guarded import GuardedBroker
 from bot.isolation.failures import classify, is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
-from bot.store.writer import OrderRecord, PositionRecord, Store
+from bot.store.writer import OrderPurpose, OrderRecord, PositionRecord, Store, StoredOrderStatus
 
-UNRESOLVED = ("pending", "unknown", "open")
+# Not sent yet, or sent with an outcome NIJA does not know: looked up, never re-sent blindly.
+AMBIGUOUS = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN)
+UNRESOLVED = (*AMBIGUOUS, StoredOrderStatus.OPEN)
 # A venue that says "no such order" for an ambiguous send is believed only after this.
 NOT_FOUND_GRACE_SECONDS = 30.0
 NOT_FOUND_LOOKUPS = 2
@@ -42,7 +44,7 @@ class PlannedOrder:
     symbol: str
     side: Side
     quantity: float
-    purpose: str  # entry | exit
+    purpose: OrderPurpose
     stop: float | None = None
     target: float | None = None
     initial_risk: float | None = None
@@ -79,7 +81,7 @@ class OrderDesk:
             quote_amount=None,
             limit_price=None,
             purpose=plan.purpose,
-            status="pending",
+            status=StoredOrderStatus.PENDING,
             venue_order_id=None,
             filled=0.0,
             average_price=None,
@@ -119,16 +121,18 @@ class OrderDesk:
         try:
             order = self.broker.place_order(request)
         except AccountBlockedError as blocked:
-            self.store.update_order(coid, status="canceled", reason=f"not sent: {blocked.reason}")
+            self.store.update_order(
+                coid, status=StoredOrderStatus.CANCELED, reason=f"not sent: {blocked.reason}"
+            )
             raise
         except Exception as exc:
             failure = classify(exc, "order")
             if first and is_definitive_refusal(exc):
                 reason = f"{failure.value}: {exc}"[:300]
-                self.store.update_order(coid, status="rejected", reason=reason)
+                self.store.update_order(coid, status=StoredOrderStatus.REJECTED, reason=reason)
                 self.log.warning("order_rejected", client_order_id=coid, reason=reason)
             else:
-                self.store.update_order(coid, status="unknown")
+                self.store.update_order(coid, status=StoredOrderStatus.UNKNOWN)
                 self.log.warning(
                     "order_outcome_unknown",
                     client_order_id=coid,
@@ -157,15 +161,17 @@ class OrderDesk:
             self.settle(self.store.get_order(coid), order)
             return self.store.get_order(coid).status not in UNRESOLVED
         age = self.clock() - rec.created_at
-        if rec.status == "unknown" and (
+        if rec.status == StoredOrderStatus.UNKNOWN and (
             attempts < NOT_FOUND_LOOKUPS or age < NOT_FOUND_GRACE_SECONDS
         ):
             return False  # the venue may not show it yet
-        if rec.status in ("pending", "unknown") and age <= RESEND_WINDOW_SECONDS:
+        if rec.status in AMBIGUOUS and age <= RESEND_WINDOW_SECONDS:
             self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
             return self._send(self.store.get_order(coid), first=False).status not in UNRESOLVED
         self.store.update_order(
-            coid, status="canceled", reason="the venue has no such order (never arrived or expired)"
+            coid,
+            status=StoredOrderStatus.CANCELED,
+            reason="the venue has no such order (never arrived or expired)",
         )
         self.log.warning("order_not_at_venue", client_order_id=coid, age_s=round(age))
         return True
@@ -174,14 +180,14 @@ class OrderDesk:
     def settle(self, rec: OrderRecord, order: Order) -> None:
         """Bring the store in line with what the venue reports for this order."""
         status = {
-            OrderStatus.OPEN: "open",
-            OrderStatus.FILLED: "filled",
-            OrderStatus.CANCELED: "canceled",
-            OrderStatus.REJECTED: "rejected",
+            OrderStatus.OPEN: StoredOrderStatus.OPEN,
+            OrderStatus.FILLED: StoredOrderStatus.FILLED,
+            OrderStatus.CANCELED: StoredOrderStatus.CANCELED,
+            OrderStatus.REJECTED: StoredOrderStatus.REJECTED,
         }[order.status]
-        if status == "canceled" and order.filled > 0:
-            status = "filled"  # partly filled, then cancelled: what filled is ours
-        already_applied = rec.status == "filled"
+        if status == StoredOrderStatus.CANCELED and order.filled > 0:
+            status = StoredOrderStatus.FILLED  # partly filled, then cancelled: what filled is ours
+        already_applied = rec.status == StoredOrderStatus.FILLED
         # One transaction: a crash can never leave a filled order without its position.
         with self.store.transaction("settle"):
             self.store.update_order(
@@ -193,13 +199,13 @@ class OrderDesk:
                 fee_usd=order.fee_usd,
                 reason=order.reason or rec.reason,
             )
-            if status != "filled" or already_applied or order.filled <= 0:
+            if status != StoredOrderStatus.FILLED or already_applied or order.filled <= 0:
                 return
             price = order.average_price or 0.0
             self.store.add_fill(
                 rec.client_order_id, order.filled, price, order.fee_usd, self.clock()
             )
-            if rec.purpose == "entry":
+            if rec.purpose == OrderPurpose.ENTRY:
                 self._open_from_fill(rec, order.filled, price)
             else:
                 self._close_from_fill(rec, order.filled, price, order.fee_usd)

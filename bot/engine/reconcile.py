@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.engine.guarded import GuardedBroker
-from bot.engine.orders import OrderDesk
+from bot.engine.orders import AMBIGUOUS, OrderDesk
 from bot.model import DUST_USD, Position
 from bot.store.writer import Store
 from bot.strategy.trend_pullback import Strategy
@@ -74,7 +74,7 @@ class Reconciler:
         for rec in self.desk.unresolved():
             if self.desk.resolve(rec):
                 report.settled_orders += 1
-        ambiguous = [r for r in self.desk.unresolved() if r.status in ("pending", "unknown")]
+        ambiguous = [r for r in self.desk.unresolved() if r.status in AMBIGUOUS]
         report.unresolved_orders = len(ambiguous)
         if ambiguous:
             # Until they are settled we cannot know what we hold.

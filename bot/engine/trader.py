@@ -33,7 +33,7 @@ from bot.isolation.manager import (
     AccountIsolationManager,
 )
 from bot.model import AccountRef, Candles, Side
-from bot.store.writer import PositionRecord, Store, StoreError
+from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
 from bot.strategy.trend_pullback import Intent, PositionView, Strategy
 
 
@@ -170,15 +170,17 @@ class AccountTrader:
         # Each failed attempt to exit gets a new intent id, so a later attempt is allowed.
         tried = [
             r
-            for r in self.store.orders_with_status("rejected", "canceled")
-            if r.position_id == pos.id and r.purpose == "exit"
+            for r in self.store.orders_with_status(
+                StoredOrderStatus.REJECTED, StoredOrderStatus.CANCELED
+            )
+            if r.position_id == pos.id and r.purpose == OrderPurpose.EXIT
         ]
         plan = PlannedOrder(
             intent_id=f"position-{pos.id}:exit:{len(tried)}",
             symbol=pos.symbol,
             side=Side.SELL,
             quantity=pos.quantity,
-            purpose="exit",
+            purpose=OrderPurpose.EXIT,
             position_id=pos.id,
             reason=intent.reason,
         )
@@ -223,7 +225,7 @@ class AccountTrader:
                 symbol=symbol,
                 side=Side.BUY,
                 quantity=sizing.quantity,
-                purpose="entry",
+                purpose=OrderPurpose.ENTRY,
                 stop=intent.stop,
                 target=intent.target,
                 initial_risk=intent.price - intent.stop,
@@ -280,7 +282,7 @@ class AccountTrader:
 
     def _persist(self, result: CycleResult) -> None:
         try:
-            open_entries = sum(1 for r in self.desk.unresolved() if r.purpose == "entry")
+            open_entries = sum(1 for r in self.desk.unresolved() if r.purpose == OrderPurpose.ENTRY)
             self.global_cap.sync(self.account.key, len(self.store.open_positions()) + open_entries)
             self.store.record_cycle(
                 result.started_at,

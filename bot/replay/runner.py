@@ -24,7 +24,7 @@ from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import USD_LIKE, AccountRef, BrokerSpec, Candles, Ticker, timeframe_seconds
 from bot.replay.candles_csv import HEADER, CandleFileError, iso_utc, load_candles, series_step_ms
-from bot.store.writer import PositionRecord, Store
+from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus
 from bot.strategy.trend_pullback import StrategyParams, get_strategy
 
 __all__ = [
@@ -258,8 +258,8 @@ def _trade(store: Store, pos: PositionRecord) -> Trade:
     entry_fee = entry.fee_usd if entry else 0.0
     exit_fee = sum(
         o.fee_usd
-        for o in store.orders_with_status("filled")
-        if o.position_id == pos.id and o.purpose == "exit"
+        for o in store.orders_with_status(StoredOrderStatus.FILLED)
+        if o.position_id == pos.id and o.purpose == OrderPurpose.EXIT
     )
     return Trade(
         symbol=pos.symbol,

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bot.errors import NijaError
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -25,6 +26,7 @@ __all__ = [
     "db_path",
     "guarded",
     "migrate",
+    "pragma",
     "prepare_connection",
     "prepare_database",
     "rollback_quietly",
@@ -97,9 +99,20 @@ def rollback_quietly(conn: sqlite3.Connection) -> None:
 
 
 def connect(target: str, busy_timeout_ms: int, *, uri: bool = False) -> sqlite3.Connection:
-    """A connection to ``target`` (a path, or a URI when ``uri``) with the busy timeout."""
+    """A connection to ``target`` (a path, or a URI when ``uri``) with the busy timeout.
+
+    Its rows are ``sqlite3.Row``: every read takes a column by name, never by position.
+    """
     # isolation_level=None: no implicit transactions, every write says BEGIN itself.
-    return sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=uri)
+    conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=uri)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def pragma(conn: sqlite3.Connection, statement: str) -> Any:
+    """The one value a ``PRAGMA <statement>`` answers, whatever the connection's row factory."""
+    (value,) = conn.execute(f"PRAGMA {statement}").fetchone()
+    return value
 
 
 def prepare_connection(conn: sqlite3.Connection, account_key: str | None) -> None:
@@ -107,12 +120,12 @@ def prepare_connection(conn: sqlite3.Connection, account_key: str | None) -> Non
     conn.execute("PRAGMA foreign_keys = ON")
     # FULL: a committed "pending" order must survive a power cut; it proves what may have been sent.
     conn.execute("PRAGMA synchronous = FULL")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if pragma(conn, "journal_mode").lower() != "wal":
+        mode = pragma(conn, "journal_mode = WAL")
         if mode.lower() != "wal":
             raise StoreError("open", f"cannot enable WAL (got {mode})", account_key=account_key)
     # No write lock when there is nothing to migrate: opening never waits on another writer.
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version = pragma(conn, "user_version")
     if version > SCHEMA_VERSION:
         raise SchemaVersionError("open", version, SCHEMA_VERSION)
     if version < SCHEMA_VERSION:
@@ -147,7 +160,7 @@ def migrate(
     target = len(migrations)
     conn.execute("BEGIN IMMEDIATE")  # the write lock first: two processes never both migrate
     try:
-        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        found = pragma(conn, "user_version")
         if found > target:
             raise SchemaVersionError("open", found, target)
         for step in migrations[found:]:

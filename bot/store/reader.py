@@ -18,8 +18,10 @@ from bot.store.db import (
     StoreError,
     connect,
     guarded,
+    pragma,
 )
-from bot.store.schema import SCHEMA_VERSION, AccountQueries, OrderRecord, PositionRecord
+from bot.store.records import OrderRecord, PositionRecord
+from bot.store.schema import SCHEMA_VERSION, AccountQueries
 
 __all__ = ["AccountReader", "ReadOnlyStore"]
 
@@ -33,7 +35,7 @@ class AccountReader(AccountQueries):
         self._conn = conn
         self.account_key = account_key
 
-    def _rows(self, operation: str, sql: str, *params: Any) -> list[tuple]:
+    def _rows(self, operation: str, sql: str, *params: Any) -> list[sqlite3.Row]:
         with guarded(operation, self.account_key):
             return self._conn.execute(sql, (self.account_key, *params)).fetchall()
 
@@ -55,7 +57,7 @@ class ReadOnlyStore:
             )
         try:
             with guarded("open_readonly", None):
-                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                version = pragma(self._conn, "user_version")
             if version != SCHEMA_VERSION:
                 raise SchemaVersionError("open_readonly", version, SCHEMA_VERSION)
         except BaseException:
@@ -83,7 +85,7 @@ class ReadOnlyStore:
             " UNION SELECT account_key FROM cycles ORDER BY 1"
         )
         with guarded("account_keys", None):
-            return [row[0] for row in self._conn.execute(sql).fetchall()]
+            return [row["account_key"] for row in self._conn.execute(sql).fetchall()]
 
     def open_positions(self, account_key: str) -> list[PositionRecord]:
         """That account's open positions, oldest first."""

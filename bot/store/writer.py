@@ -9,7 +9,9 @@ The check scripts read through ``Store.open_readonly``, which takes no write loc
 
 This module is the writer; the database file, its migrations and ``StoreError`` live
 in ``bot.store.db``, the reads (``AccountReader``, ``ReadOnlyStore``) in
-``bot.store.reader``. Every name is importable from here.
+``bot.store.reader``, the row types and stored vocabularies (``StoredOrderStatus``,
+``OrderPurpose``, ``PositionStatus``) in ``bot.store.records``. Every name is importable
+from here.
 """
 
 from __future__ import annotations
@@ -36,23 +38,22 @@ from bot.store.db import (
     rollback_quietly,
 )
 from bot.store.reader import AccountReader, ReadOnlyStore
-from bot.store.schema import (
-    MIGRATIONS,
+from bot.store.records import (
     ORDER_COLUMNS,
-    ORDER_STATUSES,
-    ORDER_UPDATABLE,
     POSITION_COLUMNS,
-    POSITION_UPDATABLE,
-    SCHEMA_VERSION,
     CycleRecord,
     FillRecord,
     HealthEventRecord,
+    OrderPurpose,
     OrderRecord,
     PositionRecord,
+    PositionStatus,
+    StoredOrderStatus,
     check_finite,
     check_order,
     position_from_row,
 )
+from bot.store.schema import MIGRATIONS, ORDER_UPDATABLE, POSITION_UPDATABLE, SCHEMA_VERSION
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
@@ -62,12 +63,15 @@ __all__ = [
     "CycleRecord",
     "FillRecord",
     "HealthEventRecord",
+    "OrderPurpose",
     "OrderRecord",
     "PositionRecord",
+    "PositionStatus",
     "ReadOnlyStore",
     "SchemaVersionError",
     "Store",
     "StoreError",
+    "StoredOrderStatus",
     "db_path",
     "migrate",
     "prepare_database",
@@ -206,10 +210,8 @@ class Store(AccountReader):
         attempts or position_id; ``updated_at`` becomes now. StoreError if there is no such order."""
         if unknown := set(fields) - ORDER_UPDATABLE:
             raise ValueError(f"update_order cannot change {sorted(unknown)}")
-        if "status" in fields:
-            fields["status"] = str(fields["status"])
-            if fields["status"] not in ORDER_STATUSES:
-                raise ValueError(f"unknown order status {fields['status']!r}")
+        if "status" in fields:  # ValueError for a string that is no StoredOrderStatus
+            fields["status"] = StoredOrderStatus(fields["status"])
         check_finite(**fields)
         self._update(
             "update_order",
@@ -298,7 +300,7 @@ class Store(AccountReader):
             "positions",
             "id = ? AND status = 'open'",
             position_id,
-            status="closed",
+            status=PositionStatus.CLOSED,
             exit_price=exit_price,
             close_reason=reason,
             closed_at=closed_at,

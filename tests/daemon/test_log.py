@@ -21,10 +21,7 @@ from bot.daemon.log import (
     MASK,
     Redactor,
     get_logger,
-    get_redactor,
     is_secret_name,
-    redact,
-    redact_value,
     setup_logging,
     shutdown_logging,
 )
@@ -312,21 +309,29 @@ def test_setup_twice_replaces_handlers_file_and_secrets(tmp_path, capfd):
 
 
 def test_shutdown_forgets_secrets_and_handlers(tmp_path):
-    setup_logging(tmp_path / "nija.log", [SECRET], stdout=False)
-    assert redact(SECRET) == MASK
+    setup_logging(tmp_path / "first.log", [SECRET], stdout=False)
+    get_logger().info("before", value=SECRET)
     shutdown_logging()
-    assert redact(SECRET) == SECRET
     assert not [h for h in logging.getLogger().handlers if type(h).__module__ == "bot.daemon.log"]
     assert structlog.is_configured() is False
+    assert f"value={MASK}" in (tmp_path / "first.log").read_text()
+    # Nothing kept the old secrets: a setup without them masks nothing of them.
+    setup_logging(tmp_path / "second.log", [], stdout=False)
+    get_logger().info("after", value=SECRET)
+    shutdown_logging()
+    assert f"value={SECRET}" in (tmp_path / "second.log").read_text()
 
 
-def test_redact_helpers_use_the_configured_secrets(log_file):
-    assert redact(f"key name {KEY_NAME}!") == f"key name {MASK}!"
-    assert redact(PEM) == MASK
-    assert redact(PEM_BODY[2]) == MASK
+def test_a_redactor_of_the_configured_secrets_masks_them_in_text_and_data():
+    redactor = Redactor(tuple(secret_values(ENV)))
+    assert redactor.redact(f"key name {KEY_NAME}!") == f"key name {MASK}!"
+    assert redactor.redact(PEM) == MASK
+    assert redactor.redact(PEM_BODY[2]) == MASK
     status = {"accounts": {"user/alice/KRAKEN": {"last_error": f"denied {SECRET}"}}}
-    assert redact_value(status) == {"accounts": {"user/alice/KRAKEN": {"last_error": "denied ***"}}}
-    assert SECRET not in repr(get_redactor())
+    assert redactor.redact_value(status) == {
+        "accounts": {"user/alice/KRAKEN": {"last_error": "denied ***"}}
+    }
+    assert SECRET not in repr(redactor)
 
 
 @pytest.mark.parametrize(

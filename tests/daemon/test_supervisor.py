@@ -12,8 +12,8 @@ from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
-from bot.daemon.wiring import BrokerFactories
-from bot.daemon.worker import DEAD, RUNNING, STALLED
+from bot.daemon.wiring import BrokerFactories, make_trader
+from bot.daemon.worker import ThreadState
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
 from nija_testkit.clock import FakeClock
@@ -50,7 +50,12 @@ class Daemon:
         self.clock = FakeClock()
         self.isolation = AccountIsolationManager(clock=self.clock)
         self.trader = IndependentBrokerTrader(
-            self.settings, specs, self.isolation, factories=factories, clock=self.clock
+            self.settings,
+            specs,
+            self.isolation,
+            trader_factory=make_trader,
+            factories=factories,
+            clock=self.clock,
         )
 
     def __enter__(self):
@@ -94,7 +99,9 @@ def test_a_dead_thread_is_restarted_with_a_growing_delay(tmp_path):
     with Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
         wait_for(lambda: not d.worker("b").alive(), what="b's thread to die")
         d.trader.watchdog_tick()
-        assert d.worker("b").state == DEAD and "bug while building" in d.worker("b").crash
+        assert (
+            d.worker("b").state == ThreadState.DEAD and "bug while building" in d.worker("b").crash
+        )
         assert d.health("b")["failure_breakdown"] == {"unknown_error": 1}
         d.clock.advance(1.0)  # first delay: 1 s
         d.trader.watchdog_tick()
@@ -106,7 +113,7 @@ def test_a_dead_thread_is_restarted_with_a_growing_delay(tmp_path):
         d.clock.advance(1.0)
         d.trader.watchdog_tick()
         wait_for(lambda: d.worker("b").cycles >= 1, what="b trading after restarts")
-        assert d.worker("b").restarts == 2 and d.worker("b").state == RUNNING
+        assert d.worker("b").restarts == 2 and d.worker("b").state == ThreadState.RUNNING
         assert d.worker("a").restarts == 0 and d.worker("a").cycles >= 1
         assert d.health("a")["total_failures"] == 0
 
@@ -126,13 +133,13 @@ def test_a_stalled_thread_is_shown_and_recorded_then_carries_on(tmp_path):
         wait_for(lambda: d.worker("a").busy_since is not None, what="a cycle in progress")
         d.clock.advance(0.2 + 2 * 1.0 + 0.1)  # interval + 2 × call timeout, and a bit
         d.trader.watchdog_tick()
-        assert d.worker("a").state == STALLED
+        assert d.worker("a").state == ThreadState.STALLED
         assert d.health("a")["failure_breakdown"] == {"network_error": 1}
         thread = d.worker("a").thread
         release.set()
         wait_for(lambda: d.worker("a").cycles >= 1, what="the stalled cycle to finish")
         d.trader.watchdog_tick()
-        assert d.worker("a").state == RUNNING and d.worker("a").thread is thread
+        assert d.worker("a").state == ThreadState.RUNNING and d.worker("a").thread is thread
 
 
 def test_unfunded_accounts_are_rechecked_and_start_when_funded(tmp_path):

@@ -1,0 +1,268 @@
+"""The store's row types and vocabularies, and how a row becomes one (by column name).
+
+Every stored vocabulary is a ``StrEnum`` whose values are the exact strings in the
+database, so a member is written byte-identical to the string it replaced and an
+existing database reads back unchanged. Rows are read with ``sqlite3.Row`` (the
+connection's row factory, ``bot.store.db.connect``) and mapped field by field by name:
+no read depends on a column's position.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from bot.model import OrderType, Side
+
+__all__ = [
+    "CYCLE_COLUMNS",
+    "FILL_COLUMNS",
+    "HEALTH_COLUMNS",
+    "ORDER_COLUMNS",
+    "POSITION_COLUMNS",
+    "CycleRecord",
+    "FillRecord",
+    "HealthEventRecord",
+    "OrderPurpose",
+    "OrderRecord",
+    "PositionRecord",
+    "PositionStatus",
+    "StoredOrderStatus",
+    "check_finite",
+    "check_order",
+    "cycle_from_row",
+    "fill_from_row",
+    "health_from_row",
+    "order_from_row",
+    "position_from_row",
+]
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class StoredOrderStatus(StrEnum):
+    """An order's status in the store (``orders.status``).
+
+    The venue's answers (``bot.model.OrderStatus``) plus the two states only NIJA knows:
+    stored but not sent yet, and sent with an ambiguous outcome (looked up, never re-sent).
+    """
+
+    PENDING = "pending"  # stored, not sent
+    UNKNOWN = "unknown"  # sent, outcome ambiguous
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
+class OrderPurpose(StrEnum):
+    """Why an order was placed (``orders.purpose``): it opens a position or closes one."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+
+
+class PositionStatus(StrEnum):
+    """A position's status in the store (``positions.status``)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def _member(vocabulary: type[_E], name: str, value: object) -> _E:
+    """``value`` as a member of ``vocabulary``; ValueError naming the allowed strings."""
+    try:
+        return vocabulary(value)
+    except ValueError:
+        allowed = [member.value for member in vocabulary]
+        raise ValueError(f"{name} must be one of {allowed}, not {value!r}") from None
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """One order as NIJA stored it: written before it is sent, updated as the venue answers.
+
+    ``side``, ``type``, ``purpose`` and ``status`` accept their strings and hold the
+    enum members (ValueError for any other value). ``created_at``/``updated_at`` left
+    None are set by the store's clock. ``attempts`` counts lookups tried for an
+    ambiguous order.
+    """
+
+    client_order_id: str
+    account_key: str
+    intent_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    amount: float | None
+    quote_amount: float | None
+    limit_price: float | None
+    purpose: OrderPurpose
+    status: StoredOrderStatus = StoredOrderStatus.PENDING
+    venue_order_id: str | None = None
+    filled: float = 0.0
+    average_price: float | None = None
+    fee_usd: float = 0.0
+    reason: str | None = None
+    position_id: int | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    attempts: int = 0
+    stop: float | None = None  # entries: protective levels for the position it opens
+    target: float | None = None
+    initial_risk: float | None = None
+
+    def __post_init__(self) -> None:
+        self.side = _member(Side, "order side", self.side)
+        self.type = _member(OrderType, "order type", self.type)
+        self.purpose = _member(OrderPurpose, "order purpose", self.purpose)
+        self.status = _member(StoredOrderStatus, "order status", self.status)
+
+
+@dataclass(slots=True)
+class FillRecord:
+    """One (partial) fill of an order."""
+
+    id: int
+    account_key: str
+    client_order_id: str
+    quantity: float
+    price: float
+    fee_usd: float
+    at: float
+
+
+@dataclass(slots=True)
+class PositionRecord:
+    """A position NIJA manages; ``external`` marks one adopted from the venue."""
+
+    id: int
+    account_key: str
+    symbol: str
+    quantity: float
+    entry_price: float
+    stop: float
+    target: float | None
+    initial_risk: float | None
+    highest_close: float
+    breakeven_done: bool
+    opened_at: float
+    entry_client_order_id: str | None
+    external: bool
+    status: PositionStatus
+    closed_at: float | None
+    exit_price: float | None
+    close_reason: str | None
+    realized_pnl_usd: float | None
+
+    def __post_init__(self) -> None:
+        self.status = _member(PositionStatus, "position status", self.status)
+
+
+@dataclass(slots=True)
+class CycleRecord:
+    """The outcome of one account cycle; ``errors`` counts failures by type name."""
+
+    id: int
+    account_key: str
+    started_at: float
+    duration_ms: float
+    broker_calls: int
+    orders_placed: int
+    positions_open: int
+    errors: dict[str, int]
+    ok: bool
+
+
+@dataclass(slots=True)
+class HealthEventRecord:
+    """A change of an account's health state."""
+
+    id: int
+    account_key: str
+    at: float
+    old: str
+    new: str
+    reason: str
+
+
+def _columns(record: type) -> str:
+    """The columns of a ``SELECT`` that fills ``record``: its field names (the column names)."""
+    return ", ".join(f.name for f in fields(record))
+
+
+def _values(row: sqlite3.Row, record: type) -> dict[str, Any]:
+    """The row's value for each of ``record``'s fields, read by column name."""
+    return {f.name: row[f.name] for f in fields(record)}
+
+
+ORDER_COLUMNS = _columns(OrderRecord)
+POSITION_COLUMNS = _columns(PositionRecord)
+FILL_COLUMNS = _columns(FillRecord)
+CYCLE_COLUMNS = _columns(CycleRecord)
+HEALTH_COLUMNS = _columns(HealthEventRecord)
+
+
+def order_from_row(row: sqlite3.Row) -> OrderRecord:
+    """An ``OrderRecord`` from a row selected with ``ORDER_COLUMNS``."""
+    return OrderRecord(**_values(row, OrderRecord))
+
+
+def position_from_row(row: sqlite3.Row) -> PositionRecord:
+    """A ``PositionRecord`` from a row selected with ``POSITION_COLUMNS``."""
+    values = _values(row, PositionRecord)
+    values["breakeven_done"] = bool(values["breakeven_done"])  # stored as 0/1
+    values["external"] = bool(values["external"])
+    return PositionRecord(**values)
+
+
+def fill_from_row(row: sqlite3.Row) -> FillRecord:
+    """A ``FillRecord`` from a row selected with ``FILL_COLUMNS``."""
+    return FillRecord(**_values(row, FillRecord))
+
+
+def cycle_from_row(row: sqlite3.Row) -> CycleRecord:
+    """A ``CycleRecord`` from a row selected with ``CYCLE_COLUMNS``."""
+    values = _values(row, CycleRecord)
+    values["errors"] = json.loads(values["errors"])  # stored as a JSON object
+    values["ok"] = bool(values["ok"])
+    return CycleRecord(**values)
+
+
+def health_from_row(row: sqlite3.Row) -> HealthEventRecord:
+    """A ``HealthEventRecord`` from a row selected with ``HEALTH_COLUMNS``."""
+    return HealthEventRecord(**_values(row, HealthEventRecord))
+
+
+def check_finite(**values: Any) -> None:
+    """ValueError for a NaN or infinite number: SQLite would silently store NaN as NULL."""
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, not {value!r}")
+
+
+def check_order(rec: OrderRecord) -> None:
+    """ValueError when an order's side, type, purpose, status or numbers are invalid.
+
+    The record checks its vocabularies when it is made; this checks them again because
+    a record's fields can be reassigned afterwards.
+    """
+    _member(Side, "order side", rec.side)
+    _member(OrderType, "order type", rec.type)
+    _member(OrderPurpose, "order purpose", rec.purpose)
+    _member(StoredOrderStatus, "order status", rec.status)
+    check_finite(
+        amount=rec.amount,
+        quote_amount=rec.quote_amount,
+        limit_price=rec.limit_price,
+        filled=rec.filled,
+        average_price=rec.average_price,
+        fee_usd=rec.fee_usd,
+        stop=rec.stop,
+        target=rec.target,
+        initial_risk=rec.initial_risk,
+    )
