@@ -1,9 +1,26 @@
-"""The project's own exceptions.
+"""The project's own exceptions: the kind of a failure is its type.
 
-Adapters raise these where an SDK fails outside its own exception hierarchy
-(a bad secret, a malformed response, an order refused inside an HTTP 200), so
-that ``bot.isolation.failures.classify`` can map every failure by type, never by message.
-Messages never carry secret values.
+Broker SDK exceptions never leave an adapter: each adapter translates every SDK failure
+at its edge into one of the ``BrokerError`` types below, chained ``from`` the SDK's
+exception, so that ``bot.isolation.failures.classify`` sorts failures by type without
+importing any SDK. Messages never carry secret values.
+
+::
+
+    NijaError
+    ├── ConfigError
+    │   └── BrokerConfigError        an unusable key or secret (never sent to the venue)
+    └── BrokerError                  a venue failure of no finer kind (status: HTTP status)
+        ├── NetworkFailure           no usable answer: connection, 5xx, outage
+        │   └── NetworkTimeout       no answer within the call timeout
+        ├── RateLimited              slow down (retry_after: what the venue asked for)
+        ├── AuthRejected             the venue refused the key or its permissions
+        ├── VenueRefused             a definitive refusal of what the venue read (4xx)
+        │   ├── NotFound             no such order (or asset)
+        │   └── OrderRejected        the order was refused
+        │       └── InsufficientFunds
+        ├── BadResponse              an answer that cannot be understood
+        └── SimulatedFault           the paper broker's injected faults (each also one of the above)
 """
 
 from __future__ import annotations
@@ -21,41 +38,82 @@ class BrokerConfigError(ConfigError):
     """A broker client cannot be built or sign requests: e.g. a secret that is not valid base64/PEM."""
 
 
-class BrokerResponseError(NijaError):
+class BrokerError(NijaError):
+    """A broker call failed. Raised as such for a venue error of no finer kind.
+
+    ``status`` is the HTTP status of the venue's answer where one is known; it is
+    information for the operator, the type alone decides how the failure is classified.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NetworkFailure(BrokerError):
+    """No usable answer: a dropped connection, a 5xx, a venue outage. The request may have arrived."""
+
+
+class NetworkTimeout(NetworkFailure):
+    """No answer within the call timeout. The request may have arrived."""
+
+
+class RateLimited(BrokerError):
+    """The venue asks us to slow down; ``retry_after`` is the seconds it asked us to wait, if it said."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class AuthRejected(BrokerError):
+    """The venue refused the credentials or their permissions (HTTP 401/403, an invalid key)."""
+
+
+class VenueRefused(BrokerError):
+    """The venue read the request and refused it (a 4xx other than 408): nothing happened there."""
+
+
+class NotFound(VenueRefused):
+    """The venue says the order (or asset) asked for does not exist."""
+
+
+class OrderRejected(VenueRefused):
+    """The venue refused an order. Final for that intent; ``reason`` is the venue's own words."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason, status=status)
+        self.reason = reason
+
+
+class InsufficientFunds(OrderRejected):
+    """The order was refused for lack of funds (cash, buying power or the asset to sell)."""
+
+
+class BadResponse(BrokerError):
     """The venue answered, but the answer cannot be understood (bad JSON, missing fields)."""
 
 
-class OrderRejected(NijaError):
-    """The venue refused an order. Final for that intent; ``reason`` is the venue's own words."""
-
-    def __init__(self, reason: str, *, insufficient_funds: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.insufficient_funds = insufficient_funds
-
-
-class SimulatedFault(NijaError):
+class SimulatedFault(BrokerError):
     """Base of the faults the paper broker injects on request (demo and tests)."""
 
 
-class SimulatedNetworkError(SimulatedFault, ConnectionError):
-    """An injected network failure (classified like any ConnectionError)."""
+class SimulatedNetworkError(SimulatedFault, NetworkFailure):
+    """An injected network failure."""
 
 
-class SimulatedTimeout(SimulatedFault, TimeoutError):
+class SimulatedTimeout(SimulatedFault, NetworkTimeout):
     """An injected call that took longer than the call timeout."""
 
 
-class SimulatedAuthError(SimulatedFault):
+class SimulatedAuthError(SimulatedFault, AuthRejected):
     """Injected bad credentials."""
 
 
-class SimulatedRateLimit(SimulatedFault):
+class SimulatedRateLimit(SimulatedFault, RateLimited):
     """An injected rate limit, with the seconds the venue asked us to wait."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class SimulatedApiError(SimulatedFault):

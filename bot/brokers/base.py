@@ -1,8 +1,9 @@
 """The narrow broker interface every adapter implements, and credential checks.
 
-SDK objects never leave an adapter: callers see only the types of ``bot.model``.
-SDK exceptions propagate unchanged (``bot.isolation.failures.classify`` sorts them); the
-few failures that escape an SDK's own hierarchy become ``bot.errors`` types.
+SDK objects never leave an adapter: callers see only the types of ``bot.model``. Nor do SDK
+exceptions: each adapter translates every SDK failure at its one choke point into the
+``bot.errors`` types (``BrokerError`` and its kinds), chained ``from`` the SDK's exception,
+so ``bot.isolation.failures.classify`` sorts them without knowing any SDK.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def validate_credentials(spec: BrokerSpec, *, multiline_secret: bool = False) ->
 class Broker(ABC):
     """One broker account. Every method is one bounded call (or a few) to the venue.
 
-    Methods raise on failure; they never answer a failed query with an empty result.
+    Methods raise on failure (``bot.errors`` types, or a builtin OSError from the socket
+    layer); they never answer a failed query with an empty result.
     """
 
     name: str  # COINBASE, KRAKEN, OKX, BINANCE, ALPACA, PAPER

@@ -10,7 +10,17 @@ import requests
 from alpaca.common.exceptions import APIError
 
 from bot.brokers.alpaca_stocks.broker import AlpacaBroker
-from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerConfigError,
+    BrokerError,
+    InsufficientFunds,
+    NetworkFailure,
+    NetworkTimeout,
+    RateLimited,
+    VenueRefused,
+)
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
 from bot.model import (
     AccountRef,
@@ -147,7 +157,7 @@ def test_ticker_uses_latest_quote_and_trade(broker, venue):
 
 
 def test_ticker_of_a_symbol_without_data_raises(broker):
-    with pytest.raises(BrokerResponseError):
+    with pytest.raises(BadResponse):
         broker.fetch_ticker("NOPE")
 
 
@@ -288,14 +298,14 @@ def test_cancel_of_a_filled_order_returns_it_unchanged(broker, server):
 )
 def test_failed_order_lookup_raises_and_is_never_none(broker, server, fault):
     server.inject("fetch_order", fault)
-    with pytest.raises(APIError):
+    with pytest.raises(BrokerError) as info:
         broker.fetch_order("never-sent")
+    assert type(info.value.__cause__) is APIError
 
 
 def test_insufficient_buying_power_is_an_order_rejection(broker, venue):
-    with pytest.raises(OrderRejected) as info:
+    with pytest.raises(InsufficientFunds) as info:
         broker.place_order(OrderRequest("SPY", Side.BUY, OrderType.MARKET, "nija-big", amount=100))
-    assert info.value.insufficient_funds is True
     assert "insufficient buying power" in info.value.reason
     assert classify(info.value) is FailureType.BALANCE_ERROR
     assert isinstance(info.value.__cause__, APIError) and info.value.__cause__.status_code == 403
@@ -303,19 +313,18 @@ def test_insufficient_buying_power_is_an_order_rejection(broker, venue):
 
 
 def test_selling_shares_not_held_is_an_order_rejection(broker):
-    with pytest.raises(OrderRejected) as info:
+    with pytest.raises(InsufficientFunds):
         broker.place_order(
             OrderRequest("AAPL", Side.SELL, OrderType.MARKET, "nija-short", amount=1)
         )
-    assert info.value.insufficient_funds is True
 
 
-def test_duplicate_client_id_propagates_the_sdk_error(broker):
+def test_duplicate_client_id_is_a_venue_refusal(broker):
     request = OrderRequest("SPY", Side.BUY, OrderType.MARKET, "nija-dup", amount=1)
     broker.place_order(request)
-    with pytest.raises(APIError) as info:
+    with pytest.raises(VenueRefused) as info:
         broker.place_order(request)
-    assert info.value.status_code == 422
+    assert info.value.status == 422
     assert classify(info.value) is FailureType.API_ERROR
 
 
@@ -334,19 +343,20 @@ STATUS_FAULTS = [
 
 
 @pytest.mark.parametrize(("status", "expected"), STATUS_FAULTS)
-def test_http_status_faults_raise_api_error_once_without_sdk_retries(
+def test_http_status_faults_are_translated_once_without_sdk_retries(
     broker, server, status, expected
 ):
     server.inject("balance", Fault("status", status=status, retry_after=7))
     started = time.monotonic()
-    with pytest.raises(APIError) as info:
+    with pytest.raises(BrokerError) as info:  # no alpaca-py exception leaves the adapter
         broker.fetch_balance()
     assert time.monotonic() - started < 1.0  # alpaca-py would sleep 3 s per retry on 429/504
     assert len(server.requests_to("balance")) == 1
-    assert info.value.status_code == status
+    assert type(info.value.__cause__) is APIError
+    assert info.value.status == status
     assert classify(info.value) is expected
-    if status in (429, 418, 503):
-        assert retry_after_seconds(info.value) == 7.0
+    # The venue's Retry-After reaches the rate limit (the emulator sends one on 418/429/503).
+    assert retry_after_seconds(info.value) == (7.0 if status in (418, 429) else None)
     assert_no_secret(str(info.value), repr(info.value))
 
 
@@ -362,9 +372,9 @@ def test_http_status_faults_raise_api_error_once_without_sdk_retries(
 )
 def test_rate_limit_on_every_route_is_not_retried(broker, server, route, call):
     server.inject(route, Fault("status", status=429, retry_after=2))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(RateLimited) as info:
         call(broker)
-    assert info.value.status_code == 429
+    assert (info.value.status, info.value.retry_after) == (429, 2.0)
     assert len(server.requests_to(route)) == 1
 
 
@@ -378,56 +388,57 @@ def test_rate_limit_on_every_route_is_not_retried(broker, server, route, call):
 )
 def test_alpaca_error_bodies_keep_their_code(broker, server, code, status, alpaca_code, expected):
     server.inject("balance", Fault("venue_error", code=code))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(BrokerError) as info:
         broker.fetch_balance()
-    assert info.value.status_code == status
-    assert info.value.code == alpaca_code
+    assert info.value.status == status
+    assert info.value.__cause__.code == alpaca_code
     assert classify(info.value) is expected
 
 
 def test_injected_insufficient_funds_body_is_an_order_rejection(broker, server):
     server.inject("create_order", Fault("venue_error", code="insufficient_funds"))
-    with pytest.raises(OrderRejected) as info:
+    with pytest.raises(InsufficientFunds) as info:
         broker.place_order(OrderRequest("SPY", Side.BUY, OrderType.MARKET, "nija-ins", amount=1))
-    assert info.value.insufficient_funds is True
     assert classify(info.value) is FailureType.BALANCE_ERROR
 
 
-def test_forbidden_order_that_is_not_about_funds_stays_an_api_error(broker, server):
+def test_forbidden_order_that_is_not_about_funds_stays_an_auth_failure(broker, server):
     server.inject("create_order", Fault("status", status=403))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(AuthRejected) as info:
         broker.place_order(OrderRequest("SPY", Side.BUY, OrderType.MARKET, "nija-403", amount=1))
     assert classify(info.value) is FailureType.AUTHENTICATION_ERROR
 
 
 def test_wrong_secret_is_an_authentication_failure(server):
     broker = make_broker(server, credentials=Credentials(API_KEY, "FAKE-ALPACA-SECRET-WRONG"))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(AuthRejected) as info:
         broker.fetch_balance()
-    assert info.value.status_code == 401
+    assert info.value.status == 401
     assert classify(info.value) is FailureType.AUTHENTICATION_ERROR
     assert "FAKE-ALPACA-SECRET-WRONG" not in str(info.value) + repr(info.value)
 
 
-def test_malformed_json_raises_requests_json_error(broker, server):
+def test_malformed_json_is_a_bad_response(broker, server):
     server.inject("balance", Fault("malformed_json"))
-    with pytest.raises(requests.exceptions.JSONDecodeError) as info:
+    with pytest.raises(BadResponse) as info:
         broker.fetch_balance()
+    assert type(info.value.__cause__) is requests.exceptions.JSONDecodeError
     assert classify(info.value) is FailureType.API_ERROR
 
 
-def test_html_error_page_raises_api_error_with_its_status(broker, server):
+def test_html_error_page_is_a_network_failure_with_its_status(broker, server):
     server.inject("candles", Fault("html", status=502))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(NetworkFailure) as info:
         broker.fetch_candles("SPY")
-    assert info.value.status_code == 502
+    assert info.value.status == 502
     assert classify(info.value) is FailureType.NETWORK_ERROR
 
 
-def test_dropped_connection_raises_connection_error(broker, server):
+def test_dropped_connection_is_a_network_failure(broker, server):
     server.inject("positions", Fault("drop"))
-    with pytest.raises(requests.ConnectionError) as info:
+    with pytest.raises(NetworkFailure) as info:
         broker.fetch_positions()
+    assert isinstance(info.value.__cause__, requests.ConnectionError)
     assert classify(info.value) is FailureType.NETWORK_ERROR
     assert_no_secret(str(info.value), repr(info.value))
 
@@ -444,7 +455,7 @@ def test_hung_route_returns_within_the_timeout(server, route):
         ),
     }
     started = time.monotonic()
-    with pytest.raises(requests.Timeout) as info:
+    with pytest.raises(NetworkTimeout) as info:
         calls[route]()
     assert time.monotonic() - started < 2.0
     assert classify(info.value) is FailureType.NETWORK_ERROR
@@ -471,11 +482,9 @@ def test_hung_route_returns_within_the_timeout(server, route):
         ("fetch_order", None, lambda b: b.fetch_order("nija-x")),
     ],
 )
-def test_responses_of_the_wrong_shape_raise_broker_response_error(
-    broker, server, venue, route, body, call
-):
+def test_responses_of_the_wrong_shape_are_a_bad_response(broker, server, venue, route, body, call):
     venue.canned[route] = Response(200, "null" if body is None else body)
-    with pytest.raises(BrokerResponseError) as info:
+    with pytest.raises(BadResponse) as info:
         call(broker)
     assert classify(info.value) is FailureType.API_ERROR
     assert_no_secret(str(info.value), repr(info.value))
@@ -491,7 +500,7 @@ def test_account_without_readable_equity_raises_instead_of_reading_zero(broker, 
         "equity": equity,
     }
     venue.canned["balance"] = Response(200, account)
-    with pytest.raises(BrokerResponseError) as info:
+    with pytest.raises(BadResponse) as info:
         broker.fetch_balance()
     assert "equity" in str(info.value)
 

@@ -13,7 +13,14 @@ import ccxt
 import pytest
 
 from bot.brokers.ccxt.broker import CcxtBroker, redirect_urls
-from bot.errors import BrokerResponseError
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerError,
+    InsufficientFunds,
+    NetworkTimeout,
+    RateLimited,
+)
 from bot.isolation.failures import FailureType, classify
 from bot.model import (
     AccountRef,
@@ -25,6 +32,7 @@ from bot.model import (
     OrderType,
     Side,
 )
+from nija_testkit.edge import assert_translated_from
 from nija_testkit.emulator.binance import BinanceVenue
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Fault
@@ -141,8 +149,9 @@ def test_symbols_are_configured_order_intersected_with_spot_markets_loaded_once(
 def test_a_failed_market_load_is_retried_on_the_next_call(server, ledger, make_broker):
     broker = make_broker(server)
     server.inject("markets", Fault("status", status=503, times=1))
-    with pytest.raises(ccxt.OperationFailed):
+    with pytest.raises(BrokerError) as info:
         broker.symbols()
+    assert_translated_from(info.value, ccxt.OperationFailed)
     assert broker.symbols() == list(SYMBOLS)
     assert len(server.requests_to("markets")) == 2
 
@@ -172,7 +181,7 @@ def test_a_failed_pricing_call_propagates_instead_of_counting_zero(server, venue
     broker = make_broker(server)
     broker.symbols()
     server.inject("ticker", Fault("status", status=504))
-    with pytest.raises(ccxt.RequestTimeout):
+    with pytest.raises(NetworkTimeout):
         broker.fetch_balance()
 
 
@@ -308,14 +317,16 @@ def test_unknown_client_id_is_none(broker, server):
 def test_a_failed_order_query_raises_never_none(broker, server):
     broker.symbols()
     server.inject("fetch_order", Fault("status", status=500))
-    with pytest.raises(ccxt.OperationFailed):
+    with pytest.raises(BrokerError) as info:
         broker.fetch_order("nija-bn-any", "BTC/USDT")
-    with pytest.raises(ccxt.OperationFailed):
+    assert_translated_from(info.value, ccxt.OperationFailed)
+    with pytest.raises(BrokerError) as info:
         broker.fetch_order("nija-bn-any")
+    assert_translated_from(info.value, ccxt.OperationFailed)
 
 
 def test_insufficient_funds_is_a_balance_failure(broker, ledger):
-    with pytest.raises(ccxt.InsufficientFunds) as info:
+    with pytest.raises(InsufficientFunds) as info:
         broker.place_order(
             OrderRequest("BTC/USDT", Side.BUY, OrderType.MARKET, "nija-bn-big", amount=1.0)
         )
@@ -337,7 +348,7 @@ create = (
 fetch = ("fetch_order", lambda b: b.fetch_order("nija-bn-f1", "BTC/USDT"))
 F = FailureType
 FAULTS = [
-    # (call, fault, exact exception class, failure type)
+    # (call, fault, exact ccxt class translated (or the adapter's own type), failure type)
     (balance, Fault("status", status=401), ccxt.AuthenticationError, F.AUTHENTICATION_ERROR),
     (balance, Fault("status", status=403), ccxt.AuthenticationError, F.AUTHENTICATION_ERROR),
     (ticker, Fault("status", status=418), ccxt.DDoSProtection, F.RATE_LIMIT_ERROR),
@@ -364,11 +375,11 @@ FAULTS = [
     ),
     (ticker, Fault("venue_error", code="unknown_symbol"), ccxt.BadSymbol, F.API_ERROR),
     (fetch, Fault("venue_error", code="server"), ccxt.OperationFailed, F.API_ERROR),
-    (ticker, Fault("malformed_json"), BrokerResponseError, F.API_ERROR),
-    (balance, Fault("malformed_json"), BrokerResponseError, F.API_ERROR),
-    (candles, Fault("malformed_json"), BrokerResponseError, F.API_ERROR),
-    (create, Fault("malformed_json"), BrokerResponseError, F.API_ERROR),
-    (fetch, Fault("malformed_json"), BrokerResponseError, F.API_ERROR),
+    (ticker, Fault("malformed_json"), BadResponse, F.API_ERROR),
+    (balance, Fault("malformed_json"), BadResponse, F.API_ERROR),
+    (candles, Fault("malformed_json"), BadResponse, F.API_ERROR),
+    (create, Fault("malformed_json"), BadResponse, F.API_ERROR),
+    (fetch, Fault("malformed_json"), BadResponse, F.API_ERROR),
     (ticker, Fault("html", status=502), ccxt.ExchangeNotAvailable, F.NETWORK_ERROR),
     (balance, Fault("drop"), ccxt.NetworkError, F.NETWORK_ERROR),
 ]
@@ -379,17 +390,17 @@ FAULTS = [
     FAULTS,
     ids=[f"{c[0]}-{f.kind}-{f.code or f.status}" for c, f, _, _ in FAULTS],
 )
-def test_fault_raises_the_sdk_exception(
+def test_fault_is_translated_from_the_sdk_exception(
     server, ledger, call, fault, exc_class, failure, make_broker
 ):
     broker = make_broker(server)  # fresh: no private call has succeeded yet (see the -2015 test)
     broker.symbols()
     route, do = call
     server.inject(route, fault)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(BrokerError) as info:  # no ccxt exception leaves the adapter
         do(broker)
     exc = info.value
-    assert type(exc) is exc_class, repr(exc)
+    assert_translated_from(exc, exc_class)
     assert classify(exc) is failure
     assert_no_secret(str(exc), repr(exc), repr(broker))
     # No SDK-internal retries: the faulty route was asked exactly once.
@@ -400,24 +411,26 @@ def test_retry_after_reaches_the_caller_through_the_exception_chain(server, ledg
     broker = make_broker(server)
     broker.symbols()
     server.inject("ticker", Fault("status", status=429, retry_after=7))
-    with pytest.raises(ccxt.DDoSProtection) as info:
+    with pytest.raises(RateLimited) as info:
         broker.fetch_ticker("BTC/USDT")
-    # ccxt raises inside its ``except HTTPError``: the response with its headers is the context.
-    assert info.value.__context__.response.headers["Retry-After"] == "7"
+    # ccxt raises inside its ``except HTTPError``: the response with its headers is the context,
+    # and the adapter's edge reads the Retry-After from there.
+    assert info.value.__cause__.__context__.response.headers["Retry-After"] == "7"
+    assert (info.value.retry_after, info.value.status) == (7.0, 429)
 
 
 def test_rejected_key_after_a_successful_private_call_is_read_as_a_ban(broker, server):
     """ccxt quirk: once a private call succeeded, Binance's -2015 means a temporary IP ban."""
     broker.fetch_balance()
     server.inject("balance", Fault("venue_error", code="auth"))
-    with pytest.raises(ccxt.DDoSProtection) as info:
+    with pytest.raises(RateLimited) as info:
         broker.fetch_balance()
     assert classify(info.value) is FailureType.RATE_LIMIT_ERROR
 
 
 def test_a_wrong_secret_fails_the_signature_check(server, ledger, make_broker):
     broker = make_broker(server, secret="FAKE-BINANCE-SECRET-wrong")
-    with pytest.raises(ccxt.AuthenticationError) as info:
+    with pytest.raises(AuthRejected) as info:
         broker.fetch_balance()
     assert "-1022" in str(info.value)
     assert "FAKE-BINANCE-SECRET-wrong" not in str(info.value) + repr(info.value)
@@ -430,7 +443,7 @@ def test_a_hung_route_returns_within_the_timeout(server, ledger, route, make_bro
         broker.symbols()
     server.inject(route, Fault("hang", seconds=10))
     started = time.monotonic()
-    with pytest.raises(ccxt.RequestTimeout) as info:
+    with pytest.raises(NetworkTimeout) as info:
         if route == "create_order":
             broker.place_order(
                 OrderRequest("BTC/USDT", Side.BUY, OrderType.MARKET, "nija-bn-h1", amount=0.001)

@@ -10,7 +10,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
-from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerConfigError,
+    BrokerError,
+    InsufficientFunds,
+    NetworkFailure,
+    NetworkTimeout,
+    OrderRejected,
+)
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
 from bot.model import (
     AccountRef,
@@ -153,9 +162,9 @@ def test_equity_counts_a_crypto_holding_with_no_cash(server, venue):
 def test_a_failed_pricing_call_propagates_instead_of_counting_zero(server, venue):
     fund(venue, {"BTC": 1.0})
     server.inject("ticker", Fault("status", status=503))
-    with pytest.raises(requests.HTTPError) as info:
+    with pytest.raises(NetworkFailure) as info:
         make_broker(server).fetch_balance()
-    assert info.value.response.status_code == 503
+    assert info.value.status == 503
 
 
 def test_balance_walks_every_accounts_page(server, venue):
@@ -349,17 +358,16 @@ def test_unknown_client_id_is_none_and_cancel_of_it_is_none(server, venue):
 def test_a_failed_lookup_raises_never_none(server, venue):
     fund(venue, {"USD": 100.0})
     server.inject("fetch_order", Fault("status", status=503))
-    with pytest.raises(requests.HTTPError):
+    with pytest.raises(NetworkFailure):
         make_broker(server).fetch_order("nija-cb-any")
 
 
 def test_insufficient_funds_is_a_rejection_inside_http_200(server, venue):
     fund(venue, {"USD": 10.0})
-    with pytest.raises(OrderRejected) as info:
+    with pytest.raises(InsufficientFunds) as info:
         make_broker(server).place_order(
             OrderRequest("BTC/USD", Side.BUY, OrderType.MARKET, "nija-cb-poor", quote_amount=1e6)
         )
-    assert info.value.insufficient_funds is True
     assert "INSUFFICIENT_FUND" in info.value.reason
     assert classify(info.value) is FailureType.BALANCE_ERROR
 
@@ -371,7 +379,7 @@ def test_other_rejections_are_execution_failures(server, venue):
         make_broker(server).place_order(
             OrderRequest("BTC/USD", Side.BUY, OrderType.MARKET, "nija-cb-bad", quote_amount=10.0)
         )
-    assert info.value.insufficient_funds is False
+    assert type(info.value) is OrderRejected
     assert classify(info.value) is FailureType.EXECUTION_ERROR
 
 
@@ -391,16 +399,16 @@ def test_other_rejections_are_execution_failures(server, venue):
         (504, FailureType.NETWORK_ERROR),
     ],
 )
-def test_http_status_faults_raise_the_sdk_http_error(server, venue, status, expected):
+def test_http_status_faults_are_translated_from_the_sdk_http_error(server, venue, status, expected):
     fund(venue, {"USD": 100.0})
     server.inject("balance", Fault("status", status=status, retry_after=7))
-    with pytest.raises(requests.HTTPError) as info:
+    with pytest.raises(BrokerError) as info:  # no requests exception leaves the adapter
         make_broker(server).fetch_balance()
-    assert type(info.value) is requests.HTTPError
-    assert info.value.response.status_code == status
+    assert type(info.value.__cause__) is requests.HTTPError
+    assert info.value.status == status
     assert classify(info.value) is expected
-    if status in (418, 429, 503):
-        assert retry_after_seconds(info.value) == 7.0
+    # The venue's Retry-After reaches the rate limit (the emulator sends one on 418/429/503).
+    assert retry_after_seconds(info.value) == (7.0 if status in (418, 429) else None)
     assert_no_secret(str(info.value), repr(info.value))
 
 
@@ -415,48 +423,52 @@ def test_http_status_faults_raise_the_sdk_http_error(server, venue, status, expe
         ("duplicate_client_id", 400, FailureType.API_ERROR),
     ],
 )
-def test_coinbase_error_bodies_raise_the_sdk_http_error(server, venue, code, status, expected):
+def test_coinbase_error_bodies_are_translated_by_status(server, venue, code, status, expected):
     fund(venue, {"USD": 100.0})
     server.inject("ticker", Fault("venue_error", code=code))
-    with pytest.raises(requests.HTTPError) as info:
+    with pytest.raises(BrokerError) as info:
         make_broker(server).fetch_ticker("BTC/USD")
-    assert info.value.response.status_code == status
-    assert info.value.response.json()["error"]  # Coinbase's {"error", "error_details", "message"}
+    assert info.value.status == status
+    assert info.value.__cause__.response.json()[
+        "error"
+    ]  # Coinbase's {"error", "error_details", "message"}
     assert classify(info.value) is expected
 
 
 def test_venue_insufficient_funds_body_is_a_balance_rejection(server, venue):
     fund(venue, {"USD": 100.0})
     server.inject("create_order", Fault("venue_error", code="insufficient_funds"))
-    with pytest.raises(OrderRejected) as info:
+    with pytest.raises(InsufficientFunds) as info:
         make_broker(server).place_order(
             OrderRequest("BTC/USD", Side.BUY, OrderType.MARKET, "nija-cb-if", quote_amount=10.0)
         )
     assert classify(info.value) is FailureType.BALANCE_ERROR
 
 
-def test_malformed_json_raises_the_requests_json_error(server, venue):
+def test_malformed_json_is_a_bad_response(server, venue):
     fund(venue, {"USD": 100.0})
     server.inject("balance", Fault("malformed_json"))
-    with pytest.raises(requests.exceptions.JSONDecodeError) as info:
+    with pytest.raises(BadResponse) as info:
         make_broker(server).fetch_balance()
+    assert type(info.value.__cause__) is requests.exceptions.JSONDecodeError
     assert classify(info.value) is FailureType.API_ERROR
 
 
-def test_html_error_page_raises_http_error_with_its_status(server, venue):
+def test_html_error_page_is_a_network_failure_with_its_status(server, venue):
     fund(venue, {"USD": 100.0})
     server.inject("candles", Fault("html", status=502))
-    with pytest.raises(requests.HTTPError) as info:
+    with pytest.raises(NetworkFailure) as info:
         make_broker(server).fetch_candles("BTC/USD")
-    assert info.value.response.status_code == 502
+    assert info.value.status == 502
     assert classify(info.value) is FailureType.NETWORK_ERROR
 
 
-def test_dropped_connection_raises_connection_error(server, venue):
+def test_dropped_connection_is_a_network_failure(server, venue):
     fund(venue, {"USD": 100.0})
     server.inject("ticker", Fault("drop"))
-    with pytest.raises(requests.ConnectionError) as info:
+    with pytest.raises(NetworkFailure) as info:
         make_broker(server).fetch_ticker("BTC/USD")
+    assert isinstance(info.value.__cause__, requests.ConnectionError)
     assert classify(info.value) is FailureType.NETWORK_ERROR
 
 
@@ -465,7 +477,7 @@ def test_a_hung_route_returns_within_the_timeout(server, venue):
     server.inject("balance", Fault("hang", seconds=10))
     broker = make_broker(server, timeout=1.0)
     started = time.monotonic()
-    with pytest.raises(requests.Timeout) as info:
+    with pytest.raises(NetworkTimeout) as info:
         broker.fetch_balance()
     assert time.monotonic() - started < 2.0
     assert classify(info.value) is FailureType.NETWORK_ERROR
@@ -475,7 +487,7 @@ def test_a_create_order_timeout_is_not_resent(server, venue):
     fund(venue, {"USD": 1000.0})
     server.inject("create_order", Fault("hang", seconds=3, times=1))
     broker = make_broker(server, timeout=1.0)
-    with pytest.raises(requests.Timeout):
+    with pytest.raises(NetworkTimeout):
         broker.place_order(
             OrderRequest("BTC/USD", Side.BUY, OrderType.MARKET, "nija-cb-slow", quote_amount=10.0)
         )
@@ -487,7 +499,7 @@ def test_wrong_shape_answer_is_a_response_error(server, venue):
     venue.routes.insert(
         0, ("GET", venue.routes[0][1], "balance", lambda req: Response(200, ["not", "a", "dict"]))
     )
-    with pytest.raises(BrokerResponseError) as info:
+    with pytest.raises(BadResponse) as info:
         make_broker(server).fetch_balance()
     assert classify(info.value) is FailureType.API_ERROR
 
@@ -496,7 +508,7 @@ def test_missing_fields_are_a_response_error(server, venue):
     fund(venue, {"USD": 100.0})
     body = {"accounts": [{"currency": "USD"}], "has_next": False}
     venue.routes.insert(0, ("GET", venue.routes[0][1], "balance", lambda req: Response(200, body)))
-    with pytest.raises(BrokerResponseError, match="available_balance"):
+    with pytest.raises(BadResponse, match="available_balance"):
         make_broker(server).fetch_balance()
 
 
@@ -532,17 +544,17 @@ def test_plain_http_to_a_remote_host_is_refused(venue):
 
 def test_a_key_the_venue_does_not_know_is_rejected_by_the_venue(server, venue):
     fund(venue, {"USD": 100.0})
-    with pytest.raises(requests.HTTPError) as info:
+    with pytest.raises(AuthRejected) as info:
         make_broker(server, key="organizations/x/apiKeys/FAKE-COINBASE-KEY-other").fetch_balance()
-    assert info.value.response.status_code == 401
-    assert info.value.response.json()["error"] == "UNAUTHENTICATED"
+    assert info.value.status == 401
+    assert info.value.__cause__.response.json()["error"] == "UNAUTHENTICATED"
 
 
 def test_a_signature_by_the_wrong_private_key_is_rejected(server, venue):
     fund(venue, {"USD": 100.0})
-    with pytest.raises(requests.HTTPError) as info:
+    with pytest.raises(AuthRejected) as info:
         make_broker(server, secret=new_pem()).fetch_balance()
-    assert info.value.response.status_code == 401
+    assert info.value.status == 401
     assert classify(info.value) is FailureType.AUTHENTICATION_ERROR
     assert_no_secret(str(info.value), repr(info.value))
 

@@ -12,7 +12,15 @@ import ccxt
 import pytest
 
 from bot.brokers.ccxt.broker import CcxtBroker
-from bot.errors import BrokerConfigError, BrokerResponseError
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerConfigError,
+    BrokerError,
+    InsufficientFunds,
+    NetworkFailure,
+    NetworkTimeout,
+)
 from bot.isolation.failures import FailureType, classify
 from bot.model import (
     AccountRef,
@@ -24,6 +32,7 @@ from bot.model import (
     OrderType,
     Side,
 )
+from nija_testkit.edge import assert_translated_from
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
@@ -147,8 +156,9 @@ def test_a_currency_without_a_market_counts_zero_but_stays_in_cash(kraken):
 
 def test_a_failed_pricing_call_propagates(kraken):
     kraken.server.inject("ticker", Fault("status", status=502))
-    with pytest.raises(ccxt.ExchangeNotAvailable):
+    with pytest.raises(NetworkFailure) as info:
         kraken.broker().fetch_balance()
+    assert type(info.value.__cause__) is ccxt.ExchangeNotAvailable
 
 
 def test_positions_are_holdings_above_dust(kraken):
@@ -267,12 +277,12 @@ def test_an_unknown_client_id_is_none(kraken):
 
 def test_a_failed_lookup_raises_instead_of_none(kraken):
     kraken.server.inject("closed_orders", Fault("status", status=503))
-    with pytest.raises(ccxt.ExchangeNotAvailable):
+    with pytest.raises(NetworkFailure):
         kraken.broker().fetch_order("nija-never-sent")
 
 
 def test_real_insufficient_funds(kraken):
-    with pytest.raises(ccxt.InsufficientFunds) as info:
+    with pytest.raises(InsufficientFunds) as info:
         kraken.broker().place_order(buy("nija-big-0001", amount=5.0))
     assert classify(info.value) is FailureType.BALANCE_ERROR
     assert kraken.ledger.balance("USD") == 10000.0
@@ -280,8 +290,9 @@ def test_real_insufficient_funds(kraken):
 
 def test_a_client_id_kraken_cannot_take_is_refused_by_the_venue(kraken):
     # Kraken takes a UUID, 32 hex chars, or free text of at most 18 characters.
-    with pytest.raises(ccxt.ExchangeError):
+    with pytest.raises(BrokerError) as info:
         kraken.broker().place_order(buy("nija-platform-kraken-123456"))
+    assert type(info.value.__cause__) is ccxt.ExchangeError
     assert kraken.ledger.all_orders() == []
 
 
@@ -304,7 +315,7 @@ BALANCE_FAULTS = [
     (Fault("venue_error", code="rate_limit"), ccxt.DDoSProtection, FailureType.RATE_LIMIT_ERROR),
     (Fault("venue_error", code="server"), ccxt.ExchangeNotAvailable, FailureType.NETWORK_ERROR),
     (Fault("venue_error", code="unknown_symbol"), ccxt.ExchangeError, FailureType.API_ERROR),
-    (Fault("malformed_json"), BrokerResponseError, FailureType.API_ERROR),
+    (Fault("malformed_json"), BadResponse, FailureType.API_ERROR),
     (Fault("html", status=502), ccxt.ExchangeNotAvailable, FailureType.NETWORK_ERROR),
     (Fault("drop"), ccxt.NetworkError, FailureType.NETWORK_ERROR),
 ]
@@ -315,12 +326,12 @@ BALANCE_FAULTS = [
     BALANCE_FAULTS,
     ids=[f"{f.kind}-{f.code or f.status}" for f, _, _ in BALANCE_FAULTS],
 )
-def test_balance_fault_raises_the_sdk_exception(kraken, fault, expected, failure):
+def test_balance_fault_is_translated_from_the_sdk_exception(kraken, fault, expected, failure):
     broker = kraken.broker()
     kraken.server.inject("balance", fault)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(BrokerError) as info:  # no ccxt exception leaves the adapter
         broker.fetch_balance()
-    assert type(info.value) is expected
+    assert_translated_from(info.value, expected)
     assert classify(info.value) is failure
     assert_no_secret(info.value, broker)
 
@@ -332,7 +343,7 @@ ORDER_FAULTS = [
         FailureType.BALANCE_ERROR,
     ),
     (Fault("venue_error", code="invalid_order"), ccxt.InvalidOrder, FailureType.EXECUTION_ERROR),
-    (Fault("malformed_json"), BrokerResponseError, FailureType.API_ERROR),
+    (Fault("malformed_json"), BadResponse, FailureType.API_ERROR),
     (Fault("status", status=504), ccxt.ExchangeNotAvailable, FailureType.NETWORK_ERROR),
 ]
 
@@ -342,12 +353,12 @@ ORDER_FAULTS = [
     ORDER_FAULTS,
     ids=[f"{f.kind}-{f.code or f.status}" for f, _, _ in ORDER_FAULTS],
 )
-def test_order_fault_raises_the_sdk_exception(kraken, fault, expected, failure):
+def test_order_fault_is_translated_from_the_sdk_exception(kraken, fault, expected, failure):
     broker = kraken.broker()
     kraken.server.inject("create_order", fault)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(BrokerError) as info:
         broker.place_order(buy("nija-fault-001"))
-    assert type(info.value) is expected
+    assert_translated_from(info.value, expected)
     assert classify(info.value) is failure
     assert_no_secret(info.value, broker)
     assert kraken.ledger.all_orders() == []
@@ -355,7 +366,7 @@ def test_order_fault_raises_the_sdk_exception(kraken, fault, expected, failure):
 
 def test_malformed_candles_are_a_response_error_not_an_empty_series(kraken):
     kraken.server.inject("candles", Fault("malformed_json"))
-    with pytest.raises(BrokerResponseError):
+    with pytest.raises(BadResponse):
         kraken.broker().fetch_candles("BTC/USD")
 
 
@@ -364,7 +375,7 @@ def test_a_hung_route_returns_within_the_timeout(kraken):
     broker.symbols()  # markets loaded: only the hung call is timed
     kraken.server.inject("balance", Fault("hang", seconds=10))
     started = time.monotonic()
-    with pytest.raises(ccxt.RequestTimeout) as info:
+    with pytest.raises(NetworkTimeout) as info:
         broker.fetch_balance()
     assert time.monotonic() - started < 2.0
     assert classify(info.value) is FailureType.NETWORK_ERROR
@@ -376,7 +387,7 @@ def test_one_call_of_many_requests_stays_within_its_budget(kraken):
     broker.symbols()
     kraken.server.inject("ticker", Fault("latency", seconds=0.6))
     started = time.monotonic()
-    with pytest.raises(ccxt.RequestTimeout):
+    with pytest.raises(NetworkTimeout):
         broker.fetch_balance()  # balance + two slow tickers > 1 s
     assert time.monotonic() - started < 1.5
 
@@ -397,7 +408,7 @@ def test_a_secret_that_is_not_base64_is_a_config_error(kraken):
 
 
 def test_an_unknown_key_is_an_authentication_error(kraken):
-    with pytest.raises(ccxt.AuthenticationError) as info:
+    with pytest.raises(AuthRejected) as info:
         kraken.broker(key="FAKE-KRAKEN-KEY-unknown").fetch_balance()
     assert classify(info.value) is FailureType.AUTHENTICATION_ERROR
 
@@ -405,9 +416,10 @@ def test_an_unknown_key_is_an_authentication_error(kraken):
 def test_a_wrong_secret_is_caught_by_the_signature_check(kraken):
     # Kraken says "EAPI:Invalid signature", which ccxt maps to no specific class.
     other = "FAKEKRAKENSECRETOTHERKRAKENSECRT"
-    with pytest.raises(ccxt.ExchangeError) as info:
+    with pytest.raises(BrokerError) as info:
         kraken.broker(secret=other).fetch_balance()
-    assert type(info.value) is ccxt.ExchangeError
+    assert type(info.value) is BrokerError
+    assert type(info.value.__cause__) is ccxt.ExchangeError
     assert "EAPI:Invalid signature" in str(info.value)
     assert other not in str(info.value) and other not in repr(info.value)
 

@@ -17,13 +17,19 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import ccxt
 import pytest
-import requests
-from alpaca.common.exceptions import APIError
 
 from bot.brokers.base import Broker
-from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerConfigError,
+    BrokerError,
+    InsufficientFunds,
+    NetworkFailure,
+    NetworkTimeout,
+    RateLimited,
+)
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
 from bot.model import Credentials
 from nija_testkit.emulator.server import Fault
@@ -101,102 +107,46 @@ FAULTS = {
 }
 ORDER_ONLY = {"venue_insufficient_funds"}  # a balance query is never refused for lack of funds
 
-# broker → fault → (exact exception type, FailureType). The same on balance and create_order.
+# broker → fault → (exact project exception type, FailureType). The same on balance and
+# create_order. No SDK exception leaves an adapter: each is translated at the adapter's edge.
+_COMMON = {
+    "hang": (NetworkTimeout, NET),
+    "401": (AuthRejected, AUTH),
+    "403": (AuthRejected, AUTH),
+    "418": (RateLimited, RATE),
+    "429": (RateLimited, RATE),
+    "500": (NetworkFailure, NET),
+    "502": (NetworkFailure, NET),
+    "503": (NetworkFailure, NET),
+    "504": (NetworkFailure, NET),
+    "venue_auth": (AuthRejected, AUTH),
+    "venue_rate_limit": (RateLimited, RATE),
+    "venue_insufficient_funds": (InsufficientFunds, FUNDS),
+    "malformed_json": (BadResponse, API),
+    "html_502": (NetworkFailure, NET),
+    "drop": (NetworkFailure, NET),
+}
 TABLE: dict[str, dict[str, tuple[type[BaseException], FailureType]]] = {
-    "KRAKEN": {
-        "hang": (ccxt.RequestTimeout, NET),
-        "401": (ccxt.AuthenticationError, AUTH),
-        "403": (ccxt.PermissionDenied, AUTH),
-        "418": (ccxt.DDoSProtection, RATE),
-        "429": (ccxt.DDoSProtection, RATE),
-        "500": (ccxt.ExchangeNotAvailable, NET),
-        "502": (ccxt.ExchangeNotAvailable, NET),
-        "503": (ccxt.ExchangeNotAvailable, NET),
-        # ccxt's kraken maps 504 to ExchangeNotAvailable, not RequestTimeout: still NETWORK.
-        "504": (ccxt.ExchangeNotAvailable, NET),
-        "venue_auth": (ccxt.AuthenticationError, AUTH),  # "EAPI:Invalid key" in HTTP 200
-        "venue_rate_limit": (ccxt.DDoSProtection, RATE),  # "EAPI:Rate limit exceeded"
-        "venue_insufficient_funds": (ccxt.InsufficientFunds, FUNDS),
-        "malformed_json": (BrokerResponseError, API),
-        "html_502": (ccxt.ExchangeNotAvailable, NET),
-        "drop": (ccxt.NetworkError, NET),
-    },
+    # ccxt's kraken maps 504 to ExchangeNotAvailable, not RequestTimeout: a NetworkFailure.
+    # Kraken's "EAPI:Invalid key" / "EAPI:Rate limit exceeded" arrive inside HTTP 200.
+    "KRAKEN": dict(_COMMON),
     "OKX": {
-        "hang": (ccxt.RequestTimeout, NET),
-        "401": (ccxt.AuthenticationError, AUTH),
-        "403": (ccxt.PermissionDenied, AUTH),
-        # OKX's 429 body carries code 50011: RateLimitExceeded (both for 418 and 429).
-        "418": (ccxt.RateLimitExceeded, RATE),
-        "429": (ccxt.RateLimitExceeded, RATE),
-        "500": (ccxt.ExchangeNotAvailable, NET),
-        "502": (ccxt.ExchangeNotAvailable, NET),
-        "503": (ccxt.OnMaintenance, NET),  # OnMaintenance is an ExchangeNotAvailable
-        "504": (ccxt.RequestTimeout, NET),
-        "venue_auth": (ccxt.AuthenticationError, AUTH),
-        "venue_rate_limit": (ccxt.RateLimitExceeded, RATE),
-        "venue_insufficient_funds": (ccxt.InsufficientFunds, FUNDS),  # sCode 51008
-        "malformed_json": (BrokerResponseError, API),
-        "html_502": (ccxt.ExchangeNotAvailable, NET),
-        "drop": (ccxt.NetworkError, NET),
+        **_COMMON,
+        "504": (NetworkTimeout, NET),  # ccxt's RequestTimeout; 503 is OnMaintenance
     },
     "BINANCE": {
-        "hang": (ccxt.RequestTimeout, NET),
-        "401": (ccxt.AuthenticationError, AUTH),
-        # Binance answers 403 with -2015; ccxt maps that code to AuthenticationError.
-        "403": (ccxt.AuthenticationError, AUTH),
-        "418": (ccxt.DDoSProtection, RATE),
-        "429": (ccxt.DDoSProtection, RATE),
+        **_COMMON,
         # Binance's 5xx body {"code": -1001} is ccxt's OperationFailed, which is not a
-        # NetworkError: API_ERROR, where the bare status would say NETWORK.
-        "500": (ccxt.OperationFailed, API),
-        "502": (ccxt.OperationFailed, API),
-        "503": (ccxt.OperationFailed, API),
-        "504": (ccxt.RequestTimeout, NET),  # -1007 "Timeout waiting for response"
-        # -2015 before any private call succeeded (after one, ccxt reads it as an IP ban).
-        "venue_auth": (ccxt.AuthenticationError, AUTH),
-        "venue_rate_limit": (ccxt.DDoSProtection, RATE),
-        "venue_insufficient_funds": (ccxt.InsufficientFunds, FUNDS),  # -2010
-        "malformed_json": (BrokerResponseError, API),
-        "html_502": (ccxt.ExchangeNotAvailable, NET),
-        "drop": (ccxt.NetworkError, NET),
+        # NetworkError: a BrokerError (API_ERROR), where the bare status would say NETWORK.
+        "500": (BrokerError, API),
+        "502": (BrokerError, API),
+        "503": (BrokerError, API),
+        "504": (NetworkTimeout, NET),  # -1007 "Timeout waiting for response"
     },
-    "COINBASE": {
-        "hang": (requests.ReadTimeout, NET),
-        "401": (requests.HTTPError, AUTH),
-        "403": (requests.HTTPError, AUTH),
-        "418": (requests.HTTPError, RATE),
-        "429": (requests.HTTPError, RATE),
-        "500": (requests.HTTPError, NET),
-        "502": (requests.HTTPError, NET),
-        "503": (requests.HTTPError, NET),
-        "504": (requests.HTTPError, NET),
-        "venue_auth": (requests.HTTPError, AUTH),
-        "venue_rate_limit": (requests.HTTPError, RATE),
-        # Coinbase refuses an order inside HTTP 200 (success: false): the adapter's OrderRejected.
-        "venue_insufficient_funds": (OrderRejected, FUNDS),
-        "malformed_json": (requests.JSONDecodeError, API),
-        "html_502": (requests.HTTPError, NET),
-        "drop": (requests.ConnectionError, NET),
-    },
-    "ALPACA": {
-        "hang": (requests.ReadTimeout, NET),
-        "401": (APIError, AUTH),
-        "403": (APIError, AUTH),
-        "418": (APIError, RATE),
-        "429": (APIError, RATE),
-        "500": (APIError, NET),
-        "502": (APIError, NET),
-        "503": (APIError, NET),
-        "504": (APIError, NET),
-        "venue_auth": (APIError, AUTH),
-        "venue_rate_limit": (APIError, RATE),
-        # Alpaca says 403 + 40310000 "insufficient buying power": the adapter's OrderRejected
-        # (a bare 403 stays an APIError, AUTHENTICATION).
-        "venue_insufficient_funds": (OrderRejected, FUNDS),
-        "malformed_json": (requests.JSONDecodeError, API),
-        "html_502": (APIError, NET),
-        "drop": (requests.ConnectionError, NET),
-    },
+    # Coinbase refuses an order inside HTTP 200 (success: false); Alpaca with HTTP 403 +
+    # 40310000 "insufficient buying power" (a bare 403 stays an AuthRejected).
+    "COINBASE": dict(_COMMON),
+    "ALPACA": dict(_COMMON),
 }
 
 ROWS = [
@@ -227,8 +177,11 @@ def test_fault_lands_on_its_failure_type(venue, broker, route, fault):
     exc = info.value
     assert type(exc) is exc_type, repr(exc)
     assert classify(exc) is failure
-    # Every SDK exposes the 429's Retry-After: on the exception's response (requests,
-    # alpaca-py) or on the HTTPError that ccxt raised from (its ``__context__``).
+    # The HTTP status travels with the project's exception wherever the venue sent one.
+    if fault.isdigit() or fault == "html_502":
+        assert exc.status == int(fault[-3:]), repr(exc)
+    # Every adapter reads the 429's Retry-After at its edge: from the exception's response
+    # (requests, alpaca-py) or from the HTTPError that ccxt raised from (its ``__context__``).
     assert retry_after_seconds(exc) == (7.0 if fault == "429" else None)
     # The faulty route was asked once: no SDK-internal retries (an order is never re-sent).
     assert len(venue.server.requests_to(route)) == 1
@@ -266,7 +219,7 @@ def test_a_hung_route_returns_within_the_timeout_plus_one_second(venues, route):
         assert exc is not None, f"{name}: a hung {route} returned a result"
         assert elapsed < 2.0, f"{name}: {route} took {elapsed:.2f} s"
         assert classify(exc) is NET, f"{name}: {exc!r}"
-        assert isinstance(exc, ccxt.RequestTimeout | requests.Timeout), f"{name}: {exc!r}"
+        assert isinstance(exc, NetworkTimeout), f"{name}: {exc!r}"
         assert len(venues[name].server.requests_to(route)) == 1, name
     for handle in venues.values():
         handle.server.clear_faults()

@@ -11,7 +11,15 @@ import ccxt
 import pytest
 
 from bot.brokers.ccxt.broker import CcxtBroker
-from bot.errors import BrokerResponseError
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerError,
+    InsufficientFunds,
+    NetworkFailure,
+    NetworkTimeout,
+    VenueRefused,
+)
 from bot.isolation.failures import FailureType, classify
 from bot.model import (
     AccountRef,
@@ -23,6 +31,7 @@ from bot.model import (
     OrderType,
     Side,
 )
+from nija_testkit.edge import assert_translated_from
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.okx import OkxVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
@@ -168,8 +177,9 @@ def test_balance_pricing_failure_propagates(okx):
     broker.symbols()  # markets loaded; now every pricing route fails
     for route in ("ticker", "tickers", "candles"):
         okx.server.inject(route, Fault("status", status=500))
-    with pytest.raises(ccxt.ExchangeNotAvailable):
+    with pytest.raises(NetworkFailure) as info:
         broker.fetch_balance()
+    assert type(info.value.__cause__) is ccxt.ExchangeNotAvailable
 
 
 def test_positions_are_holdings_above_dust(okx):
@@ -331,17 +341,17 @@ def test_fetch_order_failure_raises_never_none(okx):
     broker = okx.broker()
     broker.symbols()
     okx.server.inject("fetch_order", Fault("status", status=503))
-    with pytest.raises(ccxt.OnMaintenance):
+    with pytest.raises(NetworkFailure):
         broker.fetch_order("nijaX", "BTC/USDT")
     okx.server.clear_faults()
     okx.server.inject("fetch_order", Fault("malformed_json"))
-    with pytest.raises(BrokerResponseError):
+    with pytest.raises(BadResponse):
         broker.fetch_order("nijaX", "BTC/USDT")
 
 
-def test_insufficient_funds_is_the_sdk_exception(okx):
+def test_insufficient_funds_is_a_balance_failure(okx):
     broker = okx.broker()
-    with pytest.raises(ccxt.InsufficientFunds) as info:
+    with pytest.raises(InsufficientFunds) as info:
         broker.place_order(
             OrderRequest("BTC/USDT", Side.BUY, OrderType.MARKET, "nijaBig", amount=5.0)
         )
@@ -372,7 +382,7 @@ FAULTS = [
         FailureType.RATE_LIMIT_ERROR,
     ),
     (Fault("venue_error", code="server"), ccxt.OnMaintenance, FailureType.NETWORK_ERROR),
-    (Fault("malformed_json"), BrokerResponseError, FailureType.API_ERROR),
+    (Fault("malformed_json"), BadResponse, FailureType.API_ERROR),
     (Fault("html", status=502), ccxt.ExchangeNotAvailable, FailureType.NETWORK_ERROR),
     (Fault("drop"), ccxt.NetworkError, FailureType.NETWORK_ERROR),
 ]
@@ -383,13 +393,13 @@ FAULTS = [
     FAULTS,
     ids=[f"{f.kind}-{f.status}-{f.code}" for f, _, _ in FAULTS],
 )
-def test_balance_fault_raises_the_exact_type(okx, fault, exc_type, failure):
+def test_balance_fault_is_translated_from_the_exact_type(okx, fault, exc_type, failure):
     broker = okx.broker()
     broker.symbols()
     okx.server.inject("balance", fault)
-    with pytest.raises(exc_type) as info:
+    with pytest.raises(BrokerError) as info:  # no ccxt exception leaves the adapter
         broker.fetch_balance()
-    assert type(info.value) is exc_type
+    assert_translated_from(info.value, exc_type)
     assert classify(info.value) is failure
     assert_no_secret(str(info.value), repr(info.value))
 
@@ -415,14 +425,14 @@ ORDER_FAULTS = [
     ORDER_FAULTS,
     ids=[f.code or str(f.status) for f, _, _ in ORDER_FAULTS],
 )
-def test_order_fault_raises_the_exact_type(okx, fault, exc_type, failure):
+def test_order_fault_is_translated_from_the_exact_type(okx, fault, exc_type, failure):
     broker = okx.broker()
     broker.symbols()
     okx.server.inject("create_order", fault)
     request = OrderRequest("BTC/USDT", Side.BUY, OrderType.MARKET, "nijaFault", amount=0.01)
-    with pytest.raises(exc_type) as info:
+    with pytest.raises(BrokerError) as info:
         broker.place_order(request)
-    assert type(info.value) is exc_type
+    assert_translated_from(info.value, exc_type)
     assert classify(info.value, "order") is failure
     assert okx.ledger.find(client_order_id="nijaFault") is None
 
@@ -432,7 +442,7 @@ def test_hung_call_returns_within_timeout(okx):
     broker.symbols()
     okx.server.inject("balance", Fault("hang", seconds=10))
     started = time.monotonic()
-    with pytest.raises(ccxt.RequestTimeout) as info:
+    with pytest.raises(NetworkTimeout) as info:
         broker.fetch_balance()
     assert time.monotonic() - started < 2.0
     assert classify(info.value) is FailureType.NETWORK_ERROR
@@ -442,7 +452,7 @@ def test_hung_market_load_returns_within_timeout(okx):
     broker = okx.broker(timeout=1.0)
     okx.server.inject("markets", Fault("hang", seconds=10))
     started = time.monotonic()
-    with pytest.raises(ccxt.RequestTimeout):
+    with pytest.raises(NetworkTimeout):
         broker.fetch_ticker("BTC/USDT")
     assert time.monotonic() - started < 2.0
 
@@ -461,7 +471,7 @@ def test_hung_market_load_returns_within_timeout(okx):
 )
 def test_bad_credentials_are_authentication_errors_without_secrets(okx, creds):
     broker = okx.broker(**creds)
-    with pytest.raises(ccxt.AuthenticationError) as info:
+    with pytest.raises(AuthRejected) as info:
         broker.fetch_balance()
     assert classify(info.value) is FailureType.AUTHENTICATION_ERROR
     secrets = [SECRET, PASSPHRASE, *(v for k, v in creds.items() if k != "key")]
@@ -490,8 +500,9 @@ def test_failed_call_is_not_retried_by_the_sdk(okx):
     broker = okx.broker()
     broker.symbols()
     okx.server.inject("balance", Fault("status", status=503))
-    with pytest.raises(ccxt.OnMaintenance):
+    with pytest.raises(NetworkFailure) as info:
         broker.fetch_balance()
+    assert type(info.value.__cause__) is ccxt.OnMaintenance
     assert len(okx.server.requests_to("balance")) == 1
 
 
@@ -508,7 +519,8 @@ def test_proxy_environment_is_ignored_for_loopback(okx, monkeypatch):
 def test_client_id_okx_cannot_take_is_refused_loudly(okx):
     # OKX takes 1-32 alphanumerics in clOrdId; anything else is refused, never renamed.
     request = OrderRequest("BTC/USDT", Side.BUY, OrderType.MARKET, "nija-with-dash", amount=0.01)
-    with pytest.raises(ccxt.BadRequest):
+    with pytest.raises(VenueRefused) as info:
         okx.broker().place_order(request)
+    assert type(info.value.__cause__) is ccxt.BadRequest
     assert order_body(okx, "nija-with-dash")["clOrdId"] == "nija-with-dash"
     assert okx.ledger.all_orders() == []

@@ -3,22 +3,18 @@
 
 alpaca-py has no request timeout and retries HTTP 429/504 itself (3 x 3 s sleeps); both
 clients are hardened here: every request carries ``spec.timeout_seconds`` and the SDK's
-retries are off, so a failure reaches the caller at once, as the SDK's own exception.
+retries are off, so a failure reaches the caller at once. No SDK exception leaves this
+adapter: every SDK call runs inside ``translated`` (``bot.brokers.alpaca_stocks.errors``),
+which raises the project's type chained ``from`` the SDK's exception.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from alpaca.common.enums import Sort
-from alpaca.common.exceptions import APIError
 from alpaca.common.rest import RESTClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
@@ -26,12 +22,12 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading import enums as alpaca_enums
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
-from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
 from bot.brokers.alpaca_stocks import parse
+from bot.brokers.alpaca_stocks.errors import translated
 from bot.brokers.base import Broker, validate_credentials
-from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected, VenueRefused
 from bot.model import (
     AssetClass,
     Balance,
@@ -47,10 +43,6 @@ from bot.model import (
 )
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# Alpaca's documented codes: 40410000 "not found"; 40310000 is overloaded (insufficient
-# buying power / qty, but also other refusals), so the message decides for that one.
-NOT_FOUND_CODE = 40410000
-FORBIDDEN_CODE = 40310000
 OPEN_ORDERS_LIMIT = 500  # Alpaca's maximum page for GET /v2/orders
 
 
@@ -92,53 +84,6 @@ def _harden(client: RESTClient, url: str | None, timeout: float) -> None:
         client._session.trust_env = False
 
 
-@contextmanager
-def _parsing(what: str) -> Iterator[None]:
-    """Turn a response the SDK could not parse into ``BrokerResponseError``.
-
-    HTTP and transport failures (``APIError``, ``requests`` exceptions, including its
-    ``JSONDecodeError`` for a non-JSON body) pass unchanged: ``classify`` knows them.
-    """
-    try:
-        yield
-    except (APIError, requests.RequestException):
-        raise
-    except ValidationError as exc:
-        raise BrokerResponseError(
-            f"Alpaca {what}: response did not match the expected shape "
-            f"({exc.error_count()} field errors)"
-        ) from exc
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        # alpaca-py raises ValueError on a market-data body without a known key, and
-        # TypeError/AttributeError when a body is null or a list where it expects a dict.
-        raise BrokerResponseError(
-            f"Alpaca {what}: unreadable response ({type(exc).__name__})"
-        ) from exc
-
-
-def _error_body(exc: APIError) -> dict[str, Any]:
-    """Alpaca's JSON error body (``{"code": ..., "message": ...}``), or {} for anything else."""
-    try:
-        body = json.loads(str(exc))
-    except ValueError:
-        return {}  # an HTML page or plain text: not an Alpaca error body
-    return body if isinstance(body, dict) else {}
-
-
-def _is_not_found(exc: APIError) -> bool:
-    """True only when Alpaca itself says 404 "not found" (not a proxy's 404 page)."""
-    return exc.status_code == 404 and _error_body(exc).get("code") == NOT_FOUND_CODE
-
-
-def _insufficient_funds(exc: APIError) -> OrderRejected | None:
-    """Alpaca refuses an order for lack of buying power / shares with HTTP 403 + 40310000."""
-    body = _error_body(exc)
-    message = str(body.get("message", ""))
-    if exc.status_code == 403 and body.get("code") == FORBIDDEN_CODE and "insufficient" in message:
-        return OrderRejected(f"Alpaca: {message}", insufficient_funds=True)
-    return None
-
-
 def _ticker(symbol: str) -> str:
     """Alpaca spells stocks as plain tickers; accept ``SPY/USD`` too."""
     return symbol.upper().removesuffix("/USD")
@@ -163,6 +108,27 @@ def _round_down(value: float, places: int) -> float:
     if rounded <= 0:
         raise OrderRejected(f"order size {value!r} rounds to zero at {places} decimals")
     return rounded
+
+
+def _order_request(request: OrderRequest) -> LimitOrderRequest | MarketOrderRequest:
+    """alpaca-py's request for a day order; the client order id goes into ``client_order_id``."""
+    common = {
+        "symbol": _ticker(request.symbol),
+        "side": alpaca_enums.OrderSide(request.side.value),
+        "time_in_force": alpaca_enums.TimeInForce.DAY,  # fractional/notional need DAY
+        "client_order_id": request.client_order_id,
+    }
+    if request.type is OrderType.LIMIT:
+        # Stocks trade in cents from $1 up; fractional shares to 9 decimals.
+        places = 2 if request.limit_price >= 1 else 4
+        return LimitOrderRequest(
+            qty=_round_down(request.amount, 9),
+            limit_price=round(request.limit_price, places),
+            **common,
+        )
+    if request.amount is not None:
+        return MarketOrderRequest(qty=_round_down(request.amount, 9), **common)
+    return MarketOrderRequest(notional=_round_down(request.quote_amount, 2), **common)
 
 
 class AlpacaBroker(Broker):
@@ -206,12 +172,10 @@ class AlpacaBroker(Broker):
             listed = []
             for symbol in self.spec.symbols:
                 try:
-                    with _parsing("asset"):
+                    with translated("asset"):
                         asset = self._trading.get_asset(_ticker(symbol))
-                except APIError as exc:
-                    if _is_not_found(exc):
-                        continue  # Alpaca does not list it: not tradable here
-                    raise
+                except NotFound:
+                    continue  # Alpaca does not list it: not tradable here
                 if asset.tradable and getattr(asset.status, "value", asset.status) == "active":
                     listed.append(symbol)
             self._listed = listed
@@ -222,14 +186,15 @@ class AlpacaBroker(Broker):
         ticker = _ticker(symbol)
         # Markets close nights and weekends: look back well past ``limit`` bars, newest first.
         lookback = timedelta(seconds=timeframe_seconds(timeframe) * limit * 3, days=4)
-        request = StockBarsRequest(
-            symbol_or_symbols=ticker,
-            timeframe=_timeframe(timeframe),
-            start=datetime.now(UTC) - lookback,
-            limit=limit,
-            sort=Sort.DESC,
-        )
-        with _parsing("bars"):
+        bar_size = _timeframe(timeframe)
+        with translated("bars"):
+            request = StockBarsRequest(
+                symbol_or_symbols=ticker,
+                timeframe=bar_size,
+                start=datetime.now(UTC) - lookback,
+                limit=limit,
+                sort=Sort.DESC,
+            )
             bars = self._data.get_stock_bars(request).data.get(ticker, [])
             rows = [
                 [parse.to_ms(b.timestamp), b.open, b.high, b.low, b.close, b.volume] for b in bars
@@ -239,16 +204,16 @@ class AlpacaBroker(Broker):
     def fetch_ticker(self, symbol: str) -> Ticker:
         """Bid/ask from the latest quote, last from the latest trade."""
         ticker = _ticker(symbol)
-        with _parsing("latest quote"):
+        with translated("latest quote"):
             quote = self._data.get_stock_latest_quote(
                 StockLatestQuoteRequest(symbol_or_symbols=ticker)
             ).get(ticker)
-        with _parsing("latest trade"):
+        with translated("latest trade"):
             trade = self._data.get_stock_latest_trade(
                 StockLatestTradeRequest(symbol_or_symbols=ticker)
             ).get(ticker)
         if quote is None or trade is None:
-            raise BrokerResponseError(f"Alpaca has no latest quote and trade for {ticker}")
+            raise BadResponse(f"Alpaca has no latest quote and trade for {ticker}")
         last = parse.to_float(trade.price, "last trade price")
         # Outside market hours a side of the quote can be 0: fall back to the last trade.
         return Ticker(
@@ -258,7 +223,7 @@ class AlpacaBroker(Broker):
     # -- account ----------------------------------------------------------------
     def fetch_balance(self) -> Balance:
         """Cash and equity (cash plus positions at market) as Alpaca reports them, in USD."""
-        with _parsing("account"):
+        with translated("account"):
             account = self._trading.get_account()
         cash = parse.to_float(account.cash, "account cash")
         equity = parse.to_float(account.equity, "account equity")
@@ -266,7 +231,7 @@ class AlpacaBroker(Broker):
 
     def fetch_positions(self) -> list[Position]:
         """Alpaca's open positions (short positions have a negative quantity)."""
-        with _parsing("positions"):
+        with translated("positions"):
             raw = self._trading.get_all_positions()
             positions = [
                 Position(
@@ -282,35 +247,8 @@ class AlpacaBroker(Broker):
     # -- orders -------------------------------------------------------------------
     def place_order(self, request: OrderRequest) -> Order:
         """Submit a day order; the client order id goes into Alpaca's ``client_order_id``."""
-        side = alpaca_enums.OrderSide(request.side.value)
-        common = {
-            "symbol": _ticker(request.symbol),
-            "side": side,
-            "time_in_force": alpaca_enums.TimeInForce.DAY,  # fractional/notional need DAY
-            "client_order_id": request.client_order_id,
-        }
-        if request.type is OrderType.LIMIT:
-            # Stocks trade in cents from $1 up; fractional shares to 9 decimals.
-            places = 2 if request.limit_price >= 1 else 4
-            sdk_request = LimitOrderRequest(
-                qty=_round_down(request.amount, 9),
-                limit_price=round(request.limit_price, places),
-                **common,
-            )
-        elif request.amount is not None:
-            sdk_request = MarketOrderRequest(qty=_round_down(request.amount, 9), **common)
-        else:
-            sdk_request = MarketOrderRequest(
-                notional=_round_down(request.quote_amount, 2), **common
-            )
-        try:
-            with _parsing("order"):
-                order = parse.order(self._trading.submit_order(sdk_request))
-        except APIError as exc:
-            rejection = _insufficient_funds(exc)
-            if rejection is not None:
-                raise rejection from exc
-            raise
+        with translated("order"):
+            order = parse.order(self._trading.submit_order(_order_request(request)))
         if order.status is OrderStatus.REJECTED:
             raise OrderRejected(f"Alpaca rejected order {request.client_order_id}")
         return order
@@ -318,21 +256,19 @@ class AlpacaBroker(Broker):
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
         """The order with this client id; None only when Alpaca answers 404 "not found"."""
         try:
-            with _parsing("order lookup"):
+            with translated("order lookup"):
                 return parse.order(self._trading.get_order_by_client_id(client_order_id))
-        except APIError as exc:
-            if _is_not_found(exc):
-                return None
-            raise
+        except NotFound:
+            return None
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders (up to 500, newest first), optionally for one symbol."""
-        query = GetOrdersRequest(
-            status=alpaca_enums.QueryOrderStatus.OPEN,
-            limit=OPEN_ORDERS_LIMIT,
-            symbols=[_ticker(symbol)] if symbol else None,
-        )
-        with _parsing("open orders"):
+        with translated("open orders"):
+            query = GetOrdersRequest(
+                status=alpaca_enums.QueryOrderStatus.OPEN,
+                limit=OPEN_ORDERS_LIMIT,
+                symbols=[_ticker(symbol)] if symbol else None,
+            )
             return [parse.order(o) for o in self._trading.get_orders(query)]
 
     def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
@@ -344,10 +280,11 @@ class AlpacaBroker(Broker):
         if order is None or order.status is not OrderStatus.OPEN:
             return order
         try:
-            self._trading.cancel_order_by_id(order.venue_order_id)
-        except APIError as exc:
+            with translated("cancel"):
+                self._trading.cancel_order_by_id(order.venue_order_id)
+        except VenueRefused as exc:
             # 422: filled or canceled meanwhile; 404: gone. The lookup below reports which.
-            if exc.status_code not in (404, 422):
+            if exc.status not in (404, 422):
                 raise
         return self.fetch_order(client_order_id, symbol)
 

@@ -1,7 +1,7 @@
 """Alpaca answers (alpaca-py response objects) → NIJA's dataclasses.
 
 Used only by ``bot.brokers.alpaca_stocks.broker``: SDK objects never leave these two modules. A
-missing or garbled number becomes ``BrokerResponseError``, never a guessed default.
+missing or garbled number becomes ``BadResponse``, never a guessed default.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import BrokerResponseError
+from bot.errors import BadResponse
 from bot.model import Order, OrderStatus, OrderType, Side
 
 _STATUS = {
@@ -23,15 +23,15 @@ _STATUS = {
 
 
 def to_float(value: Any, what: str) -> float:
-    """A number from a response field; a missing or garbled one is a ``BrokerResponseError``."""
+    """A number from a response field; a missing or garbled one is a ``BadResponse``."""
     if value is None or value == "":
-        raise BrokerResponseError(f"Alpaca response lacks {what}")
+        raise BadResponse(f"Alpaca response lacks {what}")
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise BrokerResponseError(f"Alpaca response has an unreadable {what}") from exc
+        raise BadResponse(f"Alpaca response has an unreadable {what}") from exc
     if not math.isfinite(number):
-        raise BrokerResponseError(f"Alpaca response has a non-finite {what}")
+        raise BadResponse(f"Alpaca response has a non-finite {what}")
     return number
 
 

@@ -1,9 +1,10 @@
 """Kraken, OKX and Binance (spot) through ccxt, behind the narrow ``Broker`` interface.
 
-ccxt exceptions propagate unchanged (``bot.isolation.failures.classify`` sorts them by type). Only
-what escapes ccxt's own hierarchy is converted: a secret ccxt cannot decode while signing
+No ccxt exception leaves this adapter: ``_sdk``, the one place ccxt is called, translates each
+into the project's types (``bot.brokers.ccxt.errors``), chained ``from`` ccxt's. What escapes
+ccxt's own hierarchy is converted there too: a secret ccxt cannot decode while signing
 (``BrokerConfigError``), an answer that is not JSON or that ccxt's parser chokes on
-(``BrokerResponseError``), and an order the venue reports as rejected (``OrderRejected``).
+(``BadResponse``); and an order the venue reports as rejected is ``OrderRejected``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import ccxt
 
 from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.ccxt.convert import to_order
-from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.brokers.ccxt.errors import translate
+from bot.brokers.http_errors import HTTP_FAILURES, from_requests
+from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected
 from bot.model import (
     DUST_USD,
     USD_LIKE,
@@ -178,7 +181,7 @@ class CcxtBroker(Broker):
                 self._deadline = None
 
     def _sdk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call ccxt within the remaining budget; convert only failures outside its hierarchy."""
+        """Call ccxt within the remaining budget; every failure leaves as a ``bot.errors`` type."""
         if self._deadline is not None:
             remaining = max(self._deadline - time.monotonic(), _MIN_REQUEST_SECONDS)
             self._ex.timeout = int(min(remaining, self._timeout_s) * 1000)
@@ -186,6 +189,10 @@ class CcxtBroker(Broker):
         self._ex.last_json_response = None
         try:
             result = fn(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            raise translate(exc) from exc
+        except HTTP_FAILURES as exc:  # ccxt wraps these; never let one slip out
+            raise from_requests(exc, self.name) from exc
         except binascii.Error:
             # ccxt decodes the secret while signing; the message must not carry the value.
             raise BrokerConfigError(
@@ -193,18 +200,18 @@ class CcxtBroker(Broker):
             ) from None
         except (TypeError, KeyError, IndexError, AttributeError) as exc:
             # ccxt's parsers index into the answer; a malformed one escapes as these.
-            raise BrokerResponseError(
+            raise BadResponse(
                 f"{self.name} sent an answer the SDK could not parse ({type(exc).__name__})"
             ) from exc
         if self._ex.last_http_response is not None and self._ex.last_json_response is None:
-            raise BrokerResponseError(f"{self.name} answered with a body that is not JSON")
+            raise BadResponse(f"{self.name} answered with a body that is not JSON")
         return result
 
     def _markets(self) -> dict[str, dict]:
         """Market metadata, loaded once per broker object (ccxt caches it)."""
         markets = self._sdk(self._ex.load_markets)
         if not isinstance(markets, dict) or not markets:
-            raise BrokerResponseError(f"{self.name} returned no markets")
+            raise BadResponse(f"{self.name} returned no markets")
         return markets
 
     # -- market data --------------------------------------------------------
@@ -227,7 +234,7 @@ class CcxtBroker(Broker):
         if last is None:
             last = raw.get("close")
         if bid is None or ask is None or last is None:
-            raise BrokerResponseError(f"{self.name} ticker for {symbol} lacks bid/ask/last")
+            raise BadResponse(f"{self.name} ticker for {symbol} lacks bid/ask/last")
         return Ticker(symbol=symbol, bid=float(bid), ask=float(ask), last=float(last))
 
     def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
@@ -242,7 +249,7 @@ class CcxtBroker(Broker):
         if not isinstance(rows, list) or any(
             not isinstance(r, list) or len(r) < 6 or any(v is None for v in r[:6]) for r in rows
         ):
-            raise BrokerResponseError(f"{self.name} candles for {symbol} are incomplete")
+            raise BadResponse(f"{self.name} candles for {symbol} are incomplete")
         return Candles.from_rows([r[:6] for r in rows[-limit:]])
 
     # -- account ------------------------------------------------------------
@@ -250,7 +257,7 @@ class CcxtBroker(Broker):
         raw = self._sdk(self._ex.fetch_balance)
         totals = raw.get("total") if isinstance(raw, dict) else None
         if not isinstance(totals, dict):
-            raise BrokerResponseError(f"{self.name} balance answer has no totals")
+            raise BadResponse(f"{self.name} balance answer has no totals")
         return {code: float(v) for code, v in totals.items() if v}
 
     def _holdings(self, totals: dict[str, float]) -> list[Position]:
@@ -340,7 +347,7 @@ class CcxtBroker(Broker):
                     raw = self._sdk(
                         self._ex.fetch_order, None, candidate, {"clientOrderId": client_order_id}
                     )
-                except ccxt.OrderNotFound:
+                except NotFound:
                     continue  # the venue says: not in this market
                 return to_order(self.name, raw, client_order_id)
         return None
@@ -384,7 +391,7 @@ class CcxtBroker(Broker):
                     current.symbol,
                     {"clientOrderId": client_order_id},
                 )
-            except ccxt.OrderNotFound:
+            except NotFound:
                 # It closed (filled) between our look-up and the cancel: report what it became.
                 log.info("%s: order %s closed before cancel", self.name, client_order_id)
             return self.fetch_order(client_order_id, current.symbol)

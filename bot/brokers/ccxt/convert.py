@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.errors import BrokerResponseError
+from bot.errors import BadResponse
 from bot.model import USD_LIKE, Order, OrderStatus, OrderType, Side
 
 _STATUS = {
@@ -19,11 +19,11 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
     """A ccxt order structure as an ``Order``; ``client_order_id`` fills in when the venue omits it."""
     venue_id, side, symbol = raw.get("id"), raw.get("side"), raw.get("symbol")
     if not venue_id or side not in ("buy", "sell") or not symbol:
-        raise BrokerResponseError(f"{venue} order answer lacks id, side or symbol")
+        raise BadResponse(f"{venue} order answer lacks id, side or symbol")
     raw_status = raw.get("status")
     status = _STATUS.get(raw_status) if raw_status is not None else OrderStatus.OPEN
     if status is None:
-        raise BrokerResponseError(f"{venue} order has an unknown status {raw_status!r}")
+        raise BadResponse(f"{venue} order has an unknown status {raw_status!r}")
     raw_type = raw.get("type")
     extra = {"venue_type": str(raw_type)} if raw_type not in ("market", "limit") else {}
     if raw_type in ("market", "limit"):

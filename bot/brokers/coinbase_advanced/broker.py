@@ -1,9 +1,11 @@
 """Coinbase Advanced Trade through coinbase-advanced-py's ``RESTClient`` (JWT keys, not ccxt).
 
-SDK exceptions (``requests.HTTPError`` with the response attached, timeouts, connection
-errors, JSON decode errors) propagate unchanged. Converted here: an unusable key or
-base URL → BrokerConfigError; an answer of the wrong shape → BrokerResponseError; an
-order refused inside HTTP 200 (``success: false``) → OrderRejected.
+No SDK exception leaves this adapter: ``_call``, the one place the SDK is called, translates
+``requests``' errors (an HTTP error status with its response, timeouts, connection errors, a
+body that is not JSON) into the project's types (``bot.brokers.http_errors``), chained
+``from`` the SDK's. Converted too: an unusable key or base URL → BrokerConfigError; an
+answer of the wrong shape → BadResponse; an order refused inside HTTP 200
+(``success: false``) → OrderRejected (InsufficientFunds).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from coinbase.rest import RESTClient
 from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
-from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
+from bot.brokers.http_errors import HTTP_FAILURES, from_requests
+from bot.errors import BadResponse, BrokerConfigError, OrderRejected
 from bot.model import (
     DUST_USD,
     USD_LIKE,
@@ -74,14 +77,16 @@ class CoinbaseBroker(Broker):
         return self._client
 
     def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """One SDK call, answered as a plain dict (SDK response objects stay in here)."""
+        """One SDK call, answered as a plain dict (SDK objects and exceptions stay in here)."""
         fn = getattr(self._sdk(), method)
         try:
             response = fn(*args, **kwargs)
+        except HTTP_FAILURES as exc:  # requests' JSONDecodeError (a body that is not JSON) included
+            raise from_requests(exc, f"Coinbase {what}") from exc
         except TypeError:
             # The SDK builds its response objects with ``**answer``: JSON of the wrong
             # shape (a list, a string, null) fails there, outside its own error types.
-            raise BrokerResponseError(f"Coinbase {what}: answer has the wrong shape") from None
+            raise BadResponse(f"Coinbase {what}: answer has the wrong shape") from None
         return response.to_dict()
 
     def _products(self) -> dict[str, parse.Increments]:
@@ -135,7 +140,7 @@ class CoinbaseBroker(Broker):
             cursor = parse.next_cursor(data, "accounts")
             if cursor is None:
                 return totals
-        raise BrokerResponseError(f"Coinbase accounts: more than {MAX_PAGES} pages")
+        raise BadResponse(f"Coinbase accounts: more than {MAX_PAGES} pages")
 
     def _valuation_symbol(self, currency: str) -> str | None:
         """The market that prices ``currency`` in dollars, or None when there is none."""
@@ -248,7 +253,7 @@ class CoinbaseBroker(Broker):
         """The order with this client id; None only when Coinbase's full list lacks it."""
         found, complete = self._list_orders(symbol, None, client_order_id)
         if not complete:
-            raise BrokerResponseError(
+            raise BadResponse(
                 f"Coinbase list orders: client id not within the newest {MAX_PAGES} pages"
             )
         return found[0] if found else None
@@ -257,7 +262,7 @@ class CoinbaseBroker(Broker):
         """Every open order (optionally of one symbol)."""
         found, complete = self._list_orders(symbol, "OPEN")
         if not complete:
-            raise BrokerResponseError(f"Coinbase open orders: more than {MAX_PAGES} pages")
+            raise BadResponse(f"Coinbase open orders: more than {MAX_PAGES} pages")
         return [o for o in found if o.status is OrderStatus.OPEN]
 
     def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:

@@ -1,6 +1,6 @@
 """Coinbase Advanced Trade answers (plain dicts from the SDK's ``to_dict()``) → NIJA's dataclasses.
 
-Every missing or malformed field becomes ``BrokerResponseError``: an answer we cannot
+Every missing or malformed field becomes ``BadResponse``: an answer we cannot
 read is never guessed into a default.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
-from bot.errors import BrokerResponseError, OrderRejected
+from bot.errors import BadResponse, InsufficientFunds, OrderRejected
 from bot.model import Order, OrderStatus, OrderType, Side, Ticker
 
 # Coinbase's candle granularities by NIJA timeframe.
@@ -62,14 +62,14 @@ def symbol_of(product: str) -> str:
     """``BTC-USD`` → ``BTC/USD``."""
     base, sep, quote = product.partition("-")
     if not (base and sep and quote):
-        raise BrokerResponseError(f"Coinbase product id {product!r} is not BASE-QUOTE")
+        raise BadResponse(f"Coinbase product id {product!r} is not BASE-QUOTE")
     return f"{base}/{quote}"
 
 
 def required(data: Any, key: str, what: str) -> Any:
-    """``data[key]``, or BrokerResponseError naming what was being read."""
+    """``data[key]``, or BadResponse naming what was being read."""
     if not isinstance(data, dict) or key not in data or data[key] is None:
-        raise BrokerResponseError(f"Coinbase {what}: field {key!r} missing")
+        raise BadResponse(f"Coinbase {what}: field {key!r} missing")
     return data[key]
 
 
@@ -81,9 +81,9 @@ def number(data: Any, key: str, what: str, default: float | None = None) -> floa
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise BrokerResponseError(f"Coinbase {what}: field {key!r} is not a number") from None
+        raise BadResponse(f"Coinbase {what}: field {key!r} is not a number") from None
     if not math.isfinite(value):
-        raise BrokerResponseError(f"Coinbase {what}: field {key!r} is not finite")
+        raise BadResponse(f"Coinbase {what}: field {key!r} is not finite")
     return value
 
 
@@ -91,7 +91,7 @@ def listing(data: Any, key: str, what: str) -> list[dict[str, Any]]:
     """A list of objects under ``key``."""
     items = required(data, key, what)
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BrokerResponseError(f"Coinbase {what}: field {key!r} is not a list of objects")
+        raise BadResponse(f"Coinbase {what}: field {key!r} is not a list of objects")
     return items
 
 
@@ -101,7 +101,7 @@ def next_cursor(data: dict[str, Any], what: str) -> str | None:
         return None
     cursor = data.get("cursor")
     if not cursor:
-        raise BrokerResponseError(f"Coinbase {what}: has_next without a cursor")
+        raise BadResponse(f"Coinbase {what}: has_next without a cursor")
     return str(cursor)
 
 
@@ -145,7 +145,7 @@ def ticker(symbol: str, data: Any) -> Ticker:
     bid = number(data, "best_bid", "ticker")
     ask = number(data, "best_ask", "ticker")
     if not (bid > 0 and ask > 0):
-        raise BrokerResponseError(f"Coinbase ticker {symbol}: no bid/ask")
+        raise BadResponse(f"Coinbase ticker {symbol}: no bid/ask")
     trades = data.get("trades") or []
     last = number(trades[0], "price", "ticker") if trades else (bid + ask) / 2.0
     return Ticker(symbol=symbol, bid=bid, ask=ask, last=last)
@@ -201,10 +201,10 @@ def order(data: Any) -> Order:
     what = "order"
     status_name = str(required(data, "status", what))
     if status_name not in _STATUS:
-        raise BrokerResponseError(f"Coinbase order status {status_name!r} is not understood")
+        raise BadResponse(f"Coinbase order status {status_name!r} is not understood")
     side = str(required(data, "side", what)).lower()
     if side not in ("buy", "sell"):
-        raise BrokerResponseError(f"Coinbase order side {side!r} is not understood")
+        raise BadResponse(f"Coinbase order side {side!r} is not understood")
     symbol = symbol_of(str(required(data, "product_id", what)))
     filled = number(data, "filled_size", what, default=0.0)
     avg = number(data, "average_filled_price", what, default=0.0)
@@ -246,7 +246,7 @@ def _base_size(config: Any) -> float | None:
 
 
 def created_order_id(data: Any) -> str:
-    """The venue id of a Create Order answer, or OrderRejected when ``success`` is false."""
+    """The venue id of a Create Order answer; OrderRejected (InsufficientFunds) when ``success`` is false."""
     success = required(data, "success", "create order")
     if success is not True:
         err = data.get("error_response") or {}
@@ -256,11 +256,11 @@ def created_order_id(data: Any) -> str:
         message = str(err.get("message") or err.get("error_details") or "")
         insufficient = bool({code, str(err.get("preview_failure_reason") or "")} & _INSUFFICIENT)
         reason = f"{code}: {message}" if message else code
-        raise OrderRejected(reason, insufficient_funds=insufficient)
+        raise InsufficientFunds(reason) if insufficient else OrderRejected(reason)
     ok = data.get("success_response") or {}
     venue_id = (ok.get("order_id") if isinstance(ok, dict) else None) or data.get("order_id")
     if not venue_id:
-        raise BrokerResponseError("Coinbase create order: success without an order_id")
+        raise BadResponse("Coinbase create order: success without an order_id")
     return str(venue_id)
 
 
@@ -269,4 +269,4 @@ def cancel_result(data: Any, venue_order_id: str) -> tuple[bool, str]:
     for r in listing(data, "results", "cancel orders"):
         if str(r.get("order_id")) == venue_order_id:
             return bool(r.get("success")), str(r.get("failure_reason") or "")
-    raise BrokerResponseError("Coinbase cancel orders: no result for the order")
+    raise BadResponse("Coinbase cancel orders: no result for the order")

@@ -3,7 +3,8 @@
 The market data comes from outside: the built-in ``SyntheticMarket`` (the demo, no keys)
 or a real adapter's public data (paper trading on a real account, e.g. account
 ``platform/platform/KRAKEN`` with the Kraken adapter as data source; ``name`` is then
-``KRAKEN``). Failures of the data source propagate unchanged, like the real venue's.
+``KRAKEN``). Failures of the data source (already ``bot.errors`` types: the adapter translated
+them) propagate unchanged, like the real venue's.
 
 Fills: market orders at the last price moved by ``slippage_bps`` against us (a buy pays
 more, a sell gets less); limit orders at their limit price once the last price has
@@ -34,7 +35,7 @@ from bot.brokers.paper.wallet import (  # CASH is re-exported: bot.brokers.paper
     is_open,
     sell_quantity,
 )
-from bot.errors import OrderRejected
+from bot.errors import InsufficientFunds, OrderRejected
 from bot.model import (
     DUST_USD,
     USD_LIKE,
@@ -290,9 +291,8 @@ class PaperBroker(Broker):
     def _check_cash(self, needed: Decimal) -> None:
         free = self._cash - self._reserved_cash
         if needed > free:
-            raise OrderRejected(
-                f"insufficient funds: needs {needed:.2f} USD, {free:.2f} available",
-                insufficient_funds=True,
+            raise InsufficientFunds(
+                f"insufficient funds: needs {needed:.2f} USD, {free:.2f} available"
             )
 
     def _check_base(self, symbol: str, qty: Decimal) -> Decimal:

@@ -189,6 +189,8 @@ class FaultInjector:
             case FaultKind.AUTH:
                 raise SimulatedAuthError(f"{where}: invalid API key")
             case FaultKind.RATE_LIMIT:
-                raise SimulatedRateLimit(f"{where}: too many requests", rule.retry_after)
+                raise SimulatedRateLimit(
+                    f"{where}: too many requests", retry_after=rule.retry_after
+                )
             case FaultKind.API_ERROR:
                 raise SimulatedApiError(f"{where}: internal error")

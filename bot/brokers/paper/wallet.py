@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.errors import OrderRejected
+from bot.errors import InsufficientFunds
 from bot.model import Order, OrderStatus
 
 CASH = "USD"
@@ -73,8 +73,5 @@ def sell_quantity(symbol: str, qty: Decimal, free: Decimal) -> Decimal:
     if qty > free and qty - free <= free * SELL_ALL_TOLERANCE:
         return free
     if qty > free:
-        raise OrderRejected(
-            f"insufficient funds: sell {qty} {symbol}, {free} available",
-            insufficient_funds=True,
-        )
+        raise InsufficientFunds(f"insufficient funds: sell {qty} {symbol}, {free} available")
     return qty
