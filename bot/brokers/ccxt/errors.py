@@ -7,9 +7,9 @@ and the venue's Retry-After are read from it here, at the edge.
 
 from __future__ import annotations
 
+import ccxt
 import requests
 
-import ccxt
 from bot.brokers.http_errors import response_of, retry_after_header
 from bot.errors import (
     AuthRejected,
