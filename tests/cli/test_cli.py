@@ -23,9 +23,8 @@ import pytest
 from bot.cli.commands import load_env, pid_alive, redact
 from bot.config.settings import secret_values
 from bot.store.writer import OrderRecord, Store, db_path
-from nija_testkit.emulator.core import Market
-from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.secrets import assert_no_secret
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER_STATUS = "check_broker_status.py"
@@ -44,25 +43,12 @@ PLATFORM = "platform/platform/KRAKEN"
 ALICE = "user/alice/COINBASE"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = EmulatorServer(KrakenVenue(Market())).start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def kraken(server):
-    """The module's emulator with fresh state: one account holding $10,000."""
-    venue: KrakenVenue = server.venue
-    venue.market = Market()
-    venue.accounts.clear()
-    venue.secrets.clear()
-    venue.add_account(KEY, SECRET, {"USD": 10000.0})
-    server.clear_faults()
-    server.requests.clear()
-    yield server
-    server.clear_faults()
+def kraken(venue_server) -> EmulatorServer:
+    """The run's Kraken emulator, fresh (tests/conftest.py): one account holding $10,000."""
+    server = venue_server("KRAKEN")
+    server.venue.add_account(KEY, SECRET, {"USD": 10000.0})
+    return server
 
 
 @pytest.fixture
@@ -98,8 +84,7 @@ def run(
         text=True,
         timeout=RUN_TIMEOUT,
     )
-    for secret in ALL_SECRETS:
-        assert secret not in proc.stdout and secret not in proc.stderr
+    assert_no_secret(proc.stdout, proc.stderr, secrets=ALL_SECRETS)
     return proc
 
 
