@@ -510,6 +510,7 @@ def test_load_env_overlays_the_file_with_the_real_environment(tmp_path):
 # -- against the real daemon ---------------------------------------------------------------------
 
 
+@pytest.mark.system  # starts bot.py
 def test_independent_status_reads_the_real_daemons_demo_status(data_dir):
     """bot.py with no keys runs the demo; the script reads its status.json, then its absence."""
     env = base_env(data_dir, NIJA_LOG_FILE=str(data_dir / "nija.log"))
