@@ -4,7 +4,7 @@
 2. A hung route gives control back within the call timeout plus one second.
 3. Credential values never show in exception messages, reprs, chained exceptions or output.
 
-The expected values are the ones the per-venue tests (``tests/test_broker_<venue>.py``)
+The expected values are the ones the per-venue tests (``tests/brokers/test_broker_<venue>.py``)
 established: they pin what each real SDK does with each fault.
 """
 
