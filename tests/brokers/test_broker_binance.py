@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from urllib.parse import parse_qs
 
 import ccxt
 import pytest
@@ -28,7 +27,7 @@ from bot.model import (
 )
 from nija_testkit.emulator.binance import BinanceVenue
 from nija_testkit.emulator.core import Market
-from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.emulator.server import EmulatorServer, Fault, Recorded
 from nija_testkit.secrets import assert_no_secret as _assert_no_secret
 
 KEY = "FAKE-BINANCE-KEY-7f3a9c"
@@ -89,11 +88,7 @@ def broker(server, ledger, make_broker) -> CcxtBroker:
     return make_broker(server)
 
 
-def form_of(recorded) -> dict[str, str]:
-    """Parameters of a recorded request: the query string and the form body together."""
-    params = {k: v[0] for k, v in recorded.query.items()}
-    params.update({k: v[0] for k, v in parse_qs(recorded.body.decode()).items()})
-    return params
+form_of = Recorded.params  # the query string and the form body together
 
 
 assert_no_secret = partial(_assert_no_secret, secrets=(KEY, SECRET), markers=("FAKE-",))

@@ -56,14 +56,7 @@ class Kraken:
         return CcxtBroker(spec)
 
     def form(self, route: str, index: int = -1) -> dict[str, str]:
-        recorded = self.server.requests_to(route)[index]
-        return {k: v[0] for k, v in recorded.query.items()} | _form(recorded.body)
-
-
-def _form(body: bytes) -> dict[str, str]:
-    from urllib.parse import parse_qs
-
-    return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        return self.server.requests_to(route)[index].params()
 
 
 @pytest.fixture
