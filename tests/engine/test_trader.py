@@ -19,10 +19,11 @@ from bot.engine.orders import PlannedOrder, client_order_id
 from bot.engine.risk import GlobalPositionCap, RiskManager
 from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager
-from bot.model import AccountRef, BrokerSpec, Candles, Credentials, Side
+from bot.model import AccountRef, BrokerSpec, Credentials, Side
 from bot.store.writer import OrderRecord, Store
 from bot.strategy.trend_pullback import get_strategy
 from nija_testkit import candles as cs
+from nija_testkit.candles import rows
 from nija_testkit.clock import FakeClock
 from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
@@ -32,15 +33,6 @@ KEYS = {"alice": ("FAKE-KRAKEN-KEY-ALICE-01", "RkFLRUFMSUNFU0VDUkVUMDFGQUtFQUxJQ
 SYMBOLS = ("BTC/USD", "ETH/USD")
 SIGNAL = cs.uptrend_with_pullback()  # the entry fires on its last candle
 NOW = SIGNAL.timestamp_ms[-1] / 1000 + 300  # just after that candle closed
-
-
-def rows(c: Candles) -> list[list[float]]:
-    return [
-        [float(t), o, h, low, cl, v]
-        for t, o, h, low, cl, v in zip(
-            c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume, strict=True
-        )
-    ]
 
 
 class World:
