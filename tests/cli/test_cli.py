@@ -24,6 +24,7 @@ from bot.cli.commands import load_env, pid_alive, redact
 from bot.config.settings import secret_values
 from bot.store.writer import OrderRecord, Store, db_path
 from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.harness import wait_for
 from nija_testkit.secrets import assert_no_secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -523,11 +524,7 @@ def test_independent_status_reads_the_real_daemons_demo_status(data_dir):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        status_file = data_dir / "status.json"
-        while not status_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert status_file.exists(), "the daemon wrote no status.json within 30 s"
+        wait_for((data_dir / "status.json").exists, 30, "the daemon's status.json")
         code, report = run_json(INDEPENDENT, env)
         assert report["source"] == "daemon" and report["demo"] is True
         assert report["daemon"]["running"] is True and report["daemon"]["pid"] == daemon.pid
