@@ -133,3 +133,10 @@ def with_value(candles: Candles, field: str, index: int, value: float) -> Candle
     }
     arrays[field][index] = value
     return Candles(**arrays)
+
+
+def rows(candles: Candles) -> list[list[float]]:
+    """One ``[time ms, open, high, low, close, volume]`` per candle (``Market.set_candles``)."""
+    c = candles
+    columns = (c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume)
+    return [list(map(float, row)) for row in zip(*columns, strict=True)]

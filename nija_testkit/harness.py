@@ -69,6 +69,17 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def script_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with this checkout first on ``PYTHONPATH``.
+
+    ``python scripts/x.py`` puts ``scripts/`` on the path, not the checkout, so the script
+    imports whichever ``bot`` and ``nija_testkit`` are installed; a test means this tree's.
+    """
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def clean_env(**settings: str) -> dict[str, str]:
     """The calling environment without any NIJA or broker variable, plus ``settings``."""
     prefixes = ("NIJA_", "COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA", "MULTI_BROKER")

@@ -37,9 +37,10 @@ from pathlib import Path
 
 from bot.model import Credentials
 from nija_testkit.emulator.server import Fault
-from nija_testkit.emulator.venues import VenueHandle, new_pem, start_venue
+from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import DaemonRun, account_env, clean_env, start_daemon, wait_for
 from nija_testkit.process_stats import ProcStats, sample
+from nija_testkit.secrets import new_pem
 
 CALL_TIMEOUT = 2.0  # NIJA_CALL_TIMEOUT_SECONDS: a hang costs this much of a cycle
 UNTIL_OFF = 1_000_000  # ``times`` of a fault that lasts until switched off

@@ -1,14 +1,28 @@
 """Shared fixtures and markers for the whole suite.
 
-Tests under ``tests/system/`` start the real daemon (bot.py in a subprocess) and are
-marked ``system``; ``./scripts/test.sh -m "not system"`` is the fast loop.
+Tests that start the real daemon (bot.py or start.sh in a subprocess) are marked ``system``:
+they live under ``tests/system/``, which gets the marker here; the odd one that needs its
+module's helpers stays there with ``@pytest.mark.system``. ``./scripts/test.sh -m "not system"``
+is the fast loop.
+
+The loopback emulators are shared by the whole run (``venue_pool``), one server per venue;
+each test takes its venue fresh through ``venue_server`` (an empty venue, for tests that
+add their own accounts) or ``venue_handle`` (the registry's one funded account and its
+adapters, nija_testkit/emulator/venues.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # imported when first used: the emulators pull in every broker SDK
+    from nija_testkit.emulator.core import Market
+    from nija_testkit.emulator.server import EmulatorServer
+    from nija_testkit.emulator.venues import VenueHandle, VenuePool
 
 SYSTEM_DIR = Path(__file__).parent / "system"
 
@@ -17,3 +31,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SYSTEM_DIR in Path(item.fspath).parents:
             item.add_marker(pytest.mark.system)
+
+
+@pytest.fixture(scope="session")
+def venue_pool() -> Iterator[VenuePool]:
+    """The run's emulators, one per venue, started on first use."""
+    from nija_testkit.emulator.venues import VenuePool
+
+    pool = VenuePool()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def venue_server(venue_pool: VenuePool) -> Iterator[Callable[..., EmulatorServer]]:
+    """``venue_server("KRAKEN", market=None)``: that venue's emulator with a new venue on
+    ``market``, no account, no faults, no records; its faults are cleared after the test."""
+    taken: list[EmulatorServer] = []
+
+    def take(broker: str, market: Market | None = None) -> EmulatorServer:
+        taken.append(venue_pool.server(broker, market))
+        return taken[-1]
+
+    yield take
+    for server in taken:
+        server.clear_faults()
+
+
+@pytest.fixture
+def venue_handle(venue_pool: VenuePool) -> Iterator[Callable[[str], VenueHandle]]:
+    """``venue_handle("KRAKEN")``: that venue's emulator reset to the registry's funded
+    account; after the test its faults are cleared and the adapters it built are closed."""
+    taken: list[VenueHandle] = []
+
+    def take(broker: str) -> VenueHandle:
+        taken.append(venue_pool.handle(broker))
+        return taken[-1]
+
+    yield take
+    for handle in taken:
+        handle.server.clear_faults()
+        handle.close_brokers()

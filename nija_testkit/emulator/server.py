@@ -64,6 +64,11 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body or b"null")
 
+    def params(self) -> dict[str, str]:
+        """The query string and a form body together, first value of each (signed calls)."""
+        form = parse_qs(self.body.decode(errors="replace"), keep_blank_values=True)
+        return {k: v[0] for k, v in self.query.items()} | {k: v[0] for k, v in form.items()}
+
 
 @dataclass
 class Response:

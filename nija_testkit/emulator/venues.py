@@ -14,14 +14,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from bot.brokers.alpaca_stocks.broker import AlpacaBroker
 from bot.brokers.base import Broker
 from bot.brokers.ccxt.broker import CcxtBroker
 from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
 from bot.model import AccountRef, BrokerSpec, Credentials, OrderRequest, OrderType, Side
+from nija_testkit.secrets import new_pem
 
 from .alpaca import AlpacaVenue
 from .binance import BinanceVenue
@@ -32,16 +30,6 @@ from .okx import OkxVenue
 from .server import EmulatorServer, Venue
 
 BROKERS = ("KRAKEN", "OKX", "BINANCE", "COINBASE", "ALPACA")
-
-
-def new_pem() -> str:
-    """A fresh EC P-256 private key in PEM: what a Coinbase Advanced Trade API secret is."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 @functools.cache
@@ -215,3 +203,41 @@ def start_venue(
     funded = dict(balances if balances is not None else kind.balances)
     server = EmulatorServer(kind.new_venue(credentials, funded)).start()
     return VenueHandle(kind, server, credentials, funded, timeout_seconds)
+
+
+class VenuePool:
+    """One emulator per broker, started on first use and kept until ``stop``.
+
+    A test suite shares them across modules (stopping a server costs ~0.5 s); every taker
+    gets the venue fresh, so no state, fault or record passes from one test to the next.
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[str, VenueHandle] = {}
+
+    def _handle(self, broker: str) -> VenueHandle:
+        name = broker.upper()
+        if name not in self._handles:
+            self._handles[name] = start_venue(name)
+        return self._handles[name]
+
+    def handle(self, broker: str) -> VenueHandle:
+        """``broker``'s emulator reset to its one funded account, no faults, no records."""
+        handle = self._handle(broker)
+        handle.reset()
+        return handle
+
+    def server(self, broker: str, market: Market | None = None) -> EmulatorServer:
+        """``broker``'s emulator serving a new venue on ``market`` with no account yet."""
+        handle = self._handle(broker)
+        handle.close_brokers()
+        handle.server.clear_faults()
+        handle.server.venue = handle.kind.venue_class(market if market is not None else Market())
+        handle.server.requests.clear()
+        return handle.server
+
+    def stop(self) -> None:
+        """Stop every emulator this pool started."""
+        for handle in self._handles.values():
+            handle.stop()
+        self._handles.clear()

@@ -125,8 +125,7 @@ RECOVERY_EVENTS = frozenset({
 # -- the market ------------------------------------------------------------------------
 def _rows(closes: np.ndarray, shift: int) -> list[list[float]]:
     start = cs.START_MS + shift * cs.STEP_MS * 1000  # every shift: a new signal candle
-    c = cs.from_closes(closes, first_open=100.0, start_ms=start)
-    return np.column_stack([c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume]).tolist()
+    return cs.rows(cs.from_closes(closes, first_open=100.0, start_ms=start))
 
 
 class CandleDriver:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.model import Candles, Credentials
+from bot.model import Credentials
 from nija_testkit import candles as cs
 from nija_testkit.emulator.server import EmulatorServer, Fault
 from nija_testkit.emulator.venues import VenueHandle, start_venue
@@ -206,11 +206,6 @@ def health_times(events: list[Event], key: str, since: float) -> list[tuple[floa
 
 
 # -- a daemon over five accounts ---------------------------------------------------------
-def _rows_of(c: Candles) -> list[list[float]]:
-    cols = (c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume)
-    return [list(map(float, r)) for r in zip(*cols, strict=True)]
-
-
 def _creds(account_id: str) -> Credentials:
     return Credentials(
         f"FAKE-ALPACA-KEY-{account_id.upper()}-0001", f"FAKE-ALPACA-SECRET-{account_id}-9f8e7d"
@@ -279,12 +274,12 @@ class Session:
         """Candles that never move: no entry, no exit, same work every cycle."""
         for symbol in symbols:
             canonical = symbol if "/" in symbol else f"{symbol}/USD"
-            venue.venue.market.set_candles(canonical, _rows_of(cs.flat(price=100.0)))
+            venue.venue.market.set_candles(canonical, cs.rows(cs.flat(price=100.0)))
 
     def signal(self) -> None:
         """A fresh entry signal on every symbol: the same series, a newer last candle."""
         self._signal += 1
-        shifted = _rows_of(cs.uptrend_with_pullback())
+        shifted = cs.rows(cs.uptrend_with_pullback())
         for row in shifted:
             row[0] += self._signal * cs.STEP_MS
         for symbol in SYMBOLS:

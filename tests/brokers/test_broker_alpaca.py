@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -33,29 +34,24 @@ from bot.model import (
     Side,
 )
 from nija_testkit.emulator.alpaca import AlpacaVenue
-from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Fault, Response
+from nija_testkit.secrets import assert_no_secret as _assert_no_secret
 
 API_KEY = "FAKE-ALPACA-KEY-ID-0001"
 SECRET = "FAKE-ALPACA-SECRET-9f8e7d6c5b4a"
 ACCOUNT = AccountRef("platform", "platform", "ALPACA")
 
 
-@pytest.fixture(scope="module")
-def server():
-    # One server for the module (stopping one takes ~0.5 s); ``venue`` resets it per test.
-    srv = EmulatorServer(AlpacaVenue(Market())).start()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(venue_server) -> EmulatorServer:
+    """The run's Alpaca emulator, fresh for this test (tests/conftest.py)."""
+    return venue_server("ALPACA")
 
 
 @pytest.fixture(autouse=True)
 def venue(server: EmulatorServer) -> AlpacaVenue:
     v = server.venue
-    v.reset(Market())
     v.add_account(API_KEY, SECRET, {"USD": 10000.0})
-    server.clear_faults()
-    server.requests.clear()
     return v
 
 
@@ -78,10 +74,7 @@ def broker(server: EmulatorServer):
     b.close()
 
 
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        assert SECRET not in text
-        assert API_KEY not in text
+assert_no_secret = partial(_assert_no_secret, secrets=(API_KEY, SECRET), markers=("FAKE-",))
 
 
 # -- construction ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ every assertion is about what the adapter returns, what it raised, or what reach
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs
+from functools import partial
 
 import ccxt
 import pytest
@@ -35,7 +35,8 @@ from bot.model import (
 from nija_testkit.edge import assert_translated_from
 from nija_testkit.emulator.binance import BinanceVenue
 from nija_testkit.emulator.core import Market
-from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.emulator.server import EmulatorServer, Fault, Recorded
+from nija_testkit.secrets import assert_no_secret as _assert_no_secret
 
 KEY = "FAKE-BINANCE-KEY-7f3a9c"
 SECRET = "FAKE-BINANCE-SECRET-91b2e4d0"
@@ -49,22 +50,10 @@ def market() -> Market:
     return Market(spread_bps=0.0)
 
 
-@pytest.fixture(scope="module")
-def running_server():
-    # One server for the module: stopping one costs its 0.5 s shutdown poll.
-    srv = EmulatorServer(BinanceVenue(Market())).start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(running_server: EmulatorServer, market: Market):
-    """The module's server with a fresh venue state, no faults and no records."""
-    running_server.venue.reset(market)
-    running_server.clear_faults()
-    running_server.requests.clear()
-    yield running_server
-    running_server.clear_faults()
+def server(venue_server, market: Market) -> EmulatorServer:
+    """The run's Binance emulator with a fresh venue on ``market`` (tests/conftest.py)."""
+    return venue_server("BINANCE", market)
 
 
 @pytest.fixture
@@ -107,17 +96,10 @@ def broker(server, ledger, make_broker) -> CcxtBroker:
     return make_broker(server)
 
 
-def form_of(recorded) -> dict[str, str]:
-    """Parameters of a recorded request: the query string and the form body together."""
-    params = {k: v[0] for k, v in recorded.query.items()}
-    params.update({k: v[0] for k, v in parse_qs(recorded.body.decode()).items()})
-    return params
+form_of = Recorded.params  # the query string and the form body together
 
 
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        assert SECRET not in text
-        assert KEY not in text
+assert_no_secret = partial(_assert_no_secret, secrets=(KEY, SECRET), markers=("FAKE-",))
 
 
 # -- construction and markets ---------------------------------------------------------------

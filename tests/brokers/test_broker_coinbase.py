@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
 from bot.errors import (
@@ -34,23 +33,12 @@ from bot.model import (
 from nija_testkit.emulator.coinbase import CoinbaseVenue
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Fault, Response
+from nija_testkit.secrets import assert_no_secret as _assert_no_secret
+from nija_testkit.secrets import new_pem
 
 KEY_NAME = "organizations/FAKE-COINBASE-ORG/apiKeys/FAKE-COINBASE-KEY-0001"
 SYMBOLS = ("BTC/USD", "ETH/USD")
-
-
-def new_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 PEM = new_pem()
-# A line of the key body: it must never show up in a message or repr.
-PEM_BODY = PEM.splitlines()[1]
 
 
 @pytest.fixture
@@ -59,26 +47,14 @@ def market() -> Market:
 
 
 @pytest.fixture
-def venue(market: Market) -> CoinbaseVenue:
-    return CoinbaseVenue(market)
-
-
-@pytest.fixture(scope="module")
-def shared_server():
-    # One real server per module (stopping one costs its 0.5 s poll interval); each test
-    # gets a fresh venue, market, fault list and request record below.
-    srv = EmulatorServer(CoinbaseVenue(Market())).start()
-    yield srv
-    srv.stop()
+def server(venue_server, market: Market) -> EmulatorServer:
+    """The run's Coinbase emulator with a fresh venue on ``market`` (tests/conftest.py)."""
+    return venue_server("COINBASE", market)
 
 
 @pytest.fixture
-def server(shared_server: EmulatorServer, venue: CoinbaseVenue):
-    shared_server.venue = venue
-    shared_server.clear_faults()
-    shared_server.requests.clear()
-    yield shared_server
-    shared_server.clear_faults()
+def venue(server: EmulatorServer) -> CoinbaseVenue:
+    return server.venue
 
 
 def make_broker(
@@ -104,11 +80,7 @@ def fund(venue: CoinbaseVenue, balances: dict[str, float]):
     return venue.add_account(KEY_NAME, PEM, balances)
 
 
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        assert PEM_BODY not in text
-        assert "FAKE-COINBASE-KEY" not in text
-        assert "FAKE-COINBASE-SECRET" not in text
+assert_no_secret = partial(_assert_no_secret, secrets=(KEY_NAME, PEM), markers=("FAKE-",))
 
 
 # -- construction, markets ---------------------------------------------------------------

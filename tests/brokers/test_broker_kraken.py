@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 import ccxt
 import pytest
@@ -33,9 +34,9 @@ from bot.model import (
     Side,
 )
 from nija_testkit.edge import assert_translated_from
-from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.secrets import assert_no_secret as _assert_no_secret
 
 KEY = "FAKE-KRAKEN-KEY-0123456789"
 # Valid base64 (so ccxt can sign with it) and still recognisable.
@@ -44,21 +45,13 @@ SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
 
 
 class Kraken:
-    """The emulator for one test: venue state is fresh, the server is shared by the module.
-
-    (Stopping a server costs ~0.5 s, so one server serves every test of this file.)
-    """
+    """The emulator for one test (a fresh venue on the run's shared server) and its account."""
 
     def __init__(self, server: EmulatorServer, balances: dict[str, float]) -> None:
         self.server = server
         self.venue: KrakenVenue = server.venue
-        self.market = Market()
-        self.venue.market = self.market
-        self.venue.accounts.clear()
-        self.venue.secrets.clear()
+        self.market = self.venue.market
         self.ledger = self.venue.add_account(KEY, SECRET, balances)
-        server.clear_faults()
-        server.requests.clear()
 
     def broker(self, *, key=KEY, secret=SECRET, symbols=SYMBOLS, timeout=5.0) -> CcxtBroker:
         spec = BrokerSpec(
@@ -72,21 +65,13 @@ class Kraken:
         return CcxtBroker(spec)
 
     def form(self, route: str, index: int = -1) -> dict[str, str]:
-        recorded = self.server.requests_to(route)[index]
-        return {k: v[0] for k, v in recorded.query.items()} | _form(recorded.body)
+        return self.server.requests_to(route)[index].params()
 
 
-def _form(body: bytes) -> dict[str, str]:
-    from urllib.parse import parse_qs
-
-    return {k: v[0] for k, v in parse_qs(body.decode()).items()}
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = EmulatorServer(KrakenVenue(Market())).start()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(venue_server) -> EmulatorServer:
+    """The run's Kraken emulator, fresh for this test (tests/conftest.py)."""
+    return venue_server("KRAKEN")
 
 
 @pytest.fixture
@@ -94,11 +79,7 @@ def kraken(server):
     return Kraken(server, {"USD": 10000.0, "BTC": 0.01})
 
 
-def assert_no_secret(*things) -> None:
-    for thing in things:
-        for text in (str(thing), repr(thing)):
-            assert SECRET not in text
-            assert "FAKEKRAKENSECRET" not in text
+assert_no_secret = partial(_assert_no_secret, secrets=(KEY, SECRET), markers=("FAKE",))
 
 
 def buy(cid: str, amount: float = 0.001, **kw) -> OrderRequest:

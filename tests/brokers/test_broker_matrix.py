@@ -4,7 +4,7 @@
 2. A hung route gives control back within the call timeout plus one second.
 3. Credential values never show in exception messages, reprs, chained exceptions or output.
 
-The expected values are the ones the per-venue tests (``tests/test_broker_<venue>.py``)
+The expected values are the ones the per-venue tests (``tests/brokers/test_broker_<venue>.py``)
 established: they pin what each real SDK does with each fault.
 """
 
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -33,7 +32,8 @@ from bot.errors import (
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
 from bot.model import Credentials
 from nija_testkit.emulator.server import Fault
-from nija_testkit.emulator.venues import BROKERS, VenueHandle, new_pem, start_venue
+from nija_testkit.emulator.venues import BROKERS, VenueHandle
+from nija_testkit.secrets import find_leaks, new_pem, texts_of
 
 AUTH = FailureType.AUTHENTICATION_ERROR
 RATE = FailureType.RATE_LIMIT_ERROR
@@ -44,27 +44,16 @@ FUNDS = FailureType.BALANCE_ERROR
 HANG_TIMEOUT = 0.3  # call timeout for the table's hang rows: small, the file stays fast
 
 
-@pytest.fixture(scope="module")
-def venues() -> Iterator[dict[str, VenueHandle]]:
-    """One emulator per broker for the whole module (stopping a server costs ~0.5 s)."""
-    handles: dict[str, VenueHandle] = {}
-    try:
-        for name in BROKERS:
-            handles[name] = start_venue(name)
-        yield handles
-    finally:
-        for handle in handles.values():
-            handle.stop()
+@pytest.fixture
+def venues(venue_handle) -> dict[str, VenueHandle]:
+    """Every broker's emulator, fresh (the run shares the servers: tests/conftest.py)."""
+    return {name: venue_handle(name) for name in BROKERS}
 
 
 @pytest.fixture
-def venue(venues: dict[str, VenueHandle], broker: str) -> Iterator[VenueHandle]:
+def venue(venue_handle, broker: str) -> VenueHandle:
     """The parametrized ``broker``'s emulator, fresh: new venue state, no faults, no records."""
-    handle = venues[broker]
-    handle.reset()
-    yield handle
-    handle.server.clear_faults()
-    handle.close_brokers()
+    return venue_handle(broker)
 
 
 def fetch_balance(venue: VenueHandle, adapter: Broker) -> object:
@@ -285,40 +274,9 @@ SECRET_ROWS = [
 ]
 
 
-def secret_fragments(creds: Credentials) -> set[str]:
-    """Every credential value, and each run of 8+ printable characters in it.
-
-    Fragments catch a value shown in part or escaped (``repr`` writes a pasted-in
-    ``\\u200b`` as an escape); PEM armour lines (``-----BEGIN ...``) are not secret.
-    """
-    found = set()
-    for value in creds.secrets():
-        found.add(value)
-        found.update(
-            part
-            for part in re.split(r"[^\x21-\x7e]+", value)
-            if len(part) >= 8 and "-----" not in part
-        )
-    return found
-
-
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and every exception chained to it, even a context hidden by ``from None``
-    (a hidden one is still reachable from the object, e.g. by an error reporter)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
 def _texts(exc: BaseException | None, adapter: Broker | None, caplog, capsys) -> dict[str, str]:
     """Everything a failed call left behind that a user could read, by where it was found."""
-    texts = {"repr(broker)": repr(adapter)}
-    for depth, link in enumerate(exception_chain(exc) if exc is not None else []):
-        texts[f"str(chain[{depth}] {type(link).__name__})"] = str(link)
-        texts[f"repr(chain[{depth}] {type(link).__name__})"] = repr(link)
+    texts = {"repr(broker)": repr(adapter), **(texts_of(exc) if exc is not None else {})}
     formatter = logging.Formatter()
     for record in caplog.records:
         shown = record.getMessage()
@@ -356,14 +314,8 @@ def test_credentials_never_show_in_errors_reprs_or_logs(venue, broker, case, cap
     if broker == "COINBASE" and case in ("http_401", "http_500"):
         # The SDK logs every HTTP error: proof that its output is being looked at.
         assert any(r.name == "coinbase.RESTClient" for r in caplog.records)
-    secrets = secret_fragments(creds) | secret_fragments(venue.credentials)
     texts = _texts(exc, built[0] if built else None, caplog, capsys)
-    leaks = [
-        f"{where}: {secret[:12]}..."
-        for where, text in texts.items()
-        for secret in secrets
-        if secret in text
-    ]
+    leaks = find_leaks(texts, [*creds.secrets(), *venue.credentials.secrets()])
     assert not leaks, f"{exc!r:.80} shows credentials: {leaks}"
 
 

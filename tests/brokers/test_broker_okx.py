@@ -6,6 +6,7 @@ Each test gets a fresh emulated venue (``okx`` fixture) so faults and balances n
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import ccxt
 import pytest
@@ -32,9 +33,9 @@ from bot.model import (
     Side,
 )
 from nija_testkit.edge import assert_translated_from
-from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.okx import OkxVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.secrets import assert_no_secret as _assert_no_secret
 
 KEY = "FAKE-OKX-KEY-0123456789"
 SECRET = "FAKE-OKX-SECRET-abcdef0123456789"
@@ -44,19 +45,15 @@ BTC = 60000.0
 
 
 class Okx:
-    """One test's venue (fresh state) served by the module's server, and brokers against it."""
+    """One test's venue (a fresh one on the run's shared server), and brokers against it."""
 
     def __init__(self, server: EmulatorServer) -> None:
-        self.market = Market()
-        self.venue = OkxVenue(self.market)
+        self.server = server
+        self.venue: OkxVenue = server.venue
+        self.market = self.venue.market
         self.ledger = self.venue.add_account(
             KEY, SECRET, {"USDT": 10000.0, "BTC": 0.5}, passphrase=PASSPHRASE
         )
-        # The server looks its venue up on every request, so a fresh venue is a fresh exchange.
-        server.venue = self.venue
-        server.clear_faults()
-        server.requests.clear()
-        self.server = server
 
     def broker(
         self,
@@ -83,25 +80,13 @@ class Okx:
         return self.broker(key=key)
 
 
-@pytest.fixture(scope="module")
-def server():
-    # One server per module: stopping one costs ~0.5 s (serve_forever's poll interval).
-    srv = EmulatorServer(OkxVenue(Market())).start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def okx(server):
-    emu = Okx(server)
-    yield emu
-    server.clear_faults()
+def okx(venue_server) -> Okx:
+    """The run's OKX emulator, fresh for this test (tests/conftest.py), with one account."""
+    return Okx(venue_server("OKX"))
 
 
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        for secret in (SECRET, PASSPHRASE):
-            assert secret not in text
+assert_no_secret = partial(_assert_no_secret, secrets=(KEY, SECRET, PASSPHRASE), markers=("FAKE-",))
 
 
 def order_body(okx: Okx, client_id: str) -> dict:

@@ -9,14 +9,13 @@ import requests
 
 from bot.model import Credentials
 from nija_testkit.emulator.server import Fault
-from nija_testkit.emulator.venues import start_venue
+from nija_testkit.emulator.venues import VenueHandle
 
 
-@pytest.fixture(scope="module")
-def alpaca():
-    handle = start_venue("ALPACA")
-    yield handle
-    handle.stop()
+@pytest.fixture
+def alpaca(venue_handle) -> VenueHandle:
+    """The run's Alpaca emulator, fresh (tests/conftest.py)."""
+    return venue_handle("ALPACA")
 
 
 def test_a_fault_for_one_api_key_leaves_the_other_accounts_alone(alpaca):

@@ -23,9 +23,9 @@ import pytest
 from bot.cli.commands import load_env, pid_alive, redact
 from bot.config.settings import secret_values
 from bot.store.writer import OrderRecord, Store, db_path
-from nija_testkit.emulator.core import Market
-from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
+from nija_testkit.harness import wait_for
+from nija_testkit.secrets import assert_no_secret
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER_STATUS = "check_broker_status.py"
@@ -44,25 +44,12 @@ PLATFORM = "platform/platform/KRAKEN"
 ALICE = "user/alice/COINBASE"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = EmulatorServer(KrakenVenue(Market())).start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def kraken(server):
-    """The module's emulator with fresh state: one account holding $10,000."""
-    venue: KrakenVenue = server.venue
-    venue.market = Market()
-    venue.accounts.clear()
-    venue.secrets.clear()
-    venue.add_account(KEY, SECRET, {"USD": 10000.0})
-    server.clear_faults()
-    server.requests.clear()
-    yield server
-    server.clear_faults()
+def kraken(venue_server) -> EmulatorServer:
+    """The run's Kraken emulator, fresh (tests/conftest.py): one account holding $10,000."""
+    server = venue_server("KRAKEN")
+    server.venue.add_account(KEY, SECRET, {"USD": 10000.0})
+    return server
 
 
 @pytest.fixture
@@ -98,8 +85,7 @@ def run(
         text=True,
         timeout=RUN_TIMEOUT,
     )
-    for secret in ALL_SECRETS:
-        assert secret not in proc.stdout and secret not in proc.stderr
+    assert_no_secret(proc.stdout, proc.stderr, secrets=ALL_SECRETS)
     return proc
 
 
@@ -525,6 +511,7 @@ def test_load_env_overlays_the_file_with_the_real_environment(tmp_path):
 # -- against the real daemon ---------------------------------------------------------------------
 
 
+@pytest.mark.system  # starts bot.py
 def test_independent_status_reads_the_real_daemons_demo_status(data_dir):
     """bot.py with no keys runs the demo; the script reads its status.json, then its absence."""
     env = base_env(data_dir, NIJA_LOG_FILE=str(data_dir / "nija.log"))
@@ -537,11 +524,7 @@ def test_independent_status_reads_the_real_daemons_demo_status(data_dir):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        status_file = data_dir / "status.json"
-        while not status_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert status_file.exists(), "the daemon wrote no status.json within 30 s"
+        wait_for((data_dir / "status.json").exists, 30, "the daemon's status.json")
         code, report = run_json(INDEPENDENT, env)
         assert report["source"] == "daemon" and report["demo"] is True
         assert report["daemon"]["running"] is True and report["daemon"]["pid"] == daemon.pid

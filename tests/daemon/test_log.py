@@ -6,13 +6,12 @@ import logging
 import re
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import coinbase.rest  # noqa: F401  (installs the SDK's own stderr handler, as in production)
 import pytest
 import structlog
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from bot.daemon.log import (
     setup_logging,
     shutdown_logging,
 )
+from nija_testkit.secrets import assert_no_secret, new_pem
 
 SECRET = "FAKE-SECRET-LOG-123456"
 KEY_NAME = "organizations/fake-org/apiKeys/FAKE-KEY-NAME-7777"
@@ -33,16 +33,7 @@ LINE = re.compile(
 )
 
 
-def _make_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-PEM = _make_pem()
+PEM = new_pem()
 PEM_BODY = [line for line in PEM.splitlines() if not line.startswith("-----")]
 # The environment as a user writes it: the PEM on one line with literal \n.
 ENV = {
@@ -51,7 +42,8 @@ ENV = {
     "COINBASE_API_SECRET": PEM.replace("\n", "\\n"),
     "NIJA_MODE": "paper",
 }
-LEAKS = [SECRET, KEY_NAME, PEM, PEM.replace("\n", "\\n"), *PEM_BODY, "unconfigured-9f8e7d6c"]
+# Every form of these (escaped, one PEM line, a part) must stay out of every output.
+_assert_clean = partial(assert_no_secret, secrets=(SECRET, KEY_NAME, PEM, "unconfigured-9f8e7d6c"))
 
 
 _TOUCHED = ("", "ccxt", "urllib3", "coinbase.RESTClient", "coinbase.WSClient")
@@ -90,12 +82,6 @@ def _lines(path: Path) -> list[str]:
     for handler in logging.getLogger().handlers:
         handler.flush()
     return path.read_text(encoding="utf-8").split("\n")[:-1]
-
-
-def _assert_clean(*texts: str) -> None:
-    for text in texts:
-        for leak in LEAKS:
-            assert leak not in text, f"secret leaked: {leak[:12]}..."
 
 
 def test_every_line_has_timestamp_level_event_and_bound_account(log_file, capfd):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-
-import pytest
+from functools import partial
 
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
@@ -16,6 +15,7 @@ from bot.daemon.wiring import BrokerFactories, make_trader
 from bot.daemon.worker import ThreadState
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
+from nija_testkit import harness
 from nija_testkit.clock import FakeClock
 
 SYMBOLS = ("BTC/USD",)
@@ -29,13 +29,8 @@ def paper(s: BrokerSpec, usd: float = 10_000.0) -> PaperBroker:
     return PaperBroker(s, SyntheticMarket(SYMBOLS, seed=1), starting_usd=usd)
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+# The daemon runs in-process here, with cycles of 0.2 s: poll often, give up after 10 s.
+wait_for = partial(harness.wait_for, timeout=10.0, what="condition", interval=0.02)
 
 
 class Daemon:
@@ -208,42 +203,6 @@ def test_status_json_is_written_atomically_and_names_every_account(tmp_path):
         assert (acct["thread"], acct["health"], acct["circuit"]) == ("running", "healthy", "closed")
         assert {"updated_at", "pid", "mode", "accounts", "isolation_report"} <= set(doc)
         assert not list(tmp_path.glob(".status-*"))  # no temporary file left behind
-
-
-@pytest.mark.parametrize("flag", ["--once"])
-def test_bot_once_runs_the_demo_one_cycle_and_exits(tmp_path, flag):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "NIJA_DATA_DIR": str(tmp_path),
-        "NIJA_LOG_FILE": str(tmp_path / "n.log"),
-    }
-    done = subprocess.run(
-        [sys.executable, "bot.py", flag, "--env-file", str(tmp_path / "none")],
-        cwd=root, env=env, capture_output=True, timeout=60, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    status = json.loads((tmp_path / "status.json").read_text())
-    assert status["demo"] is True and len(status["accounts"]) == 3
-    assert all(a["cycles"] == 1 for a in status["accounts"].values())
-
-
-def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {"PATH": "/usr/bin:/bin", "NIJA_DATA_DIR": str(tmp_path), "NIJA_CYCLE_SECONDS": "soon"}
-    done = subprocess.run(
-        [sys.executable, "bot.py", "--once", "--env-file", str(tmp_path / "none")],
-        cwd=root, env=env, capture_output=True, timeout=60, text=True,
-    )  # fmt: skip
-    assert done.returncode == 2 and "NIJA_CYCLE_SECONDS" in done.stderr
 
 
 def test_health_changes_are_stored_by_the_accounts_own_thread(tmp_path):

@@ -19,12 +19,12 @@ from bot.engine.orders import PlannedOrder, client_order_id
 from bot.engine.risk import GlobalPositionCap, RiskManager
 from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager
-from bot.model import AccountRef, BrokerSpec, Candles, Credentials, Side
+from bot.model import AccountRef, BrokerSpec, Credentials, Side
 from bot.store.writer import OrderRecord, Store
 from bot.strategy.trend_pullback import get_strategy
 from nija_testkit import candles as cs
+from nija_testkit.candles import rows
 from nija_testkit.clock import FakeClock
-from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
 
@@ -35,34 +35,13 @@ SIGNAL = cs.uptrend_with_pullback()  # the entry fires on its last candle
 NOW = SIGNAL.timestamp_ms[-1] / 1000 + 300  # just after that candle closed
 
 
-def rows(c: Candles) -> list[list[float]]:
-    return [
-        [float(t), o, h, low, cl, v]
-        for t, o, h, low, cl, v in zip(
-            c.timestamp_ms, c.open, c.high, c.low, c.close, c.volume, strict=True
-        )
-    ]
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = EmulatorServer(KrakenVenue(Market())).start()
-    yield srv
-    srv.stop()
-
-
 class World:
     """A fresh venue state, clock, isolation manager and database for one test."""
 
     def __init__(self, server: EmulatorServer, tmp_path: Path) -> None:
         self.server = server
-        self.market = Market()
         venue: KrakenVenue = server.venue
-        venue.market = self.market
-        venue.accounts.clear()
-        venue.secrets.clear()
-        server.clear_faults()
-        server.requests.clear()
+        self.market = venue.market
         self.ledgers = {
             name: venue.add_account(key, secret, {"USD": 10_000.0})
             for name, (key, secret) in KEYS.items()
@@ -113,8 +92,9 @@ class World:
 
 
 @pytest.fixture
-def world(server, tmp_path):
-    w = World(server, tmp_path)
+def world(venue_server, tmp_path):
+    """One test's world on the run's Kraken emulator, fresh (tests/conftest.py)."""
+    w = World(venue_server("KRAKEN"), tmp_path)
     yield w
     w.close()
 

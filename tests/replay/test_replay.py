@@ -30,6 +30,7 @@ from bot.replay.runner import (
 )
 from bot.store.writer import Store
 from nija_testkit import candles as cs
+from nija_testkit.harness import script_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "replay.py"
@@ -303,6 +304,7 @@ def _script(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
         cwd=ROOT,
+        env=script_env(),
         check=False,
     )
 

@@ -8,98 +8,45 @@ show in status.json and nija.log, and SIGTERM must stop it all within 10 s.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import json
-import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
 import time
-from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from nija_testkit.emulator.server import Fault
-from nija_testkit.emulator.venues import start_venue
+from nija_testkit.emulator.venues import VenueHandle
+from nija_testkit.harness import account_env, clean_env, start_daemon, wait_for
+from nija_testkit.secrets import assert_no_secret
 
-ROOT = Path(__file__).resolve().parents[2]
-LINE = re.compile(r"^(\S+) level=(\w+)(?: account=(\S+))? event=(\S+)(.*)$")
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+HALF_SET_KEY = "FAKE-CAROL-KEY-HALF-SET"
+WRONG_PASSPHRASE = "WRONG-PASSPHRASE-FAKE"
 
 
-def events(log: Path) -> list[tuple[datetime, str, str | None, str, str]]:
-    """(time, level, account, event, rest) for every line of nija.log."""
-    found = []
-    for raw in log.read_text().splitlines() if log.exists() else []:
-        m = LINE.match(raw)
-        if m:
-            ts, level, account, event, rest = m.groups()
-            found.append(
-                (datetime.fromisoformat(ts.replace("Z", "+00:00")), level, account, event, rest)
-            )
-    return found
+@pytest.fixture
+def venues(venue_handle) -> dict[str, VenueHandle]:
+    """The five emulators, fresh (the run shares the servers: tests/conftest.py)."""
+    return {name: venue_handle(name) for name in ("COINBASE", "ALPACA", "KRAKEN", "BINANCE", "OKX")}
 
 
-def status(data: Path) -> dict:
-    try:
-        return json.loads((data / "status.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def account(data: Path, key: str) -> dict:
-    return status(data).get("accounts", {}).get(key, {})
-
-
-@pytest.fixture(scope="module")
-def venues():
-    handles = {
-        name: start_venue(name) for name in ("COINBASE", "ALPACA", "KRAKEN", "BINANCE", "OKX")
-    }
-    yield handles
-    for handle in handles.values():
-        handle.stop()
-
-
-def daemon_env(venues, tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("NIJA_", "COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA", "MULTI_"))
-    }
-    env.update(
-        NIJA_DATA_DIR=str(tmp_path / "data"),
-        NIJA_LOG_FILE=str(tmp_path / "nija.log"),
+def daemon_env(venues: dict[str, VenueHandle]) -> dict[str, str]:
+    """A platform account on each emulator (OKX's passphrase wrong) and a half-set user."""
+    env = clean_env(
         NIJA_CYCLE_SECONDS="1",
         NIJA_CALL_TIMEOUT_SECONDS="2",
         NIJA_CB_FAILURE_THRESHOLD="3",
         NIJA_CB_TIMEOUT_SECONDS="3",
         NIJA_FUNDED_RECHECK_SECONDS="30",
         NIJA_STATUS_LOG_SECONDS="3",
-        KRAKEN_USER_CAROL_API_KEY="FAKE-CAROL-KEY-HALF-SET",
+        KRAKEN_USER_CAROL_API_KEY=HALF_SET_KEY,
     )
     for name, handle in venues.items():
         creds = handle.credentials
-        env[f"{name}_API_KEY"] = creds.api_key
-        env[f"{name}_API_SECRET"] = creds.api_secret
+        if name == "OKX":
+            creds = dataclasses.replace(creds, passphrase=WRONG_PASSPHRASE)
+        env |= account_env(name, None, creds)
         env[f"{name}_BASE_URL"] = handle.server.url
-        if creds.passphrase:
-            env[f"{name}_PASSPHRASE"] = (
-                "WRONG-PASSPHRASE-FAKE" if name == "OKX" else creds.passphrase
-            )
     env["ALPACA_DATA_URL"] = venues["ALPACA"].server.url
     return env
 
@@ -109,70 +56,62 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
         handle.reset()
     venues["KRAKEN"].server.inject("balance", Fault("hang", seconds=30))
     venues["BINANCE"].server.inject("candles", Fault("status", 500))
-    env = daemon_env(venues, tmp_path)
-    data, log = tmp_path / "data", tmp_path / "nija.log"
-    proc = subprocess.Popen(
-        [sys.executable, "bot.py", "--env-file", str(tmp_path / "no.env")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    console = tmp_path / "console.log"
+    run = start_daemon(daemon_env(venues), tmp_path, output=console)
     try:
         healthy = ("platform/platform/COINBASE", "platform/platform/ALPACA")
         wait_for(
-            lambda: all(account(data, k).get("cycles", 0) >= 3 for k in healthy),
+            lambda: all(run.account(k).get("cycles", 0) >= 3 for k in healthy),
             20,
             "healthy cycles",
         )
 
         # The healthy accounts started at once, not after Kraken's hung balance call.
-        evs = events(log)
-        t0 = next(t for t, _, _, e, _ in evs if e == "nija_starting")
+        evs = run.events()
+        t0 = next(e.at for e in evs if e.event == "nija_starting")
         for key in healthy:
-            started = next(t for t, _, a, e, _ in evs if e == "trader_started" and a == key)
+            started = next(e.at for e in evs if e.event == "trader_started" and e.account == key)
             assert (started - t0).total_seconds() < 2.0, key
 
         # Bad credentials: FAILING at once. 500s: quarantined.
         okx = wait_for(
             lambda: (
-                account(data, "platform/platform/OKX").get("health") == "failing"
-                and account(data, "platform/platform/OKX")
+                run.account("platform/platform/OKX").get("health") == "failing"
+                and run.account("platform/platform/OKX")
             ),
             15,
             "OKX failing",
         )
         assert okx["circuit"] == "open" and okx["thread"] == "not_started" and not okx["funded"]
         wait_for(
-            lambda: account(data, "platform/platform/BINANCE").get("health") == "quarantined",
+            lambda: run.account("platform/platform/BINANCE").get("health") == "quarantined",
             15,
             "Binance quarantined",
         )
         kraken = wait_for(
-            lambda: account(data, "platform/platform/KRAKEN").get("last_error"),
+            lambda: run.account("platform/platform/KRAKEN").get("last_error"),
             15,
             "Kraken timeout",
         )
-        assert "Timeout" in kraken and not account(data, "platform/platform/KRAKEN")["funded"]
+        assert "Timeout" in kraken and not run.account("platform/platform/KRAKEN")["funded"]
 
         # Lift Binance's fault: after the wait it recovers, through half-open trials.
         venues["BINANCE"].server.clear_faults()
         wait_for(
-            lambda: account(data, "platform/platform/BINANCE").get("health") == "healthy",
+            lambda: run.account("platform/platform/BINANCE").get("health") == "healthy",
             20,
             "Binance healthy",
         )
         binance = [
-            r
-            for _, _, a, e, r in events(log)
-            if e == "health_changed" and a == "platform/platform/BINANCE"
+            e.fields.get("new")
+            for e in run.events()
+            if e.event == "health_changed" and e.account == "platform/platform/BINANCE"
         ]
-        assert any("new=quarantined" in r for r in binance)
-        assert any("new=recovering" in r for r in binance)
+        assert "quarantined" in binance and "recovering" in binance
 
         # Every account's true state, and the half-set account named by its missing variable.
-        doc = status(data)
-        assert doc["mode"] == "paper" and doc["pid"] == proc.pid and doc["demo"] is False
+        doc = run.status()
+        assert doc["mode"] == "paper" and doc["pid"] == run.proc.pid and doc["demo"] is False
         (carol,) = doc["config_errors"]
         assert (
             carol["account"] == "user/carol/KRAKEN"
@@ -185,7 +124,7 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
 
         # The healthy accounts kept their rhythm: cycles every 1 s (±10%), measured from nija.log.
         for key in healthy:
-            times = [t for t, _, a, e, _ in events(log) if e == "cycle" and a == key]
+            times = [e.at for e in run.events() if e.event == "cycle" and e.account == key]
             periods = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
             assert len(periods) >= 4, key
             assert abs(statistics.median(periods) - 1.0) <= 0.1, (key, periods)
@@ -195,31 +134,21 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
             assert handle.server.requests_to("create_order") == []
     finally:
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=15)
+        code = run.stop(timeout=15)
         took = time.monotonic() - sent
-        output = proc.stdout.read().decode()
+    output = console.read_text(errors="replace")
     assert code == 0 and took < 10.0, (code, took, output[-2000:])
-    assert events(log)[-1][3] == "stopped"
-    final = status(data)
+    assert run.events()[-1].event == "stopped"
+    final = run.status()
     assert final["accounts"]["platform/platform/COINBASE"]["cycles"] >= 3
 
     # No secret of the suite reached the log, status.json or the console.
-    everything = log.read_text() + (data / "status.json").read_text() + output
-    for handle in venues.values():
-        creds = handle.credentials
-        for secret in (creds.api_key, creds.api_secret, creds.passphrase):
-            if secret:
-                for line in secret.splitlines():
-                    if len(line) >= 8:
-                        assert line not in everything
-    assert "FAKE-CAROL-KEY-HALF-SET" not in everything
-    assert "WRONG-PASSPHRASE-FAKE" not in everything
+    everything = run.log_path.read_text() + (run.data_dir / "status.json").read_text() + output
+    secrets = [s for handle in venues.values() for s in handle.credentials.secrets()]
+    assert_no_secret(everything, secrets=[*secrets, HALF_SET_KEY, WRONG_PASSPHRASE])
 
 
 def test_a_thread_killed_by_an_unexpected_exception_is_restarted(venues, tmp_path):
-    from nija_testkit.harness import account_env, clean_env, start_daemon, wait_for
-
     alpaca = venues["ALPACA"]
     alpaca.reset()
     env = clean_env(NIJA_CYCLE_SECONDS="0.5", NIJA_CALL_TIMEOUT_SECONDS="2")

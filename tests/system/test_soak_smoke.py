@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from nija_testkit.harness import script_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,6 +25,7 @@ def run_script(name: str, *args: str, timeout: float = 120) -> dict:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / name), *args, "--json"],
         cwd=ROOT,
+        env=script_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,0 +1,35 @@
+"""bot.py --once, as a user runs it from the repository root: one demo cycle, or a config error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from nija_testkit.harness import ROOT
+
+
+def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``bot.py --once`` with only ``env`` (no keys: the demo) and no .env file."""
+    return subprocess.run(
+        [sys.executable, "bot.py", "--once", "--env-file", str(tmp_path / "none")],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "NIJA_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        timeout=60,
+        text=True,
+    )
+
+
+def test_bot_once_runs_the_demo_one_cycle_and_exits(tmp_path):
+    done = run_bot(tmp_path, NIJA_LOG_FILE=str(tmp_path / "n.log"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["demo"] is True and len(status["accounts"]) == 3
+    assert all(a["cycles"] == 1 for a in status["accounts"].values())
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):
+    done = run_bot(tmp_path, NIJA_CYCLE_SECONDS="soon")
+    assert done.returncode == 2 and "NIJA_CYCLE_SECONDS" in done.stderr
