@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 
 from bot.brokers.alpaca_stocks import parse
 from bot.brokers.base import Broker, validate_credentials
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
 from bot.model import (
     AssetClass,
@@ -171,10 +172,11 @@ class AlpacaBroker(Broker):
     name = "ALPACA"
     asset_class = AssetClass.STOCKS
 
-    def __init__(self, spec: BrokerSpec) -> None:
+    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
         """Build the SDK clients; no network traffic happens here."""
         self.spec = spec
         self.account = spec.account
+        self._clock = clock
         creds = spec.credentials
         if not (creds.api_key and creds.api_secret):
             raise BrokerConfigError(
@@ -225,7 +227,7 @@ class AlpacaBroker(Broker):
         request = StockBarsRequest(
             symbol_or_symbols=ticker,
             timeframe=_timeframe(timeframe),
-            start=datetime.now(UTC) - lookback,
+            start=self._clock.utc_now() - lookback,
             limit=limit,
             sort=Sort.DESC,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import binascii
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import ccxt
 from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.ccxt.convert import to_order
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
 from bot.model import (
     DUST_USD,
@@ -126,8 +126,9 @@ class CcxtBroker(Broker):
 
     asset_class = AssetClass.CRYPTO
 
-    def __init__(self, spec: BrokerSpec) -> None:
+    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.account = spec.account
+        self._clock = clock
         self.name = spec.account.broker
         venue = _VENUES.get(self.name)
         if venue is None:
@@ -169,7 +170,7 @@ class CcxtBroker(Broker):
         """Bound one public call (however many requests it makes) by ``timeout_seconds``."""
         outer = self._deadline is None
         if outer:
-            self._deadline = time.monotonic() + self._timeout_s
+            self._deadline = self._clock.monotonic() + self._timeout_s
         try:
             yield
         finally:
@@ -179,7 +180,7 @@ class CcxtBroker(Broker):
     def _sdk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ccxt within the remaining budget; convert only failures outside its hierarchy."""
         if self._deadline is not None:
-            remaining = max(self._deadline - time.monotonic(), _MIN_REQUEST_SECONDS)
+            remaining = max(self._deadline - self._clock.monotonic(), _MIN_REQUEST_SECONDS)
             self._ex.timeout = int(min(remaining, self._timeout_s) * 1000)
         self._ex.last_http_response = None
         self._ex.last_json_response = None

@@ -8,8 +8,6 @@ order refused inside HTTP 200 (``success: false``) → OrderRejected.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR
 from typing import Any
 
@@ -18,6 +16,7 @@ from coinbase.rest import RESTClient
 from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
 from bot.model import (
     DUST_USD,
@@ -49,7 +48,7 @@ class CoinbaseBroker(Broker):
     name = "COINBASE"
     asset_class = AssetClass.CRYPTO
 
-    def __init__(self, spec: BrokerSpec, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.spec = spec
         self.account = spec.account
         self._clock = clock
@@ -104,7 +103,7 @@ class CoinbaseBroker(Broker):
             raise ValueError(f"Coinbase has no {timeframe!r} candles")
         tf = timeframe_seconds(timeframe)
         count = max(1, min(int(limit), MAX_CANDLES))
-        now = int(self._clock())
+        now = int(self._clock.wall())
         start = now // tf * tf - (count - 1) * tf  # ``count`` buckets, the current one last
         data = self._call(
             "candles",
