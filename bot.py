@@ -19,6 +19,7 @@ import threading
 
 from dotenv import load_dotenv
 
+from bot.clock import SYSTEM_CLOCK
 from bot.config.settings import load_accounts, load_settings, secret_values
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     setup_logging(settings.log_file, secret_values(env))
     log = get_logger()
 
+    clock = SYSTEM_CLOCK  # the one clock every component is given
     accounts = load_accounts(env, settings)
     for err in accounts.errors:
         log.error("account_config_error", account=err.account, error=err.message)
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     specs, factories = accounts.specs, None
     if demo:
         settings = demo_settings(settings)
-        specs, factories = demo_specs(settings), demo_factories(settings)
+        specs, factories = demo_specs(settings), demo_factories(settings, clock=clock)
     elif not specs:
         log.error("no_usable_accounts", fix="complete the variables named above, see .env.example")
         return EXIT_CONFIG
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         config_errors=accounts.errors,
         demo=demo,
         once=args.once,
+        clock=clock,
         log=log,
     )
     _banner(log, settings, specs, demo)

@@ -7,30 +7,28 @@ is ever sent to a venue's order endpoint.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from bot.brokers.alpaca_stocks.broker import AlpacaBroker
 from bot.brokers.base import Broker
 from bot.brokers.ccxt.broker import SUPPORTED_BROKERS as CCXT_BROKERS
 from bot.brokers.ccxt.broker import CcxtBroker
 from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
 from bot.brokers.paper.broker import PaperBroker
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import ConfigError
 from bot.model import BrokerSpec
 
 VENUES = ("COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA")
 
 
-def create_venue_broker(spec: BrokerSpec) -> Broker:
+def create_venue_broker(spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
     """The real adapter for ``spec.account.broker``; it touches no network until first used."""
     name = spec.account.broker
     if name in CCXT_BROKERS:
-        return CcxtBroker(spec)
+        return CcxtBroker(spec, clock=clock)
     if name == "COINBASE":
-        return CoinbaseBroker(spec)
+        return CoinbaseBroker(spec, clock=clock)
     if name == "ALPACA":
-        return AlpacaBroker(spec)
+        return AlpacaBroker(spec, clock=clock)
     raise ConfigError(f"{spec.account.key}: unknown broker {name!r} (known: {', '.join(VENUES)})")
 
 
@@ -39,12 +37,12 @@ def create_trading_broker(
     *,
     live: bool,
     paper_balance_usd: float,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
     venue: Broker | None = None,
 ) -> Broker:
     """The broker an account trades through: the venue itself when ``live``, else paper fills
     over the venue's real market data (``venue`` may be passed in to share its markets)."""
-    venue = venue or create_venue_broker(spec)
+    venue = venue or create_venue_broker(spec, clock=clock)
     if live:
         return venue
     return PaperBroker(

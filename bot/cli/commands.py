@@ -16,7 +16,6 @@ import os
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from dotenv import dotenv_values
 
 from bot.brokers.factory import create_venue_broker
 from bot.cli import render as cli_render
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import (
     AccountsResult,
     Settings,
@@ -76,7 +76,7 @@ class Context:
     settings: Settings
     accounts: AccountsResult
     redactor: Redactor
-    clock: Callable[[], float]
+    clock: Clock
     as_json: bool
 
 
@@ -102,7 +102,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 def _command(
     prog: str, description: str
 ) -> Callable[[Callable[[Context], int]], Callable[..., int]]:
-    """Make ``body(ctx)`` a command ``main(argv=None, environ=None, clock=time.time) -> int``.
+    """Make ``body(ctx)`` a command ``main(argv=None, environ=None, clock=SYSTEM_CLOCK) -> int``.
 
     ``main`` parses the arguments and reads the environment and settings into a
     ``Context``; on a configuration error it returns its exit code without calling ``body``.
@@ -112,7 +112,7 @@ def _command(
         def main(
             argv: Sequence[str] | None = None,
             environ: Mapping[str, str] | None = None,
-            clock: Callable[[], float] = time.time,
+            clock: Clock = SYSTEM_CLOCK,
         ) -> int:
             args = _parser(prog, description).parse_args(argv)
             env = load_env(args.env_file, environ)
@@ -200,7 +200,7 @@ def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
 
 def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
     try:
-        return read_daemon_status(ctx.settings.data_dir, ctx.clock()), None
+        return read_daemon_status(ctx.settings.data_dir, ctx.clock.wall()), None
     except (OSError, ValueError) as exc:
         return None, f"cannot read {STATUS_FILE} in {ctx.settings.data_dir}: {exc}"
 
@@ -215,10 +215,11 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
         r.account_key: r
         for r in check_funded(
             ctx.accounts.specs,
-            create_venue_broker,
+            lambda spec: create_venue_broker(spec, clock=ctx.clock),
             isolation,
             min_balance_usd=ctx.settings.min_balance_usd,
             timeout_seconds=ctx.settings.call_timeout_seconds,
+            clock=ctx.clock,
         )
     }
     return [results[s.account.key] for s in ctx.accounts.specs], isolation
@@ -277,7 +278,7 @@ def main_broker_status(ctx: Context) -> int:
 )
 def main_independent_status(ctx: Context) -> int:
     """Per account: funded, ready, thread, health, circuit, cycles, last cycle and last error."""
-    now = ctx.clock()
+    now = ctx.clock.wall()
     status, problem = _status_or_note(ctx)
     attention = [problem] if problem else []
     daemon: dict[str, Any] = {"running": False, "pid": None, "status_age_seconds": None}
@@ -362,7 +363,7 @@ def main_active_trading(ctx: Context) -> int:
             return EXIT_CONFIG
         report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
         return _emit(ctx, report, cli_render.render_active_trading(report))
-    since = _day_start(ctx.clock())
+    since = _day_start(ctx.clock.wall())
     try:
         with Store.open_readonly(path) as store:
             by_broker: dict[str, list[dict[str, Any]]] = {}

@@ -8,12 +8,13 @@ show that account failing and quarantined while the other two keep trading.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from bot.brokers.base import Broker
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings
 from bot.daemon.wiring import BrokerFactories
 from bot.model import AccountRef, BrokerSpec
@@ -52,17 +53,38 @@ def demo_specs(settings: Settings) -> list[BrokerSpec]:
     ]
 
 
-def demo_factories(settings: Settings, seed: int = 7) -> BrokerFactories:
-    """Paper brokers over a sped-up synthetic market; the faulty account gets its faults."""
-    started = time.time()
+class FastClock:
+    """A ``Clock`` that runs ``speed`` times faster than ``base`` from the moment it is made."""
 
-    def market_clock() -> float:
-        return started + (time.time() - started) * MARKET_SPEED
+    def __init__(self, base: Clock, speed: float) -> None:
+        self._base = base
+        self._speed = speed
+        self._wall0 = base.wall()
+        self._mono0 = base.monotonic()
+
+    def wall(self) -> float:
+        return self._wall0 + (self._base.wall() - self._wall0) * self._speed
+
+    def monotonic(self) -> float:
+        return self._mono0 + (self._base.monotonic() - self._mono0) * self._speed
+
+    def utc_now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+
+def demo_factories(
+    settings: Settings, seed: int = 7, clock: Clock = SYSTEM_CLOCK
+) -> BrokerFactories:
+    """Paper brokers over a sped-up synthetic market; the faulty account gets its faults.
+
+    Only the market runs fast: the brokers' fills, timestamps and fault schedule keep ``clock``.
+    """
+    market_clock = FastClock(clock, MARKET_SPEED)
 
     def paper(spec: BrokerSpec) -> PaperBroker:
         # Each account its own market object (same seed, same prices): nothing shared.
         market = SyntheticMarket(SYMBOLS, seed=seed, clock=market_clock)
-        return PaperBroker(spec, market, starting_usd=settings.paper_balance_usd)
+        return PaperBroker(spec, market, starting_usd=settings.paper_balance_usd, clock=clock)
 
     def trading(spec: BrokerSpec) -> Broker:
         broker = paper(spec)

@@ -9,12 +9,12 @@ plus a deadline here for anything that ignores them), and passes the isolation g
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from bot.brokers.base import Broker
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import describe
 from bot.isolation.failures import classify
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager
@@ -42,9 +42,10 @@ def _check(
     make_broker: Callable[[BrokerSpec], Broker],
     isolation: AccountIsolationManager,
     min_balance_usd: float,
+    clock: Clock,
 ) -> FundedResult:
     acct = spec.account
-    started = time.perf_counter()
+    started = clock.monotonic()
     isolation.register_account(acct.account_type, acct.account_id, acct.broker)
     broker = None
     try:
@@ -60,7 +61,7 @@ def _check(
             False,
             error=describe(exc),
             failure_type=classify(exc, "balance").value,
-            seconds=time.perf_counter() - started,
+            seconds=clock.monotonic() - started,
         )
     finally:
         if broker is not None:
@@ -70,7 +71,7 @@ def _check(
         balance.usd_equity >= min_balance_usd,
         balance_usd=balance.usd_equity,
         cash_usd=balance.usd_cash,
-        seconds=time.perf_counter() - started,
+        seconds=clock.monotonic() - started,
     )
 
 
@@ -83,28 +84,30 @@ def check_funded(
     timeout_seconds: float,
     max_workers: int = 32,
     stop: threading.Event | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Iterator[FundedResult]:
     """Yield each account's FundedResult as soon as it is known.
 
     Each account's client is built by ``make_broker`` in its own worker and closed
     after its answer. Every account gets an answer by ``timeout_seconds +
-    DEADLINE_GRACE_SECONDS``: one still running then is reported as hung (its worker
-    is left to finish on its own; the guard records its outcome whenever it comes).
+    DEADLINE_GRACE_SECONDS`` on ``clock.monotonic()``: one still running then is reported
+    as hung (its worker is left to finish on its own; the guard records its outcome
+    whenever it comes).
     """
     specs = list(specs)
     if not specs:
         return
-    deadline = time.monotonic() + timeout_seconds + DEADLINE_GRACE_SECONDS
+    deadline = clock.monotonic() + timeout_seconds + DEADLINE_GRACE_SECONDS
     pool = ThreadPoolExecutor(
         max_workers=min(max_workers, len(specs)), thread_name_prefix="funded-check"
     )
     futures: dict[Future[FundedResult], BrokerSpec] = {
-        pool.submit(_check, s, make_broker, isolation, min_balance_usd): s for s in specs
+        pool.submit(_check, s, make_broker, isolation, min_balance_usd, clock): s for s in specs
     }
     pending = set(futures)
     try:
         while pending and not (stop and stop.is_set()):
-            left = deadline - time.monotonic()
+            left = deadline - clock.monotonic()
             if left <= 0:
                 break
             done, pending = wait(pending, timeout=min(left, 0.5), return_when=FIRST_COMPLETED)

@@ -13,7 +13,6 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +47,6 @@ def read_status(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return data
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 class StatusWriter:

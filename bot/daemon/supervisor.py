@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, StatusWriter, utc_now_iso
+from bot.daemon.status import STATUS_FILE, StatusWriter
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
@@ -48,14 +47,14 @@ class IndependentBrokerTrader:
         config_errors: list[AccountConfigError] | None = None,
         demo: bool = False,
         once: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         log=None,
     ) -> None:
         self.settings = settings
         self.specs = {s.account.key: s for s in specs}
         self.isolation = isolation
         self.trader_factory = trader_factory  # bot.daemon.wiring.make_trader, or a test's wrapper
-        self.factories = factories or default_factories(settings)
+        self.factories = factories or default_factories(settings, clock)
         self.config_errors = config_errors or []
         self.demo = demo
         self.once = once
@@ -95,7 +94,7 @@ class IndependentBrokerTrader:
         worker = self.workers.get(key)
         if worker is not None:  # its own thread writes it to its own store
             worker.health_events.append(
-                (time.time(), change.old.value, change.new.value, change.reason)
+                (self.clock.wall(), change.old.value, change.new.value, change.reason)
             )
         self.status.mark_dirty()
 
@@ -114,7 +113,7 @@ class IndependentBrokerTrader:
             not_funded=sorted(k for k in self.specs if k not in funded),
             trading=sorted(self.workers),
         )
-        now = self.clock()
+        now = self.clock.monotonic()
         self._next_recheck = now + self.settings.funded_recheck_seconds
         self._next_status_log = now + self.settings.status_log_seconds
 
@@ -126,6 +125,7 @@ class IndependentBrokerTrader:
             min_balance_usd=self.settings.min_balance_usd,
             timeout_seconds=self.settings.call_timeout_seconds,
             stop=self.stopping,
+            clock=self.clock,
         ):
             self._record_funded(result)
             if result.funded and self._may_trade(result.account_key):
@@ -169,8 +169,9 @@ class IndependentBrokerTrader:
                 self.global_cap,
                 log=log,
                 should_stop=worker.stop_event.is_set,
+                clock=self.clock,
             ),
-            open_store=lambda k: Store(self.db, k),
+            open_store=lambda k: Store(self.db, k, clock=self.clock),
             on_cycle=self._on_cycle,
             clock=self.clock,  # the watchdog compares the worker's times with its own
             max_cycles=1 if self.once else None,
@@ -201,7 +202,7 @@ class IndependentBrokerTrader:
     # -- the watchdog (main thread) ----------------------------------------------------------
     def watchdog_tick(self) -> None:
         """Restart dead threads, mark stalled ones, re-check funds, log the summary."""
-        now = self.clock()
+        now = self.clock.monotonic()
         for worker in list(self.workers.values()):
             self._watch(worker, now)
         if now >= self._next_recheck and not (self._recheck and self._recheck.is_alive()):
@@ -271,10 +272,10 @@ class IndependentBrokerTrader:
         self.stopping.set()
         for worker in self.workers.values():
             worker.request_stop()
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         for worker in self.workers.values():
             if worker.thread is not None:
-                worker.thread.join(max(0.0, deadline - time.monotonic()))
+                worker.thread.join(max(0.0, deadline - self.clock.monotonic()))
         stuck = [w.key for w in self.workers.values() if w.alive()]
         for key in stuck:
             self.log.warning("stopped_while_in_a_broker_call", account=key)
@@ -290,7 +291,7 @@ class IndependentBrokerTrader:
         for key, spec in self.specs.items():
             accounts[key] = self._account_status(key, spec, health.get(key, {}))
         return {
-            "updated_at": utc_now_iso(),
+            "updated_at": self.clock.utc_now().isoformat(),
             "pid": os.getpid(),
             "mode": self.settings.mode,
             "demo": self.demo,

@@ -7,7 +7,6 @@ shared, and both are built for it (per-account locks, a counter).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 from bot.brokers.base import Broker
 from bot.brokers.factory import create_trading_broker, create_venue_broker
 from bot.brokers.paper.broker import PaperBroker
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings, cycle_seconds_for
 from bot.engine.risk import GlobalPositionCap, RiskManager, RiskParams
 from bot.engine.trader import AccountTrader
@@ -47,15 +47,18 @@ class BrokerFactories:
     trading: Callable[[BrokerSpec], Broker]
 
 
-def default_factories(settings: Settings) -> BrokerFactories:
+def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:
     """Real venues; orders go to the paper engine unless NIJA_MODE=live."""
+
+    def venue(spec: BrokerSpec) -> Broker:
+        return create_venue_broker(spec, clock=clock)
 
     def trading(spec: BrokerSpec) -> Broker:
         return create_trading_broker(
-            spec, live=settings.live, paper_balance_usd=settings.paper_balance_usd
+            spec, live=settings.live, paper_balance_usd=settings.paper_balance_usd, clock=clock
         )
 
-    return BrokerFactories(venue=create_venue_broker, trading=trading)
+    return BrokerFactories(venue=venue, trading=trading)
 
 
 class TraderFactory(Protocol):
@@ -76,6 +79,7 @@ class TraderFactory(Protocol):
         *,
         log: Any = None,
         should_stop: Callable[[], bool] = ...,
+        clock: Clock = ...,
     ) -> AccountTrader: ...
 
 
@@ -89,7 +93,7 @@ def make_trader(
     *,
     log=None,
     should_stop: Callable[[], bool] = lambda: False,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AccountTrader:
     """The AccountTrader of one account, with its own strategy and risk objects."""
     if isinstance(broker, PaperBroker):

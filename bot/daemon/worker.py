@@ -8,7 +8,6 @@ so nothing a slow account does can hold up another.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from enum import StrEnum
 
 import structlog
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
 from bot.model import BrokerSpec
@@ -69,8 +69,7 @@ class AccountWorker:
         open_store: Callable[[str], Store],
         *,
         on_cycle: Callable[[AccountWorker, CycleResult], None] | None = None,
-        wall_clock: Callable[[], float] = time.time,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         max_cycles: int | None = None,
         log=None,
     ) -> None:
@@ -80,7 +79,6 @@ class AccountWorker:
         self._build = build
         self._open_store = open_store
         self._on_cycle = on_cycle
-        self._wall = wall_clock
         self._clock = clock
         self.log = log or structlog.get_logger().bind(account=self.key)
         self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
@@ -140,13 +138,13 @@ class AccountWorker:
                 store.close()
 
     def _one_cycle(self, trader: AccountTrader) -> None:
-        self._started = self._clock()
+        self._started = self._clock.monotonic()
         self.busy_since = self._started
         result = trader.run_cycle()
         self.busy_since = None
         self.cycles += 1
         self.last_result = result
-        self.last_cycle_wall = self._wall()
+        self.last_cycle_wall = self._clock.wall()
         if self.state == ThreadState.STALLED:
             self.state = ThreadState.RUNNING
         if self._on_cycle is not None:
@@ -164,12 +162,12 @@ class AccountWorker:
 
     def _sleep_until_next(self) -> None:
         # Measured from the cycle's start, so the period does not drift.
-        wait = self.interval - (self._clock() - self._started)
+        wait = self.interval - (self._clock.monotonic() - self._started)
         blocked_for = self._blocked_for()
         if blocked_for is not None:
             wait = max(wait, blocked_for)  # no broker calls until the gate's wait is over
         wait = max(0.0, wait)
-        self.next_cycle_wall = self._wall() + wait
+        self.next_cycle_wall = self._clock.wall() + wait
         self.stop_event.wait(wait)
 
     def _blocked_for(self) -> float | None:

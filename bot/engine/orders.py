@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from bot.clock import Clock
 from bot.engine.guarded import GuardedBroker
 from bot.isolation.failures import classify, is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError
@@ -55,7 +56,7 @@ class PlannedOrder:
 class OrderDesk:
     """Sends, resolves and settles one account's orders against its store."""
 
-    def __init__(self, broker: GuardedBroker, store: Store, clock, log=None) -> None:
+    def __init__(self, broker: GuardedBroker, store: Store, clock: Clock, log=None) -> None:
         self.broker = broker
         self.store = store
         self.clock = clock
@@ -69,7 +70,7 @@ class OrderDesk:
         AccountBlockedError when the gate refused (the order is then marked never sent).
         """
         coid = client_order_id(self.store.account_key, plan.symbol, plan.side.value, plan.intent_id)
-        now = self.clock()
+        now = self.clock.wall()
         rec = OrderRecord(
             client_order_id=coid,
             account_key=self.store.account_key,
@@ -160,7 +161,7 @@ class OrderDesk:
         if order is not None:
             self.settle(self.store.get_order(coid), order)
             return self.store.get_order(coid).status not in UNRESOLVED
-        age = self.clock() - rec.created_at
+        age = self.clock.wall() - rec.created_at
         if rec.status == StoredOrderStatus.UNKNOWN and (
             attempts < NOT_FOUND_LOOKUPS or age < NOT_FOUND_GRACE_SECONDS
         ):
@@ -203,7 +204,7 @@ class OrderDesk:
                 return
             price = order.average_price or 0.0
             self.store.add_fill(
-                rec.client_order_id, order.filled, price, order.fee_usd, self.clock()
+                rec.client_order_id, order.filled, price, order.fee_usd, self.clock.wall()
             )
             if rec.purpose == OrderPurpose.ENTRY:
                 self._open_from_fill(rec, order.filled, price)
@@ -220,7 +221,7 @@ class OrderDesk:
             stop,
             rec.target if rec.target is not None else price + 2 * risk,
             risk,
-            self.clock(),
+            self.clock.wall(),
             entry_client_order_id=rec.client_order_id,
         )
         self.store.update_order(rec.client_order_id, position_id=pos.id)
@@ -247,5 +248,5 @@ class OrderDesk:
             self.store.update_position(pos.id, quantity=left)
             self.log.info("position_reduced", symbol=pos.symbol, sold=quantity, left=left)
             return
-        self.store.close_position(pos.id, price, rec.reason or "exit", self.clock(), pnl)
+        self.store.close_position(pos.id, price, rec.reason or "exit", self.clock.wall(), pnl)
         self.log.info("position_closed", symbol=pos.symbol, price=price, pnl_usd=round(pnl, 2))

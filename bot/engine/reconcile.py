@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.clock import Clock
 from bot.engine.guarded import GuardedBroker
 from bot.engine.orders import AMBIGUOUS, OrderDesk
 from bot.model import DUST_USD, Position
@@ -57,7 +58,7 @@ class Reconciler:
         store: Store,
         strategy: Strategy,
         symbols: list[str],
-        clock,
+        clock: Clock,
         log,
     ) -> None:
         self.broker = broker
@@ -89,7 +90,7 @@ class Reconciler:
                     pos.id,
                     pos.entry_price,
                     "not held at the venue at reconciliation (exit price unknown)",
-                    self.clock(),
+                    self.clock.wall(),
                     0.0,
                 )
                 report.closed.append(symbol)
@@ -130,7 +131,7 @@ class Reconciler:
             stop,
             target,
             entry - stop,
-            self.clock(),
+            self.clock.wall(),
             external=True,
         )
         self.log.warning(

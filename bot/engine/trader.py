@@ -13,14 +13,13 @@ cap, whose lock is never held across a broker call.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import structlog
 
 from bot.brokers.base import Broker
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engine.guarded import GuardedBroker
 from bot.engine.orders import OrderDesk, PlannedOrder
 from bot.engine.reconcile import Reconciler, ReconcileReport
@@ -67,7 +66,7 @@ class AccountTrader:
         risk: RiskManager,
         store: Store,
         isolation: AccountIsolationManager,
-        clock=time.time,
+        clock: Clock = SYSTEM_CLOCK,
         *,
         global_cap: GlobalPositionCap | None = None,
         log=None,
@@ -91,7 +90,7 @@ class AccountTrader:
     # -- the cycle ------------------------------------------------------------------
     def run_cycle(self) -> CycleResult:
         """One cycle. Never raises for a broker, strategy or store failure: it records it."""
-        started, perf = self.clock(), time.perf_counter()
+        started, began = self.clock.wall(), self.clock.monotonic()
         result = CycleResult(self.account.key, started)
         self.broker.reset_counters()
         try:
@@ -106,7 +105,7 @@ class AccountTrader:
             self.log.warning("cycle_ended_early", error=result.error)
         result.broker_calls = self.broker.calls
         result.errors = dict(self.broker.errors)
-        result.duration_ms = (time.perf_counter() - perf) * 1000.0
+        result.duration_ms = (self.clock.monotonic() - began) * 1000.0
         self._persist(result)
         return result
 
@@ -236,7 +235,7 @@ class AccountTrader:
         return 0
 
     def _day_start_equity(self, equity: float) -> float:
-        day = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
+        day = self.clock.utc_now().date().isoformat()
         start = self.store.day_start_equity(day)
         if start is None:
             self.store.set_day_start_equity(day, equity)
@@ -256,13 +255,13 @@ class AccountTrader:
             result.notes.append(f"{symbol}: candles failed ({classify(exc, 'candles').value})")
             self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
             return None
-        return candles.closed_by(self.clock(), timeframe)
+        return candles.closed_by(self.clock.wall(), timeframe)
 
     def _decide(
         self, symbol: str, candles: Candles, view: PositionView | None, result: CycleResult
     ) -> Intent | None:
         try:
-            return self.strategy.decide(symbol, candles, view, self.clock())
+            return self.strategy.decide(symbol, candles, view, self.clock.wall())
         except Exception as exc:  # a strategy bug is this account's failure, not a crash
             self._record_unguarded(exc, "strategy")
             result.notes.append(f"{symbol}: strategy failed ({type(exc).__name__})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,25 @@ REPLAY_ACCOUNT = AccountRef("user", "replay", "PAPER")
 
 # -- the replayed world -------------------------------------------------------------
 class ReplayClock:
-    """The replay's time, in whole milliseconds; callable like ``time.time`` (seconds)."""
+    """The replay's time, in whole milliseconds: a ``bot.clock.Clock`` whose wall and
+    monotonic times are the same replayed instant (in seconds)."""
 
     def __init__(self, start_ms: int) -> None:
         self.now_ms = int(start_ms)
 
-    def __call__(self) -> float:
+    def wall(self) -> float:
         return self.now_ms / 1000.0
+
+    def monotonic(self) -> float:
+        return self.now_ms / 1000.0
+
+    def utc_now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+    # TEMPORARY, until the isolation branch is merged: AccountIsolationManager still calls
+    # its clock (monotonic). The lead deletes this with FakeClock.__call__ at the merge.
+    def __call__(self) -> float:
+        return self.monotonic()
 
     def advance_to(self, ms: int) -> None:
         """Move forward to ``ms``; a replay never goes back in time."""
@@ -237,7 +250,7 @@ def _run(candles: Candles, s: ReplaySettings, db: Path, log) -> ReplayReport:
             if not result.ok:
                 failed += 1
                 if len(errors) < 5:
-                    when = iso_utc(clock())
+                    when = iso_utc(clock.wall())
                     errors.append(f"{when}: {result.error or result.blocked_reason}")
             # Read straight from the paper wallet: the harness is not the account's trader.
             equity.append(broker.fetch_balance().usd_equity)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     SchemaVersionError,
@@ -83,14 +83,15 @@ class Store(AccountReader):
 
     Create it in the thread that uses it (sqlite3 refuses cross-thread use) and
     ``close()`` it when the thread ends. Every database failure raises ``StoreError``;
-    invalid arguments (a bug in the caller) raise ``ValueError``.
+    invalid arguments (a bug in the caller) raise ``ValueError``. The times it stamps
+    (``created_at``, ``updated_at``) are ``clock.wall()``.
     """
 
     def __init__(
         self,
         path: str | Path,
         account_key: str,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
         self.path = Path(path)
@@ -187,7 +188,7 @@ class Store(AccountReader):
                 f"order for {rec.account_key} given to the store of {self.account_key}"
             )
         check_order(rec)
-        now = self._clock()
+        now = self._clock.wall()
         values = (
             rec.client_order_id, self.account_key, rec.intent_id, rec.symbol, str(rec.side),
             str(rec.type), rec.amount, rec.quote_amount, rec.limit_price, str(rec.purpose),
@@ -219,7 +220,7 @@ class Store(AccountReader):
             "client_order_id = ?",
             client_order_id,
             **fields,
-            updated_at=self._clock(),
+            updated_at=self._clock.wall(),
         )
 
     def add_fill(

@@ -43,21 +43,11 @@ from bot.model import (
     Side,
     Ticker,
 )
+from nija_testkit.clock import FakeClock
 
 FAKE_KEY = "FAKE-PAPER-KEY-7f3a"
 FAKE_SECRET = "FAKE-PAPER-SECRET-c0ffee"
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeSleep:
@@ -110,7 +100,7 @@ def make_broker(
     prices: dict[str, float] | None = None, **kwargs
 ) -> tuple[PaperBroker, StubMarket, FakeSleep, FakeClock]:
     market = StubMarket(prices or {"BTC/USD": 50_000.0, "ETH/USD": 2_000.0})
-    sleep, clock = FakeSleep(), FakeClock()
+    sleep, clock = FakeSleep(), FakeClock(wall_start=T0)
     options = {"fee_rate": 0.001, "slippage_bps": 10.0, **kwargs}
     broker = PaperBroker(make_spec(), market, clock=clock, sleep=sleep, **options)
     return broker, market, sleep, clock
@@ -500,6 +490,16 @@ def test_intermittent_faults_are_repeatable_for_a_seed():
     assert 60 <= sum(first) <= 120  # about 30% of 300
 
 
+def test_fault_schedules_run_on_the_monotonic_clock():
+    broker, _, _, clock = make_broker()
+    broker.faults.inject("*", "auth", start=40.0)
+    clock.set_wall(clock.wall() + 3600)  # the wall clock jumps: no time passed for the schedule
+    assert broker.fetch_balance().usd_cash == 10_000.0
+    clock.advance(40.0)
+    with pytest.raises(SimulatedAuthError):
+        broker.fetch_balance()
+
+
 def test_scripted_plan_timeouts_then_bad_credentials():
     broker, _, _, clock = make_broker()
     broker.faults.inject("*", "timeout", stop=40.0)
@@ -539,7 +539,7 @@ def candles_equal(a: Candles, b: Candles) -> bool:
 
 
 def test_synthetic_market_is_deterministic_for_a_seed():
-    clock = FakeClock()
+    clock = FakeClock(wall_start=T0)
     a = SyntheticMarket(seed=1, clock=clock).fetch_candles("BTC/USD", "5m", 200)
     b = SyntheticMarket(seed=1, clock=clock).fetch_candles("BTC/USD", "5m", 200)
     c = SyntheticMarket(seed=2, clock=clock).fetch_candles("BTC/USD", "5m", 200)
@@ -550,7 +550,7 @@ def test_synthetic_market_is_deterministic_for_a_seed():
 
 
 def test_a_closed_candle_is_the_same_however_and_whenever_it_is_asked_for():
-    clock = FakeClock()
+    clock = FakeClock(wall_start=T0)
     market = SyntheticMarket(clock=clock)
     late_first = market.fetch_candles("SOL/USD", "5m", 20)
     full = SyntheticMarket(clock=clock).fetch_candles("SOL/USD", "5m", 200)
@@ -570,7 +570,7 @@ def test_a_closed_candle_is_the_same_however_and_whenever_it_is_asked_for():
     ("timeframe", "limit"), [("1m", 200), ("5m", 200), ("1h", 200), ("1d", 30)]
 )
 def test_candles_are_well_formed(timeframe, limit):
-    clock = FakeClock(T0 + 123.4)
+    clock = FakeClock(wall_start=T0 + 123.4)
     market = SyntheticMarket(clock=clock)
     candles = market.fetch_candles("ETH/USD", timeframe, limit)
     step = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400}[timeframe] * 1000
@@ -578,7 +578,7 @@ def test_candles_are_well_formed(timeframe, limit):
     assert len(candles) == limit
     assert np.all(candles.timestamp_ms % step == 0)
     assert np.all(np.diff(candles.timestamp_ms) == step)
-    assert candles.timestamp_ms[-1] <= clock.now * 1000 < candles.timestamp_ms[-1] + step
+    assert candles.timestamp_ms[-1] <= clock.wall() * 1000 < candles.timestamp_ms[-1] + step
     assert np.all(candles.high >= np.maximum(candles.open, candles.close))
     assert np.all(candles.low <= np.minimum(candles.open, candles.close))
     assert np.all(candles.low > 0) and np.all(candles.volume > 0)
@@ -589,7 +589,9 @@ def test_candles_are_well_formed(timeframe, limit):
 
 
 def test_synthetic_prices_trend_both_ways_with_changing_volatility():
-    market = SyntheticMarket(clock=FakeClock(T0 + 30 * 86400), start_prices={"BTC/USD": 100.0})
+    market = SyntheticMarket(
+        clock=FakeClock(wall_start=T0 + 30 * 86400), start_prices={"BTC/USD": 100.0}
+    )
     hourly = market.fetch_candles("BTC/USD", "1h", 24 * 30)
     moves = np.log(hourly.close[12:] / hourly.close[:-12])  # 12-hour moves
     assert moves.max() > 0.02 and moves.min() < -0.02  # rallies and sell-offs
@@ -602,7 +604,7 @@ def test_synthetic_prices_trend_both_ways_with_changing_volatility():
 
 
 def test_synthetic_market_is_fast_enough_for_the_demo():
-    clock = FakeClock()
+    clock = FakeClock(wall_start=T0)
     market = SyntheticMarket(clock=clock)
     started = time.perf_counter()
     for _ in range(3):  # 3 accounts x 3 symbols x 200 candles, twice over (5 s later)
@@ -616,7 +618,7 @@ def test_synthetic_market_is_fast_enough_for_the_demo():
 
 
 def test_synthetic_market_refuses_what_it_cannot_serve():
-    market = SyntheticMarket(clock=FakeClock())
+    market = SyntheticMarket(clock=FakeClock(wall_start=T0))
     with pytest.raises(ValueError):
         market.fetch_ticker("DOGE/USD")
     with pytest.raises(ValueError):
@@ -626,12 +628,14 @@ def test_synthetic_market_refuses_what_it_cannot_serve():
 
 
 def test_paper_over_synthetic_market_fills_a_limit_when_the_walk_crosses_it():
-    clock = FakeClock()
+    clock = FakeClock(wall_start=T0)
     market = SyntheticMarket(clock=clock)
     broker = PaperBroker(make_spec(), market, clock=clock, fee_rate=0.0, slippage_bps=0.0)
     start = market.fetch_ticker("BTC/USD").last
     # Find, from the deterministic path, the lowest price of the next 6 hours.
-    ahead = SyntheticMarket(clock=FakeClock(T0 + 6 * 3600)).fetch_candles("BTC/USD", "1m", 360)
+    ahead = SyntheticMarket(clock=FakeClock(wall_start=T0 + 6 * 3600)).fetch_candles(
+        "BTC/USD", "1m", 360
+    )
     low_at = int(np.argmin(ahead.close[:-1]))  # a closed minute: its close is a fixed price
     low = float(ahead.close[low_at])
     assert low < start * 0.999
@@ -639,7 +643,7 @@ def test_paper_over_synthetic_market_fills_a_limit_when_the_walk_crosses_it():
 
     broker.place_order(limit_order("dip", Side.BUY, 0.01, limit))
     assert broker.fetch_order("dip").status is OrderStatus.OPEN
-    clock.now = ahead.timestamp_ms[low_at] / 1000 + 60  # the close of that minute
+    clock.set_wall(ahead.timestamp_ms[low_at] / 1000 + 60)  # the close of that minute
     assert math.isclose(market.fetch_ticker("BTC/USD").last, low, rel_tol=1e-12)
 
     (position,) = broker.fetch_positions()

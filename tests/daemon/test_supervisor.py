@@ -12,7 +12,7 @@ from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.wiring import BrokerFactories, make_trader
-from bot.daemon.worker import ThreadState
+from bot.daemon.worker import ThreadState, iso
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
 from nija_testkit import harness
@@ -126,6 +126,10 @@ def test_a_stalled_thread_is_shown_and_recorded_then_carries_on(tmp_path):
     )
     with Daemon(tmp_path, [spec("a")], factories) as d:
         wait_for(lambda: d.worker("a").busy_since is not None, what="a cycle in progress")
+        # NTP jumps the wall clock a day ahead: for the watchdog no time has passed.
+        d.clock.set_wall(d.clock.wall() + 86_400)
+        d.trader.watchdog_tick()
+        assert d.worker("a").state == ThreadState.RUNNING
         d.clock.advance(0.2 + 2 * 1.0 + 0.1)  # interval + 2 × call timeout, and a bit
         d.trader.watchdog_tick()
         assert d.worker("a").state == ThreadState.STALLED
@@ -221,3 +225,29 @@ def test_health_changes_are_stored_by_the_accounts_own_thread(tmp_path):
     finally:
         store.close()
     assert [(e.old, e.new) for e in events][:1] == [("healthy", "degraded")]
+
+
+def test_status_and_store_times_are_the_clocks_wall_time(tmp_path):
+    from bot.store.writer import Store, db_path
+
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wall = d.clock.wall()
+        assert abs(wall - d.clock.monotonic()) > 1e6  # a mix-up of the two cannot pass unseen
+        wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
+        d.isolation.record_failure("user", "a", "PAPER", ConnectionError("blip"))
+        wait_for(lambda: not d.worker("a").health_events, what="the health event stored")
+        d.trader.status.write_now()
+        doc = json.loads((tmp_path / "status.json").read_text())
+    acct = doc["accounts"]["user/a/PAPER"]
+    assert doc["updated_at"] == d.clock.utc_now().isoformat() == iso(wall)
+    assert acct["last_cycle_at"] == iso(wall)
+    assert acct["next_cycle_at"] == iso(wall + 0.2)  # the interval: the fake clock stood still
+    assert acct["last_cycle_ms"] == 0.0
+    store = Store(db_path(tmp_path, "paper"), "user/a/PAPER")
+    try:
+        cycle = store.last_cycles(1)[0]
+        (event,) = store.health_events_since(0)
+    finally:
+        store.close()
+    assert cycle.started_at == wall and event.at == wall

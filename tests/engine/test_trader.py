@@ -48,7 +48,7 @@ class World:
         }
         self.market.set_candles("BTC/USD", rows(SIGNAL))
         self.market.set_candles("ETH/USD", rows(cs.flat(price=2_000.0)))
-        self.clock = FakeClock(NOW)
+        self.clock = FakeClock(wall_start=NOW)
         self.isolation = AccountIsolationManager(clock=self.clock)
         self.db = tmp_path / "nija-live.db"
         self.cap = GlobalPositionCap(None)
@@ -120,6 +120,22 @@ def test_an_entry_fires_and_opens_a_protected_position(world):
     assert pos.stop < pos.entry_price < pos.target
     assert pos.target - pos.entry_price == pytest.approx(2 * (pos.entry_price - pos.stop))
     assert world.ledgers["alice"].balance("BTC") == pytest.approx(order.amount)
+
+
+def test_a_cycle_is_stamped_in_wall_time_and_timed_in_monotonic_time(world, monkeypatch):
+    trader = world.trader()
+    balance = trader.broker.broker.fetch_balance
+
+    def slow_balance_during_an_ntp_step():
+        world.clock.advance(0.25)
+        world.clock.set_wall(world.clock.wall() - 3600)  # the wall clock is stepped back
+        return balance()
+
+    monkeypatch.setattr(trader.broker.broker, "fetch_balance", slow_balance_during_an_ntp_step)
+    result = trader.run_cycle()
+    assert result.started_at == NOW
+    assert result.duration_ms == pytest.approx(250.0)
+    assert world.stores[0].last_cycles(1)[0].started_at == NOW
 
 
 def test_no_signal_no_order(world):
@@ -214,7 +230,7 @@ def pending_entry(store: Store, clock: FakeClock) -> OrderRecord:
     intent = get_strategy("default").decide("BTC/USD", SIGNAL, None, NOW)
     rec = OrderRecord(
         entry_id(), store.account_key, intent.intent_id, "BTC/USD", "buy", "market",
-        0.5, None, None, "entry", created_at=clock(), updated_at=clock(),
+        0.5, None, None, "entry", created_at=clock.wall(), updated_at=clock.wall(),
         stop=intent.stop, target=intent.target, initial_risk=intent.price - intent.stop,
     )  # fmt: skip
     assert store.record_order(rec)
@@ -420,7 +436,7 @@ def test_dust_at_the_venue_is_never_adopted(world):
 
 
 def test_a_signal_on_a_candle_still_forming_waits_until_it_closes(world):
-    world.clock = FakeClock(NOW - 1)  # the signal candle closes in one second
+    world.clock = FakeClock(wall_start=NOW - 1)  # the signal candle closes in one second
     trader = world.trader()
     assert trader.run_cycle().orders_placed == 0
     world.clock.advance(1)

@@ -185,6 +185,14 @@ def test_the_market_never_shows_a_candle_before_it_closed(now_offset):
             market.fetch_ticker("BTC/USD")
 
 
+def test_the_replay_clock_is_one_clock_at_the_replayed_instant():
+    clock = ReplayClock(1_700_000_000_250)
+    assert clock.wall() == clock.monotonic() == 1_700_000_000.25
+    assert clock.utc_now() == datetime(2023, 11, 14, 22, 13, 20, 250_000, tzinfo=UTC)
+    clock.advance_to(1_700_000_300_000)
+    assert clock.wall() == clock.monotonic() == 1_700_000_300.0
+
+
 def test_a_candle_is_hidden_until_the_millisecond_it_closes():
     series = cs.uptrend(5)
     close_of_2 = int(series.timestamp_ms[2]) + cs.STEP_MS

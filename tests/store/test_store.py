@@ -52,7 +52,7 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(start=1_700_000_000.0)
+    return FakeClock(wall_start=1_700_000_000.0)  # monotonic stays apart: stamps are wall time
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_order_round_trip_with_clock_timestamps(store: Store, clock: FakeClock) 
     rec = order(amount=None, quote_amount=25.0)
     assert store.record_order(rec) is True
     got = store.get_order("cid-1")
-    expected = dataclasses.replace(rec, created_at=clock(), updated_at=clock())
+    expected = dataclasses.replace(rec, created_at=clock.wall(), updated_at=clock.wall())
     assert got == expected
     assert got.status == "pending" and got.attempts == 0 and got.filled == 0.0
     assert store.get_order("nope") is None
@@ -178,7 +178,7 @@ def test_invalid_orders_are_refused(store: Store) -> None:
 
 def test_update_order_sets_fields_and_updated_at(store: Store, clock: FakeClock) -> None:
     store.record_order(order())
-    created = clock()
+    created = clock.wall()
     clock.advance(30)
     store.update_order(
         "cid-1", status="filled", venue_order_id="V9", filled=0.001, average_price=25000.0,
@@ -219,7 +219,7 @@ def test_orders_with_status_and_since(store: Store, clock: FakeClock) -> None:
     assert [o.client_order_id for o in store.orders_with_status("unknown", "open")] == ["b", "c"]
     assert [o.client_order_id for o in store.orders_with_status("filled")] == ["a"]
     assert store.orders_with_status("rejected") == []
-    assert [o.client_order_id for o in store.orders_since(clock() - 10)] == ["b", "c"]
+    assert [o.client_order_id for o in store.orders_since(clock.wall() - 10)] == ["b", "c"]
 
 
 def test_fills_round_trip_and_need_a_stored_order(store: Store) -> None:

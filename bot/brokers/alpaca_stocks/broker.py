@@ -11,7 +11,7 @@ which raises the project's type chained ``from`` the SDK's exception.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from alpaca.common.enums import Sort
@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from bot.brokers.alpaca_stocks import parse
 from bot.brokers.alpaca_stocks.errors import translated
 from bot.brokers.base import Broker, validate_credentials
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected, VenueRefused
 from bot.model import (
     AssetClass,
@@ -137,10 +138,11 @@ class AlpacaBroker(Broker):
     name = "ALPACA"
     asset_class = AssetClass.STOCKS
 
-    def __init__(self, spec: BrokerSpec) -> None:
+    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
         """Build the SDK clients; no network traffic happens here."""
         self.spec = spec
         self.account = spec.account
+        self._clock = clock
         creds = spec.credentials
         if not (creds.api_key and creds.api_secret):
             raise BrokerConfigError(
@@ -191,7 +193,7 @@ class AlpacaBroker(Broker):
             request = StockBarsRequest(
                 symbol_or_symbols=ticker,
                 timeframe=bar_size,
-                start=datetime.now(UTC) - lookback,
+                start=self._clock.utc_now() - lookback,
                 limit=limit,
                 sort=Sort.DESC,
             )

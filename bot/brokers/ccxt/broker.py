@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import binascii
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.ccxt.convert import to_order
 from bot.brokers.ccxt.errors import translate
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected
 from bot.model import (
     DUST_USD,
@@ -130,8 +130,9 @@ class CcxtBroker(Broker):
 
     asset_class = AssetClass.CRYPTO
 
-    def __init__(self, spec: BrokerSpec) -> None:
+    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.account = spec.account
+        self._clock = clock
         self.name = spec.account.broker
         venue = _VENUES.get(self.name)
         if venue is None:
@@ -173,7 +174,7 @@ class CcxtBroker(Broker):
         """Bound one public call (however many requests it makes) by ``timeout_seconds``."""
         outer = self._deadline is None
         if outer:
-            self._deadline = time.monotonic() + self._timeout_s
+            self._deadline = self._clock.monotonic() + self._timeout_s
         try:
             yield
         finally:
@@ -183,7 +184,7 @@ class CcxtBroker(Broker):
     def _sdk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ccxt within the remaining budget; every failure leaves as a ``bot.errors`` type."""
         if self._deadline is not None:
-            remaining = max(self._deadline - time.monotonic(), _MIN_REQUEST_SECONDS)
+            remaining = max(self._deadline - self._clock.monotonic(), _MIN_REQUEST_SECONDS)
             self._ex.timeout = int(min(remaining, self._timeout_s) * 1000)
         self._ex.last_http_response = None
         self._ex.last_json_response = None

@@ -10,8 +10,6 @@ answer of the wrong shape → BadResponse; an order refused inside HTTP 200
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR
 from typing import Any
 
@@ -21,6 +19,7 @@ from bot.brokers.base import Broker, validate_credentials
 from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, OrderRejected
 from bot.model import (
     DUST_USD,
@@ -52,7 +51,7 @@ class CoinbaseBroker(Broker):
     name = "COINBASE"
     asset_class = AssetClass.CRYPTO
 
-    def __init__(self, spec: BrokerSpec, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.spec = spec
         self.account = spec.account
         self._clock = clock
@@ -109,7 +108,7 @@ class CoinbaseBroker(Broker):
             raise ValueError(f"Coinbase has no {timeframe!r} candles")
         tf = timeframe_seconds(timeframe)
         count = max(1, min(int(limit), MAX_CANDLES))
-        now = int(self._clock())
+        now = int(self._clock.wall())
         start = now // tf * tf - (count - 1) * tf  # ``count`` buckets, the current one last
         data = self._call(
             "candles",

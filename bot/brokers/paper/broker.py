@@ -35,6 +35,7 @@ from bot.brokers.paper.wallet import (  # CASH is re-exported: bot.brokers.paper
     is_open,
     sell_quantity,
 )
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import InsufficientFunds, OrderRejected
 from bot.model import (
     DUST_USD,
@@ -78,7 +79,7 @@ class PaperBroker(Broker):
         fee_rate: float = 0.001,
         slippage_bps: float = 5.0,
         asset_class: AssetClass = AssetClass.CRYPTO,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] = time.sleep,
         fault_seed: int = 0,
     ) -> None:
@@ -310,7 +311,7 @@ class PaperBroker(Broker):
             type=request.type,
             status=OrderStatus.OPEN,
             amount=float(qty),
-            extra={"paper": "true", "created_at": f"{self._clock():.3f}"},
+            extra={"paper": "true", "created_at": f"{self._clock.wall():.3f}"},
         )
 
     def _settle(self, entry: Entry, qty: Decimal, notional: Decimal) -> None:

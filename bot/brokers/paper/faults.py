@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.clock import Clock
 from bot.errors import (
     SimulatedApiError,
     SimulatedAuthError,
@@ -59,8 +60,8 @@ class FaultRule:
     seconds: float = 0.0
     retry_after: float | None = None
     probability: float = 1.0
-    start_at: float = float("-inf")  # clock time from which the rule is active
-    stop_at: float = float("inf")  # clock time at which it stops
+    start_at: float = float("-inf")  # monotonic time from which the rule is active
+    stop_at: float = float("inf")  # monotonic time at which it stops
     after: bool = False  # fail after the call took effect (an order placed, then lost)
 
     def matches(self, operation: str, now: float, after: bool) -> bool:
@@ -79,7 +80,7 @@ class FaultInjector:
     def __init__(
         self,
         *,
-        clock: Callable[[], float],
+        clock: Clock,
         sleep: Callable[[float], None],
         timeout_seconds: float,
         seed: int = 0,
@@ -112,7 +113,7 @@ class FaultInjector:
             raise ValueError("probability must be in (0, 1]")
         if seconds < 0:
             raise ValueError("seconds must not be negative")
-        now = self._clock()
+        now = self._clock.monotonic()
         rule = FaultRule(
             operation=operation,
             kind=kind,
@@ -155,7 +156,7 @@ class FaultInjector:
 
         Only the first failing rule fires (a call fails once); latencies before it add up.
         """
-        now = self._clock()
+        now = self._clock.monotonic()
         fired: list[FaultRule] = []
         with self._lock:
             for rule in self._rules:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.model import Candles, Ticker, timeframe_seconds
 
 DEFAULT_SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
@@ -175,7 +175,7 @@ class SyntheticMarket:
         self,
         symbols: Sequence[str] = DEFAULT_SYMBOLS,
         seed: int = 0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         start_prices: dict[str, float] | None = None,
         spread_bps: float = 2.0,
     ) -> None:
@@ -253,7 +253,7 @@ class SyntheticMarket:
             raise ValueError(f"SyntheticMarket does not list {symbol!r}") from None
 
     def _now(self) -> float:
-        now = float(self._clock())
+        now = float(self._clock.wall())
         if now < 0:
             raise ValueError("the clock is before 1970")
         return now
