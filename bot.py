@@ -17,8 +17,7 @@ import signal
 import sys
 import threading
 
-from dotenv import load_dotenv
-
+from bot.config.env import load_env
 from bot.config.settings import load_accounts, load_settings, secret_values
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
@@ -38,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", default=".env", help="dotenv file to load (default .env)")
     args = parser.parse_args(argv)
 
-    load_dotenv(args.env_file, override=False)  # the real environment wins
-    env = dict(os.environ)
+    env = load_env(args.env_file)  # the real environment wins
+    os.environ.update(env)  # so libraries that read os.environ (proxies, CA files) see .env too
     try:
         settings = load_settings(env)
     except ConfigError as exc:
