@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 
+from bot.brokers.factory import load_adapters
 from bot.config.env import load_env
 from bot.config.settings import load_accounts, load_settings, secret_values
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not specs:
         log.error("no_usable_accounts", fix="complete the variables named above, see .env.example")
         return EXIT_CONFIG
+    load_adapters(specs)
 
     isolation = get_isolation_manager(circuit_config(settings))
     trader = IndependentBrokerTrader(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.brokers.factory import create_venue_broker
+from bot.brokers.factory import create_venue_broker, load_adapters
 from bot.cli import render as cli_render
 from bot.config.env import load_env
 from bot.config.settings import (
@@ -201,6 +201,7 @@ def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
 def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
     """Every loaded account's balance, all at once, bounded by the call timeout."""
     isolation = AccountIsolationManager(circuit_config(ctx.settings))
+    load_adapters(ctx.accounts.specs)
     results = {
         r.account_key: r
         for r in check_funded(

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
 from bot.brokers.alpaca_stocks import parse
-from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
 from bot.errors import BrokerConfigError, BrokerResponseError, OrderRejected
 from bot.model import (
     AssetClass,
@@ -46,7 +46,6 @@ from bot.model import (
     timeframe_seconds,
 )
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Alpaca's documented codes: 40410000 "not found"; 40310000 is overloaded (insufficient
 # buying power / qty, but also other refusals), so the message decides for that one.
 NOT_FOUND_CODE = 40410000
