@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import re
 from pathlib import Path
 from types import MappingProxyType
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from bot.brokers.venues import env_venues, venue
 from bot.config.settings import (
     AccountsResult,
+    Mode,
     Settings,
     cycle_seconds_for,
     load_accounts,
@@ -23,6 +25,7 @@ from bot.config.settings import (
     settings_variables,
 )
 from bot.errors import ConfigError
+from bot.store.db import db_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -229,6 +232,30 @@ def test_settings_are_frozen_and_hashable():
     with pytest.raises(ValidationError, match="frozen"):
         settings.mode = "live"  # type: ignore[misc]
     assert hash(settings) == hash(load_settings({"KRAKEN_CYCLE_SECONDS": "5"}))
+
+
+def test_mode_is_an_enum_shown_as_its_old_string(tmp_path):
+    settings = load_settings({"NIJA_MODE": " Live "})
+    assert settings.mode is Mode.LIVE and settings.live
+    assert load_settings({}).mode is Mode.PAPER
+    # status.json, log lines and the store's file name show the same words as before.
+    assert json.dumps({"mode": settings.mode}) == '{"mode": "live"}'
+    assert (f"{settings.mode}", settings.mode.upper()) == ("live", "LIVE")
+    assert db_path(tmp_path, settings.mode).name == "nija-live.db"
+
+
+def test_settings_never_read_the_process_environment_themselves(monkeypatch):
+    monkeypatch.setenv("NIJA_MODE", "live")
+    monkeypatch.setenv("NIJA_CYCLE_SECONDS", "not a number")
+    assert Settings() == DEFAULTS
+    assert load_settings({}) == DEFAULTS
+
+
+def test_settings_built_in_code_are_checked_like_variables():
+    with pytest.raises(ValidationError):
+        Settings(cycle_seconds=0)
+    with pytest.raises(ValidationError):
+        Settings(no_such_setting=1)  # type: ignore[call-arg]
 
 
 # ---------------------------------------------------------------- accounts
