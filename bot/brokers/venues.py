@@ -7,7 +7,8 @@ secret, Alpaca's paper switch and market-data URL) and how its adapter is built.
 Account discovery, settings, the broker factory, the wiring and the demo read it.
 Adding a venue touches only this file and the venue's adapter folder.
 
-Importing this module loads no broker SDK: each builder imports its adapter when called.
+Importing this module loads no broker SDK: an entry's ``adapter`` loader imports the
+adapter (and its SDK) only when called.
 """
 
 from __future__ import annotations
