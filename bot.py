@@ -17,9 +17,9 @@ import signal
 import sys
 import threading
 
-from dotenv import load_dotenv
-
+from bot.brokers.factory import load_adapters
 from bot.clock import SYSTEM_CLOCK
+from bot.config.env import load_env
 from bot.config.settings import load_accounts, load_settings, secret_values
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     parser.add_argument("--env-file", default=".env", help="dotenv file to load (default .env)")
     args = parser.parse_args(argv)
 
-    load_dotenv(args.env_file, override=False)  # the real environment wins
-    env = dict(os.environ)
+    env = load_env(args.env_file)  # the real environment wins
+    os.environ.update(env)  # so libraries that read os.environ (proxies, CA files) see .env too
     try:
         settings = load_settings(env)
     except ConfigError as exc:
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     elif not specs:
         log.error("no_usable_accounts", fix="complete the variables named above, see .env.example")
         return EXIT_CONFIG
+    load_adapters(specs)
 
     isolation = get_isolation_manager(circuit_config(settings))
     trader = IndependentBrokerTrader(

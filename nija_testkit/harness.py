@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.brokers.venues import VENUES
 from bot.model import Credentials
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ def script_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def clean_env(**settings: str) -> dict[str, str]:
     """The calling environment without any NIJA or broker variable, plus ``settings``."""
-    prefixes = ("NIJA_", "COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA", "MULTI_BROKER")
+    prefixes = ("NIJA_", "MULTI_BROKER", *(f"{name}_" for name in VENUES))
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(settings)
     return env

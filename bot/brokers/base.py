@@ -23,6 +23,10 @@ from bot.model import (
     Ticker,
 )
 
+# Hosts that never leave the machine: the only ones a base URL may reach over plain http
+# (API keys travel in request headers), and ones no proxy from the environment may route.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 def credential_problem(value: str, *, multiline: bool = False) -> str | None:
     """Why a credential cannot go into an HTTP header or a signature, or None when it can.

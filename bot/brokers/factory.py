@@ -7,29 +7,31 @@ is ever sent to a venue's order endpoint.
 
 from __future__ import annotations
 
-from bot.brokers.alpaca_stocks.broker import AlpacaBroker
+from collections.abc import Iterable
+
+from bot.brokers import venues
 from bot.brokers.base import Broker
-from bot.brokers.ccxt.broker import SUPPORTED_BROKERS as CCXT_BROKERS
-from bot.brokers.ccxt.broker import CcxtBroker
-from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
 from bot.brokers.paper.broker import PaperBroker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import ConfigError
 from bot.model import BrokerSpec
 
-VENUES = ("COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA")
-
 
 def create_venue_broker(spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
-    """The real adapter for ``spec.account.broker``; it touches no network until first used."""
-    name = spec.account.broker
-    if name in CCXT_BROKERS:
-        return CcxtBroker(spec, clock=clock)
-    if name == "COINBASE":
-        return CoinbaseBroker(spec, clock=clock)
-    if name == "ALPACA":
-        return AlpacaBroker(spec, clock=clock)
-    raise ConfigError(f"{spec.account.key}: unknown broker {name!r} (known: {', '.join(VENUES)})")
+    """The adapter the venue registry gives ``spec.account.broker``; it touches no network
+    until first used."""
+    try:
+        entry = venues.venue(spec.account.broker)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.account.key}: {exc}") from None
+    return entry.build(spec, clock=clock)
+
+
+def load_adapters(specs: Iterable[BrokerSpec]) -> None:
+    """Import the adapters (and SDKs) of these accounts' venues now: a first import takes
+    up to a second on a busy machine, which must not count against a timed balance check."""
+    for name in sorted({spec.account.broker for spec in specs}):
+        venues.venue(name).adapter()
 
 
 def create_trading_broker(
@@ -54,4 +56,4 @@ def create_trading_broker(
     )
 
 
-__all__ = ["VENUES", "create_trading_broker", "create_venue_broker"]
+__all__ = ["create_trading_broker", "create_venue_broker", "load_adapters"]

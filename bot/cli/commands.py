@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
-from bot.brokers.factory import create_venue_broker
+from bot.brokers.factory import create_venue_broker, load_adapters
 from bot.cli import render as cli_render
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.config.env import load_env
 from bot.config.settings import (
     AccountsResult,
     Settings,
@@ -58,15 +57,6 @@ _NO_ACCOUNTS = (
     " e.g. KRAKEN_API_KEY and KRAKEN_API_SECRET, or run ./start.sh with no keys for a demo"
     " on simulated accounts."
 )
-
-
-def load_env(path: str | Path = ".env", environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables of ``path`` (if it exists) overlaid by the real environment, which wins."""
-    environ = os.environ if environ is None else environ
-    from_file = dotenv_values(path) if Path(path).is_file() else {}
-    merged = {k: v for k, v in from_file.items() if v is not None}
-    merged.update(environ)
-    return merged
 
 
 @dataclass
@@ -211,6 +201,7 @@ def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
 def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
     """Every loaded account's balance, all at once, bounded by the call timeout."""
     isolation = AccountIsolationManager(circuit_config(ctx.settings))
+    load_adapters(ctx.accounts.specs)
     results = {
         r.account_key: r
         for r in check_funded(

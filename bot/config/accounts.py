@@ -1,9 +1,10 @@
 """Account discovery: one ``BrokerSpec`` per configured broker account.
 
-A platform account per broker with credentials (``KRAKEN_API_KEY`` ...), and a user
-account for every ``<BROKER>_USER_<ID>_API_KEY`` family. A half-configured account
-becomes an ``AccountConfigError`` for that account only; the others still load.
-Errors name variables, never their values.
+A platform account per venue with credentials (``KRAKEN_API_KEY`` ...), and a user
+account for every ``<BROKER>_USER_<ID>_API_KEY`` family; the venues, their variables
+and their quirks come from the venue registry (``bot.brokers.venues``). A
+half-configured account becomes an ``AccountConfigError`` for that account only; the
+others still load. Errors name variables, never their values.
 """
 
 from __future__ import annotations
@@ -13,35 +14,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from bot.brokers import venues
 from bot.brokers.base import credential_problem
+from bot.brokers.venues import ACCOUNT_SUFFIXES, CREDENTIAL_FIELDS, Venue
 from bot.config.values import (
-    BROKERS,
     VariableError,
     get,
     parse_bool,
     parse_symbols,
     parse_url,
 )
-from bot.model import AccountRef, BrokerSpec, Credentials
+from bot.model import AccountRef, AssetClass, BrokerSpec, Credentials
 
 if TYPE_CHECKING:
     from bot.config.settings import Settings
 
-DEFAULT_SYMBOLS: dict[str, tuple[str, ...]] = {
-    "COINBASE": ("BTC/USD", "ETH/USD", "SOL/USD"),
-    "KRAKEN": ("BTC/USD", "ETH/USD", "SOL/USD"),
-    "OKX": ("BTC/USDT", "ETH/USDT", "SOL/USDT"),
-    "BINANCE": ("BTC/USDT", "ETH/USDT", "SOL/USDT"),
-    "ALPACA": ("SPY", "AAPL", "MSFT"),
-}
-# Variable-name endings of one account's settings, by Credentials/BrokerSpec field.
-_SUFFIXES = {
-    "api_key": "_API_KEY",
-    "api_secret": "_API_SECRET",
-    "passphrase": "_PASSPHRASE",
-    "paper": "_PAPER",
-}
-_CREDENTIALS = ("api_key", "api_secret", "passphrase")
 _T = TypeVar("_T")
 
 
@@ -76,49 +63,24 @@ class _Found:
     spelled_id: str = ""  # a user id as spelled in the first variable found
 
 
-def required_fields(broker: str) -> tuple[str, ...]:
-    """The credential fields an account of ``broker`` must have."""
-    return _CREDENTIALS if broker == "OKX" else ("api_key", "api_secret")
-
-
-def _fields(broker: str) -> tuple[str, ...]:
-    return (*required_fields(broker), "paper") if broker == "ALPACA" else required_fields(broker)
-
-
-def platform_variables(broker: str) -> dict[str, str]:
-    """The platform account's variable names by field (Kraken's primary spelling)."""
-    return {f: f"{broker}{_SUFFIXES[f]}" for f in _fields(broker)}
-
-
-def broker_variables(broker: str) -> list[str]:
-    """Every fixed variable name read for ``broker`` (user families excluded)."""
-    names = [*platform_variables(broker).values()]
-    if broker == "KRAKEN":
-        names += ["KRAKEN_PLATFORM_API_KEY", "KRAKEN_PLATFORM_API_SECRET"]
-    names += [f"{broker}_SYMBOLS", f"{broker}_BASE_URL", f"{broker}_CYCLE_SECONDS"]
-    if broker == "ALPACA":
-        names.append("ALPACA_DATA_URL")
-    return names
-
-
-def _platform(env: Mapping[str, str], broker: str) -> _Found | None:
-    names = platform_variables(broker)
-    alias = {"api_key": "KRAKEN_PLATFORM_API_KEY", "api_secret": "KRAKEN_PLATFORM_API_SECRET"}
-    # Kraken's platform pair may be spelled either way; a pair is never mixed across spellings.
-    if broker == "KRAKEN" and any(get(env, name) for name in alias.values()):
+def _platform(env: Mapping[str, str], venue: Venue) -> _Found | None:
+    names = venue.platform_variables()
+    alias = dict(venue.platform_aliases)
+    # The platform pair may be spelled either way (Kraken); a pair is never mixed across spellings.
+    if any(get(env, name) for name in alias.values()):
         names.update(alias)
-    found = _Found(AccountRef("platform", "platform", broker), names)
+    found = _Found(AccountRef("platform", "platform", venue.name), names)
     for fld, name in names.items():
         value = get(env, name)
         if value is not None:
             found.values[fld] = value
     # ALPACA_PAPER alone is an ordinary setting, not an account.
-    return found if any(f in found.values for f in _CREDENTIALS) else None
+    return found if any(f in found.values for f in CREDENTIAL_FIELDS) else None
 
 
-def _users(env: Mapping[str, str], broker: str) -> list[_Found]:
-    suffixes = "|".join(_SUFFIXES[f][1:] for f in _fields(broker))
-    pattern = re.compile(rf"^{broker}_USER_([A-Za-z0-9_]+?)_({suffixes})$")
+def _users(env: Mapping[str, str], venue: Venue) -> list[_Found]:
+    suffixes = "|".join(ACCOUNT_SUFFIXES[f][1:] for f in venue.account_fields)
+    pattern = re.compile(rf"^{venue.name}_USER_([A-Za-z0-9_]+?)_({suffixes})$")
     by_id: dict[str, _Found] = {}
     for name in sorted(env):
         match = pattern.match(name)
@@ -126,9 +88,9 @@ def _users(env: Mapping[str, str], broker: str) -> list[_Found]:
         if match is None or value is None:
             continue
         spelled = match.group(1)
-        fld = next(f for f, s in _SUFFIXES.items() if s == "_" + match.group(2))
+        fld = next(f for f, s in ACCOUNT_SUFFIXES.items() if s == "_" + match.group(2))
         found = by_id.setdefault(
-            spelled.lower(), _Found(AccountRef("user", spelled, broker), {}, spelled_id=spelled)
+            spelled.lower(), _Found(AccountRef("user", spelled, venue.name), {}, spelled_id=spelled)
         )
         if fld in found.values and found.values[fld] != value:
             # Same account spelled in two cases, with different values: refuse to guess.
@@ -140,8 +102,8 @@ def _users(env: Mapping[str, str], broker: str) -> list[_Found]:
         found.values[fld] = value
     for found in by_id.values():
         # Name missing variables the way the user spelled the id they did set.
-        for fld in _fields(broker):
-            found.names.setdefault(fld, f"{broker}_USER_{found.spelled_id}{_SUFFIXES[fld]}")
+        for fld in venue.account_fields:
+            found.names.setdefault(fld, venue.user_variable(found.spelled_id, fld))
     return [by_id[k] for k in sorted(by_id)]
 
 
@@ -155,8 +117,8 @@ class _Options:
     problems: tuple[VariableError, ...] = ()
 
 
-def _broker_options(env: Mapping[str, str], broker: str) -> _Options:
-    """Symbols and URLs shared by all of ``broker``'s accounts, and their problems."""
+def _broker_options(env: Mapping[str, str], venue: Venue) -> _Options:
+    """Symbols and URLs shared by all of ``venue``'s accounts, and their problems."""
     problems: list[VariableError] = []
 
     def read(name: str, parse: Callable[[str, str], _T], default: _T) -> _T:
@@ -169,22 +131,22 @@ def _broker_options(env: Mapping[str, str], broker: str) -> _Options:
             problems.append(exc)
             return default
 
-    stocks = broker == "ALPACA"
+    stocks = venue.asset_class is AssetClass.STOCKS
     symbols = read(
-        f"{broker}_SYMBOLS",
+        venue.symbols_variable,
         lambda n, v: parse_symbols(n, v, stocks=stocks),
-        DEFAULT_SYMBOLS[broker],
+        venue.default_symbols,
     )
-    base_url = read(f"{broker}_BASE_URL", parse_url, None)
-    data_url = read("ALPACA_DATA_URL", parse_url, None) if stocks else None
+    base_url = read(venue.base_url_variable, parse_url, None)
+    data_name = venue.data_url_variable
+    data_url = read(data_name, parse_url, None) if data_name else None
     return _Options(symbols, base_url, data_url, tuple(problems))
 
 
-def _build(found: _Found, options: _Options, settings: Settings) -> BrokerSpec:
+def _build(found: _Found, venue: Venue, options: _Options, settings: Settings) -> BrokerSpec:
     """The account's spec; raises nothing, records problems on ``found`` instead."""
-    broker = found.ref.broker
-    present = [found.names[f] for f in required_fields(broker) if f in found.values]
-    for fld in required_fields(broker):
+    present = [found.names[f] for f in venue.credentials if f in found.values]
+    for fld in venue.credentials:
         if fld not in found.values:
             name = found.names[fld]
             context = f" (set: {', '.join(present)})" if present else ""
@@ -196,11 +158,11 @@ def _build(found: _Found, options: _Options, settings: Settings) -> BrokerSpec:
         except VariableError as exc:
             found.problems.append(exc)
     secret = found.values.get("api_secret", "")
-    if broker == "COINBASE":
+    if venue.multiline_secret:
         secret = secret.replace("\\n", "\n")  # a PEM pasted onto one line of .env
-    for fld in ("api_key", "api_secret", "passphrase"):
+    for fld in CREDENTIAL_FIELDS:
         value = secret if fld == "api_secret" else found.values.get(fld, "")
-        multiline = fld == "api_secret" and broker == "COINBASE"
+        multiline = fld == "api_secret" and venue.multiline_secret
         problem = credential_problem(value, multiline=multiline) if value else None
         if problem:
             name = found.names[fld]
@@ -233,15 +195,15 @@ def load_accounts(env: Mapping[str, str], settings: Settings) -> AccountsResult:
     a bad ``<BROKER>_SYMBOLS`` or ``_BASE_URL`` is reported for all of that broker's accounts.
     """
     result = AccountsResult()
-    for broker in BROKERS:
-        platform = _platform(env, broker)
-        found_all = ([platform] if platform else []) + _users(env, broker)
+    for venue in venues.env_venues():
+        platform = _platform(env, venue)
+        found_all = ([platform] if platform else []) + _users(env, venue)
         if not found_all:
             continue
-        options = _broker_options(env, broker)
+        options = _broker_options(env, venue)
         key_owner: dict[str, str] = {}
         for found in found_all:
-            spec = _build(found, options, settings)
+            spec = _build(found, venue, options, settings)
             problems = [*found.problems, *options.problems]
             owner = key_owner.get(spec.credentials.api_key)
             if owner is not None:

@@ -1,45 +1,35 @@
 """Settings and account specs from the environment.
 
-Pure functions over the ``env`` mapping they are given (``bot.py`` passes
-``os.environ`` after loading ``.env``). Errors name the variable and what is wrong;
-secret values are never echoed. Account discovery lives in ``bot.config.accounts``
-and is re-exported here.
+Pure functions over the ``env`` mapping they are given (``bot.config.env.load_env``
+merges ``.env`` under the real environment). ``Settings`` is a pydantic-settings model:
+each field names its variable and its rule, and pydantic reports every bad value at
+once. Errors name the variable and what is wrong; secret values are never echoed.
+Account discovery lives in ``bot.config.accounts`` and is re-exported here.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any, get_args
 
-from bot.config.accounts import (
-    DEFAULT_SYMBOLS,
-    AccountConfigError,
-    AccountsResult,
-    broker_variables,
-    load_accounts,
-)
-from bot.config.values import (
-    BROKERS,
-    VariableError,
-    get,
-    parse_bool,
-    parse_int,
-    parse_number,
-    shown,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.brokers import venues
+from bot.config.accounts import AccountConfigError, AccountsResult, load_accounts
+from bot.config.values import get, shown, to_bool
 from bot.errors import ConfigError
 from bot.model import timeframe_seconds
 
 __all__ = [
-    "BROKERS",
-    "DEFAULT_SYMBOLS",
-    "MODES",
     "AccountConfigError",
     "AccountsResult",
+    "Mode",
     "Settings",
-    "broker_variables",
     "cycle_seconds_for",
     "load_accounts",
     "load_settings",
@@ -47,143 +37,203 @@ __all__ = [
     "settings_variables",
 ]
 
-MODES = ("paper", "live")
 # Variables whose values are secrets, by how their names end (for the log redactor).
 SECRET_NAME_ENDINGS = ("_API_KEY", "_API_SECRET", "_SECRET", "_PASSPHRASE", "_TOKEN", "_PASSWORD")
-_STRATEGY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class Mode(StrEnum):
+    """What an order does; the value is what status.json, the logs and file names show."""
+
+    PAPER = "paper"  # simulated fills
+    LIVE = "live"  # real orders with real money
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    """Every process-wide setting; the defaults are the documented ones."""
+class _Expect:
+    """What a variable must be, for its error: ``NAME must be <what>, got '...'``."""
 
-    mode: str = "paper"  # NIJA_MODE: paper (simulated fills) | live (real orders)
-    min_balance_usd: float = 10.0  # NIJA_MIN_BALANCE_USD: funded threshold
-    call_timeout_seconds: float = 15.0  # NIJA_CALL_TIMEOUT_SECONDS: bound on every broker call
-    cycle_seconds: float = 150.0  # NIJA_CYCLE_SECONDS: default cycle interval
-    # <BROKER>_CYCLE_SECONDS overrides, as sorted (broker, seconds) pairs; see cycle_seconds_for.
-    broker_cycle_seconds: tuple[tuple[str, float], ...] = ()
-    funded_recheck_seconds: float = 300.0  # NIJA_FUNDED_RECHECK_SECONDS
-    status_log_seconds: float = 1500.0  # NIJA_STATUS_LOG_SECONDS
-    cb_failure_threshold: int = 5  # NIJA_CB_FAILURE_THRESHOLD
-    cb_success_threshold: int = 3  # NIJA_CB_SUCCESS_THRESHOLD
-    cb_timeout_seconds: float = 300.0  # NIJA_CB_TIMEOUT_SECONDS
-    cb_half_open_max_calls: int = 1  # NIJA_CB_HALF_OPEN_MAX_CALLS
-    data_dir: str = "data"  # NIJA_DATA_DIR
-    log_file: str = "nija.log"  # NIJA_LOG_FILE
-    multi_broker_independent: bool = True  # MULTI_BROKER_INDEPENDENT
-    paper_balance_usd: float = 10000.0  # NIJA_PAPER_BALANCE_USD: paper broker's starting cash
-    timeframe: str = "5m"  # NIJA_TIMEFRAME: candle size the strategy reads
-    strategy: str = "default"  # NIJA_STRATEGY
-    max_total_positions: int | None = None  # NIJA_MAX_TOTAL_POSITIONS: None = no limit
-    primary_broker: str | None = None  # NIJA_PRIMARY_BROKER
-
-    @property
-    def live(self) -> bool:
-        """True when orders are real."""
-        return self.mode == "live"
+    what: str
 
 
-def _mode(name: str, raw: str) -> str:
-    mode = raw.lower()
-    if mode not in MODES:
-        raise VariableError(name, f"{name} must be paper or live, got {shown(raw)}")
-    return mode
+def _lower(raw: Any) -> Any:
+    return raw.lower() if isinstance(raw, str) else raw
 
 
-def _positive(name: str, raw: str) -> float:
-    return parse_number(name, raw)
+def _upper(raw: Any) -> Any:
+    return raw.upper() if isinstance(raw, str) else raw
 
 
-def _non_negative(name: str, raw: str) -> float:
-    return parse_number(name, raw, allow_zero=True)
+def _flag(raw: Any) -> Any:
+    return to_bool(raw) if isinstance(raw, str) else raw
 
 
-def _timeframe(name: str, raw: str) -> str:
+def _whole(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return int(raw)  # pydantic alone would also take "4.0" as 4
+    except ValueError:
+        raise ValueError("a whole number >= 1") from None
+
+
+def _timeframe(raw: str) -> str:
     try:
         ok = timeframe_seconds(raw) > 0
     except ValueError:
         ok = False
     if not ok:
-        raise VariableError(
-            name, f"{name} must be a timeframe like 1m, 5m, 1h, 1d, got {shown(raw)}"
-        )
+        raise ValueError("a timeframe like 1m, 5m, 1h, 1d")
     return raw
 
 
-def _strategy(name: str, raw: str) -> str:
-    strategy = raw.lower()
-    if not _STRATEGY_NAME.match(strategy):
-        raise VariableError(name, f"{name} must be a strategy name like default, got {shown(raw)}")
-    return strategy
-
-
-def _broker(name: str, raw: str) -> str:
-    broker = raw.upper()
-    if broker not in (*BROKERS, "PAPER"):
-        choices = ", ".join((*BROKERS, "PAPER"))
-        raise VariableError(name, f"{name} must be one of {choices}, got {shown(raw)}")
-    return broker
-
-
-def _text(_name: str, raw: str) -> str:
+def _venue_name(raw: str | None) -> str | None:
+    if raw is not None and raw not in venues.VENUES:
+        raise ValueError(f"one of {', '.join(venues.VENUES)}")
     return raw
 
 
-# Settings field -> (variable, parser). A blank or unset variable keeps the default.
-_READERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "mode": ("NIJA_MODE", _mode),
-    "min_balance_usd": ("NIJA_MIN_BALANCE_USD", _non_negative),
-    "call_timeout_seconds": ("NIJA_CALL_TIMEOUT_SECONDS", _positive),
-    "cycle_seconds": ("NIJA_CYCLE_SECONDS", _positive),
-    "funded_recheck_seconds": ("NIJA_FUNDED_RECHECK_SECONDS", _positive),
-    "status_log_seconds": ("NIJA_STATUS_LOG_SECONDS", _positive),
-    "cb_failure_threshold": ("NIJA_CB_FAILURE_THRESHOLD", parse_int),
-    "cb_success_threshold": ("NIJA_CB_SUCCESS_THRESHOLD", parse_int),
-    "cb_timeout_seconds": ("NIJA_CB_TIMEOUT_SECONDS", _positive),
-    "cb_half_open_max_calls": ("NIJA_CB_HALF_OPEN_MAX_CALLS", parse_int),
-    "data_dir": ("NIJA_DATA_DIR", _text),
-    "log_file": ("NIJA_LOG_FILE", _text),
-    "multi_broker_independent": ("MULTI_BROKER_INDEPENDENT", parse_bool),
-    "paper_balance_usd": ("NIJA_PAPER_BALANCE_USD", _positive),
-    "timeframe": ("NIJA_TIMEFRAME", _timeframe),
-    "strategy": ("NIJA_STRATEGY", _strategy),
-    "max_total_positions": ("NIJA_MAX_TOTAL_POSITIONS", parse_int),
-    "primary_broker": ("NIJA_PRIMARY_BROKER", _broker),
-}
+# The kinds of value; a rule's own ValueError says what was expected, else its _Expect does.
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), _Expect("a positive number")]
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), _Expect("a non-negative number")]
+_Whole = Annotated[int, BeforeValidator(_whole), Field(ge=1), _Expect("a whole number >= 1")]
+_Cap = Annotated[_Whole | None, _Expect("a whole number >= 1")]  # None = no limit
+_Flag = Annotated[bool, BeforeValidator(_flag)]
+_Mode = Annotated[Mode, BeforeValidator(_lower), _Expect("paper or live")]
+_Timeframe = Annotated[str, AfterValidator(_timeframe)]
+_Strategy = Annotated[
+    str,
+    BeforeValidator(_lower),
+    Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+    _Expect("a strategy name like default"),
+]
+_VenueName = Annotated[str | None, BeforeValidator(_upper), AfterValidator(_venue_name)]
+_POSITIVE = TypeAdapter(_Positive)
+
+
+class Settings(BaseSettings):
+    """Every process-wide setting; each field reads the variable named by its alias.
+
+    ``Settings()`` is the documented defaults: it never reads ``os.environ`` itself
+    (``load_settings`` reads a given mapping). Frozen and hashable.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    mode: _Mode = Field(Mode.PAPER, validation_alias="NIJA_MODE")
+    min_balance_usd: _NonNegative = Field(10.0, validation_alias="NIJA_MIN_BALANCE_USD")
+    # Bound on every broker call.
+    call_timeout_seconds: _Positive = Field(15.0, validation_alias="NIJA_CALL_TIMEOUT_SECONDS")
+    cycle_seconds: _Positive = Field(150.0, validation_alias="NIJA_CYCLE_SECONDS")
+    # <BROKER>_CYCLE_SECONDS overrides, as (broker, seconds) pairs; see cycle_seconds_for.
+    broker_cycle_seconds: tuple[tuple[str, float], ...] = ()
+    funded_recheck_seconds: _Positive = Field(300.0, validation_alias="NIJA_FUNDED_RECHECK_SECONDS")
+    status_log_seconds: _Positive = Field(1500.0, validation_alias="NIJA_STATUS_LOG_SECONDS")
+    cb_failure_threshold: _Whole = Field(5, validation_alias="NIJA_CB_FAILURE_THRESHOLD")
+    cb_success_threshold: _Whole = Field(3, validation_alias="NIJA_CB_SUCCESS_THRESHOLD")
+    cb_timeout_seconds: _Positive = Field(300.0, validation_alias="NIJA_CB_TIMEOUT_SECONDS")
+    cb_half_open_max_calls: _Whole = Field(1, validation_alias="NIJA_CB_HALF_OPEN_MAX_CALLS")
+    data_dir: str = Field("data", validation_alias="NIJA_DATA_DIR")
+    log_file: str = Field("nija.log", validation_alias="NIJA_LOG_FILE")
+    multi_broker_independent: _Flag = Field(True, validation_alias="MULTI_BROKER_INDEPENDENT")
+    # The paper broker's starting cash per account.
+    paper_balance_usd: _Positive = Field(10000.0, validation_alias="NIJA_PAPER_BALANCE_USD")
+    timeframe: _Timeframe = Field("5m", validation_alias="NIJA_TIMEFRAME")  # candles read
+    strategy: _Strategy = Field("default", validation_alias="NIJA_STRATEGY")
+    # Process-wide cap on open positions; None = no limit.
+    max_total_positions: _Cap = Field(None, validation_alias="NIJA_MAX_TOTAL_POSITIONS")
+    primary_broker: _VenueName = Field(None, validation_alias="NIJA_PRIMARY_BROKER")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what is passed in: load_settings reads the mapping it is given (.env merged).
+        return (init_settings,)
+
+    @property
+    def live(self) -> bool:
+        """True when orders are real."""
+        return self.mode is Mode.LIVE
+
+
+class _Variables(PydanticBaseSettingsSource):
+    """The settings' variables as set in ``env``; a blank or unset one keeps the default."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = field.validation_alias
+        value = get(self._env, name) if isinstance(name, str) else None
+        return value, name if isinstance(name, str) else field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, name, _complex = self.get_field_value(field, field_name)
+            if value is not None:
+                found[name] = value
+        return found
+
+
+def _expected(error: ErrorDetails, metadata: Iterable[object]) -> str:
+    """What the rejected value should have been: the rule's own words, else its _Expect."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ValueError):
+        return str(cause)
+    return next((m.what for m in metadata if isinstance(m, _Expect)), "valid")
+
+
+def _problems(exc: ValidationError, raw: Mapping[str, str]) -> list[str]:
+    """One message per variable pydantic rejected, naming it and what it must be."""
+    by_name = {f.validation_alias: f for f in Settings.model_fields.values()}
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        if name not in problems:
+            field = by_name.get(name)
+            what = _expected(error, field.metadata if field else ())
+            problems[name] = f"{name} must be {what}, got {shown(raw.get(name, ''))}"
+    return list(problems.values())
 
 
 def settings_variables() -> list[str]:
     """Every variable ``load_settings`` reads."""
-    names = [name for name, _parser in _READERS.values()]
-    return names + [f"{broker}_CYCLE_SECONDS" for broker in BROKERS]
+    names = [f.validation_alias for f in Settings.model_fields.values() if f.validation_alias]
+    return [str(n) for n in names] + [v.cycle_seconds_variable for v in venues.env_venues()]
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Settings from ``env``; raises ``ConfigError`` naming every bad variable at once."""
-    values: dict[str, Any] = {}
     problems: list[str] = []
-    for fld, (name, parse) in _READERS.items():
-        raw = get(env, name)
-        if raw is None:
-            continue
-        try:
-            values[fld] = parse(name, raw)
-        except VariableError as exc:
-            problems.append(str(exc))
+    # <BROKER>_CYCLE_SECONDS by hand: one variable per registry venue, not a fixed field.
     overrides: list[tuple[str, float]] = []
-    for broker in BROKERS:
-        name = f"{broker}_CYCLE_SECONDS"
+    for venue in venues.env_venues():
+        name = venue.cycle_seconds_variable
         raw = get(env, name)
         if raw is None:
             continue
         try:
-            overrides.append((broker, parse_number(name, raw)))
-        except VariableError as exc:
-            problems.append(str(exc))
+            overrides.append((venue.name, _POSITIVE.validate_python(raw)))
+        except ValidationError as exc:
+            what = _expected(exc.errors()[0], get_args(_Positive))
+            problems.append(f"{name} must be {what}, got {shown(raw)}")
+    variables = _Variables(Settings, env)()
+    try:
+        settings = Settings(**variables, broker_cycle_seconds=tuple(overrides))
+    except ValidationError as exc:
+        problems[:0] = _problems(exc, variables)
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
-    return Settings(**values, broker_cycle_seconds=tuple(overrides))
+    return settings
 
 
 def cycle_seconds_for(settings: Settings, broker: str) -> float:

@@ -1,28 +1,28 @@
-"""Broker names and the value parsers shared by ``bot.config.settings`` and ``bot.config.accounts``.
+"""The value parsers shared by ``bot.config.settings`` and ``bot.config.accounts``.
 
-Every parser is told the variable's name so its error can say which variable is
-wrong. Only non-secret values are ever echoed back, shortened, and never URLs
+The variables named after a venue or an account (``KRAKEN_SYMBOLS``,
+``ALPACA_USER_BOB_PAPER``) are read here by hand: their names come from the venue
+registry and the environment at run time, which fixed pydantic-settings fields cannot
+express. Every parser is told the variable's name so its error can say which variable
+is wrong. Only non-secret values are ever echoed back, shortened, and never URLs
 (a URL may carry a token in its path or query).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from bot.brokers.base import LOOPBACK_HOSTS
 from bot.errors import ConfigError
 
-# The venues NIJA trades, in the order accounts are listed.
-BROKERS = ("COINBASE", "KRAKEN", "OKX", "BINANCE", "ALPACA")
-
+BOOL_WORDS = "true/false (or 1/0, yes/no)"
 _TRUE_WORDS = frozenset({"true", "1", "yes"})
 _FALSE_WORDS = frozenset({"false", "0", "no"})
 _PAIR_SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
 _STOCK_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 _SHOWN_CHARS = 40
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class VariableError(ConfigError):
@@ -49,37 +49,22 @@ def shown(raw: str) -> str:
     return repr(raw)
 
 
-def parse_bool(name: str, raw: str) -> bool:
-    """true/false, 1/0, yes/no in any case; anything else names the variable."""
+def to_bool(raw: str) -> bool:
+    """true/false, 1/0, yes/no in any case; ``ValueError`` for anything else."""
     word = raw.strip().lower()
     if word in _TRUE_WORDS:
         return True
     if word in _FALSE_WORDS:
         return False
-    raise VariableError(name, f"{name} must be true/false (or 1/0, yes/no), got {shown(raw)}")
+    raise ValueError(BOOL_WORDS)
 
 
-def parse_number(name: str, raw: str, *, allow_zero: bool = False) -> float:
-    """A finite number, > 0 (or >= 0 when ``allow_zero``)."""
-    kind = "a non-negative number" if allow_zero else "a positive number"
+def parse_bool(name: str, raw: str) -> bool:
+    """``to_bool`` for variable ``name``: its error names the variable."""
     try:
-        value = float(raw)
+        return to_bool(raw)
     except ValueError:
-        raise VariableError(name, f"{name} must be {kind}, got {shown(raw)}") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise VariableError(name, f"{name} must be {kind}, got {shown(raw)}")
-    return value
-
-
-def parse_int(name: str, raw: str) -> int:
-    """A whole number >= 1."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise VariableError(name, f"{name} must be a whole number >= 1, got {shown(raw)}") from None
-    if value < 1:
-        raise VariableError(name, f"{name} must be a whole number >= 1, got {shown(raw)}")
-    return value
+        raise VariableError(name, f"{name} must be {BOOL_WORDS}, got {shown(raw)}") from None
 
 
 def parse_url(name: str, raw: str) -> str:
@@ -103,7 +88,7 @@ def parse_url(name: str, raw: str) -> str:
         raise bad from None
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise bad
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise bad
     if parts.query or parts.fragment:
         raise bad

@@ -8,20 +8,20 @@ show that account failing and quarantined while the other two keep trading.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.brokers.base import Broker
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.brokers.venues import PAPER
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings
 from bot.daemon.wiring import BrokerFactories
 from bot.model import AccountRef, BrokerSpec
 
 DEMO_ACCOUNTS = (("platform", "platform"), ("user", "alice"), ("user", "bob"))
-FAULTY_ACCOUNT = "user/bob/PAPER"
-SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
+FAULTY_ACCOUNT = f"user/bob/{PAPER.name}"
+SYMBOLS = PAPER.default_symbols
 CYCLE_SECONDS = 5.0
 # The synthetic market runs 60× faster than the wall clock: a 5-minute candle every 5 s.
 MARKET_SPEED = 60.0
@@ -31,21 +31,22 @@ TIMEOUT_PROBABILITY = 0.5
 
 def demo_settings(settings: Settings) -> Settings:
     """Short cycles and a short call timeout, so the demo shows its story in a minute."""
-    return replace(
-        settings,
-        cycle_seconds=CYCLE_SECONDS,
-        broker_cycle_seconds=(),
-        call_timeout_seconds=min(settings.call_timeout_seconds, 3.0),
-        funded_recheck_seconds=min(settings.funded_recheck_seconds, 30.0),
-        status_log_seconds=min(settings.status_log_seconds, 30.0),
-        cb_timeout_seconds=min(settings.cb_timeout_seconds, 20.0),
+    return settings.model_copy(
+        update={
+            "cycle_seconds": CYCLE_SECONDS,
+            "broker_cycle_seconds": (),
+            "call_timeout_seconds": min(settings.call_timeout_seconds, 3.0),
+            "funded_recheck_seconds": min(settings.funded_recheck_seconds, 30.0),
+            "status_log_seconds": min(settings.status_log_seconds, 30.0),
+            "cb_timeout_seconds": min(settings.cb_timeout_seconds, 20.0),
+        }
     )
 
 
 def demo_specs(settings: Settings) -> list[BrokerSpec]:
     return [
         BrokerSpec(
-            AccountRef(kind, ident, "PAPER"),
+            AccountRef(kind, ident, PAPER.name),
             symbols=SYMBOLS,
             timeout_seconds=settings.call_timeout_seconds,
         )

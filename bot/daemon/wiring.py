@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.brokers import venues
 from bot.brokers.base import Broker
 from bot.brokers.factory import create_trading_broker, create_venue_broker
 from bot.brokers.paper.broker import PaperBroker
@@ -22,10 +23,6 @@ from bot.isolation.manager import AccountIsolationManager, CircuitBreakerConfig
 from bot.model import BrokerSpec
 from bot.store.writer import Store
 from bot.strategy.trend_pullback import StrategyParams, get_strategy
-
-# The smallest order each venue takes, in USD (Alpaca trades fractional shares from $1).
-MIN_ORDER_USD = {"ALPACA": 1.0}
-DEFAULT_MIN_ORDER_USD = 10.0
 
 
 def circuit_config(settings: Settings) -> CircuitBreakerConfig:
@@ -102,7 +99,7 @@ def make_trader(
     risk = RiskManager(
         RiskParams(
             min_balance_usd=settings.min_balance_usd,
-            min_order_usd=MIN_ORDER_USD.get(spec.account.broker, DEFAULT_MIN_ORDER_USD),
+            min_order_usd=venues.venue(spec.account.broker).min_order_usd,
         )
     )
     return AccountTrader(

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.venues import PAPER
 from bot.engine.risk import RiskManager, RiskParams
 from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager
@@ -44,7 +45,7 @@ __all__ = [
     "series_step_ms",
 ]
 
-REPLAY_ACCOUNT = AccountRef("user", "replay", "PAPER")
+REPLAY_ACCOUNT = AccountRef("user", "replay", PAPER.name)
 
 
 # -- the replayed world -------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.commands import load_env, pid_alive, redact
+from bot.cli.commands import pid_alive, redact
 from bot.config.settings import secret_values
 from bot.store.writer import OrderRecord, Store, db_path
 from nija_testkit.emulator.server import EmulatorServer, Fault
@@ -496,16 +496,6 @@ def test_pid_alive_never_mistakes_a_process_group_for_the_daemon():
     assert not pid_alive(dead_pid())
     # kill(0, 0) and kill(-1, 0) succeed (they address groups): never "running".
     assert not pid_alive(0) and not pid_alive(-1) and not pid_alive(None)
-
-
-def test_load_env_overlays_the_file_with_the_real_environment(tmp_path):
-    env_file = tmp_path / ".env"
-    env_file.write_text("NIJA_MODE=live\nNIJA_CYCLE_SECONDS=30\nEMPTY_NAME\n")
-    env = load_env(env_file, {"NIJA_MODE": "paper"})
-    assert env["NIJA_MODE"] == "paper"
-    assert env["NIJA_CYCLE_SECONDS"] == "30"
-    assert "EMPTY_NAME" not in env
-    assert load_env(tmp_path / "missing.env", {"A": "1"}) == {"A": "1"}
 
 
 # -- against the real daemon ---------------------------------------------------------------------

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import re
-from dataclasses import fields
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
 from dotenv import dotenv_values
+from pydantic import ValidationError
 
+from bot.brokers.venues import env_venues, venue
 from bot.config.settings import (
-    BROKERS,
-    DEFAULT_SYMBOLS,
     AccountsResult,
+    Mode,
     Settings,
-    broker_variables,
     cycle_seconds_for,
     load_accounts,
     load_settings,
@@ -25,11 +25,14 @@ from bot.config.settings import (
     settings_variables,
 )
 from bot.errors import ConfigError
+from bot.store.db import db_path
 from nija_testkit.secrets import assert_no_secret, env_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
 DEFAULTS = Settings()
+# The venues whose accounts come from the environment, in listing order.
+BROKERS = tuple(v.name for v in env_venues())
 
 PEM_ONE_LINE = (
     "-----BEGIN EC PRIVATE KEY-----\\nFAKE-COINBASE-PEM-BODY-0001\\n-----END EC PRIVATE KEY-----\\n"
@@ -138,8 +141,8 @@ def test_every_setting_can_be_overridden():
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
-    for f in fields(Settings):
-        assert getattr(settings, f.name) != getattr(DEFAULTS, f.name), f.name
+    for name in Settings.model_fields:
+        assert getattr(settings, name) != getattr(DEFAULTS, name), name
 
 
 def test_blank_values_keep_the_defaults():
@@ -219,9 +222,33 @@ def test_long_values_are_shortened_in_messages():
 
 def test_settings_are_frozen_and_hashable():
     settings = load_settings({"KRAKEN_CYCLE_SECONDS": "5"})
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.mode = "live"  # type: ignore[misc]
     assert hash(settings) == hash(load_settings({"KRAKEN_CYCLE_SECONDS": "5"}))
+
+
+def test_mode_is_an_enum_shown_as_its_old_string(tmp_path):
+    settings = load_settings({"NIJA_MODE": " Live "})
+    assert settings.mode is Mode.LIVE and settings.live
+    assert load_settings({}).mode is Mode.PAPER
+    # status.json, log lines and the store's file name show the same words as before.
+    assert json.dumps({"mode": settings.mode}) == '{"mode": "live"}'
+    assert (f"{settings.mode}", settings.mode.upper()) == ("live", "LIVE")
+    assert db_path(tmp_path, settings.mode).name == "nija-live.db"
+
+
+def test_settings_never_read_the_process_environment_themselves(monkeypatch):
+    monkeypatch.setenv("NIJA_MODE", "live")
+    monkeypatch.setenv("NIJA_CYCLE_SECONDS", "not a number")
+    assert Settings() == DEFAULTS
+    assert load_settings({}) == DEFAULTS
+
+
+def test_settings_built_in_code_are_checked_like_variables():
+    with pytest.raises(ValidationError):
+        Settings(cycle_seconds=0)
+    with pytest.raises(ValidationError):
+        Settings(no_such_setting=1)  # type: ignore[call-arg]
 
 
 # ---------------------------------------------------------------- accounts
@@ -239,7 +266,7 @@ def test_one_platform_account_per_broker_with_defaults():
     assert keys(result) == [f"platform/platform/{b}" for b in BROKERS]
     by_broker = {spec.account.broker: spec for spec in result.specs}
     for broker, spec in by_broker.items():
-        assert spec.symbols == DEFAULT_SYMBOLS[broker]
+        assert spec.symbols == venue(broker).default_symbols
         assert spec.timeout_seconds == 9
         assert spec.base_url is None and spec.data_url is None
         assert spec.paper_endpoint is True
@@ -247,9 +274,9 @@ def test_one_platform_account_per_broker_with_defaults():
     assert by_broker["KRAKEN"].credentials.api_secret == "FAKE-KRAKEN-SECRET-0001"
     assert by_broker["OKX"].credentials.passphrase == "FAKE-OKX-PASSPHRASE-0001"
     assert by_broker["KRAKEN"].credentials.passphrase == ""
-    assert DEFAULT_SYMBOLS["KRAKEN"] == ("BTC/USD", "ETH/USD", "SOL/USD")
-    assert DEFAULT_SYMBOLS["BINANCE"] == ("BTC/USDT", "ETH/USDT", "SOL/USDT")
-    assert DEFAULT_SYMBOLS["ALPACA"] == ("SPY", "AAPL", "MSFT")
+    assert venue("KRAKEN").default_symbols == ("BTC/USD", "ETH/USD", "SOL/USD")
+    assert venue("BINANCE").default_symbols == ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+    assert venue("ALPACA").default_symbols == ("SPY", "AAPL", "MSFT")
 
 
 def test_credential_values_are_trimmed():
@@ -458,7 +485,7 @@ def test_symbols_are_trimmed_upper_cased_and_deduplicated():
     by_broker = {s.account.broker: s for s in accounts(env).specs}
     assert by_broker["KRAKEN"].symbols == ("BTC/USD", "ETH/USD", "XRP/EUR")
     assert by_broker["ALPACA"].symbols == ("SPY", "BRK.B", "BTC/USD")
-    assert by_broker["COINBASE"].symbols == DEFAULT_SYMBOLS["COINBASE"]
+    assert by_broker["COINBASE"].symbols == venue("COINBASE").default_symbols
 
 
 @pytest.mark.parametrize("bad", ["BTC-USD", "SPY", "BTC/USD/EUR", ",,", "BTC/"])
@@ -609,7 +636,8 @@ def test_every_loaded_credential_is_covered_by_secret_values():
 NIJA_NAME = re.compile(r"^NIJA_[A-Z0-9]+(?:_[A-Z0-9]+)*$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 SUFFIX = re.compile(r"^_[A-Z0-9]+(?:_[A-Z0-9]+)*$")
-CONFIG_MODULES = {"config.py", "accounts_env.py", "env_values.py"}
+# Where variable names are spelled: the config package and the venue registry.
+CONFIG_MODULES = {*sorted((ROOT / "bot" / "config").glob("*.py")), ROOT / "bot/brokers/venues.py"}
 
 
 def python_sources() -> list[Path]:
@@ -634,7 +662,7 @@ def names_in_source(path: Path) -> set[str]:
     """NIJA_* literals anywhere; in the config modules every env-like literal, and
     ``f"{broker}_SUFFIX"`` patterns expanded for every broker."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    config = path.name in CONFIG_MODULES and path.parent.name == "bot"
+    config = path in CONFIG_MODULES
     exported = exported_names(tree)
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -659,15 +687,16 @@ def documented(text: str) -> set[str]:
 
 
 def test_env_example_documents_every_variable_the_code_reads():
-    read: set[str] = set()
+    scanned: set[str] = set()
     for path in python_sources():
-        read |= names_in_source(path)
-    for broker in BROKERS:
-        read |= set(broker_variables(broker))
-    read |= set(settings_variables())
-    # The scan really sees the code: a few names it must have found.
-    assert {"NIJA_MODE", "MULTI_BROKER_INDEPENDENT", "ALPACA_DATA_URL"} <= read
-    assert {"KRAKEN_PLATFORM_API_KEY", "OKX_PASSPHRASE", "COINBASE_BASE_URL"} <= read
+        scanned |= names_in_source(path)
+    # The scan really sees the code, the settings and the venue registry included.
+    assert {"NIJA_MODE", "MULTI_BROKER_INDEPENDENT", "ALPACA_DATA_URL"} <= scanned
+    assert {"KRAKEN_PLATFORM_API_KEY", "OKX_SYMBOLS", "COINBASE_BASE_URL"} <= scanned
+    read = scanned | set(settings_variables())
+    for entry in env_venues():
+        read |= set(entry.variables())
+    assert {"OKX_PASSPHRASE", "ALPACA_PAPER", "BINANCE_CYCLE_SECONDS"} <= read
     missing = read - documented(ENV_EXAMPLE.read_text())
     assert not missing, f"add to .env.example: {sorted(missing)}"
 
@@ -700,7 +729,7 @@ def test_env_example_values_are_the_code_defaults_and_hold_no_secrets():
     assert result.specs == [] and result.errors == []
     assert secret_values(env) == []
     for broker in BROKERS:
-        assert tuple(env[f"{broker}_SYMBOLS"].split(",")) == DEFAULT_SYMBOLS[broker]
+        assert tuple(env[f"{broker}_SYMBOLS"].split(",")) == venue(broker).default_symbols
 
 
 @pytest.mark.parametrize(

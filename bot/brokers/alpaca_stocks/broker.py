@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from bot.brokers.alpaca_stocks import parse
 from bot.brokers.alpaca_stocks.errors import translated
-from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected, VenueRefused
 from bot.model import (
@@ -43,7 +43,6 @@ from bot.model import (
     timeframe_seconds,
 )
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 OPEN_ORDERS_LIMIT = 500  # Alpaca's maximum page for GET /v2/orders
 
 

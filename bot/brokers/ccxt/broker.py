@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
 from bot.brokers.ccxt.convert import to_order
 from bot.brokers.ccxt.errors import translate
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 _SDK_LOG = logging.getLogger(f"{__name__}.sdk")
 _SDK_LOG.setLevel(logging.INFO)
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # Quote currencies tried, in order, to value a holding in USD.
 _PRICING_QUOTES = ("USD", "USDT", "USDC", "FDUSD")
 # The smallest per-request timeout once a call's overall budget is spent: the SDK then
@@ -161,7 +160,7 @@ class CcxtBroker(Broker):
                 self._ex.urls["api"], spec.base_url, getattr(self._ex, "hostname", None)
             )
         host = urlsplit(spec.base_url).hostname if spec.base_url else None
-        if host in _LOOPBACK:
+        if host in LOOPBACK_HOSTS:
             self._ex.session.trust_env = False  # never route loopback through a proxy
         self._deadline: float | None = None
 

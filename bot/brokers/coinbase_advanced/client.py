@@ -15,10 +15,9 @@ from coinbase import jwt_generator
 from coinbase.rest import RESTClient
 from requests.adapters import HTTPAdapter
 
+from bot.brokers.base import LOOPBACK_HOSTS
 from bot.errors import BrokerConfigError
 from bot.model import BrokerSpec
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,207 @@
+"""The venue registry: one entry per venue holds everything NIJA knows about it.
+
+An entry says which variables configure the venue's accounts (and which of them an
+account must have), what it trades by default, the smallest order it takes, its quirks
+(Kraken's second spelling of the platform pair, OKX's passphrase, Coinbase's PEM
+secret, Alpaca's paper switch and market-data URL) and how its adapter is built.
+Account discovery, settings, the broker factory, the wiring and the demo read it.
+Adding a venue touches only this file and the venue's adapter folder.
+
+Importing this module loads no broker SDK: an entry's ``adapter`` loader imports the
+adapter (and its SDK) only when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from bot.clock import SYSTEM_CLOCK, Clock
+from bot.errors import ConfigError
+from bot.model import AssetClass, BrokerSpec
+
+if TYPE_CHECKING:
+    from bot.brokers.base import Broker
+
+# What builds one account's broker from its spec and the clock: an adapter class, or a function.
+Adapter = Callable[..., "Broker"]
+
+# The credential fields of ``bot.model.Credentials``.
+CREDENTIAL_FIELDS = ("api_key", "api_secret", "passphrase")
+# How the name of an account's variable ends, by Credentials/BrokerSpec field.
+ACCOUNT_SUFFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "api_key": "_API_KEY",
+        "api_secret": "_API_SECRET",
+        "passphrase": "_PASSPHRASE",
+        "paper": "_PAPER",
+    }
+)
+_KEY_AND_SECRET = ("api_key", "api_secret")
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """One venue: how its accounts are configured, what it trades, how its adapter is built.
+
+    Variable names derive from ``name``: the platform account reads ``<NAME>_API_KEY``
+    and friends, a user account ``<NAME>_USER_<ID>_API_KEY`` and friends, and all of the
+    venue's accounts share ``<NAME>_SYMBOLS``, ``<NAME>_BASE_URL`` and ``<NAME>_CYCLE_SECONDS``.
+    """
+
+    name: str  # upper case; the last part of an account key, e.g. platform/platform/KRAKEN
+    asset_class: AssetClass
+    default_symbols: tuple[str, ...]  # traded when <NAME>_SYMBOLS is unset
+    adapter: Callable[[], Adapter]  # imports the adapter (and its SDK) on first call
+    min_order_usd: float = 10.0  # the smallest order the venue takes
+    # The credential fields every account must set; () = no accounts from the environment.
+    credentials: tuple[str, ...] = _KEY_AND_SECRET
+    multiline_secret: bool = False  # the secret is a PEM: literal \n in .env become line breaks
+    # (field, variable): a second spelling of the platform pair; when any is set, it is used.
+    platform_aliases: tuple[tuple[str, str], ...] = ()
+    paper_switch: bool = False  # <NAME>_PAPER (and each user's _PAPER) picks the paper endpoint
+    data_url_variable: str | None = None  # a separate market-data base URL
+
+    def build(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
+        """The adapter for one account; building it touches no network."""
+        return self.adapter()(spec, clock=clock)
+
+    @property
+    def from_env(self) -> bool:
+        """True when accounts of this venue are configured by environment variables."""
+        return bool(self.credentials)
+
+    @property
+    def account_fields(self) -> tuple[str, ...]:
+        """Every field one account's variables may set (credentials, then the paper switch)."""
+        return (*self.credentials, "paper") if self.paper_switch else self.credentials
+
+    @property
+    def symbols_variable(self) -> str:
+        """Comma-separated symbols for all of the venue's accounts."""
+        return f"{self.name}_SYMBOLS"
+
+    @property
+    def base_url_variable(self) -> str:
+        """Where every REST call goes instead of the venue (http only on a loopback host)."""
+        return f"{self.name}_BASE_URL"
+
+    @property
+    def cycle_seconds_variable(self) -> str:
+        """The cycle interval of the venue's accounts."""
+        return f"{self.name}_CYCLE_SECONDS"
+
+    def platform_variables(self) -> dict[str, str]:
+        """The platform account's variable names by field (the primary spelling)."""
+        return {f: f"{self.name}{ACCOUNT_SUFFIXES[f]}" for f in self.account_fields}
+
+    def user_variable(self, user_id: str, fld: str) -> str:
+        """The variable of user account ``user_id`` for ``fld``, e.g. ``KRAKEN_USER_BOB_API_KEY``."""
+        return f"{self.name}_USER_{user_id}{ACCOUNT_SUFFIXES[fld]}"
+
+    def variables(self) -> list[str]:
+        """Every fixed variable read for this venue (the user families excluded)."""
+        if not self.from_env:
+            return []
+        names = [*self.platform_variables().values()]
+        names += [variable for _fld, variable in self.platform_aliases]
+        names += [self.symbols_variable, self.base_url_variable, self.cycle_seconds_variable]
+        if self.data_url_variable:
+            names.append(self.data_url_variable)
+        return names
+
+
+# Each loader imports its adapter (and so its SDK) only when first called.
+def _coinbase() -> Adapter:
+    from bot.brokers.coinbase_advanced.broker import CoinbaseBroker
+
+    return CoinbaseBroker
+
+
+def _ccxt() -> Adapter:
+    from bot.brokers.ccxt.broker import CcxtBroker
+
+    return CcxtBroker  # it picks the ccxt exchange and its options by venue name
+
+
+def _alpaca() -> Adapter:
+    from bot.brokers.alpaca_stocks.broker import AlpacaBroker
+
+    return AlpacaBroker
+
+
+def _paper() -> Adapter:
+    from bot.brokers.paper.broker import PaperBroker
+    from bot.brokers.paper.synthetic import SyntheticMarket
+
+    def simulated(spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
+        market = SyntheticMarket(spec.symbols or PAPER.default_symbols, clock=clock)
+        return PaperBroker(spec, market, clock=clock)
+
+    return simulated
+
+
+_USD_PAIRS = ("BTC/USD", "ETH/USD", "SOL/USD")
+_USDT_PAIRS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+
+COINBASE = Venue("COINBASE", AssetClass.CRYPTO, _USD_PAIRS, _coinbase, multiline_secret=True)
+KRAKEN = Venue(
+    "KRAKEN",
+    AssetClass.CRYPTO,
+    _USD_PAIRS,
+    _ccxt,
+    platform_aliases=(
+        ("api_key", "KRAKEN_PLATFORM_API_KEY"),
+        ("api_secret", "KRAKEN_PLATFORM_API_SECRET"),
+    ),
+)
+OKX = Venue("OKX", AssetClass.CRYPTO, _USDT_PAIRS, _ccxt, credentials=CREDENTIAL_FIELDS)
+BINANCE = Venue("BINANCE", AssetClass.CRYPTO, _USDT_PAIRS, _ccxt)
+ALPACA = Venue(
+    "ALPACA",
+    AssetClass.STOCKS,
+    ("SPY", "AAPL", "MSFT"),
+    _alpaca,
+    min_order_usd=1.0,  # fractional shares from $1
+    paper_switch=True,
+    data_url_variable="ALPACA_DATA_URL",
+)
+# Simulated accounts (the demo, replays): the paper engine over a synthetic market.
+PAPER = Venue("PAPER", AssetClass.CRYPTO, _USD_PAIRS, _paper, credentials=())
+
+# Every venue, in the order accounts are listed.
+VENUES: Mapping[str, Venue] = MappingProxyType(
+    {v.name: v for v in (COINBASE, KRAKEN, OKX, BINANCE, ALPACA, PAPER)}
+)
+
+
+def venue(name: str) -> Venue:
+    """The entry of venue ``name`` (upper case); ``ConfigError`` naming the known ones if none."""
+    found = VENUES.get(name)
+    if found is None:
+        raise ConfigError(f"unknown broker {name!r} (known: {', '.join(VENUES)})")
+    return found
+
+
+def env_venues() -> list[Venue]:
+    """The venues whose accounts come from environment variables, in listing order."""
+    return [v for v in VENUES.values() if v.from_env]
+
+
+__all__ = [
+    "ACCOUNT_SUFFIXES",
+    "ALPACA",
+    "BINANCE",
+    "COINBASE",
+    "CREDENTIAL_FIELDS",
+    "KRAKEN",
+    "OKX",
+    "PAPER",
+    "VENUES",
+    "Adapter",
+    "Venue",
+    "env_venues",
+    "venue",
+]
