@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,26 @@ REPLAY_ACCOUNT = AccountRef("user", "replay", "PAPER")
 
 # -- the replayed world -------------------------------------------------------------
 class ReplayClock:
-    """The replay's time, in whole milliseconds; callable like ``time.time`` (seconds)."""
+    """The replay's time, in whole milliseconds; callable like ``time.time`` (seconds).
+
+    Also a ``bot.clock.Clock`` (for the isolation manager): replay time never goes
+    back, so it serves as both the wall and the monotonic clock.
+    """
 
     def __init__(self, start_ms: int) -> None:
         self.now_ms = int(start_ms)
 
     def __call__(self) -> float:
         return self.now_ms / 1000.0
+
+    def wall(self) -> float:
+        return self.now_ms / 1000.0
+
+    def monotonic(self) -> float:
+        return self.now_ms / 1000.0
+
+    def utc_now(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms / 1000.0, UTC)
 
     def advance_to(self, ms: int) -> None:
         """Move forward to ``ms``; a replay never goes back in time."""
