@@ -16,7 +16,7 @@ import structlog
 
 from bot.engine.guarded import GuardedBroker
 from bot.isolation.failures import classify, is_definitive_refusal
-from bot.isolation.manager import AccountBlockedError
+from bot.isolation.manager import AccountBlockedError, failure_type_of
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
 from bot.store.writer import OrderRecord, PositionRecord, Store
 
@@ -122,7 +122,7 @@ class OrderDesk:
             self.store.update_order(coid, status="canceled", reason=f"not sent: {blocked.reason}")
             raise
         except Exception as exc:
-            failure = classify(exc, "order")
+            failure = failure_type_of(exc) or classify(exc, "order")
             if first and is_definitive_refusal(exc):
                 reason = f"{failure.value}: {exc}"[:300]
                 self.store.update_order(coid, status="rejected", reason=reason)
