@@ -28,12 +28,6 @@ class FakeClock:
     def utc_now(self) -> datetime:
         return datetime.fromtimestamp(self.wall(), UTC)
 
-    # TEMPORARY, until the isolation branch is merged: AccountIsolationManager still calls
-    # its clock (monotonic). Every other caller uses the named methods; the lead deletes
-    # this (and ReplayClock.__call__) at the merge.
-    def __call__(self) -> float:
-        return self.monotonic()
-
     def advance(self, seconds: float) -> None:
         """Move both clocks forward by ``seconds``."""
         if seconds < 0:

@@ -16,17 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_MODULE = "bot/clock.py"
-# TEMPORARY: the isolation engineer is converting these to the Clock on another branch.
-# The lead removes this allowlist when that branch is merged.
-TEMPORARY_ALLOWED = frozenset(
-    {
-        "bot/isolation/__init__.py",
-        "bot/isolation/circuit.py",
-        "bot/isolation/failures.py",
-        "bot/isolation/manager.py",
-        "bot/engine/guarded.py",
-    }
-)
 
 TIME_READS = frozenset(
     {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"}
@@ -79,7 +68,7 @@ def test_no_module_but_bot_clock_reads_the_time() -> None:
     offenders = {}
     for path in checked_modules():
         rel = path.relative_to(ROOT).as_posix()
-        if rel == CLOCK_MODULE or rel in TEMPORARY_ALLOWED:
+        if rel == CLOCK_MODULE:
             continue
         if found := time_reads(path.read_text(encoding="utf-8")):
             offenders[rel] = found

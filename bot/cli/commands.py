@@ -200,7 +200,7 @@ def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
 
 def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
     """Every loaded account's balance, all at once, bounded by the call timeout."""
-    isolation = AccountIsolationManager(circuit_config(ctx.settings))
+    isolation = AccountIsolationManager(circuit_config(ctx.settings), clock=ctx.clock)
     load_adapters(ctx.accounts.specs)
     results = {
         r.account_key: r

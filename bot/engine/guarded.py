@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from bot.brokers.base import Broker
 from bot.isolation.failures import classify
-from bot.isolation.manager import AccountBlockedError, AccountIsolationManager
+from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, failure_type_of
 from bot.model import Balance, Candles, Order, OrderRequest, Position, Ticker
 
 T = TypeVar("T")
@@ -25,9 +25,7 @@ class GuardedBroker:
     def __init__(self, broker: Broker, isolation: AccountIsolationManager) -> None:
         self.broker = broker
         self.isolation = isolation
-        acct = broker.account
-        self._ids = (acct.account_type, acct.account_id, acct.broker)
-        isolation.register_account(*self._ids)
+        self.handle = isolation.handle(broker.account)  # the fast path: no lookups per call
         self.calls = 0
         self.errors: Counter[str] = Counter()
 
@@ -37,13 +35,13 @@ class GuardedBroker:
 
     def _call(self, operation: str, fn: Callable[..., T], *args, **kwargs) -> T:
         try:
-            with self.isolation.guard(*self._ids, operation):
+            with self.handle.guard(operation):
                 self.calls += 1
                 return fn(*args, **kwargs)
         except AccountBlockedError:
             raise
-        except Exception as exc:
-            self.errors[classify(exc, operation).value] += 1
+        except Exception as exc:  # the guard classified it (an untaggable one is classified here)
+            self.errors[(failure_type_of(exc) or classify(exc, operation)).value] += 1
             raise
 
     def fetch_balance(self) -> Balance:

@@ -30,6 +30,7 @@ from bot.isolation.manager import (
     ACCOUNT_TAG,
     AccountBlockedError,
     AccountIsolationManager,
+    failure_type_of,
 )
 from bot.model import AccountRef, Candles, Side
 from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
@@ -107,6 +108,10 @@ class AccountTrader:
         result.errors = dict(self.broker.errors)
         result.duration_ms = (self.clock.monotonic() - began) * 1000.0
         self._persist(result)
+        if result.ok and not result.errors:
+            # A cycle with no failure at all answers the failures that no broker call can
+            # (strategy, store, thread): a strategy raising every cycle is never answered.
+            self.broker.handle.record_success()
         return result
 
     def _cycle(self, result: CycleResult) -> None:
@@ -252,7 +257,8 @@ class AccountTrader:
         except AccountBlockedError:
             raise
         except Exception as exc:  # recorded by the guard; this symbol sits this cycle out
-            result.notes.append(f"{symbol}: candles failed ({classify(exc, 'candles').value})")
+            failure = failure_type_of(exc) or classify(exc, "candles")
+            result.notes.append(f"{symbol}: candles failed ({failure.value})")
             self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
             return None
         return candles.closed_by(self.clock.wall(), timeframe)

@@ -51,7 +51,7 @@ REPLAY_ACCOUNT = AccountRef("user", "replay", PAPER.name)
 # -- the replayed world -------------------------------------------------------------
 class ReplayClock:
     """The replay's time, in whole milliseconds: a ``bot.clock.Clock`` whose wall and
-    monotonic times are the same replayed instant (in seconds)."""
+    monotonic times are the same replayed instant (in seconds); replay time never goes back."""
 
     def __init__(self, start_ms: int) -> None:
         self.now_ms = int(start_ms)
@@ -64,11 +64,6 @@ class ReplayClock:
 
     def utc_now(self) -> datetime:
         return datetime.fromtimestamp(self.wall(), UTC)
-
-    # TEMPORARY, until the isolation branch is merged: AccountIsolationManager still calls
-    # its clock (monotonic). The lead deletes this with FakeClock.__call__ at the merge.
-    def __call__(self) -> float:
-        return self.monotonic()
 
     def advance_to(self, ms: int) -> None:
         """Move forward to ``ms``; a replay never goes back in time."""

@@ -372,6 +372,61 @@ def test_a_strategy_bug_is_recorded_and_the_cycle_goes_on(world):
     assert status["last_operation"] == "strategy" and status["total_failures"] == 1
 
 
+class RaisingStrategy:
+    """Wraps the default strategy; raises instead of deciding while ``raising`` is set."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.raising = True
+        self.timeframe, self.history = inner.timeframe, inner.history
+
+    def decide(self, symbol, candles, position, now):
+        if self.raising:
+            raise ZeroDivisionError("bug in strategy code")
+        return self.inner.decide(symbol, candles, position, now)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_strategy_that_raises_every_cycle_quarantines_its_account_only(world):
+    alice, bob = world.trader("alice"), world.trader("bob")
+    alice.strategy = RaisingStrategy(alice.strategy)
+    seen = []
+    for _ in range(3):  # two symbols: two failures a cycle, five open the circuit
+        result = alice.run_cycle()
+        seen.append(world.isolation.get_account_status("user", "alice", "KRAKEN")[0].value)
+    assert seen == ["degraded", "degraded", "quarantined"]
+    assert result.blocked_reason is not None and "quarantined" in result.blocked_reason
+    blocked = alice.run_cycle()
+    assert blocked.broker_calls == 0 and "quarantined" in blocked.blocked_reason
+    assert bob.run_cycle().orders_placed == 1
+    assert world.isolation.get_account_status("user", "bob", "KRAKEN")[0].value == "healthy"
+
+
+def test_a_strategy_that_raises_now_and_then_is_answered_by_clean_cycles(world):
+    trader = world.trader()
+    trader.strategy = RaisingStrategy(trader.strategy)
+    for cycle in range(8):
+        trader.strategy.raising = cycle % 2 == 0
+        result = trader.run_cycle()
+        assert result.ok
+        world.clock.advance(60)
+    status, m = world.isolation.get_account_status("user", "alice", "KRAKEN")
+    assert status.value == "healthy" and m["consecutive_failures"] == 0
+    assert m["quarantine_count"] == 0 and m["failure_breakdown"] == {"unknown_error": 8}
+
+
+def test_an_order_the_venue_refuses_for_funds_leaves_the_account_healthy(world):
+    world.server.inject("create_order", Fault("venue_error", code="insufficient_funds", times=1))
+    result = world.trader().run_cycle()
+    assert not result.ok and result.errors == {"balance_error": 1}
+    assert world.stores[0].get_order(entry_id()).status == "rejected"
+    status, m = world.isolation.get_account_status("user", "alice", "KRAKEN")
+    assert status.value == "healthy" and m["consecutive_failures"] == 0
+    assert m["failure_breakdown"] == {"balance_error": 1}
+
+
 def test_a_locked_database_is_that_accounts_failure_only(world):
     alice = world.trader("alice", busy_timeout_ms=100)
     bob = world.trader("bob")

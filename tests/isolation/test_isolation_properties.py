@@ -2,7 +2,9 @@
 
 Every event is applied twice: to one manager that holds all accounts, and to a
 private manager per account that sees only that account's events. Isolation means
-the two always agree about every account.
+the two always agree about every account. Where a rule can, the shared manager is
+driven through the accounts' handles (the fast path) and the private ones through the
+three-string API, so the two paths must agree as well.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from bot.errors import InsufficientFunds, OrderRejected
 from bot.isolation.manager import (
+    AccountBlockedError,
     AccountIsolationManager,
     CircuitBreakerConfig,
     FailureType,
 )
+from bot.model import AccountRef
 from nija_testkit.clock import FakeClock
 
 ACCOUNTS = [("user", "a", "KRAKEN"), ("user", "b", "KRAKEN"), ("platform", "platform", "OKX")]
@@ -42,6 +47,20 @@ COMPARED = (
 
 accounts = st.sampled_from(range(len(ACCOUNTS)))
 failure_types = st.sampled_from(list(FailureType))
+operations = st.sampled_from([None, "balance", "order", "strategy"])
+# Makers of fresh errors: a network error, venue refusals, an unknown bug.
+errors = st.sampled_from(
+    [
+        lambda: ConnectionError("reset"),
+        lambda: InsufficientFunds("no funds"),
+        lambda: OrderRejected("below the minimum"),
+        lambda: KeyError("field"),
+    ]
+)
+
+
+class Boom(Exception):
+    """Raised inside a guarded block."""
 
 
 class IsolationMachine(RuleBasedStateMachine):
@@ -53,6 +72,7 @@ class IsolationMachine(RuleBasedStateMachine):
         for acct, solo in zip(ACCOUNTS, self.solo, strict=True):
             self.shared.register_account(*acct)
             solo.register_account(*acct)
+        self.handles = [self.shared.handle(AccountRef(*acct)) for acct in ACCOUNTS]
         self.events = [0] * len(ACCOUNTS)
 
     @rule(i=accounts)
@@ -79,6 +99,38 @@ class IsolationMachine(RuleBasedStateMachine):
         self.solo[i].record_failure(*ACCOUNTS[i], error, ft)
         self.events[i] += 1
 
+    @rule(i=accounts, op=operations, make=errors)
+    def classified_failure(self, i: int, op: str | None, make) -> None:
+        """A failure typed by the manager (and weighed by the policy), through both paths."""
+        got = self.handles[i].record_failure(make(), op)
+        assert got is self.solo[i].record_failure(*ACCOUNTS[i], make(), operation=op)
+        self.events[i] += 1
+
+    @rule(i=accounts, op=operations, ms=st.floats(0, 50))
+    def success_of(self, i: int, op: str | None, ms: float) -> None:
+        """A success that answers the failures of its own operation."""
+        self.handles[i].record_success(ms, op)
+        self.solo[i].handle(AccountRef(*ACCOUNTS[i])).record_success(ms, op)
+        self.events[i] += 1
+
+    @rule(i=accounts, op=st.sampled_from(["balance", "order", "strategy"]), fails=st.booleans())
+    def guarded(self, i: int, op: str, fails: bool) -> None:
+        """One guarded call: the handle's guard and the three-string guard must agree."""
+        outcomes = []
+        for guard in (self.handles[i].guard(op), self.solo[i].guard(*ACCOUNTS[i], op)):
+            try:
+                with guard:
+                    if fails:
+                        raise Boom(op)
+                outcomes.append("ok")
+            except AccountBlockedError as blocked:
+                outcomes.append(("blocked", blocked.reason, blocked.retry_in_seconds))
+            except Boom:
+                outcomes.append("failed")
+        assert outcomes[0] == outcomes[1]
+        if outcomes[0] in ("ok", "failed"):  # a refused gate records nothing
+            self.events[i] += 1
+
     @rule(dt=st.sampled_from([0.5, 1, 5, 10, 25, 40]))
     def advance(self, dt: float) -> None:
         self.clock.advance(dt)
@@ -89,6 +141,14 @@ class IsolationMachine(RuleBasedStateMachine):
             mine = self.shared.get_account_status(*acct)[1]
             alone = self.solo[i].get_account_status(*acct)[1]
             assert {k: mine[k] for k in COMPARED} == {k: alone[k] for k in COMPARED}
+
+    @invariant()
+    def a_healthy_account_owes_no_failure_and_its_circuit_follows_its_status(self) -> None:
+        for m in self.shared.get_all_account_statuses().values():
+            if m["status"] == "healthy":
+                assert m["consecutive_failures"] == 0
+            circuit = {"healthy": "closed", "degraded": "closed", "recovering": "half_open"}
+            assert m["circuit_state"] == circuit.get(m["status"], "open")
 
     @invariant()
     def trials_in_flight_never_exceed_the_limit(self) -> None:
