@@ -1,7 +1,7 @@
 """Run bot.py with chaos hooks: a strategy bug or a failing database for chosen accounts.
 
-The network faults come from the emulator; these cannot, so this launcher runs bot.py's
-``main`` with a trader factory that wraps the real one (``bot.daemon.wiring.make_trader``)
+The network faults come from the emulator; these cannot, so this launcher runs the daemon's
+``main`` (``bot.cli.daemon``) with a trader factory that wraps the real one (``bot.daemon.wiring.make_trader``)
 and adds the faults to each trader it builds. The control file named by
 ``NIJA_CHAOS_FILE`` is JSON, e.g. ``{"strategy_error": ["user/a1/ALPACA"],
 "store_locked": ["user/a2/ALPACA"], "thread_crash": [...]}``; it is re-read at most every 0.2 s, so a
@@ -17,11 +17,10 @@ import threading
 import time
 from pathlib import Path
 
+from bot.cli.daemon import main as daemon_main
 from bot.daemon.wiring import TraderFactory, make_trader
 from bot.engine.trader import AccountTrader
 from bot.store.writer import StoreError
-
-BOT_PY = Path(__file__).resolve().parent.parent / "bot.py"
 
 
 class Chaos:
@@ -92,11 +91,5 @@ def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFact
 
 
 if __name__ == "__main__":
-    import runpy
-
-    # bot.py is a script next to the ``bot`` package: load it without running it, then
-    # call its main with the chaotic factory.
-    bot_main = runpy.run_path(str(BOT_PY), run_name="nija_chaos_bot")["main"]
-    sys.argv = [str(BOT_PY), *sys.argv[1:]]  # argparse names the program bot.py
     factory = chaos_factory(Chaos(Path(os.environ["NIJA_CHAOS_FILE"])))
-    raise SystemExit(bot_main(sys.argv[1:], trader_factory=factory))
+    raise SystemExit(daemon_main(sys.argv[1:], trader_factory=factory))

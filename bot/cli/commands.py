@@ -381,3 +381,18 @@ def run(main: Callable[[], int]) -> None:
     if any(t.name.startswith("funded-check") and t.is_alive() for t in threading.enumerate()):
         os._exit(code)  # output is flushed; the hung call's outcome no longer matters
     raise SystemExit(code)
+
+
+def run_broker_status() -> None:
+    """The ``nija-check-brokers`` console script (``check_broker_status.py``)."""
+    run(main_broker_status)
+
+
+def run_independent_status() -> None:
+    """The ``nija-status`` console script (``check_independent_broker_status.py``)."""
+    run(main_independent_status)
+
+
+def run_active_trading() -> None:
+    """The ``nija-trading`` console script (``check_active_trading_per_broker.py``)."""
+    run(main_active_trading)

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import describe
-from bot.isolation.failures import classify
-from bot.isolation.manager import AccountBlockedError, AccountIsolationManager
+from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.model import Balance, BrokerSpec
 
 # Grace on top of the call timeout before a balance call is declared hung.
@@ -60,7 +59,7 @@ def _check(
             acct.key,
             False,
             error=describe(exc),
-            failure_type=classify(exc, "balance").value,
+            failure_type=classify_failure(exc, "balance").value,
             seconds=clock.monotonic() - started,
         )
     finally:

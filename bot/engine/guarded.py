@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bot.brokers.base import Broker
-from bot.isolation.failures import classify
-from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, failure_type_of
+from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.model import Balance, Candles, Order, OrderRequest, Position, Ticker
 
 T = TypeVar("T")
@@ -41,7 +40,7 @@ class GuardedBroker:
         except AccountBlockedError:
             raise
         except Exception as exc:  # the guard classified it (an untaggable one is classified here)
-            self.errors[(failure_type_of(exc) or classify(exc, operation)).value] += 1
+            self.errors[classify_failure(exc, operation).value] += 1
             raise
 
     def fetch_balance(self) -> Balance:

@@ -16,8 +16,8 @@ import structlog
 
 from bot.clock import Clock
 from bot.engine.guarded import GuardedBroker
-from bot.isolation.failures import classify, is_definitive_refusal
-from bot.isolation.manager import AccountBlockedError, failure_type_of
+from bot.isolation.failures import is_definitive_refusal
+from bot.isolation.manager import AccountBlockedError, classify_failure
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
 from bot.store.writer import OrderPurpose, OrderRecord, PositionRecord, Store, StoredOrderStatus
 
@@ -127,7 +127,7 @@ class OrderDesk:
             )
             raise
         except Exception as exc:
-            failure = failure_type_of(exc) or classify(exc, "order")
+            failure = classify_failure(exc, "order")
             if first and is_definitive_refusal(exc):
                 reason = f"{failure.value}: {exc}"[:300]
                 self.store.update_order(coid, status=StoredOrderStatus.REJECTED, reason=reason)

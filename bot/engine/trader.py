@@ -25,12 +25,11 @@ from bot.engine.orders import OrderDesk, PlannedOrder
 from bot.engine.reconcile import Reconciler, ReconcileReport
 from bot.engine.risk import AccountState, GlobalPositionCap, RiskManager
 from bot.errors import describe
-from bot.isolation.failures import classify
 from bot.isolation.manager import (
     ACCOUNT_TAG,
     AccountBlockedError,
     AccountIsolationManager,
-    failure_type_of,
+    classify_failure,
 )
 from bot.model import AccountRef, Candles, Side
 from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
@@ -257,7 +256,7 @@ class AccountTrader:
         except AccountBlockedError:
             raise
         except Exception as exc:  # recorded by the guard; this symbol sits this cycle out
-            failure = failure_type_of(exc) or classify(exc, "candles")
+            failure = classify_failure(exc, "candles")
             result.notes.append(f"{symbol}: candles failed ({failure.value})")
             self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
             return None

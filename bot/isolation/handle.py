@@ -47,6 +47,11 @@ def failure_type_of(error: BaseException) -> FailureType | None:
     return getattr(error, FAILURE_TAG, None)
 
 
+def classify_failure(error: BaseException, operation: str | None = None) -> FailureType:
+    """The FailureType of ``error``: the one ``guard`` recorded, else classified now."""
+    return failure_type_of(error) or classify(error, operation)
+
+
 def _tag(error: BaseException, name: str, value: object) -> None:
     """Set a tag on ``error`` (some builtin exceptions refuse attributes: then none is set)."""
     try:
@@ -155,7 +160,7 @@ class AccountHandle:
         recorded here). ``bot.isolation.policy`` decides whether it counts.
         """
         if failure_type is None:
-            failure_type = failure_type_of(error) or classify(error, operation)
+            failure_type = classify_failure(error, operation)
         weight = weigh(self.config, failure_type, error)
         origin = getattr(error, ACCOUNT_TAG, None)
         text = describe(error, limit=200)

@@ -27,6 +27,7 @@ from bot.isolation.handle import (
     Guard,
     Listener,
     Unregistered,
+    classify_failure,
     failure_type_of,
 )
 from bot.model import AccountRef
@@ -40,6 +41,7 @@ __all__ = [
     "CircuitBreakerConfig",
     "CircuitState",
     "FailureType",
+    "classify_failure",
     "failure_type_of",
     "get_isolation_manager",
 ]

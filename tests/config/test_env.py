@@ -58,12 +58,12 @@ def _calls_to(path: Path, names: set[str]) -> set[str]:
 
 def test_the_daemon_and_the_checks_read_dotenv_only_through_load_env():
     readers = {"load_dotenv", "dotenv_values", "DotEnv"}
-    for path in [ROOT / "bot.py", *sorted((ROOT / "bot").rglob("*.py"))]:
+    for path in sorted((ROOT / "bot").rglob("*.py")):
         if path == ROOT / "bot" / "config" / "env.py":
             assert _calls_to(path, readers) == {"DotEnv"}
             continue
         assert not _calls_to(path, readers), f"{path} reads .env itself: use load_env"
-    assert _calls_to(ROOT / "bot.py", {"load_env"}) == {"load_env"}
+    assert _calls_to(ROOT / "bot" / "cli" / "daemon.py", {"load_env"}) == {"load_env"}
     assert _calls_to(ROOT / "bot" / "cli" / "commands.py", {"load_env"}) == {"load_env"}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import guarded as guarded_module
 from bot.engine.guarded import GuardedBroker
 from bot.errors import InsufficientFunds, OrderRejected
 from bot.isolation import handle as handle_module
@@ -56,7 +55,6 @@ def test_a_failure_is_classified_once_and_counted_by_type(isolation, monkeypatch
         return lambda *args: calls.append(args) or real(*args)
 
     monkeypatch.setattr(handle_module, "classify", counting(handle_module.classify))
-    monkeypatch.setattr(guarded_module, "classify", counting(guarded_module.classify))
     stub = StubBroker(ALICE)
     broker = GuardedBroker(stub, isolation)
     stub.positions_error = KeyError("missing field")
