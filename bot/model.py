@@ -176,6 +176,61 @@ class Order:
     fee_usd: float = 0.0
     reason: str | None = None  # the venue's words for a rejection or cancel
     extra: dict[str, str] = field(default_factory=dict)
+    # The fee as the venue charged it: Binance and OKX take a spot buy's fee in the coin
+    # bought, so what the account holds after a buy is ``filled`` less this fee.
+    fee: float = 0.0
+    fee_currency: str | None = None
+
+    def base_received(self, base: str) -> float:
+        """Base units this fill added to (a buy) or took from (a sell) the account, net of a
+        fee charged in ``base``."""
+        fee_in_base = self.fee if self.fee_currency == base else 0.0
+        if self.side is Side.BUY:
+            return max(0.0, self.filled - fee_in_base)
+        return self.filled + fee_in_base
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """What a venue accepts for one symbol, from its own market metadata.
+
+    ``None`` means the venue publishes no such limit. Amounts are in base units,
+    notionals in the quote currency.
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    amount_step: float | None = None  # lot size: an order's amount is a multiple of this
+    min_amount: float | None = None
+    min_notional: float | None = None  # amount × price
+    price_step: float | None = None
+    fractionable: bool = True  # False: whole units only (Alpaca's non-fractionable stocks)
+
+    def floor_amount(self, amount: float) -> float:
+        """``amount`` rounded down to what the venue accepts (its lot step; whole units)."""
+        step = self.amount_step
+        if not self.fractionable:
+            step = max(step or 1.0, 1.0)
+        if not step:
+            return amount
+        # A tiny epsilon keeps 0.3 / 0.1 = 2.9999999999999996 from losing a whole step.
+        return math.floor(amount / step + 1e-9) * step
+
+    def refusal(self, amount: float, price: float) -> str | None:
+        """Why the venue's published rules would refuse ``amount`` at ``price``, or None."""
+        if amount <= 0:
+            return "amount is zero after rounding to the lot step"
+        if self.min_amount is not None and amount < self.min_amount:
+            return f"amount {amount:g} below the minimum {self.min_amount:g} {self.base}"
+        if self.min_notional is not None and amount * price < self.min_notional:
+            return (
+                f"notional {amount * price:.2f} below the minimum "
+                f"{self.min_notional:g} {self.quote}"
+            )
+        if not self.fractionable and amount != int(amount):
+            return f"{self.symbol} trades in whole units only"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from bot.model import (
     Balance,
     BrokerSpec,
     Candles,
+    MarketRules,
     Order,
     OrderRequest,
     Position,
@@ -96,6 +97,14 @@ class Broker(ABC):
     @abstractmethod
     def symbols(self) -> list[str]:
         """The configured symbols the venue actually lists, in configured order."""
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """The venue's lot step, minimum amount and minimum notional for ``symbol``, from its
+        market metadata (loaded once per client, then cached).
+
+        Being implemented venue by venue; it becomes abstract once every adapter has it.
+        """
+        raise NotImplementedError(f"{self.name}: market rules are not implemented yet")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing to release
         """Release sessions and sockets."""
