@@ -217,6 +217,7 @@ class AccountTrader:
             intent = self._decide(symbol, candles, None, result)
             if intent is None or intent.kind != "enter":
                 continue
+            assert intent.stop is not None  # an entry always carries its stop (see Intent)
             sizing = self.risk.size_entry(state, intent.price, intent.stop)
             if not sizing.ok:
                 result.notes.append(f"{symbol}: {sizing.reason}")
