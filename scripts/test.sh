@@ -22,6 +22,11 @@ fi
 .venv/bin/lint-imports --no-cache >/tmp/nija-lint-imports.$$ 2>&1 \
     || { cat /tmp/nija-lint-imports.$$ >&2; rm -f /tmp/nija-lint-imports.$$; echo "import contracts broken" >&2; exit 1; }
 rm -f /tmp/nija-lint-imports.$$
+# Types ([tool.mypy] in pyproject.toml): the package, then the scripts, which must be
+# checked on their own (bot.py would otherwise collide with the package bot/).
+{ .venv/bin/mypy && .venv/bin/mypy bot.py check_*.py; } >/tmp/nija-mypy.$$ 2>&1 \
+    || { cat /tmp/nija-mypy.$$ >&2; rm -f /tmp/nija-mypy.$$; echo "mypy found type errors" >&2; exit 1; }
+rm -f /tmp/nija-mypy.$$
 
 set +e
 .venv/bin/python -m pytest "$@"

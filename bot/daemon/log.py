@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 from bot.redact import MASK, Redactor, is_secret_name
 
@@ -89,7 +90,7 @@ class LineRenderer:
 
     redactor: Redactor
 
-    def __call__(self, _logger: Any, _method: str, event_dict: dict[str, Any]) -> str:
+    def __call__(self, _logger: Any, _method: str, event_dict: EventDict) -> str:
         """The event as one redacted line (no newline inside, ever)."""
         clean = self.redactor.redact_event(event_dict)
         parts = [str(clean.pop("timestamp", ""))]
@@ -132,7 +133,7 @@ class _StdoutHandler(_NijaHandler, logging.StreamHandler):
         logging.Handler.__init__(self)  # StreamHandler.__init__ would pin one stream
 
     @property
-    def stream(self) -> Any:  # type: ignore[override]
+    def stream(self) -> Any:
         return sys.stdout
 
 
@@ -145,7 +146,7 @@ def _coinbase_filter(record: logging.LogRecord) -> bool:
     return record.levelno >= _COINBASE_LEVEL
 
 
-def _record_time(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _record_time(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """Stamp a stdlib record with its creation time (the same on stdout and in the file)."""
     created = event_dict["_record"].created
     stamp = datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -167,9 +168,9 @@ def _tame_third_party(level: int) -> None:
         # rather than added after setup.
         importlib.import_module(module)
     for name in _COINBASE_LOGGERS:
-        sdk_logger = logging.getLogger(name)
-        sdk_logger.setLevel(max(level, _COINBASE_LEVEL))
-        sdk_logger.addFilter(_coinbase_filter)  # added once: addFilter skips a duplicate
+        coinbase_logger = logging.getLogger(name)
+        coinbase_logger.setLevel(max(level, _COINBASE_LEVEL))
+        coinbase_logger.addFilter(_coinbase_filter)  # added once: addFilter skips a duplicate
     for name, floor in _SDK_LOGGER_FLOORS.items():
         logging.getLogger(name).setLevel(max(level, floor))
     # A library's own plain StreamHandler prints unredacted text: remove it and let the
@@ -228,7 +229,7 @@ def setup_logging(
     )
     path = Path(log_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [
+    handlers: list[_FileHandler | _StdoutHandler] = [
         _FileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     ]
     if stdout:

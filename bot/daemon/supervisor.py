@@ -178,8 +178,8 @@ class IndependentBrokerTrader:
             log=log,
         )
         self.workers[key] = worker
-        worker.start()
-        log.info("trader_started", thread=worker.thread.name, interval_s=worker.interval)
+        thread = worker.start()
+        log.info("trader_started", thread=thread.name, interval_s=worker.interval)
 
     def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
         if result.ok:

@@ -96,8 +96,8 @@ class AccountWorker:
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
 
     # -- control (main thread) -----------------------------------------------------
-    def start(self) -> None:
-        """Start the thread; never a second one while the first is alive."""
+    def start(self) -> threading.Thread:
+        """Start the thread and return it; never a second one while the first is alive."""
         if self.thread is not None and self.thread.is_alive():
             raise RuntimeError(f"{self.key}: a trader thread is already running")
         if self.thread is not None:
@@ -107,6 +107,7 @@ class AccountWorker:
         self.state = ThreadState.RUNNING
         self.thread = threading.Thread(target=self._main, name=f"trader-{self.key}", daemon=True)
         self.thread.start()
+        return self.thread
 
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive()

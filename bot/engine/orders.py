@@ -19,7 +19,14 @@ from bot.engine.guarded import GuardedBroker
 from bot.isolation.failures import is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError, classify_failure
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
-from bot.store.writer import OrderPurpose, OrderRecord, PositionRecord, Store, StoredOrderStatus
+from bot.store.writer import (
+    OrderPurpose,
+    OrderRecord,
+    PositionRecord,
+    Store,
+    StoredOrderStatus,
+    StoreError,
+)
 
 # Not sent yet, or sent with an outcome NIJA does not know: looked up, never re-sent blindly.
 AMBIGUOUS = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN)
@@ -76,8 +83,8 @@ class OrderDesk:
             account_key=self.store.account_key,
             intent_id=plan.intent_id,
             symbol=plan.symbol,
-            side=plan.side.value,
-            type=OrderType.MARKET.value,
+            side=plan.side,
+            type=OrderType.MARKET,
             amount=plan.quantity,
             quote_amount=None,
             limit_price=None,
@@ -141,8 +148,8 @@ class OrderDesk:
                     next_step="look it up by client id; never re-send blindly",
                 )
             raise
-        self.settle(self.store.get_order(coid), order)
-        return self.store.get_order(coid)
+        self.settle(self._stored(coid), order)
+        return self._stored(coid)
 
     # -- resolving ----------------------------------------------------------------
     def unresolved(self) -> list[OrderRecord]:
@@ -159,8 +166,9 @@ class OrderDesk:
         coid, attempts = rec.client_order_id, rec.attempts + 1
         self.store.update_order(coid, attempts=attempts)
         if order is not None:
-            self.settle(self.store.get_order(coid), order)
-            return self.store.get_order(coid).status not in UNRESOLVED
+            self.settle(self._stored(coid), order)
+            return self._stored(coid).status not in UNRESOLVED
+        assert rec.created_at is not None  # NOT NULL in the store, which rec comes from
         age = self.clock.wall() - rec.created_at
         if rec.status == StoredOrderStatus.UNKNOWN and (
             attempts < NOT_FOUND_LOOKUPS or age < NOT_FOUND_GRACE_SECONDS
@@ -168,7 +176,7 @@ class OrderDesk:
             return False  # the venue may not show it yet
         if rec.status in AMBIGUOUS and age <= RESEND_WINDOW_SECONDS:
             self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
-            return self._send(self.store.get_order(coid), first=False).status not in UNRESOLVED
+            return self._send(self._stored(coid), first=False).status not in UNRESOLVED
         self.store.update_order(
             coid,
             status=StoredOrderStatus.CANCELED,
@@ -176,6 +184,15 @@ class OrderDesk:
         )
         self.log.warning("order_not_at_venue", client_order_id=coid, age_s=round(age))
         return True
+
+    def _stored(self, coid: str) -> OrderRecord:
+        """The stored record of an order this desk stored; StoreError if it is gone."""
+        rec = self.store.get_order(coid)
+        if rec is None:
+            raise StoreError(
+                "get_order", f"no such order ({coid!r})", account_key=self.store.account_key
+            )
+        return rec
 
     # -- settling -------------------------------------------------------------------
     def settle(self, rec: OrderRecord, order: Order) -> None:

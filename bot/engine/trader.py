@@ -216,6 +216,7 @@ class AccountTrader:
             intent = self._decide(symbol, candles, None, result)
             if intent is None or intent.kind != "enter":
                 continue
+            assert intent.stop is not None  # an entry always carries its stop (see Intent)
             sizing = self.risk.size_entry(state, intent.price, intent.stop)
             if not sizing.ok:
                 result.notes.append(f"{symbol}: {sizing.reason}")
@@ -311,7 +312,8 @@ def _view(pos: PositionRecord) -> PositionView:
         entry_price=pos.entry_price,
         stop=pos.stop,
         target=pos.target,
-        initial_risk=pos.initial_risk,
+        # None when the store has no risk for it: the risk to its stop, as for an adopted one
+        initial_risk=pos.entry_price - pos.stop if pos.initial_risk is None else pos.initial_risk,
         highest_close=pos.highest_close or pos.entry_price,
         opened_at=pos.opened_at,
         breakeven_done=bool(pos.breakeven_done),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from bot.clock import Clock
 from bot.errors import describe
@@ -204,6 +204,9 @@ class Guard:
     """The context manager ``AccountHandle.guard`` returns (a class: no generator per call)."""
 
     __slots__ = ("_handle", "_operation", "_started")
+    _handle: AccountHandle
+    _operation: str
+    _started: float
 
     def __enter__(self) -> None:
         handle = self._handle
@@ -217,7 +220,7 @@ class Guard:
         exc_type: type[BaseException] | None,
         error: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         handle = self._handle
         if error is None:  # record_success, inlined: this is every broker call's path
             elapsed_ms = (handle._monotonic() - self._started) * 1000.0
@@ -241,5 +244,5 @@ class Unregistered:
     def __enter__(self) -> None:
         raise AccountBlockedError(self._key, None, f"account {self._key} is not registered")
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         return False

@@ -235,7 +235,8 @@ def _run(candles: Candles, s: ReplaySettings, db: Path, log) -> ReplayReport:
     )
     isolation = AccountIsolationManager(clock=clock)
     equity = [s.starting_usd]
-    failed, errors = 0, []  # errors: the first few, for the report
+    failed = 0
+    errors: list[str] = []  # the first few, for the report
     with Store(db, REPLAY_ACCOUNT.key, clock=clock) as store:
         trader = AccountTrader(
             REPLAY_ACCOUNT, broker, strategy, RiskManager(s.risk), store, isolation, clock, log=log
@@ -265,6 +266,7 @@ def _trade(store: Store, pos: PositionRecord) -> Trade:
     """A closed position with its fees; the store's P&L is already net of both."""
     entry = store.get_order(pos.entry_client_order_id) if pos.entry_client_order_id else None
     entry_fee = entry.fee_usd if entry else 0.0
+    assert pos.exit_price is not None  # close_position always stores one
     exit_fee = sum(
         o.fee_usd
         for o in store.orders_with_status(StoredOrderStatus.FILLED)

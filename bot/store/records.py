@@ -73,7 +73,7 @@ class PositionStatus(StrEnum):
     CLOSED = "closed"
 
 
-def _member(vocabulary: type[_E], name: str, value: object) -> _E:
+def _member(vocabulary: type[_E], name: str, value: str) -> _E:
     """``value`` as a member of ``vocabulary``; ValueError naming the allowed strings."""
     try:
         return vocabulary(value)

@@ -171,7 +171,9 @@ class Store(AccountReader):
         marks = ", ".join("?" * (len(values) + 1))
         with self._write(operation) as conn:
             sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-            return conn.execute(sql, (self.account_key, *values.values())).lastrowid
+            rowid = conn.execute(sql, (self.account_key, *values.values())).lastrowid
+            assert rowid is not None  # sqlite3 sets it on every successful INSERT
+            return rowid
 
     def _update(self, operation: str, table: str, where: str, key: Any, **fields: Any) -> None:
         """Update one row of this account (``where`` names its key column); StoreError if none."""

@@ -301,6 +301,20 @@ def test_a_failed_venue_query_is_never_read_as_flat(world):
     assert [p.symbol for p in world.stores[0].open_positions()] == ["BTC/USD"]
 
 
+def test_a_position_stored_without_initial_risk_is_still_managed(world):
+    # The store takes a position without its initial risk (the column is nullable): the
+    # strategy must manage it, not fail on it every cycle until the account is quarantined.
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, None, NOW - 3600)
+    store.close()
+    world.ledgers["alice"].balances["BTC"] = 0.2
+    result = world.trader().run_cycle()
+    assert result.ok and result.errors == {} and result.notes == []
+    (pos,) = world.stores[0].open_positions()
+    # Managed with the risk to its stop (10): the close of 149 is under 1 R up, no break-even.
+    assert pos.highest_close == pytest.approx(149.0) and not pos.breakeven_done
+
+
 # -- paper mode and isolation -----------------------------------------------------------------------
 
 

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 from alpaca.common.enums import Sort
 from alpaca.common.rest import RESTClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.models import BarSet
 from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading import enums as alpaca_enums
 from alpaca.trading.client import TradingClient
+from alpaca.trading.models import Asset, TradeAccount
+from alpaca.trading.models import Position as AlpacaPosition
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 from requests.adapters import HTTPAdapter
 
@@ -118,17 +122,20 @@ def _order_request(request: OrderRequest) -> LimitOrderRequest | MarketOrderRequ
         "time_in_force": alpaca_enums.TimeInForce.DAY,  # fractional/notional need DAY
         "client_order_id": request.client_order_id,
     }
+    amount, quote_amount, limit_price = request.amount, request.quote_amount, request.limit_price
     if request.type is OrderType.LIMIT:
+        assert amount is not None and limit_price is not None  # OrderRequest checks both
         # Stocks trade in cents from $1 up; fractional shares to 9 decimals.
-        places = 2 if request.limit_price >= 1 else 4
+        places = 2 if limit_price >= 1 else 4
         return LimitOrderRequest(
-            qty=_round_down(request.amount, 9),
-            limit_price=round(request.limit_price, places),
+            qty=_round_down(amount, 9),
+            limit_price=round(limit_price, places),
             **common,
         )
-    if request.amount is not None:
-        return MarketOrderRequest(qty=_round_down(request.amount, 9), **common)
-    return MarketOrderRequest(notional=_round_down(request.quote_amount, 2), **common)
+    if amount is not None:
+        return MarketOrderRequest(qty=_round_down(amount, 9), **common)
+    assert quote_amount is not None  # OrderRequest: exactly one of amount and quote_amount
+    return MarketOrderRequest(notional=_round_down(quote_amount, 2), **common)
 
 
 class AlpacaBroker(Broker):
@@ -148,6 +155,8 @@ class AlpacaBroker(Broker):
                 f"{spec.account}: Alpaca needs an API key and secret (ALPACA_API_KEY, ALPACA_API_SECRET)"
             )
         validate_credentials(spec)
+        # raw_data stays off: the SDK returns its models, never the raw dicts its return
+        # types also allow (hence the casts at the calls).
         trading_url = _clean_url(spec.base_url)
         data_url = _clean_url(spec.data_url) or trading_url
         self._trading = TradingClient(
@@ -174,7 +183,7 @@ class AlpacaBroker(Broker):
             for symbol in self.spec.symbols:
                 try:
                     with translated("asset"):
-                        asset = self._trading.get_asset(_ticker(symbol))
+                        asset = cast(Asset, self._trading.get_asset(_ticker(symbol)))
                 except NotFound:
                     continue  # Alpaca does not list it: not tradable here
                 if asset.tradable and getattr(asset.status, "value", asset.status) == "active":
@@ -196,7 +205,8 @@ class AlpacaBroker(Broker):
                 limit=limit,
                 sort=Sort.DESC,
             )
-            bars = self._data.get_stock_bars(request).data.get(ticker, [])
+            barset = cast(BarSet, self._data.get_stock_bars(request))
+            bars = barset.data.get(ticker, [])
             rows = [
                 [parse.to_ms(b.timestamp), b.open, b.high, b.low, b.close, b.volume] for b in bars
             ]
@@ -225,7 +235,7 @@ class AlpacaBroker(Broker):
     def fetch_balance(self) -> Balance:
         """Cash and equity (cash plus positions at market) as Alpaca reports them, in USD."""
         with translated("account"):
-            account = self._trading.get_account()
+            account = cast(TradeAccount, self._trading.get_account())
         cash = parse.to_float(account.cash, "account cash")
         equity = parse.to_float(account.equity, "account equity")
         return Balance(cash={"USD": cash}, usd_cash=cash, usd_equity=equity)
@@ -233,7 +243,7 @@ class AlpacaBroker(Broker):
     def fetch_positions(self) -> list[Position]:
         """Alpaca's open positions (short positions have a negative quantity)."""
         with translated("positions"):
-            raw = self._trading.get_all_positions()
+            raw = cast(list[AlpacaPosition], self._trading.get_all_positions())
             positions = [
                 Position(
                     symbol=p.symbol,

@@ -309,6 +309,7 @@ class CcxtBroker(Broker):
             elif amount is not None:
                 args = (symbol, "market", side, amount, None, params)
             else:
+                assert request.quote_amount is not None  # OrderRequest: amount or quote_amount
                 args = self._notional_args(symbol, side, float(request.quote_amount), params)
             raw = self._sdk(self._ex.create_order, *args)
             order = to_order(self.name, raw, request.client_order_id)

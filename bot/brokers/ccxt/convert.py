@@ -61,7 +61,9 @@ def _fee_usd(raw: dict, symbol: str, average: float | None) -> float:
 
 
 def _reason(raw: dict) -> str | None:
-    info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
+    info = raw.get("info")
+    if not isinstance(info, dict):
+        return None
     for key in ("reason", "sMsg", "msg"):
         value = info.get(key)
         if isinstance(value, str) and value:

@@ -32,7 +32,7 @@ class Endpoint:
 class _PlainHTTPAdapter(HTTPAdapter):
     """Sends the SDK's ``https://`` loopback requests as ``http://`` (same host, path, headers)."""
 
-    def send(self, request, *args, **kwargs):  # type: ignore[override]
+    def send(self, request, *args, **kwargs):
         if request.url and request.url.startswith("https://"):
             request.url = "http://" + request.url[len("https://") :]
         return super().send(request, *args, **kwargs)

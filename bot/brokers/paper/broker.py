@@ -238,9 +238,10 @@ class PaperBroker(Broker):
         last = self._last(symbol)
         if request.type is OrderType.MARKET:
             return self._fill_market(request, last)
-        self._book_limit(request)
+        entry = self._book_limit(request)
         self._match_limits({symbol: last})
-        return self._fetch_order(request.client_order_id, match=False)
+        with self._lock:
+            return entry.order  # the entry stays in the book; matching may have filled it
 
     def _fill_market(self, request: OrderRequest, last: Decimal) -> Order:
         buy = request.side is Side.BUY
@@ -249,6 +250,7 @@ class PaperBroker(Broker):
             qty = dec(request.amount)
             notional = qty * price
         else:
+            assert request.quote_amount is not None  # OrderRequest: amount or quote_amount
             notional = dec(request.quote_amount)  # exactly the notional asked for
             qty = notional / price
         with self._lock:
@@ -265,6 +267,7 @@ class PaperBroker(Broker):
             return entry.order
 
     def _book_limit(self, request: OrderRequest) -> Entry:
+        assert request.limit_price is not None and request.amount is not None  # a limit order
         limit = dec(request.limit_price)
         qty = dec(request.amount)
         cash = base = Decimal(0)
