@@ -195,6 +195,8 @@ class IndependentBrokerTrader:
             errors=result.errors or None,
             blocked=result.blocked_reason,
             error=result.error,
+            # Only when the cycle took no entry: a line with an entry has nothing to explain.
+            **({"no_signal": result.no_signal} if result.no_signal else {}),
         )
         self.status.mark_dirty()
 
