@@ -169,6 +169,7 @@ class IndependentBrokerTrader:
                 self.global_cap,
                 log=log,
                 should_stop=worker.stop_event.is_set,
+                clock=self.factories.market_clock,
             ),
             open_store=lambda k: Store(self.db, k),
             on_cycle=self._on_cycle,

@@ -41,10 +41,16 @@ def circuit_config(settings: Settings) -> CircuitBreakerConfig:
 
 @dataclass(frozen=True)
 class BrokerFactories:
-    """How to build an account's brokers: one to ask for balances, one to trade through."""
+    """How to build an account's brokers: one to ask for balances, one to trade through.
+
+    ``market_clock`` is the time of the market they serve, which the accounts' traders
+    decide by (a candle is closed by this clock): the wall clock, except in the demo,
+    whose synthetic market runs faster.
+    """
 
     venue: Callable[[BrokerSpec], Broker]
     trading: Callable[[BrokerSpec], Broker]
+    market_clock: Callable[[], float] = time.time
 
 
 def default_factories(settings: Settings) -> BrokerFactories:
@@ -76,6 +82,7 @@ class TraderFactory(Protocol):
         *,
         log: Any = None,
         should_stop: Callable[[], bool] = ...,
+        clock: Callable[[], float] = ...,
     ) -> AccountTrader: ...
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
@@ -39,7 +40,7 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
 
 
 class Daemon:
-    def __init__(self, tmp_path, specs, factories, **env) -> None:
+    def __init__(self, tmp_path, specs, factories, trader_factory=make_trader, **env) -> None:
         base = {
             "NIJA_DATA_DIR": str(tmp_path),
             "NIJA_CYCLE_SECONDS": "0.2",
@@ -53,7 +54,7 @@ class Daemon:
             self.settings,
             specs,
             self.isolation,
-            trader_factory=make_trader,
+            trader_factory=trader_factory,
             factories=factories,
             clock=self.clock,
         )
@@ -83,6 +84,25 @@ def test_each_funded_account_gets_its_own_named_thread(tmp_path):
     status = json.loads((tmp_path / "status.json").read_text())
     assert set(status["accounts"]) == {"user/a/PAPER", "user/b/PAPER"}
     assert status["accounts"]["user/a/PAPER"]["cycles"] >= 2
+
+
+def test_traders_run_on_the_market_clock_and_cycle_lines_say_why_there_was_no_entry(tmp_path):
+    market_time = FakeClock(wall_start=1_767_225_600.0).wall
+    built = []
+
+    def factory(*args, **kwargs):
+        built.append(kwargs["clock"])
+        return make_trader(*args, **kwargs)
+
+    factories = BrokerFactories(venue=paper, trading=paper, market_clock=market_time)
+    with capture_logs() as logs, Daemon(tmp_path, [spec("a")], factories, factory) as d:
+        wait_for(lambda: d.worker("a").cycles >= 2, what="cycles")
+    assert built == [market_time]
+    cycles = [e for e in logs if e["event"] == "cycle"]
+    assert cycles and all(e["orders"] == 0 for e in cycles)
+    # Seed 1's market at that moment gives no entry: every line says why, in a few words.
+    assert all(e["no_signal"].startswith("BTC/USD ") for e in cycles), cycles
+    assert all(len(e["no_signal"]) <= 40 for e in cycles)
 
 
 def test_a_dead_thread_is_restarted_with_a_growing_delay(tmp_path):
@@ -230,6 +250,11 @@ def test_bot_once_runs_the_demo_one_cycle_and_exits(tmp_path, flag):
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["demo"] is True and len(status["accounts"]) == 3
     assert all(a["cycles"] == 1 for a in status["accounts"].values())
+    # The demo's scene opens 15 s before its first entry: the first cycles say why not yet.
+    lines = (tmp_path / "n.log").read_text().splitlines()
+    healthy = ("account=platform/platform/PAPER ", "account=user/alice/PAPER ")
+    cycles = [s for s in lines if "event=cycle " in s and any(a in s for a in healthy)]
+    assert len(cycles) == 2 and all(" no_signal=" in line for line in cycles), cycles
 
 
 def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):
