@@ -60,6 +60,9 @@ class ChaosStrategy:
     def protective_levels(self, candles, entry):
         return self.inner.protective_levels(candles, entry)
 
+    def no_entry(self, candles):
+        return self.inner.no_entry(candles)
+
 
 def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFactory:
     """A trader factory that builds with ``real``, then adds the faults ``chaos`` switches on."""

@@ -4,6 +4,15 @@ Three simulated accounts trade the synthetic market on short cycles. One of them
 ``user/bob/PAPER``, is given faults: intermittent timeouts at first, then its
 credentials "expire". Within a minute nija.log and check_independent_broker_status.py
 show that account failing and quarantined while the other two keep trading.
+
+The market runs ``MARKET_SPEED`` times faster than the wall clock (a 5-minute candle
+every 5 s), and the accounts' traders run on its time. Whenever the demo starts, it
+replays the same scene: the synthetic path from ``SCENE_START`` on, shaped by
+``MARKET_SHAPE`` (rallies with regular pullbacks), so that the real strategy with its
+real settings enters within the first minute, exits within the second, and goes on
+trading. Only the path is replayed: the market's clock starts at the wall clock's now
+(and then runs ahead of it), so orders and positions carry today's times, and a second
+run's orders never take the client ids of an earlier run's.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from datetime import UTC, datetime
 
 from bot.brokers.base import Broker
 from bot.brokers.paper.broker import PaperBroker
-from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.brokers.paper.synthetic import SyntheticMarket, TrendShape
 from bot.brokers.venues import PAPER
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings
@@ -25,6 +34,10 @@ SYMBOLS = PAPER.default_symbols
 CYCLE_SECONDS = 5.0
 # The synthetic market runs 60× faster than the wall clock: a 5-minute candle every 5 s.
 MARKET_SPEED = 60.0
+# The scene: 2026-01-01T03:05Z on seed 7's path, 15 s before the first entry (see the
+# module docstring; tests/daemon/test_demo.py holds the story to it).
+SCENE_START = 1_767_236_700.0
+MARKET_SHAPE = TrendShape()
 TIMEOUTS_FOR_SECONDS = 25.0  # then the credentials stop working
 TIMEOUT_PROBABILITY = 0.5
 
@@ -78,13 +91,17 @@ def demo_factories(
 ) -> BrokerFactories:
     """Paper brokers over a sped-up synthetic market; the faulty account gets its faults.
 
-    Only the market runs fast: the brokers' fills, timestamps and fault schedule keep ``clock``.
+    The brokers' fills and fault schedule keep ``clock``; the market and the traders
+    (``market_clock``) run ``MARKET_SPEED`` times faster from now.
     """
     market_clock = FastClock(clock, MARKET_SPEED)
+    time_shift = SCENE_START - market_clock.wall()
 
     def paper(spec: BrokerSpec) -> PaperBroker:
         # Each account its own market object (same seed, same prices): nothing shared.
-        market = SyntheticMarket(SYMBOLS, seed=seed, clock=market_clock)
+        market = SyntheticMarket(
+            SYMBOLS, seed=seed, clock=market_clock, shape=MARKET_SHAPE, time_shift=time_shift
+        )
         return PaperBroker(spec, market, starting_usd=settings.paper_balance_usd, clock=clock)
 
     def trading(spec: BrokerSpec) -> Broker:
@@ -96,4 +113,4 @@ def demo_factories(
             broker.faults.inject("*", "auth", start=TIMEOUTS_FOR_SECONDS)
         return broker
 
-    return BrokerFactories(venue=paper, trading=trading)
+    return BrokerFactories(venue=paper, trading=trading, market_clock=market_clock)

@@ -169,7 +169,7 @@ class IndependentBrokerTrader:
                 self.global_cap,
                 log=log,
                 should_stop=worker.stop_event.is_set,
-                clock=self.clock,
+                clock=self.factories.market_clock or self.clock,
             ),
             open_store=lambda k: Store(self.db, k, clock=self.clock),
             on_cycle=self._on_cycle,
@@ -196,6 +196,8 @@ class IndependentBrokerTrader:
             errors=result.errors or None,
             blocked=result.blocked_reason,
             error=result.error,
+            # Only when the cycle took no entry: a line with an entry has nothing to explain.
+            **({"no_signal": result.no_signal} if result.no_signal else {}),
         )
         self.status.mark_dirty()
 

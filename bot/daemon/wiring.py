@@ -38,10 +38,16 @@ def circuit_config(settings: Settings) -> CircuitBreakerConfig:
 
 @dataclass(frozen=True)
 class BrokerFactories:
-    """How to build an account's brokers: one to ask for balances, one to trade through."""
+    """How to build an account's brokers: one to ask for balances, one to trade through.
+
+    ``market_clock`` is the time of the market they serve, which the accounts' traders
+    decide by (a candle is closed by this clock): None means the daemon's own clock; the
+    demo's synthetic market runs faster.
+    """
 
     venue: Callable[[BrokerSpec], Broker]
     trading: Callable[[BrokerSpec], Broker]
+    market_clock: Clock | None = None
 
 
 def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:

@@ -33,7 +33,7 @@ from bot.isolation.manager import (
 )
 from bot.model import AccountRef, Candles, Side
 from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
-from bot.strategy.trend_pullback import Intent, PositionView, Strategy
+from bot.strategy.trend_pullback import Intent, NoEntry, PositionView, Strategy
 
 
 @dataclass
@@ -53,6 +53,7 @@ class CycleResult:
     retry_in_seconds: float | None = None  # ...and for how long it will keep saying no
     error: str | None = None  # what ended the cycle early
     notes: list[str] = field(default_factory=list)
+    no_signal: str | None = None  # why the entry scan took no entry, e.g. "BTC/USD adx 14<20"
 
 
 class AccountTrader:
@@ -204,7 +205,9 @@ class AccountTrader:
         blocked = self.risk.entry_block(state)
         if blocked:
             result.notes.append(blocked)
+            result.no_signal = blocked
             return 0
+        waiting: list[tuple[str, NoEntry]] = []  # each scanned symbol's reason for no entry
         for symbol in self.symbols():
             if self.should_stop():
                 break
@@ -215,14 +218,17 @@ class AccountTrader:
                 continue
             intent = self._decide(symbol, candles, None, result)
             if intent is None or intent.kind != "enter":
+                waiting.append((symbol, self._no_entry(candles)))
                 continue
             assert intent.stop is not None  # an entry always carries its stop (see Intent)
             sizing = self.risk.size_entry(state, intent.price, intent.stop)
             if not sizing.ok:
                 result.notes.append(f"{symbol}: {sizing.reason}")
+                waiting.append((symbol, NoEntry(sizing.reason, 0)))
                 continue
             if not self.global_cap.try_reserve(self.account.key):
                 result.notes.append("process-wide position cap reached")
+                result.no_signal = "process-wide position cap reached"
                 return 0
             plan = PlannedOrder(
                 intent_id=intent.intent_id,
@@ -236,7 +242,12 @@ class AccountTrader:
                 reason=intent.reason,
             )
             self.log.info("entry_signal", symbol=symbol, reason=intent.reason, size=sizing.reason)
-            return 1 if self.desk.submit(plan) is not None else 0  # at most one entry a cycle
+            if self.desk.submit(plan) is None:
+                result.no_signal = f"{symbol} entry already ordered"
+                return 0
+            return 1  # at most one entry a cycle
+        all_held = set(self.symbols()) <= held | busy
+        result.no_signal = _nearest(waiting) or ("every symbol held" if all_held else "no candles")
         return 0
 
     def _day_start_equity(self, equity: float) -> float:
@@ -262,6 +273,16 @@ class AccountTrader:
             self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
             return None
         return candles.closed_by(self.clock.wall(), timeframe)
+
+    def _no_entry(self, candles: Candles) -> NoEntry:
+        """Why the strategy gives no entry on ``candles``: the cycle line's ``no_signal``."""
+        try:
+            why = self.strategy.no_entry(candles)
+        except Exception as exc:  # only the explanation failed; the decision was recorded
+            self.log.warning("no_signal_failed", error=describe(exc))
+            return NoEntry("unexplained", 0)
+        # None: it would enter now, but did not when it decided (the candles were the same).
+        return why or NoEntry("unexplained", 0)
 
     def _decide(
         self, symbol: str, candles: Candles, view: PositionView | None, result: CycleResult
@@ -303,6 +324,14 @@ class AccountTrader:
             self._record_unguarded(exc, "store")
             result.errors = dict(self.broker.errors)
             self.log.error("store_write_failed", error=str(exc))
+
+
+def _nearest(waiting: list[tuple[str, NoEntry]]) -> str | None:
+    """The symbol nearest an entry (fewest failing checks, first scanned on a tie) and why not."""
+    if not waiting:
+        return None
+    symbol, why = min(waiting, key=lambda w: w[1].failing)
+    return f"{symbol} {why.reason}"
 
 
 def _view(pos: PositionRecord) -> PositionView:

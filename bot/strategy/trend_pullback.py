@@ -109,6 +109,22 @@ class Strategy(Protocol):
         """``(stop, target)`` for a long entered at ``entry`` (entries and adopted holdings)."""
         ...
 
+    def no_entry(self, candles: Candles) -> NoEntry | None:
+        """Why ``decide`` would not enter on ``candles`` with no position; None when it would."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NoEntry:
+    """Why a strategy would not enter: ``reason`` in a few words, e.g. ``"adx 14<20"``.
+
+    ``failing`` counts the entry checks that failed, so a caller can name the symbol
+    nearest to an entry.
+    """
+
+    reason: str
+    failing: int
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -140,6 +156,11 @@ class EntryChecks:
     @property
     def passed(self) -> bool:
         return all((self.trend, self.adx_ok, self.rsi_cross, self.above_ema_mid, self.volume_ok))
+
+    @property
+    def failing(self) -> int:
+        """How many of the checks failed."""
+        return sum(not getattr(self, f.name) for f in fields(self))
 
 
 def _finite_candles(candles: Candles) -> bool:
@@ -188,6 +209,21 @@ def entry_checks(snap: Snapshot, params: StrategyParams) -> EntryChecks:
         above_ema_mid=snap.close > snap.ema_mid,
         volume_ok=snap.volume >= params.volume_min_ratio * snap.volume_mean,
     )
+
+
+def no_entry_reason(snap: Snapshot, checks: EntryChecks, params: StrategyParams) -> str | None:
+    """The first failing entry check in a few words, in the order the docstring lists them."""
+    if not checks.trend:
+        return "ema not stacked"
+    if not checks.adx_ok:
+        return f"adx {int(snap.adx)}<{params.adx_min:g}"  # truncated: 19.7 is not 20
+    if not checks.rsi_cross:
+        return f"rsi {snap.rsi:.0f} no cross"
+    if not checks.above_ema_mid:
+        return f"close below ema{params.ema_mid}"
+    if not checks.volume_ok:
+        return "volume low"
+    return None
 
 
 def _finite_position(pos: PositionView | None) -> bool:
@@ -248,6 +284,21 @@ class TrendPullbackStrategy:
             return found
         stop = entry * (1.0 - p.fallback_stop_fraction)
         return stop, entry + p.target_r * (entry - stop)
+
+    def no_entry(self, candles: Candles) -> NoEntry | None:
+        """Why ``decide`` would not enter on ``candles`` with no position; None when it would."""
+        p = self.params
+        snap = snapshot(candles, p)
+        if snap is None:
+            short = len(candles.close) < p.min_candles
+            return NoEntry("too few candles" if short else "bad candles", len(fields(EntryChecks)))
+        checks = entry_checks(snap, p)
+        reason = no_entry_reason(snap, checks, p)
+        if reason is not None:
+            return NoEntry(reason, checks.failing)
+        if _levels(snap.close, snap.atr, p) is None:
+            return NoEntry("no range for a stop", 0)
+        return None
 
     def _entry(self, symbol: str, snap: Snapshot) -> Intent | None:
         p = self.params

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bot.brokers.paper.broker import MarketData, PaperBroker
-from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.brokers.paper.synthetic import DEFAULT_PRICES, SyntheticMarket, TrendShape
 from bot.errors import (
     AuthRejected,
     InsufficientFunds,
@@ -615,6 +615,71 @@ def test_synthetic_market_is_fast_enough_for_the_demo():
     for symbol in market.symbols():
         market.fetch_candles(symbol, "5m", 200)
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_time_shift_shows_the_same_path_under_the_clocks_times():
+    shift = 86_400 * 40 + 1_234.5  # any amount, not a whole number of candles
+    shifted = SyntheticMarket(seed=3, clock=FakeClock(wall_start=T0 + 77.0), time_shift=shift)
+    plain = SyntheticMarket(seed=3, clock=FakeClock(wall_start=T0 + 77.0 + shift))
+    a, b = shifted.fetch_candles("ETH/USD", "5m", 50), plain.fetch_candles("ETH/USD", "5m", 50)
+    assert np.array_equal(a.timestamp_ms, b.timestamp_ms - round(shift * 1000))
+    for field in ("open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert shifted.fetch_ticker("ETH/USD") == plain.fetch_ticker("ETH/USD")
+    assert shifted.price_at("ETH/USD", T0) == plain.price_at("ETH/USD", T0 + shift)
+    # The newest candle is the one forming at the clock's time.
+    assert a.timestamp_ms[-1] <= (T0 + 77.0) * 1000 < a.timestamp_ms[-1] + 300_000
+
+
+def test_the_trend_shape_rallies_in_legs_with_pullbacks_then_slides_back():
+    shape = TrendShape()
+    leg, period = shape.leg_minutes, shape.period_minutes
+    assert period == shape.legs * leg + shape.slide_minutes
+    net = shape.rise - shape.drop + shape.rebound
+    minutes = np.arange(3 * period, dtype=np.int64)
+    level = shape.log_level(minutes)
+    assert level[0] == 0 and level[period] == 0 and level[2 * period] == 0  # bounded
+    top = (shape.legs - 1) * net + shape.rise  # the last leg's rise
+    assert level.min() >= 0 and level.max() == pytest.approx(top)
+    one_leg = level[:leg]
+    assert one_leg[shape.rise_minutes] == pytest.approx(shape.rise)  # the rise...
+    pause_end = shape.rise_minutes + shape.pause_minutes
+    assert np.all(one_leg[shape.rise_minutes : pause_end + 1] == one_leg[shape.rise_minutes])
+    dropped = pause_end + shape.drop_minutes  # ...the sharp drop, then the rebound
+    assert one_leg[dropped] == pytest.approx(shape.rise - shape.drop)
+    assert level[leg] == pytest.approx(net)
+    slide = level[shape.legs * leg : period + 1]
+    assert np.all(np.diff(slide) < 0)
+
+
+def test_a_shaped_market_follows_its_shape_staggered_by_symbol_and_stays_near_its_prices():
+    shape = TrendShape(noise=0.0)
+    start = 1_767_225_600.0
+    market = SyntheticMarket(clock=FakeClock(wall_start=start), shape=shape)
+    minutes = np.arange(int(start // 60) - 600, int(start // 60) + 1, dtype=np.int64)
+    for i, symbol in enumerate(market.symbols()):
+        closes = market.fetch_candles(symbol, "1m", 601).close[:-1]
+        lead = i * shape.stagger_minutes
+        expected = DEFAULT_PRICES[symbol] * np.exp(shape.log_level(minutes + lead))
+        np.testing.assert_allclose(closes, expected[1:], rtol=1e-12)
+    noisy = SyntheticMarket(clock=FakeClock(wall_start=start + 30 * 86400), shape=TrendShape())
+    hourly = noisy.fetch_candles("BTC/USD", "1h", 24 * 30)
+    assert hourly.close.min() / 60_000 > 0.85 and hourly.close.max() / 60_000 < 1.25
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"legs": 0},
+        {"rise_minutes": 0},
+        {"slide_minutes": 1.5},
+        {"drop": -0.01},
+        {"stagger_minutes": -5},
+    ],
+)
+def test_a_trend_shape_refuses_what_it_cannot_draw(changes):
+    with pytest.raises(ValueError):
+        TrendShape(**changes)
 
 
 def test_synthetic_market_refuses_what_it_cannot_serve():

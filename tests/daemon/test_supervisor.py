@@ -7,6 +7,8 @@ import threading
 import time
 from functools import partial
 
+from structlog.testing import capture_logs
+
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_settings
@@ -34,7 +36,7 @@ wait_for = partial(harness.wait_for, timeout=10.0, what="condition", interval=0.
 
 
 class Daemon:
-    def __init__(self, tmp_path, specs, factories, **env) -> None:
+    def __init__(self, tmp_path, specs, factories, trader_factory=make_trader, **env) -> None:
         base = {
             "NIJA_DATA_DIR": str(tmp_path),
             "NIJA_CYCLE_SECONDS": "0.2",
@@ -48,7 +50,7 @@ class Daemon:
             self.settings,
             specs,
             self.isolation,
-            trader_factory=make_trader,
+            trader_factory=trader_factory,
             factories=factories,
             clock=self.clock,
         )
@@ -78,6 +80,25 @@ def test_each_funded_account_gets_its_own_named_thread(tmp_path):
     status = json.loads((tmp_path / "status.json").read_text())
     assert set(status["accounts"]) == {"user/a/PAPER", "user/b/PAPER"}
     assert status["accounts"]["user/a/PAPER"]["cycles"] >= 2
+
+
+def test_traders_run_on_the_market_clock_and_cycle_lines_say_why_there_was_no_entry(tmp_path):
+    market_time = FakeClock(wall_start=1_767_225_600.0)
+    built = []
+
+    def factory(*args, **kwargs):
+        built.append(kwargs["clock"])
+        return make_trader(*args, **kwargs)
+
+    factories = BrokerFactories(venue=paper, trading=paper, market_clock=market_time)
+    with capture_logs() as logs, Daemon(tmp_path, [spec("a")], factories, factory) as d:
+        wait_for(lambda: d.worker("a").cycles >= 2, what="cycles")
+    assert built == [market_time]
+    cycles = [e for e in logs if e["event"] == "cycle"]
+    assert cycles and all(e["orders"] == 0 for e in cycles)
+    # Seed 1's market at that moment gives no entry: every line says why, in a few words.
+    assert all(e["no_signal"].startswith("BTC/USD ") for e in cycles), cycles
+    assert all(len(e["no_signal"]) <= 40 for e in cycles)
 
 
 def test_a_dead_thread_is_restarted_with_a_growing_delay(tmp_path):

@@ -110,6 +110,7 @@ def entry_id(who: str = "alice") -> str:
 def test_an_entry_fires_and_opens_a_protected_position(world):
     result = world.trader().run_cycle()
     assert result.ok and result.orders_placed == 1 and result.positions_open == 1
+    assert result.no_signal is None  # an entry was taken: nothing to explain
     (order,) = world.venue_orders()
     assert order.client_order_id == entry_id() and order.status == "filled"
     store = world.stores[0]
@@ -143,6 +144,22 @@ def test_no_signal_no_order(world):
     result = world.trader().run_cycle()
     assert result.ok and result.orders_placed == 0
     assert world.server.requests_to("create_order") == []
+    # Both flat: whichever is nearer an entry (rounding decides), its EMAs are not stacked.
+    assert result.no_signal in ("BTC/USD ema not stacked", "ETH/USD ema not stacked")
+
+
+def test_no_signal_names_the_symbol_nearest_an_entry_and_every_symbol_held(world):
+    world.market.set_candles("ETH/USD", rows(cs.uptrend_with_pullback(dip=2.0)))
+    trader = world.trader()
+    assert trader.run_cycle().no_signal is None  # BTC entered
+    world.clock.advance(60)
+    assert trader.run_cycle().no_signal == "ETH/USD rsi 67 no cross"
+    world.market.set_candles("ETH/USD", rows(SIGNAL))
+    world.clock.advance(60)
+    assert trader.run_cycle().no_signal is None  # ETH entered
+    world.clock.advance(60)
+    result = trader.run_cycle()
+    assert result.positions_open == 2 and result.no_signal == "every symbol held"
 
 
 def test_the_same_intent_is_never_sent_twice(world):

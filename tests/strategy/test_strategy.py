@@ -17,6 +17,7 @@ from bot.strategy.trend_pullback import (
     TrendPullbackStrategy,
     entry_checks,
     get_strategy,
+    no_entry_reason,
     snapshot,
 )
 from nija_testkit import candles as cs
@@ -152,6 +153,47 @@ def test_entry_filter_boundaries():
     assert not fails(close=102.0).above_ema_mid
     assert not fails(ema_fast=102.0).trend
     assert not fails(ema_slow=102.0).trend
+
+
+@pytest.mark.parametrize(
+    ("candles", "reason"),
+    [
+        (cs.downtrend_with_bounce(), "ema not stacked"),
+        (cs.uptrend_with_pullback(choppy_wicks=3.0), "adx 4<20"),
+        (cs.uptrend_with_pullback(dip=2.0), "rsi 67 no cross"),
+        (cs.uptrend_with_pullback(bounce=4.0), "close below ema21"),
+        (cs.uptrend_with_pullback(last_volume=4.0), "volume low"),
+        (cs.head(cs.uptrend_with_pullback(), 40), "too few candles"),
+    ],
+)
+def test_no_entry_says_which_check_failed(candles, reason):
+    why = STRATEGY.no_entry(candles)
+    assert why is not None and why.reason == reason, why
+    assert why.failing == (5 if reason == "too few candles" else 1)
+    assert STRATEGY.no_entry(cs.uptrend_with_pullback()) is None  # decide enters there
+
+
+def test_no_entry_reason_names_the_first_failing_check_with_its_values():
+    snap = Snapshot(
+        timestamp_ms=cs.START_MS,
+        close=101.0,
+        volume=1.0,
+        ema_fast=103.0,
+        ema_mid=102.0,
+        ema_slow=101.0,
+        adx=14.9,
+        rsi=52.4,
+        rsi_prev=51.0,
+        atr=1.0,
+        volume_mean=10.0,
+    )
+    failed = entry_checks(snap, PARAMS)
+    assert failed.failing == 4  # all but the trend
+    assert no_entry_reason(snap, failed, PARAMS) == "adx 14<20"  # 14.9 is not yet 15
+    snap = dataclasses.replace(snap, adx=25.0)
+    assert no_entry_reason(snap, entry_checks(snap, PARAMS), PARAMS) == "rsi 52 no cross"
+    snap = dataclasses.replace(snap, ema_fast=101.5)
+    assert no_entry_reason(snap, entry_checks(snap, PARAMS), PARAMS) == "ema not stacked"
 
 
 @pytest.mark.parametrize(

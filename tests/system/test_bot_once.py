@@ -28,6 +28,11 @@ def test_bot_once_runs_the_demo_one_cycle_and_exits(tmp_path):
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["demo"] is True and len(status["accounts"]) == 3
     assert all(a["cycles"] == 1 for a in status["accounts"].values())
+    # The demo's scene opens 15 s before its first entry: the first cycles say why not yet.
+    lines = (tmp_path / "n.log").read_text().splitlines()
+    healthy = ("account=platform/platform/PAPER ", "account=user/alice/PAPER ")
+    cycles = [s for s in lines if "event=cycle " in s and any(a in s for a in healthy)]
+    assert len(cycles) == 2 and all(" no_signal=" in line for line in cycles), cycles
 
 
 def test_a_bad_setting_exits_2_naming_the_variable(tmp_path):

@@ -7,11 +7,16 @@ The log price of a symbol, sampled at every whole UTC minute, is the sum of
 * an hour-by-hour random walk inside each UTC day, pinned to zero at midnight
   (a Brownian bridge), scaled by that day's volatility regime;
 * a minute-by-minute random walk inside each hour, pinned to zero on the hour,
-  scaled by the volatility regime of its 4-hour window (calm, normal or wild).
+  scaled by the volatility regime of its 4-hour window (calm, normal or wild);
+* optionally (the demo's), a ``TrendShape``: a regular rally of rising legs, each ended
+  by a pause, a sharp drop and a rebound, then a slide back to where the rally began,
+  with the random parts above scaled down so that the shape shows through.
 
 Every random number is a pure hash of (seed, symbol, stream, index), so any minute can
 be computed without the minutes before it: the candle for (symbol, timeframe, bucket)
 is the same however often and in whatever order it is asked for, and any clock works.
+``time_shift`` relabels time: at clock time ``t`` the market shows the path's moment
+``t + time_shift`` (the demo replays the same scene whenever it is started).
 Everything is vectorised with numpy; closed candles are cached.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -40,6 +46,72 @@ _USD_PER_MINUTE = 200_000.0  # typical traded value, for volumes
 
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
+
+
+@dataclass(frozen=True, slots=True)
+class TrendShape:
+    """A regular shape added to each symbol's log price: the demo's rallies and pullbacks.
+
+    One period is ``legs`` legs, then a slide. A leg rises by ``rise`` over ``rise_minutes``,
+    pauses (flat) for ``pause_minutes``, drops by ``drop`` over ``drop_minutes`` and
+    rebounds by ``rebound`` over ``rebound_minutes``; the slide falls back to the period's
+    starting level over ``slide_minutes``, so prices stay near their start prices.
+    ``noise`` scales the random parts (trend legs and both walks); volumes are not scaled.
+    The i-th symbol's shape runs ``stagger_minutes`` x i ahead, so symbols take turns.
+    Amounts are in log price; durations in whole minutes, each at least 1.
+    """
+
+    legs: int = 8
+    rise: float = 0.02
+    rise_minutes: int = 60
+    pause_minutes: int = 20
+    drop: float = 0.02
+    drop_minutes: int = 10
+    rebound: float = 0.012
+    rebound_minutes: int = 5
+    slide_minutes: int = 60
+    noise: float = 0.3
+    stagger_minutes: int = 270  # a third of a period: while one symbol slides, two rally
+
+    def __post_init__(self) -> None:
+        counts = (
+            self.legs,
+            self.rise_minutes,
+            self.pause_minutes,
+            self.drop_minutes,
+            self.rebound_minutes,
+            self.slide_minutes,
+            self.stagger_minutes + 1,
+        )
+        if any(not isinstance(n, int) or n < 1 for n in counts):
+            raise ValueError("TrendShape: legs and durations must be whole numbers >= 1")
+        amounts = (self.rise, self.drop, self.rebound, self.noise)
+        if not all(math.isfinite(a) and a >= 0 for a in amounts):
+            raise ValueError("TrendShape: amounts and noise must be finite and >= 0")
+
+    @property
+    def leg_minutes(self) -> int:
+        """The length of one leg."""
+        return self.rise_minutes + self.pause_minutes + self.drop_minutes + self.rebound_minutes
+
+    @property
+    def period_minutes(self) -> int:
+        """The length of one period: the legs and the slide."""
+        return self.legs * self.leg_minutes + self.slide_minutes
+
+    def log_level(self, minutes: np.ndarray) -> np.ndarray:
+        """The shape's log-price level at each whole minute (0 where each period begins)."""
+        net = self.rise - self.drop + self.rebound  # what one leg gains
+        top = self.legs * net
+        pos = np.mod(minutes, self.period_minutes)
+        leg = np.minimum(pos // self.leg_minutes, self.legs)
+        knots = np.cumsum([0, self.rise_minutes, self.pause_minutes, self.drop_minutes])
+        knots = np.append(knots, self.leg_minutes)
+        levels = [0.0, self.rise, self.rise, self.rise - self.drop, net]
+        in_leg = leg * net + np.interp(pos - leg * self.leg_minutes, knots, levels)
+        sliding = pos - self.legs * self.leg_minutes
+        slide = top * (1.0 - sliding / self.slide_minutes)
+        return np.where(sliding >= 0, slide, in_leg)
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
@@ -105,9 +177,19 @@ def _bridge(key: int, minutes: np.ndarray, block: int, step: int, scale: np.ndar
 class _SymbolPath:
     """The deterministic minute path of one symbol (log price relative to its start price)."""
 
-    def __init__(self, seed: int, symbol: str, start_price: float) -> None:
+    def __init__(
+        self,
+        seed: int,
+        symbol: str,
+        start_price: float,
+        shape: TrendShape | None = None,
+        shape_lead: int = 0,
+    ) -> None:
         self.symbol = symbol
         self.start_price = start_price
+        self.shape = shape
+        self.shape_lead = shape_lead  # minutes this symbol's shape runs ahead
+        self.noise = shape.noise if shape is not None else 1.0
         self.keys = {
             name: _stream_key(seed, symbol, name)
             for name in ("hour", "minute", "day_regime", "regime", "wick_hi", "wick_lo", "volume")
@@ -128,10 +210,13 @@ class _SymbolPath:
         out += _bridge(self.keys["hour"], minutes, 1440, 60, day_vol)
         hours = np.arange(minutes[0] // 60, minutes[-1] // 60 + 1)
         out += _bridge(self.keys["minute"], minutes, 60, 1, self.minute_vol(hours * 60))
+        out *= self.noise
+        if self.shape is not None:
+            out += self.shape.log_level(minutes + self.shape_lead)
         return out
 
     def minute_vol(self, minutes: np.ndarray) -> np.ndarray:
-        """Per-minute volatility: the regime of the minute's 4-hour window."""
+        """Per-minute volatility of the random walk: the regime of the minute's 4-hour window."""
         return _MINUTE_SIGMA * _regime(self.keys["regime"], minutes // 240)
 
     def minute_bars(self, m0: int, m1: int) -> tuple[np.ndarray, ...]:
@@ -140,10 +225,11 @@ class _SymbolPath:
         log_p = self.log_prices(nodes)
         inner = nodes[:-1]
         vol = self.minute_vol(inner)
-        high = np.maximum(log_p[:-1], log_p[1:]) + 0.5 * vol * np.abs(
+        wick = 0.5 * self.noise * vol
+        high = np.maximum(log_p[:-1], log_p[1:]) + wick * np.abs(
             _normal(self.keys["wick_hi"], inner)
         )
-        low = np.minimum(log_p[:-1], log_p[1:]) - 0.5 * vol * np.abs(
+        low = np.minimum(log_p[:-1], log_p[1:]) - wick * np.abs(
             _normal(self.keys["wick_lo"], inner)
         )
         noise = np.exp(0.5 * _normal(self.keys["volume"], inner))
@@ -169,7 +255,12 @@ def _closed_candles(path: _SymbolPath, per_candle: int, first: int, count: int) 
 
 
 class SyntheticMarket:
-    """Deterministic prices and candles for a few symbols; implements ``MarketData``."""
+    """Deterministic prices and candles for a few symbols; implements ``MarketData``.
+
+    ``shape`` adds a ``TrendShape`` (the demo's); ``time_shift`` (seconds) makes the market
+    show, at clock time ``t``, the path's moment ``t + time_shift``: candles and prices are
+    those of that moment, candle timestamps are in clock time.
+    """
 
     def __init__(
         self,
@@ -178,35 +269,39 @@ class SyntheticMarket:
         clock: Clock = SYSTEM_CLOCK,
         start_prices: dict[str, float] | None = None,
         spread_bps: float = 2.0,
+        shape: TrendShape | None = None,
+        time_shift: float = 0.0,
     ) -> None:
         prices = {**DEFAULT_PRICES, **(start_prices or {})}
         self.seed = seed
         self.spread_bps = spread_bps
+        self.shape = shape
         self._clock = clock
+        # Whole milliseconds, so candle timestamps (in clock time) stay exact integers.
+        self._shift_ms = round(time_shift * 1000)
         self._symbols = list(symbols)
+        lead = shape.stagger_minutes if shape is not None else 0
         self._paths = {
-            s: _SymbolPath(seed, s, float(prices.get(s, FALLBACK_PRICE))) for s in self._symbols
+            s: _SymbolPath(seed, s, float(prices.get(s, FALLBACK_PRICE)), shape, i * lead)
+            for i, s in enumerate(self._symbols)
         }
         # Closed candles never change; the demo asks for the same ones every few seconds.
         self._closed = lru_cache(maxsize=64)(_closed_candles)
 
     def __repr__(self) -> str:
-        return f"SyntheticMarket(symbols={self._symbols!r}, seed={self.seed})"
+        return f"SyntheticMarket(symbols={self._symbols!r}, seed={self.seed}, shape={self.shape})"
 
     def symbols(self) -> list[str]:
         """The symbols this market lists."""
         return list(self._symbols)
 
     def price_at(self, symbol: str, t: float) -> float:
-        """Last price at wall-clock time ``t`` (seconds): interpolated between whole minutes."""
-        minute = math.floor(t / 60.0)
-        frac = t / 60.0 - minute
-        log_p = self._path(symbol).log_prices(np.array([minute, minute + 1], dtype=np.int64))
-        return self._path(symbol).start_price * math.exp(log_p[0] * (1 - frac) + log_p[1] * frac)
+        """Last price at clock time ``t`` (seconds): interpolated between whole minutes."""
+        return _last(self._path(symbol), t + self._shift_ms / 1000)
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         """Bid and ask ``spread_bps`` apart around the last price now."""
-        last = self.price_at(symbol, self._now())
+        last = _last(self._path(symbol), self._now())
         half = last * self.spread_bps / 20_000.0
         return Ticker(symbol=symbol, bid=last - half, ask=last + half, last=last)
 
@@ -227,7 +322,7 @@ class SyntheticMarket:
         cols = [np.array([x]) for x in (o, h, lo, c, v)]
         if closed is not None:
             cols = [np.concatenate([a, b]) for a, b in zip(closed, cols, strict=True)]
-        stamps = (np.arange(first, current + 1, dtype=np.int64)) * tf * 1000
+        stamps = (np.arange(first, current + 1, dtype=np.int64)) * tf * 1000 - self._shift_ms
         return Candles(stamps, cols[0], cols[1], cols[2], cols[3], cols[4])
 
     def _current_candle(
@@ -238,7 +333,7 @@ class SyntheticMarket:
         minute = math.floor(now / 60.0)
         prices, high, low, volume = path.minute_bars(m0, minute + 1)
         frac = now / 60.0 - minute
-        last = self.price_at(path.symbol, now)
+        last = _last(path, now)
         # Whole minutes [m0, minute) plus the running one, which reached from its open to ``last``.
         done = minute - m0
         hi = max(float(high[:done].max()) if done else -math.inf, prices[done], last)
@@ -253,7 +348,16 @@ class SyntheticMarket:
             raise ValueError(f"SyntheticMarket does not list {symbol!r}") from None
 
     def _now(self) -> float:
-        now = float(self._clock.wall())
+        """The path's moment now: the clock's time plus the shift."""
+        now = float(self._clock.wall()) + self._shift_ms / 1000
         if now < 0:
             raise ValueError("the clock is before 1970")
         return now
+
+
+def _last(path: _SymbolPath, t: float) -> float:
+    """The path's price at moment ``t`` (seconds): interpolated between whole minutes."""
+    minute = math.floor(t / 60.0)
+    frac = t / 60.0 - minute
+    log_p = path.log_prices(np.array([minute, minute + 1], dtype=np.int64))
+    return path.start_price * math.exp(log_p[0] * (1 - frac) + log_p[1] * frac)
