@@ -203,6 +203,10 @@ def order_json(o: EmuOrder) -> dict:
             }
         }
     status = {"open": "OPEN", "filled": "FILLED", "canceled": "CANCELLED"}.get(o.status, "FAILED")
+    value = o.filled * (o.average_price or 0.0)
+    # Fees are in the quote currency: a buy costs value + fees, a sell yields value - fees.
+    after_fees = value + o.fee if o.side == "buy" else value - o.fee
+    hold = o.amount * (o.limit_price or 0.0) if o.status == "open" and o.side == "buy" else 0.0
     return {
         "order_id": o.order_id,
         "product_id": pid(o.symbol),
@@ -216,11 +220,15 @@ def order_json(o: EmuOrder) -> dict:
         "completion_percentage": "100" if o.status == "filled" else "0",
         "filled_size": _num(o.filled),
         "average_filled_price": _num(o.average_price),
+        "fee": "",
         "number_of_fills": "1" if o.filled else "0",
-        "filled_value": _num(o.filled * (o.average_price or 0.0)),
+        "filled_value": _num(value),
         "pending_cancel": False,
         "size_in_quote": o.quote_amount is not None,
         "total_fees": _num(o.fee),
+        "size_inclusive_of_fees": False,
+        "total_value_after_fees": _num(after_fees),
+        "trigger_status": "INVALID_ORDER_TYPE",
         "order_type": o.type.upper(),
         "reject_reason": "REJECT_REASON_UNSPECIFIED",
         "settled": o.status != "open",
@@ -228,6 +236,12 @@ def order_json(o: EmuOrder) -> dict:
         "reject_message": "",
         "cancel_message": "User requested cancel" if o.status == "canceled" else "",
         "order_placement_source": "RETAIL_ADVANCED",
+        "outstanding_hold_amount": _num(hold),
+        "is_liquidation": False,
+        "last_fill_time": iso(o.created_ms) if o.filled else None,
+        "edit_history": [],
+        "leverage": "",
+        "margin_type": "UNKNOWN_MARGIN_TYPE",
     }
 
 
