@@ -8,6 +8,12 @@ Route names: balance (accounts), markets (products), product, candles, ticker
 (products/{id}/ticker), create_order, fetch_order (orders/historical/batch: the list
 endpoint, used both for look-ups by client id and for open orders), get_order
 (orders/historical/{id}), cancel_order (orders/batch_cancel).
+
+As Coinbase documents it (docs/VENUES.md): a repeated ``client_order_id`` creates nothing
+and answers the existing order, whatever its status; List Orders returns every status by
+default, newest first; each product's steps and minimums (``venue.rules``, served by List
+Products) are enforced on Create Order with Coinbase's failure answer; fees are charged
+in the quote currency on both sides.
 """
 
 from __future__ import annotations
@@ -15,17 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from decimal import Decimal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 
 from .coinbase_json import (
-    BASE_STEP,
     DEFAULT_PRODUCTS,
     GRANULARITY,
     PREFIX,
-    QUOTE_STEP,
+    ProductRules,
     canonical,
+    decimal,
     error_body,
     iso,
     on_step,
@@ -46,6 +53,8 @@ class CoinbaseVenue(Venue):
     def __init__(self, market: Market, products: tuple[str, ...] = DEFAULT_PRODUCTS) -> None:
         super().__init__(market)
         self.products = [s for s in products if market.has(s)]
+        # Each product's steps and minimums; ``set_rules`` makes one stricter for a test.
+        self.rules: dict[str, ProductRules] = {s: ProductRules() for s in self.products}
         r = self.route
         r("GET", PREFIX + r"/accounts", "balance", self._accounts)
         r("GET", PREFIX + r"/products", "markets", self._products)
@@ -105,6 +114,11 @@ class CoinbaseVenue(Venue):
         status = status or 500
         return error_body(status, f"HTTP {status}")
 
+    def set_rules(self, symbol: str, **fields: str) -> ProductRules:
+        """Change some of ``symbol``'s published rules (e.g. ``base_min_size="0.001"``)."""
+        self.rules[symbol] = self.rules[symbol].replace(**fields)
+        return self.rules[symbol]
+
     # -- market data ----------------------------------------------------------------
     def _known(self, product_id: str) -> str | None:
         symbol = canonical(product_id)
@@ -114,7 +128,7 @@ class CoinbaseVenue(Venue):
         auth = self.authed(req)
         if isinstance(auth, Response):
             return auth
-        items = [product_json(s, self.market.price(s)) for s in self.products]
+        items = [product_json(s, self.market.price(s), self.rules[s]) for s in self.products]
         return Response(200, {"products": items, "num_products": len(items)})
 
     def _product(self, req: Request) -> Response:
@@ -124,7 +138,7 @@ class CoinbaseVenue(Venue):
         symbol = self._known(req.match["pid"])
         if symbol is None:
             return error_body(404, "ProductID is invalid")
-        return Response(200, product_json(symbol, self.market.price(symbol)))
+        return Response(200, product_json(symbol, self.market.price(symbol), self.rules[symbol]))
 
     def _candles(self, req: Request) -> Response:
         auth = self.authed(req)
@@ -228,10 +242,10 @@ class CoinbaseVenue(Venue):
         side = str(body.get("side", "")).lower()
         symbol = canonical(str(body.get("product_id", "")))
         if symbol not in self.products:
-            return order_failure("unknown_symbol")
-        refused = self._precision_failure(config)
+            return order_failure("unknown_symbol", config=config)
+        refused = self._refusal(symbol, config)
         if refused is not None:
-            return refused
+            return order_failure(refused, config=config)
         try:
             if "market_market_ioc" in config:
                 c = config["market_market_ioc"]
@@ -254,22 +268,42 @@ class CoinbaseVenue(Venue):
                     client_order_id=client_id or None,
                 )
             else:
-                return order_failure("invalid_order", "unsupported order configuration")
+                return order_failure("unsupported_config", config=config)
         except Rejected as exc:
-            return order_failure(exc.code, exc.message)
+            raced = ledger.find(client_order_id=client_id) if client_id else None
+            if exc.code == "duplicate_client_id" and raced is not None:
+                return self._created(raced)  # a concurrent send of the same id got there first
+            return order_failure(exc.code, exc.message, config=config)
         return self._created(order)
 
-    @staticmethod
-    def _precision_failure(config: dict) -> Response | None:
-        """Coinbase refuses sizes and prices off the product's steps (INVALID_*_PRECISION)."""
+    def _refusal(self, symbol: str, config: dict) -> str | None:
+        """Why Coinbase refuses this configuration under ``symbol``'s published rules, or None.
+
+        Sizes and prices off the product's steps are INVALID_*_PRECISION; a base size
+        below ``base_min_size`` is BASE_SIZE_TOO_SMALL; a quote size, or a base size's
+        value at the limit (or last) price, below ``quote_min_size`` is QUOTE_SIZE_TOO_SMALL.
+        """
+        rules = self.rules[symbol]
         for inner in config.values():
             if not isinstance(inner, dict):
                 continue
-            for key, step in (("base_size", BASE_STEP), ("quote_size", QUOTE_STEP)):
+            for key, step, code in (
+                ("base_size", rules.base_increment, "size_precision"),
+                ("quote_size", rules.quote_increment, "size_precision"),
+                ("limit_price", rules.price_increment, "price_precision"),
+            ):
                 if key in inner and not on_step(inner[key], step):
-                    return order_failure("size_precision")
-            if "limit_price" in inner and not on_step(inner["limit_price"], QUOTE_STEP):
-                return order_failure("price_precision")
+                    return code
+            base, quote = decimal(inner.get("base_size")), decimal(inner.get("quote_size"))
+            if base is not None:
+                if base < Decimal(rules.base_min_size):
+                    return "base_too_small"
+                price = decimal(inner.get("limit_price")) or Decimal(
+                    repr(self.market.price(symbol))
+                )
+                quote = base * price
+            if quote is not None and quote < Decimal(rules.quote_min_size):
+                return "quote_too_small"
         return None
 
     def _created(self, o: EmuOrder) -> Response:

@@ -1,18 +1,24 @@
 """Coinbase Advanced Trade through coinbase-advanced-py's ``RESTClient`` (JWT keys, not ccxt).
 
-No SDK exception leaves this adapter: ``_call``, the one place the SDK is called, translates
-``requests``' errors (an HTTP error status with its response, timeouts, connection errors, a
-body that is not JSON) into the project's types (``bot.brokers.http_errors``), chained
-``from`` the SDK's. Converted too: an unusable key or base URL → BrokerConfigError; an
-answer of the wrong shape → BadResponse; an order refused inside HTTP 200
+No SDK exception leaves this adapter: ``_request``, the one place the SDK is called,
+translates ``requests``' errors (an HTTP error status with its response, timeouts, connection
+errors, a body that is not JSON) into the project's types (``bot.brokers.http_errors``),
+chained ``from`` the SDK's. Converted too: an unusable key or base URL → BrokerConfigError;
+an answer of the wrong shape → BadResponse; an order refused inside HTTP 200
 (``success: false``) → OrderRejected (InsufficientFunds).
+
+The order endpoints are read as the JSON Coinbase sent (``_raw``, still signed and sent by
+the SDK): the SDK's typed responses raise on shapes Coinbase really sends, such as
+``"order_configuration": null`` in a create-order answer, after the order exists.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR
 from typing import Any
+from urllib.parse import quote as url_quote
 
+from coinbase.constants import API_PREFIX
 from coinbase.rest import RESTClient
 
 from bot.brokers.base import Broker, validate_credentials
@@ -20,7 +26,7 @@ from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.errors import BadResponse, BrokerConfigError, OrderRejected
+from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
 from bot.model import (
     DUST_USD,
     USD_LIKE,
@@ -28,6 +34,7 @@ from bot.model import (
     Balance,
     BrokerSpec,
     Candles,
+    MarketRules,
     Order,
     OrderRequest,
     OrderStatus,
@@ -56,7 +63,7 @@ class CoinbaseBroker(Broker):
         self.account = spec.account
         self._clock = clock
         self._client: RESTClient | None = None
-        self._markets: dict[str, parse.Increments] | None = None
+        self._markets: dict[str, parse.Product] | None = None
 
     def __repr__(self) -> str:
         return f"CoinbaseBroker(account={self.account.key!r})"
@@ -75,20 +82,28 @@ class CoinbaseBroker(Broker):
             self._client = client
         return self._client
 
-    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """One SDK call, answered as a plain dict (SDK objects and exceptions stay in here)."""
+    def _request(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One SDK call (SDK exceptions stay in here, translated)."""
         fn = getattr(self._sdk(), method)
         try:
-            response = fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except HTTP_FAILURES as exc:  # requests' JSONDecodeError (a body that is not JSON) included
             raise from_requests(exc, f"Coinbase {what}") from exc
         except TypeError:
             # The SDK builds its response objects with ``**answer``: JSON of the wrong
             # shape (a list, a string, null) fails there, outside its own error types.
             raise BadResponse(f"Coinbase {what}: answer has the wrong shape") from None
-        return response.to_dict()
 
-    def _products(self) -> dict[str, parse.Increments]:
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """One SDK method, answered as a plain dict (SDK objects stay in here)."""
+        return self._request(what, method, *args, **kwargs).to_dict()
+
+    def _raw(self, what: str, http_method: str, path: str, **kwargs: Any) -> Any:
+        """One request signed and sent by the SDK (``get``/``post``), answered as the JSON
+        Coinbase sent, unparsed by the SDK's typed responses."""
+        return self._request(what, http_method, f"{API_PREFIX}{path}", **kwargs)
+
+    def _products(self) -> dict[str, parse.Product]:
         """Tradable spot products and their steps, loaded once per broker object."""
         if self._markets is None:
             self._markets = parse.products(
@@ -101,6 +116,18 @@ class CoinbaseBroker(Broker):
         """The configured symbols Coinbase lists, in configured order."""
         markets = self._products()
         return [s for s in self.spec.symbols if parse.product_id(s) in markets]
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """The product's ``base_increment``, ``base_min_size``, ``quote_min_size`` (or
+        ``min_market_funds``) and ``price_increment`` from List Products, loaded once.
+
+        NotFound when Coinbase lists no tradable product of that name.
+        """
+        product = parse.product_id(symbol)
+        found = self._products().get(product)
+        if found is None:
+            raise NotFound(f"Coinbase lists no tradable product {product}")
+        return found.rules(parse.symbol_of(product))
 
     def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
         """Up to ``min(limit, 350)`` candles ending now, oldest first (Coinbase answers newest first)."""
@@ -181,16 +208,20 @@ class CoinbaseBroker(Broker):
     def place_order(self, request: OrderRequest) -> Order:
         """Send the order with its client id in ``client_order_id``; the order as Coinbase then reports it.
 
-        A refusal inside HTTP 200 raises OrderRejected. If the follow-up lookup fails, that
-        failure propagates: the order exists, and ``fetch_order`` by client id resolves it.
+        A refusal inside HTTP 200 raises OrderRejected. An accepted order is never turned
+        into an error that reads as "not sent": when it cannot be read back yet, the answer
+        is the acknowledged order (open), which ``fetch_order`` by client id resolves later.
+        A client id Coinbase already knows creates nothing: it answers the existing order.
         """
         product = parse.product_id(request.symbol)
-        steps = self._products().get(product) or parse.Increments(None, None, None)
+        steps = self._products().get(product) or parse.Product()
         if request.type is OrderType.MARKET:
             size = (
-                {"base_size": parse.on_step(request.amount, steps.base)}
+                {"base_size": parse.on_step(request.amount, steps.base_step)}
                 if request.amount is not None
-                else {"quote_size": parse.on_step(float(request.quote_amount or 0), steps.quote)}
+                else {
+                    "quote_size": parse.on_step(float(request.quote_amount or 0), steps.quote_step)
+                }
             )
             config: dict[str, Any] = {"market_market_ioc": size}
         else:
@@ -198,25 +229,39 @@ class CoinbaseBroker(Broker):
             price_rounding = ROUND_FLOOR if request.side is Side.BUY else ROUND_CEILING
             config = {
                 "limit_limit_gtc": {
-                    "base_size": parse.on_step(float(request.amount or 0), steps.base),
+                    "base_size": parse.on_step(float(request.amount or 0), steps.base_step),
                     "limit_price": parse.on_step(
-                        float(request.limit_price or 0), steps.price, price_rounding
+                        float(request.limit_price or 0), steps.price_step, price_rounding
                     ),
                     "post_only": False,
                 }
             }
-        data = self._call(
-            "create order",
-            "create_order",
-            client_order_id=request.client_order_id,
-            product_id=product,
-            side=request.side.value.upper(),
-            order_configuration=config,
-        )
-        return self._order_by_venue_id(parse.created_order_id(data))
+        body = {
+            "client_order_id": request.client_order_id,
+            "product_id": product,
+            "side": request.side.value.upper(),
+            "order_configuration": config,
+        }
+        data = self._raw("create order", "post", "/orders", data=body)
+        return self._created(request, parse.created_order_id(data))
+
+    def _created(self, request: OrderRequest, venue_order_id: str | None) -> Order:
+        """The order Coinbase just accepted, read back by its id (or client id)."""
+        try:
+            if venue_order_id is not None:
+                return self._order_by_venue_id(venue_order_id)
+            found = self.fetch_order(request.client_order_id, request.symbol)
+        except BrokerError as exc:  # a 404 too: the order may not be visible yet
+            if venue_order_id is not None:
+                return parse.acknowledged(request, venue_order_id)
+            raise BadResponse("Coinbase create order: accepted, but not readable yet") from exc
+        if found is None:
+            raise BadResponse("Coinbase create order: accepted, but not listed yet")
+        return found
 
     def _order_by_venue_id(self, venue_order_id: str) -> Order:
-        data = self._call("get order", "get_order", venue_order_id)
+        path = f"/orders/historical/{url_quote(venue_order_id, safe='')}"
+        data = self._raw("get order", "get", path)
         return parse.order(parse.required(data, "order", "get order"))
 
     def _list_orders(
@@ -230,14 +275,13 @@ class CoinbaseBroker(Broker):
         found: list[Order] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            data = self._call(
-                "list orders",
-                "list_orders",
-                product_ids=[parse.product_id(symbol)] if symbol else None,
-                order_status=[status] if status else None,
-                limit=ORDERS_PAGE,
-                cursor=cursor,
-            )
+            params = {
+                "product_ids": [parse.product_id(symbol)] if symbol else None,
+                "order_status": [status] if status else None,
+                "limit": ORDERS_PAGE,
+                "cursor": cursor,
+            }
+            data = self._raw("list orders", "get", "/orders/historical/batch", params=params)
             for raw in parse.listing(data, "orders", "list orders"):
                 if client_order_id is None:
                     found.append(parse.order(raw))
@@ -249,7 +293,15 @@ class CoinbaseBroker(Broker):
         return found, False
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
-        """The order with this client id; None only when Coinbase's full list lacks it."""
+        """The order with this client id, open or closed; None only when Coinbase's full
+        list lacks it.
+
+        Coinbase has no look-up by client id (Get Order takes the venue's id; List Orders
+        has no client-id filter), so this walks List Orders with no status filter (every
+        status: open, filled, cancelled, expired, failed), newest first, of the product when
+        ``symbol`` is given, until the order or the end of the list. An order older than
+        ``MAX_PAGES`` pages of ``ORDERS_PAGE`` raises BadResponse: never a guessed None.
+        """
         found, complete = self._list_orders(symbol, None, client_order_id)
         if not complete:
             raise BadResponse(

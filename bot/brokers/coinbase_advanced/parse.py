@@ -1,4 +1,5 @@
-"""Coinbase Advanced Trade answers (plain dicts from the SDK's ``to_dict()``) → NIJA's dataclasses.
+"""Coinbase Advanced Trade answers (plain dicts: the SDK's ``to_dict()``, or the venue's JSON
+as sent for the order endpoints) → NIJA's dataclasses.
 
 Every missing or malformed field becomes ``BadResponse``: an answer we cannot
 read is never guessed into a default.
@@ -12,7 +13,16 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from bot.errors import BadResponse, InsufficientFunds, OrderRejected
-from bot.model import Order, OrderStatus, OrderType, Side, Ticker
+from bot.model import (
+    USD_LIKE,
+    MarketRules,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    Ticker,
+)
 
 # Coinbase's candle granularities by NIJA timeframe.
 GRANULARITY = {
@@ -152,33 +162,60 @@ def ticker(symbol: str, data: Any) -> Ticker:
 
 
 @dataclass(frozen=True, slots=True)
-class Increments:
-    """A product's size and price steps; Coinbase refuses orders that do not respect them."""
+class Product:
+    """A product's steps and minimums from List Products; Coinbase refuses orders that
+    do not respect them (``None``: the product publishes no such value)."""
 
-    base: Decimal | None
-    quote: Decimal | None
-    price: Decimal | None
+    base_step: Decimal | None = None  # base_increment
+    quote_step: Decimal | None = None  # quote_increment
+    price_step: Decimal | None = None  # price_increment, else quote_increment
+    base_min: Decimal | None = None  # base_min_size
+    quote_min: Decimal | None = None  # quote_min_size (or min_market_funds, the larger)
+
+    def rules(self, symbol: str) -> MarketRules:
+        """These rules in the project's terms; the notional minimum is in the quote currency."""
+        base, quote = symbol.split("/")
+        return MarketRules(
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            amount_step=_float(self.base_step),
+            min_amount=_float(self.base_min),
+            min_notional=_float(self.quote_min),
+            price_step=_float(self.price_step),
+        )
 
 
-def _step(raw: Any) -> Decimal | None:
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _positive(raw: Any) -> Decimal | None:
+    """A positive decimal field (Coinbase sends decimals as strings), else None."""
     try:
-        step = Decimal(str(raw))
+        value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
         return None
-    return step if step.is_finite() and step > 0 else None
+    return value if value.is_finite() and value > 0 else None
 
 
-def products(data: Any) -> dict[str, Increments]:
+def products(data: Any) -> dict[str, Product]:
     """Tradable products of List Products, by product id."""
     found = {}
     for p in listing(data, "products", "products"):
         if p.get("is_disabled") or p.get("trading_disabled"):
             continue
-        quote = _step(p.get("quote_increment"))
-        found[str(required(p, "product_id", "products"))] = Increments(
-            base=_step(p.get("base_increment")),
-            quote=quote,
-            price=_step(p.get("price_increment")) or quote,
+        quote_step = _positive(p.get("quote_increment"))
+        # Legacy Exchange products publish min_market_funds; Advanced Trade, quote_min_size.
+        minimums = [
+            m for m in map(_positive, (p.get("quote_min_size"), p.get("min_market_funds"))) if m
+        ]
+        found[str(required(p, "product_id", "products"))] = Product(
+            base_step=_positive(p.get("base_increment")),
+            quote_step=quote_step,
+            price_step=_positive(p.get("price_increment")) or quote_step,
+            base_min=_positive(p.get("base_min_size")),
+            quote_min=max(minimums) if minimums else None,
         )
     return found
 
@@ -208,7 +245,9 @@ def order(data: Any) -> Order:
     symbol = symbol_of(str(required(data, "product_id", what)))
     filled = number(data, "filled_size", what, default=0.0)
     avg = number(data, "average_filled_price", what, default=0.0)
+    # Coinbase charges spot fees in the quote currency, buy or sell: total_fees is in it.
     quote = symbol.split("/")[1]
+    fee = number(data, "total_fees", what, default=0.0)
     order_type = str(data.get("order_type") or "").upper()
     reason = next(
         (
@@ -229,9 +268,11 @@ def order(data: Any) -> Order:
         amount=_base_size(data.get("order_configuration")),
         filled=filled,
         average_price=avg if filled > 0 and avg > 0 else None,
-        fee_usd=number(data, "total_fees", what, default=0.0) if quote in ("USD", "USDC") else 0.0,
+        fee_usd=fee if quote in USD_LIKE else 0.0,
         reason=reason,
         extra={"coinbase_status": status_name, "order_type": order_type},
+        fee=fee,
+        fee_currency=quote,
     )
 
 
@@ -245,23 +286,61 @@ def _base_size(config: Any) -> float | None:
     return None
 
 
-def created_order_id(data: Any) -> str:
-    """The venue id of a Create Order answer; OrderRejected (InsufficientFunds) when ``success`` is false."""
-    success = required(data, "success", "create order")
+def created_order_id(data: Any) -> str | None:
+    """The venue id of the order a Create Order answer accepted; None when it was accepted
+    (``success: true``) without a readable id: look it up by client id then.
+
+    The id is ``success_response.order_id``: the top-level ``order_id`` was dropped on
+    2024-09-03 and before that did not always match. ``success: false`` raises
+    OrderRejected (InsufficientFunds); an answer that says neither is BadResponse.
+    """
+    if not isinstance(data, dict):
+        raise BadResponse("Coinbase create order: answer is not an object")
+    success = data.get("success")
+    if success is False:
+        raise _refusal(data)
     if success is not True:
-        err = data.get("error_response") or {}
-        if not isinstance(err, dict):
-            err = {}
-        code = str(err.get("error") or data.get("failure_reason") or "UNKNOWN_FAILURE_REASON")
-        message = str(err.get("message") or err.get("error_details") or "")
-        insufficient = bool({code, str(err.get("preview_failure_reason") or "")} & _INSUFFICIENT)
-        reason = f"{code}: {message}" if message else code
-        raise InsufficientFunds(reason) if insufficient else OrderRejected(reason)
-    ok = data.get("success_response") or {}
-    venue_id = (ok.get("order_id") if isinstance(ok, dict) else None) or data.get("order_id")
-    if not venue_id:
-        raise BadResponse("Coinbase create order: success without an order_id")
-    return str(venue_id)
+        raise BadResponse("Coinbase create order: answer says neither success nor failure")
+    ok = data.get("success_response")
+    venue_id = ok.get("order_id") if isinstance(ok, dict) else None
+    return str(venue_id) if venue_id else None
+
+
+def _refusal(data: dict[str, Any]) -> OrderRejected:
+    """The refusal a ``success: false`` answer states, naming its most specific reason."""
+    err = data.get("error_response")
+    err = err if isinstance(err, dict) else {}
+    reasons = [
+        str(r)
+        for r in (
+            err.get("error"),
+            err.get("new_order_failure_reason"),
+            err.get("preview_failure_reason"),
+            data.get("failure_reason"),
+        )
+        if r
+    ]
+    # UNKNOWN_FAILURE_REASON says nothing: a too-small size is named only in the preview reason.
+    code = next((r for r in reasons if not r.startswith("UNKNOWN_")), None)
+    code = code or (reasons[0] if reasons else "UNKNOWN_FAILURE_REASON")
+    message = str(err.get("message") or err.get("error_details") or "")
+    reason = f"{code}: {message}" if message else code
+    return InsufficientFunds(reason) if set(reasons) & _INSUFFICIENT else OrderRejected(reason)
+
+
+def acknowledged(request: OrderRequest, venue_order_id: str) -> Order:
+    """The order Coinbase accepted, known only from its acknowledgement: open, nothing filled
+    as far as we know; a later look-up by client id tells the rest."""
+    return Order(
+        client_order_id=request.client_order_id,
+        venue_order_id=venue_order_id,
+        symbol=symbol_of(product_id(request.symbol)),
+        side=request.side,
+        type=request.type,
+        status=OrderStatus.OPEN,
+        amount=request.amount,
+        extra={"coinbase_status": "", "known_from": "create order acknowledgement"},
+    )
 
 
 def cancel_result(data: Any, venue_order_id: str) -> tuple[bool, str]:
