@@ -303,7 +303,10 @@ class AlpacaBroker(Broker):
         return order
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
-        """The order with this client id; None only when Alpaca answers 404 "not found"."""
+        """The order with this client id, open or closed (filled, canceled, expired), from
+        ``GET /v2/orders:by_client_order_id``; None only when Alpaca answers its own 404
+        "not found" (40410000). A client id is unique among all the account's orders, so a
+        found order is the one sent (docs/VENUES.md, Alpaca)."""
         try:
             with translated("order lookup"):
                 return parse.order(self._trading.get_order_by_client_id(client_order_id))
