@@ -3,8 +3,9 @@
 Order rules, from Alpaca's documentation:
 - fractional orders (a ``notional``, or a ``qty`` that is not whole) only on assets whose
   ``fractionable`` is true, refused with "requested asset is not fractionable"
-  (docs.alpaca.markets/docs/fractional-trading); only as DAY orders;
-- a fractional order is worth at least $1 (the same page: "as little as $1");
+  (alpaca.markets/support/how-do-i-know-if-an-asset-is-fractionable); only as DAY orders
+  (docs.alpaca.markets/docs/fractional-trading; a GTC one is answered 422);
+- a fractional order is worth at least $1 (alpaca.markets/learn-api/fractional-shares-api);
 - limit prices in whole cents from $1 up, in 0.0001 below $1, refused with 422 / 42210000
   "invalid limit_price X. sub-penny increment does not fulfill minimum pricing criteria"
   (docs.alpaca.markets/docs/orders-at-alpaca).
