@@ -1,9 +1,9 @@
-"""Real venue answers for contract tests: where they are, and loading one venue's file.
+"""Where the venues' real answers live: ``../shared/venue-fixtures/`` beside the repository.
 
-The fixtures live outside the repository, in the sibling folder ``../shared/venue-fixtures/``
-of the checkout (each entry carries its ``source``; never copy them into the repository).
-``NIJA_VENUE_FIXTURES`` points elsewhere. In a clone without that folder the tests that need
-them skip, saying why.
+The fixture files (captured answers and the venues' documented examples, each entry with
+its ``source``) are never copied into the repository. A user's clone has no such folder:
+``load_fixture`` then skips the test with a reason that says so. ``NIJA_VENUE_FIXTURES``
+points elsewhere (a git worktree, a CI checkout laid out differently).
 """
 
 from __future__ import annotations
@@ -16,28 +16,27 @@ from typing import Any
 import pytest
 
 ENV_VARIABLE = "NIJA_VENUE_FIXTURES"
-# The repository root is this file's grandparent; the fixtures sit beside the repository.
+# The repository's sibling folder: <repo>/../shared/venue-fixtures
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "venue-fixtures"
 
 
 def fixtures_dir() -> Path | None:
-    """The folder of venue fixtures (``$NIJA_VENUE_FIXTURES``, else the repository's sibling
-    ``../shared/venue-fixtures``), or None when it does not exist."""
-    configured = os.environ.get(ENV_VARIABLE)
-    folder = Path(configured) if configured else DEFAULT_DIR
+    """The fixture folder (``NIJA_VENUE_FIXTURES``, else the repository's sibling), or None."""
+    override = os.environ.get(ENV_VARIABLE, "").strip()
+    folder = Path(override) if override else DEFAULT_DIR
     return folder.resolve() if folder.is_dir() else None
 
 
 def load_fixture(venue_file: str) -> dict[str, Any]:
-    """One venue's fixture file (e.g. ``"coinbase.json"``) as parsed JSON; skips the calling
-    test when the fixtures are not available."""
+    """The parsed fixture file ``venue_file`` (e.g. ``"kraken.json"``); the calling test is
+    skipped when the fixture folder or the file is absent."""
     folder = fixtures_dir()
     if folder is None:
         pytest.skip(
-            f"venue fixtures not found (no {DEFAULT_DIR.resolve()} and {ENV_VARIABLE} unset):"
-            " they are kept outside the repository"
+            f"venue fixtures not found: no {DEFAULT_DIR} beside the repository"
+            f" and {ENV_VARIABLE} unset (a plain clone has no shared/ folder)"
         )
-    # SOURCES.md names them fixtures/<venue>.json; the shared folder holds them at its top.
+    # SOURCES.md names them fixtures/*.json; the folder may hold them at its top level too.
     for path in (folder / venue_file, folder / "fixtures" / venue_file):
         if path.is_file():
             return json.loads(path.read_text(encoding="utf-8"))

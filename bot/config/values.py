@@ -98,15 +98,23 @@ def parse_url(name: str, raw: str) -> str:
 def parse_symbols(name: str, raw: str, *, stocks: bool) -> tuple[str, ...]:
     """Comma-separated symbols, trimmed and upper-cased, duplicates dropped, order kept.
 
-    Crypto venues take ``BASE/QUOTE`` pairs; a stock venue also takes tickers (``SPY``).
+    Crypto venues take ``BASE/QUOTE`` pairs; a stock venue takes tickers only (``SPY``,
+    ``BRK.B``). Alpaca spells crypto as pairs (``BTC/USD``) and NIJA trades only its stock
+    endpoints, where ``BTC/USD`` would reach a stock ticker (``BTC`` is an ETF): refused.
     """
     symbols: list[str] = []
     for part in raw.split(","):
         symbol = part.strip().upper()
         if not symbol:
             continue
-        if not (_PAIR_SYMBOL.match(symbol) or (stocks and _STOCK_SYMBOL.match(symbol))):
-            example = "SPY or BTC/USD" if stocks else "BTC/USD"
+        if stocks and _PAIR_SYMBOL.match(symbol):
+            raise VariableError(
+                name,
+                f"{name}: {shown(symbol)} is a crypto pair; this venue trades US stocks only"
+                " (tickers like SPY)",
+            )
+        if not (_STOCK_SYMBOL.match(symbol) if stocks else _PAIR_SYMBOL.match(symbol)):
+            example = "SPY" if stocks else "BTC/USD"
             raise VariableError(name, f"{name}: {shown(symbol)} is not a symbol like {example}")
         if symbol not in symbols:
             symbols.append(symbol)

@@ -5,6 +5,12 @@ account, positions, assets, orders (by id and by ``client_order_id``), stock bar
 latest quote / trade. Symbols are plain tickers (``SPY``); the shared ``Market`` spells them
 ``SPY/USD``. Error bodies use Alpaca's documented shape ``{"code": 40110000, "message": ...}``;
 note that Alpaca answers insufficient buying power with HTTP 403.
+
+As the real venue: stock trades are commission-free (no fee on the order); a
+``client_order_id`` is unique among all the account's orders, open or closed; an order is
+found by client id whatever its state; assets carry ``fractionable`` and orders obey
+Alpaca's fractional, minimum-notional and price-increment rules (``alpaca_rules``); bars
+come in pages of at most ``bars_page_size`` with a ``next_page_token``.
 """
 
 from __future__ import annotations
@@ -12,82 +18,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from . import alpaca_json as aj
+from . import alpaca_rules
 from .core import EmuOrder, Ledger, Market, Rejected
 from .server import AuthFailed, Request, Response, Venue
 
 QUOTE = "USD"
-EXCHANGES = {"SPY": "ARCA", "AAPL": "NASDAQ", "MSFT": "NASDAQ"}
 TIMEFRAME_UNITS = {"Min": 60, "Hour": 3600, "Day": 86400, "Week": 7 * 86400}
-
-# Alpaca's documented error codes and messages, by the emulator's venue-neutral code.
-ERRORS = {
-    "auth": (401, 40110000, "request is not authorized"),
-    "forbidden": (403, 40310000, "access forbidden"),
-    "rate_limit": (429, 42910000, "rate limit exceeded"),
-    "insufficient_funds": (403, 40310000, "insufficient buying power"),
-    "order_not_found": (404, 40410000, "order not found"),
-    "invalid_order": (422, 40010001, "invalid order"),
-    "unknown_symbol": (422, 40010001, "asset not found"),
-    "duplicate_client_id": (422, 40010001, "client_order_id must be unique"),
-    "server": (500, 50010000, "internal server error"),
-}
-
-
-ZERO_ACCOUNT_FIELDS = [
-    "daytrading_buying_power",
-    "short_market_value",
-    "initial_margin",
-    "maintenance_margin",
-    "last_maintenance_margin",
-    "sma",
-    "accrued_fees",
-    "pending_transfer_in",
-]
-FALSE_ACCOUNT_FLAGS = [
-    "pattern_day_trader",
-    "trading_blocked",
-    "transfers_blocked",
-    "account_blocked",
-    "shorting_enabled",
-    "trade_suspended_by_user",
-]
-# Order fields NIJA's orders never use; Alpaca sends them as null.
-NULL_ORDER_FIELDS = [
-    "expired_at",
-    "failed_at",
-    "replaced_at",
-    "replaced_by",
-    "replaces",
-    "stop_price",
-    "legs",
-    "trail_percent",
-    "trail_price",
-    "hwm",
-    "subtag",
-    "source",
-    "expires_at",
-]
-
-
-def _invalid(message: str) -> Response:
-    """Alpaca's 422 for an order it cannot accept as sent."""
-    return Response(422, {"code": 40010001, "message": message})
-
-
-def _iso(ms: int | float) -> str:
-    return datetime.fromtimestamp(ms / 1000.0, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _num(value: float | None) -> str | None:
-    return None if value is None else repr(float(value))
-
-
-def _order_uuid(order_id: str) -> str:
-    return str(uuid.UUID(int=int(order_id)))
-
-
-def _asset_uuid(symbol: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"alpaca-emulator/{symbol}"))
+MAX_RANGE_BARS = 50_000  # the emulator's bound on one request's range (the newest are kept)
 
 
 class AlpacaVenue(Venue):
@@ -99,6 +37,8 @@ class AlpacaVenue(Venue):
         super().__init__(market or Market())
         self._tif: dict[str, str] = {}  # venue order id → time_in_force as sent
         self.canned: dict[str, Response] = {}  # route name → a fixed answer (bad shapes in tests)
+        self.not_fractionable: set[str] = set()  # tickers whose asset says fractionable: false
+        self.bars_page_size = alpaca_rules.BARS_MAX_LIMIT  # smaller in tests that page
         v2 = r"/v2"
         self.route("GET", v2 + r"/account", "balance", self._account)
         self.route("GET", v2 + r"/positions", "positions", self._positions)
@@ -119,6 +59,8 @@ class AlpacaVenue(Venue):
         self.secrets.clear()
         self.canned.clear()
         self._tif.clear()
+        self.not_fractionable.clear()
+        self.bars_page_size = alpaca_rules.BARS_MAX_LIMIT
 
     # -- hooks --------------------------------------------------------------
     def route(self, method: str, pattern: str, name: str, handler) -> None:
@@ -148,8 +90,8 @@ class AlpacaVenue(Venue):
     def error_response(self, code: str, status: int | None = None) -> Response:
         if code == "auth" and status == 403:
             code = "forbidden"
-        if code in ERRORS:
-            default_status, api_code, message = ERRORS[code]
+        if code in aj.ERRORS:
+            default_status, api_code, message = aj.ERRORS[code]
             status = status or default_status
         else:  # "status": a generic body for any HTTP status
             status = status or 500
@@ -162,35 +104,7 @@ class AlpacaVenue(Venue):
         return symbol if self.market.has(symbol) else None
 
     def _order_json(self, order: EmuOrder) -> dict:
-        ticker = order.base
-        created = _iso(order.created_ms)
-        notional = order.quote_amount  # set only for orders sized in dollars
-        return {
-            "id": _order_uuid(order.order_id),
-            "client_order_id": order.client_order_id,
-            "created_at": created,
-            "updated_at": created,
-            "submitted_at": created,
-            "filled_at": created if order.status == "filled" else None,
-            "canceled_at": created if order.status == "canceled" else None,
-            "asset_id": _asset_uuid(ticker),
-            "symbol": ticker,
-            "asset_class": "us_equity",
-            "notional": _num(notional),
-            "qty": None if notional is not None else _num(order.amount),
-            "filled_qty": _num(order.filled),
-            "filled_avg_price": _num(order.average_price),
-            "order_class": "",
-            "order_type": order.type,
-            "type": order.type,
-            "side": order.side,
-            "position_intent": "buy_to_open" if order.side == "buy" else "sell_to_close",
-            "time_in_force": self._tif.get(order.order_id, "day"),
-            "limit_price": _num(order.limit_price),
-            "status": "new" if order.status == "open" else order.status,
-            "extended_hours": False,
-            **dict.fromkeys(NULL_ORDER_FIELDS),
-        }
+        return aj.order(order, self._tif.get(order.order_id, "day"))
 
     def _find_by_uuid(self, ledger: Ledger, oid: str) -> EmuOrder | None:
         try:
@@ -215,19 +129,19 @@ class AlpacaVenue(Venue):
                 "status": "ACTIVE",
                 "crypto_status": "ACTIVE",
                 "currency": "USD",
-                "cash": _num(cash),
-                "buying_power": _num(max(cash, 0.0)),
-                "regt_buying_power": _num(max(cash, 0.0)),
-                "non_marginable_buying_power": _num(max(cash, 0.0)),
-                "portfolio_value": _num(equity),
-                "equity": _num(equity),
-                "last_equity": _num(equity),
-                "long_market_value": _num(long_value),
+                "cash": aj.num(cash),
+                "buying_power": aj.num(max(cash, 0.0)),
+                "regt_buying_power": aj.num(max(cash, 0.0)),
+                "non_marginable_buying_power": aj.num(max(cash, 0.0)),
+                "portfolio_value": aj.num(equity),
+                "equity": aj.num(equity),
+                "last_equity": aj.num(equity),
+                "long_market_value": aj.num(long_value),
                 "daytrade_count": 0,
                 "multiplier": "1",
                 "created_at": "2024-01-02T15:00:00Z",
-                **dict.fromkeys(ZERO_ACCOUNT_FIELDS, "0"),
-                **dict.fromkeys(FALSE_ACCOUNT_FLAGS, False),
+                **dict.fromkeys(aj.ZERO_ACCOUNT_FIELDS, "0"),
+                **dict.fromkeys(aj.FALSE_ACCOUNT_FLAGS, False),
             },
         )
 
@@ -247,21 +161,21 @@ class AlpacaVenue(Venue):
             avg = sum(o.filled * o.average_price for o in buys) / bought if bought else price
             rows.append(
                 {
-                    "asset_id": _asset_uuid(currency),
+                    "asset_id": aj.asset_uuid(currency),
                     "symbol": currency,
-                    "exchange": EXCHANGES.get(currency, "NYSE"),
+                    "exchange": aj.EXCHANGES.get(currency, "NYSE"),
                     "asset_class": "us_equity",
                     "asset_marginable": True,
-                    "avg_entry_price": _num(avg),
-                    "qty": _num(qty),
-                    "qty_available": _num(qty),
+                    "avg_entry_price": aj.num(avg),
+                    "qty": aj.num(qty),
+                    "qty_available": aj.num(qty),
                     "side": "long" if qty > 0 else "short",
-                    "market_value": _num(qty * price),
-                    "cost_basis": _num(qty * avg),
-                    "unrealized_pl": _num(qty * (price - avg)),
-                    "unrealized_plpc": _num((price - avg) / avg if avg else 0.0),
-                    "current_price": _num(price),
-                    "lastday_price": _num(price),
+                    "market_value": aj.num(qty * price),
+                    "cost_basis": aj.num(qty * avg),
+                    "unrealized_pl": aj.num(qty * (price - avg)),
+                    "unrealized_plpc": aj.num((price - avg) / avg if avg else 0.0),
+                    "current_price": aj.num(price),
+                    "lastday_price": aj.num(price),
                     **dict.fromkeys(("unrealized_intraday_pl", "unrealized_intraday_plpc"), "0"),
                     "change_today": "0",
                     "market_value_f": qty * price,
@@ -285,24 +199,7 @@ class AlpacaVenue(Venue):
         ticker = req.match["symbol"].upper()
         if self._canonical(ticker) is None:
             return Response(404, {"code": 40410000, "message": f"asset not found for {ticker}"})
-        return Response(
-            200,
-            {
-                "id": _asset_uuid(ticker),
-                "class": "us_equity",
-                "exchange": EXCHANGES.get(ticker, "NYSE"),
-                "symbol": ticker,
-                "name": f"{ticker} (emulated)",
-                "status": "active",
-                "tradable": True,
-                "marginable": True,
-                "shortable": True,
-                "easy_to_borrow": True,
-                "fractionable": True,
-                "maintenance_margin_requirement": 30,
-                "attributes": [],
-            },
-        )
+        return Response(200, aj.asset(ticker, fractionable=ticker not in self.not_fractionable))
 
     def _create_order(self, req: Request) -> Response:
         ledger = self.authed(req)
@@ -311,18 +208,25 @@ class AlpacaVenue(Venue):
         body = req.json()
         missing = [k for k in ("symbol", "side", "type", "time_in_force") if not body.get(k)]
         if missing:
-            return _invalid(f"{missing[0]} is required")
+            return aj.invalid(f"{missing[0]} is required")
         qty, notional = body.get("qty"), body.get("notional")
         if (qty is None) == (notional is None):
-            return _invalid("qty or notional is required, not both")
+            return aj.invalid("qty or notional is required, not both")
         type_ = body["type"]
         if type_ not in ("market", "limit") or body["side"] not in ("buy", "sell"):
             return self.error_response("invalid_order")
         if type_ == "limit" and (notional is not None or body.get("limit_price") is None):
-            return _invalid("limit orders require qty and limit_price")
+            return aj.invalid("limit orders require qty and limit_price")
         symbol = self._canonical(body["symbol"])
         if symbol is None:
-            return _invalid(f'asset "{body["symbol"]}" not found')
+            return aj.invalid(f'asset "{body["symbol"]}" not found')
+        refusal = alpaca_rules.order_refusal(
+            body,
+            fractionable=body["symbol"].upper() not in self.not_fractionable,
+            price=self.market.price(symbol),
+        )
+        if refusal is not None:
+            return refusal
         try:
             order = ledger.place(
                 symbol,
@@ -337,7 +241,7 @@ class AlpacaVenue(Venue):
             if exc.code == "insufficient_funds" and body["side"] == "sell":
                 message = f"insufficient qty available for order (requested: {qty})"
                 return Response(403, {"code": 40310000, "message": message})
-            known = exc.code if exc.code in ERRORS else "invalid_order"
+            known = exc.code if exc.code in aj.ERRORS else "invalid_order"
             return self.error_response(known)
         self._tif[order.order_id] = body["time_in_force"]
         return Response(200, self._order_json(order))
@@ -406,33 +310,50 @@ class AlpacaVenue(Venue):
         if unit is None or not timeframe[: -len(unit)].isdigit():
             return Response(400, {"code": 40010001, "message": "invalid timeframe"})
         seconds = int(timeframe[: -len(unit)]) * TIMEFRAME_UNITS[unit]
-        limit = min(int(req.query.get("limit") or 1000), 10000)
-        out = {}
-        for ticker, symbol in self._data_symbols(req):
-            rows = self.market.candles(symbol, seconds, limit)
-            bars = [
-                {
-                    "t": _iso(r[0]),
-                    "o": r[1],
-                    "h": r[2],
-                    "l": r[3],
-                    "c": r[4],
-                    "v": r[5],
-                    "n": 10,
-                    "vw": (r[2] + r[3] + r[4]) / 3,
-                }
-                for r in rows
-            ]
-            if req.query.get("sort") == "desc":
-                bars.reverse()
-            out[ticker] = bars
-        return Response(200, {"bars": out, "next_page_token": None})
+        try:
+            limit = int(req.query.get("limit") or alpaca_rules.BARS_DEFAULT_LIMIT)
+            start_ms, end_ms = (
+                aj.time_param(req.query.get("start")),
+                aj.time_param(req.query.get("end")),
+            )
+        except ValueError:
+            return Response(400, {"code": 40010001, "message": "invalid limit, start or end"})
+        if not 1 <= limit <= alpaca_rules.BARS_MAX_LIMIT:
+            return Response(400, {"code": 40010001, "message": "invalid limit"})
+        series = {
+            ticker: self._bar_rows(symbol, seconds, limit, start_ms, end_ms)
+            for ticker, symbol in self._data_symbols(req)
+        }
+        try:
+            page, token = alpaca_rules.page_bars(
+                series,
+                desc=req.query.get("sort") == "desc",
+                limit=limit,
+                token=req.query.get("page_token"),
+                page_size=self.bars_page_size,
+            )
+        except ValueError:
+            return Response(400, {"code": 40010001, "message": "invalid page token"})
+        bars = {ticker: [aj.bar(row) for row in rows] for ticker, rows in page.items()}
+        return Response(200, {"bars": bars, "next_page_token": token})
+
+    def _bar_rows(
+        self, symbol: str, seconds: int, limit: int, start_ms: int | None, end_ms: int | None
+    ) -> list[list[float]]:
+        """The bars from ``start`` to ``end`` (now), oldest first; without a start, the
+        newest ``limit``. Rows pinned with ``Market.set_candles`` are served whatever the range."""
+        count = limit
+        if start_ms is not None:
+            step = seconds * 1000
+            end = end_ms if end_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+            count = max(0, end // step - -(-start_ms // step) + 1)  # buckets start..end
+        return self.market.candles(symbol, seconds, min(count, MAX_RANGE_BARS), end_ms)
 
     def _latest_quote(self, req: Request) -> Response:
         ledger = self.authed(req)
         if isinstance(ledger, Response):
             return ledger
-        now = _iso(datetime.now(UTC).timestamp() * 1000)
+        now = aj.iso(datetime.now(UTC).timestamp() * 1000)
         quotes = {}
         for ticker, symbol in self._data_symbols(req):
             bid, ask = self.market.bid_ask(symbol)
@@ -453,7 +374,7 @@ class AlpacaVenue(Venue):
         ledger = self.authed(req)
         if isinstance(ledger, Response):
             return ledger
-        now = _iso(datetime.now(UTC).timestamp() * 1000)
+        now = aj.iso(datetime.now(UTC).timestamp() * 1000)
         trades = {
             ticker: {
                 "t": now,

@@ -480,11 +480,11 @@ def test_kraken_pairs_are_never_mixed_across_spellings():
 def test_symbols_are_trimmed_upper_cased_and_deduplicated():
     env = PLATFORM_ENV | {
         "KRAKEN_SYMBOLS": " btc/usd , eth/usd,,BTC/USD, xrp/eur ",
-        "ALPACA_SYMBOLS": "spy, brk.b, BTC/USD",
+        "ALPACA_SYMBOLS": "spy, brk.b,SPY",
     }
     by_broker = {s.account.broker: s for s in accounts(env).specs}
     assert by_broker["KRAKEN"].symbols == ("BTC/USD", "ETH/USD", "XRP/EUR")
-    assert by_broker["ALPACA"].symbols == ("SPY", "BRK.B", "BTC/USD")
+    assert by_broker["ALPACA"].symbols == ("SPY", "BRK.B")
     assert by_broker["COINBASE"].symbols == venue("COINBASE").default_symbols
 
 
@@ -499,6 +499,23 @@ def test_bad_symbols_fail_every_account_of_that_broker(bad):
     assert {e.account for e in result.errors} == {"platform/platform/KRAKEN", "user/bob/KRAKEN"}
     assert all("KRAKEN_SYMBOLS" in str(e) for e in result.errors)
     assert not any(spec.account.broker == "KRAKEN" for spec in result.specs)
+    assert len(result.specs) == len(BROKERS) - 1
+
+
+@pytest.mark.parametrize("pair", ["BTC/USD", "eth/usdt", "SPY/USD"])
+def test_crypto_pairs_in_alpaca_symbols_fail_the_alpaca_accounts_only(pair):
+    # The Alpaca adapter trades the stock endpoints: BTC/USD would reach the ticker BTC.
+    env = PLATFORM_ENV | {
+        "ALPACA_USER_BOB_API_KEY": "FAKE-ALPACA-KEY-BOB",
+        "ALPACA_USER_BOB_API_SECRET": "FAKE-ALPACA-SECRET-BOB",
+        "ALPACA_SYMBOLS": f"SPY, {pair}",
+    }
+    result = accounts(env)
+    assert {e.account for e in result.errors} == {"platform/platform/ALPACA", "user/bob/ALPACA"}
+    for error in result.errors:
+        assert error.variables == ("ALPACA_SYMBOLS",)
+        assert "crypto pair" in str(error) and pair.upper() in str(error)
+    assert not any(spec.account.broker == "ALPACA" for spec in result.specs)
     assert len(result.specs) == len(BROKERS) - 1
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from alpaca.common.enums import Sort
@@ -38,6 +38,7 @@ from bot.model import (
     Balance,
     BrokerSpec,
     Candles,
+    MarketRules,
     Order,
     OrderRequest,
     OrderStatus,
@@ -48,6 +49,10 @@ from bot.model import (
 )
 
 OPEN_ORDERS_LIMIT = 500  # Alpaca's maximum page for GET /v2/orders
+QUOTE = "USD"  # stocks trade in dollars; the Trading API charges no commission on them
+FRACTION_STEP = 1e-9  # fractional qty: up to 9 decimals
+MIN_FRACTIONAL_NOTIONAL = 1.0  # a fractional (or notional) order is worth at least $1
+PRICE_STEP = 0.01  # limit prices in whole cents (from $1 up; $0.0001 allowed below $1)
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -89,8 +94,29 @@ def _harden(client: RESTClient, url: str | None, timeout: float) -> None:
 
 
 def _ticker(symbol: str) -> str:
-    """Alpaca spells stocks as plain tickers; accept ``SPY/USD`` too."""
-    return symbol.upper().removesuffix("/USD")
+    """Alpaca spells stocks as plain tickers (``SPY``, ``BRK.B``)."""
+    return symbol.upper()
+
+
+def _rules(asset: Any) -> MarketRules:
+    """An alpaca-py ``Asset`` as the order rules NIJA sizes by.
+
+    Fractionable stocks trade to 9 decimals of a share, from $1 per order; the others in
+    whole shares only. Limit prices are whole cents (sub-dollar prices may use $0.0001:
+    0.01 is valid at every price). Where the asset lists its own ``min_order_size``,
+    ``min_trade_increment`` or ``price_increment``, those win.
+    """
+    fractionable = bool(asset.fractionable)
+    return MarketRules(
+        symbol=asset.symbol,
+        base=asset.symbol,
+        quote=QUOTE,
+        amount_step=asset.min_trade_increment or (FRACTION_STEP if fractionable else 1.0),
+        min_amount=asset.min_order_size or (None if fractionable else 1.0),
+        min_notional=MIN_FRACTIONAL_NOTIONAL if fractionable else None,
+        price_step=asset.price_increment or PRICE_STEP,
+        fractionable=fractionable,
+    )
 
 
 def _timeframe(timeframe: str) -> TimeFrame:
@@ -157,6 +183,13 @@ class AlpacaBroker(Broker):
         validate_credentials(spec)
         # raw_data stays off: the SDK returns its models, never the raw dicts its return
         # types also allow (hence the casts at the calls).
+        pairs = [s for s in spec.symbols if "/" in s]
+        if pairs:
+            # Alpaca spells crypto as pairs; these are its stock endpoints (BTC is an ETF there).
+            raise BrokerConfigError(
+                f"{spec.account}: ALPACA_SYMBOLS holds crypto pairs ({', '.join(pairs)});"
+                " Alpaca is traded here through its stock endpoints only (tickers like SPY)"
+            )
         trading_url = _clean_url(spec.base_url)
         data_url = _clean_url(spec.data_url) or trading_url
         self._trading = TradingClient(
@@ -171,6 +204,7 @@ class AlpacaBroker(Broker):
         _harden(self._trading, trading_url, spec.timeout_seconds)
         _harden(self._data, data_url, spec.timeout_seconds)
         self._listed: list[str] | None = None  # configured symbols Alpaca trades, loaded once
+        self._assets: dict[str, MarketRules | None] = {}  # by ticker; None: Alpaca lists none
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(account={self.account.key!r}, paper={self.spec.paper_endpoint})"
@@ -179,17 +213,30 @@ class AlpacaBroker(Broker):
     def symbols(self) -> list[str]:
         """The configured tickers Alpaca lists as active and tradable (one asset lookup each)."""
         if self._listed is None:
-            listed = []
-            for symbol in self.spec.symbols:
-                try:
-                    with translated("asset"):
-                        asset = cast(Asset, self._trading.get_asset(_ticker(symbol)))
-                except NotFound:
-                    continue  # Alpaca does not list it: not tradable here
-                if asset.tradable and getattr(asset.status, "value", asset.status) == "active":
-                    listed.append(symbol)
-            self._listed = listed
+            self._listed = [s for s in self.spec.symbols if self._asset(_ticker(s)) is not None]
         return list(self._listed)
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Lot step, minimums and ``fractionable`` from Alpaca's asset (``GET /v2/assets/{symbol}``,
+        loaded once per client); ``NotFound`` when Alpaca lists no tradable asset by that name."""
+        rules = self._asset(_ticker(symbol))
+        if rules is None:
+            raise NotFound(f"Alpaca lists no active, tradable asset {_ticker(symbol)}")
+        return rules
+
+    def _asset(self, ticker: str) -> MarketRules | None:
+        """The rules of an active, tradable asset, or None; one lookup per ticker and client."""
+        if ticker not in self._assets:
+            try:
+                with translated("asset"):
+                    asset = cast(Asset, self._trading.get_asset(ticker))
+                    listed = (
+                        asset.tradable and getattr(asset.status, "value", asset.status) == "active"
+                    )
+                    self._assets[ticker] = _rules(asset) if listed else None
+            except NotFound:
+                self._assets[ticker] = None  # Alpaca does not list it: not tradable here
+        return self._assets[ticker]
 
     def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
         """The newest ``limit`` bars, oldest first."""
@@ -265,7 +312,10 @@ class AlpacaBroker(Broker):
         return order
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
-        """The order with this client id; None only when Alpaca answers 404 "not found"."""
+        """The order with this client id, open or closed (filled, canceled, expired), from
+        ``GET /v2/orders:by_client_order_id``; None only when Alpaca answers its own 404
+        "not found" (40410000). A client id is unique among all the account's orders, so a
+        found order is the one sent (docs/VENUES.md, Alpaca)."""
         try:
             with translated("order lookup"):
                 return parse.order(self._trading.get_order_by_client_id(client_order_id))

@@ -24,12 +24,21 @@ from bot.brokers.http_errors import (
     retry_after_header,
     status_error,
 )
-from bot.errors import BadResponse, BrokerError, InsufficientFunds, NotFound
+from bot.errors import BadResponse, BrokerError, InsufficientFunds, NotFound, OrderRejected
 
 # Alpaca's documented codes: 40410000 "not found"; 40310000 is overloaded (insufficient
 # buying power / qty, but also other refusals), so the message decides for that one.
 NOT_FOUND_CODE = 40410000
 FORBIDDEN_CODE = 40310000
+# Words of Alpaca's refusals of an order's shape (fractional, minimum, price increment rules;
+# docs/fractional-trading and docs/orders-at-alpaca). Some come with HTTP 403: the message,
+# not the status, tells them from a refused key.
+ORDER_RULE_WORDS = (
+    "not fractionable",
+    "fractional orders",
+    "cost basis must be",
+    "sub-penny increment",
+)
 
 # Failures of alpaca-py that ``translated`` turns into the project's types.
 SDK_FAILURES = (
@@ -64,6 +73,8 @@ def from_api_error(exc: APIError, what: str) -> BrokerError:
     # Alpaca refuses an order for lack of buying power / shares with HTTP 403 + 40310000.
     if status == 403 and body.get("code") == FORBIDDEN_CODE and "insufficient" in message:
         return InsufficientFunds(f"Alpaca: {message}", status=status)
+    if status in (403, 422) and any(words in message for words in ORDER_RULE_WORDS):
+        return OrderRejected(f"Alpaca: {message}", status=status)
     response = response_of(exc)
     retry_after = retry_after_header(response.headers) if response is not None else None
     return status_error(status, text, retry_after=retry_after)

@@ -62,7 +62,11 @@ def order(o: Any) -> Order:
         amount=float(o.qty) if o.qty not in (None, "") else None,
         filled=filled,
         average_price=float(price) if price not in (None, "") and filled > 0 else None,
-        fee_usd=0.0,  # Alpaca stock trades are commission-free; regulatory fees are not reported here
+        # Stock trades are commission-free: the order reports no fee. Regulatory fees on
+        # sells (SEC, FINRA TAF, CAT) are booked once a day as account activities.
+        fee_usd=0.0,
+        fee=0.0,
+        fee_currency="USD",
         reason=status_name if status in (OrderStatus.CANCELED, OrderStatus.REJECTED) else None,
         extra=extra,
     )
