@@ -26,6 +26,7 @@ from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.wiring import TraderFactory, circuit_config, interval_for, make_trader
 from bot.errors import ConfigError
 from bot.isolation.manager import get_isolation_manager
+from bot.redact import Redactor
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 
@@ -46,8 +47,12 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     except ConfigError as exc:
         print(f"NIJA configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(settings.log_file, secret_values(env))
+    secrets = secret_values(env)
+    setup_logging(settings.log_file, secrets)
     log = get_logger()
+    # One redactor for everything the daemon writes besides the log: status.json, the state
+    # database, and the error texts the isolation manager and the workers keep.
+    redactor = Redactor(tuple(secrets))
 
     accounts = load_accounts(env, settings)
     for err in accounts.errors:
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         log.error("no_usable_accounts", fix="complete the variables named above, see .env.example")
         return EXIT_CONFIG
 
-    isolation = get_isolation_manager(circuit_config(settings))
+    isolation = get_isolation_manager(circuit_config(settings), redactor=redactor)
     trader = IndependentBrokerTrader(
         settings,
         specs,
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         demo=demo,
         once=args.once,
         log=log,
+        redactor=redactor,
     )
     _banner(log, settings, specs, demo)
 

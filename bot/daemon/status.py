@@ -2,8 +2,9 @@
 
 Account threads never write the file themselves: they mark the status dirty and go
 on. The writer builds the document from plain snapshots and the isolation manager
-(per-account locks held for microseconds), writes a temporary file and renames it,
-so a reader never sees half a file and no account waits on the disk.
+(per-account locks held for microseconds), masks every secret in it (a venue's error text
+may quote a key), writes a temporary file and renames it, so a reader never sees half a
+file and no account waits on the disk.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bot.redact import Redactor
 
 STATUS_FILE = "status.json"
 
@@ -55,7 +58,10 @@ def utc_now_iso() -> str:
 
 
 class StatusWriter:
-    """Rewrites status.json whenever marked dirty, at most every ``min_interval`` seconds."""
+    """Rewrites status.json whenever marked dirty, at most every ``min_interval`` seconds.
+
+    Every document ``build`` returns passes ``redactor.mask_data`` before it is written.
+    """
 
     def __init__(
         self,
@@ -64,9 +70,11 @@ class StatusWriter:
         *,
         min_interval: float = 0.5,
         on_error: Callable[[Exception], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.path = path
         self._build = build
+        self._redactor = redactor or Redactor()
         self._min_interval = min_interval
         self._on_error = on_error
         self._dirty = threading.Event()
@@ -83,7 +91,7 @@ class StatusWriter:
     def write_now(self) -> None:
         """Write from the calling thread (start-up, shutdown)."""
         try:
-            write_atomically(self.path, self._build())
+            write_atomically(self.path, self._redactor.mask_data(self._build()))
             self.writes += 1
         except Exception as exc:  # a full disk must not stop trading; it is reported
             if self._on_error is None:

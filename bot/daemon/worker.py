@@ -20,6 +20,7 @@ import structlog
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
 from bot.model import BrokerSpec
+from bot.redact import Redactor
 from bot.store.writer import Store, StoreError
 
 
@@ -73,6 +74,7 @@ class AccountWorker:
         clock: Callable[[], float] = time.monotonic,
         max_cycles: int | None = None,
         log=None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.spec = spec
         self.key = spec.account.key
@@ -83,6 +85,7 @@ class AccountWorker:
         self._wall = wall_clock
         self._clock = clock
         self.log = log or structlog.get_logger().bind(account=self.key)
+        self.redactor = redactor or Redactor()  # masks the secrets in ``crash``
         self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
@@ -130,7 +133,7 @@ class AccountWorker:
                     return
                 self._sleep_until_next()
         except Exception as exc:  # the watchdog records the death and restarts the thread
-            self.crash = describe(exc)
+            self.crash = describe(exc, redactor=self.redactor)
             self.state = ThreadState.DEAD
             # Through the redacting logger, not threading.excepthook's raw stderr.
             self.log.exception("trader_thread_crashed", error=self.crash)

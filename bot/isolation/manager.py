@@ -24,6 +24,7 @@ from bot.isolation.circuit import (
     Transition,
 )
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
+from bot.redact import Redactor
 
 __all__ = [
     "AccountBlockedError",
@@ -85,9 +86,13 @@ class AccountIsolationManager:
         self,
         config: CircuitBreakerConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config or CircuitBreakerConfig()
         self._clock = clock
+        # Masks the secrets in every error text recorded here (last_error, and the reasons
+        # AccountBlockedError quotes it in); callers that show an error use it too.
+        self.redactor = redactor or Redactor()
         self._accounts: dict[str, _Account] = {}
         self._registry_lock = threading.Lock()  # guards insertion only
         self._listeners: list[Listener] = []
@@ -162,7 +167,7 @@ class AccountIsolationManager:
         if failure_type is None:
             failure_type = classify(error, operation)
         origin = getattr(error, ACCOUNT_TAG, None)
-        text = describe(error, limit=200)
+        text = describe(error, limit=200, redactor=self.redactor)
         retry_after = (
             retry_after_seconds(error) if failure_type is FailureType.RATE_LIMIT_ERROR else None
         )
@@ -304,13 +309,17 @@ _manager: AccountIsolationManager | None = None
 _manager_lock = threading.Lock()
 
 
-def get_isolation_manager(config: CircuitBreakerConfig | None = None) -> AccountIsolationManager:
-    """The process-wide manager, created on first use (``config`` applies only then)."""
+def get_isolation_manager(
+    config: CircuitBreakerConfig | None = None, redactor: Redactor | None = None
+) -> AccountIsolationManager:
+    """The process-wide manager, created on first use (``config`` and ``redactor`` apply only then)."""
     global _manager
     if _manager is None:
         with _manager_lock:
             if _manager is None:
-                _manager = AccountIsolationManager(config)
+                _manager = AccountIsolationManager(config, redactor=redactor)
     if config is not None and config != _manager.config:
         raise ValueError("the process-wide isolation manager already exists with another config")
+    if redactor is not None and redactor != _manager.redactor:
+        raise ValueError("the process-wide isolation manager already exists with other secrets")
     return _manager
