@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import stat
 import sys
 import threading
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     parser.add_argument("--env-file", default=".env", help="dotenv file to load (default .env)")
     args = parser.parse_args(argv)
 
-    load_dotenv(args.env_file, override=False)  # the real environment wins
+    # The real environment wins; values are literal (no ${VAR} expansion inside a secret).
+    load_dotenv(args.env_file, override=False, interpolate=False)
     env = dict(os.environ)
     try:
         settings = load_settings(env)
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     # One redactor for everything the daemon writes besides the log: status.json, the state
     # database, and the error texts the isolation manager and the workers keep.
     redactor = Redactor(tuple(secrets))
+    _warn_if_readable_by_others(log, args.env_file)
 
     accounts = load_accounts(env, settings)
     for err in accounts.errors:
@@ -96,6 +99,22 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         trader.stop_independent_trading()
         shutdown_logging()
     return EXIT_OK
+
+
+def _warn_if_readable_by_others(log, env_file: str) -> None:
+    """A warning (its path and mode only, nothing from inside it) when group or others may
+    read the .env file that holds the keys."""
+    try:
+        mode = stat.S_IMODE(os.stat(env_file).st_mode)
+    except OSError:
+        return  # no .env: the settings come from the environment
+    if mode & 0o077:
+        log.warning(
+            "env_file_readable_by_others",
+            path=env_file,
+            mode=f"{mode:04o}",
+            fix=f"chmod 600 {env_file}",
+        )
 
 
 def _banner(log, settings, specs, demo: bool) -> None:

@@ -62,9 +62,12 @@ _NO_ACCOUNTS = (
 
 
 def load_env(path: str | Path = ".env", environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables of ``path`` (if it exists) overlaid by the real environment, which wins."""
+    """The variables of ``path`` (if it exists) overlaid by the real environment, which wins.
+
+    Values are taken literally: no ``${VAR}`` expansion, which would change a secret.
+    """
     environ = os.environ if environ is None else environ
-    from_file = dotenv_values(path) if Path(path).is_file() else {}
+    from_file = dotenv_values(path, interpolate=False) if Path(path).is_file() else {}
     merged = {k: v for k, v in from_file.items() if v is not None}
     merged.update(environ)
     return merged

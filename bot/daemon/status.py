@@ -4,7 +4,7 @@ Account threads never write the file themselves: they mark the status dirty and 
 on. The writer builds the document from plain snapshots and the isolation manager
 (per-account locks held for microseconds), masks every secret in it (a venue's error text
 may quote a key), writes a temporary file and renames it, so a reader never sees half a
-file and no account waits on the disk.
+file and no account waits on the disk. The file is readable by its owner only (0600).
 """
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ from typing import Any
 from bot.redact import Redactor
 
 STATUS_FILE = "status.json"
+# Error texts and balances are the operator's alone, whatever the umask.
+STATUS_FILE_MODE = 0o600
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
+    """Write JSON to ``path`` (mode 0600) through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".status-", suffix=".json", dir=path.parent)
     try:
+        os.fchmod(fd, STATUS_FILE_MODE)  # mkstemp's 0600 today; said here, not assumed
         with os.fdopen(fd, "w") as fh:
             json.dump(document, fh, indent=1, sort_keys=True, default=str)
             fh.flush()

@@ -33,6 +33,7 @@ from bot.store.db import (
     connect,
     db_path,
     guarded,
+    make_private,
     migrate,
     prepare_connection,
     prepare_database,
@@ -101,6 +102,7 @@ class Store(AccountReader):
         self.redactor = redactor or Redactor()
         with guarded("open", account_key):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
             conn = connect(str(self.path), busy_timeout_ms)
         try:
             super().__init__(conn, account_key)

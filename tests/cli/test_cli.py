@@ -555,6 +555,20 @@ def test_load_env_overlays_the_file_with_the_real_environment(tmp_path):
     assert load_env(tmp_path / "missing.env", {"A": "1"}) == {"A": "1"}
 
 
+def test_load_env_takes_values_literally(tmp_path):
+    """No ${VAR} expansion: an OKX passphrase like pa$$w0rd${X} must reach the venue as is."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "OKX_PASSPHRASE=pa$$w0rd${X}\n"
+        "OKX_USER_A_PASSPHRASE='pa$$w0rd${HOME}'\n"
+        'OKX_USER_B_PASSPHRASE="pa$$w0rd${HOME}"\n'
+    )
+    env = load_env(env_file, {"X": "expanded", "HOME": "/home/x"})
+    assert env["OKX_PASSPHRASE"] == "pa$$w0rd${X}"
+    assert env["OKX_USER_A_PASSPHRASE"] == "pa$$w0rd${HOME}"
+    assert env["OKX_USER_B_PASSPHRASE"] == "pa$$w0rd${HOME}"
+
+
 # -- against the real daemon ---------------------------------------------------------------------
 
 

@@ -1,6 +1,8 @@
-"""bot.daemon.status: status.json is written with the secrets masked."""
+"""bot.daemon.status: status.json is written masked and readable by its owner only."""
 
 from __future__ import annotations
+
+import os
 
 from bot.daemon.status import StatusWriter, read_status
 from bot.redact import MASK, Redactor
@@ -8,7 +10,7 @@ from bot.redact import MASK, Redactor
 KEY = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"
 
 
-def test_status_json_masks_secrets(tmp_path):
+def test_status_json_masks_secrets_and_is_private_whatever_the_umask(tmp_path):
     document = {
         "accounts": {
             "user/alice/KRAKEN": {
@@ -21,7 +23,12 @@ def test_status_json_masks_secrets(tmp_path):
     }
     path = tmp_path / "status.json"
     writer = StatusWriter(path, lambda: document, redactor=Redactor((KEY,)))
-    writer.write_now()
+    old = os.umask(0)
+    try:
+        writer.write_now()
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600
     raw = path.read_text().lower()
     assert KEY[:8].lower() not in raw and KEY[-8:].lower() not in raw
     written = read_status(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -339,6 +340,21 @@ def test_free_text_columns_never_hold_a_secret(path: Path, clock: FakeClock) -> 
         stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")).lower()
     for piece in (key[:8], key[-8:]):
         assert piece.lower().encode() not in stored
+
+
+def test_database_files_are_private_whatever_the_umask(path: Path) -> None:
+    old = os.umask(0)
+    try:
+        with Store(path, ALICE) as s:
+            s.record_health_event(1.0, "healthy", "degraded", "x")
+            files = sorted(path.parent.glob(path.name + "*"))
+            assert [f.name for f in files] == [path.name, f"{path.name}-shm", f"{path.name}-wal"]
+            assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+        os.chmod(path, 0o644)  # left readable by an older version: made private again
+        with Store(path, ALICE):
+            assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
 
 
 def test_day_start_equity(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""The real bot.py and check scripts keep the keys secret when venues echo them.
+"""The real bot.py and check scripts keep the keys secret: venues that echo them, file modes, .env.
 
 Some venues quote the API key in an error ("Invalid key ABC..."). Here the emulators do it
 in a JSON error body, an HTML error page and a response header, on balance calls, candles and
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +156,50 @@ def test_a_key_echoed_by_the_venues_shows_nowhere(venues, tmp_path):
     with Store.open_readonly(db) as store:
         orders = store.account("platform/platform/ALPACA").orders_since(0.0)
     assert [(o.status, "***" in (o.reason or "")) for o in orders] == [("rejected", True)]
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_files_are_private_and_env_values_literal_whatever_the_umask(tmp_path):
+    """nija.log, status.json and the database files are 0600 under umask 000; a .env that
+    others can read is warned about, without a word from inside it; ``$`` and ``${X}`` in a
+    .env value reach the venue unchanged (OKX checks the passphrase)."""
+    creds = Credentials(
+        "8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "FAKE-OKX-SECRET-literal-0001", "pa$$w0rd${X}"
+    )
+    okx = start("OKX", creds)
+    env_file = tmp_path / "my.env"
+    lines = [f"{name}={value}" for name, value in account_env("OKX", None, creds).items()]
+    env_file.write_text(
+        "\n".join([*lines, f"OKX_BASE_URL={okx.server.url}", "OKX_SYMBOLS=BTC/USDT"])
+    )
+    os.chmod(env_file, 0o644)
+    env = clean_env(X="expanded", NIJA_CYCLE_SECONDS="1", NIJA_CALL_TIMEOUT_SECONDS="3")
+    old = os.umask(0)
+    try:
+        run = start_daemon(env, tmp_path, args=("--env-file", str(env_file)))
+    finally:
+        os.umask(old)
+    try:
+        key = "platform/platform/OKX"
+        account = lambda: run.account(key)  # noqa: E731
+        wait_for(lambda: account().get("cycles") or account().get("last_error"), 40, "OKX's turn")
+        # Authenticated: the passphrase reached OKX as .env spells it.
+        assert (account()["last_error"], account()["funded"]) == (None, True)
+        db = db_path(tmp_path / "data", "paper")
+        files = [run.log_path, run.data_dir / "status.json", *db.parent.glob(db.name + "*")]
+        assert sorted(p.name for p in files[2:]) == [db.name, f"{db.name}-shm", f"{db.name}-wal"]
+        assert {p.name: mode_of(p) for p in files} == {p.name: 0o600 for p in files}
+    finally:
+        assert run.stop() == 0
+        okx.stop()
+    [warning] = [e for e in run.events() if e.event == "env_file_readable_by_others"]
+    assert warning.level == "warning"
+    assert warning.fields == {"path": str(env_file), "mode": "0644", "fix": f"chmod 600 {env_file}"}
+
+    os.chmod(env_file, 0o600)
+    again = start_daemon(env, tmp_path / "again", args=("--env-file", str(env_file), "--once"))
+    assert again.proc.wait(timeout=60) == 0
+    assert not [e for e in again.events() if e.event == "env_file_readable_by_others"]
