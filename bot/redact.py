@@ -165,6 +165,26 @@ def _common_suffix(text: str, end: int, source: str) -> int:
     return n
 
 
+def _trie(words: list[str]) -> str:
+    """A regex for any of ``words``, the longest where several match, that reads each
+    character of a text once per position (not once per word): hundreds of secret forms
+    cost about what one does."""
+    tree: dict[str, dict] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def branch(node: dict[str, dict]) -> str:
+        longer = [re.escape(char) + branch(child) for char, child in sorted(node.items()) if char]
+        if "" in node:  # tried last: a longer word that matches wins
+            return f"(?:{'|'.join(longer)})?" if longer else ""
+        return longer[0] if len(longer) == 1 else f"(?:{'|'.join(longer)})"
+
+    return branch(tree)
+
+
 @dataclass(frozen=True)
 class _Pieces:
     """Finds the leading and trailing pieces of the secrets in a (case-folded) text."""
@@ -186,11 +206,11 @@ class _Pieces:
         return cls(
             {gram: tuple(found) for gram, found in heads.items()},
             {gram: tuple(found) for gram, found in tails.items()},
-            re.compile("(?=(" + "|".join(map(re.escape, grams)) + "))", re.DOTALL),
+            re.compile(f"(?=({_trie(grams)}))", re.DOTALL),
         )
 
     def spans(self, folded: str) -> list[tuple[int, int]]:
-        """The merged ``(start, end)`` of every piece in ``folded``, in order."""
+        """The ``(start, end)`` of every piece in ``folded`` (overlapping, unordered)."""
         found: list[tuple[int, int]] = []
         for hit in self.pattern.finditer(folded):
             at, gram = hit.start(), hit.group(1)
@@ -199,13 +219,21 @@ class _Pieces:
             end = at + MIN_PIECE_LENGTH
             for source in self.tails.get(gram, ()):
                 found.append((end - _common_suffix(folded, end, source), end))
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(found):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
+        return found
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each run of overlapping or touching ``spans`` replaced by one MASK."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if out and start <= pos:  # overlaps or touches the run just masked: extend it
+            pos = max(pos, end)
+            continue
+        out += [text[pos:start], MASK]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _mask_text_fields(text: str) -> str:
@@ -260,9 +288,9 @@ class Redactor:
                 continue
             forms |= _forms(secret)
             sources |= _piece_sources(secret)
-        # Longest first, so a whole PEM is masked before any of its lines.
-        ordered = sorted(forms, key=lambda form: (-len(form), form))
-        pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE) if ordered else None
+        # The longest form that matches wins, so a whole PEM is masked, not line by line.
+        folded = sorted({_fold(form) for form in forms})
+        pattern = re.compile(_trie(folded)) if folded else None
         object.__setattr__(self, "_values", pattern)
         object.__setattr__(self, "_pieces", _Pieces.build(sources))
 
@@ -273,19 +301,13 @@ class Redactor:
     def mask_values(self, text: str) -> str:
         """``text`` with every configured secret value masked: whole, in any of its forms and
         letter cases, and every leading or trailing piece of at least ``MIN_PIECE_LENGTH``."""
-        if self._values is not None:
-            text = self._values.sub(MASK, text)
-        if self._pieces is None or len(text) < MIN_PIECE_LENGTH:
+        if self._values is None:
             return text
-        spans = self._pieces.spans(_fold(text))
-        if not spans:
-            return text
-        out, pos = [], 0
-        for start, end in spans:
-            out += [text[pos:start], MASK]
-            pos = end
-        out.append(text[pos:])
-        return "".join(out)
+        folded = _fold(text)  # the patterns are in lower case: any letter case matches
+        spans = [hit.span() for hit in self._values.finditer(folded)]
+        if self._pieces is not None and len(text) >= MIN_PIECE_LENGTH:
+            spans += self._pieces.spans(folded)
+        return _masked(text, spans) if spans else text
 
     def shorten(self, text: str, limit: int) -> str:
         """``text`` masked, then cut to ``limit`` characters (never the other way round)."""
