@@ -25,6 +25,11 @@ importing any SDK. Messages never carry secret values.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.redact import Redactor
+
 
 class NijaError(Exception):
     """Base class of every exception NIJA raises on purpose."""
@@ -120,9 +125,11 @@ class SimulatedApiError(SimulatedFault):
     """An injected venue error."""
 
 
-def describe(error: BaseException, limit: int = 300) -> str:
+def describe(error: BaseException, limit: int = 300, redactor: Redactor | None = None) -> str:
     """``"Type: message"``, cut to ``limit`` characters: how an error is shown to an operator.
 
-    Adapters guarantee their messages carry no secret values.
+    With a ``redactor`` the secrets are masked before the cut (a venue may echo a key in its
+    error body, and a cut could leave a piece of it too short to recognise afterwards).
     """
-    return f"{type(error).__name__}: {error}"[:limit]
+    text = f"{type(error).__name__}: {error}"
+    return text[:limit] if redactor is None else redactor.shorten(text, limit)

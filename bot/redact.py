@@ -2,23 +2,43 @@
 
 A :class:`Redactor` is built from the configured secret values (typically
 ``bot.config.settings.secret_values(env)``). ``mask_values`` masks those values wherever they
-appear, in every form a log line or a URL can show them (stripped, with literal ``\n``,
-percent-encoded, each line of a PEM body); ``redact`` also masks the value of every
-``name=value`` / ``name: value`` whose name is a secret name (``is_secret_name``);
-``redact_value`` does both through nested data.
+appear, in every form a log line, a venue's answer or a URL can show them, in any letter
+case: stripped, with literal ``\n``, percent-encoded, HTML- or JSON-escaped, each line of a
+PEM body; and CUT or SPLIT: any leading or trailing piece of a secret at least
+``MIN_PIECE_LENGTH`` (8) characters long, wherever it appears (a text cut right after the
+first 12 characters of a key, the two halves of a key in two fields). ``redact`` also masks
+the value of every ``name=value`` / ``name: value`` whose name is a secret name
+(``is_secret_name``); ``redact_value`` does both through nested data; ``mask_data`` masks the
+values in every string of plain data and keeps the rest as it is.
+
+Minimum lengths, and what they leave visible:
+
+* a whole configured value shorter than ``MIN_SECRET_LENGTH`` (4) is not a credential and
+  is never masked (a one-letter "secret" would shred every line);
+* a leading or trailing piece shorter than ``MIN_PIECE_LENGTH`` (8) is not recognised on its
+  own: at most 7 characters of a secret can show where a text cuts it, and the halves of a
+  secret shorter than 16 characters are not recognised in two different fields;
+* a piece from the middle of a secret (neither its start nor its end) is not recognised.
+
+Mask BEFORE cutting: ``shorten`` (and ``bot.errors.describe`` given a redactor) masks a
+text, then cuts it, so no cut can leave a piece too short to recognise.
 
 There is no process-wide redactor: whoever writes text out holds its own (the log
 handlers that ``bot.daemon.log.setup_logging`` builds, the commands' context in
-``bot.cli.commands``). This module imports the standard library only.
+``bot.cli.commands``, and the daemon's one, which ``bot.py`` gives to the isolation manager,
+the supervisor, the status writer and the stores). This module imports the standard library
+only.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
@@ -30,6 +50,10 @@ MASK = "***"
 # Shorter configured values are not real credentials and masking them would shred every
 # line (a one-letter "secret" would hide that letter everywhere).
 MIN_SECRET_LENGTH = 4
+# A leading or trailing piece of a secret at least this long is masked wherever it shows
+# (a value cut by someone's truncation, or split over two fields). Shorter pieces would
+# start to match ordinary words; 7 characters of a 20+ character key reveal little.
+MIN_PIECE_LENGTH = 8
 # A single line of a PEM body at least this long is masked on its own.
 MIN_PEM_LINE_LENGTH = 16
 # Field names containing one of these words (case-insensitive) hold secrets.
@@ -69,23 +93,147 @@ def is_secret_name(name: str) -> bool:
     return any(word in low for word in SECRET_NAME_WORDS)
 
 
+def _encodings(text: str) -> set[str]:
+    """``text`` as repr()/JSON, a URL and an HTML page show it."""
+    return {
+        text.replace("\n", "\\n"),
+        text.replace("\r\n", "\\r\\n"),
+        json.dumps(text)[1:-1],
+        quote(text, safe=""),
+        quote(text),
+        quote_plus(text, safe=""),
+        html.escape(text),
+    }
+
+
+def _pem_body(unescaped: str) -> list[str] | None:
+    """The base64 lines of a PEM value, or None when it is not one."""
+    if "-----BEGIN" not in unescaped:
+        return None
+    return [
+        line.strip()
+        for line in unescaped.splitlines()
+        if line.strip() and not line.strip().startswith("-----")
+    ]
+
+
 def _forms(secret: str) -> set[str]:
-    """The ways one secret value can show up in a log line."""
+    """The ways one secret value can show up whole in a line of text."""
     forms = {secret, secret.strip()}
     unescaped = secret.strip().replace("\\n", "\n")
     forms |= {unescaped, unescaped.strip()}
     for text in list(forms):
-        # repr() and JSON show newlines as \n; URLs percent-encode.
-        forms |= {text.replace("\n", "\\n"), text.replace("\r\n", "\\r\\n"), quote(text, safe="")}
-    if "-----BEGIN" in unescaped:
-        body = [
-            line.strip()
-            for line in unescaped.splitlines()
-            if line.strip() and not line.strip().startswith("-----")
-        ]
+        forms |= _encodings(text)
+    body = _pem_body(unescaped)
+    if body is not None:
         forms.add("".join(body))
         forms |= {line for line in body if len(line) >= MIN_PEM_LINE_LENGTH}
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _piece_sources(secret: str) -> set[str]:
+    """The forms whose leading and trailing pieces are masked: never a PEM's armour lines
+    (``-----BEGIN EC PRIVATE KEY-----`` is in every key, and in error messages)."""
+    unescaped = secret.strip().replace("\\n", "\n")
+    body = _pem_body(unescaped)
+    sources = {unescaped, *_encodings(unescaped)} if body is None else {"".join(body), *body}
+    return {_fold(source) for source in sources if len(source) > MIN_PIECE_LENGTH}
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(text: str) -> str:
+    """``text`` in lower case, with one character for each of ``text``'s (positions agree)."""
+    low = text.lower()
+    return low if len(low) == len(text) else text.translate(_ASCII_LOWER)
+
+
+def _common_prefix(text: str, start: int, source: str) -> int:
+    """How many characters of ``text`` from ``start`` on begin ``source``."""
+    n, limit = 0, min(len(source), len(text) - start)
+    while n < limit and text[start + n] == source[n]:
+        n += 1
+    return n
+
+
+def _common_suffix(text: str, end: int, source: str) -> int:
+    """How many characters of ``text`` before ``end`` end ``source``."""
+    n, limit = 0, min(len(source), end)
+    while n < limit and text[end - 1 - n] == source[-1 - n]:
+        n += 1
+    return n
+
+
+def _trie(words: list[str]) -> str:
+    """A regex for any of ``words``, the longest where several match, that reads each
+    character of a text once per position (not once per word): hundreds of secret forms
+    cost about what one does."""
+    tree: dict[str, dict] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def branch(node: dict[str, dict]) -> str:
+        longer = [re.escape(char) + branch(child) for char, child in sorted(node.items()) if char]
+        if "" in node:  # tried last: a longer word that matches wins
+            return f"(?:{'|'.join(longer)})?" if longer else ""
+        return longer[0] if len(longer) == 1 else f"(?:{'|'.join(longer)})"
+
+    return branch(tree)
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """Finds the leading and trailing pieces of the secrets in a (case-folded) text."""
+
+    heads: dict[str, tuple[str, ...]]  # first MIN_PIECE_LENGTH characters → sources
+    tails: dict[str, tuple[str, ...]]  # last MIN_PIECE_LENGTH characters → sources
+    pattern: re.Pattern[str]  # every head and tail, found at every position (lookahead)
+
+    @classmethod
+    def build(cls, sources: set[str]) -> _Pieces | None:
+        if not sources:
+            return None
+        heads: dict[str, set[str]] = {}
+        tails: dict[str, set[str]] = {}
+        for source in sources:
+            heads.setdefault(source[:MIN_PIECE_LENGTH], set()).add(source)
+            tails.setdefault(source[-MIN_PIECE_LENGTH:], set()).add(source)
+        grams = sorted(set(heads) | set(tails))
+        return cls(
+            {gram: tuple(found) for gram, found in heads.items()},
+            {gram: tuple(found) for gram, found in tails.items()},
+            re.compile(f"(?=({_trie(grams)}))", re.DOTALL),
+        )
+
+    def spans(self, folded: str) -> list[tuple[int, int]]:
+        """The ``(start, end)`` of every piece in ``folded`` (overlapping, unordered)."""
+        found: list[tuple[int, int]] = []
+        for hit in self.pattern.finditer(folded):
+            at, gram = hit.start(), hit.group(1)
+            for source in self.heads.get(gram, ()):
+                found.append((at, at + _common_prefix(folded, at, source)))
+            end = at + MIN_PIECE_LENGTH
+            for source in self.tails.get(gram, ()):
+                found.append((end - _common_suffix(folded, end, source), end))
+        return found
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each run of overlapping or touching ``spans`` replaced by one MASK."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if out and start <= pos:  # overlaps or touches the run just masked: extend it
+            pos = max(pos, end)
+            continue
+        out += [text[pos:start], MASK]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _mask_text_fields(text: str) -> str:
@@ -130,25 +278,61 @@ class Redactor:
 
     secrets: tuple[str, ...] = ()
     _values: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _pieces: _Pieces | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forms: set[str] = set()
+        sources: set[str] = set()
         for secret in self.secrets:
+            if len(secret.strip()) < MIN_SECRET_LENGTH:
+                continue
             forms |= _forms(secret)
-        # Longest first, so a whole PEM is masked before any of its lines.
-        ordered = sorted(forms, key=lambda form: (-len(form), form))
-        pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            sources |= _piece_sources(secret)
+        # The longest form that matches wins, so a whole PEM is masked, not line by line.
+        folded = sorted({_fold(form) for form in forms})
+        pattern = re.compile(_trie(folded)) if folded else None
         object.__setattr__(self, "_values", pattern)
+        object.__setattr__(self, "_pieces", _Pieces.build(sources))
 
     def __repr__(self) -> str:
         # Never show the secrets themselves, only how many there are.
         return f"Redactor(<{len(self.secrets)} secrets>)"
 
     def mask_values(self, text: str) -> str:
-        """``text`` with every configured secret value (and PEM body line) masked."""
+        """``text`` with every configured secret value masked: whole, in any of its forms and
+        letter cases, and every leading or trailing piece of at least ``MIN_PIECE_LENGTH``."""
         if self._values is None:
             return text
-        return self._values.sub(MASK, text)
+        folded = _fold(text)  # the patterns are in lower case: any letter case matches
+        spans = [hit.span() for hit in self._values.finditer(folded)]
+        if self._pieces is not None and len(text) >= MIN_PIECE_LENGTH:
+            spans += self._pieces.spans(folded)
+        return _masked(text, spans) if spans else text
+
+    def shorten(self, text: str, limit: int) -> str:
+        """``text`` masked, then cut to ``limit`` characters (never the other way round)."""
+        return self.mask_values(text)[:limit]
+
+    def mask_data(self, value: Any) -> Any:
+        """A copy of plain data (dicts, lists, strings, numbers) with secret values masked in
+        every string, keys included; numbers, booleans and None are kept as they are, any
+        other object becomes its masked ``str()`` (what ``json.dumps(default=str)`` prints).
+
+        For documents meant for people (status.json, the commands' reports): unlike
+        ``redact_value`` it masks no field by its name, so ``"credentials": "present"`` stays.
+        """
+        if isinstance(value, str):
+            return self.mask_values(value)
+        if isinstance(value, Mapping):
+            return {
+                self.mask_values(key) if isinstance(key, str) else key: self.mask_data(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.mask_data(item) for item in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.mask_values(str(value))
 
     def redact(self, text: str) -> str:
         """``text`` with secret values and ``name=value`` pairs of secret names masked."""

@@ -4,8 +4,9 @@ and ``check_active_trading_per_broker.py``.
 Each command reads the environment (and ``.env``, the real environment winning) like the
 daemon does, prints an aligned table (or ``--json``) and exits 0 when all is well, 1 when
 something needs attention, 2 on a configuration error. Nothing printed comes from
-credentials; every line still passes a ``bot.redact.Redactor`` over the configured secret
-values, so a future message that quotes one cannot leak it.
+credentials, but a venue's error text may quote one: every report passes a
+``bot.redact.Redactor`` over the configured secret values before it is rendered (so a
+table cell is cut only after masking), and the printed text passes it once more.
 """
 
 from __future__ import annotations
@@ -130,11 +131,16 @@ def _fail(message: str, redactor: Redactor, as_json: bool) -> None:
         print(json.dumps({"exit_code": EXIT_CONFIG, "error": message}))
 
 
-def _emit(ctx: Context, report: dict[str, Any], text: str) -> int:
-    """Print the report (JSON or text, redacted) and return its exit code."""
+def _emit(ctx: Context, report: dict[str, Any], render: Callable[[dict[str, Any]], str]) -> int:
+    """Print the report (JSON or ``render(report)``'s text, redacted) and return its exit code.
+
+    The report is masked before it is rendered: the text cuts long cells, and a cut could
+    leave a piece of a secret too short to recognise afterwards.
+    """
     code = EXIT_ATTENTION if report["attention"] or report["config_errors"] else EXIT_OK
     report["exit_code"] = code
-    out = json.dumps(report, indent=2, default=str) + "\n" if ctx.as_json else text
+    report = ctx.redactor.mask_data(report)
+    out = json.dumps(report, indent=2, default=str) + "\n" if ctx.as_json else render(report)
     sys.stdout.write(ctx.redactor.mask_values(out))
     return code
 
@@ -200,7 +206,9 @@ def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
 
 def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
     """Every loaded account's balance, all at once, bounded by the call timeout."""
-    isolation = AccountIsolationManager(circuit_config(ctx.settings), clock=ctx.clock)
+    isolation = AccountIsolationManager(
+        circuit_config(ctx.settings), clock=ctx.clock, redactor=ctx.redactor
+    )
     load_adapters(ctx.accounts.specs)
     results = {
         r.account_key: r
@@ -255,7 +263,7 @@ def main_broker_status(ctx: Context) -> int:
         "config_errors": _config_errors(ctx),
         "attention": attention,
     }
-    return _emit(ctx, report, cli_render.render_broker_status(report))
+    return _emit(ctx, report, cli_render.render_broker_status)
 
 
 # -- check_independent_broker_status ---------------------------------------------------------
@@ -316,7 +324,7 @@ def main_independent_status(ctx: Context) -> int:
         "config_errors": _config_errors(ctx),
         "attention": attention + cli_render.account_attention(rows),
     }
-    return _emit(ctx, report, cli_render.render_independent_status(report))
+    return _emit(ctx, report, cli_render.render_independent_status)
 
 
 # -- check_active_trading_per_broker ---------------------------------------------------------
@@ -353,7 +361,7 @@ def main_active_trading(ctx: Context) -> int:
             _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
             return EXIT_CONFIG
         report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
-        return _emit(ctx, report, cli_render.render_active_trading(report))
+        return _emit(ctx, report, cli_render.render_active_trading)
     since = _day_start(ctx.clock.wall())
     try:
         with Store.open_readonly(path) as store:
@@ -364,9 +372,9 @@ def main_active_trading(ctx: Context) -> int:
                 report["attention"] += reasons
     except StoreError as exc:
         report["attention"].append(f"cannot read the state store: {exc}")
-        return _emit(ctx, report, cli_render.render_active_trading(report))
+        return _emit(ctx, report, cli_render.render_active_trading)
     report["brokers"] = [{"broker": b, "accounts": by_broker[b]} for b in sorted(by_broker)]
-    return _emit(ctx, report, cli_render.render_active_trading(report))
+    return _emit(ctx, report, cli_render.render_active_trading)
 
 
 def run(main: Callable[[], int]) -> None:

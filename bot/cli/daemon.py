@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import stat
 import sys
 import threading
 
@@ -25,6 +26,7 @@ from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.wiring import TraderFactory, circuit_config, interval_for, make_trader
 from bot.errors import ConfigError
 from bot.isolation.manager import get_isolation_manager
+from bot.redact import Redactor
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 
@@ -47,8 +49,13 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     except ConfigError as exc:
         print(f"NIJA configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(settings.log_file, secret_values(env))
+    secrets = secret_values(env)
+    setup_logging(settings.log_file, secrets)
     log = get_logger()
+    # One redactor for everything the daemon writes besides the log: status.json, the state
+    # database, and the error texts the isolation manager and the workers keep.
+    redactor = Redactor(tuple(secrets))
+    _warn_if_readable_by_others(log, args.env_file)
 
     clock = SYSTEM_CLOCK  # the one clock every component is given
     accounts = load_accounts(env, settings)
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         return EXIT_CONFIG
     load_adapters(specs)
 
-    isolation = get_isolation_manager(circuit_config(settings))
+    isolation = get_isolation_manager(circuit_config(settings), redactor=redactor)
     trader = IndependentBrokerTrader(
         settings,
         specs,
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         once=args.once,
         clock=clock,
         log=log,
+        redactor=redactor,
     )
     _banner(log, settings, specs, demo)
 
@@ -94,6 +102,22 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         trader.stop_independent_trading()
         shutdown_logging()
     return EXIT_OK
+
+
+def _warn_if_readable_by_others(log, env_file: str) -> None:
+    """A warning (its path and mode only, nothing from inside it) when group or others may
+    read the .env file that holds the keys."""
+    try:
+        mode = stat.S_IMODE(os.stat(env_file).st_mode)
+    except OSError:
+        return  # no .env: the settings come from the environment
+    if mode & 0o077:
+        log.warning(
+            "env_file_readable_by_others",
+            path=env_file,
+            mode=f"{mode:04o}",
+            fix=f"chmod 600 {env_file}",
+        )
 
 
 def _banner(log, settings, specs, demo: bool) -> None:

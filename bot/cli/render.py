@@ -16,6 +16,7 @@ from bot.daemon.worker import ThreadState
 from bot.store.writer import AccountReader, StoredOrderStatus
 
 # Longest cell before it is cut (an error message can be long; the JSON keeps it whole).
+# The commands mask secrets in a report before rendering it, so a cut never comes first.
 MAX_CELL = 60
 
 

@@ -10,20 +10,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from dotenv.main import DotEnv
+from dotenv import dotenv_values
 
 
 def load_env(path: str | Path = ".env", environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables of the dotenv file ``path`` (when it exists) overlaid by ``environ``
     (``os.environ`` by default), which wins. A name without a value in the file is skipped.
 
-    ``${VAR}`` references in the file see the real environment first, as python-dotenv's
-    ``load_dotenv(override=False)`` resolves them (``dotenv_values`` would prefer the file).
+    Values are taken literally: no ``${VAR}`` expansion, which would silently change a
+    secret such as an OKX passphrase ``pa$$w0rd${X}``.
     """
     environ = os.environ if environ is None else environ
     from_file: dict[str, str | None] = {}
     if Path(path).is_file():
-        from_file = DotEnv(path, encoding="utf-8", override=False).dict()
+        from_file = dict(dotenv_values(path, encoding="utf-8", interpolate=False))
     merged = {name: value for name, value in from_file.items() if value is not None}
     merged.update(environ)
     return merged

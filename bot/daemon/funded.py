@@ -31,7 +31,7 @@ class FundedResult:
     funded: bool
     balance_usd: float | None = None
     cash_usd: float | None = None
-    error: str | None = None  # "Type: message" (never a secret: adapters guarantee that)
+    error: str | None = None  # "Type: message", secrets masked by the isolation's redactor
     failure_type: str | None = None
     seconds: float = 0.0
 
@@ -58,7 +58,7 @@ def _check(
         return FundedResult(
             acct.key,
             False,
-            error=describe(exc),
+            error=describe(exc, redactor=isolation.redactor),
             failure_type=classify_failure(exc, "balance").value,
             seconds=clock.monotonic() - started,
         )

@@ -24,6 +24,7 @@ import importlib
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -55,6 +56,8 @@ _COINBASE_LOGGERS = ("coinbase.RESTClient", "coinbase.WSClient")
 _COINBASE_LEVEL = logging.WARNING
 # How a rendered value is quoted: bare when it is one printable token.
 _BARE_VALUE = re.compile(r"[^\s\"=\\]+")
+# The log quotes venues' answers: the operator's alone (0600), whatever the umask.
+LOG_FILE_MODE = 0o600
 # Characters some tools treat as line breaks although JSON leaves them unescaped.
 _EXTRA_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
@@ -138,7 +141,16 @@ class _StdoutHandler(_NijaHandler, logging.StreamHandler):
 
 
 class _FileHandler(_NijaHandler, logging.handlers.RotatingFileHandler):
-    pass
+    """``nija.log`` and its rotations, readable by their owner only, whatever the umask."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_FILE_MODE)
+        try:
+            os.fchmod(fd, LOG_FILE_MODE)  # also a file an older version left readable
+            return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+        except BaseException:
+            os.close(fd)
+            raise
 
 
 def _coinbase_filter(record: logging.LogRecord) -> bool:

@@ -2,8 +2,9 @@
 
 Account threads never write the file themselves: they mark the status dirty and go
 on. The writer builds the document from plain snapshots and the isolation manager
-(per-account locks held for microseconds), writes a temporary file and renames it,
-so a reader never sees half a file and no account waits on the disk.
+(per-account locks held for microseconds), masks every secret in it (a venue's error text
+may quote a key), writes a temporary file and renames it, so a reader never sees half a
+file and no account waits on the disk. The file is readable by its owner only (0600).
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.redact import Redactor
+
 STATUS_FILE = "status.json"
+# Error texts and balances are the operator's alone, whatever the umask.
+STATUS_FILE_MODE = 0o600
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
+    """Write JSON to ``path`` (mode 0600) through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".status-", suffix=".json", dir=path.parent)
     try:
+        os.fchmod(fd, STATUS_FILE_MODE)  # mkstemp's 0600 today; said here, not assumed
         with os.fdopen(fd, "w") as fh:
             json.dump(document, fh, indent=1, sort_keys=True, default=str)
             fh.flush()
@@ -50,7 +56,10 @@ def read_status(path: Path) -> dict[str, Any] | None:
 
 
 class StatusWriter:
-    """Rewrites status.json whenever marked dirty, at most every ``min_interval`` seconds."""
+    """Rewrites status.json whenever marked dirty, at most every ``min_interval`` seconds.
+
+    Every document ``build`` returns passes ``redactor.mask_data`` before it is written.
+    """
 
     def __init__(
         self,
@@ -59,9 +68,11 @@ class StatusWriter:
         *,
         min_interval: float = 0.5,
         on_error: Callable[[Exception], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.path = path
         self._build = build
+        self._redactor = redactor or Redactor()
         self._min_interval = min_interval
         self._on_error = on_error
         self._dirty = threading.Event()
@@ -78,7 +89,7 @@ class StatusWriter:
     def write_now(self) -> None:
         """Write from the calling thread (start-up, shutdown)."""
         try:
-            write_atomically(self.path, self._build())
+            write_atomically(self.path, self._redactor.mask_data(self._build()))
             self.writes += 1
         except Exception as exc:  # a full disk must not stop trading; it is reported
             if self._on_error is None:

@@ -27,6 +27,7 @@ from bot.engine.trader import CycleResult
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
+from bot.redact import Redactor
 from bot.store.writer import Store, db_path, prepare_database
 
 FIRST_RESTART_DELAY = 1.0
@@ -49,8 +50,12 @@ class IndependentBrokerTrader:
         once: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         log=None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.settings = settings
+        # The daemon's one redactor (bot.py's): status.json, the stores and the workers' error
+        # texts mask with it. By default the isolation manager's, which masks last_error.
+        self.redactor = redactor or isolation.redactor
         self.specs = {s.account.key: s for s in specs}
         self.isolation = isolation
         self.trader_factory = trader_factory  # bot.daemon.wiring.make_trader, or a test's wrapper
@@ -70,6 +75,7 @@ class IndependentBrokerTrader:
             self.data_dir / STATUS_FILE,
             self.get_multi_broker_status,
             on_error=lambda exc: self.log.error("status_write_failed", error=str(exc)),
+            redactor=self.redactor,
         )
         self._restart_at: dict[str, float] = {}
         self._restart_delay: dict[str, float] = {}
@@ -171,11 +177,12 @@ class IndependentBrokerTrader:
                 should_stop=worker.stop_event.is_set,
                 clock=self.factories.market_clock or self.clock,
             ),
-            open_store=lambda k: Store(self.db, k, clock=self.clock),
+            open_store=lambda k: Store(self.db, k, clock=self.clock, redactor=self.redactor),
             on_cycle=self._on_cycle,
             clock=self.clock,  # the watchdog compares the worker's times with its own
             max_cycles=1 if self.once else None,
             log=log,
+            redactor=self.redactor,
         )
         self.workers[key] = worker
         thread = worker.start()

@@ -20,6 +20,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
 from bot.model import BrokerSpec
+from bot.redact import Redactor
 from bot.store.writer import Store, StoreError
 
 
@@ -72,6 +73,7 @@ class AccountWorker:
         clock: Clock = SYSTEM_CLOCK,
         max_cycles: int | None = None,
         log=None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.spec = spec
         self.key = spec.account.key
@@ -81,6 +83,7 @@ class AccountWorker:
         self._on_cycle = on_cycle
         self._clock = clock
         self.log = log or structlog.get_logger().bind(account=self.key)
+        self.redactor = redactor or Redactor()  # masks the secrets in ``crash``
         self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
@@ -129,7 +132,7 @@ class AccountWorker:
                     return
                 self._sleep_until_next()
         except Exception as exc:  # the watchdog records the death and restarts the thread
-            self.crash = describe(exc)
+            self.crash = describe(exc, redactor=self.redactor)
             self.state = ThreadState.DEAD
             # Through the redacting logger, not threading.excepthook's raw stderr.
             self.log.exception("trader_thread_crashed", error=self.crash)

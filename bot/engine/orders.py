@@ -136,7 +136,7 @@ class OrderDesk:
         except Exception as exc:
             failure = classify_failure(exc, "order")
             if first and is_definitive_refusal(exc):
-                reason = f"{failure.value}: {exc}"[:300]
+                reason = self.store.redactor.shorten(f"{failure.value}: {exc}", 300)
                 self.store.update_order(coid, status=StoredOrderStatus.REJECTED, reason=reason)
                 self.log.warning("order_rejected", client_order_id=coid, reason=reason)
             else:

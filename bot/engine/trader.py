@@ -101,7 +101,7 @@ class AccountTrader:
             result.retry_in_seconds = blocked.retry_in_seconds
             self.log.info("cycle_blocked", reason=blocked.reason)
         except Exception as exc:
-            result.ok, result.error = False, describe(exc)
+            result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
             self._record_unguarded(exc, "store" if isinstance(exc, StoreError) else "cycle")
             self.log.warning("cycle_ended_early", error=result.error)
         result.broker_calls = self.broker.calls
@@ -292,7 +292,8 @@ class AccountTrader:
         except Exception as exc:  # a strategy bug is this account's failure, not a crash
             self._record_unguarded(exc, "strategy")
             result.notes.append(f"{symbol}: strategy failed ({type(exc).__name__})")
-            self.log.error("strategy_failed", symbol=symbol, error=describe(exc))
+            error = describe(exc, redactor=self.isolation.redactor)
+            self.log.error("strategy_failed", symbol=symbol, error=error)
             return None
 
     # -- bookkeeping ------------------------------------------------------------------
@@ -320,7 +321,7 @@ class AccountTrader:
                 result.ok,
             )
         except StoreError as exc:
-            result.ok, result.error = False, f"StoreError: {exc}"[:300]
+            result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
             self._record_unguarded(exc, "store")
             result.errors = dict(self.broker.errors)
             self.log.error("store_write_failed", error=str(exc))

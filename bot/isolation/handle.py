@@ -29,6 +29,7 @@ from bot.isolation.circuit import (
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
 from bot.isolation.policy import weigh
 from bot.model import AccountRef
+from bot.redact import Redactor
 
 # Set on every exception that escapes ``guard``: which account it came from...
 ACCOUNT_TAG = "_nija_account_key"
@@ -91,6 +92,7 @@ class AccountHandle:
         "config",
         "key",
         "lock",
+        "redactor",
     )
 
     def __init__(
@@ -99,6 +101,7 @@ class AccountHandle:
         config: CircuitBreakerConfig,
         clock: Clock,
         listeners: list[Listener],
+        redactor: Redactor,
     ) -> None:
         self.account_type = account.account_type
         self.account_id = account.account_id
@@ -110,6 +113,7 @@ class AccountHandle:
         self._monotonic = clock.monotonic
         self._wall = clock.wall
         self._listeners = listeners  # the manager's list: listeners added later are heard
+        self.redactor = redactor  # the manager's: masks secrets before an error text is cut
 
     def _notify(self, transition: Transition) -> None:
         for listener in self._listeners:
@@ -163,7 +167,7 @@ class AccountHandle:
             failure_type = classify_failure(error, operation)
         weight = weigh(self.config, failure_type, error)
         origin = getattr(error, ACCOUNT_TAG, None)
-        text = describe(error, limit=200)
+        text = describe(error, limit=200, redactor=self.redactor)
         retry_after = (
             retry_after_seconds(error) if failure_type is FailureType.RATE_LIMIT_ERROR else None
         )

@@ -31,6 +31,7 @@ from bot.isolation.handle import (
     failure_type_of,
 )
 from bot.model import AccountRef
+from bot.redact import Redactor
 
 __all__ = [
     "ACCOUNT_TAG",
@@ -73,10 +74,14 @@ class AccountIsolationManager:
         self,
         config: CircuitBreakerConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        redactor: Redactor | None = None,
     ) -> None:
         _require_clock(clock)
         self.config = config or CircuitBreakerConfig()
         self._clock = clock
+        # Masks the secrets in every error text recorded here (last_error, and the reasons
+        # AccountBlockedError quotes it in); callers that show an error use it too.
+        self.redactor = redactor or Redactor()
         self._accounts: dict[str, AccountHandle] = {}
         # The three strings as a caller spelled them → the handle (filled on first use).
         self._spellings: dict[tuple[str, str, str], AccountHandle] = {}
@@ -99,7 +104,7 @@ class AccountIsolationManager:
             found = self._accounts.get(account.key)
             if found is not None:
                 return found, False
-            found = AccountHandle(account, self.config, self._clock, self._listeners)
+            found = AccountHandle(account, self.config, self._clock, self._listeners, self.redactor)
             self._accounts[account.key] = found
             return found, True
 
@@ -260,13 +265,17 @@ _manager: AccountIsolationManager | None = None
 _manager_lock = threading.Lock()
 
 
-def get_isolation_manager(config: CircuitBreakerConfig | None = None) -> AccountIsolationManager:
-    """The process-wide manager, created on first use (``config`` applies only then)."""
+def get_isolation_manager(
+    config: CircuitBreakerConfig | None = None, redactor: Redactor | None = None
+) -> AccountIsolationManager:
+    """The process-wide manager, created on first use (``config`` and ``redactor`` apply only then)."""
     global _manager
     if _manager is None:
         with _manager_lock:
             if _manager is None:
-                _manager = AccountIsolationManager(config)
+                _manager = AccountIsolationManager(config, redactor=redactor)
     if config is not None and config != _manager.config:
         raise ValueError("the process-wide isolation manager already exists with another config")
+    if redactor is not None and redactor != _manager.redactor:
+        raise ValueError("the process-wide isolation manager already exists with other secrets")
     return _manager

@@ -2,13 +2,16 @@
 
 ``db_path`` names one database per mode. ``connect`` and ``prepare_connection`` open
 a connection in autocommit mode, in WAL, at the current schema version (``migrate``
-applies the missing steps of ``bot.store.schema.MIGRATIONS``). ``guarded`` turns any
+applies the missing steps of ``bot.store.schema.MIGRATIONS``). ``make_private`` keeps the
+file and its ``-wal``/``-shm`` companions readable by their owner only (0600). ``guarded`` turns any
 sqlite3 or file-system failure into a ``StoreError`` naming the operation, so a caller
 can count it as that account's failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +28,7 @@ __all__ = [
     "connect",
     "db_path",
     "guarded",
+    "make_private",
     "migrate",
     "pragma",
     "prepare_connection",
@@ -33,6 +37,8 @@ __all__ = [
 ]
 
 DEFAULT_BUSY_TIMEOUT_MS = 2000
+# Orders, positions and venue texts are nobody else's business, whatever the umask.
+PRIVATE_FILE_MODE = 0o600
 
 
 class StoreError(NijaError):
@@ -77,6 +83,23 @@ def db_path(data_dir: str | Path, mode: str) -> Path:
     if not mode or "/" in mode or "\\" in mode:
         raise ValueError(f"mode must be a plain name like 'paper' or 'live', not {mode!r}")
     return Path(data_dir) / f"nija-{mode}.db"
+
+
+def make_private(path: Path) -> None:
+    """Create the database file owner-only (0600) unless it exists, and make it and its
+    ``-wal`` and ``-shm`` files 0600 (files an older version left readable are fixed too).
+
+    SQLite creates ``-wal`` and ``-shm`` with the main file's mode, so creating that file
+    first is what keeps them private. OSError when the files cannot be changed.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
 
 
 @contextmanager
@@ -140,6 +163,7 @@ def prepare_database(path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEO
     path = Path(path)
     with guarded("prepare", None):
         path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)
         conn = connect(str(path), busy_timeout_ms)
     try:
         with guarded("prepare", None):

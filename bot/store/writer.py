@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.redact import Redactor
 from bot.store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     SchemaVersionError,
@@ -32,6 +33,7 @@ from bot.store.db import (
     connect,
     db_path,
     guarded,
+    make_private,
     migrate,
     prepare_connection,
     prepare_database,
@@ -84,7 +86,8 @@ class Store(AccountReader):
     Create it in the thread that uses it (sqlite3 refuses cross-thread use) and
     ``close()`` it when the thread ends. Every database failure raises ``StoreError``;
     invalid arguments (a bug in the caller) raise ``ValueError``. The times it stamps
-    (``created_at``, ``updated_at``) are ``clock.wall()``.
+    (``created_at``, ``updated_at``) are ``clock.wall()``. ``redactor`` masks the
+    secrets in every free-text column it writes (order and close reasons, health reasons).
     """
 
     def __init__(
@@ -93,10 +96,14 @@ class Store(AccountReader):
         account_key: str,
         clock: Clock = SYSTEM_CLOCK,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        *,
+        redactor: Redactor | None = None,
     ) -> None:
         self.path = Path(path)
+        self.redactor = redactor or Redactor()
         with guarded("open", account_key):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
             conn = connect(str(self.path), busy_timeout_ms)
         try:
             super().__init__(conn, account_key)
@@ -107,6 +114,10 @@ class Store(AccountReader):
         except BaseException:
             conn.close()
             raise
+
+    def _text(self, text: str | None) -> str | None:
+        """A free-text column's value with the secrets masked (a venue may quote a key)."""
+        return None if text is None else self.redactor.mask_values(text)
 
     def _prepare(self) -> None:
         prepare_connection(self._conn, self.account_key)
@@ -195,7 +206,8 @@ class Store(AccountReader):
             rec.client_order_id, self.account_key, rec.intent_id, rec.symbol, str(rec.side),
             str(rec.type), rec.amount, rec.quote_amount, rec.limit_price, str(rec.purpose),
             str(rec.status), rec.venue_order_id, rec.filled, rec.average_price, rec.fee_usd,
-            rec.reason, rec.position_id, now if rec.created_at is None else rec.created_at,
+            self._text(rec.reason), rec.position_id,
+            now if rec.created_at is None else rec.created_at,
             now if rec.updated_at is None else rec.updated_at, rec.attempts,
             rec.stop, rec.target, rec.initial_risk,
         )  # fmt: skip
@@ -216,6 +228,8 @@ class Store(AccountReader):
         if "status" in fields:  # ValueError for a string that is no StoredOrderStatus
             fields["status"] = StoredOrderStatus(fields["status"])
         check_finite(**fields)
+        if "reason" in fields:
+            fields["reason"] = self._text(fields["reason"])
         self._update(
             "update_order",
             "orders",
@@ -305,7 +319,7 @@ class Store(AccountReader):
             position_id,
             status=PositionStatus.CLOSED,
             exit_price=exit_price,
-            close_reason=reason,
+            close_reason=self._text(reason),
             closed_at=closed_at,
             realized_pnl_usd=realized_pnl_usd,
         )
@@ -336,7 +350,12 @@ class Store(AccountReader):
     def record_health_event(self, at: float, old: str, new: str, reason: str) -> None:
         """Store a change of this account's health state."""
         self._insert(
-            "record_health_event", "health_events", at=at, old=str(old), new=str(new), reason=reason
+            "record_health_event",
+            "health_events",
+            at=at,
+            old=str(old),
+            new=str(new),
+            reason=self._text(reason),
         )
 
     def set_day_start_equity(self, day: str, equity: float) -> None:

@@ -32,7 +32,14 @@ FAULT_KINDS = (
     "malformed_json",  # 200 with a body that is not JSON
     "html",  # an HTML error page with ``status`` (default 502)
     "drop",  # close the connection without an answer
+    # The venue's error for ``code`` (default auth) quoting the caller's API key, as some
+    # venues do ("Invalid key ABC..."): in its JSON body, an HTML page or a header (``where``).
+    "echo_key",
 )
+ECHO_PLACES = ("json", "html", "header")
+# Where an error body keeps its human-readable text (Kraken: the items of its "error" list).
+_MESSAGE_FIELDS = ("msg", "message", "sMsg", "error_details")
+ECHO_HEADER = "X-Rejected-Api-Key"
 
 
 @dataclass
@@ -45,10 +52,13 @@ class Fault:
     times: int | None = None  # None: until cleared
     after: bool = False  # process the request normally first, then fail the answer
     api_key: str | None = None  # only requests of this account (None: every account)
+    where: str = "json"  # echo_key: json | html | header
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.where not in ECHO_PLACES:
+            raise ValueError(f"unknown echo place {self.where!r} (one of {ECHO_PLACES})")
 
 
 @dataclass
@@ -161,6 +171,7 @@ class EmulatorServer:
         """``port`` 0 picks a free one; a fixed port lets a venue come back where it was."""
         self.venue = venue
         self.requests: list[Recorded] = []
+        self.echoed: list[str] = []  # the API keys echo_key faults have put in answers
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -265,23 +276,16 @@ class EmulatorServer:
                             self.command, parts.path, parse_qs(parts.query), body, headers, route
                         )
                     )
-                fault = server._take_fault(
-                    route,
-                    lambda: (
-                        server.venue.api_key_of(
-                            Request(
-                                self.command,
-                                parts.path,
-                                {k: v[0] for k, v in parse_qs(parts.query).items()},
-                                headers,
-                                body,
-                                found[2],
-                            )
-                        )
-                        if found
-                        else None
-                    ),
-                )
+
+                def requester() -> str | None:
+                    if found is None:
+                        return None
+                    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                    return server.venue.api_key_of(
+                        Request(self.command, parts.path, query, headers, body, found[2])
+                    )
+
+                fault = server._take_fault(route, requester)
                 if fault is not None and fault.kind == "latency":
                     server._stopping.wait(fault.seconds)
                     fault = None
@@ -289,7 +293,9 @@ class EmulatorServer:
                     # The venue acts on the request; only its answer is lost or garbled.
                     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                     found[1](Request(self.command, parts.path, query, headers, body, found[2]))
-                if fault is not None:
+                if fault is not None and fault.kind == "echo_key":
+                    resp = server._echo_key(fault, requester())
+                elif fault is not None:
                     resp = server._apply_fault(fault, self)
                     if resp is None:
                         return
@@ -321,6 +327,26 @@ class EmulatorServer:
 
         return _Handler
 
+    def _echo_key(self, fault: Fault, api_key: str | None) -> Response:
+        """The venue's error for ``fault.code`` with the caller's API key quoted in it."""
+        key = api_key or "(unknown key)"
+        with self._lock:
+            self.echoed.append(key)
+        status = fault.status if fault.status != 500 else None
+        if fault.where == "html":
+            code = status or 401
+            page = (
+                f"<html><head><title>{code} Unauthorized</title></head><body>"
+                f"<h1>{code} Unauthorized</h1><p>Invalid API key {key}</p></body></html>"
+            )
+            return Response(code, page, content_type="text/html")
+        resp = self.venue.error_response(fault.code or "auth", status)
+        if fault.where == "header":
+            resp.headers[ECHO_HEADER] = key
+        else:
+            resp.body = _quote_in_messages(resp.body, f"(API key {key})")
+        return resp
+
     def _apply_fault(self, fault: Fault, handler: BaseHTTPRequestHandler) -> Response | None:
         """The response a fault produces, or None when it already dealt with the connection."""
         venue = self.venue
@@ -344,3 +370,23 @@ class EmulatorServer:
         if fault.status in (429, 418, 503) and fault.retry_after is not None:
             resp.headers["Retry-After"] = str(int(fault.retry_after))
         return resp
+
+
+def _quote_in_messages(body: Any, text: str) -> Any:
+    """``body`` with `` text`` added to each human-readable message of a venue error body."""
+    if isinstance(body, str | bytes):
+        return (body.decode() if isinstance(body, bytes) else body) + f" {text}"
+    if isinstance(body, list):
+        return [_quote_in_messages(item, text) if isinstance(item, dict) else item for item in body]
+    if not isinstance(body, dict):
+        return body
+    out = {}
+    for name, value in body.items():
+        if name in _MESSAGE_FIELDS and isinstance(value, str):
+            value = f"{value} {text}"
+        elif name == "error" and isinstance(value, list):  # Kraken's list of messages
+            value = [f"{item} {text}" if isinstance(item, str) else item for item in value]
+        elif isinstance(value, dict | list):
+            value = _quote_in_messages(value, text)
+        out[name] = value
+    return out

@@ -147,6 +147,7 @@ class VenueHandle:
             self.credentials, self.balances if balances is None else balances
         )
         self.server.requests.clear()
+        self.server.echoed.clear()
         return self.ledger
 
     def spec(self, **overrides) -> BrokerSpec:

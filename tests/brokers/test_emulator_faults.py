@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from bot.model import Credentials
-from nija_testkit.emulator.server import Fault
+from nija_testkit.emulator.server import ECHO_HEADER, Fault
 from nija_testkit.emulator.venues import VenueHandle
 
 
@@ -44,6 +44,30 @@ def test_times_counts_down_and_wildcards_apply_to_every_route(alpaca):
 def test_an_unknown_fault_kind_is_refused():
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("explode")
+
+
+@pytest.mark.parametrize("where", ["json", "html", "header"])
+def test_echo_key_quotes_the_callers_api_key_where_asked(alpaca, where):
+    alpaca.reset()
+    alpaca.server.inject("balance", Fault("echo_key", where=where))
+    creds = alpaca.credentials
+    auth = {"APCA-API-KEY-ID": creds.api_key, "APCA-API-SECRET-KEY": creds.api_secret}
+    resp = requests.get(alpaca.server.url + "/v2/account", headers=auth, timeout=5)
+    assert resp.status_code == 401
+    assert alpaca.server.echoed == [creds.api_key]
+    if where == "json":  # the venue's own error body, its message quoting the key
+        assert resp.json() == {
+            "code": 40110000,
+            "message": f"request is not authorized (API key {creds.api_key})",
+        }
+    elif where == "html":
+        assert resp.headers["Content-Type"] == "text/html"
+        assert f"Invalid API key {creds.api_key}" in resp.text
+    else:
+        assert resp.headers[ECHO_HEADER] == creds.api_key
+        assert creds.api_key not in resp.text
+    with pytest.raises(ValueError, match="unknown echo place"):
+        Fault("echo_key", where="footer")
 
 
 def test_unrouted_paths_are_a_visible_404(alpaca):

@@ -491,6 +491,39 @@ def test_redact_hides_every_configured_secret_value():
     assert text == "signing with *** for *** in paper mode"
 
 
+def shows_a_piece_of(text: str, secret: str) -> bool:
+    """True when ``text`` holds the secret's first or last 8 characters, in any case."""
+    low = text.lower()
+    return secret[:8].lower() in low or secret[-8:].lower() in low
+
+
+def test_independent_status_masks_a_key_in_last_error_before_cutting_the_cell(data_dir):
+    # The table cuts cells at 60 characters: this one would end in "FAKE-KRAKEN-...".
+    error = 'ExchangeError: kraken {"error":["EAPI:Invalid key ' + KEY + '"]}'
+    accounts = {PLATFORM: account_status(PLATFORM, health="failing", last_error=error)}
+    write_status(data_dir, pid=os.getpid(), accounts=accounts)
+    env = base_env(data_dir, KRAKEN_API_KEY=KEY, KRAKEN_API_SECRET=SECRET)
+    proc, code, report = run_text_and_json(INDEPENDENT, env)
+    assert code == proc.returncode == 1
+    assert "EAPI:Invalid key ***" in line_of(proc.stdout, PLATFORM)
+    assert report["accounts"][0]["last_error"] == error.replace(KEY, "***")
+    for out in (proc.stdout, json.dumps(report)):
+        assert not shows_a_piece_of(out, KEY)
+
+
+@pytest.mark.parametrize("where", ["json", "html", "header"])
+def test_broker_status_masks_a_key_the_venue_echoes(data_dir, kraken, where):
+    kraken.inject("balance", Fault("echo_key", where=where))
+    proc, code, report = run_text_and_json(BROKER_STATUS, kraken_env(data_dir, kraken))
+    assert code == proc.returncode == 1
+    assert KEY in kraken.echoed  # the venue did quote it
+    assert report["accounts"][0]["balance_usd"] is None
+    for out in (proc.stdout, proc.stderr, json.dumps(report)):
+        assert not shows_a_piece_of(out, KEY)
+    if where != "header":  # no SDK puts a header into its error message
+        assert "***" in report["accounts"][0]["error"]
+
+
 def test_pid_alive_never_mistakes_a_process_group_for_the_daemon():
     assert pid_alive(os.getpid())
     assert not pid_alive(dead_pid())

@@ -36,12 +36,18 @@ def test_a_directory_is_not_a_dotenv_file(tmp_path):
     assert load_env(tmp_path, {"A": "1"}) == {"A": "1"}
 
 
-def test_references_in_the_file_see_the_real_environment_first(tmp_path, monkeypatch):
-    # As load_dotenv(override=False) resolved them before: a reference follows the winner.
+def test_load_env_takes_values_literally(tmp_path):
+    """No ${VAR} expansion: an OKX passphrase like pa$$w0rd${X} must reach the venue as is."""
     env_file = tmp_path / ".env"
-    env_file.write_text("NIJA_TEST_DIR=/from/file\nNIJA_TEST_LOG=${NIJA_TEST_DIR}/nija.log\n")
-    monkeypatch.setenv("NIJA_TEST_DIR", "/real")
-    assert load_env(env_file)["NIJA_TEST_LOG"] == "/real/nija.log"
+    env_file.write_text(
+        "OKX_PASSPHRASE=pa$$w0rd${X}\n"
+        "OKX_USER_A_PASSPHRASE='pa$$w0rd${HOME}'\n"
+        'OKX_USER_B_PASSPHRASE="pa$$w0rd${HOME}"\n'
+    )
+    env = load_env(env_file, {"X": "expanded", "HOME": "/home/x"})
+    assert env["OKX_PASSPHRASE"] == "pa$$w0rd${X}"
+    assert env["OKX_USER_A_PASSPHRASE"] == "pa$$w0rd${HOME}"
+    assert env["OKX_USER_B_PASSPHRASE"] == "pa$$w0rd${HOME}"
 
 
 def _calls_to(path: Path, names: set[str]) -> set[str]:
@@ -60,7 +66,7 @@ def test_the_daemon_and_the_checks_read_dotenv_only_through_load_env():
     readers = {"load_dotenv", "dotenv_values", "DotEnv"}
     for path in sorted((ROOT / "bot").rglob("*.py")):
         if path == ROOT / "bot" / "config" / "env.py":
-            assert _calls_to(path, readers) == {"DotEnv"}
+            assert _calls_to(path, readers) == {"dotenv_values"}
             continue
         assert not _calls_to(path, readers), f"{path} reads .env itself: use load_env"
     assert _calls_to(ROOT / "bot" / "cli" / "daemon.py", {"load_env"}) == {"load_env"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -161,6 +162,20 @@ def test_file_rotates_at_max_bytes_and_keeps_backups(tmp_path):
     for name in files:
         for line in (tmp_path / name).read_text().split("\n")[:-1]:
             assert LINE.match(line)
+
+
+def test_the_log_file_and_its_rotations_are_private_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        setup_logging(tmp_path / "nija.log", [], stdout=False, max_bytes=500, backups=2)
+        for i in range(40):
+            get_logger().info("tick", i=i)
+    finally:
+        shutdown_logging()
+        os.umask(old)
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["nija.log", "nija.log.1", "nija.log.2"]
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
 
 
 def test_secrets_never_reach_the_file_or_stdout(log_file, capfd):

@@ -14,6 +14,7 @@ from bot.isolation.manager import (
     FailureType,
     get_isolation_manager,
 )
+from bot.redact import MASK, Redactor
 from nija_testkit.clock import FakeClock
 
 H = AccountHealthStatus
@@ -218,6 +219,20 @@ def test_auth_error_opens_at_once_as_failing(mgr, clock):
     clock.advance(3600)
     assert mgr.can_execute_operation(*ALICE)[0]
     assert status(mgr) is H.RECOVERING
+
+
+def test_a_key_in_an_error_is_masked_before_last_error_is_cut(clock):
+    key = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"
+    m = AccountIsolationManager(clock=clock, redactor=Redactor((key,)))
+    # "PermissionError: " + 170 characters: a cut at 200 would keep the key's first 13.
+    error = PermissionError("x" * 170 + key)
+    m.record_failure(*ALICE, error, FailureType.AUTHENTICATION_ERROR)
+    last_error = m.get_account_status(*ALICE)[1]["last_error"]
+    assert last_error == f"PermissionError: {'x' * 170}{MASK}"
+    with pytest.raises(AccountBlockedError) as blocked, m.guard(*ALICE, "balance"):
+        pass
+    for shown in (blocked.value.reason, str(blocked.value)):
+        assert MASK in shown and key[:8] not in shown
 
 
 def test_failing_wait_is_not_part_of_the_backoff_sequence(clock):

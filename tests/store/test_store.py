@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import NijaError
+from bot.redact import Redactor
 from bot.store.writer import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -322,6 +324,37 @@ def test_health_events_round_trip(store: Store) -> None:
         (20.0, "degraded", "failing", "circuit open")
     ]
     assert len(store.health_events_since(0)) == 2
+
+
+def test_free_text_columns_never_hold_a_secret(path: Path, clock: FakeClock) -> None:
+    key = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"  # as a venue may quote it: whole, cut, in capitals
+    with Store(path, ALICE, clock=clock, redactor=Redactor((key,))) as s:
+        s.record_order(order(reason=f"invalid key {key}"))
+        s.update_order("cid-1", status="rejected", reason=f"invalid key {key[:12]}")
+        s.record_health_event(1.0, "healthy", "failing", f"auth: {key.upper()}")
+        pos = s.open_position("BTC-USD", 1.0, 10.0, 9.0, 12.0, 1.0, opened_at=1.0)
+        s.close_position(pos.id, 11.0, f"{key[-10:]} revoked", closed_at=2.0, realized_pnl_usd=1.0)
+        assert s.get_order("cid-1").reason == "invalid key ***"
+        assert [e.reason for e in s.health_events_since(0)] == ["auth: ***"]
+        assert s.closed_positions_since(0)[0].close_reason == "*** revoked"
+        stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")).lower()
+    for piece in (key[:8], key[-8:]):
+        assert piece.lower().encode() not in stored
+
+
+def test_database_files_are_private_whatever_the_umask(path: Path) -> None:
+    old = os.umask(0)
+    try:
+        with Store(path, ALICE) as s:
+            s.record_health_event(1.0, "healthy", "degraded", "x")
+            files = sorted(path.parent.glob(path.name + "*"))
+            assert [f.name for f in files] == [path.name, f"{path.name}-shm", f"{path.name}-wal"]
+            assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+        os.chmod(path, 0o644)  # left readable by an older version: made private again
+        with Store(path, ALICE):
+            assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
 
 
 def test_day_start_equity(store: Store) -> None:
