@@ -7,6 +7,12 @@ Nothing under ``/sapi``, ``/fapi`` or ``/dapi`` is served: a client that asks fo
 so a test can see that the adapter loads only spot markets.
 
 Error bodies are Binance's documented ``{"code": -NNNN, "msg": "..."}`` shapes.
+
+Venue rules (binance_rules.py; docs/VENUES.md has the sources): LOT_SIZE and NOTIONAL
+filters are enforced on every order (``-1013 Filter failure: ...``); ``newClientOrderId`` is
+unique among OPEN orders only; the commission is taken from the asset received (base on a
+buy, quote on a sell), or in BNB when the venue is built with ``bnb_fees=True`` and the
+account holds enough BNB.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from .core import EmuOrder, Ledger, Market, Rejected
+from . import binance_rules as rules
+from .core import ClientIdScope, EmuOrder, Ledger, Market, Rejected, fee_in_received
 from .server import AuthFailed, Request, Response, Venue
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
@@ -67,9 +74,15 @@ class BinanceVenue(Venue):
 
     name = "BINANCE"
 
-    def __init__(self, market: Market | None = None, symbols=DEFAULT_SYMBOLS) -> None:
+    def __init__(
+        self, market: Market | None = None, symbols=DEFAULT_SYMBOLS, *, bnb_fees: bool = False
+    ) -> None:
+        """``bnb_fees``: the accounts have "use BNB to pay fees" switched on."""
         super().__init__(market or Market())
         self.listed = tuple(symbols)  # canonical symbols this venue lists, e.g. BTC/USDT
+        self.bnb_fees = bnb_fees
+        if bnb_fees and not self.market.has("BNB/USDT"):
+            self.market.set_price("BNB/USDT", rules.BNB_PRICE_USDT)
         self.cancel_ids: list[str] = []  # client ids Binance gave the cancel requests
         r = self.route
         r("GET", r"/api/v3/ping", "ping", lambda req: Response(200, {}))
@@ -92,6 +105,15 @@ class BinanceVenue(Venue):
         self.accounts.clear()
         self.secrets.clear()
         self.cancel_ids.clear()
+
+    def add_account(
+        self, api_key: str, secret: str = "", balances: dict[str, float] | None = None, **extra
+    ) -> Ledger:
+        """An account charged and identified as Binance does (see the module docstring)."""
+        ledger = super().add_account(api_key, secret, balances, **extra)
+        ledger.client_id_scope = ClientIdScope.OPEN
+        ledger.fee_policy = rules.fee_in_bnb_or_received if self.bnb_fees else fee_in_received
+        return ledger
 
     # -- hooks --------------------------------------------------------------
     def account_for(self, req: Request) -> Ledger:
@@ -240,21 +262,7 @@ class BinanceVenue(Venue):
                     "quoteOrderQtyMarketAllowed": True,
                     "isSpotTradingAllowed": True,
                     "isMarginTradingAllowed": False,
-                    "filters": [
-                        {
-                            "filterType": "PRICE_FILTER",
-                            "minPrice": "0.01000000",
-                            "maxPrice": "1000000.00000000",
-                            "tickSize": "0.01000000",
-                        },
-                        {
-                            "filterType": "LOT_SIZE",
-                            "minQty": "0.00001000",
-                            "maxQty": "9000.00000000",
-                            "stepSize": "0.00001000",
-                        },
-                        {"filterType": "NOTIONAL", "minNotional": "5.00000000"},
-                    ],
+                    "filters": rules.filters(s),
                     "permissions": [],
                     "permissionSets": [["SPOT"]],
                     "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
@@ -425,13 +433,22 @@ class BinanceVenue(Venue):
         elif amount is None and quote is None:
             msg = "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
             return _err(400, -1102, msg)
+        bid, ask = self.market.bid_ask(symbol)
+        px = price if type_ == "limit" else (ask if side == "buy" else bid)
+        if amount is not None:
+            quote = None
+        failure = rules.filter_failure(symbol, amount, amount * px if amount else quote or 0.0)
+        if failure:
+            return _err(400, -1013, f"Filter failure: {failure}")
+        if amount is None:  # Binance sizes a quoteOrderQty order on the lot step
+            amount = rules.floor_to_step((quote or 0.0) / px, symbol)
         try:
             order = ledger.place(
                 symbol,
                 side,
                 type_,
                 amount=amount,
-                quote_amount=None if amount is not None else quote,
+                quote_amount=quote,
                 limit_price=price if type_ == "limit" else None,
                 client_order_id=client_id,
             )
@@ -461,7 +478,7 @@ class BinanceVenue(Venue):
                         "price": _f(o.average_price),
                         "qty": _f(o.filled),
                         "commission": _f(o.fee),
-                        "commissionAsset": o.quote,
+                        "commissionAsset": o.fee_currency,
                         "tradeId": int(o.order_id),
                     }
                 )

@@ -1,9 +1,19 @@
-"""ccxt's unified order structures as NIJA's plain ``Order`` (no SDK object leaves the adapter)."""
+"""ccxt's unified structures as NIJA's plain types: orders (with the fee as charged) and
+market rules (no SDK object leaves the adapter)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.errors import BadResponse
-from bot.model import USD_LIKE, Order, OrderStatus, OrderType, Side
+from bot.model import USD_LIKE, MarketRules, Order, OrderStatus, OrderType, Side
+
+# ccxt's precision modes (ccxt.base.decimal_to_precision): a step size, or a count of decimals.
+DECIMAL_PLACES = 2
+TICK_SIZE = 4
+# Venues whose order answers may name no fee currency, and what they charge in by default:
+# Kraken reports ``fciq``/``fcib`` in ``oflags``; without either, spot fees are in quote.
+_DEFAULT_FEE_IN_QUOTE = frozenset({"KRAKEN"})
 
 _STATUS = {
     "open": OrderStatus.OPEN,
@@ -31,6 +41,8 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
     else:
         otype = OrderType.LIMIT if raw.get("price") else OrderType.MARKET
     average = raw.get("average")
+    fees = _fees(venue, raw, symbol)
+    fee_currency, fee = _charged(fees, symbol)
     return Order(
         client_order_id=raw.get("clientOrderId") or client_order_id or "",
         venue_order_id=str(venue_id),
@@ -41,23 +53,83 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
         amount=float(raw["amount"]) if raw.get("amount") is not None else None,
         filled=float(raw.get("filled") or 0.0),
         average_price=float(average) if average else None,
-        fee_usd=_fee_usd(raw, symbol, average),
+        fee_usd=sum(_fee_usd(cost, ccy, symbol, average) for ccy, cost in fees.items()),
         reason=_reason(raw),
         extra=extra,
+        fee=fee,
+        fee_currency=fee_currency,
     )
 
 
-def _fee_usd(raw: dict, symbol: str, average: float | None) -> float:
-    fee = raw.get("fee") or {}
-    cost, currency = fee.get("cost"), fee.get("currency")
-    if not cost:
-        return 0.0
+def _fees(venue: str, raw: dict, symbol: str) -> dict[str | None, float]:
+    """The order's fees per currency, from ccxt's ``fees`` list (or its single ``fee``).
+
+    Binance's FULL answer lists one commission per fill, maybe in several assets (BNB).
+    A currency ccxt could not name is None, except on venues with a documented default.
+    """
+    listed = raw.get("fees") or []
+    if not listed and isinstance(raw.get("fee"), dict):
+        listed = [raw["fee"]]
+    default = symbol.partition("/")[2] if venue in _DEFAULT_FEE_IN_QUOTE else None
+    fees: dict[str | None, float] = {}
+    for item in listed:
+        if not isinstance(item, dict) or item.get("cost") in (None, ""):
+            continue
+        currency = item.get("currency") or default
+        fees[currency] = fees.get(currency, 0.0) + float(item["cost"])
+    return {ccy: cost for ccy, cost in fees.items() if cost}
+
+
+def _charged(fees: dict[str | None, float], symbol: str) -> tuple[str | None, float]:
+    """The fee ``Order.fee`` carries: the only one, or the one in the base currency (it
+    changes what a fill leaves in the account), else the first."""
+    if not fees:
+        return None, 0.0
+    base = symbol.partition("/")[0]
+    currency = base if base in fees else next(iter(fees))
+    return currency, fees[currency]
+
+
+def _fee_usd(cost: float, currency: str | None, symbol: str, average: float | None) -> float:
     base, _, quote = symbol.partition("/")
     if currency in USD_LIKE or (currency is None and quote in USD_LIKE):
-        return float(cost)
+        return cost
     if currency == base and quote in USD_LIKE and average:
-        return float(cost) * float(average)
-    return 0.0  # a fee in a third currency is not valued here
+        return cost * float(average)
+    return 0.0  # a fee in a third currency (BNB) is not valued here
+
+
+def to_market_rules(symbol: str, market: dict[str, Any], precision_mode: int) -> MarketRules:
+    """ccxt's parsed market (``precision``, ``limits``) as ``MarketRules``.
+
+    ccxt fills these from the venue's own fields: Kraken ``lot_decimals``/``ordermin``/
+    ``costmin``/``tick_size``, Binance LOT_SIZE/(MIN_)NOTIONAL/PRICE_FILTER, OKX
+    ``lotSz``/``minSz``/``tickSz``.
+    """
+    precision = market.get("precision") or {}
+    limits = market.get("limits") or {}
+
+    def step(value: Any) -> float | None:
+        if value is None:
+            return None
+        return 10.0 ** -float(value) if precision_mode == DECIMAL_PLACES else float(value)
+
+    def minimum(kind: str) -> float | None:
+        value = (limits.get(kind) or {}).get("min")
+        return float(value) if value else None
+
+    base, quote = market.get("base"), market.get("quote")
+    if not base or not quote:
+        raise BadResponse(f"market {symbol} lacks its base or quote currency")
+    return MarketRules(
+        symbol=symbol,
+        base=base,
+        quote=quote,
+        amount_step=step(precision.get("amount")),
+        min_amount=minimum("amount"),
+        min_notional=minimum("cost"),
+        price_step=step(precision.get("price")),
+    )
 
 
 def _reason(raw: dict) -> str | None:

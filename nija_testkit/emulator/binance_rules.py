@@ -1,0 +1,87 @@
+"""Binance spot market rules for the emulator: the exchangeInfo symbol entries with their
+filters, the filter checks an order must pass, and how a fill's commission is charged.
+
+Values are Binance's own for these symbols (PRICE_FILTER tickSize, LOT_SIZE minQty/stepSize,
+NOTIONAL minNotional); docs/VENUES.md names the sources.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .core import EmuOrder, Ledger, fee_in_received, off_step
+
+# base currency → (tickSize, minQty = stepSize); minNotional is 5 (USDT) on each.
+LOTS = {
+    "BTC": ("0.01", "0.00001"),
+    "ETH": ("0.01", "0.0001"),
+    "SOL": ("0.01", "0.001"),
+}
+DEFAULT_LOT = ("0.01", "0.001")
+MAX_QTY = "9000.00000000"
+MIN_NOTIONAL = "5.00000000"
+# Paying commissions in BNB takes 25% off (Binance's spot discount).
+BNB_DISCOUNT = 0.75
+BNB_PRICE_USDT = 600.0
+
+
+def lot(symbol: str) -> tuple[str, str]:
+    """(tickSize, stepSize) of a canonical symbol; stepSize is also its minQty."""
+    return LOTS.get(symbol.split("/")[0], DEFAULT_LOT)
+
+
+def filters(symbol: str) -> list[dict]:
+    """The symbol's filters as exchangeInfo lists them."""
+    tick, step = lot(symbol)
+    return [
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": tick,
+            "maxPrice": "1000000.00000000",
+            "tickSize": tick,
+        },
+        {"filterType": "LOT_SIZE", "minQty": step, "maxQty": MAX_QTY, "stepSize": step},
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": MIN_NOTIONAL,
+            "applyMinToMarket": True,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
+    ]
+
+
+def filter_failure(symbol: str, quantity: float | None, notional: float) -> str | None:
+    """The filter an order breaks ("LOT_SIZE", "NOTIONAL"), or None.
+
+    ``quantity`` is None for a market order sized by ``quoteOrderQty`` (Binance sizes it).
+    """
+    _, step = lot(symbol)
+    if quantity is not None and (
+        quantity < float(step) or quantity > float(MAX_QTY) or off_step(quantity, step)
+    ):
+        return "LOT_SIZE"
+    if notional < float(MIN_NOTIONAL):
+        return "NOTIONAL"
+    return None
+
+
+def floor_to_step(quantity: float, symbol: str) -> float:
+    """What Binance fills for a ``quoteOrderQty`` market order: the quantity on the lot step."""
+    step = float(lot(symbol)[1])
+    return math.floor(quantity / step + 1e-9) * step
+
+
+def fee_in_bnb_or_received(
+    ledger: Ledger, order: EmuOrder, price: float, fee_quote: float
+) -> tuple[str, float]:
+    """With "use BNB to pay fees" on: the commission in BNB (discounted) while the account
+    holds enough BNB; otherwise in the asset received, as without it."""
+    bnb_price = ledger.market.price("BNB/USDT") if ledger.market.has("BNB/USDT") else None
+    if bnb_price and order.base != "BNB":
+        quote_usd = 1.0  # the quotes listed here are USD stablecoins
+        bnb_fee = fee_quote * quote_usd * BNB_DISCOUNT / bnb_price
+        if ledger.balances.get("BNB", 0.0) >= bnb_fee:
+            return "BNB", bnb_fee
+    return fee_in_received(ledger, order, price, fee_quote)
