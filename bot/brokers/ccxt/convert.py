@@ -35,7 +35,10 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
     if status is None:
         raise BadResponse(f"{venue} order has an unknown status {raw_status!r}")
     raw_type = raw.get("type")
-    extra = {"venue_type": str(raw_type)} if raw_type not in ("market", "limit") else {}
+    # ccxt folds trigger orders into market/limit (Kraken take-profit → market): keep the
+    # venue's own word so such an order is never mistaken for a plain one.
+    venue_type = _venue_type(raw) or raw_type
+    extra = {"venue_type": str(venue_type)} if str(venue_type).lower() != raw_type else {}
     if raw_type in ("market", "limit"):
         otype = OrderType(raw_type)
     else:
@@ -44,7 +47,7 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
     fees = _fees(venue, raw, symbol)
     fee_currency, fee = _charged(fees, symbol)
     return Order(
-        client_order_id=raw.get("clientOrderId") or client_order_id or "",
+        client_order_id=_client_id(venue, raw) or client_order_id or "",
         venue_order_id=str(venue_id),
         symbol=symbol,
         side=Side(side),
@@ -59,6 +62,28 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
         fee=fee,
         fee_currency=fee_currency,
     )
+
+
+def _venue_type(raw: dict) -> str | None:
+    """The order type in the venue's words: Kraken ``descr.ordertype``, Binance ``type``,
+    OKX ``ordType``."""
+    info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
+    descr = info.get("descr") if isinstance(info.get("descr"), dict) else {}
+    value = descr.get("ordertype") or info.get("type") or info.get("ordType")
+    return value if isinstance(value, str) and value else None
+
+
+def _client_id(venue: str, raw: dict) -> str | None:
+    """The order's own client id as the venue reports it, or None.
+
+    Kraken: only ``cl_ord_id`` (ccxt falls back to ``userref``, "0" on orders sent without
+    one). Binance's cancel answer names the cancel request in ``clientOrderId`` and the
+    order in ``origClientOrderId``.
+    """
+    info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
+    if venue == "KRAKEN":
+        return info.get("cl_ord_id") or None
+    return info.get("origClientOrderId") or raw.get("clientOrderId") or None
 
 
 def _fees(venue: str, raw: dict, symbol: str) -> dict[str | None, float]:
