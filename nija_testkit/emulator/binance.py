@@ -97,6 +97,7 @@ class BinanceVenue(Venue):
         r("GET", r"/api/v3/order", "fetch_order", self._signed(self._get_order))
         r("GET", r"/api/v3/openOrders", "open_orders", self._signed(self._open_orders))
         r("GET", r"/api/v3/allOrders", "all_orders", self._signed(self._all_orders))
+        r("GET", r"/api/v3/myTrades", "my_trades", self._signed(self._my_trades))
         r("DELETE", r"/api/v3/order", "cancel_order", self._signed(self._cancel_order))
 
     def reset(self, market: Market) -> None:
@@ -499,6 +500,23 @@ class BinanceVenue(Venue):
             if symbol is None:
                 return self.error_response("unknown_symbol")
         return Response(200, [self._order_json(o) for o in ledger.open_orders(symbol)])
+
+    def _my_trades(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        """GET /api/v3/myTrades: the account's fills on ``symbol`` (of ``orderId``), with the
+        commission each paid: the only place Binance reports an order's fees later."""
+        if "symbol" not in params:
+            return _missing("symbol")
+        symbol = self._symbol(params["symbol"])
+        if symbol is None:
+            return self.error_response("unknown_symbol")
+        ledger.match_limits()
+        wanted = params.get("orderId")
+        filled = [
+            o
+            for o in ledger.all_orders()
+            if o.symbol == symbol and o.filled > 0 and wanted in (None, o.order_id)
+        ]
+        return Response(200, [rules.trade_json(o, self.market_id(symbol)) for o in filled])
 
     def _all_orders(self, req: Request, ledger: Ledger, params: dict) -> Response:
         if "symbol" not in params:

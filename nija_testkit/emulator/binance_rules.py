@@ -85,3 +85,23 @@ def fee_in_bnb_or_received(
         if ledger.balances.get("BNB", 0.0) >= bnb_fee:
             return "BNB", bnb_fee
     return fee_in_received(ledger, order, price, fee_quote)
+
+
+def trade_json(order: EmuOrder, market_id: str) -> dict:
+    """An order's one fill as GET /api/v3/myTrades lists it (the emulator fills in one go)."""
+    price = order.average_price or 0.0
+    return {
+        "symbol": market_id,
+        "id": int(order.order_id),
+        "orderId": int(order.order_id),
+        "orderListId": -1,
+        "price": f"{price:.8f}",
+        "qty": f"{order.filled:.8f}",
+        "quoteQty": f"{order.filled * price:.8f}",
+        "commission": f"{order.fee:.8f}",
+        "commissionAsset": order.fee_currency,
+        "time": order.created_ms,
+        "isBuyer": order.side == "buy",
+        "isMaker": order.type == "limit",
+        "isBestMatch": True,
+    }

@@ -438,7 +438,8 @@ class KrakenVenue(Venue):
             "vol": f"{o.amount:.8f}",
             "vol_exec": f"{o.filled:.8f}",
             "cost": f"{o.filled * (o.average_price or 0):.5f}",
-            "fee": f"{o.fee:.5f}",
+            # Quote fees to the pair's cost decimals; a base fee (fcib) to its lot decimals.
+            "fee": f"{o.fee:.{LOT_DECIMALS if o.fee_currency == o.base else 5}f}",
             "price": f"{o.average_price or 0:.{decimals}f}",
             "stopprice": "0.00000",
             "limitprice": "0.00000",

@@ -273,7 +273,7 @@ def test_binance_limit_order_open_and_listed(binance):
     assert (listed.amount, listed.side) == (0.2, Side.BUY)
 
 
-def test_binance_closed_order_by_client_id_and_an_unknown_one(binance, server):
+def test_binance_closed_order_by_client_id_with_its_fee_from_my_trades(binance, server):
     fx, venue, broker = binance
 
     def order(req: Request) -> Response:
@@ -281,13 +281,31 @@ def test_binance_closed_order_by_client_id_and_an_unknown_one(binance, server):
             return body(fx["order_closed_market_sell"])
         return body(fx["order_not_found"])
 
+    # GET /api/v3/order carries no commission; GET /api/v3/myTrades does. This answer is
+    # built in Binance's documented myTrades shape for the captured order (no capture exists).
+    trade = {
+        "symbol": "LTCUSDT",
+        "id": 1,
+        "orderId": 3397148653,
+        "orderListId": -1,
+        "price": "90.80000000",
+        "qty": "0.10000000",
+        "quoteQty": "9.08000000",
+        "commission": "0.00908000",
+        "commissionAsset": "USDT",
+        "time": 1679571174472,
+        "isBuyer": False,
+        "isMaker": False,
+        "isBestMatch": True,
+    }
     venue.answer("GET", "/api/v3/order", order)
+    venue.answer("GET", "/api/v3/myTrades", Response(200, [trade]), route="my_trades")
     closed = broker.fetch_order("x-R4BD3S825806ed40c861260428a48c", "LTC/USDT")
     assert closed is not None and closed.status is OrderStatus.FILLED
     assert (closed.side, closed.type, closed.filled) == (Side.SELL, OrderType.MARKET, 0.1)
     assert closed.average_price == pytest.approx(90.8)
-    # GET /api/v3/order carries no commission: the fee is unknown, not zero-in-some-asset.
-    assert (closed.fee, closed.fee_currency) == (0.0, None)
+    assert (closed.fee, closed.fee_currency, closed.fee_usd) == (0.00908, "USDT", 0.00908)
+    assert server.requests_to("my_trades")[-1].query["orderId"] == ["3397148653"]
     assert broker.fetch_order("nija-absent", "BTC/USDT") is None
 
 

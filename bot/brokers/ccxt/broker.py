@@ -13,6 +13,7 @@ import binascii
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ import ccxt
 
 from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
 from bot.brokers.ccxt.config import SUPPORTED_BROKERS, VENUES, redirect_urls
-from bot.brokers.ccxt.convert import to_market_rules, to_order
+from bot.brokers.ccxt.convert import charged_fee, to_market_rules, to_order
 from bot.brokers.ccxt.errors import translate
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -326,8 +327,18 @@ class CcxtBroker(Broker):
                     )
                 except NotFound:
                     continue  # the venue says: not in this market
-                return to_order(self.name, raw, client_order_id)
+                return self._with_fees(to_order(self.name, raw, client_order_id))
         return None
+
+    def _with_fees(self, order: Order) -> Order:
+        """The order with its fee read from its trades, where the look-up carries none
+        (Binance's GET order: its fills' commissions are in GET myTrades only)."""
+        if not (self._venue.fees_from_trades and order.filled > 0 and order.fee_currency is None):
+            return order
+        trades = self._sdk(self._ex.fetch_order_trades, order.venue_order_id, order.symbol)
+        listed = [t.get("fee") for t in trades if isinstance(t, dict)]
+        fee, currency, fee_usd = charged_fee(self.name, order.symbol, listed, order.average_price)
+        return replace(order, fee=fee, fee_currency=currency, fee_usd=fee_usd)
 
     def _lookup_symbols(self, symbol: str | None) -> list[str]:
         if symbol is not None:
@@ -340,11 +351,16 @@ class CcxtBroker(Broker):
     def _kraken_lookup(self, client_order_id: str) -> Order | None:
         # Open first, then closed: an order only ever moves from open to closed, so this
         # order of queries cannot miss one that closes in between.
+        # A cl_ord_id is unique among open orders only: closed ones may share it, and the
+        # newest is the one asked about. ccxt lists oldest first, keeping Kraken's
+        # newest-first order among equal times, so the first of the latest is the newest.
         params = {"clientOrderId": client_order_id}
         for fetch in (self._ex.fetch_open_orders, self._ex.fetch_closed_orders):
-            for raw in self._sdk(fetch, None, None, None, params):
-                if raw.get("clientOrderId") == client_order_id:
-                    return to_order(self.name, raw, client_order_id)
+            raws = self._sdk(fetch, None, None, None, params)
+            matches = [r for r in raws if r.get("clientOrderId") == client_order_id]
+            if matches:
+                newest = max(matches, key=lambda r: r.get("timestamp") or 0)
+                return to_order(self.name, newest, client_order_id)
         return None
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:

@@ -16,6 +16,8 @@ class VenueConfig:
     lookup_needs_symbol: bool = False
     # Venues with a separate account orders cannot spend (OKX's funding account).
     funding_account: bool = False
+    # Venues whose order look-up carries no fee: read it from the order's trades (Binance).
+    fees_from_trades: bool = False
 
 
 VENUES = {
@@ -44,6 +46,7 @@ VENUES = {
             "fetchOpenOrders": {"warnWithoutSymbol": False},
         },
         lookup_needs_symbol=True,
+        fees_from_trades=True,
     ),
 }
 

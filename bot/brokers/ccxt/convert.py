@@ -44,8 +44,8 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
     else:
         otype = OrderType.LIMIT if raw.get("price") else OrderType.MARKET
     average = raw.get("average")
-    fees = _fees(venue, raw, symbol)
-    fee_currency, fee = _charged(fees, symbol)
+    listed = raw.get("fees") or ([raw["fee"]] if isinstance(raw.get("fee"), dict) else [])
+    fee, fee_currency, fee_usd = charged_fee(venue, symbol, listed, average)
     return Order(
         client_order_id=_client_id(venue, raw) or client_order_id or "",
         venue_order_id=str(venue_id),
@@ -56,7 +56,7 @@ def to_order(venue: str, raw: dict, client_order_id: str | None = None) -> Order
         amount=float(raw["amount"]) if raw.get("amount") is not None else None,
         filled=float(raw.get("filled") or 0.0),
         average_price=float(average) if average else None,
-        fee_usd=sum(_fee_usd(cost, ccy, symbol, average) for ccy, cost in fees.items()),
+        fee_usd=fee_usd,
         reason=_reason(raw),
         extra=extra,
         fee=fee,
@@ -86,15 +86,22 @@ def _client_id(venue: str, raw: dict) -> str | None:
     return info.get("origClientOrderId") or raw.get("clientOrderId") or None
 
 
-def _fees(venue: str, raw: dict, symbol: str) -> dict[str | None, float]:
-    """The order's fees per currency, from ccxt's ``fees`` list (or its single ``fee``).
+def charged_fee(
+    venue: str, symbol: str, listed: list, average: float | None
+) -> tuple[float, str | None, float]:
+    """(fee, its currency, every fee valued in USD) from ccxt fee structures (an order's
+    ``fees``, or its trades' ``fee``): ``Order.fee``/``fee_currency``/``fee_usd``."""
+    fees = _fees(venue, symbol, listed)
+    currency, fee = _charged(fees, symbol)
+    fee_usd = sum(_fee_usd(cost, ccy, symbol, average) for ccy, cost in fees.items())
+    return fee, currency, fee_usd
 
-    Binance's FULL answer lists one commission per fill, maybe in several assets (BNB).
-    A currency ccxt could not name is None, except on venues with a documented default.
+
+def _fees(venue: str, symbol: str, listed: list) -> dict[str | None, float]:
+    """Fees per currency. Binance's FULL answer lists one commission per fill, maybe in
+    several assets (BNB). A currency ccxt could not name is None, except on venues with a
+    documented default.
     """
-    listed = raw.get("fees") or []
-    if not listed and isinstance(raw.get("fee"), dict):
-        listed = [raw["fee"]]
     default = symbol.partition("/")[2] if venue in _DEFAULT_FEE_IN_QUOTE else None
     fees: dict[str | None, float] = {}
     for item in listed:
