@@ -170,6 +170,7 @@ class KrakenVenue(Venue):
                     "decimals": ASSETS[c][2],
                     "display_decimals": 5,
                     "collateral_value": 1.0,
+                    "margin_rate": 0.02,
                     "status": "enabled",
                 }
                 for c in sorted(used)
