@@ -14,23 +14,8 @@ from typing import Any
 import ccxt
 import pytest
 
-from bot.brokers.ccxt.broker import redirect_urls
-from nija_testkit.emulator.venues import VenueHandle
+from nija_testkit.ccxt_client import raw_client
 from nija_testkit.fixtures import load_fixture
-
-
-def raw_client(handle: VenueHandle) -> ccxt.Exchange:
-    creds = handle.credentials
-    config = {"apiKey": creds.api_key, "secret": creds.api_secret, "enableRateLimit": False}
-    if creds.passphrase:
-        config["password"] = creds.passphrase
-    exchange = getattr(ccxt, handle.broker.lower())(config)
-    exchange.urls["api"] = redirect_urls(
-        exchange.urls["api"], handle.server.url, getattr(exchange, "hostname", None)
-    )
-    exchange.session.trust_env = False
-    return exchange
-
 
 # Kraken keys these objects by ids (pairs, assets, txids): their values are compared.
 ID_KEYED = ("/result", "/result/open", "/result/closed")

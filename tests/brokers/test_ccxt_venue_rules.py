@@ -13,7 +13,7 @@ import uuid
 import ccxt
 import pytest
 
-from bot.brokers.ccxt.broker import CcxtBroker, redirect_urls
+from bot.brokers.ccxt.broker import CcxtBroker
 from bot.errors import BrokerError, NotFound, OrderRejected, VenueRefused
 from bot.model import (
     AccountRef,
@@ -24,22 +24,8 @@ from bot.model import (
     OrderType,
     Side,
 )
+from nija_testkit.ccxt_client import raw_client
 from nija_testkit.emulator.binance import BinanceVenue
-from nija_testkit.emulator.venues import VenueHandle
-
-
-def raw_client(handle: VenueHandle) -> ccxt.Exchange:
-    """A plain ccxt client of the handle's account, pointed at its emulator."""
-    creds = handle.credentials
-    config = {"apiKey": creds.api_key, "secret": creds.api_secret, "enableRateLimit": False}
-    if creds.passphrase:
-        config["password"] = creds.passphrase
-    exchange = getattr(ccxt, handle.broker.lower())(config)
-    exchange.urls["api"] = redirect_urls(
-        exchange.urls["api"], handle.server.url, getattr(exchange, "hostname", None)
-    )
-    exchange.session.trust_env = False
-    return exchange
 
 
 def market_buy(symbol: str, amount: float, cid: str | None = None) -> OrderRequest:
