@@ -1,5 +1,6 @@
-"""Binance spot market rules for the emulator: the exchangeInfo symbol entries with their
-filters, the filter checks an order must pass, and how a fill's commission is charged.
+"""Binance spot JSON shapes and market rules for the emulator: orders, fills and trades as
+the API shows them, the exchangeInfo filters, the filter checks an order must pass, and how
+a fill's commission is charged.
 
 Values are Binance's own for these symbols (PRICE_FILTER tickSize, LOT_SIZE minQty/stepSize,
 NOTIONAL minNotional); docs/VENUES.md names the sources.
@@ -10,6 +11,18 @@ from __future__ import annotations
 import math
 
 from .core import EmuOrder, Ledger, fee_in_received, off_step
+
+STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED", "rejected": "REJECTED"}
+
+
+def num(x: float | None) -> str:
+    return f"{(x or 0.0):.8f}"
+
+
+def market_id(symbol: str) -> str:
+    """``BTC/USDT`` → ``BTCUSDT``."""
+    return symbol.replace("/", "")
+
 
 # base currency → (tickSize, minQty = stepSize); minNotional is 5 (USDT) on each.
 LOTS = {
@@ -87,15 +100,15 @@ def fee_in_bnb_or_received(
     return fee_in_received(ledger, order, price, fee_quote)
 
 
-def trade_json(order: EmuOrder, market_id: str) -> dict:
+def trade_json(order: EmuOrder) -> dict:
     """An order's one fill as GET /api/v3/myTrades lists it (the emulator fills in one go)."""
     price = order.average_price or 0.0
     return {
-        "symbol": market_id,
+        "symbol": market_id(order.symbol),
         "id": int(order.order_id),
         "orderId": int(order.order_id),
         "orderListId": -1,
-        "price": f"{price:.8f}",
+        "price": num(price),
         "qty": f"{order.filled:.8f}",
         "quoteQty": f"{order.filled * price:.8f}",
         "commission": f"{order.fee:.8f}",
@@ -105,3 +118,61 @@ def trade_json(order: EmuOrder, market_id: str) -> dict:
         "isMaker": order.type == "limit",
         "isBestMatch": True,
     }
+
+
+def order_json(o: EmuOrder) -> dict:
+    """An order as GET /api/v3/order (and openOrders, allOrders) shows it."""
+    cost = o.filled * (o.average_price or 0.0)
+    return {
+        "symbol": market_id(o.symbol),
+        "orderId": int(o.order_id),
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "price": num(o.limit_price),
+        "origQty": num(o.amount),
+        "executedQty": num(o.filled),
+        "cummulativeQuoteQty": num(cost),
+        "status": STATUS[o.status],
+        "timeInForce": "GTC",
+        "type": o.type.upper(),
+        "side": o.side.upper(),
+        "stopPrice": num(0),
+        "icebergQty": num(0),
+        "time": o.created_ms,
+        "updateTime": o.created_ms,
+        "isWorking": True,
+        "workingTime": o.created_ms,
+        "origQuoteOrderQty": num(o.quote_amount),
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    }
+
+
+def order_ack(o: EmuOrder, resp_type: str) -> dict:
+    """POST /api/v3/order's answer in ``newOrderRespType`` ACK, RESULT or FULL."""
+    full = order_json(o)
+    ack = {
+        "symbol": full["symbol"],
+        "orderId": full["orderId"],
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "transactTime": o.created_ms,
+    }
+    if resp_type == "ACK":
+        return ack
+    result = {**ack, **{k: full[k] for k in full if k not in ("time", "updateTime")}}
+    for k in ("stopPrice", "icebergQty", "isWorking"):
+        result.pop(k)
+    if resp_type == "FULL":
+        fills = []
+        if o.filled > 0:
+            fills.append(
+                {
+                    "price": num(o.average_price),
+                    "qty": num(o.filled),
+                    "commission": num(o.fee),
+                    "commissionAsset": o.fee_currency,
+                    "tradeId": int(o.order_id),
+                }
+            )
+        result["fills"] = fills
+    return result
