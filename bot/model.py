@@ -65,11 +65,16 @@ class Balance:
     """Cash per currency, and the account's worth in USD.
 
     ``usd_equity`` is cash plus holdings valued at last price; funded detection uses it.
+    ``funding_usd`` is what the venue holds for the account where orders cannot spend it
+    (OKX's funding account): never part of ``usd_equity``. ``notes`` tell the operator
+    such things ("held in funding; transfer to trading to trade").
     """
 
     cash: dict[str, float]
     usd_cash: float
     usd_equity: float
+    funding_usd: float = 0.0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

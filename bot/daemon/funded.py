@@ -34,6 +34,7 @@ class FundedResult:
     error: str | None = None  # "Type: message", secrets masked by the isolation's redactor
     failure_type: str | None = None
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()  # the venue's word to the operator (Balance.notes)
 
 
 def _check(
@@ -65,12 +66,16 @@ def _check(
     finally:
         if broker is not None:
             broker.close()  # the account's trading thread builds its own client
+    funded = balance.usd_equity >= min_balance_usd
     return FundedResult(
         acct.key,
-        balance.usd_equity >= min_balance_usd,
+        funded,
         balance_usd=balance.usd_equity,
         cash_usd=balance.usd_cash,
         seconds=clock.monotonic() - started,
+        notes=balance.notes,
+        # An unfunded account's status shows why (e.g. its funds sit in OKX's funding account).
+        error=None if funded or not balance.notes else "; ".join(balance.notes),
     )
 
 

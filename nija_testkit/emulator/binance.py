@@ -7,6 +7,12 @@ Nothing under ``/sapi``, ``/fapi`` or ``/dapi`` is served: a client that asks fo
 so a test can see that the adapter loads only spot markets.
 
 Error bodies are Binance's documented ``{"code": -NNNN, "msg": "..."}`` shapes.
+
+Venue rules (binance_json.py; docs/VENUES.md has the sources): LOT_SIZE and NOTIONAL
+filters are enforced on every order (``-1013 Filter failure: ...``); ``newClientOrderId`` is
+unique among OPEN orders only; the commission is taken from the asset received (base on a
+buy, quote on a sell), or in BNB when the venue is built with ``bnb_fees=True`` and the
+account holds enough BNB.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from .core import EmuOrder, Ledger, Market, Rejected
+from . import binance_json as bj
+from .core import ClientIdScope, EmuOrder, Ledger, Market, Rejected, fee_in_received
 from .server import AuthFailed, Request, Response, Venue
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
@@ -27,7 +34,7 @@ _UNITS = (("m", 60, (1, 3, 5, 15, 30)), ("h", 3600, (1, 2, 4, 6, 8, 12)), ("d", 
 INTERVALS = {f"{n}{u}": n * secs for u, secs, ns in _UNITS for n in ns} | {"1w": 604800}
 # Binance's rule for client order ids.
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED", "rejected": "REJECTED"}
+
 
 # venue-neutral code → (HTTP status, Binance code, message)
 ERRORS: dict[str, tuple[int, int, str]] = {
@@ -48,10 +55,6 @@ ERRORS: dict[str, tuple[int, int, str]] = {
 }
 
 
-def _f(x: float | None) -> str:
-    return f"{(x or 0.0):.8f}"
-
-
 def _err(status: int, code: int, msg: str) -> Response:
     return Response(status, {"code": code, "msg": msg})
 
@@ -67,9 +70,15 @@ class BinanceVenue(Venue):
 
     name = "BINANCE"
 
-    def __init__(self, market: Market | None = None, symbols=DEFAULT_SYMBOLS) -> None:
+    def __init__(
+        self, market: Market | None = None, symbols=DEFAULT_SYMBOLS, *, bnb_fees: bool = False
+    ) -> None:
+        """``bnb_fees``: the accounts have "use BNB to pay fees" switched on."""
         super().__init__(market or Market())
         self.listed = tuple(symbols)  # canonical symbols this venue lists, e.g. BTC/USDT
+        self.bnb_fees = bnb_fees
+        if bnb_fees and not self.market.has("BNB/USDT"):
+            self.market.set_price("BNB/USDT", bj.BNB_PRICE_USDT)
         self.cancel_ids: list[str] = []  # client ids Binance gave the cancel requests
         r = self.route
         r("GET", r"/api/v3/ping", "ping", lambda req: Response(200, {}))
@@ -84,6 +93,7 @@ class BinanceVenue(Venue):
         r("GET", r"/api/v3/order", "fetch_order", self._signed(self._get_order))
         r("GET", r"/api/v3/openOrders", "open_orders", self._signed(self._open_orders))
         r("GET", r"/api/v3/allOrders", "all_orders", self._signed(self._all_orders))
+        r("GET", r"/api/v3/myTrades", "my_trades", self._signed(self._my_trades))
         r("DELETE", r"/api/v3/order", "cancel_order", self._signed(self._cancel_order))
 
     def reset(self, market: Market) -> None:
@@ -92,6 +102,15 @@ class BinanceVenue(Venue):
         self.accounts.clear()
         self.secrets.clear()
         self.cancel_ids.clear()
+
+    def add_account(
+        self, api_key: str, secret: str = "", balances: dict[str, float] | None = None, **extra
+    ) -> Ledger:
+        """An account charged and identified as Binance does (see the module docstring)."""
+        ledger = super().add_account(api_key, secret, balances, **extra)
+        ledger.client_id_scope = ClientIdScope.OPEN
+        ledger.fee_policy = bj.fee_in_bnb_or_received if self.bnb_fees else fee_in_received
+        return ledger
 
     # -- hooks --------------------------------------------------------------
     def account_for(self, req: Request) -> Ledger:
@@ -130,9 +149,7 @@ class BinanceVenue(Venue):
         return _err(status, -1000, "An unknown error occurred while processing the request.")
 
     # -- helpers ------------------------------------------------------------
-    @staticmethod
-    def market_id(symbol: str) -> str:
-        return symbol.replace("/", "")
+    market_id = staticmethod(bj.market_id)
 
     def _symbol(self, market_id: str | None) -> str | None:
         for s in self.listed:
@@ -173,31 +190,6 @@ class BinanceVenue(Venue):
         body = req.body.decode().split("&signature=")[0] if req.body else ""
         payload = query + body
         return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-
-    def _order_json(self, o: EmuOrder) -> dict:
-        cost = o.filled * (o.average_price or 0.0)
-        return {
-            "symbol": self.market_id(o.symbol),
-            "orderId": int(o.order_id),
-            "orderListId": -1,
-            "clientOrderId": o.client_order_id,
-            "price": _f(o.limit_price),
-            "origQty": _f(o.amount),
-            "executedQty": _f(o.filled),
-            "cummulativeQuoteQty": _f(cost),
-            "status": STATUS[o.status],
-            "timeInForce": "GTC",
-            "type": o.type.upper(),
-            "side": o.side.upper(),
-            "stopPrice": _f(0),
-            "icebergQty": _f(0),
-            "time": o.created_ms,
-            "updateTime": o.created_ms,
-            "isWorking": True,
-            "workingTime": o.created_ms,
-            "origQuoteOrderQty": _f(o.quote_amount),
-            "selfTradePreventionMode": "EXPIRE_MAKER",
-        }
 
     def _find(self, ledger: Ledger, params: dict) -> EmuOrder | Response:
         """The order named by ``orderId``/``origClientOrderId`` on ``symbol``, or an error."""
@@ -240,21 +232,7 @@ class BinanceVenue(Venue):
                     "quoteOrderQtyMarketAllowed": True,
                     "isSpotTradingAllowed": True,
                     "isMarginTradingAllowed": False,
-                    "filters": [
-                        {
-                            "filterType": "PRICE_FILTER",
-                            "minPrice": "0.01000000",
-                            "maxPrice": "1000000.00000000",
-                            "tickSize": "0.01000000",
-                        },
-                        {
-                            "filterType": "LOT_SIZE",
-                            "minQty": "0.00001000",
-                            "maxQty": "9000.00000000",
-                            "stepSize": "0.00001000",
-                        },
-                        {"filterType": "NOTIONAL", "minNotional": "5.00000000"},
-                    ],
+                    "filters": bj.filters(s),
                     "permissions": [],
                     "permissionSets": [["SPOT"]],
                     "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
@@ -288,16 +266,16 @@ class BinanceVenue(Venue):
         out = [
             [
                 int(r[0]),
-                _f(r[1]),
-                _f(r[2]),
-                _f(r[3]),
-                _f(r[4]),
-                _f(r[5]),
+                bj.num(r[1]),
+                bj.num(r[2]),
+                bj.num(r[3]),
+                bj.num(r[4]),
+                bj.num(r[5]),
                 int(r[0]) + step * 1000 - 1,
-                _f(r[5] * r[4]),
+                bj.num(r[5] * r[4]),
                 7,
-                _f(r[5] / 2),
-                _f(r[5] * r[4] / 2),
+                bj.num(r[5] / 2),
+                bj.num(r[5] * r[4] / 2),
                 "0",
             ]
             for r in rows
@@ -320,21 +298,21 @@ class BinanceVenue(Venue):
             open_ = last * 0.99
             return {
                 "symbol": self.market_id(symbol),
-                "priceChange": _f(last - open_),
+                "priceChange": bj.num(last - open_),
                 "priceChangePercent": "1.010",
-                "weightedAvgPrice": _f(last),
-                "prevClosePrice": _f(open_),
-                "lastPrice": _f(last),
+                "weightedAvgPrice": bj.num(last),
+                "prevClosePrice": bj.num(open_),
+                "lastPrice": bj.num(last),
                 "lastQty": "0.01000000",
-                "bidPrice": _f(bid),
+                "bidPrice": bj.num(bid),
                 "bidQty": "1.00000000",
-                "askPrice": _f(ask),
+                "askPrice": bj.num(ask),
                 "askQty": "1.00000000",
-                "openPrice": _f(open_),
-                "highPrice": _f(last * 1.01),
-                "lowPrice": _f(last * 0.98),
+                "openPrice": bj.num(open_),
+                "highPrice": bj.num(last * 1.01),
+                "lowPrice": bj.num(last * 0.98),
                 "volume": "1000.00000000",
-                "quoteVolume": _f(1000 * last),
+                "quoteVolume": bj.num(1000 * last),
                 "openTime": now - 86_400_000,
                 "closeTime": now,
                 "firstId": 1,
@@ -349,9 +327,9 @@ class BinanceVenue(Venue):
             bid, ask = self.market.bid_ask(symbol)
             return {
                 "symbol": self.market_id(symbol),
-                "bidPrice": _f(bid),
+                "bidPrice": bj.num(bid),
                 "bidQty": "1.00000000",
-                "askPrice": _f(ask),
+                "askPrice": bj.num(ask),
                 "askQty": "1.00000000",
             }
 
@@ -359,7 +337,7 @@ class BinanceVenue(Venue):
 
     def _price_ticker(self, req: Request) -> Response:
         return self._one_or_all(
-            req, lambda s: {"symbol": self.market_id(s), "price": _f(self.market.price(s))}
+            req, lambda s: {"symbol": self.market_id(s), "price": bj.num(self.market.price(s))}
         )
 
     # -- signed -------------------------------------------------------------
@@ -371,7 +349,11 @@ class BinanceVenue(Venue):
             else:
                 locked[o.base] = locked.get(o.base, 0.0) + o.amount
         balances = [
-            {"asset": a, "free": _f(total - locked.get(a, 0.0)), "locked": _f(locked.get(a, 0.0))}
+            {
+                "asset": a,
+                "free": bj.num(total - locked.get(a, 0.0)),
+                "locked": bj.num(locked.get(a, 0.0)),
+            }
             for a, total in sorted(ledger.snapshot().items())
         ]
         body = {
@@ -425,55 +407,35 @@ class BinanceVenue(Venue):
         elif amount is None and quote is None:
             msg = "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
             return _err(400, -1102, msg)
+        bid, ask = self.market.bid_ask(symbol)
+        px = price if type_ == "limit" else (ask if side == "buy" else bid)
+        if amount is not None:
+            quote = None
+        failure = bj.filter_failure(symbol, amount, amount * px if amount else quote or 0.0)
+        if failure:
+            return _err(400, -1013, f"Filter failure: {failure}")
+        if amount is None:  # Binance sizes a quoteOrderQty order on the lot step
+            amount = bj.floor_to_step((quote or 0.0) / px, symbol)
         try:
             order = ledger.place(
                 symbol,
                 side,
                 type_,
                 amount=amount,
-                quote_amount=None if amount is not None else quote,
+                quote_amount=quote,
                 limit_price=price if type_ == "limit" else None,
                 client_order_id=client_id,
             )
         except Rejected as exc:
             return self.error_response(exc.code)
-        return Response(200, self._order_ack(order, params.get("newOrderRespType", "FULL")))
-
-    def _order_ack(self, o: EmuOrder, resp_type: str) -> dict:
-        full = self._order_json(o)
-        ack = {
-            "symbol": full["symbol"],
-            "orderId": full["orderId"],
-            "orderListId": -1,
-            "clientOrderId": o.client_order_id,
-            "transactTime": o.created_ms,
-        }
-        if resp_type == "ACK":
-            return ack
-        result = {**ack, **{k: full[k] for k in full if k not in ("time", "updateTime")}}
-        for k in ("stopPrice", "icebergQty", "isWorking"):
-            result.pop(k)
-        if resp_type == "FULL":
-            fills = []
-            if o.filled > 0:
-                fills.append(
-                    {
-                        "price": _f(o.average_price),
-                        "qty": _f(o.filled),
-                        "commission": _f(o.fee),
-                        "commissionAsset": o.quote,
-                        "tradeId": int(o.order_id),
-                    }
-                )
-            result["fills"] = fills
-        return result
+        return Response(200, bj.order_ack(order, params.get("newOrderRespType", "FULL")))
 
     def _get_order(self, req: Request, ledger: Ledger, params: dict) -> Response:
         ledger.match_limits()
         found = self._find(ledger, params)
         if isinstance(found, Response):
             return found
-        return Response(200, self._order_json(found))
+        return Response(200, bj.order_json(found))
 
     def _open_orders(self, req: Request, ledger: Ledger, params: dict) -> Response:
         symbol = None
@@ -481,7 +443,24 @@ class BinanceVenue(Venue):
             symbol = self._symbol(params["symbol"])
             if symbol is None:
                 return self.error_response("unknown_symbol")
-        return Response(200, [self._order_json(o) for o in ledger.open_orders(symbol)])
+        return Response(200, [bj.order_json(o) for o in ledger.open_orders(symbol)])
+
+    def _my_trades(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        """GET /api/v3/myTrades: the account's fills on ``symbol`` (of ``orderId``), with the
+        commission each paid: the only place Binance reports an order's fees later."""
+        if "symbol" not in params:
+            return _missing("symbol")
+        symbol = self._symbol(params["symbol"])
+        if symbol is None:
+            return self.error_response("unknown_symbol")
+        ledger.match_limits()
+        wanted = params.get("orderId")
+        filled = [
+            o
+            for o in ledger.all_orders()
+            if o.symbol == symbol and o.filled > 0 and wanted in (None, o.order_id)
+        ]
+        return Response(200, [bj.trade_json(o) for o in filled])
 
     def _all_orders(self, req: Request, ledger: Ledger, params: dict) -> Response:
         if "symbol" not in params:
@@ -491,7 +470,7 @@ class BinanceVenue(Venue):
             return self.error_response("unknown_symbol")
         ledger.match_limits()
         orders = [o for o in ledger.all_orders() if o.symbol == symbol]
-        return Response(200, [self._order_json(o) for o in orders])
+        return Response(200, [bj.order_json(o) for o in orders])
 
     def _cancel_order(self, req: Request, ledger: Ledger, params: dict) -> Response:
         ledger.match_limits()
@@ -506,7 +485,7 @@ class BinanceVenue(Venue):
         # Like Binance: ``clientOrderId`` names the cancel request, ``origClientOrderId`` the order.
         cancel_id = params.get("newClientOrderId") or secrets.token_urlsafe(16)[:22]
         self.cancel_ids.append(cancel_id)
-        body = {**self._order_json(found), "clientOrderId": cancel_id}
+        body = {**bj.order_json(found), "clientOrderId": cancel_id}
         body["origClientOrderId"] = found.client_order_id
         body["transactTime"] = int(time.time() * 1000)
         for k in ("time", "updateTime", "isWorking", "workingTime", "stopPrice", "icebergQty"):

@@ -12,7 +12,10 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
 
 DEFAULT_PRICES = {
     "BTC/USD": 60000.0,
@@ -25,6 +28,23 @@ DEFAULT_PRICES = {
     "AAPL/USD": 200.0,
     "MSFT/USD": 400.0,
 }
+
+
+class ClientIdScope(StrEnum):
+    """Which earlier orders a new order's client id must differ from."""
+
+    ALL = "all"  # every order the account ever placed (the emulator's old rule)
+    OPEN = "open"  # open orders only: Kraken, Binance, OKX (a filled id may be sent again)
+
+
+def off_step(value: float, step: float | str | None) -> bool:
+    """True when ``value`` is not a whole multiple of ``step`` (a lot or tick size).
+
+    Decimal arithmetic on the printed values: 0.3 is a multiple of 0.1 here, as on a venue.
+    """
+    if not step or float(step) <= 0:
+        return False
+    return Decimal(repr(float(value))) % Decimal(str(step)) != 0
 
 
 class Rejected(Exception):
@@ -116,7 +136,8 @@ class EmuOrder:
     status: str = "open"  # open | filled | canceled | rejected
     filled: float = 0.0
     average_price: float | None = None
-    fee: float = 0.0  # in quote currency
+    fee: float = 0.0  # in ``fee_currency``
+    fee_currency: str = ""  # set on fill (the quote currency until then)
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     quote_amount: float | None = None
 
@@ -127,6 +148,35 @@ class EmuOrder:
     @property
     def quote(self) -> str:
         return self.symbol.split("/")[1]
+
+
+# How a venue charges a fill's fee: (ledger, order, fill price, fee valued in quote) →
+# (currency charged, amount in that currency). Called with the ledger's lock held, so a
+# policy reads ``ledger.balances`` directly.
+FeePolicy = Callable[["Ledger", EmuOrder, float, float], tuple[str, float]]
+
+
+def fee_in_quote(
+    ledger: Ledger, order: EmuOrder, price: float, fee_quote: float
+) -> tuple[str, float]:
+    """The fee in the quote currency on both sides (Kraken's default, ``fciq``)."""
+    return order.quote, fee_quote
+
+
+def fee_in_base(
+    ledger: Ledger, order: EmuOrder, price: float, fee_quote: float
+) -> tuple[str, float]:
+    """The fee in the base currency on both sides (Kraken's ``fcib`` flag)."""
+    return order.base, fee_quote / price
+
+
+def fee_in_received(
+    ledger: Ledger, order: EmuOrder, price: float, fee_quote: float
+) -> tuple[str, float]:
+    """The fee in the currency the fill pays out: base on a buy, quote on a sell (Binance, OKX)."""
+    if order.side == "buy":
+        return order.base, fee_quote / price
+    return order.quote, fee_quote
 
 
 class Ledger:
@@ -140,6 +190,10 @@ class Ledger:
         self.balances: dict[str, float] = {k: float(v) for k, v in balances.items()}
         self.orders: dict[str, EmuOrder] = {}  # by venue order id
         self.fee_rate = fee_rate
+        # Venue modules set these to the venue's documented rules.
+        self.fee_policy: FeePolicy = fee_in_quote
+        self.client_id_scope = ClientIdScope.ALL
+        self._policies: dict[str, FeePolicy] = {}  # per order, when placed with its own
 
     def balance(self, currency: str) -> float:
         with self._lock:
@@ -150,11 +204,11 @@ class Ledger:
             return dict(self.balances)
 
     def find(self, *, order_id: str | None = None, client_order_id: str | None = None):
-        """The order with this venue id or client id, or None."""
+        """The order with this venue id, or the newest one with this client id, or None."""
         with self._lock:
             if order_id is not None:
                 return self.orders.get(order_id)
-            for o in self.orders.values():
+            for o in reversed(self.orders.values()):
                 if o.client_order_id == client_order_id:
                     return o
             return None
@@ -182,14 +236,23 @@ class Ledger:
         quote_amount: float | None = None,
         limit_price: float | None = None,
         client_order_id: str | None = None,
+        fee_policy: FeePolicy | None = None,
     ) -> EmuOrder:
-        """Accept (and for market orders fill) an order, or raise ``Rejected``."""
+        """Accept (and for market orders fill) an order, or raise ``Rejected``.
+
+        ``fee_policy`` overrides the ledger's for this order (Kraken's ``fcib`` flag).
+        """
         if not self.market.has(symbol):
             raise Rejected("unknown_symbol", f"unknown symbol {symbol}")
         client_order_id = client_order_id or uuid.uuid4().hex
         bid, ask = self.market.bid_ask(symbol)
+        policy = fee_policy or self.fee_policy
         with self._lock:
-            if any(o.client_order_id == client_order_id for o in self.orders.values()):
+            if any(
+                o.client_order_id == client_order_id
+                and (self.client_id_scope is ClientIdScope.ALL or o.status == "open")
+                for o in self.orders.values()
+            ):
                 raise Rejected(
                     "duplicate_client_id", f"duplicate client order id {client_order_id}"
                 )
@@ -212,12 +275,16 @@ class Ledger:
             )
             base, quote = order.base, order.quote
             need_px = limit_price if type_ == "limit" else px
-            if side == "buy" and self.balances.get(quote, 0.0) + 1e-9 < amount * need_px * (
-                1 + self.fee_rate
-            ):
-                raise Rejected("insufficient_funds", f"insufficient {quote} balance")
-            if side == "sell" and self.balances.get(base, 0.0) + 1e-12 < amount:
-                raise Rejected("insufficient_funds", f"insufficient {base} balance")
+            cost = amount * need_px
+            fee_ccy, fee = policy(self, order, need_px, cost * self.fee_rate)
+            spend = base if side == "sell" else quote
+            need = amount if side == "sell" else cost
+            if fee_ccy == spend:
+                need += fee
+            if self.balances.get(spend, 0.0) + 1e-9 < need:
+                raise Rejected("insufficient_funds", f"insufficient {spend} balance")
+            order.fee_currency = quote
+            self._policies[order.order_id] = policy
             self.orders[order.order_id] = order
             if type_ == "market" or (
                 type_ == "limit"
@@ -249,15 +316,19 @@ class Ledger:
 
     def _fill(self, order: EmuOrder, price: float) -> None:
         cost = order.amount * price
-        fee = cost * self.fee_rate
+        policy = self._policies.get(order.order_id, self.fee_policy)
+        fee_ccy, fee = policy(self, order, price, cost * self.fee_rate)
         base, quote = order.base, order.quote
-        if order.side == "buy":
-            self.balances[quote] = self.balances.get(quote, 0.0) - cost - fee
-            self.balances[base] = self.balances.get(base, 0.0) + order.amount
-        else:
-            self.balances[base] = self.balances.get(base, 0.0) - order.amount
-            self.balances[quote] = self.balances.get(quote, 0.0) + cost - fee
+        moves = (
+            {quote: -cost, base: order.amount}
+            if order.side == "buy"
+            else {base: -order.amount, quote: cost}
+        )
+        moves[fee_ccy] = moves.get(fee_ccy, 0.0) - fee
+        for ccy, delta in moves.items():
+            self.balances[ccy] = self.balances.get(ccy, 0.0) + delta
         order.filled = order.amount
         order.average_price = price
         order.fee = fee
+        order.fee_currency = fee_ccy
         order.status = "filled"

@@ -4,6 +4,12 @@ Kraken answers almost every error with HTTP 200 and ``{"error": ["EAPI:Invalid k
 the strings below are Kraken's documented ones. Private calls are POSTs signed with
 ``API-Key`` / ``API-Sign`` (HMAC-SHA512 over path + SHA256(nonce + body), keyed by the
 base64-decoded secret); the signature is verified, so a wrong secret is detectable.
+
+Venue rules (docs/VENUES.md has the sources): an order's ``volume`` must meet the pair's
+``ordermin``, its cost the pair's ``costmin``, and carry at most ``lot_decimals`` decimals;
+``cl_ord_id`` must be unique among the account's OPEN orders only; the fee is charged in
+the quote currency unless the order asks for ``fcib`` (and reports ``fciq``/``fcib`` in
+its ``oflags`` accordingly).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import re
 import time
 from urllib.parse import parse_qs
 
-from .core import EmuOrder, Ledger, Market, Rejected
+from .core import ClientIdScope, EmuOrder, Ledger, Market, Rejected, fee_in_base, off_step
 from .server import AuthFailed, Request, Response, Venue
 
 # canonical code → (Kraken asset id, altname, decimals)
@@ -37,6 +43,9 @@ PAIRS = {
     "ETH/USDT": ("ETHUSDT", "ETHUSDT", 2, "0.002"),
     "SOL/USDT": ("SOLUSDT", "SOLUSDT", 2, "0.02"),
 }
+# Every pair here: the minimum cost (quote currency) and the volume's decimals (lot step).
+COSTMIN = "0.5"
+LOT_DECIMALS = 8
 INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)  # minutes
 # cl_ord_id formats Kraken accepts: long UUID, short UUID (32 hex), free text up to 18 chars.
 _CL_ORD_ID = re.compile(
@@ -106,6 +115,14 @@ class KrakenVenue(Venue):
         for path, name, handler in private:
             self.route("POST", rf"/0/private/{path}", name, self._private(handler))
 
+    def add_account(
+        self, api_key: str, secret: str = "", balances: dict[str, float] | None = None, **extra
+    ) -> Ledger:
+        """An account whose ``cl_ord_id`` is unique among its open orders only, as on Kraken."""
+        ledger = super().add_account(api_key, secret, balances, **extra)
+        ledger.client_id_scope = ClientIdScope.OPEN
+        return ledger
+
     # -- hooks --------------------------------------------------------------
     def account_for(self, req: Request) -> Ledger:
         ledger = self.accounts.get(req.headers.get("api-key", ""))
@@ -153,6 +170,7 @@ class KrakenVenue(Venue):
                     "decimals": ASSETS[c][2],
                     "display_decimals": 5,
                     "collateral_value": 1.0,
+                    "margin_rate": 0.02,
                     "status": "enabled",
                 }
                 for c in sorted(used)
@@ -175,7 +193,7 @@ class KrakenVenue(Venue):
                 "lot": "unit",
                 "cost_decimals": 5,
                 "pair_decimals": decimals,
-                "lot_decimals": 8,
+                "lot_decimals": LOT_DECIMALS,
                 "lot_multiplier": 1,
                 "leverage_buy": [],
                 "leverage_sell": [],
@@ -185,7 +203,7 @@ class KrakenVenue(Venue):
                 "margin_call": 80,
                 "margin_stop": 40,
                 "ordermin": ordermin,
-                "costmin": "0.5",
+                "costmin": COSTMIN,
                 "tick_size": f"{10**-decimals:.{decimals}f}",
                 "status": "online",
             }
@@ -296,18 +314,42 @@ class KrakenVenue(Venue):
             price = float(form["price"]) if ordertype == "limit" else None
         except (KeyError, ValueError):
             return kraken_error("EGeneral:Invalid arguments:volume")
-        viqc = "viqc" in form.get("oflags", "") and ordertype == "market"
-        if not viqc and volume < float(self.pairs[symbol][3]):
-            return kraken_error("EOrder:Order minimum not met")
+        oflags = form.get("oflags", "").split(",")
+        viqc = "viqc" in oflags and ordertype == "market"
+        refusal = self._refusal(symbol, side, volume, price, viqc)
+        if refusal:
+            return kraken_error(refusal)
         sizing = {"quote_amount": volume} if viqc else {"amount": volume}
         try:
             order = ledger.place(
-                symbol, side, ordertype, limit_price=price, client_order_id=cl_ord_id, **sizing
+                symbol,
+                side,
+                ordertype,
+                limit_price=price,
+                client_order_id=cl_ord_id,
+                fee_policy=fee_in_base if "fcib" in oflags else None,
+                **sizing,
             )
         except Rejected as rej:
             return kraken_error(ERRORS.get(rej.code, "EOrder:Invalid order"))
         descr = self.order_info(order)["descr"]["order"]
         return ok({"descr": {"order": descr}, "txid": [self.txid(order)]})
+
+    def _refusal(
+        self, symbol: str, side: str, volume: float, price: float | None, viqc: bool
+    ) -> str | None:
+        """Kraken's error for an order the pair's ``ordermin``/``costmin``/``lot_decimals``
+        refuse, or None. ``viqc`` volumes are quote currency (market orders only)."""
+        bid, ask = self.market.bid_ask(symbol)
+        fill_px = price if price is not None else (ask if side == "buy" else bid)
+        base_volume = volume / fill_px if viqc else volume
+        if not viqc and off_step(volume, 10**-LOT_DECIMALS):
+            return ERRORS["invalid_amount"]
+        if base_volume < float(self.pairs[symbol][3]):
+            return "EOrder:Order minimum not met"
+        if base_volume * fill_px < float(COSTMIN):
+            return "EOrder:Cost minimum not met"
+        return None
 
     def _query_orders(self, req: Request, ledger: Ledger, form: dict) -> Response:
         ledger.match_limits()
@@ -397,12 +439,16 @@ class KrakenVenue(Venue):
             "vol": f"{o.amount:.8f}",
             "vol_exec": f"{o.filled:.8f}",
             "cost": f"{o.filled * (o.average_price or 0):.5f}",
-            "fee": f"{o.fee:.5f}",
+            # Quote fees to the pair's cost decimals; a base fee (fcib) to its lot decimals.
+            "fee": f"{o.fee:.{LOT_DECIMALS if o.fee_currency == o.base else 5}f}",
             "price": f"{o.average_price or 0:.{decimals}f}",
             "stopprice": "0.00000",
             "limitprice": "0.00000",
             "misc": "",
-            "oflags": "fciq,viqc" if o.quote_amount is not None else "fciq",
+            "oflags": ",".join(
+                ["fcib" if o.fee_currency == o.base else "fciq"]
+                + (["viqc"] if o.quote_amount is not None else [])
+            ),
         }
         if status != "open":
             info["closetm"] = o.created_ms / 1000

@@ -7,6 +7,13 @@ non-zero ``code`` (mostly HTTP 200; 401 for auth, 429 for rate limits, 5xx for o
 and order calls put per-order failures in ``data[i].sCode`` / ``sMsg`` under ``code "1"``.
 Private calls are checked like OKX does: key (50111), passphrase (50105), timestamp
 (50112/50102) and the HMAC-SHA256 signature over ``ts + METHOD + path?query + body`` (50113).
+
+Venue rules (docs/VENUES.md has the sources): ``sz`` must meet the instrument's ``minSz``
+(51020) and be a multiple of its ``lotSz`` (51121); ``clOrdId`` must differ from the
+account's live orders' (51016), and a look-up by ``clOrdId`` answers the newest order with
+it; a spot fill's fee is taken from the currency received (base on a buy, quote on a sell).
+Each account has a trading account (``/account/balance``, the only one orders can spend)
+and a funding account (``/asset/balances``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from . import okx_json as okj
-from .core import EmuOrder, Ledger, Market, Rejected
+from .core import ClientIdScope, EmuOrder, Ledger, Market, Rejected, fee_in_received, off_step
 from .server import AuthFailed, Request, Response, Venue
 
 API = r"/api/v5"
@@ -48,6 +55,7 @@ class OkxVenue(Venue):
         self.passphrases: dict[str, str] = {}
         self.verify_signature = verify_signature
         self.tgt_ccy: dict[str, str] = {}  # ordId → tgtCcy the order was sized in
+        self.funding: dict[str, dict[str, float]] = {}  # API key → funding-account balances
         p = API
         self.route("GET", p + r"/public/time", "time", self.time)
         self.route("GET", p + r"/public/instruments", "markets", self.instruments)
@@ -57,6 +65,7 @@ class OkxVenue(Venue):
         self.route("GET", p + r"/market/tickers", "tickers", self.tickers)
         self.route("GET", p + r"/account/balance", "balance", self.balance)
         self.route("GET", p + r"/account/positions", "positions", self.positions)
+        self.route("GET", p + r"/asset/balances", "funding_balance", self.funding_balance)
         self.route("POST", p + r"/trade/(?:order|batch-orders)", "create_order", self.create_order)
         self.route("GET", p + r"/trade/order", "fetch_order", self.fetch_order)
         self.route("GET", p + r"/trade/orders-pending", "open_orders", self.open_orders)
@@ -69,11 +78,20 @@ class OkxVenue(Venue):
         secret: str = "",
         balances: dict[str, float] | None = None,
         passphrase: str = "",
+        funding: dict[str, float] | None = None,
         **extra,
     ) -> Ledger:
-        """An account reachable with this key, secret and passphrase (OKX needs all three)."""
+        """An account reachable with this key, secret and passphrase (OKX needs all three).
+
+        ``balances`` is its trading account; ``funding`` its funding account, which no
+        order can spend until the owner transfers it to trading.
+        """
         self.passphrases[api_key] = passphrase
-        return super().add_account(api_key, secret, balances, **extra)
+        self.funding[api_key] = {k: float(v) for k, v in (funding or {}).items()}
+        ledger = super().add_account(api_key, secret, balances, **extra)
+        ledger.client_id_scope = ClientIdScope.OPEN
+        ledger.fee_policy = fee_in_received
+        return ledger
 
     def symbols(self) -> list[str]:
         """Canonical symbols this venue lists (spot pairs quoted in USDT/USDC)."""
@@ -239,13 +257,28 @@ class OkxVenue(Venue):
                 return amount * self.market.price(f"{ccy}/{quote_}")
         return None
 
+    def funding_balance(self, req: Request) -> Response:
+        """GET /api/v5/asset/balances: the funding account, one row per currency held."""
+        ledger = self.authed(req)
+        if isinstance(ledger, Response):
+            return ledger
+        key = next(k for k, v in self.accounts.items() if v is ledger)
+        wanted = set(filter(None, req.query.get("ccy", "").split(",")))
+        rows = [
+            {"availBal": okj.num(v), "bal": okj.num(v), "ccy": ccy, "frozenBal": "0"}
+            for ccy, v in sorted(self.funding.get(key, {}).items())
+            if v and (not wanted or ccy in wanted)
+        ]
+        return okj.ok(rows)
+
     @staticmethod
     def _frozen(ledger: Ledger) -> dict[str, float]:
-        """What open limit orders hold: quote for buys (with fee), base for sells."""
+        """What open limit orders hold: quote for buys (the fee comes from the base bought),
+        base for sells."""
         held: dict[str, float] = {}
         for o in ledger.open_orders():
             if o.side == "buy":
-                amount = o.amount * (o.limit_price or 0.0) * (1 + ledger.fee_rate)
+                amount = o.amount * (o.limit_price or 0.0)
                 held[o.quote] = held.get(o.quote, 0.0) + amount
             else:
                 held[o.base] = held.get(o.base, 0.0) + o.amount
@@ -313,9 +346,13 @@ class OkxVenue(Venue):
         default_tgt = "quote_ccy" if (ord_type, side) == ("market", "buy") else "base_ccy"
         tgt = item.get("tgtCcy") or default_tgt
         by_quote = ord_type == "market" and tgt == "quote_ccy"
-        min_sz = float(okj.LOTS.get(symbol.split("/")[0], okj.DEFAULT_LOT)[2])
-        if not by_quote and size < min_sz:
+        _, lot_sz, min_sz = okj.LOTS.get(symbol.split("/")[0], okj.DEFAULT_LOT)
+        bid, ask = self.market.bid_ask(symbol)
+        base_size = size / (ask if side == "buy" else bid) if by_quote else size
+        if base_size < float(min_sz):
             return refused("51020")
+        if not by_quote and off_step(size, lot_sz):
+            return refused("51121")
         try:
             order = ledger.place(
                 symbol,

@@ -41,6 +41,7 @@ S_MSGS = {
     "51008": "Order failed. Insufficient {0} balance in account.",
     "51016": "Duplicated clOrdId",
     "51020": "Order amount should be greater than the min available amount.",
+    "51121": "Order quantity must be a multiple of the lot size.",
 }
 # The body OKX sends with a bare HTTP error status.
 STATUS_BODIES = {
@@ -192,7 +193,7 @@ def order(o: EmuOrder, tgt: str) -> dict:
         "state": ORDER_STATES[o.status],
         "lever": "",
         "fee": num(-o.fee) if o.fee else "0",
-        "feeCcy": o.quote,
+        "feeCcy": o.fee_currency,
         "rebate": "0",
         "rebateCcy": o.quote,
         "pnl": "0",

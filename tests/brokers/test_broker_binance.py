@@ -211,8 +211,11 @@ def test_market_buy_fills_moves_balances_and_sends_client_id(broker, server, led
     assert order.filled == pytest.approx(0.001)
     assert order.average_price == pytest.approx(BTC)
     assert order.venue_order_id
-    assert ledger.balance("BTC") == pytest.approx(0.011)
-    assert ledger.balance("USDT") == pytest.approx(1000.0 - 60.0 * 1.001)
+    # Binance takes a buy's commission from the coin bought (no BNB here): 0.1% of 0.001 BTC.
+    assert (order.fee, order.fee_currency) == (pytest.approx(0.000001), "BTC")
+    assert order.base_received("BTC") == pytest.approx(0.000999)
+    assert ledger.balance("BTC") == pytest.approx(0.01 + 0.000999)
+    assert ledger.balance("USDT") == pytest.approx(1000.0 - 60.0)
     sent = form_of(server.requests_to("create_order")[-1])
     assert sent["newClientOrderId"] == "nija-bn-m1"
     assert sent["type"] == "MARKET" and sent["side"] == "BUY"
@@ -227,7 +230,8 @@ def test_market_buy_by_quote_amount_uses_quote_order_qty(broker, server, ledger)
     sent = form_of(server.requests_to("create_order")[-1])
     assert float(sent["quoteOrderQty"]) == pytest.approx(60.0)
     assert "quantity" not in sent
-    assert ledger.balance("BTC") == pytest.approx(0.011)
+    assert ledger.balance("BTC") == pytest.approx(0.01 + 0.000999)
+    assert ledger.balance("USDT") == pytest.approx(1000.0 - 60.0)
 
 
 def test_market_sell(broker, ledger):
@@ -287,7 +291,7 @@ def test_a_resting_limit_order_fills_when_the_market_crosses(broker, market, led
     order = broker.fetch_order("nija-bn-l2", "BTC/USDT")
     assert order.status is OrderStatus.FILLED
     assert order.average_price == pytest.approx(59000.0)
-    assert ledger.balance("BTC") == pytest.approx(0.011)
+    assert ledger.balance("BTC") == pytest.approx(0.01 + 0.000999)
 
 
 def test_unknown_client_id_is_none(broker, server):

@@ -231,8 +231,9 @@ def test_market_buy_by_amount_fills_and_moves_balances(okx):
     assert emu is not None and emu.status == "filled"
     assert order.venue_order_id == emu.order_id
     after = okx.ledger.snapshot()
-    assert after["BTC"] == pytest.approx(before["BTC"] + 0.01)
-    assert after["USDT"] == pytest.approx(before["USDT"] - emu.amount * emu.average_price - emu.fee)
+    # OKX takes a spot buy's fee from the coin bought: 0.1% of 0.01 BTC.
+    assert after["BTC"] == pytest.approx(before["BTC"] + 0.01 * 0.999)
+    assert after["USDT"] == pytest.approx(before["USDT"] - emu.amount * emu.average_price)
 
     fetched = broker.fetch_order("nijaBuy1", "BTC/USDT")
     assert fetched is not None
@@ -240,6 +241,8 @@ def test_market_buy_by_amount_fills_and_moves_balances(okx):
     assert fetched.filled == pytest.approx(0.01)
     assert fetched.average_price == pytest.approx(emu.average_price)
     assert fetched.venue_order_id == emu.order_id
+    assert (fetched.fee, fetched.fee_currency) == (pytest.approx(0.00001), "BTC")
+    assert fetched.base_received("BTC") == pytest.approx(0.01 * 0.999)
 
 
 def test_market_buy_by_quote_notional(okx):
@@ -252,11 +255,13 @@ def test_market_buy_by_quote_notional(okx):
     assert body["tgtCcy"] == "quote_ccy"
     assert float(body["sz"]) == pytest.approx(100.0)
     after = okx.ledger.snapshot()
-    assert before["USDT"] - after["USDT"] == pytest.approx(100.0 * 1.001)
-    assert after["ETH"] == pytest.approx(100.0 / okx.market.bid_ask("ETH/USDT")[1])
+    assert before["USDT"] - after["USDT"] == pytest.approx(100.0)
+    bought = 100.0 / okx.market.bid_ask("ETH/USDT")[1]
+    assert after["ETH"] == pytest.approx(bought * 0.999)
     fetched = okx.broker().fetch_order("nijaQuote1", "ETH/USDT")
     assert fetched is not None and fetched.status is OrderStatus.FILLED
-    assert fetched.filled == pytest.approx(after["ETH"])
+    assert fetched.filled == pytest.approx(bought)
+    assert fetched.base_received("ETH") == pytest.approx(after["ETH"])
 
 
 def test_market_sell(okx):

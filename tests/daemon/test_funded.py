@@ -55,3 +55,27 @@ def test_each_answer_arrives_alone_and_a_bad_client_fails_only_its_account():
     assert not slow.funded and "TimeoutError" in slow.error
     assert slow_at < 0.5 + DEADLINE_GRACE_SECONDS + 0.5
     assert {"rich", "poor"} <= set(closed)  # clients built for the check are released
+
+
+def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_server):
+    from bot.brokers.ccxt.broker import CcxtBroker
+    from bot.model import Credentials
+
+    server = venue_server("OKX")
+    key, secret, phrase = "FAKE-OKX-FUNDED-KEY", "FAKE-OKX-FUNDED-SECRET", "FAKE-OKX-FUNDED-PASS"
+    server.venue.add_account(key, secret, {"USDT": 3.0}, passphrase=phrase, funding={"USDT": 900.0})
+    okx = BrokerSpec(
+        AccountRef("user", "saver", "OKX"),
+        Credentials(key, secret, phrase),
+        symbols=("BTC/USDT",),
+        base_url=server.url,
+        rate_limit=False,
+    )
+    (result,) = check_funded(
+        [okx], CcxtBroker, AccountIsolationManager(), min_balance_usd=10.0, timeout_seconds=3.0
+    )
+    assert not result.funded and result.balance_usd == 3.0  # funding is not equity
+    assert result.failure_type is None
+    (note,) = result.notes
+    assert "900 USDT" in note and "transfer to trading to trade" in note
+    assert result.error == note  # what status.json's last_error shows for this account

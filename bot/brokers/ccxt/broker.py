@@ -13,18 +13,19 @@ import binascii
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
 
 from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
-from bot.brokers.ccxt.convert import to_order
+from bot.brokers.ccxt.config import SUPPORTED_BROKERS, VENUES, redirect_urls
+from bot.brokers.ccxt.convert import charged_fee, to_market_rules, to_order
 from bot.brokers.ccxt.errors import translate
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected
+from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
 from bot.model import (
     DUST_USD,
     USD_LIKE,
@@ -32,6 +33,7 @@ from bot.model import (
     Balance,
     BrokerSpec,
     Candles,
+    MarketRules,
     Order,
     OrderRequest,
     OrderStatus,
@@ -53,73 +55,6 @@ _PRICING_QUOTES = ("USD", "USDT", "USDC", "FDUSD")
 _MIN_REQUEST_SECONDS = 0.05
 
 
-@dataclass(frozen=True)
-class _VenueConfig:
-    ccxt_id: str
-    options: dict[str, Any] = field(default_factory=dict)
-    has: dict[str, Any] = field(default_factory=dict)
-    # Venues whose fetch/cancel by client id need the market (Binance, OKX).
-    lookup_needs_symbol: bool = False
-
-
-_VENUES = {
-    # Kraken's currency list is public and one call; it also fixes amount precision.
-    "KRAKEN": _VenueConfig("kraken"),
-    "OKX": _VenueConfig(
-        "okx",
-        options={
-            "defaultType": "spot",
-            "fetchMarkets": {"types": ["spot"]},
-            # One order per request on POST /api/v5/trade/order (not the batch endpoint).
-            "createOrder": "privatePostTradeOrder",
-        },
-        # OKX currencies come from a private endpoint; market data is enough for spot.
-        has={"fetchCurrencies": False},
-        lookup_needs_symbol=True,
-    ),
-    "BINANCE": _VenueConfig(
-        "binance",
-        options={
-            "defaultType": "spot",
-            "fetchMarkets": {"types": ["spot"]},
-            "fetchMargins": False,  # no sapi margin-pair calls while loading markets
-            "fetchCurrencies": False,  # sapi capital/config/getall is private and heavy
-            "fetchOpenOrders": {"warnWithoutSymbol": False},
-        },
-        lookup_needs_symbol=True,
-    ),
-}
-
-SUPPORTED_BROKERS = frozenset(_VENUES)
-
-
-def redirect_urls(api_urls: Any, base_url: str, hostname: str | None = None) -> Any:
-    """A copy of ccxt's ``urls['api']`` with every http(s) URL moved to ``base_url``'s host.
-
-    ``{hostname}`` placeholders are filled first; the scheme and host are replaced, the
-    path is kept (``https://api.kraken.com/0/private`` → ``http://127.0.0.1:PORT/0/private``).
-    Non-HTTP entries (websocket URLs) are left as they are.
-    """
-    base = urlsplit(base_url)
-    prefix = f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}"
-
-    def move(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: move(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [move(v) for v in value]
-        if not isinstance(value, str):
-            return value
-        url = value.replace("{hostname}", hostname) if hostname else value
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            return value
-        query = f"?{parts.query}" if parts.query else ""
-        return f"{prefix}{parts.path}{query}"
-
-    return move(api_urls)
-
-
 def _normalize_symbol(symbol: str) -> str:
     return symbol.strip().upper().replace("-", "/")
 
@@ -133,9 +68,9 @@ class CcxtBroker(Broker):
         self.account = spec.account
         self._clock = clock
         self.name = spec.account.broker
-        venue = _VENUES.get(self.name)
+        venue = VENUES.get(self.name)
         if venue is None:
-            raise BrokerConfigError(f"{self.name} is not a ccxt broker ({sorted(_VENUES)})")
+            raise BrokerConfigError(f"{self.name} is not a ccxt broker ({sorted(VENUES)})")
         validate_credentials(spec)
         self._venue = venue
         self._spec = spec
@@ -215,6 +150,17 @@ class CcxtBroker(Broker):
         return markets
 
     # -- market data --------------------------------------------------------
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Lot step, minimum amount, minimum notional and price step of ``symbol``, from the
+        market metadata ccxt loaded (once per broker object)."""
+        symbol = _normalize_symbol(symbol)
+        with self._budget():
+            markets = self._markets()
+        market = markets.get(symbol)
+        if market is None:
+            raise NotFound(f"{self.name} lists no market {symbol}")
+        return to_market_rules(symbol, market, self._ex.precisionMode)
+
     def symbols(self) -> list[str]:
         """The configured symbols the venue lists, in configured order."""
         with self._budget():
@@ -253,8 +199,8 @@ class CcxtBroker(Broker):
         return Candles.from_rows([r[:6] for r in rows[-limit:]])
 
     # -- account ------------------------------------------------------------
-    def _totals(self) -> dict[str, float]:
-        raw = self._sdk(self._ex.fetch_balance)
+    def _totals(self, params: dict[str, Any] | None = None) -> dict[str, float]:
+        raw = self._sdk(self._ex.fetch_balance, params or {})
         totals = raw.get("total") if isinstance(raw, dict) else None
         if not isinstance(totals, dict):
             raise BadResponse(f"{self.name} balance answer has no totals")
@@ -280,14 +226,40 @@ class CcxtBroker(Broker):
         return held
 
     def fetch_balance(self) -> Balance:
-        """Cash per currency; equity adds every non-dust holding at its last price."""
+        """Cash per currency; equity adds every non-dust holding at its last price.
+
+        OKX keeps a funding account beside the trading one: what it holds cannot trade, so
+        it is not equity; it is reported in ``funding_usd`` and a note for the operator.
+        """
         with self._budget():
             self._markets()
             totals = self._totals()
             usd_cash = sum(v for code, v in totals.items() if code in USD_LIKE)
             held = self._holdings(totals)
+            funding_usd, notes = self._funding() if self._venue.funding_account else (0.0, ())
         equity = usd_cash + sum(p.market_value_usd or 0.0 for p in held)
-        return Balance(cash=totals, usd_cash=usd_cash, usd_equity=equity)
+        return Balance(
+            cash=totals, usd_cash=usd_cash, usd_equity=equity, funding_usd=funding_usd, notes=notes
+        )
+
+    def _funding(self) -> tuple[float, tuple[str, ...]]:
+        """OKX's funding account: its USD value and a note, or a note that it is unknown.
+
+        Informational only (it never counts as equity), so a failure to read it is a
+        note, not a failed balance.
+        """
+        try:
+            totals = self._totals({"type": "funding"})
+            usd = sum(v for code, v in totals.items() if code in USD_LIKE)
+            usd += sum(p.market_value_usd or 0.0 for p in self._holdings(totals))
+        except BrokerError as exc:
+            return 0.0, (f"OKX funding account not read ({type(exc).__name__})",)
+        if not totals:
+            return 0.0, ()
+        held = ", ".join(f"{qty:g} {code}" for code, qty in sorted(totals.items()))
+        return usd, (
+            f"{held} (${usd:,.2f}) held in the OKX funding account; transfer to trading to trade",
+        )
 
     def fetch_positions(self) -> list[Position]:
         """Spot holdings above dust."""
@@ -338,7 +310,13 @@ class CcxtBroker(Broker):
         return (symbol, "market", side, quote / bid, None, params)
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
-        """The order with this client id, or None when the venue says it has none."""
+        """The order with this client id, open or closed, or None when the venue says it has
+        none (docs/VENUES.md: each venue's look-up and how long it remembers).
+
+        Binance and OKX answer GET order by client id for open and closed orders alike
+        (the newest with that id); Kraken has no such look-up, so its open orders, then its
+        closed orders, are listed filtered by ``cl_ord_id``.
+        """
         with self._budget():
             self._markets()
             if not self._venue.lookup_needs_symbol:
@@ -350,8 +328,18 @@ class CcxtBroker(Broker):
                     )
                 except NotFound:
                     continue  # the venue says: not in this market
-                return to_order(self.name, raw, client_order_id)
+                return self._with_fees(to_order(self.name, raw, client_order_id))
         return None
+
+    def _with_fees(self, order: Order) -> Order:
+        """The order with its fee read from its trades, where the look-up carries none
+        (Binance's GET order: its fills' commissions are in GET myTrades only)."""
+        if not (self._venue.fees_from_trades and order.filled > 0 and order.fee_currency is None):
+            return order
+        trades = self._sdk(self._ex.fetch_order_trades, order.venue_order_id, order.symbol)
+        listed = [t.get("fee") for t in trades if isinstance(t, dict)]
+        fee, currency, fee_usd = charged_fee(self.name, order.symbol, listed, order.average_price)
+        return replace(order, fee=fee, fee_currency=currency, fee_usd=fee_usd)
 
     def _lookup_symbols(self, symbol: str | None) -> list[str]:
         if symbol is not None:
@@ -364,11 +352,16 @@ class CcxtBroker(Broker):
     def _kraken_lookup(self, client_order_id: str) -> Order | None:
         # Open first, then closed: an order only ever moves from open to closed, so this
         # order of queries cannot miss one that closes in between.
+        # A cl_ord_id is unique among open orders only: closed ones may share it, and the
+        # newest is the one asked about. ccxt lists oldest first, keeping Kraken's
+        # newest-first order among equal times, so the first of the latest is the newest.
         params = {"clientOrderId": client_order_id}
         for fetch in (self._ex.fetch_open_orders, self._ex.fetch_closed_orders):
-            for raw in self._sdk(fetch, None, None, None, params):
-                if raw.get("clientOrderId") == client_order_id:
-                    return to_order(self.name, raw, client_order_id)
+            raws = self._sdk(fetch, None, None, None, params)
+            matches = [r for r in raws if r.get("clientOrderId") == client_order_id]
+            if matches:
+                newest = max(matches, key=lambda r: r.get("timestamp") or 0)
+                return to_order(self.name, newest, client_order_id)
         return None
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
@@ -400,3 +393,6 @@ class CcxtBroker(Broker):
     def close(self) -> None:
         """Release the HTTP session."""
         self._ex.session.close()
+
+
+__all__ = ["SUPPORTED_BROKERS", "CcxtBroker", "redirect_urls"]
