@@ -221,7 +221,7 @@ class AccountTrader:
                 result.notes.append(f"{symbol}: {sizing.reason}")
                 continue
             if not self.global_cap.try_reserve(self.account.key):
-                result.notes.append("process-wide position cap reached")
+                result.notes.append(self.global_cap.held or "process-wide position cap reached")
                 return 0
             plan = PlannedOrder(
                 intent_id=intent.intent_id,
