@@ -112,8 +112,11 @@ def test_a_new_or_empty_database_in_live_mode_is_a_warning(venue_handle, tmp_pat
     db.touch()  # 0 bytes: SQLite would silently take it for a new database
     env = clean_env(NIJA_MODE="live", NIJA_DATA_DIR=str(db.parent))
     env |= account_env("KRAKEN", None, kraken.credentials) | {"KRAKEN_BASE_URL": kraken.server.url}
-    run = start_daemon(env, tmp_path, args=["--once"])
-    assert run.proc.wait(timeout=60) == 0
+    run = start_daemon(env, tmp_path)
+    try:
+        wait_for(lambda: any(e.event == "nija_starting" for e in run.events()), 20, "the start")
+    finally:
+        assert run.stop() == 0
     (new,) = [e for e in run.events() if e.event == "state_database_new"]
     assert new.level == "warning" and new.fields["path"] == str(db)
     assert "empty" in new.fields["found"] and "reconciliation" in new.fields["note"]
