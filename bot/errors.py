@@ -10,6 +10,7 @@ importing any SDK. Messages never carry secret values.
     NijaError
     ├── ConfigError
     │   └── BrokerConfigError        an unusable key or secret (never sent to the venue)
+    ├── StartupError                 the daemon cannot start: a path it needs is unusable
     └── BrokerError                  a venue failure of no finer kind (status: HTTP status)
         ├── NetworkFailure           no usable answer: connection, 5xx, outage
         │   └── NetworkTimeout       no answer within the call timeout
@@ -41,6 +42,14 @@ class ConfigError(NijaError):
 
 class BrokerConfigError(ConfigError):
     """A broker client cannot be built or sign requests: e.g. a secret that is not valid base64/PEM."""
+
+
+class StartupError(NijaError):
+    """The daemon cannot start: its message is one line naming the path (or variable) and the fix.
+
+    ``bot.py`` prints it on stderr, writes it to nija.log where it can, and exits 2, so a
+    supervisor with ``RestartPreventExitStatus=2`` does not restart into the same error.
+    """
 
 
 class BrokerError(NijaError):

@@ -4,31 +4,43 @@ Trade every funded broker account in its own isolated thread until stopped.
 Settings come from the environment and from .env (the real environment wins).
 With no broker credentials at all it runs a demo on simulated accounts.
 
-Exit codes: 0 clean stop (SIGTERM, SIGINT, or --once done); 2 configuration error.
+One daemon per data directory: it holds ``<NIJA_DATA_DIR>/nija.lock`` while it runs
+(``bot.daemon.lock``). SIGTERM, SIGHUP and SIGINT stop it gracefully; a second SIGINT
+during that stop exits at once (logged).
+
+Exit codes: 0 clean stop (SIGTERM, SIGHUP, SIGINT, or --once done); 2 configuration
+error or a start-up error (a bad setting, another daemon on the data directory, an
+unusable data directory, database or log file: one line on stderr and in nija.log);
+130 a second Ctrl-C forced the exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import stat
 import sys
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from bot.brokers.factory import load_adapters
 from bot.clock import SYSTEM_CLOCK
 from bot.config.env import load_env
-from bot.config.settings import load_accounts, load_settings, secret_values
+from bot.config.settings import Settings, load_accounts, load_settings, secret_values
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
+from bot.daemon.lock import DataDirLock
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.wiring import TraderFactory, circuit_config, interval_for, make_trader
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StartupError
 from bot.isolation.manager import get_isolation_manager
+from bot.model import BrokerSpec
 from bot.redact import Redactor
 
-EXIT_OK, EXIT_CONFIG = 0, 2
+EXIT_OK, EXIT_CONFIG, EXIT_FORCED = 0, 2, 130
 
 
 def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_trader) -> int:
@@ -50,13 +62,52 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         print(f"NIJA configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     secrets = secret_values(env)
-    setup_logging(settings.log_file, secrets)
-    log = get_logger()
-    # One redactor for everything the daemon writes besides the log: status.json, the state
-    # database, and the error texts the isolation manager and the workers keep.
-    redactor = Redactor(tuple(secrets))
-    _warn_if_readable_by_others(log, args.env_file)
+    try:
+        setup_logging(settings.log_file, secrets)
+    except OSError as exc:
+        problem = (
+            f"cannot write the log file {settings.log_file}: {exc.strerror or exc}; fix: make "
+            "it writable by this user, or set NIJA_LOG_FILE to a path that is"
+        )
+        return _fatal(problem, settings, secrets)
+    _warn_if_readable_by_others(get_logger(), args.env_file)
+    try:
+        lock = DataDirLock.acquire(settings.data_dir)
+    except StartupError as exc:
+        return _fatal(str(exc), settings, secrets)
+    clean = False
+    try:
+        code = _run(args, env, settings, lock, trader_factory, Redactor(tuple(secrets)))
+        clean = True
+        return code
+    except StartupError as exc:
+        clean = True  # nothing ran: nothing to reconcile
+        return _fatal(str(exc), settings, secrets)
+    finally:
+        lock.release(clean=clean)  # an unexpected exception leaves the pid: "not stopped cleanly"
+        shutdown_logging()
 
+
+def _run(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    settings: Settings,
+    lock: DataDirLock,
+    trader_factory: TraderFactory,
+    redactor: Redactor,
+) -> int:
+    """The daemon, from its accounts to its stop; ``StartupError`` before any thread starts.
+
+    ``redactor`` masks the secrets in everything the daemon writes besides the log:
+    status.json, the state database, and the error texts the isolation manager keeps.
+    """
+    log = get_logger()
+    if lock.previous_pid is not None:
+        log.warning(
+            "unclean_previous_stop",
+            previous_pid=lock.previous_pid,
+            message=f"previous run (pid {lock.previous_pid}) did not stop cleanly; reconciling",
+        )
     clock = SYSTEM_CLOCK  # the one clock every component is given
     accounts = load_accounts(env, settings)
     for err in accounts.errors:
@@ -69,6 +120,9 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     elif not specs:
         log.error("no_usable_accounts", fix="complete the variables named above, see .env.example")
         return EXIT_CONFIG
+    problem = _single_account_problem(settings, specs)
+    if problem:
+        raise StartupError(problem)
     load_adapters(specs)
 
     isolation = get_isolation_manager(circuit_config(settings), redactor=redactor)
@@ -85,22 +139,18 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         log=log,
         redactor=redactor,
     )
+    trader.database.open()  # an unusable database stops the start before anything runs
     _banner(log, settings, specs, demo)
 
     stop = threading.Event()
-
-    def request_stop(signum: int, _frame) -> None:
-        log.info("signal_received", signal=signal.Signals(signum).name, action="stopping")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    handler = _StopSignals(stop, log)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, handler)
     try:
         trader.start_independent_multi_broker_trading()
         trader.run_until(stop)
     finally:
         trader.stop_independent_trading()
-        shutdown_logging()
     return EXIT_OK
 
 
@@ -118,6 +168,63 @@ def _warn_if_readable_by_others(log, env_file: str) -> None:
             mode=f"{mode:04o}",
             fix=f"chmod 600 {env_file}",
         )
+
+
+class _StopSignals:
+    """SIGTERM, SIGHUP (the terminal of a foreground ./start.sh went away) and SIGINT all
+    stop the daemon gracefully; a second SIGINT during that stop exits at once."""
+
+    def __init__(self, stop: threading.Event, log: Any) -> None:
+        self.stop = stop
+        self.log = log
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if not self.stop.is_set():
+            self.log.info("signal_received", signal=name, action="stopping")
+            self.stop.set()
+            return
+        if signum != signal.SIGINT:
+            self.log.info("signal_received", signal=name, action="already stopping")
+            return
+        self.log.warning(
+            "forced_exit",
+            signal=name,
+            note="second Ctrl-C while stopping: not waiting for the account threads; "
+            "the next start reconciles",
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(EXIT_FORCED)  # the lock file keeps our pid: the next start says so
+
+
+def _single_account_problem(settings: Settings, specs: Sequence[BrokerSpec]) -> str | None:
+    """Why single-account mode would trade nothing (no account of NIJA_PRIMARY_BROKER), or None."""
+    primary = settings.primary_broker
+    if settings.multi_broker_independent or primary is None:
+        return None
+    brokers = sorted({s.account.broker for s in specs})
+    if primary in brokers:
+        return None
+    return (
+        f"MULTI_BROKER_INDEPENDENT=false trades only the account of NIJA_PRIMARY_BROKER={primary}, "
+        f"but no {primary} account is configured (configured: {', '.join(brokers)}); fix: set "
+        f"NIJA_PRIMARY_BROKER to one of those, or complete the {primary} account's variables "
+        "(check_broker_status.py names what is missing)"
+    )
+
+
+def _fatal(problem: str, settings: Settings, secrets: list[str]) -> int:
+    """A start-up error: one line on stderr and, where it can be written, in nija.log; exit 2."""
+    print(f"NIJA cannot start: {problem}", file=sys.stderr)
+    try:  # the file only: the console has the line above
+        setup_logging(settings.log_file, secrets, stdout=False)
+        get_logger().error("startup_failed", error=problem)
+    except OSError:
+        pass  # the log file is the problem: stderr has it
+    finally:
+        shutdown_logging()
+    return EXIT_CONFIG
 
 
 def _banner(log, settings, specs, demo: bool) -> None:

@@ -18,6 +18,8 @@ import structlog
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
+from bot.daemon.control import Action, ControlDesk, ControlResult, reset_circuit
+from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, StatusWriter
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
@@ -28,7 +30,7 @@ from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
 from bot.redact import Redactor
-from bot.store.writer import Store, db_path, prepare_database
+from bot.store.writer import Store, StoreError, db_path
 
 FIRST_RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 300.0
@@ -67,6 +69,10 @@ class IndependentBrokerTrader:
         self.log = log or structlog.get_logger()
         self.data_dir = Path(settings.data_dir)
         self.db = db_path(self.data_dir, settings.mode)
+        self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
+        self.control = ControlDesk(
+            self.data_dir, {Action.RESET: self.reset_account}, clock=clock, log=self.log
+        )
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}
         self.funded: dict[str, FundedResult] = {}
@@ -106,9 +112,11 @@ class IndependentBrokerTrader:
 
     # -- start ------------------------------------------------------------------------
     def start_independent_multi_broker_trading(self) -> None:
-        """Check every account's funds at once; start each funded account as its answer lands."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        prepare_database(self.db)
+        """Check every account's funds at once; start each funded account as its answer lands.
+
+        Raises ``StartupError`` (before any thread starts) when the database cannot be used.
+        """
+        self.database.open()
         self.status.write_now()
         self.status.start()
         self._check_and_start(list(self.specs.values()))
@@ -135,6 +143,8 @@ class IndependentBrokerTrader:
         ):
             self._record_funded(result)
             if result.funded and self._may_trade(result.account_key):
+                if not self.settings.multi_broker_independent:
+                    self._log_single_account(result.account_key)
                 self._start_worker(self.specs[result.account_key])
 
     def _record_funded(self, result: FundedResult) -> None:
@@ -160,6 +170,18 @@ class IndependentBrokerTrader:
         primary = self.settings.primary_broker
         return not self.workers and (primary is None or self.specs[key].account.broker == primary)
 
+    def _log_single_account(self, key: str) -> None:
+        primary = self.settings.primary_broker
+        which = f"NIJA_PRIMARY_BROKER={primary}" if primary else "NIJA_PRIMARY_BROKER not set"
+        reason = f"the first funded {primary + ' ' if primary else ''}account to answer ({which})"
+        self.log.info("single_account_chosen", account=key, reason=reason)
+
+    def _open_store(self, key: str) -> Store:
+        # Never a new, empty database in place of a missing one: that thread waits instead.
+        if self.database.problem is not None:
+            raise StoreError("open", self.database.problem, account_key=key)
+        return Store(self.db, key, clock=self.clock, redactor=self.redactor)
+
     def _start_worker(self, spec: BrokerSpec) -> None:
         key = spec.account.key
         log = self.log.bind(account=key)
@@ -177,7 +199,7 @@ class IndependentBrokerTrader:
                 should_stop=worker.stop_event.is_set,
                 clock=self.factories.market_clock or self.clock,
             ),
-            open_store=lambda k: Store(self.db, k, clock=self.clock, redactor=self.redactor),
+            open_store=self._open_store,
             on_cycle=self._on_cycle,
             clock=self.clock,  # the watchdog compares the worker's times with its own
             max_cycles=1 if self.once else None,
@@ -210,7 +232,10 @@ class IndependentBrokerTrader:
 
     # -- the watchdog (main thread) ----------------------------------------------------------
     def watchdog_tick(self) -> None:
-        """Restart dead threads, mark stalled ones, re-check funds, log the summary."""
+        """Restart dead threads, mark stalled ones, re-check funds, log the summary; perform
+        operator requests; hold new positions while the database file is missing."""
+        self.global_cap.hold(self.database.check())
+        self.control.poll()
         now = self.clock.monotonic()
         for worker in list(self.workers.values()):
             self._watch(worker, now)
@@ -271,6 +296,22 @@ class IndependentBrokerTrader:
                 return
             stop.wait(tick)
 
+    # -- operator requests ----------------------------------------------------------------------
+    def reset_account(self, key: str) -> ControlResult:
+        """Close one account's circuit (``nija_ctl.py reset``); the other accounts are untouched.
+
+        A running thread trades at its next cycle; an account without a thread (its funds
+        check failed) is checked again at once.
+        """
+        worker = self.workers.get(key)
+        note = "it trades at its next cycle" if worker else "its funds are checked again now"
+        result = reset_circuit(self.isolation, self.specs, key, note)
+        if result.ok and worker is not None:
+            worker.wake()  # out of the wait the open circuit had set
+        elif result.ok:
+            self._next_recheck = self.clock.monotonic()  # the funds check at this tick
+        return result
+
     # -- stop ---------------------------------------------------------------------------------
     def stop_independent_trading(self, timeout: float = 8.0) -> list[str]:
         """Let every thread finish its step and close its store; the keys still busy at the end.
@@ -304,6 +345,7 @@ class IndependentBrokerTrader:
             "pid": os.getpid(),
             "mode": self.settings.mode,
             "demo": self.demo,
+            "entries_held": self.global_cap.held,  # why no account opens positions now
             "accounts": accounts,
             "config_errors": [
                 {"account": e.account, "error": e.message} for e in self.config_errors

@@ -86,6 +86,7 @@ class AccountWorker:
         self.redactor = redactor or Redactor()  # masks the secrets in ``crash``
         self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
         self.stop_event = threading.Event()
+        self._wake = threading.Event()  # ends the wait between cycles early (stop, reset)
         self.thread: threading.Thread | None = None
         self.state = ThreadState.NOT_STARTED
         self.cycles = 0
@@ -117,6 +118,11 @@ class AccountWorker:
 
     def request_stop(self) -> None:
         self.stop_event.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Start the next cycle now, not after the wait (e.g. its open circuit was reset)."""
+        self._wake.set()
 
     # -- the thread --------------------------------------------------------------
     def _main(self) -> None:
@@ -172,7 +178,8 @@ class AccountWorker:
             wait = max(wait, blocked_for)  # no broker calls until the gate's wait is over
         wait = max(0.0, wait)
         self.next_cycle_wall = self._clock.wall() + wait
-        self.stop_event.wait(wait)
+        self._wake.wait(wait)
+        self._wake.clear()
 
     def _blocked_for(self) -> float | None:
         result = self.last_result

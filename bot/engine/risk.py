@@ -123,6 +123,7 @@ class GlobalPositionCap:
     Each account reserves a slot before it sends an entry, and after every cycle
     reports its true count (open positions plus entries still unresolved), which
     replaces its reservations. The lock guards a dict update, never a broker call.
+    The daemon can also hold every entry (``hold``), e.g. while its database file is missing.
     """
 
     def __init__(self, limit: int | None = None) -> None:
@@ -132,14 +133,26 @@ class GlobalPositionCap:
         self._counts: dict[str, int] = {}
         self._total = 0
         self._lock = threading.Lock()
+        self._held: str | None = None
 
     @property
     def used(self) -> int:
         return self._total
 
+    @property
+    def held(self) -> str | None:
+        """Why no account may open a position now (``hold``), or None."""
+        return self._held
+
+    def hold(self, reason: str | None) -> None:
+        """Refuse every new position while ``reason`` is set; None lifts it. Exits are not held."""
+        self._held = reason
+
     def try_reserve(self, account_key: str) -> bool:
-        """Take a slot for ``account_key`` if one is free."""
+        """Take a slot for ``account_key`` if one is free and no hold is set."""
         with self._lock:
+            if self._held is not None:
+                return False
             if self.limit is not None and self._total >= self.limit:
                 return False
             self._counts[account_key] = self._counts.get(account_key, 0) + 1

@@ -227,8 +227,9 @@ class AccountTrader:
                 waiting.append((symbol, NoEntry(sizing.reason, 0)))
                 continue
             if not self.global_cap.try_reserve(self.account.key):
-                result.notes.append("process-wide position cap reached")
-                result.no_signal = "process-wide position cap reached"
+                refusal = self.global_cap.held or "process-wide position cap reached"
+                result.notes.append(refusal)
+                result.no_signal = refusal
                 return 0
             plan = PlannedOrder(
                 intent_id=intent.intent_id,

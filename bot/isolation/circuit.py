@@ -121,6 +121,7 @@ class AccountCircuit:
     """The state machine of one account. Not thread-safe on its own; see module doc."""
 
     config: CircuitBreakerConfig
+    account_key: str = "ACCOUNT"  # for the operator's command in the FAILING message
     status: AccountHealthStatus = HEALTHY
     consecutive_successes: int = 0
     total_failures: int = 0
@@ -184,7 +185,8 @@ class AccountCircuit:
         if self.status is FAILING:
             return (
                 f"failing: {self.last_error or 'authentication error'}; fix the credentials, "
-                f"then call reset_account (automatic retry in {left:.0f}s)"
+                f"then run: python3 nija_ctl.py reset {self.account_key} "
+                f"(automatic retry in {left:.0f}s)"
             )
         return (
             f"quarantined: circuit open after {self.consecutive_failures} consecutive "

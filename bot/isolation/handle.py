@@ -109,7 +109,7 @@ class AccountHandle:
         self.key = account.key
         self.config = config
         self.lock = threading.Lock()
-        self.circuit = AccountCircuit(config)
+        self.circuit = AccountCircuit(config, account.key)
         self._monotonic = clock.monotonic
         self._wall = clock.wall
         self._listeners = listeners  # the manager's list: listeners added later are heard

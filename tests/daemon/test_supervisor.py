@@ -7,6 +7,7 @@ import threading
 import time
 from functools import partial
 
+import pytest
 from structlog.testing import capture_logs
 
 from bot.brokers.paper.broker import PaperBroker
@@ -17,6 +18,7 @@ from bot.daemon.wiring import BrokerFactories, make_trader
 from bot.daemon.worker import ThreadState, iso
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
+from bot.store.writer import StoreError
 from nija_testkit import harness
 from nija_testkit.clock import FakeClock
 
@@ -273,3 +275,41 @@ def test_status_and_store_times_are_the_clocks_wall_time(tmp_path):
         store.close()
     assert events and cycle.started_at == wall
     assert all(event.at == wall for event in events)
+
+
+def test_a_reset_wakes_one_quarantined_account_and_leaves_the_others_alone(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1 and d.worker("b").cycles >= 1, what="cycles")
+        for _ in range(5):  # the default threshold: the circuit opens for 300 s
+            d.isolation.record_failure("user", "a", "PAPER", ConnectionError("venue down"))
+        wait_for(lambda: d.worker("a").snapshot().last_error, what="a blocked")
+        blocked_at = d.worker("a").cycles
+        b_thread = d.worker("b").thread
+
+        result = d.trader.reset_account("user/a/PAPER")
+        assert result.ok and (result.before, result.after) == ("quarantined", "healthy")
+        # Out of its 300 s wait at once, trading again.
+        wait_for(lambda: d.worker("a").cycles > blocked_at + 1, what="a trading again")
+        assert d.health("a")["status"] == "healthy"
+        assert d.worker("b").thread is b_thread and d.worker("b").restarts == 0
+
+        unknown = d.trader.reset_account("user/zed/PAPER")
+        assert unknown.outcome.value == "unknown_account" and "user/a/PAPER" in unknown.message
+
+
+def test_a_missing_database_holds_entries_and_no_thread_opens_a_new_one(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
+        db = d.trader.db
+        db.rename(tmp_path / "aside.db")
+        d.trader.watchdog_tick()
+        assert "missing" in (d.trader.global_cap.held or "")
+        assert d.trader.get_multi_broker_status()["entries_held"] == d.trader.global_cap.held
+        with pytest.raises(StoreError, match="missing"):
+            d.trader._open_store("user/a/PAPER")
+        assert not db.exists()  # a restarted thread would not have created an empty one
+        (tmp_path / "aside.db").rename(db)
+        d.trader.watchdog_tick()
+        assert d.trader.global_cap.held is None

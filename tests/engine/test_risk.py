@@ -93,6 +93,14 @@ def test_global_cap_counts_reservations_and_syncs_to_the_truth():
         GlobalPositionCap(0)
 
 
+def test_a_held_cap_refuses_every_reservation_until_lifted():
+    cap = GlobalPositionCap(None)
+    cap.hold("state database missing")
+    assert cap.held == "state database missing" and not cap.try_reserve("a")
+    cap.hold(None)
+    assert cap.held is None and cap.try_reserve("a") and cap.used == 1
+
+
 def test_global_cap_is_exact_under_threads():
     cap = GlobalPositionCap(50)
     taken = []

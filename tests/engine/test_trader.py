@@ -365,6 +365,23 @@ def test_the_process_wide_cap_holds_across_accounts(world):
     assert result.orders_placed == 0 and "process-wide position cap reached" in result.notes
 
 
+def test_a_hold_stops_new_positions_of_every_account_but_never_an_exit(world):
+    trader = world.trader()
+    trader.run_cycle()
+    (pos,) = world.stores[0].open_positions()
+    world.cap.hold("state database missing")
+    bob = world.trader("bob")
+    result = bob.run_cycle()  # the same entry signal
+    assert result.orders_placed == 0 and "state database missing" in result.notes
+    world.market.set_candles("BTC/USD", rows(cs.from_closes([*SIGNAL.close[:-1], pos.stop * 0.99])))
+    world.clock.advance(300)
+    assert trader.run_cycle().orders_placed == 1  # the stop still sells
+    assert world.stores[0].open_positions() == []
+    world.cap.hold(None)
+    world.market.set_candles("BTC/USD", rows(SIGNAL))
+    assert bob.run_cycle().orders_placed == 1
+
+
 # -- failures stay with their account --------------------------------------------------------------
 
 

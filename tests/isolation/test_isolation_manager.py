@@ -214,7 +214,8 @@ def test_auth_error_opens_at_once_as_failing(mgr, clock):
     assert st is H.FAILING and m["circuit_state"] == "open"
     assert m["quarantine_count"] == 1 and m["retry_in_seconds"] == 3600
     allowed, reason = mgr.can_execute_operation(*ALICE)
-    assert not allowed and "credentials" in reason and "reset_account" in reason
+    assert not allowed and "credentials" in reason
+    assert "nija_ctl.py reset user/alice/KRAKEN" in reason
     assert mgr.get_isolation_report()["failing_accounts"] == 1
     clock.advance(3600)
     assert mgr.can_execute_operation(*ALICE)[0]

@@ -148,6 +148,7 @@ def test_the_systemd_unit_has_the_required_keys():
         "ExecStart": "/opt/nija/start.sh",
         "Restart": "on-failure",
         "RestartSec": "10",
+        "RestartPreventExitStatus": "2",  # a start-up error is not retried in a loop
         "KillSignal": "SIGTERM",
         "TimeoutStopSec": "20",
         "EnvironmentFile": "-/opt/nija/.env",

@@ -1,0 +1,163 @@
+"""``nija_ctl.py``: ask the running daemon to act on one account, without restarting the others.
+
+    python3 nija_ctl.py reset user/bob/KRAKEN      # close its circuit: it trades again
+
+The request goes through the data directory's control folder (``bot.daemon.control``):
+the daemon's watchdog performs it within about a second and logs it in nija.log; this
+command waits at most ``--timeout`` seconds for the answer. It reads the environment and
+``.env`` as the daemon does, so it finds the same ``NIJA_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.cli.commands import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, pid_alive
+from bot.clock import SYSTEM_CLOCK, Clock
+from bot.config.env import load_env
+from bot.config.settings import load_settings, secret_values
+from bot.daemon.control import Action, Outcome, send_request, take_result, withdraw
+from bot.daemon.lock import holder_pid
+from bot.errors import ConfigError
+from bot.model import AccountRef
+from bot.redact import Redactor
+
+__all__ = ["main", "run"]
+
+EXIT_CODES_HELP = """actions:
+  reset ACCOUNT  close the account's circuit breaker (after fixing what made it fail,
+                 e.g. its credentials): it trades again at its next cycle
+
+exit codes:
+  0  done
+  1  needs attention: no daemon is running on NIJA_DATA_DIR, it did not answer in time,
+     or the action failed (see nija.log)
+  2  configuration or usage error: a bad setting, a malformed account key, or an
+     account the running daemon does not have
+"""
+_CODES = {
+    Outcome.DONE: EXIT_OK,
+    Outcome.UNKNOWN_ACCOUNT: EXIT_CONFIG,
+    Outcome.BAD_REQUEST: EXIT_CONFIG,
+    Outcome.FAILED: EXIT_ATTENTION,
+}
+_POLL_SECONDS = 0.1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nija_ctl.py",
+        description="Ask the running NIJA daemon to act on one account; the others are untouched.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--env-file", default=".env", help="the .env file to read (default: ./.env)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the daemon (default 10)"
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = actions.add_parser(
+        Action.RESET.value, help="close one account's circuit breaker: it trades again"
+    )
+    reset.add_argument("account", help="the account key, e.g. user/bob/KRAKEN")
+    return parser
+
+
+def _account_key(text: str) -> str | None:
+    """``type/id/BROKER`` as the daemon spells it, or None when ``text`` is not one."""
+    parts = text.strip().split("/")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        return None
+    return AccountRef(*(p.strip() for p in parts)).key
+
+
+class _Report:
+    """What the command prints: a line (errors on stderr) or one JSON object, redacted."""
+
+    def __init__(self, as_json: bool, redactor: Redactor, **fields: Any) -> None:
+        self.as_json = as_json
+        self.redactor = redactor
+        self.fields = {"command": "nija_ctl", **fields}
+
+    def finish(self, code: int, message: str, **fields: Any) -> int:
+        message = self.redactor.mask_values(message)
+        if self.as_json:
+            doc = {**self.fields, **fields, "message": message, "exit_code": code}
+            sys.stdout.write(self.redactor.mask_values(json.dumps(doc, indent=2)) + "\n")
+        else:
+            print(message, file=sys.stdout if code == EXIT_OK else sys.stderr)
+        return code
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """Send one request to the daemon on NIJA_DATA_DIR and print its answer; the exit code."""
+    args = _parser().parse_args(argv)  # a usage error exits 2
+    env = load_env(args.env_file, environ)
+    action = Action(args.action)
+    report = _Report(
+        args.json, Redactor(tuple(secret_values(env))), action=action.value, account=args.account
+    )
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        return report.finish(EXIT_CONFIG, f"configuration error: {exc}")
+    key = _account_key(args.account)
+    if key is None:
+        problem = (
+            f"{args.account!r} is not an account key: use type/id/BROKER, e.g. user/bob/KRAKEN"
+        )
+        return report.finish(EXIT_CONFIG, problem)
+    report.fields["account"] = key
+    data_dir = Path(settings.data_dir)
+    pid = holder_pid(data_dir)
+    if not pid_alive(pid):
+        return report.finish(
+            EXIT_ATTENTION,
+            f"no NIJA daemon is running on the data directory {data_dir} (start it with "
+            "./start.sh, or set NIJA_DATA_DIR to the directory of the running daemon)",
+        )
+    report.fields["daemon_pid"] = pid
+    try:
+        request = send_request(data_dir, action, key, clock)
+    except OSError as exc:
+        return report.finish(
+            EXIT_CONFIG,
+            f"cannot write a request into {data_dir}: {exc.strerror or exc}; run this command "
+            "as the user the daemon runs as",
+        )
+    deadline = clock.monotonic() + args.timeout
+    while (result := take_result(data_dir, request)) is None:
+        if clock.monotonic() >= deadline:
+            withdraw(data_dir, request)
+            return report.finish(
+                EXIT_ATTENTION,
+                f"the daemon (pid {pid}) did not answer within {args.timeout:g}s; it answers "
+                "within a second while its watchdog runs: see nija.log",
+            )
+        time.sleep(_POLL_SECONDS)
+    code = _CODES[result.outcome]
+    return report.finish(
+        code,
+        f"{action.value} {key}: {result.message}",
+        outcome=result.outcome.value,
+        before=result.before,
+        after=result.after,
+    )
+
+
+def run() -> None:
+    """The ``nija-ctl`` console script (``nija_ctl.py``)."""
+    raise SystemExit(main())
