@@ -93,12 +93,12 @@ def test_a_vanished_database_holds_new_positions_until_it_is_back(tmp_path):
         db = run.data_dir / "nija-paper.db"
         aside = db.with_name("moved-aside.db")
         os.rename(db, aside)
-        wait_for(lambda: run.status().get("entries_held"), 10, "entries held")
+        wait_for(lambda: run.status().get("entries_held"), 30, "entries held")
         assert "is missing" in run.status()["entries_held"]
         (missing,) = [e for e in run.events() if e.event == "state_database_missing"]
         assert missing.level == "error" and missing.fields["path"] == str(db)
         os.rename(aside, db)
-        wait_for(lambda: any(e.event == "state_database_back" for e in run.events()), 10, "back")
+        wait_for(lambda: any(e.event == "state_database_back" for e in run.events()), 30, "back")
         assert run.status()["entries_held"] is None
         assert run.alive()
     finally:
