@@ -10,6 +10,7 @@ importing any SDK. Messages never carry secret values.
     NijaError
     ├── ConfigError
     │   └── BrokerConfigError        an unusable key or secret (never sent to the venue)
+    ├── StorageError                 the state store failed (bot.store's StoreError)
     └── BrokerError                  a venue failure of no finer kind (status: HTTP status)
         ├── NetworkFailure           no usable answer: connection, 5xx, outage
         │   └── NetworkTimeout       no answer within the call timeout
@@ -25,6 +26,8 @@ importing any SDK. Messages never carry secret values.
 
 from __future__ import annotations
 
+import errno
+
 
 class NijaError(Exception):
     """Base class of every exception NIJA raises on purpose."""
@@ -36,6 +39,10 @@ class ConfigError(NijaError):
 
 class BrokerConfigError(ConfigError):
     """A broker client cannot be built or sign requests: e.g. a secret that is not valid base64/PEM."""
+
+
+class StorageError(NijaError):
+    """A write or read of NIJA's own state failed (``bot.store.db.StoreError`` is one)."""
 
 
 class BrokerError(NijaError):
@@ -126,3 +133,24 @@ def describe(error: BaseException, limit: int = 300) -> str:
     Adapters guarantee their messages carry no secret values.
     """
     return f"{type(error).__name__}: {error}"[:limit]
+
+
+# A full disk, or a full disk quota.
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """True when ``error``, or an exception it was raised from, says the disk is full.
+
+    By type and code, never by message: an ``OSError`` with ENOSPC or EDQUOT, or an SQLite
+    error whose code is ``SQLITE_FULL`` (a ``StoreError`` is raised from one).
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            return True
+        if getattr(error, "sqlite_errorname", None) == "SQLITE_FULL":
+            return True
+        error = error.__cause__ or error.__context__
+    return False
