@@ -26,6 +26,7 @@ from bot.brokers.factory import create_venue_broker, load_adapters
 from bot.cli import render as cli_render
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.env import load_env
+from bot.config.limits import SettingNotice, apply_limits
 from bot.config.settings import (
     AccountsResult,
     Settings,
@@ -33,6 +34,7 @@ from bot.config.settings import (
     load_settings,
     secret_values,
 )
+from bot.config.unknown import UnknownVariable, unknown_variables
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, read_status
 from bot.daemon.wiring import circuit_config
@@ -68,6 +70,8 @@ class Context:
     redactor: Redactor
     clock: Clock
     as_json: bool
+    unknown: list[UnknownVariable]  # variable names NIJA does not read (typos?)
+    notices: list[SettingNotice]  # absurd settings, as the daemon warns of them
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -112,8 +116,10 @@ def _command(
             except ConfigError as exc:
                 _fail(f"configuration error: {exc}", redactor, args.json)
                 return EXIT_CONFIG
+            settings, notices = apply_limits(settings)
             accounts = load_accounts(env, settings)
-            return body(Context(settings, accounts, redactor, clock, args.json))
+            unknown = unknown_variables(env)
+            return body(Context(settings, accounts, redactor, clock, args.json, unknown, notices))
 
         main.__name__, main.__qualname__ = body.__name__, body.__qualname__
         main.__doc__ = body.__doc__
@@ -235,7 +241,8 @@ def main_broker_status(ctx: Context) -> int:
     results, isolation = live_check(ctx)
     accounts = cli_render.broker_rows(results, ctx.accounts.errors)
     threshold = cli_render.usd(ctx.settings.min_balance_usd)
-    attention = [
+    attention = [str(u) for u in ctx.unknown] + [str(n) for n in ctx.notices]
+    attention += [
         f"{r.account_key}: no balance: {r.error}"
         if r.balance_usd is None
         else f"{r.account_key}: not funded ({cli_render.usd(r.balance_usd)} < {threshold})"

@@ -18,7 +18,9 @@ import threading
 from bot.brokers.factory import load_adapters
 from bot.clock import SYSTEM_CLOCK
 from bot.config.env import load_env
+from bot.config.limits import apply_limits
 from bot.config.settings import load_accounts, load_settings, secret_values
+from bot.config.unknown import unknown_variables
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.daemon.supervisor import IndependentBrokerTrader
@@ -47,8 +49,25 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     except ConfigError as exc:
         print(f"NIJA configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    settings, notices = apply_limits(settings)
     setup_logging(settings.log_file, secret_values(env))
     log = get_logger()
+    # Once, at start-up: a misspelt name silently drops an account; names only, never values.
+    for unknown in unknown_variables(env):
+        log.warning(
+            "unknown_variable",
+            variable=unknown.name,
+            did_you_mean=unknown.did_you_mean,
+            note="NIJA does not read it",
+        )
+    for notice in notices:
+        log.warning(
+            "setting_out_of_range",
+            variable=notice.variable,
+            value=notice.value,
+            used=notice.used,
+            problem=notice.why,
+        )
 
     clock = SYSTEM_CLOCK  # the one clock every component is given
     accounts = load_accounts(env, settings)

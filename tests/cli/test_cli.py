@@ -258,6 +258,22 @@ def test_broker_status_names_a_missing_secret_and_still_checks_the_others(data_d
     assert report["config_errors"][0]["variables"] == ["KRAKEN_USER_BOB_API_SECRET"]
 
 
+def test_broker_status_names_unknown_variables_and_absurd_settings_never_values(data_dir, kraken):
+    # A user's key under a misspelt name: today that account silently does not exist.
+    env = kraken_env(data_dir, kraken, KRAKEN_USER_BOB_APIKEY=OTHER_KEY, NIJA_CYCLE_SECONDS="0.1")
+    proc, code, report = run_text_and_json(BROKER_STATUS, env)
+    typo = (
+        "unknown variable KRAKEN_USER_BOB_APIKEY (did you mean KRAKEN_USER_BOB_API_KEY?):"
+        " NIJA does not read it"
+    )
+    cycle = "NIJA_CYCLE_SECONDS=0.1 is under 1 s (a faster cycle only hammers the venue)"
+    assert proc.returncode == 1 and code == 1
+    assert typo in proc.stdout and cycle in proc.stdout
+    assert report["attention"] == [typo, f"{cycle}: raised to 1 s"]
+    assert [a["account"] for a in report["accounts"]] == [PLATFORM]  # checked all the same
+    assert report["accounts"][0]["funded"] is True
+
+
 def test_broker_status_underfunded_account_needs_attention(data_dir, kraken):
     kraken.venue.accounts[KEY].balances["USD"] = 5.0
     code, report = run_json(BROKER_STATUS, kraken_env(data_dir, kraken))
