@@ -36,7 +36,7 @@ from bot.config.settings import (
 )
 from bot.config.unknown import UnknownVariable, unknown_variables
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, read_status
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status
 from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
 from bot.isolation.manager import AccountIsolationManager
@@ -51,9 +51,10 @@ EXIT_CODES_HELP = """exit codes:
   2  configuration error: a bad setting, or no accounts configured (and no daemon or
      demo status to show); ./start.sh with no keys set runs a demo
 """
-# The daemon's watchdog rewrites status.json about every second; a file older than this
-# means its watchdog or status writer is stuck, even if its pid is alive (or was reused).
-STALE_AFTER_SECONDS = 60.0
+# The daemon's watchdog rewrites status.json every STATUS_REFRESH_SECONDS, and each cycle
+# does too; older than this many refreshes (or than the longest cycle interval, if longer)
+# means its watchdog or status writer is stuck (a full disk?), even if its pid is alive.
+STALE_AFTER_REFRESHES = 3
 _NO_ACCOUNTS = (
     "No broker accounts are configured. Set an account's keys in .env (see .env.example),"
     " e.g. KRAKEN_API_KEY and KRAKEN_API_SECRET, or run ./start.sh with no keys for a demo"
@@ -194,6 +195,15 @@ def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
     return DaemonStatus(data, pid if isinstance(pid, int) else None, pid_alive(pid), now - written)
 
 
+def stale_after_seconds(status: DaemonStatus, settings: Settings) -> float:
+    """How old status.json may be before the daemon that writes it counts as stuck:
+    ``STALE_AFTER_REFRESHES`` refreshes, or its longest cycle interval if that is longer."""
+    intervals = [a.get("interval_seconds") for a in (status.data.get("accounts") or {}).values()]
+    numbers = [float(i) for i in intervals if isinstance(i, int | float)]
+    longest = max(numbers, default=settings.cycle_seconds)
+    return max(STALE_AFTER_REFRESHES * STATUS_REFRESH_SECONDS, longest)
+
+
 def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
     try:
         return read_daemon_status(ctx.settings.data_dir, ctx.clock.wall()), None
@@ -284,10 +294,13 @@ def main_independent_status(ctx: Context) -> int:
         daemon.update(pid=status.pid, status_age_seconds=round(status.age_seconds or 0.0, 1))
     if status is not None and status.running:
         age = cli_render.age(status.age_seconds)
+        stale_after = stale_after_seconds(status, ctx.settings)
         daemon.update(running=True, summary=f"daemon running (pid {status.pid}), status {age} old")
-        if (status.age_seconds or 0.0) > STALE_AFTER_SECONDS:
+        daemon["stale_after_seconds"] = stale_after
+        if (status.age_seconds or 0.0) > stale_after:
             attention.append(
-                f"daemon status stale: {age} old (the daemon rewrites it about every second)"
+                f"daemon status stale: {age} old (the daemon rewrites it about every second;"
+                f" stuck after {stale_after:g} s: is its disk full? see nija.log)"
             )
         rows = cli_render.status_rows(status.data, now)
         report_iso = status.data.get("isolation_report") or {}

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "status.json"
+# How often a running daemon rewrites status.json: its watchdog marks it dirty every tick.
+STATUS_REFRESH_SECONDS = 1.0
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
@@ -59,11 +61,13 @@ class StatusWriter:
         *,
         min_interval: float = 0.5,
         on_error: Callable[[Exception], None] | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self._build = build
         self._min_interval = min_interval
         self._on_error = on_error
+        self._on_written = on_written  # after each successful write (a failure may be over)
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self.writes = 0
@@ -84,6 +88,9 @@ class StatusWriter:
             if self._on_error is None:
                 raise
             self._on_error(exc)
+            return
+        if self._on_written is not None:
+            self._on_written()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()

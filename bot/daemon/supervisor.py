@@ -18,12 +18,14 @@ import structlog
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
+from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, StatusWriter
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
+from bot.errors import describe, is_disk_full
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
@@ -66,10 +68,12 @@ class IndependentBrokerTrader:
         self.workers: dict[str, AccountWorker] = {}
         self.funded: dict[str, FundedResult] = {}
         self.stopping = threading.Event()
+        self.disk = DiskFullNotice(self.log, clock)
         self.status = StatusWriter(
             self.data_dir / STATUS_FILE,
             self.get_multi_broker_status,
-            on_error=lambda exc: self.log.error("status_write_failed", error=str(exc)),
+            on_error=self._status_write_failed,
+            on_written=lambda: self.disk.wrote(STATUS_FILE),
         )
         self._restart_at: dict[str, float] = {}
         self._restart_delay: dict[str, float] = {}
@@ -182,9 +186,15 @@ class IndependentBrokerTrader:
         log.info("trader_started", thread=worker.thread.name, interval_s=worker.interval)
 
     def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
+        """The cycle's one log line: a warning when a failure ended it, else info."""
         if result.ok:
             self._restart_delay.pop(worker.key, None)  # a healthy cycle resets the backoff
-        self.log.info(
+        if result.disk_full:
+            self.disk.failed("store", result.error or "disk full")
+        elif result.ok:
+            self.disk.wrote("store")
+        log = self.log.warning if result.error else self.log.info
+        log(
             "cycle",
             account=worker.key,
             ok=result.ok,
@@ -198,6 +208,12 @@ class IndependentBrokerTrader:
             error=result.error,
         )
         self.status.mark_dirty()
+
+    def _status_write_failed(self, error: Exception) -> None:
+        if is_disk_full(error):
+            self.disk.failed(STATUS_FILE, describe(error))
+        else:
+            self.log.error("status_write_failed", error=str(error))
 
     # -- the watchdog (main thread) ----------------------------------------------------------
     def watchdog_tick(self) -> None:
@@ -253,7 +269,7 @@ class IndependentBrokerTrader:
             acct.account_type, acct.account_id, acct.broker, error, kind, operation=operation
         )
 
-    def run_until(self, stop: threading.Event, tick: float = 1.0) -> None:
+    def run_until(self, stop: threading.Event, tick: float = STATUS_REFRESH_SECONDS) -> None:
         """Watch over the threads until ``stop`` is set (with ``once``: until all finished)."""
         done = (ThreadState.FINISHED, ThreadState.DEAD)
         while not stop.is_set():

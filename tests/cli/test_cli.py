@@ -376,6 +376,26 @@ def test_independent_status_stale_file_of_a_live_pid_needs_attention(data_dir):
     assert "daemon status stale: 60 min old" in proc.stdout
 
 
+def test_independent_status_stale_after_three_refreshes_or_the_longest_cycle(data_dir):
+    """The daemon rewrites status.json every second and after each cycle: with 5 s cycles,
+    a file 30 s old means its writer is stuck (a full disk?), though its pid is alive."""
+    accounts = {key: account_status(key, interval_seconds=5.0) for key in (PLATFORM, ALICE)}
+    write_status(data_dir, pid=os.getpid(), age_seconds=30, accounts=accounts)
+    proc = run(INDEPENDENT, base_env(data_dir))
+    assert proc.returncode == 1
+    assert re.search(
+        r"daemon status stale: 3\d s old .*stuck after 5 s: is its disk full", proc.stdout
+    )
+    code, report = run_json(INDEPENDENT, base_env(data_dir))
+    assert code == 1 and report["daemon"]["stale_after_seconds"] == 5.0
+
+    # Slower cycles than refreshes: the longest interval of any account is the bound.
+    accounts[ALICE]["interval_seconds"] = 150.0
+    write_status(data_dir, pid=os.getpid(), age_seconds=30, accounts=accounts)
+    code, report = run_json(INDEPENDENT, base_env(data_dir))
+    assert code == 0 and report["daemon"]["stale_after_seconds"] == 150.0
+
+
 def test_independent_status_dead_pid_falls_back_to_a_live_check(data_dir, kraken):
     write_status(data_dir, pid=dead_pid(), age_seconds=600)
     proc, code, report = run_text_and_json(INDEPENDENT, kraken_env(data_dir, kraken))
