@@ -24,7 +24,7 @@ from bot.config.unknown import unknown_variables
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.daemon.supervisor import IndependentBrokerTrader
-from bot.daemon.wiring import TraderFactory, circuit_config, interval_for, make_trader
+from bot.daemon.wiring import TraderFactory, circuit_config, make_trader
 from bot.errors import ConfigError
 from bot.isolation.manager import get_isolation_manager
 
@@ -120,12 +120,12 @@ def _banner(log, settings, specs, demo: bool) -> None:
     label = f"DEMO ({mode}, simulated accounts, no keys set)" if demo else mode
     if settings.live:
         log.warning("LIVE_TRADING", note="orders are REAL and spend real money")
+    # No per-account lists: each account has its own lines, and status.json has them all.
     log.info(
         "nija_starting",
         mode=label,
         accounts=len(specs),
-        account_list=[s.account.key for s in specs],
-        intervals={s.account.key: interval_for(settings, s) for s in specs},
+        cycle_s=settings.cycle_seconds,
         min_balance_usd=settings.min_balance_usd,
         call_timeout_s=settings.call_timeout_seconds,
         multi_broker_independent=settings.multi_broker_independent,

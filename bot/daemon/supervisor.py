@@ -89,7 +89,7 @@ class IndependentBrokerTrader:
     def _on_health_change(self, key: str, change) -> None:
         log = self.log.warning if change.new.value != "healthy" else self.log.info
         log(
-            "health_changed",
+            "INDEPENDENT_health_changed",
             account=key,
             old=change.old.value,
             new=change.new.value,
@@ -110,12 +110,13 @@ class IndependentBrokerTrader:
         self.status.write_now()
         self.status.start()
         self._check_and_start(list(self.specs.values()))
-        funded = sorted(k for k, r in self.funded.items() if r.funded)
+        funded = sum(1 for r in self.funded.values() if r.funded)
+        # Counts only: each account has its own funded_check line, and status.json the lists.
         self.log.info(
             "funded_summary",
             funded=funded,
-            not_funded=sorted(k for k in self.specs if k not in funded),
-            trading=sorted(self.workers),
+            not_funded=len(self.specs) - funded,
+            trading=len(self.workers),
         )
         now = self.clock.monotonic()
         self._next_recheck = now + self.settings.funded_recheck_seconds
@@ -183,7 +184,9 @@ class IndependentBrokerTrader:
         )
         self.workers[key] = worker
         worker.start()
-        log.info("trader_started", thread=worker.thread.name, interval_s=worker.interval)
+        log.info(
+            "INDEPENDENT_thread_started", thread=worker.thread.name, interval_s=worker.interval
+        )
 
     def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
         """The cycle's one log line: a warning when a failure ended it, else info."""
@@ -246,19 +249,21 @@ class IndependentBrokerTrader:
                 self._restart_delay[key] = min(delay * 2, MAX_RESTART_DELAY)
                 self._record(worker, RuntimeError(f"trader thread died: {worker.crash}"), "thread")
                 self.log.error(
-                    "trader_thread_died", account=key, error=worker.crash, restart_in_s=delay
+                    "INDEPENDENT_thread_died", account=key, error=worker.crash, restart_in_s=delay
                 )
             elif now >= self._restart_at[key] and not self.once:
                 del self._restart_at[key]
                 worker.start()
-                self.log.warning("trader_thread_restarted", account=key, restarts=worker.restarts)
+                self.log.warning(
+                    "INDEPENDENT_thread_restarted", account=key, restarts=worker.restarts
+                )
             return
         limit = worker.interval + 2 * self.settings.call_timeout_seconds
         busy = worker.busy_since
         if busy is not None and now - busy > limit and worker.state != ThreadState.STALLED:
             worker.state = ThreadState.STALLED
             self._record(worker, TimeoutError(f"cycle running for {now - busy:.0f}s"), "stall")
-            self.log.warning("trader_thread_stalled", account=key, busy_s=round(now - busy))
+            self.log.warning("INDEPENDENT_thread_stalled", account=key, busy_s=round(now - busy))
         elif busy is None and worker.state == ThreadState.STALLED:
             worker.state = ThreadState.RUNNING
 
@@ -294,7 +299,7 @@ class IndependentBrokerTrader:
                 worker.thread.join(max(0.0, deadline - self.clock.monotonic()))
         stuck = [w.key for w in self.workers.values() if w.alive()]
         for key in stuck:
-            self.log.warning("stopped_while_in_a_broker_call", account=key)
+            self.log.warning("INDEPENDENT_thread_still_in_broker_call", account=key)
         self.status.stop()
         self.log.info("stopped", accounts=len(self.workers), still_in_broker_calls=len(stuck))
         return stuck

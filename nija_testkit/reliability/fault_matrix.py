@@ -201,7 +201,9 @@ def health_times(events: list[Event], key: str, since: float) -> list[tuple[floa
     return [
         (e.at.timestamp(), e.fields.get("new", ""))
         for e in events
-        if e.event == "health_changed" and e.account == key and e.at.timestamp() >= since
+        if e.event == "INDEPENDENT_health_changed"
+        and e.account == key
+        and e.at.timestamp() >= since
     ]
 
 
