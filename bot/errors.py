@@ -11,6 +11,7 @@ importing any SDK. Messages never carry secret values.
     ├── ConfigError
     │   └── BrokerConfigError        an unusable key or secret (never sent to the venue)
     ├── StartupError                 the daemon cannot start: a path it needs is unusable
+    ├── StorageError                 the state store failed (bot.store's StoreError)
     └── BrokerError                  a venue failure of no finer kind (status: HTTP status)
         ├── NetworkFailure           no usable answer: connection, 5xx, outage
         │   └── NetworkTimeout       no answer within the call timeout
@@ -26,6 +27,7 @@ importing any SDK. Messages never carry secret values.
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,6 +52,10 @@ class StartupError(NijaError):
     ``bot.py`` prints it on stderr, writes it to nija.log where it can, and exits 2, so a
     supervisor with ``RestartPreventExitStatus=2`` does not restart into the same error.
     """
+
+
+class StorageError(NijaError):
+    """A write or read of NIJA's own state failed (``bot.store.db.StoreError`` is one)."""
 
 
 class BrokerError(NijaError):
@@ -142,3 +148,24 @@ def describe(error: BaseException, limit: int = 300, redactor: Redactor | None =
     """
     text = f"{type(error).__name__}: {error}"
     return text[:limit] if redactor is None else redactor.shorten(text, limit)
+
+
+# A full disk, or a full disk quota.
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """True when ``error``, or an exception it was raised from, says the disk is full.
+
+    By type and code, never by message: an ``OSError`` with ENOSPC or EDQUOT, or an SQLite
+    error whose code is ``SQLITE_FULL`` (a ``StoreError`` is raised from one).
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            return True
+        if getattr(error, "sqlite_errorname", None) == "SQLITE_FULL":
+            return True
+        error = error.__cause__ or error.__context__
+    return False

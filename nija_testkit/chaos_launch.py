@@ -1,15 +1,19 @@
-"""Run bot.py with chaos hooks: a strategy bug or a failing database for chosen accounts.
+"""Run bot.py with chaos hooks: a strategy bug, a failing database or a full disk.
 
 The network faults come from the emulator; these cannot, so this launcher runs the daemon's
 ``main`` (``bot.cli.daemon``) with a trader factory that wraps the real one (``bot.daemon.wiring.make_trader``)
 and adds the faults to each trader it builds. The control file named by
 ``NIJA_CHAOS_FILE`` is JSON, e.g. ``{"strategy_error": ["user/a1/ALPACA"],
-"store_locked": ["user/a2/ALPACA"], "thread_crash": [...]}``; it is re-read at most every 0.2 s, so a
-script can switch faults on and off while the daemon runs. For tests only.
+"store_locked": ["user/a2/ALPACA"], "thread_crash": [...], "disk_full": ["user/a3/ALPACA",
+"status.json"]}``; it is re-read at most every 0.2 s, so a script can switch faults on and
+off while the daemon runs. ``disk_full`` fails the listed accounts' cycle writes with
+SQLite's own SQLITE_FULL and, when it lists ``status.json``, every status.json write with
+ENOSPC. For tests only.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -18,9 +22,12 @@ import time
 from pathlib import Path
 
 from bot.cli.daemon import main as daemon_main
+from bot.daemon import status as status_module
 from bot.daemon.wiring import TraderFactory, make_trader
 from bot.engine.trader import AccountTrader
+from bot.store.db import guarded
 from bot.store.writer import StoreError
+from nija_testkit.diskfull import sqlite_full_error
 
 
 class Chaos:
@@ -64,6 +71,18 @@ class ChaosStrategy:
         return self.inner.no_entry(candles)
 
 
+def full_disk_for_status(chaos: Chaos) -> None:
+    """Make status.json writes fail with ENOSPC while ``disk_full`` lists ``status.json``."""
+    write = status_module.write_atomically
+
+    def chaotic_write(path, document) -> None:
+        if chaos.on("disk_full", status_module.STATUS_FILE):
+            raise OSError(errno.ENOSPC, "No space left on device (chaos)", str(path))
+        write(path, document)
+
+    status_module.write_atomically = chaotic_write
+
+
 def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFactory:
     """A trader factory that builds with ``real``, then adds the faults ``chaos`` switches on."""
 
@@ -76,6 +95,9 @@ def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFact
             if chaos.on("store_locked", key):
                 time.sleep(0.05)  # a locked database answers after its busy timeout
                 raise StoreError("record_cycle", "database is locked (chaos)", account_key=key)
+            if chaos.on("disk_full", key):
+                with guarded("record_cycle", key):
+                    raise sqlite_full_error()
             return record_cycle(*a, **kw)
 
         trader.strategy = ChaosStrategy(trader.strategy, chaos, key)
@@ -94,5 +116,7 @@ def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFact
 
 
 if __name__ == "__main__":
-    factory = chaos_factory(Chaos(Path(os.environ["NIJA_CHAOS_FILE"])))
-    raise SystemExit(daemon_main(sys.argv[1:], trader_factory=factory))
+    # Taken out of the environment: the daemon would rightly warn that it does not read it.
+    chaos = Chaos(Path(os.environ.pop("NIJA_CHAOS_FILE")))
+    full_disk_for_status(chaos)
+    raise SystemExit(daemon_main(sys.argv[1:], trader_factory=chaos_factory(chaos)))

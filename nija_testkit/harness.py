@@ -121,7 +121,8 @@ class DaemonRun:
         return parse_log(self.log_path)
 
     def chaos(self, **faults: Iterable[str]) -> None:
-        """Set the chaos faults (``strategy_error``, ``store_locked``, ``thread_crash``: key lists)."""
+        """Set the chaos faults (``strategy_error``, ``store_locked``, ``thread_crash``,
+        ``disk_full``: key lists; see nija_testkit/chaos_launch.py)."""
         if self.chaos_file is None:
             raise RuntimeError("started without chaos=True")
         tmp = self.chaos_file.with_suffix(".tmp")

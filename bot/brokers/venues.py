@@ -13,6 +13,7 @@ adapter (and its SDK) only when called.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -100,6 +101,11 @@ class Venue:
     def user_variable(self, user_id: str, fld: str) -> str:
         """The variable of user account ``user_id`` for ``fld``, e.g. ``KRAKEN_USER_BOB_API_KEY``."""
         return f"{self.name}_USER_{user_id}{ACCOUNT_SUFFIXES[fld]}"
+
+    def user_pattern(self) -> re.Pattern[str]:
+        """Matches a user account's variable: group 1 is the id, group 2 the suffix without ``_``."""
+        suffixes = "|".join(ACCOUNT_SUFFIXES[f][1:] for f in self.account_fields)
+        return re.compile(rf"^{self.name}_USER_([A-Za-z0-9_]+?)_({suffixes})$")
 
     def variables(self) -> list[str]:
         """Every fixed variable read for this venue (the user families excluded)."""

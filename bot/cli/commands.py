@@ -27,6 +27,7 @@ from bot.brokers.factory import create_venue_broker, load_adapters
 from bot.cli import render as cli_render
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.env import load_env
+from bot.config.limits import SettingNotice, apply_limits
 from bot.config.settings import (
     AccountsResult,
     Settings,
@@ -34,8 +35,9 @@ from bot.config.settings import (
     load_settings,
     secret_values,
 )
+from bot.config.unknown import UnknownVariable, unknown_variables
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, read_status
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status
 from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
 from bot.isolation.manager import AccountIsolationManager
@@ -50,9 +52,10 @@ EXIT_CODES_HELP = """exit codes:
   2  configuration error: a bad setting, or no accounts configured (and no daemon or
      demo status to show); ./start.sh with no keys set runs a demo
 """
-# The daemon's watchdog rewrites status.json about every second; a file older than this
-# means its watchdog or status writer is stuck, even if its pid is alive (or was reused).
-STALE_AFTER_SECONDS = 60.0
+# The daemon's watchdog rewrites status.json every STATUS_REFRESH_SECONDS, and each cycle
+# does too; older than this many refreshes (or than the longest cycle interval, if longer)
+# means its watchdog or status writer is stuck (a full disk?), even if its pid is alive.
+STALE_AFTER_REFRESHES = 3
 _NO_ACCOUNTS = (
     "No broker accounts are configured. Set an account's keys in .env (see .env.example),"
     " e.g. KRAKEN_API_KEY and KRAKEN_API_SECRET, or run ./start.sh with no keys for a demo"
@@ -69,6 +72,8 @@ class Context:
     redactor: Redactor
     clock: Clock
     as_json: bool
+    unknown: list[UnknownVariable]  # variable names NIJA does not read (typos?)
+    notices: list[SettingNotice]  # absurd settings, as the daemon warns of them
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -113,8 +118,10 @@ def _command(
             except ConfigError as exc:
                 _fail(f"configuration error: {exc}", redactor, args.json)
                 return EXIT_CONFIG
+            settings, notices = apply_limits(settings)
             accounts = load_accounts(env, settings)
-            return body(Context(settings, accounts, redactor, clock, args.json))
+            unknown = unknown_variables(env)
+            return body(Context(settings, accounts, redactor, clock, args.json, unknown, notices))
 
         main.__name__, main.__qualname__ = body.__name__, body.__qualname__
         main.__doc__ = body.__doc__
@@ -194,6 +201,15 @@ def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
     return DaemonStatus(data, pid if isinstance(pid, int) else None, pid_alive(pid), now - written)
 
 
+def stale_after_seconds(status: DaemonStatus, settings: Settings) -> float:
+    """How old status.json may be before the daemon that writes it counts as stuck:
+    ``STALE_AFTER_REFRESHES`` refreshes, or its longest cycle interval if that is longer."""
+    intervals = [a.get("interval_seconds") for a in (status.data.get("accounts") or {}).values()]
+    numbers = [float(i) for i in intervals if isinstance(i, int | float)]
+    longest = max(numbers, default=settings.cycle_seconds)
+    return max(STALE_AFTER_REFRESHES * STATUS_REFRESH_SECONDS, longest)
+
+
 def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
     try:
         return read_daemon_status(ctx.settings.data_dir, ctx.clock.wall()), None
@@ -243,7 +259,8 @@ def main_broker_status(ctx: Context) -> int:
     results, isolation = live_check(ctx)
     accounts = cli_render.broker_rows(results, ctx.accounts.errors)
     threshold = cli_render.usd(ctx.settings.min_balance_usd)
-    attention = [
+    attention = [str(u) for u in ctx.unknown] + [str(n) for n in ctx.notices]
+    attention += [
         f"{r.account_key}: no balance: {r.error}"
         if r.balance_usd is None
         else f"{r.account_key}: not funded ({cli_render.usd(r.balance_usd)} < {threshold})"
@@ -285,10 +302,13 @@ def main_independent_status(ctx: Context) -> int:
         daemon.update(pid=status.pid, status_age_seconds=round(status.age_seconds or 0.0, 1))
     if status is not None and status.running:
         age = cli_render.age(status.age_seconds)
+        stale_after = stale_after_seconds(status, ctx.settings)
         daemon.update(running=True, summary=f"daemon running (pid {status.pid}), status {age} old")
-        if (status.age_seconds or 0.0) > STALE_AFTER_SECONDS:
+        daemon["stale_after_seconds"] = stale_after
+        if (status.age_seconds or 0.0) > stale_after:
             attention.append(
-                f"daemon status stale: {age} old (the daemon rewrites it about every second)"
+                f"daemon status stale: {age} old (the daemon rewrites it about every second;"
+                f" stuck after {stale_after:g} s: is its disk full? see nija.log)"
             )
         rows = cli_render.status_rows(status.data, now)
         report_iso = status.data.get("isolation_report") or {}

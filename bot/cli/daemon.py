@@ -29,12 +29,14 @@ from typing import Any
 from bot.brokers.factory import load_adapters
 from bot.clock import SYSTEM_CLOCK
 from bot.config.env import load_env
+from bot.config.limits import apply_limits
 from bot.config.settings import Settings, load_accounts, load_settings, secret_values
+from bot.config.unknown import unknown_variables
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.lock import DataDirLock
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.daemon.supervisor import IndependentBrokerTrader
-from bot.daemon.wiring import TraderFactory, circuit_config, interval_for, make_trader
+from bot.daemon.wiring import TraderFactory, circuit_config, make_trader
 from bot.errors import ConfigError, StartupError
 from bot.isolation.manager import get_isolation_manager
 from bot.model import BrokerSpec
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     except ConfigError as exc:
         print(f"NIJA configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    settings, notices = apply_limits(settings)
     secrets = secret_values(env)
     try:
         setup_logging(settings.log_file, secrets)
@@ -70,7 +73,24 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
             "it writable by this user, or set NIJA_LOG_FILE to a path that is"
         )
         return _fatal(problem, settings, secrets)
-    _warn_if_readable_by_others(get_logger(), args.env_file)
+    log = get_logger()
+    _warn_if_readable_by_others(log, args.env_file)
+    # Once, at start-up: a misspelt name silently drops an account; names only, never values.
+    for unknown in unknown_variables(env):
+        log.warning(
+            "unknown_variable",
+            variable=unknown.name,
+            did_you_mean=unknown.did_you_mean,
+            note="NIJA does not read it",
+        )
+    for notice in notices:
+        log.warning(
+            "setting_out_of_range",
+            variable=notice.variable,
+            value=notice.value,
+            used=notice.used,
+            problem=notice.why,
+        )
     try:
         lock = DataDirLock.acquire(settings.data_dir)
     except StartupError as exc:
@@ -232,12 +252,12 @@ def _banner(log, settings, specs, demo: bool) -> None:
     label = f"DEMO ({mode}, simulated accounts, no keys set)" if demo else mode
     if settings.live:
         log.warning("LIVE_TRADING", note="orders are REAL and spend real money")
+    # No per-account lists: each account has its own lines, and status.json has them all.
     log.info(
         "nija_starting",
         mode=label,
         accounts=len(specs),
-        account_list=[s.account.key for s in specs],
-        intervals={s.account.key: interval_for(settings, s) for s in specs},
+        cycle_s=settings.cycle_seconds,
         min_balance_usd=settings.min_balance_usd,
         call_timeout_s=settings.call_timeout_seconds,
         multi_broker_independent=settings.multi_broker_independent,

@@ -9,7 +9,6 @@ others still load. Errors name variables, never their values.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -79,8 +78,7 @@ def _platform(env: Mapping[str, str], venue: Venue) -> _Found | None:
 
 
 def _users(env: Mapping[str, str], venue: Venue) -> list[_Found]:
-    suffixes = "|".join(ACCOUNT_SUFFIXES[f][1:] for f in venue.account_fields)
-    pattern = re.compile(rf"^{venue.name}_USER_([A-Za-z0-9_]+?)_({suffixes})$")
+    pattern = venue.user_pattern()
     by_id: dict[str, _Found] = {}
     for name in sorted(env):
         match = pattern.match(name)

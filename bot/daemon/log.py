@@ -27,7 +27,7 @@ import logging.handlers
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,8 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict
 
+from bot.daemon.diskfull import DISK_FULL_REPEAT_SECONDS
+from bot.errors import is_disk_full
 from bot.redact import MASK, Redactor, is_secret_name
 
 __all__ = [
@@ -87,6 +89,11 @@ def _format_value(value: Any) -> str:
 _FIRST_KEYS = ("level", "account", "event", "logger")
 
 
+def drop_none(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+    """Leave out the fields whose value is None (``error=None`` on every good cycle is noise)."""
+    return {key: value for key, value in event_dict.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class LineRenderer:
     """Last processor: redact the event and render it as one ``key=value`` line."""
@@ -113,14 +120,30 @@ class _NijaHandler:
 
     redactor: Redactor = Redactor()
     failed_writes: int = 0
+    disk_full_said_at: float | None = None  # record time of the last "disk full" report
 
     def handleError(self, record: logging.LogRecord) -> None:
-        """Report a failed emit without the record's message or args (stdlib prints both)."""
+        """Report a failed emit without the record's message or args (stdlib prints both).
+
+        A full disk fails every record: it is said once, then at most every
+        ``DISK_FULL_REPEAT_SECONDS`` (by the records' own times) while it lasts.
+        """
         error = sys.exc_info()[1]
         if not logging.raiseExceptions:
             self.failed_writes += 1
             return
         text = f"nija logging: could not write a record of {record.name}: {error!r}\n"
+        if is_disk_full(error):
+            said = self.disk_full_said_at
+            if said is not None and 0 <= record.created - said < DISK_FULL_REPEAT_SECONDS:
+                self.failed_writes += 1
+                return
+            self.disk_full_said_at = record.created
+            target = getattr(self, "baseFilename", "stdout")
+            text = (
+                f"nija logging: disk full, cannot write {target}: {error!r}; records are lost"
+                f" (said again at most every {DISK_FULL_REPEAT_SECONDS:g} s while it lasts)\n"
+            )
         try:
             sys.stderr.write(self.redactor.redact(text))
         except OSError:
@@ -236,6 +259,7 @@ def setup_logging(
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            drop_none,
             LineRenderer(redactor),
         ],
     )

@@ -22,6 +22,8 @@ from bot.redact import Redactor
 STATUS_FILE = "status.json"
 # Error texts and balances are the operator's alone, whatever the umask.
 STATUS_FILE_MODE = 0o600
+# How often a running daemon rewrites status.json: its watchdog marks it dirty every tick.
+STATUS_REFRESH_SECONDS = 1.0
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
@@ -69,12 +71,14 @@ class StatusWriter:
         min_interval: float = 0.5,
         on_error: Callable[[Exception], None] | None = None,
         redactor: Redactor | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self._build = build
         self._redactor = redactor or Redactor()
         self._min_interval = min_interval
         self._on_error = on_error
+        self._on_written = on_written  # after each successful write (a failure may be over)
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self.writes = 0
@@ -95,6 +99,9 @@ class StatusWriter:
             if self._on_error is None:
                 raise
             self._on_error(exc)
+            return
+        if self._on_written is not None:
+            self._on_written()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()

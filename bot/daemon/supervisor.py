@@ -20,12 +20,14 @@ from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
 from bot.daemon.control import Action, ControlDesk, ControlResult, reset_circuit
 from bot.daemon.dbwatch import DatabaseWatch
+from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, StatusWriter
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
+from bot.errors import describe, is_disk_full
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
@@ -77,10 +79,12 @@ class IndependentBrokerTrader:
         self.workers: dict[str, AccountWorker] = {}
         self.funded: dict[str, FundedResult] = {}
         self.stopping = threading.Event()
+        self.disk = DiskFullNotice(self.log, clock)
         self.status = StatusWriter(
             self.data_dir / STATUS_FILE,
             self.get_multi_broker_status,
-            on_error=lambda exc: self.log.error("status_write_failed", error=str(exc)),
+            on_error=self._status_write_failed,
+            on_written=lambda: self.disk.wrote(STATUS_FILE),
             redactor=self.redactor,
         )
         self._restart_at: dict[str, float] = {}
@@ -97,7 +101,7 @@ class IndependentBrokerTrader:
     def _on_health_change(self, key: str, change) -> None:
         log = self.log.warning if change.new.value != "healthy" else self.log.info
         log(
-            "health_changed",
+            "INDEPENDENT_health_changed",
             account=key,
             old=change.old.value,
             new=change.new.value,
@@ -120,12 +124,13 @@ class IndependentBrokerTrader:
         self.status.write_now()
         self.status.start()
         self._check_and_start(list(self.specs.values()))
-        funded = sorted(k for k, r in self.funded.items() if r.funded)
+        funded = sum(1 for r in self.funded.values() if r.funded)
+        # Counts only: each account has its own funded_check line, and status.json the lists.
         self.log.info(
             "funded_summary",
             funded=funded,
-            not_funded=sorted(k for k in self.specs if k not in funded),
-            trading=sorted(self.workers),
+            not_funded=len(self.specs) - funded,
+            trading=len(self.workers),
         )
         now = self.clock.monotonic()
         self._next_recheck = now + self.settings.funded_recheck_seconds
@@ -208,12 +213,18 @@ class IndependentBrokerTrader:
         )
         self.workers[key] = worker
         thread = worker.start()
-        log.info("trader_started", thread=thread.name, interval_s=worker.interval)
+        log.info("INDEPENDENT_thread_started", thread=thread.name, interval_s=worker.interval)
 
     def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
+        """The cycle's one log line: a warning when a failure ended it, else info."""
         if result.ok:
             self._restart_delay.pop(worker.key, None)  # a healthy cycle resets the backoff
-        self.log.info(
+        if result.disk_full:
+            self.disk.failed("store", result.error or "disk full")
+        elif result.ok:
+            self.disk.wrote("store")
+        log = self.log.warning if result.error else self.log.info
+        log(
             "cycle",
             account=worker.key,
             ok=result.ok,
@@ -229,6 +240,12 @@ class IndependentBrokerTrader:
             **({"no_signal": result.no_signal} if result.no_signal else {}),
         )
         self.status.mark_dirty()
+
+    def _status_write_failed(self, error: Exception) -> None:
+        if is_disk_full(error):
+            self.disk.failed(STATUS_FILE, describe(error))
+        else:
+            self.log.error("status_write_failed", error=str(error))
 
     # -- the watchdog (main thread) ----------------------------------------------------------
     def watchdog_tick(self) -> None:
@@ -264,19 +281,21 @@ class IndependentBrokerTrader:
                 self._restart_delay[key] = min(delay * 2, MAX_RESTART_DELAY)
                 self._record(worker, RuntimeError(f"trader thread died: {worker.crash}"), "thread")
                 self.log.error(
-                    "trader_thread_died", account=key, error=worker.crash, restart_in_s=delay
+                    "INDEPENDENT_thread_died", account=key, error=worker.crash, restart_in_s=delay
                 )
             elif now >= self._restart_at[key] and not self.once:
                 del self._restart_at[key]
                 worker.start()
-                self.log.warning("trader_thread_restarted", account=key, restarts=worker.restarts)
+                self.log.warning(
+                    "INDEPENDENT_thread_restarted", account=key, restarts=worker.restarts
+                )
             return
         limit = worker.interval + 2 * self.settings.call_timeout_seconds
         busy = worker.busy_since
         if busy is not None and now - busy > limit and worker.state != ThreadState.STALLED:
             worker.state = ThreadState.STALLED
             self._record(worker, TimeoutError(f"cycle running for {now - busy:.0f}s"), "stall")
-            self.log.warning("trader_thread_stalled", account=key, busy_s=round(now - busy))
+            self.log.warning("INDEPENDENT_thread_stalled", account=key, busy_s=round(now - busy))
         elif busy is None and worker.state == ThreadState.STALLED:
             worker.state = ThreadState.RUNNING
 
@@ -287,7 +306,7 @@ class IndependentBrokerTrader:
             acct.account_type, acct.account_id, acct.broker, error, kind, operation=operation
         )
 
-    def run_until(self, stop: threading.Event, tick: float = 1.0) -> None:
+    def run_until(self, stop: threading.Event, tick: float = STATUS_REFRESH_SECONDS) -> None:
         """Watch over the threads until ``stop`` is set (with ``once``: until all finished)."""
         done = (ThreadState.FINISHED, ThreadState.DEAD)
         while not stop.is_set():
@@ -328,7 +347,7 @@ class IndependentBrokerTrader:
                 worker.thread.join(max(0.0, deadline - self.clock.monotonic()))
         stuck = [w.key for w in self.workers.values() if w.alive()]
         for key in stuck:
-            self.log.warning("stopped_while_in_a_broker_call", account=key)
+            self.log.warning("INDEPENDENT_thread_still_in_broker_call", account=key)
         self.status.stop()
         self.log.info("stopped", accounts=len(self.workers), still_in_broker_calls=len(stuck))
         return stuck

@@ -135,13 +135,15 @@ class AccountWorker:
                 self._write_health_events(store)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
                     self.state = ThreadState.FINISHED
-                    return
+                    break
                 self._sleep_until_next()
+            done = "cycles done" if self.state == ThreadState.FINISHED else "stop requested"
+            self.log.info("INDEPENDENT_thread_stopped", reason=done, cycles=self.cycles)
         except Exception as exc:  # the watchdog records the death and restarts the thread
             self.crash = describe(exc, redactor=self.redactor)
             self.state = ThreadState.DEAD
             # Through the redacting logger, not threading.excepthook's raw stderr.
-            self.log.exception("trader_thread_crashed", error=self.crash)
+            self.log.exception("INDEPENDENT_thread_crashed", error=self.crash)
         finally:
             self.busy_since = None
             if store is not None:

@@ -24,7 +24,7 @@ from bot.engine.guarded import GuardedBroker
 from bot.engine.orders import OrderDesk, PlannedOrder
 from bot.engine.reconcile import Reconciler, ReconcileReport
 from bot.engine.risk import AccountState, GlobalPositionCap, RiskManager
-from bot.errors import describe
+from bot.errors import describe, is_disk_full
 from bot.isolation.manager import (
     ACCOUNT_TAG,
     AccountBlockedError,
@@ -52,6 +52,7 @@ class CycleResult:
     blocked_reason: str | None = None  # the gate said no
     retry_in_seconds: float | None = None  # ...and for how long it will keep saying no
     error: str | None = None  # what ended the cycle early
+    disk_full: bool = False  # a store write failed for lack of disk space
     notes: list[str] = field(default_factory=list)
     no_signal: str | None = None  # why the entry scan took no entry, e.g. "BTC/USD adx 14<20"
 
@@ -96,14 +97,14 @@ class AccountTrader:
         self.broker.reset_counters()
         try:
             self._cycle(result)
+        # Not logged here: the caller logs the cycle's result once (the daemon's cycle line).
         except AccountBlockedError as blocked:
             result.ok, result.blocked_reason = False, blocked.reason
             result.retry_in_seconds = blocked.retry_in_seconds
-            self.log.info("cycle_blocked", reason=blocked.reason)
         except Exception as exc:
             result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
+            result.disk_full = is_disk_full(exc)
             self._record_unguarded(exc, "store" if isinstance(exc, StoreError) else "cycle")
-            self.log.warning("cycle_ended_early", error=result.error)
         result.broker_calls = self.broker.calls
         result.errors = dict(self.broker.errors)
         result.duration_ms = (self.clock.monotonic() - began) * 1000.0
@@ -322,10 +323,13 @@ class AccountTrader:
                 result.ok,
             )
         except StoreError as exc:
-            result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
+            # Kept after what ended the cycle, if something did: the cycle line shows both.
+            shown = describe(exc, redactor=self.isolation.redactor)
+            error = "; then ".join(e for e in (result.error, shown) if e)
+            result.ok, result.error = False, error[:300]
+            result.disk_full = result.disk_full or is_disk_full(exc)
             self._record_unguarded(exc, "store")
             result.errors = dict(self.broker.errors)
-            self.log.error("store_write_failed", error=str(exc))
 
 
 def _nearest(waiting: list[tuple[str, NoEntry]]) -> str | None:

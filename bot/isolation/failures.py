@@ -24,6 +24,7 @@ class FailureType(Enum):
     BALANCE_ERROR = "balance_error"
     POSITION_ERROR = "position_error"
     EXECUTION_ERROR = "execution_error"
+    STORE_ERROR = "store_error"  # NIJA's own state could not be written or read (a full disk)
     UNKNOWN_ERROR = "unknown_error"
 
 
@@ -52,6 +53,7 @@ _PROJECT: tuple[tuple[type[errors.NijaError], FailureType], ...] = (
     (errors.NotFound, FailureType.EXECUTION_ERROR),
     # VenueRefused, BadResponse, and venue errors of no finer kind.
     (errors.BrokerError, FailureType.API_ERROR),
+    (errors.StorageError, FailureType.STORE_ERROR),
 )
 
 
@@ -66,6 +68,8 @@ def classify(error: BaseException, operation: str | None = None) -> FailureType:
         return FailureType.NETWORK_ERROR
     if isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS:
         return FailureType.NETWORK_ERROR
+    if errors.is_disk_full(error):
+        return FailureType.STORE_ERROR
     return _BY_OPERATION.get(operation or "", FailureType.UNKNOWN_ERROR)
 
 

@@ -10,7 +10,9 @@ the breaker. Every recorded failure is weighed here, once, into one of three wei
   request, which shows a working account. Recorded and visible (totals, breakdown,
   last error), never counted toward ``failure_threshold``. The same type lent by the
   operation alone (an unknown exception during ``balance``) proves nothing and counts.
-* ``COUNTED``: everything else; one more failure toward quarantine.
+* ``COUNTED``: everything else; one more failure toward quarantine. A store failure
+  (``STORE_ERROR``, e.g. a full disk) counts too: an order that cannot be stored first
+  is never sent, so the account cannot trade until it clears.
 """
 
 from __future__ import annotations

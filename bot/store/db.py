@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.errors import NijaError
+from bot.errors import StorageError
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -41,7 +41,7 @@ DEFAULT_BUSY_TIMEOUT_MS = 2000
 PRIVATE_FILE_MODE = 0o600
 
 
-class StoreError(NijaError):
+class StoreError(StorageError):
     """A state-store operation failed (locked, busy, disk full, closed, missing row…).
 
     ``operation`` names the store method; ``error_name`` is SQLite's code name

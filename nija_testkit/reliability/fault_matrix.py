@@ -40,7 +40,7 @@ ROUTES = ("balance", "candles", "create_order")
 HANG_SECONDS = 3.0  # the emulator holds a hung request this long (past the call timeout)
 # FailureType values
 NET, RATE, AUTH = "network_error", "rate_limit_error", "authentication_error"
-API, BAL, UNKNOWN = "api_error", "balance_error", "unknown_error"
+API, BAL, UNKNOWN, STORE = "api_error", "balance_error", "unknown_error", "store_error"
 SEVERITY = {"healthy": 0, "degraded": 1, "recovering": 2, "quarantined": 3, "failing": 4}
 
 
@@ -105,7 +105,7 @@ def all_rows() -> list[Row]:
     ]
     rows += [
         Row("exception", "strategy", UNKNOWN, chaos="strategy_error"),
-        Row("db locked", "store", UNKNOWN, chaos="store_locked"),
+        Row("db locked", "store", STORE, chaos="store_locked"),
         Row("conn refused", "all calls", NET, refused=True),
     ]
     return sorted(rows, key=lambda r: r.own_session)  # stable: table order otherwise
@@ -201,7 +201,9 @@ def health_times(events: list[Event], key: str, since: float) -> list[tuple[floa
     return [
         (e.at.timestamp(), e.fields.get("new", ""))
         for e in events
-        if e.event == "health_changed" and e.account == key and e.at.timestamp() >= since
+        if e.event == "INDEPENDENT_health_changed"
+        and e.account == key
+        and e.at.timestamp() >= since
     ]
 
 

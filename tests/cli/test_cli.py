@@ -258,6 +258,22 @@ def test_broker_status_names_a_missing_secret_and_still_checks_the_others(data_d
     assert report["config_errors"][0]["variables"] == ["KRAKEN_USER_BOB_API_SECRET"]
 
 
+def test_broker_status_names_unknown_variables_and_absurd_settings_never_values(data_dir, kraken):
+    # A user's key under a misspelt name: today that account silently does not exist.
+    env = kraken_env(data_dir, kraken, KRAKEN_USER_BOB_APIKEY=OTHER_KEY, NIJA_CYCLE_SECONDS="0.1")
+    proc, code, report = run_text_and_json(BROKER_STATUS, env)
+    typo = (
+        "unknown variable KRAKEN_USER_BOB_APIKEY (did you mean KRAKEN_USER_BOB_API_KEY?):"
+        " NIJA does not read it"
+    )
+    cycle = "NIJA_CYCLE_SECONDS=0.1 is under 1 s (a faster cycle only hammers the venue)"
+    assert proc.returncode == 1 and code == 1
+    assert typo in proc.stdout and cycle in proc.stdout
+    assert report["attention"] == [typo, f"{cycle}: raised to 1 s"]
+    assert [a["account"] for a in report["accounts"]] == [PLATFORM]  # checked all the same
+    assert report["accounts"][0]["funded"] is True
+
+
 def test_broker_status_underfunded_account_needs_attention(data_dir, kraken):
     kraken.venue.accounts[KEY].balances["USD"] = 5.0
     code, report = run_json(BROKER_STATUS, kraken_env(data_dir, kraken))
@@ -358,6 +374,26 @@ def test_independent_status_stale_file_of_a_live_pid_needs_attention(data_dir):
     proc = run(INDEPENDENT, base_env(data_dir))
     assert proc.returncode == 1
     assert "daemon status stale: 60 min old" in proc.stdout
+
+
+def test_independent_status_stale_after_three_refreshes_or_the_longest_cycle(data_dir):
+    """The daemon rewrites status.json every second and after each cycle: with 5 s cycles,
+    a file 30 s old means its writer is stuck (a full disk?), though its pid is alive."""
+    accounts = {key: account_status(key, interval_seconds=5.0) for key in (PLATFORM, ALICE)}
+    write_status(data_dir, pid=os.getpid(), age_seconds=30, accounts=accounts)
+    proc = run(INDEPENDENT, base_env(data_dir))
+    assert proc.returncode == 1
+    assert re.search(
+        r"daemon status stale: 3\d s old .*stuck after 5 s: is its disk full", proc.stdout
+    )
+    code, report = run_json(INDEPENDENT, base_env(data_dir))
+    assert code == 1 and report["daemon"]["stale_after_seconds"] == 5.0
+
+    # Slower cycles than refreshes: the longest interval of any account is the bound.
+    accounts[ALICE]["interval_seconds"] = 150.0
+    write_status(data_dir, pid=os.getpid(), age_seconds=30, accounts=accounts)
+    code, report = run_json(INDEPENDENT, base_env(data_dir))
+    assert code == 0 and report["daemon"]["stale_after_seconds"] == 150.0
 
 
 def test_independent_status_dead_pid_falls_back_to_a_live_check(data_dir, kraken):

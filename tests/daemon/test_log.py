@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -253,6 +254,51 @@ def test_a_broken_record_is_reported_without_its_arguments(log_file, capfd):
     _assert_clean(log_file.read_text(encoding="utf-8"), captured.out, captured.err)
     assert "could not write a record of ccxt.base.exchange" in captured.err
     assert 'event="still logging"' in _lines(log_file)[-1]
+
+
+def test_fields_without_a_value_are_left_out(log_file):
+    get_logger("user/alice/KRAKEN").info("cycle", ok=True, error=None, orders=0, blocked=None)
+    (line,) = _lines(log_file)
+    assert line.endswith("event=cycle ok=True orders=0")
+
+
+class _FullDisk:
+    """A file stream on a full disk: every write fails with ENOSPC."""
+
+    def write(self, _text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def tell(self) -> int:
+        return 0
+
+    def seek(self, *_args: int) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_full_log_disk_is_said_once_then_at_most_once_a_minute(log_file, capfd):
+    ours = [h for h in logging.getLogger().handlers if type(h).__module__ == "bot.daemon.log"]
+    (file_handler,) = [h for h in ours if hasattr(h, "baseFilename")]
+    file_handler.stream = _FullDisk()
+    log = get_logger("user/alice/KRAKEN")
+    for n in range(50):
+        log.info("cycle", n=n, note=SECRET)
+    first = capfd.readouterr()
+    assert first.out.count("event=cycle") == 50  # stdout (the journal) still gets every line
+    said = [line for line in first.err.splitlines() if "disk full" in line]
+    assert len(said) == 1 and str(log_file) in said[0] and "at most every 60 s" in said[0]
+    _assert_clean(first.err)
+
+    # A minute later by the records' own times, it is said again.
+    record = logging.LogRecord("ccxt", logging.WARNING, __file__, 1, "later", (), None)
+    record.created += 61
+    file_handler.handle(record)
+    assert capfd.readouterr().err.count("disk full") == 1
 
 
 def test_concurrent_threads_write_whole_lines_with_their_account(log_file, capfd):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.brokers.ccxt.broker import CcxtBroker
 from bot.brokers.factory import create_trading_broker
@@ -25,6 +26,7 @@ from bot.strategy.trend_pullback import get_strategy
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from nija_testkit.clock import FakeClock
+from nija_testkit.diskfull import FullDiskConnection
 from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
 
@@ -475,6 +477,22 @@ def test_an_order_the_venue_refuses_for_funds_leaves_the_account_healthy(world):
     assert m["failure_breakdown"] == {"balance_error": 1}
 
 
+def test_a_full_disk_ends_the_cycle_as_that_accounts_store_error_logged_by_no_one_here(world):
+    with capture_logs() as logs:  # the traders are made inside: their loggers are captured
+        alice, bob = world.trader("alice"), world.trader("bob")
+        assert alice.run_cycle().ok
+        alice.store._conn = FullDiskConnection(alice.store._conn)
+        result = alice.run_cycle()
+        assert bob.run_cycle().ok
+    assert not result.ok and result.disk_full and "database or disk is full" in result.error
+    assert set(result.errors) == {"store_error"}
+    status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert set(status["failure_breakdown"]) == {"store_error"}
+    assert world.isolation.get_account_status("user", "bob", "KRAKEN")[1]["total_failures"] == 0
+    # The trader returns the failure; the daemon logs the cycle's one line (a warning).
+    assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
+
+
 def test_a_locked_database_is_that_accounts_failure_only(world):
     alice = world.trader("alice", busy_timeout_ms=100)
     bob = world.trader("bob")
@@ -483,7 +501,7 @@ def test_a_locked_database_is_that_accounts_failure_only(world):
     locker.execute("BEGIN EXCLUSIVE")
     try:
         result = alice.run_cycle()
-        assert not result.ok and "StoreError" in result.error
+        assert not result.ok and "StoreError" in result.error and not result.disk_full
     finally:
         locker.execute("ROLLBACK")
         locker.close()

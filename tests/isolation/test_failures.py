@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import pytest
 
 from bot import errors
 from bot.isolation.failures import FailureType, classify, is_definitive_refusal, retry_after_seconds
+from bot.store.db import StoreError, guarded
+from nija_testkit.diskfull import sqlite_full_error
 
 F = FailureType
 
@@ -117,8 +120,36 @@ def test_builtin_network_errors(error):
 
 
 def test_an_oserror_that_is_not_about_the_network_is_not_a_network_error():
-    assert classify(OSError(errno.ENOSPC, "No space left on device")) is F.UNKNOWN_ERROR
+    assert classify(OSError(errno.ENOSPC, "No space left on device")) is F.STORE_ERROR
+    assert classify(OSError(errno.EDQUOT, "Disk quota exceeded")) is F.STORE_ERROR
     assert classify(FileNotFoundError("x")) is F.UNKNOWN_ERROR
+
+
+def store_error_from(cause: BaseException) -> StoreError:
+    try:
+        with guarded("record_cycle", "user/alice/KRAKEN"):
+            raise cause
+    except StoreError as exc:
+        return exc
+    raise AssertionError("guarded let the failure through")
+
+
+def test_a_store_failure_is_a_store_error_whatever_its_cause():
+    locked = sqlite3.OperationalError("database is locked")
+    for cause in (sqlite_full_error(), locked, OSError(errno.EACCES, "Permission denied")):
+        assert classify(store_error_from(cause)) is F.STORE_ERROR
+        assert classify(store_error_from(cause), "order") is F.STORE_ERROR  # by type first
+
+
+def test_a_full_disk_is_told_apart_by_its_code_never_its_words():
+    assert errors.is_disk_full(store_error_from(sqlite_full_error()))
+    assert errors.is_disk_full(store_error_from(OSError(errno.ENOSPC, "x")))
+    assert errors.is_disk_full(OSError(errno.EDQUOT, "x"))
+    assert not errors.is_disk_full(store_error_from(sqlite3.OperationalError("database is locked")))
+    # The same words without SQLite's code, or another errno, prove nothing.
+    assert not errors.is_disk_full(sqlite3.OperationalError("database or disk is full"))
+    assert not errors.is_disk_full(OSError(errno.EIO, "No space left on device"))
+    assert not errors.is_disk_full(None)
 
 
 @pytest.mark.parametrize(

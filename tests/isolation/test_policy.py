@@ -9,6 +9,7 @@ from bot.isolation.circuit import AccountHealthStatus, CircuitBreakerConfig, Cir
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.isolation.policy import Weight, weigh
+from bot.store.db import StoreError
 from nija_testkit.clock import FakeClock
 
 H = AccountHealthStatus
@@ -81,6 +82,17 @@ def test_an_unknown_error_during_balance_still_counts(mgr):
         mgr.record_failure(*ALICE, KeyError("total"), operation="balance")
     st, m = mgr.get_account_status(*ALICE)
     assert st is H.QUARANTINED and m["failure_breakdown"] == {"balance_error": 5}
+
+
+def test_a_store_failure_counts_toward_quarantine_of_its_account_only(mgr):
+    """A full disk: no order can be stored first, so none may be sent; the account waits."""
+    full = StoreError("record_cycle", "database or disk is full", error_name="SQLITE_FULL")
+    assert weigh(CircuitBreakerConfig(), FailureType.STORE_ERROR, full) is Weight.COUNTED
+    for _ in range(5):
+        assert mgr.record_failure(*ALICE, full, operation="store") is FailureType.STORE_ERROR
+    st, m = mgr.get_account_status(*ALICE)
+    assert st is H.QUARANTINED and m["failure_breakdown"] == {"store_error": 5}
+    assert metrics(mgr, BOB)["status"] == "healthy"
 
 
 def test_a_refusal_neither_breaks_nor_builds_a_recovery(mgr):

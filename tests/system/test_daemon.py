@@ -70,7 +70,9 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
         evs = run.events()
         t0 = next(e.at for e in evs if e.event == "nija_starting")
         for key in healthy:
-            started = next(e.at for e in evs if e.event == "trader_started" and e.account == key)
+            started = next(
+                e.at for e in evs if e.event == "INDEPENDENT_thread_started" and e.account == key
+            )
             assert (started - t0).total_seconds() < 2.0, key
 
         # Bad credentials: FAILING at once. 500s: quarantined.
@@ -105,7 +107,7 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
         binance = [
             e.fields.get("new")
             for e in run.events()
-            if e.event == "health_changed" and e.account == "platform/platform/BINANCE"
+            if e.event == "INDEPENDENT_health_changed" and e.account == "platform/platform/BINANCE"
         ]
         assert "quarantined" in binance and "recovering" in binance
 
@@ -151,7 +153,7 @@ def test_broken_accounts_never_hold_up_the_healthy_ones(venues, tmp_path):
 def test_a_thread_killed_by_an_unexpected_exception_is_restarted(venues, tmp_path):
     alpaca = venues["ALPACA"]
     alpaca.reset()
-    env = clean_env(NIJA_CYCLE_SECONDS="0.5", NIJA_CALL_TIMEOUT_SECONDS="2")
+    env = clean_env(NIJA_CYCLE_SECONDS="1", NIJA_CALL_TIMEOUT_SECONDS="2")
     env |= account_env("ALPACA", None, alpaca.credentials)
     env |= {"ALPACA_BASE_URL": alpaca.server.url, "ALPACA_DATA_URL": alpaca.server.url}
     run = start_daemon(env, tmp_path, chaos=True)
@@ -159,13 +161,15 @@ def test_a_thread_killed_by_an_unexpected_exception_is_restarted(venues, tmp_pat
     try:
         wait_for(lambda: run.account(key).get("cycles", 0) >= 1, 20, "first cycle")
         run.chaos(thread_crash=[key])
-        wait_for(lambda: any(e.event == "trader_thread_died" for e in run.events()), 10, "death")
+        wait_for(
+            lambda: any(e.event == "INDEPENDENT_thread_died" for e in run.events()), 10, "death"
+        )
         run.chaos()
         wait_for(lambda: run.account(key).get("restarts", 0) >= 1, 15, "restart")
         before = run.account(key)["cycles"]
         wait_for(lambda: run.account(key).get("cycles", 0) > before, 10, "cycles after restart")
         assert run.account(key)["thread"] == "running"
-        died = [e for e in run.events() if e.event == "trader_thread_crashed"]
+        died = [e for e in run.events() if e.event == "INDEPENDENT_thread_crashed"]
         assert died and "unexpected exception kills the thread" in died[0].fields["error"]
         assert run.account(key)["failure_breakdown"].get("unknown_error", 0) >= 1
     finally:
