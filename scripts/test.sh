@@ -29,7 +29,8 @@ rm -f /tmp/nija-lint-imports.$$
 rm -f /tmp/nija-mypy.$$
 
 set +e
-.venv/bin/python -m pytest "$@"
+# Three workers on two cores: the daemon tests mostly wait on cycles, not the CPU.
+.venv/bin/python -m pytest -n "${NIJA_TEST_WORKERS:-3}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
