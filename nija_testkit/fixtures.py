@@ -32,9 +32,11 @@ def load_fixture(venue_file: str) -> dict[str, Any]:
     skipped when the fixture folder or the file is absent."""
     folder = fixtures_dir()
     if folder is None:
+        override = os.environ.get(ENV_VARIABLE, "").strip()
+        where = f"{ENV_VARIABLE}={override} is no folder" if override else f"{ENV_VARIABLE} unset"
         pytest.skip(
             f"venue fixtures not found: no {DEFAULT_DIR} beside the repository"
-            f" and {ENV_VARIABLE} unset (a plain clone has no shared/ folder)"
+            f" and {where} (a plain clone has no shared/ folder)"
         )
     # SOURCES.md names them fixtures/*.json; the folder may hold them at its top level too.
     for path in (folder / venue_file, folder / "fixtures" / venue_file):
