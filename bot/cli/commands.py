@@ -336,7 +336,8 @@ def main_active_trading(ctx: Context) -> int:
     if running is not None:
         no_daemon, marks = None, f"Marks: the running daemon's last prices (pid {running.pid})."
     elif problem is not None:
-        no_daemon, marks = "daemon status unreadable", "Marks unknown: see below."
+        no_daemon = "daemon status unreadable"
+        marks = "Marks unknown: the daemon's status.json cannot be read (see below)."
     else:
         no_daemon = trading.DAEMON_NOT_RUNNING
         marks = "Marks unknown: the daemon is not running (its status.json holds them)."

@@ -194,11 +194,12 @@ def test_the_real_daemons_marks_value_its_open_positions(tmp_path):
             text=True,
             timeout=60,
         )
-        report = json.loads(proc.stdout)
+        report = json.loads(proc.stdout)  # no accounts listed before the first order
         positions = [p for a in by_account(report).values() for p in a["open_positions"]]
         return positions[0] if positions else None
 
     try:
+        wait_for((daemon.data_dir / "status.json").exists, 30, "the daemon's status.json")
         position = wait_for(an_open_position, timeout=100, what="an open position in the demo")
         assert daemon.alive(), "the daemon exited"
         # Valued at the daemon's last price of that symbol, which status.json carries.
