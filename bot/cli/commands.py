@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.brokers.factory import create_venue_broker, load_adapters
@@ -32,10 +33,10 @@ from bot.cli.output import (
     crashed,
     fail,
     parse_args,
-    read_env,
 )
 from bot.cli.statusfile import DaemonStatus, stale_after_seconds, status_or_problem
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.config.env import load_env
 from bot.config.limits import SettingNotice, apply_limits
 from bot.config.settings import (
     AccountsResult,
@@ -81,6 +82,16 @@ class Context:
     as_json: bool
     unknown: list[UnknownVariable]  # variable names NIJA does not read (typos?)
     notices: list[SettingNotice]  # absurd settings, as the daemon warns of them
+
+
+def read_env(env_file: str, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment and ``.env`` as ``load_env`` reads them (the checks and nija_ctl.py);
+    ``ConfigError`` naming the file when it exists but cannot be read."""
+    try:
+        return load_env(env_file, environ)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read the .env file {Path(env_file)}: {why}") from exc
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

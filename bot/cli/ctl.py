@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, crashed, parse_args, read_env
+from bot.cli.commands import read_env
+from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, crashed, parse_args
 from bot.cli.statusfile import pid_alive
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import load_settings, secret_values

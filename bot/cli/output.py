@@ -15,11 +15,8 @@ import io
 import json
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-from bot.config.env import load_env
-from bot.errors import ConfigError
 from bot.redact import Redactor
 
 __all__ = [
@@ -29,7 +26,6 @@ __all__ = [
     "crashed",
     "fail",
     "parse_args",
-    "read_env",
 ]
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG = 0, 1, 2
@@ -51,15 +47,6 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
             lines = said.getvalue().strip().splitlines() or ["usage error"]
             _print_json(parser.prog, lines[-1], EXIT_CONFIG)
         raise
-
-
-def read_env(env_file: str, environ: Mapping[str, str] | None) -> dict[str, str]:
-    """``load_env``; ``ConfigError`` naming the file when it exists but cannot be read."""
-    try:
-        return load_env(env_file, environ)
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read the .env file {Path(env_file)}: {why}") from exc
 
 
 def fail(command: str, message: str, redactor: Redactor, as_json: bool, code: int) -> int:
