@@ -25,6 +25,16 @@ from typing import Any
 
 from bot.brokers.factory import create_venue_broker, load_adapters
 from bot.cli import render as cli_render
+from bot.cli import trading
+from bot.cli.output import (
+    EXIT_ATTENTION,
+    EXIT_CONFIG,
+    EXIT_OK,
+    crashed,
+    fail,
+    parse_args,
+)
+from bot.cli.statusfile import DaemonStatus, stale_after_seconds, status_or_problem
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.env import load_env
 from bot.config.limits import SettingNotice, apply_limits
@@ -37,25 +47,22 @@ from bot.config.settings import (
 )
 from bot.config.unknown import UnknownVariable, unknown_variables
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status
 from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
 from bot.isolation.manager import AccountIsolationManager
 from bot.redact import Redactor
 from bot.store.writer import Store, StoreError, db_path
 
-EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG = 0, 1, 2
 EXIT_CODES_HELP = """exit codes:
   0  all well
   1  something needs attention: an account not funded or not healthy, a thread
-     stalled or dead, credentials incomplete, daemon status stale, orders left "unknown"
-  2  configuration error: a bad setting, or no accounts configured (and no daemon or
-     demo status to show); ./start.sh with no keys set runs a demo
+     stalled or dead, credentials incomplete, daemon status stale or unreadable, orders
+     left "unknown"; or the check itself failed (its traceback is on stderr)
+  2  configuration error: a bad setting, an unreadable .env, or no accounts configured
+     (and no daemon or demo status to show); ./start.sh with no keys set runs a demo
+With --json, stdout is one JSON object whatever happens: an error is {"command",
+"error", "exit_code"}.
 """
-# The daemon's watchdog rewrites status.json every STATUS_REFRESH_SECONDS, and each cycle
-# does too; older than this many refreshes (or than the longest cycle interval, if longer)
-# means its watchdog or status writer is stuck (a full disk?), even if its pid is alive.
-STALE_AFTER_REFRESHES = 3
 _NO_ACCOUNTS = (
     "No broker accounts are configured. Set an account's keys in .env (see .env.example),"
     " e.g. KRAKEN_API_KEY and KRAKEN_API_SECRET, or run ./start.sh with no keys for a demo"
@@ -67,6 +74,7 @@ _NO_ACCOUNTS = (
 class Context:
     """What every command starts from: settings, accounts, the secrets' redactor, the clock."""
 
+    prog: str  # the script's name, e.g. check_broker_status.py
     settings: Settings
     accounts: AccountsResult
     redactor: Redactor
@@ -74,6 +82,16 @@ class Context:
     as_json: bool
     unknown: list[UnknownVariable]  # variable names NIJA does not read (typos?)
     notices: list[SettingNotice]  # absurd settings, as the daemon warns of them
+
+
+def read_env(env_file: str, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment and ``.env`` as ``load_env`` reads them (the checks and nija_ctl.py);
+    ``ConfigError`` naming the file when it exists but cannot be read."""
+    try:
+        return load_env(env_file, environ)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read the .env file {Path(env_file)}: {why}") from exc
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -102,6 +120,7 @@ def _command(
 
     ``main`` parses the arguments and reads the environment and settings into a
     ``Context``; on a configuration error it returns its exit code without calling ``body``.
+    A bug (any other exception) is reported as ``output.crashed`` says: JSON too with --json.
     """
 
     def wrap(body: Callable[[Context], int]) -> Callable[..., int]:
@@ -110,18 +129,24 @@ def _command(
             environ: Mapping[str, str] | None = None,
             clock: Clock = SYSTEM_CLOCK,
         ) -> int:
-            args = _parser(prog, description).parse_args(argv)
-            env = load_env(args.env_file, environ)
-            redactor = Redactor(tuple(secret_values(env)))
+            args = parse_args(_parser(prog, description), argv)
+            redactor = Redactor()
             try:
+                env = read_env(args.env_file, environ)
+                redactor = Redactor(tuple(secret_values(env)))
                 settings = load_settings(env)
             except ConfigError as exc:
-                _fail(f"configuration error: {exc}", redactor, args.json)
-                return EXIT_CONFIG
-            settings, notices = apply_limits(settings)
-            accounts = load_accounts(env, settings)
-            unknown = unknown_variables(env)
-            return body(Context(settings, accounts, redactor, clock, args.json, unknown, notices))
+                return fail(prog, f"configuration error: {exc}", redactor, args.json, EXIT_CONFIG)
+            try:
+                settings, notices = apply_limits(settings)
+                accounts = load_accounts(env, settings)
+                unknown = unknown_variables(env)
+                ctx = Context(
+                    prog, settings, accounts, redactor, clock, args.json, unknown, notices
+                )
+                return body(ctx)
+            except Exception as exc:
+                return crashed(prog, exc, redactor, args.json)
 
         main.__name__, main.__qualname__ = body.__name__, body.__qualname__
         main.__doc__ = body.__doc__
@@ -130,12 +155,9 @@ def _command(
     return wrap
 
 
-def _fail(message: str, redactor: Redactor, as_json: bool) -> None:
-    """A configuration error: on stderr, and as JSON on stdout when asked for JSON."""
-    message = redactor.mask_values(message)
-    print(message, file=sys.stderr)
-    if as_json:
-        print(json.dumps({"exit_code": EXIT_CONFIG, "error": message}))
+def _no_accounts(ctx: Context) -> int:
+    """Nothing to check: no account configured, and no daemon status to show."""
+    return fail(ctx.prog, _NO_ACCOUNTS, ctx.redactor, ctx.as_json, EXIT_CONFIG)
 
 
 def _emit(ctx: Context, report: dict[str, Any], render: Callable[[dict[str, Any]], str]) -> int:
@@ -159,62 +181,9 @@ def _config_errors(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-# -- the daemon's status.json ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DaemonStatus:
-    """status.json as read: its content, and whether the daemon that wrote it is alive."""
-
-    data: dict[str, Any]
-    pid: int | None
-    running: bool
-    age_seconds: float | None
-
-    @property
-    def demo(self) -> bool:
-        """True when the daemon runs the demo on simulated accounts."""
-        return bool(self.data.get("demo"))
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with this pid exists (``kill(pid, 0)`` sends nothing)."""
-    if not isinstance(pid, int) or pid <= 0:  # 0 and negatives address process groups
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        return True
-    return True
-
-
-def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
-    """``<data_dir>/status.json``, or None when there is none. Unreadable JSON raises ValueError."""
-    path = Path(data_dir) / STATUS_FILE
-    data = read_status(path)
-    if data is None:
-        return None
-    written = cli_render.timestamp(data.get("updated_at")) or path.stat().st_mtime
-    pid = data.get("pid")
-    return DaemonStatus(data, pid if isinstance(pid, int) else None, pid_alive(pid), now - written)
-
-
-def stale_after_seconds(status: DaemonStatus, settings: Settings) -> float:
-    """How old status.json may be before the daemon that writes it counts as stuck:
-    ``STALE_AFTER_REFRESHES`` refreshes, or its longest cycle interval if that is longer."""
-    intervals = [a.get("interval_seconds") for a in (status.data.get("accounts") or {}).values()]
-    numbers = [float(i) for i in intervals if isinstance(i, int | float)]
-    longest = max(numbers, default=settings.cycle_seconds)
-    return max(STALE_AFTER_REFRESHES * STATUS_REFRESH_SECONDS, longest)
-
-
 def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
-    try:
-        return read_daemon_status(ctx.settings.data_dir, ctx.clock.wall()), None
-    except (OSError, ValueError) as exc:
-        return None, f"cannot read {STATUS_FILE} in {ctx.settings.data_dir}: {exc}"
+    """status.json, or why it cannot be read (the file and the problem)."""
+    return status_or_problem(ctx.settings.data_dir, ctx.clock.wall())
 
 
 # -- live balance check ---------------------------------------------------------------------
@@ -253,13 +222,13 @@ def main_broker_status(ctx: Context) -> int:
     """Credentials, a live connection test and the balance of every configured account."""
     status, problem = _status_or_note(ctx)
     demo = bool(status and status.running and status.demo)
-    if not ctx.accounts.specs and not ctx.accounts.errors and not demo:
-        _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
-        return EXIT_CONFIG
+    if not ctx.accounts.specs and not ctx.accounts.errors and not demo and problem is None:
+        return _no_accounts(ctx)
     results, isolation = live_check(ctx)
     accounts = cli_render.broker_rows(results, ctx.accounts.errors)
     threshold = cli_render.usd(ctx.settings.min_balance_usd)
-    attention = [str(u) for u in ctx.unknown] + [str(n) for n in ctx.notices]
+    attention = [problem] if problem else []
+    attention += [str(u) for u in ctx.unknown] + [str(n) for n in ctx.notices]
     attention += [
         f"{r.account_key}: no balance: {r.error}"
         if r.balance_usd is None
@@ -272,11 +241,12 @@ def main_broker_status(ctx: Context) -> int:
         "mode": ctx.settings.mode,
         "demo": demo,
         "min_balance_usd": ctx.settings.min_balance_usd,
+        # What each account trades with in paper mode; the balances shown are the venue's.
+        "paper_balance_usd": None if ctx.settings.live else ctx.settings.paper_balance_usd,
         "timeout_seconds": ctx.settings.call_timeout_seconds,
         "accounts": accounts,
         "isolation_guarantee": isolation.get_isolation_report()["isolation_guarantee"],
-        "note": problem
-        or ("No accounts configured; the running daemon trades a DEMO." if demo else None),
+        "note": "No accounts configured; the running daemon trades a DEMO." if demo else None,
         "config_errors": _config_errors(ctx),
         "attention": attention,
     }
@@ -315,10 +285,12 @@ def main_independent_status(ctx: Context) -> int:
         guarantee = report_iso.get("isolation_guarantee", "unknown")
         source = "daemon"
     else:
-        if not ctx.accounts.specs and not ctx.accounts.errors and not (status and status.demo):
-            _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
-            return EXIT_CONFIG
-        if status is not None:
+        nothing = not ctx.accounts.specs and not ctx.accounts.errors
+        if nothing and not (status and status.demo) and problem is None:
+            return _no_accounts(ctx)
+        if problem is not None:
+            summary = "daemon status unreadable (see below). Live check instead:"
+        elif status is not None:
             summary = (
                 f"daemon not running; last status from {cli_render.age(status.age_seconds)}"
                 f" ago (pid {status.pid} is gone). Live check instead:"
@@ -350,6 +322,9 @@ def main_independent_status(ctx: Context) -> int:
 # -- check_active_trading_per_broker ---------------------------------------------------------
 
 
+DAY_SECONDS = 86400.0
+
+
 def _day_start(now: float) -> float:
     """Midnight UTC of the day ``now`` falls in."""
     day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -358,43 +333,58 @@ def _day_start(now: float) -> float:
 
 @_command(
     "check_active_trading_per_broker.py",
-    "List open positions and today's (UTC) orders per account, grouped by broker, read"
-    " (read-only) from the state store $NIJA_DATA_DIR/nija-<mode>.db.",
+    "List open positions (valued at the running daemon's last prices), today's (UTC)"
+    " orders, realized P&L and fees per account, grouped by broker, read (read-only) from"
+    " the state store $NIJA_DATA_DIR/nija-<mode>.db and the daemon's status.json.",
 )
 def main_active_trading(ctx: Context) -> int:
-    """Open positions and today's (UTC) orders per account, grouped by broker, from the store."""
+    """Open positions valued at the daemon's marks, today's (UTC) orders, realized P&L and fees
+    per account, grouped by broker, from the store."""
     status, problem = _status_or_note(ctx)
     path = db_path(ctx.settings.data_dir, ctx.settings.mode)
     configured = {s.account.key for s in ctx.accounts.specs}
+    running = status if status is not None and status.running else None
+    if running is not None:
+        no_daemon, marks = None, f"Marks: the running daemon's last prices (pid {running.pid})."
+    elif problem is not None:
+        no_daemon = "daemon status unreadable"
+        marks = "Marks unknown: the daemon's status.json cannot be read (see below)."
+    else:
+        no_daemon = trading.DAEMON_NOT_RUNNING
+        marks = "Marks unknown: the daemon is not running (its status.json holds them)."
     report: dict[str, Any] = {
         "command": "check_active_trading_per_broker",
         "mode": ctx.settings.mode,
         "demo": bool(status and status.demo),
         "db": str(path),
-        "note": problem,
+        "marks_note": marks,
+        "note": None,
         "brokers": [],
         "config_errors": _config_errors(ctx),
-        "attention": [],
+        "attention": [problem] if problem else [],
     }
     if not path.is_file():
-        if not configured and not ctx.accounts.errors and status is None:
-            _fail(_NO_ACCOUNTS, ctx.redactor, ctx.as_json)
-            return EXIT_CONFIG
+        if not configured and not ctx.accounts.errors and status is None and problem is None:
+            return _no_accounts(ctx)
         report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
-        return _emit(ctx, report, cli_render.render_active_trading)
-    since = _day_start(ctx.clock.wall())
+        return _emit(ctx, report, trading.render_active_trading)
+    now = ctx.clock.wall()
+    start = _day_start(now)
     try:
         with Store.open_readonly(path) as store:
             by_broker: dict[str, list[dict[str, Any]]] = {}
             for key in sorted(configured | set(store.account_keys())):
-                account, reasons = cli_render.trading_account(store.account(key), key, since)
+                entry = running.account(key) if running is not None else None
+                account, reasons = trading.trading_account(
+                    store.account(key), key, (start, start + DAY_SECONDS), entry, no_daemon, now
+                )
                 by_broker.setdefault(key.rsplit("/", 1)[-1], []).append(account)
                 report["attention"] += reasons
     except StoreError as exc:
         report["attention"].append(f"cannot read the state store: {exc}")
-        return _emit(ctx, report, cli_render.render_active_trading)
+        return _emit(ctx, report, trading.render_active_trading)
     report["brokers"] = [{"broker": b, "accounts": by_broker[b]} for b in sorted(by_broker)]
-    return _emit(ctx, report, cli_render.render_active_trading)
+    return _emit(ctx, report, trading.render_active_trading)
 
 
 def run(main: Callable[[], int]) -> None:

@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.cli.commands import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, pid_alive
+from bot.cli.commands import read_env
+from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, crashed, parse_args
+from bot.cli.statusfile import pid_alive
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.config.env import load_env
 from bot.config.settings import load_settings, secret_values
 from bot.daemon.control import Action, Outcome, send_request, take_result, withdraw
 from bot.daemon.lock import holder_pid
@@ -38,8 +39,10 @@ exit codes:
   0  done
   1  needs attention: no daemon is running on NIJA_DATA_DIR, it did not answer in time,
      or the action failed (see nija.log)
-  2  configuration or usage error: a bad setting, a malformed account key, or an
-     account the running daemon does not have
+  2  configuration or usage error: a bad setting, an unreadable .env, a malformed
+     account key, or an account the running daemon does not have
+With --json, stdout is one JSON object whatever happens (an error also has "error").
+An unexpected failure of this command exits 1 with its traceback on stderr.
 """
 _CODES = {
     Outcome.DONE: EXIT_OK,
@@ -81,7 +84,8 @@ def _account_key(text: str) -> str | None:
 
 
 class _Report:
-    """What the command prints: a line (errors on stderr) or one JSON object, redacted."""
+    """What the command prints: a line (errors on stderr) or one JSON object, redacted; the
+    object of an outcome other than done also says it as ``error``."""
 
     def __init__(self, as_json: bool, redactor: Redactor, **fields: Any) -> None:
         self.as_json = as_json
@@ -92,6 +96,8 @@ class _Report:
         message = self.redactor.mask_values(message)
         if self.as_json:
             doc = {**self.fields, **fields, "message": message, "exit_code": code}
+            if code != EXIT_OK:
+                doc["error"] = message
             sys.stdout.write(self.redactor.mask_values(json.dumps(doc, indent=2)) + "\n")
         else:
             print(message, file=sys.stdout if code == EXIT_OK else sys.stderr)
@@ -104,13 +110,25 @@ def main(
     clock: Clock = SYSTEM_CLOCK,
 ) -> int:
     """Send one request to the daemon on NIJA_DATA_DIR and print its answer; the exit code."""
-    args = _parser().parse_args(argv)  # a usage error exits 2
-    env = load_env(args.env_file, environ)
+    args = parse_args(_parser(), argv)  # a usage error exits 2 (in JSON too with --json)
     action = Action(args.action)
-    report = _Report(
-        args.json, Redactor(tuple(secret_values(env))), action=action.value, account=args.account
-    )
+    report = _Report(args.json, Redactor(), action=action.value, account=args.account)
     try:
+        return _main(args, action, report, environ, clock)
+    except Exception as exc:
+        return crashed("nija_ctl", exc, report.redactor, args.json)
+
+
+def _main(
+    args: argparse.Namespace,
+    action: Action,
+    report: _Report,
+    environ: Mapping[str, str] | None,
+    clock: Clock,
+) -> int:
+    try:
+        env = read_env(args.env_file, environ)
+        report.redactor = Redactor(tuple(secret_values(env)))
         settings = load_settings(env)
     except ConfigError as exc:
         return report.finish(EXIT_CONFIG, f"configuration error: {exc}")

@@ -13,7 +13,6 @@ from typing import Any
 from bot.config.settings import AccountConfigError
 from bot.daemon.funded import FundedResult
 from bot.daemon.worker import ThreadState
-from bot.store.writer import AccountReader, StoredOrderStatus
 
 # Longest cell before it is cut (an error message can be long; the JSON keeps it whole).
 # The commands mask secrets in a report before rendering it, so a cut never comes first.
@@ -99,7 +98,7 @@ def render_broker_status(report: Mapping[str, Any]) -> str:
             a["account"],
             a["credentials"],
             a["connection"],
-            usd(a["balance_usd"]),
+            usd(a["venue_balance_usd"]),
             a["funded"],
             f"{a['seconds']:.1f} s" if a["seconds"] is not None else None,
             a["error"],
@@ -108,12 +107,26 @@ def render_broker_status(report: Mapping[str, Any]) -> str:
     ]
     head = [mode_line(report["mode"], report.get("demo", False))]
     head.append(
-        f"Funded threshold {usd(report['min_balance_usd'])}, call timeout "
+        f"Funded threshold {usd(report['min_balance_usd'])} (of the venue balance), call timeout "
         f"{report['timeout_seconds']:g} s"
     )
+    if report.get("paper_balance_usd") is not None:
+        wallet = usd(report["paper_balance_usd"])
+        head.append(
+            f"Paper mode: each account trades a paper wallet of {wallet};"
+            " VENUE BALANCE is what the account holds at the venue."
+        )
     parts = ["\n".join(head)]
     if rows:
-        headers = ("ACCOUNT", "CREDENTIALS", "CONNECTION", "BALANCE", "FUNDED", "TIME", "ERROR")
+        headers = (
+            "ACCOUNT",
+            "CREDENTIALS",
+            "CONNECTION",
+            "VENUE BALANCE",
+            "FUNDED",
+            "TIME",
+            "ERROR",
+        )
         parts.append(table(headers, rows))
     if report.get("note"):
         parts.append(report["note"])
@@ -123,12 +136,14 @@ def render_broker_status(report: Mapping[str, Any]) -> str:
 
 
 def render_independent_status(report: Mapping[str, Any]) -> str:
-    """The check_independent_broker_status table."""
+    """The check_independent_broker_status table (a PAPER EQUITY column in paper mode)."""
+    paper = report["mode"] == "paper"
     rows = [
         (
             a["account"],
             a["funded"],
-            usd(a["balance_usd"]),
+            usd(a["venue_balance_usd"]),
+            *((usd(a["paper_equity_usd"]),) if paper else ()),
             a["ready"],
             a["thread"],
             a["health"],
@@ -139,13 +154,17 @@ def render_independent_status(report: Mapping[str, Any]) -> str:
         )
         for a in report["accounts"]
     ]
-    head = [mode_line(report["mode"], report["demo"]), report["daemon"]["summary"]]
+    head = [mode_line(report["mode"], report["demo"])]
+    if paper:
+        head.append(paper_note())
+    head.append(report["daemon"]["summary"])
     parts = ["\n".join(head)]
     if rows:
         headers = (
             "ACCOUNT",
             "FUNDED",
-            "BALANCE",
+            "VENUE BALANCE",
+            *(("PAPER EQUITY",) if paper else ()),
             "READY",
             "THREAD",
             "HEALTH",
@@ -160,50 +179,12 @@ def render_independent_status(report: Mapping[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def render_active_trading(report: Mapping[str, Any]) -> str:
-    """The check_active_trading_per_broker listing: per broker, per account, positions and orders."""
-    parts = [mode_line(report["mode"], report.get("demo", False)) + f"  (store: {report['db']})"]
-    if report.get("note"):
-        parts.append(report["note"])
-    for broker in report["brokers"]:
-        lines = [f"== {broker['broker']} =="]
-        for acct in broker["accounts"]:
-            lines.append(
-                f"{acct['account']}: {len(acct['open_positions'])} open position(s), "
-                f"{len(acct['orders_today'])} order(s) today (UTC)"
-            )
-            if acct["open_positions"]:
-                pos_rows = [
-                    (p["symbol"], f"{p['quantity']:g}", p["entry_price"], p["stop"], p["target"])
-                    for p in acct["open_positions"]
-                ]
-                lines.append(indent(table(("SYMBOL", "QTY", "ENTRY", "STOP", "TARGET"), pos_rows)))
-            if acct["orders_today"]:
-                order_rows = [
-                    (
-                        o["time"],
-                        o["client_order_id"],
-                        o["symbol"],
-                        o["side"],
-                        o["purpose"],
-                        o["status"],
-                        o["filled"],
-                    )
-                    for o in acct["orders_today"]
-                ]
-                headers = (
-                    "TIME (UTC)",
-                    "CLIENT ID",
-                    "SYMBOL",
-                    "SIDE",
-                    "PURPOSE",
-                    "STATUS",
-                    "FILLED",
-                )
-                lines.append(indent(table(headers, order_rows)))
-        parts.append("\n".join(lines))
-    parts.append(footer(report))
-    return "\n\n".join(parts) + "\n"
+def paper_note() -> str:
+    """What paper mode's two amounts are: the venue balance is real, the paper equity simulated."""
+    return (
+        "Paper mode: paper equity is the simulated wallet's worth, venue balance what the"
+        " account holds at the venue."
+    )
 
 
 def indent(text: str, prefix: str = "    ") -> str:
@@ -245,7 +226,7 @@ def broker_rows(
             "account": r.account_key,
             "credentials": "present",
             "connection": connection(r),
-            "balance_usd": r.balance_usd,
+            "venue_balance_usd": r.balance_usd,
             "funded": r.funded,
             "seconds": round(r.seconds, 3),
             "error": r.error,
@@ -257,7 +238,7 @@ def broker_rows(
             "account": err.account,
             "credentials": f"incomplete: {', '.join(err.variables)}",
             "connection": "not tried",
-            "balance_usd": None,
+            "venue_balance_usd": None,
             "funded": False,
             "seconds": None,
             "error": err.message,
@@ -280,7 +261,7 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
             {
                 "account": key,
                 "funded": bool(a.get("funded")),
-                "balance_usd": a.get("balance_usd"),
+                **equity(a, str(data.get("mode"))),
                 "ready": bool(ready),
                 "thread": a.get("thread"),
                 "health": a.get("health"),
@@ -292,6 +273,19 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def equity(entry: Mapping[str, Any], mode: str) -> dict[str, float | None]:
+    """An account's venue balance and (in paper mode) paper equity from its status.json entry.
+
+    A daemon older than these keys wrote ``balance_usd`` alone: in live mode that is the
+    venue's; in paper mode it may be either, so it is not shown as one of them.
+    """
+    live_balance = entry.get("balance_usd") if mode == "live" else None
+    return {
+        "venue_balance_usd": entry.get("venue_balance_usd", live_balance),
+        "paper_equity_usd": entry.get("paper_equity_usd"),
+    }
 
 
 def live_rows(
@@ -306,7 +300,8 @@ def live_rows(
             {
                 "account": r.account_key,
                 "funded": r.funded,
-                "balance_usd": r.balance_usd,
+                "venue_balance_usd": r.balance_usd,  # the live check asks the venue
+                "paper_equity_usd": None,
                 "ready": r.funded and circuit == "closed",
                 "thread": ThreadState.NOT_STARTED,
                 "health": m.get("status", "healthy"),
@@ -332,42 +327,3 @@ def account_attention(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         if a["thread"] in (ThreadState.STALLED, ThreadState.DEAD):
             reasons.append(f"{key}: thread {a['thread']}")
     return reasons
-
-
-def _clock_time(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
-
-
-def trading_account(
-    reader: AccountReader, key: str, since: float
-) -> tuple[dict[str, Any], list[str]]:
-    """One account's open positions and today's orders, and its unresolved orders as reasons."""
-    positions = [
-        {
-            "symbol": p.symbol,
-            "quantity": p.quantity,
-            "entry_price": p.entry_price,
-            "stop": p.stop,
-            "target": p.target,
-            "opened_at": p.opened_at,
-            "external": p.external,
-        }
-        for p in reader.open_positions()
-    ]
-    orders = [
-        {
-            "client_order_id": o.client_order_id,
-            "time": _clock_time(o.created_at),
-            "created_at": o.created_at,
-            "symbol": o.symbol,
-            "side": o.side,
-            "purpose": o.purpose,
-            "status": o.status,
-            "amount": o.amount,
-            "filled": o.filled,
-        }
-        for o in reader.orders_since(since)
-    ]
-    unknown = reader.orders_with_status(StoredOrderStatus.UNKNOWN)
-    reasons = [f"{key}: order {o.client_order_id} ({o.symbol}) left unknown" for o in unknown]
-    return {"account": key, "open_positions": positions, "orders_today": orders}, reasons

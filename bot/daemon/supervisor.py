@@ -24,7 +24,7 @@ from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
-from bot.daemon.worker import AccountWorker, ThreadState
+from bot.daemon.worker import AccountWorker, ThreadState, WorkerSnapshot
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.errors import describe, is_disk_full
@@ -402,7 +402,22 @@ class IndependentBrokerTrader:
             "retry_in_seconds": health.get("retry_in_seconds"),
             "consecutive_failures": health.get("consecutive_failures"),
             "failure_breakdown": health.get("failure_breakdown", {}),
+            # balance_usd is the trading equity when known: in paper mode the paper wallet's.
+            # These two say which is which, and marks value open positions (the checks).
+            "venue_balance_usd": self._venue_balance(funded, snap),
+            "paper_equity_usd": None if self.settings.live or snap is None else snap.equity_usd,
+            "marks": snap.marks if snap else {},
+            "marks_at": snap.marks_at if snap else None,
         }
+
+    def _venue_balance(
+        self, funded: FundedResult | None, snap: WorkerSnapshot | None
+    ) -> float | None:
+        """What the account holds at its venue: in live mode its last cycle's equity, else
+        the funded check's answer (in paper mode the trader's equity is the paper wallet's)."""
+        if self.settings.live and snap is not None and snap.equity_usd is not None:
+            return snap.equity_usd
+        return funded.balance_usd if funded else None
 
     def log_multi_broker_status(self) -> None:
         """The periodic status summary: one line per account, then the isolation report."""

@@ -53,6 +53,8 @@ class WorkerSnapshot:
     interval_seconds: float
     restarts: int
     equity_usd: float | None
+    marks: dict[str, float]  # the last prices a cycle got (CycleResult.marks), by symbol
+    marks_at: str | None  # when that cycle ended
 
 
 class AccountWorker:
@@ -96,6 +98,9 @@ class AccountWorker:
         self.last_cycle_wall: float | None = None
         self.next_cycle_wall: float | None = None
         self.crash: str | None = None  # why the thread died, if it did
+        # The last cycle that priced anything: a cycle that failed before pricing keeps them.
+        self.marks: dict[str, float] = {}
+        self.marks_wall: float | None = None
         # Health changes recorded by any thread; written to the store by this one.
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
 
@@ -157,6 +162,8 @@ class AccountWorker:
         self.cycles += 1
         self.last_result = result
         self.last_cycle_wall = self._clock.wall()
+        if result.marks:
+            self.marks, self.marks_wall = dict(result.marks), self.last_cycle_wall
         if self.state == ThreadState.STALLED:
             self.state = ThreadState.RUNNING
         if self._on_cycle is not None:
@@ -203,4 +210,6 @@ class AccountWorker:
             interval_seconds=self.interval,
             restarts=self.restarts,
             equity_usd=result.equity_usd if result else None,
+            marks=dict(self.marks),
+            marks_at=iso(self.marks_wall),
         )

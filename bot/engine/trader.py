@@ -55,6 +55,9 @@ class CycleResult:
     disk_full: bool = False  # a store write failed for lack of disk space
     notes: list[str] = field(default_factory=list)
     no_signal: str | None = None  # why the entry scan took no entry, e.g. "BTC/USD adx 14<20"
+    # The last price of each symbol the cycle priced (its newest candle's close, the forming
+    # one included): status.json's ``marks``, which the checks value open positions at.
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 class AccountTrader:
@@ -274,6 +277,8 @@ class AccountTrader:
             result.notes.append(f"{symbol}: candles failed ({failure.value})")
             self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
             return None
+        if len(candles):
+            result.marks[symbol] = float(candles.close[-1])
         return candles.closed_by(self.clock.wall(), timeframe)
 
     def _no_entry(self, candles: Candles) -> NoEntry:

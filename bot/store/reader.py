@@ -1,14 +1,15 @@
 """Reading the state store: one account's reads, and a read-only view of every account.
 
 ``AccountReader`` is every read of one account's rows over a given connection (the
-queries are ``bot.store.schema.AccountQueries``); ``bot.store.writer.Store`` extends it with
-the writes. ``ReadOnlyStore`` (``Store.open_readonly``) opens the database ``mode=ro``
+queries are ``bot.store.schema.AccountQueries``, and ``pnl_between`` here); ``bot.store.writer.Store``
+extends it with the writes. ``ReadOnlyStore`` (``Store.open_readonly``) opens the database ``mode=ro``
 for another process than the daemon, the check scripts: no write locks, latest commits.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,23 @@ from bot.store.db import (
 from bot.store.records import OrderRecord, PositionRecord
 from bot.store.schema import SCHEMA_VERSION, AccountQueries
 
-__all__ = ["AccountReader", "ReadOnlyStore"]
+__all__ = ["AccountReader", "PnlTotals", "ReadOnlyStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class PnlTotals:
+    """One account's trading results over a time range (``AccountReader.pnl_between``).
+
+    ``realized_pnl_usd`` sums the positions closed in the range, each net of its entry's and
+    exit's fees (as stored at the close). ``fees_usd`` sums the fees of the fills made in the
+    range, entries and exits alike: an entry filled today and closed tomorrow pays its fee
+    today, and counts in tomorrow's realized P&L.
+    """
+
+    realized_pnl_usd: float
+    fees_usd: float
+    closed_positions: int
+    fills: int
 
 
 class AccountReader(AccountQueries):
@@ -38,6 +55,25 @@ class AccountReader(AccountQueries):
     def _rows(self, operation: str, sql: str, *params: Any) -> list[sqlite3.Row]:
         with guarded(operation, self.account_key):
             return self._conn.execute(sql, (self.account_key, *params)).fetchall()
+
+    def pnl_between(self, start: float, end: float) -> PnlTotals:
+        """Realized P&L and fees from ``start`` (included) to ``end`` (excluded), epoch seconds:
+        one UTC day is ``(midnight, midnight + 86400)``."""
+        closed = self._rows(
+            "pnl_between",
+            "SELECT COUNT(*) AS n, COALESCE(SUM(realized_pnl_usd), 0.0) AS pnl FROM positions"
+            " WHERE account_key = ? AND status = 'closed' AND closed_at >= ? AND closed_at < ?",
+            start,
+            end,
+        )[0]
+        fills = self._rows(
+            "pnl_between",
+            "SELECT COUNT(*) AS n, COALESCE(SUM(fee_usd), 0.0) AS fees FROM fills"
+            " WHERE account_key = ? AND at >= ? AND at < ?",
+            start,
+            end,
+        )[0]
+        return PnlTotals(float(closed["pnl"]), float(fills["fees"]), closed["n"], fills["n"])
 
 
 class ReadOnlyStore:

@@ -1,9 +1,8 @@
 """The three check scripts, run as users run them: subprocesses from the repository root.
 
-Each run gets an explicit environment (no inherited keys) and an ``--env-file`` in
-``tmp_path``, so a developer's own ``.env`` never leaks in. The broker is a Kraken
-emulator on 127.0.0.1; status.json and the state store are written here in the
-daemon's formats (design.md's schema, the real ``Store`` API).
+The broker is a Kraken emulator on 127.0.0.1; status.json and the state store are written
+in the daemon's formats (``tests/cli/scripts.py``). Positions, marks and P&L are in
+``test_trading.py``; errors and ``--json`` in ``test_errors.py``.
 """
 
 from __future__ import annotations
@@ -14,151 +13,39 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from bot.cli.commands import pid_alive, redact
+from bot.cli.commands import redact
+from bot.cli.statusfile import pid_alive
 from bot.config.settings import secret_values
-from bot.store.writer import OrderRecord, Store, db_path
-from nija_testkit.emulator.server import EmulatorServer, Fault
+from bot.store.writer import db_path
+from nija_testkit.emulator.server import Fault
 from nija_testkit.harness import wait_for
-from nija_testkit.secrets import assert_no_secret
-
-REPO = Path(__file__).resolve().parents[2]
-BROKER_STATUS = "check_broker_status.py"
-INDEPENDENT = "check_independent_broker_status.py"
-ACTIVE = "check_active_trading_per_broker.py"
-SCRIPTS = (BROKER_STATUS, INDEPENDENT, ACTIVE)
-
-KEY = "FAKE-KRAKEN-KEY-CLI-0123456789"
-# Valid base64 (ccxt signs with it) and recognisable if it ever leaked.
-SECRET = "FAKEKRAKENSECRETFAKEKRAKENSECRETCLIX"
-OTHER_KEY = "FAKE-KRAKEN-KEY-BOB-9876543210"
-BAD_SECRET = "FAKE-not-base64-secret!!"
-ALL_SECRETS = (KEY, SECRET, OTHER_KEY, BAD_SECRET)
-RUN_TIMEOUT = 60  # seconds: a hung script fails its test instead of hanging the suite
-PLATFORM = "platform/platform/KRAKEN"
-ALICE = "user/alice/COINBASE"
-
-
-@pytest.fixture
-def kraken(venue_server) -> EmulatorServer:
-    """The run's Kraken emulator, fresh (tests/conftest.py): one account holding $10,000."""
-    server = venue_server("KRAKEN")
-    server.venue.add_account(KEY, SECRET, {"USD": 10000.0})
-    return server
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """A minimal environment: no broker keys unless given, state under ``data_dir``."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NIJA_DATA_DIR": str(data_dir)}
-    env.update(extra)
-    return env
-
-
-def kraken_env(data_dir: Path, server: EmulatorServer, **extra: str) -> dict[str, str]:
-    return base_env(
-        data_dir, KRAKEN_API_KEY=KEY, KRAKEN_API_SECRET=SECRET, KRAKEN_BASE_URL=server.url, **extra
-    )
-
-
-def run(
-    script: str, env: dict[str, str], *args: str, python: tuple[str, ...] = ()
-) -> subprocess.CompletedProcess[str]:
-    """Run a check script as a user would; its output must never carry a secret."""
-    env_file = Path(env["NIJA_DATA_DIR"]).parent / ".env"
-    proc = subprocess.run(
-        [*(python or (sys.executable,)), script, "--env-file", str(env_file), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert_no_secret(proc.stdout, proc.stderr, secrets=ALL_SECRETS)
-    return proc
-
-
-def run_json(script: str, env: dict[str, str]) -> tuple[int, dict]:
-    proc = run(script, env, "--json")
-    return proc.returncode, json.loads(proc.stdout)
-
-
-def run_text_and_json(
-    script: str, env: dict[str, str]
-) -> tuple[subprocess.CompletedProcess[str], int, dict]:
-    """The table and the JSON of one situation, both runs at once (each waits on the venue)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        text = pool.submit(run, script, env)
-        as_json = pool.submit(run_json, script, env)
-        code, report = as_json.result(timeout=RUN_TIMEOUT)
-        return text.result(timeout=RUN_TIMEOUT), code, report
-
-
-def line_of(text: str, prefix: str) -> str:
-    return next(line for line in text.splitlines() if line.startswith(prefix))
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def account_status(key: str, **overrides) -> dict:
-    """One account of status.json, healthy unless overridden."""
-    account_type, account_id, broker = key.split("/")
-    now = time.time()
-    entry = {
-        "account_type": account_type,
-        "account_id": account_id,
-        "broker": broker,
-        "funded": True,
-        "balance_usd": 1234.5,
-        "thread": "running",
-        "health": "healthy",
-        "circuit": "closed",
-        "cycles": 42,
-        "last_cycle_at": iso(now - 30),
-        "last_cycle_ms": 311.0,
-        "last_error": None,
-        "open_positions": 0,
-        "next_cycle_at": iso(now + 120),
-    }
-    entry.update(overrides)
-    return entry
-
-
-def write_status(data_dir: Path, *, pid: int, age_seconds: float = 0.0, **extra) -> None:
-    """status.json as design.md specifies it."""
-    accounts = extra.pop(
-        "accounts", {PLATFORM: account_status(PLATFORM), ALICE: account_status(ALICE)}
-    )
-    status = {
-        "updated_at": iso(time.time() - age_seconds),
-        "pid": pid,
-        "mode": "paper",
-        "accounts": accounts,
-        "isolation_report": {"total_accounts": len(accounts), "isolation_guarantee": "ACTIVE"},
-        **extra,
-    }
-    (data_dir / "status.json").write_text(json.dumps(status))
-
-
-def dead_pid() -> int:
-    """The pid of a process that has already exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait(timeout=RUN_TIMEOUT)
-    return proc.pid
-
+from tests.cli.scripts import (
+    ACTIVE,
+    ALICE,
+    BAD_SECRET,
+    BROKER_STATUS,
+    INDEPENDENT,
+    KEY,
+    OTHER_KEY,
+    PLATFORM,
+    REPO,
+    RUN_TIMEOUT,
+    SCRIPTS,
+    SECRET,
+    account_status,
+    base_env,
+    dead_pid,
+    fill_store,
+    kraken_env,
+    line_of,
+    run,
+    run_json,
+    run_text_and_json,
+    write_status,
+)
 
 # -- every script --------------------------------------------------------------------------------
 
@@ -226,7 +113,9 @@ def test_broker_status_funded_account_exits_0(data_dir, kraken):
     header = line_of(out, "ACCOUNT")
     # Aligned: each cell starts where its column's header does.
     assert row.index("present") == header.index("CREDENTIALS")
-    assert row.index("$10,000.00") == header.index("BALANCE")
+    assert row.index("$10,000.00") == header.index("VENUE BALANCE")
+    # The balance is the real account's; paper trading starts from its own paper wallet.
+    assert "Paper mode: each account trades a paper wallet of $10,000.00" in out
     assert "isolation_guarantee: ACTIVE" in out
     assert "All well." in out
     assert kraken.requests_to("balance")  # a real connection test
@@ -237,7 +126,8 @@ def test_broker_status_funded_account_exits_0(data_dir, kraken):
     assert account["account"] == PLATFORM
     assert account["credentials"] == "present"
     assert account["connection"] == "ok"
-    assert account["balance_usd"] == pytest.approx(10000.0)
+    assert account["venue_balance_usd"] == pytest.approx(10000.0)
+    assert report["paper_balance_usd"] == 10000
     assert account["funded"] is True
     assert report["attention"] == [] and report["config_errors"] == []
 
@@ -323,7 +213,13 @@ def test_independent_status_from_a_running_daemon_all_healthy(data_dir):
     assert re.search(rf"daemon running \(pid {os.getpid()}\), status [4-9] s old", out), out
     assert "Mode: PAPER" in out
     row = line_of(out, PLATFORM)
-    assert re.search(r"yes\s+\$1,234\.50\s+yes\s+running\s+healthy\s+closed\s+42\s+3\d s ago", row)
+    cells = r"yes\s+\$1,234\.50\s+\$10,050\.00\s+yes\s+running\s+healthy\s+closed\s+42\s+3\d s ago"
+    assert re.search(cells, row), row
+    # In paper mode the account's equity is the paper wallet's; the venue's balance is real.
+    header = line_of(out, "ACCOUNT")
+    assert row.index("$1,234.50") == header.index("VENUE BALANCE")
+    assert row.index("$10,050.00") == header.index("PAPER EQUITY")
+    assert "paper equity is the simulated wallet's worth, venue balance what the account" in out
     assert line_of(out, ALICE)
     assert "isolation_guarantee: ACTIVE" in out
 
@@ -333,6 +229,21 @@ def test_independent_status_from_a_running_daemon_all_healthy(data_dir):
     assert report["daemon"]["running"] is True and report["daemon"]["pid"] == os.getpid()
     assert [a["account"] for a in report["accounts"]] == [PLATFORM, ALICE]
     assert report["accounts"][0]["ready"] is True
+    assert report["accounts"][0]["venue_balance_usd"] == 1234.5
+    assert report["accounts"][0]["paper_equity_usd"] == 10050.0
+    assert "balance_usd" not in report["accounts"][0]  # never unlabelled
+
+
+def test_independent_status_in_live_mode_shows_the_venue_balance_only(data_dir):
+    accounts = {PLATFORM: account_status(PLATFORM, paper_equity_usd=None, balance_usd=1234.5)}
+    write_status(data_dir, pid=os.getpid(), mode="live", accounts=accounts)
+    proc, code, report = run_text_and_json(INDEPENDENT, base_env(data_dir))
+    assert proc.returncode == code == 0
+    assert "PAPER EQUITY" not in proc.stdout and "Paper mode" not in proc.stdout
+    row, header = line_of(proc.stdout, PLATFORM), line_of(proc.stdout, "ACCOUNT")
+    assert row.index("$1,234.50") == header.index("VENUE BALANCE")
+    assert report["accounts"][0]["venue_balance_usd"] == 1234.5
+    assert report["accounts"][0]["paper_equity_usd"] is None
 
 
 def test_independent_status_one_quarantined_account_exits_1(data_dir):
@@ -403,11 +314,14 @@ def test_independent_status_dead_pid_falls_back_to_a_live_check(data_dir, kraken
     out = proc.stdout
     assert "daemon not running; last status from 10 min ago" in out
     row = line_of(out, PLATFORM)
-    assert re.search(r"yes\s+\$10,000\.00\s+yes\s+not_started\s+healthy\s+closed\s+0", row), row
+    # The live check asks the venue: no paper equity without a running daemon.
+    assert re.search(r"yes\s+\$10,000\.00\s+-\s+yes\s+not_started\s+healthy\s+closed\s+0", row)
     assert ALICE not in out  # the dead daemon's accounts are not shown as current
     assert kraken.requests_to("balance")
     assert code == 1
     assert report["source"] == "live_check" and report["daemon"]["running"] is False
+    assert report["accounts"][0]["venue_balance_usd"] == pytest.approx(10000.0)
+    assert report["accounts"][0]["paper_equity_usd"] is None
 
 
 def test_independent_status_live_check_without_daemon_all_well(data_dir, kraken):
@@ -440,42 +354,6 @@ def test_independent_status_reports_a_violated_isolation(data_dir):
 
 
 # -- check_active_trading_per_broker -------------------------------------------------------------
-
-
-def order(key: str, cid: str, created_at: float, status: str = "filled") -> OrderRecord:
-    return OrderRecord(
-        client_order_id=cid,
-        account_key=key,
-        intent_id=f"intent-{cid}",
-        symbol="BTC/USD",
-        side="buy",
-        type="market",
-        amount=0.01,
-        quote_amount=None,
-        limit_price=None,
-        purpose="entry",
-        status=status,
-        filled=0.01 if status == "filled" else 0.0,
-        created_at=created_at,
-        updated_at=created_at,
-    )
-
-
-def fill_store(data_dir: Path, *, unknown: bool = False) -> None:
-    """Two brokers' accounts: positions, today's orders, one of yesterday's."""
-    path = db_path(data_dir, "paper")
-    now = time.time()
-    yesterday = now - 86400 * 2
-    with Store(path, PLATFORM) as store:
-        store.record_order(order(PLATFORM, "k-old", yesterday))
-        store.record_order(order(PLATFORM, "k-today", now - 1))
-        store.open_position("BTC/USD", 0.01, 50000.0, 49000.0, 52000.0, 1000.0, now - 1, "k-today")
-        if unknown:
-            store.record_order(order(PLATFORM, "k-lost", now - 1, status="unknown"))
-    with Store(path, ALICE) as store:
-        store.record_order(order(ALICE, "a-today", now - 1, status="canceled"))
-    with Store(path, "user/bob/KRAKEN") as store:
-        store.open_position("ETH/USD", 0.5, 3000.0, 2900.0, None, None, now - 1)
 
 
 def test_active_trading_groups_by_broker_then_account(data_dir):
@@ -553,7 +431,7 @@ def test_broker_status_masks_a_key_the_venue_echoes(data_dir, kraken, where):
     proc, code, report = run_text_and_json(BROKER_STATUS, kraken_env(data_dir, kraken))
     assert code == proc.returncode == 1
     assert KEY in kraken.echoed  # the venue did quote it
-    assert report["accounts"][0]["balance_usd"] is None
+    assert report["accounts"][0]["venue_balance_usd"] is None
     for out in (proc.stdout, proc.stderr, json.dumps(report)):
         assert not shows_a_piece_of(out, KEY)
     if where != "header":  # no SDK puts a header into its error message

@@ -313,3 +313,23 @@ def test_a_missing_database_holds_entries_and_no_thread_opens_a_new_one(tmp_path
         (tmp_path / "aside.db").rename(db)
         d.trader.watchdog_tick()
         assert d.trader.global_cap.held is None
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_status_says_which_amount_is_the_venues_and_carries_the_last_prices(tmp_path, mode):
+    """The venue holds $2,500 (the funded check asks it); the account trades a $10,000
+    wallet. In paper mode that wallet is the paper equity; live, it is the venue's."""
+    factories = BrokerFactories(venue=partial(paper, usd=2500.0), trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories, NIJA_MODE=mode) as d:
+        wait_for(lambda: d.worker("a").cycles >= 2, what="cycles")
+    entry = json.loads((tmp_path / "status.json").read_text())["accounts"]["user/a/PAPER"]
+    equity = d.worker("a").snapshot().equity_usd
+    assert equity == pytest.approx(10_000.0, rel=0.05)
+    if mode == "paper":
+        assert (entry["venue_balance_usd"], entry["paper_equity_usd"]) == (2500.0, equity)
+    else:
+        assert (entry["venue_balance_usd"], entry["paper_equity_usd"]) == (equity, None)
+    # The last price of each symbol the last cycle priced, for the checks to value positions.
+    assert set(entry["marks"]) == set(SYMBOLS) and entry["marks"]["BTC/USD"] > 0
+    assert entry["marks"] == d.worker("a").last_result.marks
+    assert entry["marks_at"] == iso(d.worker("a").last_cycle_wall)

@@ -1,0 +1,104 @@
+"""The daemon's status.json as the checks read it: its content, whether its daemon is alive,
+its age, and when it is too old; or, when it cannot be read, why (naming the file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.cli.render import timestamp
+from bot.config.settings import Settings
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status
+
+__all__ = [
+    "STALE_AFTER_REFRESHES",
+    "DaemonStatus",
+    "pid_alive",
+    "read_daemon_status",
+    "stale_after_seconds",
+    "status_or_problem",
+]
+
+# The daemon's watchdog rewrites status.json every STATUS_REFRESH_SECONDS, and each cycle
+# does too; older than this many refreshes (or than the longest cycle interval, if longer)
+# means its watchdog or status writer is stuck (a full disk?), even if its pid is alive.
+STALE_AFTER_REFRESHES = 3
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """status.json as read: its content, and whether the daemon that wrote it is alive."""
+
+    data: dict[str, Any]
+    pid: int | None
+    running: bool
+    age_seconds: float | None
+
+    @property
+    def demo(self) -> bool:
+        """True when the daemon runs the demo on simulated accounts."""
+        return bool(self.data.get("demo"))
+
+    def account(self, key: str) -> dict[str, Any] | None:
+        """The status entry of one account, or None when the daemon does not have it."""
+        return self.data.get("accounts", {}).get(key)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists (``kill(pid, 0)`` sends nothing)."""
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negatives address process groups
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True
+
+
+def read_daemon_status(data_dir: str | Path, now: float) -> DaemonStatus | None:
+    """``<data_dir>/status.json``, or None when there is none.
+
+    OSError when it cannot be read, ValueError when it is not the daemon's status.
+    """
+    path = Path(data_dir) / STATUS_FILE
+    data = read_status(path)
+    if data is None:
+        return None
+    if not isinstance(data.get("accounts", {}), dict):
+        raise ValueError("its accounts are not a JSON object")
+    written = timestamp(data.get("updated_at")) or path.stat().st_mtime
+    pid = data.get("pid")
+    return DaemonStatus(data, pid if isinstance(pid, int) else None, pid_alive(pid), now - written)
+
+
+def status_or_problem(data_dir: str | Path, now: float) -> tuple[DaemonStatus | None, str | None]:
+    """status.json (None when there is none), or why it cannot be read: the file and the problem."""
+    path = Path(data_dir) / STATUS_FILE
+    try:
+        return read_daemon_status(data_dir, now), None
+    except PermissionError:
+        why = "permission denied (run the check as the user the daemon runs as)"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    except json.JSONDecodeError as exc:
+        why = f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"
+    except ValueError as exc:  # read_status names the file itself: say only what is wrong
+        why = str(exc).replace(str(path), "it").removeprefix("it ")
+    return None, f"cannot read the daemon's status {path}: {why}"
+
+
+def stale_after_seconds(status: DaemonStatus, settings: Settings) -> float:
+    """How old status.json may be before the daemon that writes it counts as stuck:
+    ``STALE_AFTER_REFRESHES`` refreshes, or its longest cycle interval if that is longer."""
+    intervals = [a.get("interval_seconds") for a in (status.data.get("accounts") or {}).values()]
+    numbers = [float(i) for i in intervals if isinstance(i, int | float)]
+    longest = max(numbers, default=settings.cycle_seconds)
+    return max(STALE_AFTER_REFRESHES * STATUS_REFRESH_SECONDS, longest)
