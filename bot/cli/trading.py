@@ -105,7 +105,7 @@ def trading_account(
     running daemon's status.json (None when that daemon does not trade it); ``no_daemon``
     why no daemon's marks can be read at all (e.g. ``DAEMON_NOT_RUNNING``), else None.
     """
-    positions = []
+    positions: list[dict[str, Any]] = []
     for p in reader.open_positions():
         mark, unknown = _mark_of(daemon, no_daemon, p.symbol)
         positions.append(
@@ -137,13 +137,15 @@ def trading_account(
         }
         for o in reader.orders_since(day[0])
     ]
-    unrealized = [p["unrealized_pnl_usd"] for p in positions]
+    unrealized: list[float | None] = [p["unrealized_pnl_usd"] for p in positions]
     marks_at = (daemon or {}).get("marks_at") if no_daemon is None else None
     marked = timestamp(marks_at)
     account = {
         "account": key,
         "today": _totals(reader.pnl_between(*day)),
-        "unrealized_pnl_usd": None if None in unrealized else sum(unrealized),
+        "unrealized_pnl_usd": None
+        if None in unrealized
+        else sum(u for u in unrealized if u is not None),
         "marks_at": marks_at,
         "marks_age_seconds": None if marked is None else round(now - marked, 1),
         # In paper mode the account trades a paper wallet; the venue holds the real account.
@@ -152,8 +154,8 @@ def trading_account(
         "open_positions": positions,
         "orders_today": orders,
     }
-    unknown = reader.orders_with_status(StoredOrderStatus.UNKNOWN)
-    reasons = [f"{key}: order {o.client_order_id} ({o.symbol}) left unknown" for o in unknown]
+    unresolved = reader.orders_with_status(StoredOrderStatus.UNKNOWN)
+    reasons = [f"{key}: order {o.client_order_id} ({o.symbol}) left unknown" for o in unresolved]
     return account, reasons
 
 
