@@ -65,11 +65,21 @@ class Balance:
     """Cash per currency, and the account's worth in USD.
 
     ``usd_equity`` is cash plus holdings valued at last price; funded detection uses it.
+    ``free`` is what orders may spend now per currency (less what open orders hold), where
+    the adapter reports it apart from ``cash``; ``free_amount`` reads either.
     """
 
     cash: dict[str, float]
     usd_cash: float
     usd_equity: float
+    free: dict[str, float] | None = None
+
+    def free_amount(self, currency: str) -> float | None:
+        """What an order may spend of ``currency`` now: from ``free`` when the adapter reports
+        it, else from ``cash``; None when the balance does not list the currency at all
+        (a stock broker's cash lists dollars only)."""
+        amounts = self.free if self.free is not None else self.cash
+        return amounts.get(currency)
 
 
 @dataclass(frozen=True, slots=True)
