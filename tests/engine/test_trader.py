@@ -676,11 +676,12 @@ def test_reconciliation_corrects_drift_below_one_percent(world):
 
 
 def test_a_holding_too_small_to_sell_is_dust_never_adopted(world):
-    # $8 of ETH: worth more than the $1 of a rounding remainder, under the venue's $10 minimum.
-    world.ledgers["alice"].balances["ETH"] = 0.004
+    # $2 of ETH: worth more than the $1 of a rounding remainder, less than the venue takes
+    # (Kraken's ETH ordermin 0.002; the registry's $10 where the adapter publishes no rules).
+    world.ledgers["alice"].balances["ETH"] = 0.001
     trader = world.trader()
     result = trader.run_cycle()
     assert trader.reconciled
     assert "ETH/USD" not in [p.symbol for p in world.stores[0].open_positions()]
-    assert result.dust == {"ETH": pytest.approx(0.004)}
+    assert result.dust == {"ETH": pytest.approx(0.001)}
     assert [o for o in world.venue_orders() if o.symbol == "ETH/USD"] == []
