@@ -177,6 +177,14 @@ def render_active_trading(report: Mapping[str, Any]) -> str:
                     for p in acct["open_positions"]
                 ]
                 lines.append(indent(table(("SYMBOL", "QTY", "ENTRY", "STOP", "TARGET"), pos_rows)))
+                lines += [
+                    f"    exit blocked: {p['symbol']} ({cell(p['exit_blocked'])})"
+                    for p in acct["open_positions"]
+                    if p.get("exit_blocked")
+                ]
+            if acct.get("dust"):
+                held = ", ".join(f"{q:g} {a}" for a, q in sorted(acct["dust"].items()))
+                lines.append(f"    dust (too small to trade, never sent): {held}")
             if acct["orders_today"]:
                 order_rows = [
                     (
@@ -350,6 +358,7 @@ def trading_account(
             "target": p.target,
             "opened_at": p.opened_at,
             "external": p.external,
+            "exit_blocked": p.exit_blocked,
         }
         for p in reader.open_positions()
     ]
@@ -369,4 +378,11 @@ def trading_account(
     ]
     unknown = reader.orders_with_status(StoredOrderStatus.UNKNOWN)
     reasons = [f"{key}: order {o.client_order_id} ({o.symbol}) left unknown" for o in unknown]
-    return {"account": key, "open_positions": positions, "orders_today": orders}, reasons
+    reasons += [
+        f"{key}: exit of {p['symbol']} blocked ({p['exit_blocked']})"
+        for p in positions
+        if p["exit_blocked"]
+    ]
+    dust = {d.asset: d.quantity for d in reader.dust()}
+    account = {"account": key, "open_positions": positions, "orders_today": orders, "dust": dust}
+    return account, reasons

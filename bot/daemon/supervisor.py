@@ -334,6 +334,11 @@ class IndependentBrokerTrader:
             "retry_in_seconds": health.get("retry_in_seconds"),
             "consecutive_failures": health.get("consecutive_failures"),
             "failure_breakdown": health.get("failure_breakdown", {}),
+            # Venues as they really are: remainders too small to trade, exits the venue keeps
+            # refusing, orders whose outcome the venue has not told.
+            "dust": snap.dust if snap else {},
+            "exit_blocked": snap.exit_blocked if snap else {},
+            "orders_unknown": snap.orders_unknown if snap else [],
         }
 
     def log_multi_broker_status(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -52,6 +52,9 @@ class WorkerSnapshot:
     interval_seconds: float
     restarts: int
     equity_usd: float | None
+    dust: dict[str, float] = field(default_factory=dict)  # asset → remainder too small to trade
+    exit_blocked: dict[str, str] = field(default_factory=dict)  # symbol → the venue's reason
+    orders_unknown: list[str] = field(default_factory=list)  # client ids of ambiguous orders
 
 
 class AccountWorker:
@@ -191,4 +194,7 @@ class AccountWorker:
             interval_seconds=self.interval,
             restarts=self.restarts,
             equity_usd=result.equity_usd if result else None,
+            dust=dict(result.dust) if result else {},
+            exit_blocked=dict(result.exit_blocked) if result else {},
+            orders_unknown=list(result.orders_unknown) if result else [],
         )
