@@ -61,9 +61,13 @@ QTY_TOLERANCE = 0.01  # the reconciler's own tolerance
 DUST_USD = 0.01  # holdings worth less count as flat (sells are rounded down to 1e-9 shares)
 # How the venue treats the create_order a kill lands in; in_order kills take them in turn.
 # latency_long: it acts only after the restarted daemon has looked the order up (not
-# found, so it is sent again with the same client id); latency_short: it acts before the
-# restart; hang_after: it acts at once and holds its answer back.
+# found; it may be sent again only once the venue has proven it absent); latency_short: it
+# acts before the restart; hang_after: it acts at once and holds its answer back.
 FAULTS = {"latency_long": (4.0, 8.0), "hang_after": (8.0, 8.0), "latency_short": (0.5, 1.5)}
+# The Kraken daemon restarts more slowly (ccxt's rate limiter spaces its private calls):
+# its late order lands 20-26 s on, after the restarted daemon's first lookup, before the
+# proof of absence is complete (two "no such order" answers 15 s apart, from 15 s on).
+KRAKEN_FAULTS = {**FAULTS, "latency_long": (20.0, 26.0)}
 
 
 def _json_client_id(body: bytes) -> str | None:
@@ -90,6 +94,7 @@ class CrashVenue:
     user_credentials: Callable[[int], Credentials]
     client_id: Callable[[bytes], str | None]  # the client id a create-order body carried
     data_url: bool = False  # <BROKER>_DATA_URL too (Alpaca's market data)
+    faults: dict[str, tuple[float, float]] = field(default_factory=lambda: FAULTS)
 
 
 CRASH_VENUES = {
@@ -112,6 +117,7 @@ CRASH_VENUES = {
             base64.b64encode(f"FAKE-KRAKEN-SECRET-{i}".encode()).decode(),
         ),
         _form_client_id,
+        faults=KRAKEN_FAULTS,
     ),
 }
 
@@ -439,8 +445,9 @@ class CrashRestart:
         server = self.handle.server
         seen = len(server.requests)
         done = sum(k.kind == "in_order" for k in self.report.kills)
-        kill.fault = list(FAULTS)[done % len(FAULTS)]
-        seconds = self.rng.uniform(*FAULTS[kill.fault])
+        faults = self.venue.faults
+        kill.fault = list(faults)[done % len(faults)]
+        seconds = self.rng.uniform(*faults[kill.fault])
         after = kill.fault == "hang_after"
         fault = Fault("hang" if after else "latency", seconds=seconds, after=after, times=1)
         server.inject("create_order", fault)
