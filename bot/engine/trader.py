@@ -192,9 +192,7 @@ class AccountTrader:
                     placed += self.exits.exit(
                         pos, intent.reason, intent.price, balance, result.notes
                     )
-                except AccountBlockedError:
-                    raise
-                except StoreError:
+                except (AccountBlockedError, StoreError):
                     raise
                 except Exception as exc:  # the venue's rules could not be read: next cycle
                     result.notes.append(f"{pos.symbol}: exit waits ({describe(exc)})")
