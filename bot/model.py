@@ -68,6 +68,8 @@ class Balance:
     ``funding_usd`` is what the venue holds for the account where orders cannot spend it
     (OKX's funding account): never part of ``usd_equity``. ``notes`` tell the operator
     such things ("held in funding; transfer to trading to trade").
+    ``free`` is what orders may spend now per currency (less what open orders hold), where
+    the adapter reports it apart from ``cash``; ``free_amount`` reads either.
     """
 
     cash: dict[str, float]
@@ -75,6 +77,14 @@ class Balance:
     usd_equity: float
     funding_usd: float = 0.0
     notes: tuple[str, ...] = ()
+    free: dict[str, float] | None = None
+
+    def free_amount(self, currency: str) -> float | None:
+        """What an order may spend of ``currency`` now: from ``free`` when the adapter reports
+        it, else from ``cash``; None when the balance does not list the currency at all
+        (a stock broker's cash lists dollars only)."""
+        amounts = self.free if self.free is not None else self.cash
+        return amounts.get(currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Crash and restart: SIGKILL the live daemon N times and compare venue and store each time.
 
-Usage: python3 scripts/crash_restart.py [--kills 50] [--seed N] [--max-seconds 900] [--json]
+Usage: python3 scripts/crash_restart.py [--kills 50] [--seed N] [--max-seconds 900]
+                                        [--venue ALPACA|KRAKEN] [--json]
 
-Runs the real bot.py in live mode against the loopback Alpaca emulator (three
-accounts), kills it at seeded random moments (some inside order placement),
+Runs the real bot.py in live mode against a loopback venue emulator (three accounts;
+Alpaca, or Kraken whose client ids are unique among open orders only), kills it at seeded random moments (some inside order placement),
 restarts it, and after each restart checks: duplicate orders, orders the store
 never saw, lost positions, orders left unresolved, orders settled wrongly, fills
 that never became (or closed) a stored position.
@@ -23,7 +24,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nija_testkit.reliability.crash_restart import FAULTS, KINDS, VIOLATIONS, Options, Report, run
+from nija_testkit.reliability.crash_restart import (
+    CRASH_VENUES,
+    FAULTS,
+    KINDS,
+    VIOLATIONS,
+    Options,
+    Report,
+    run,
+)
 
 
 def summary(report: Report) -> dict:
@@ -37,6 +46,7 @@ def summary(report: Report) -> dict:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "venue": report.options.venue,
         "seed": report.options.seed,
         "kills_requested": report.options.kills,
         "kills": len(kills),
@@ -67,6 +77,7 @@ def summary(report: Report) -> dict:
 def table(s: dict) -> str:
     """One table: the figures, then every promise with its count."""
     rows = [
+        ("venue", s["venue"]),
         ("seed", s["seed"]),
         ("kills (SIGKILL)", f"{s['kills']} of {s['kills_requested']}"),
         *((f"  {kind}", n) for kind, n in s["kills_by_kind"].items()),
@@ -101,14 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="time budget (900)")
     parser.add_argument("--workdir", type=Path, help="keep logs and the database here")
+    parser.add_argument(
+        "--venue", choices=sorted(CRASH_VENUES), default="ALPACA", help="the emulated venue"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
     if args.kills < 1:
         parser.error("--kills must be at least 1")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
-    print(f"crash_restart: seed {seed}, {args.kills} kills", file=sys.stderr)
+    print(f"crash_restart: {args.venue}, seed {seed}, {args.kills} kills", file=sys.stderr)
     options = Options(
-        kills=args.kills, seed=seed, max_seconds=args.max_seconds, workdir=args.workdir
+        kills=args.kills,
+        seed=seed,
+        max_seconds=args.max_seconds,
+        workdir=args.workdir,
+        venue=args.venue,
     )
     report = run(options, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     s = summary(report)

@@ -1,7 +1,9 @@
 """The venue registry: one entry per venue holds everything NIJA knows about it.
 
 An entry says which variables configure the venue's accounts (and which of them an
-account must have), what it trades by default, the smallest order it takes, its quirks
+account must have), what it trades by default, the smallest order it takes, how it treats
+a repeated client order id and how an order is proven absent (``## Resends`` in
+docs/VENUES.md), its quirks
 (Kraken's second spelling of the platform pair, OKX's passphrase, Coinbase's PEM
 secret, Alpaca's paper switch and market-data URL) and how its adapter is built.
 Account discovery, settings, the broker factory, the wiring and the demo read it.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -43,6 +46,15 @@ ACCOUNT_SUFFIXES: Mapping[str, str] = MappingProxyType(
 _KEY_AND_SECRET = ("api_key", "api_secret")
 
 
+class DuplicateClientIds(StrEnum):
+    """What a venue does with an order whose client id an earlier order already used."""
+
+    REFUSED_FOREVER = "refused_forever"  # refused whatever became of the earlier order
+    OPEN_ONLY = "open_only"  # refused only while the earlier one is open: a re-send of a
+    # filled order is a second real order
+    RETURNS_EXISTING = "returns_existing"  # nothing is created; the earlier order is answered
+
+
 @dataclass(frozen=True, slots=True)
 class Venue:
     """One venue: how its accounts are configured, what it trades, how its adapter is built.
@@ -64,6 +76,19 @@ class Venue:
     platform_aliases: tuple[tuple[str, str], ...] = ()
     paper_switch: bool = False  # <NAME>_PAPER (and each user's _PAPER) picks the paper endpoint
     data_url_variable: str | None = None  # a separate market-data base URL
+    # Resends (docs/VENUES.md, "## Resends"): an order whose outcome is unknown may be sent
+    # again only once the venue has answered "no such order" to ``absence_lookups`` lookups
+    # by client id (open and closed orders), each at least ``absence_spacing_seconds`` after
+    # the send or the lookup before it, all within ``lookup_retention_seconds`` of the send
+    # (how long the venue's lookup finds an order; None: it documents no limit).
+    duplicate_client_ids: DuplicateClientIds = DuplicateClientIds.OPEN_ONLY
+    absence_lookups: int = 2
+    absence_spacing_seconds: float = 15.0
+    lookup_retention_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.absence_lookups < 1 or self.absence_spacing_seconds < 0:
+            raise ValueError(f"{self.name}: absence needs one lookup or more, spaced >= 0 s")
 
     def build(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
         """The adapter for one account; building it touches no network."""
@@ -152,7 +177,17 @@ def _paper() -> Adapter:
 _USD_PAIRS = ("BTC/USD", "ETH/USD", "SOL/USD")
 _USDT_PAIRS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 
-COINBASE = Venue("COINBASE", AssetClass.CRYPTO, _USD_PAIRS, _coinbase, multiline_secret=True)
+# The resend policies are docs/VENUES.md's "## Resends" table; each venue's section there
+# gives the sources.
+COINBASE = Venue(
+    "COINBASE",
+    AssetClass.CRYPTO,
+    _USD_PAIRS,
+    _coinbase,
+    multiline_secret=True,
+    duplicate_client_ids=DuplicateClientIds.RETURNS_EXISTING,
+    absence_spacing_seconds=5.0,  # no delay documented; List Orders shows an order at once
+)
 KRAKEN = Venue(
     "KRAKEN",
     AssetClass.CRYPTO,
@@ -162,9 +197,24 @@ KRAKEN = Venue(
         ("api_key", "KRAKEN_PLATFORM_API_KEY"),
         ("api_secret", "KRAKEN_PLATFORM_API_SECRET"),
     ),
+    duplicate_client_ids=DuplicateClientIds.OPEN_ONLY,  # cl_ord_id: unique among open orders
 )
-OKX = Venue("OKX", AssetClass.CRYPTO, _USDT_PAIRS, _ccxt, credentials=CREDENTIAL_FIELDS)
-BINANCE = Venue("BINANCE", AssetClass.CRYPTO, _USDT_PAIRS, _ccxt)
+OKX = Venue(
+    "OKX",
+    AssetClass.CRYPTO,
+    _USDT_PAIRS,
+    _ccxt,
+    credentials=CREDENTIAL_FIELDS,
+    duplicate_client_ids=DuplicateClientIds.OPEN_ONLY,  # clOrdId may name several orders
+    lookup_retention_seconds=2 * 3600.0,  # canceled orders without fills: 2 hours
+)
+BINANCE = Venue(
+    "BINANCE",
+    AssetClass.CRYPTO,
+    _USDT_PAIRS,
+    _ccxt,
+    duplicate_client_ids=DuplicateClientIds.OPEN_ONLY,  # newClientOrderId: among open orders
+)
 ALPACA = Venue(
     "ALPACA",
     AssetClass.STOCKS,
@@ -173,9 +223,19 @@ ALPACA = Venue(
     min_order_usd=1.0,  # fractional shares from $1
     paper_switch=True,
     data_url_variable="ALPACA_DATA_URL",
+    duplicate_client_ids=DuplicateClientIds.REFUSED_FOREVER,  # 40010001, open or closed
+    absence_spacing_seconds=2.0,  # the order is in the create answer and found at once
 )
 # Simulated accounts (the demo, replays): the paper engine over a synthetic market.
-PAPER = Venue("PAPER", AssetClass.CRYPTO, _USD_PAIRS, _paper, credentials=())
+PAPER = Venue(
+    "PAPER",
+    AssetClass.CRYPTO,
+    _USD_PAIRS,
+    _paper,
+    credentials=(),
+    duplicate_client_ids=DuplicateClientIds.REFUSED_FOREVER,  # the paper broker's default
+    absence_spacing_seconds=1.0,  # in-process: an order exists the moment it is answered
+)
 
 # Every venue, in the order accounts are listed.
 VENUES: Mapping[str, Venue] = MappingProxyType(
@@ -207,6 +267,7 @@ __all__ = [
     "PAPER",
     "VENUES",
     "Adapter",
+    "DuplicateClientIds",
     "Venue",
     "env_venues",
     "venue",

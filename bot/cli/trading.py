@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.cli.render import (
     age,
+    cell,
     footer,
     indent,
     mode_line,
@@ -121,6 +122,7 @@ def trading_account(
                 "target": p.target,
                 "opened_at": p.opened_at,
                 "external": p.external,
+                "exit_blocked": p.exit_blocked,
             }
         )
     orders = [
@@ -153,9 +155,16 @@ def trading_account(
         "venue_balance_usd": (daemon or {}).get("venue_balance_usd") if no_daemon is None else None,
         "open_positions": positions,
         "orders_today": orders,
+        # Remainders below the venue's minimum: held, shown, never sent as an order.
+        "dust": {d.asset: d.quantity for d in reader.dust()},
     }
     unresolved = reader.orders_with_status(StoredOrderStatus.UNKNOWN)
     reasons = [f"{key}: order {o.client_order_id} ({o.symbol}) left unknown" for o in unresolved]
+    reasons += [
+        f"{key}: exit of {p['symbol']} blocked ({p['exit_blocked']})"
+        for p in positions
+        if p["exit_blocked"]
+    ]
     return account, reasons
 
 
@@ -238,6 +247,14 @@ def render_active_trading(report: Mapping[str, Any]) -> str:
             lines += [indent(line) for line in _money_lines(acct, paper)]
             if acct["open_positions"]:
                 lines.append(indent(_positions_table(acct["open_positions"])))
+                lines += [
+                    f"    exit blocked: {p['symbol']} ({cell(p['exit_blocked'])})"
+                    for p in acct["open_positions"]
+                    if p.get("exit_blocked")
+                ]
+            if acct.get("dust"):
+                held = ", ".join(f"{q:g} {a}" for a, q in sorted(acct["dust"].items()))
+                lines.append(f"    dust (too small to trade, never sent): {held}")
             if acct["orders_today"]:
                 lines.append(indent(_orders_table(acct["orders_today"])))
         parts.append("\n".join(lines))

@@ -408,6 +408,11 @@ class IndependentBrokerTrader:
             "paper_equity_usd": None if self.settings.live or snap is None else snap.equity_usd,
             "marks": snap.marks if snap else {},
             "marks_at": snap.marks_at if snap else None,
+            # Venues as they really are: remainders too small to trade, exits the venue keeps
+            # refusing, orders whose outcome the venue has not told.
+            "dust": snap.dust if snap else {},
+            "exit_blocked": snap.exit_blocked if snap else {},
+            "orders_unknown": snap.orders_unknown if snap else [],
         }
 
     def _venue_balance(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -55,6 +55,9 @@ class WorkerSnapshot:
     equity_usd: float | None
     marks: dict[str, float]  # the last prices a cycle got (CycleResult.marks), by symbol
     marks_at: str | None  # when that cycle ended
+    dust: dict[str, float] = field(default_factory=dict)  # asset → remainder too small to trade
+    exit_blocked: dict[str, str] = field(default_factory=dict)  # symbol → the venue's reason
+    orders_unknown: list[str] = field(default_factory=list)  # client ids of ambiguous orders
 
 
 class AccountWorker:
@@ -212,4 +215,7 @@ class AccountWorker:
             equity_usd=result.equity_usd if result else None,
             marks=dict(self.marks),
             marks_at=iso(self.marks_wall),
+            dust=dict(result.dust) if result else {},
+            exit_blocked=dict(result.exit_blocked) if result else {},
+            orders_unknown=list(result.orders_unknown) if result else [],
         )

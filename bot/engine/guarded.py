@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from bot.brokers.base import Broker
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
-from bot.model import Balance, Candles, Order, OrderRequest, Position, Ticker
+from bot.model import Balance, Candles, MarketRules, Order, OrderRequest, Position, Ticker
 
 T = TypeVar("T")
 
@@ -57,6 +57,15 @@ class GuardedBroker:
 
     def symbols(self) -> list[str]:
         return self._call("markets", self.broker.symbols)
+
+    @property
+    def publishes_rules(self) -> bool:
+        """False while the adapter does not implement ``market_rules`` yet (asking it would
+        only record a failure)."""
+        return type(self.broker).market_rules is not Broker.market_rules
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        return self._call("markets", self.broker.market_rules, symbol)
 
     def place_order(self, request: OrderRequest) -> Order:
         return self._call("order", self.broker.place_order, request)

@@ -5,6 +5,19 @@ intent always gets the same id, and the store refuses a second row with it. When
 the venue's answer is ambiguous (timeout, 5xx, dropped connection, garbled body)
 the order is left ``unknown`` and later looked up by its client id; it is never
 re-sent blindly.
+
+Venues do not stand behind a re-send: Kraken, Binance and OKX refuse a repeated client id
+only while the first order is open, so re-sending a filled market order makes a second
+one. An unknown order is sent again only once the venue has PROVEN it absent: its lookup by
+client id (open and closed orders) answered "no such order" ``absence_lookups`` times, each
+at least ``absence_spacing_seconds`` after the send or the lookup before it (the venue's
+consistency delay), within ``lookup_retention_seconds`` of the send (the venue's registry
+entry, docs/VENUES.md "## Resends"). An order whose absence cannot be proven stays unknown:
+nothing is re-sent, and the operator is told once.
+
+Fills settle net of fees charged in the base asset (``Order.base_received``): a position
+holds what the account holds. A sale's remainder the venue's minimums refuse is dust
+(``bot.engine.holdings``).
 """
 
 from __future__ import annotations
@@ -14,8 +27,10 @@ from dataclasses import dataclass
 
 import structlog
 
+from bot.brokers.venues import Venue
 from bot.clock import Clock
 from bot.engine.guarded import GuardedBroker
+from bot.engine.holdings import NOISE, RulesBook, base_of, dust_refusal
 from bot.isolation.failures import is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError, classify_failure
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
@@ -31,10 +46,7 @@ from bot.store.writer import (
 # Not sent yet, or sent with an outcome NIJA does not know: looked up, never re-sent blindly.
 AMBIGUOUS = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN)
 UNRESOLVED = (*AMBIGUOUS, StoredOrderStatus.OPEN)
-# A venue that says "no such order" for an ambiguous send is believed only after this.
-NOT_FOUND_GRACE_SECONDS = 30.0
-NOT_FOUND_LOOKUPS = 2
-# An order confirmed never to have arrived is sent late only while its signal is fresh.
+# An order proven never to have arrived is sent late only while its signal is fresh.
 RESEND_WINDOW_SECONDS = 300.0
 
 
@@ -61,13 +73,33 @@ class PlannedOrder:
 
 
 class OrderDesk:
-    """Sends, resolves and settles one account's orders against its store."""
+    """Sends, resolves and settles one account's orders against its store.
 
-    def __init__(self, broker: GuardedBroker, store: Store, clock: Clock, log=None) -> None:
+    ``venue`` is the registry entry whose resend policy applies; ``rules`` (when known)
+    tells a sale's remainder that is dust.
+    """
+
+    def __init__(
+        self,
+        broker: GuardedBroker,
+        store: Store,
+        clock: Clock,
+        log=None,
+        *,
+        venue: Venue,
+        rules: RulesBook | None = None,
+    ) -> None:
         self.broker = broker
         self.store = store
         self.clock = clock
         self.log = log or structlog.get_logger().bind(account=store.account_key)
+        self.venue = venue
+        self.rules = rules
+        self._told: set[str] = set()  # orders whose unprovable absence the operator was told of
+
+    def client_id(self, plan: PlannedOrder) -> str:
+        """The client order id ``plan`` is sent with."""
+        return client_order_id(self.store.account_key, plan.symbol, plan.side.value, plan.intent_id)
 
     # -- sending ----------------------------------------------------------------
     def submit(self, plan: PlannedOrder) -> OrderRecord | None:
@@ -76,7 +108,7 @@ class OrderDesk:
         None when this intent already has an order (nothing is sent again). Raises
         AccountBlockedError when the gate refused (the order is then marked never sent).
         """
-        coid = client_order_id(self.store.account_key, plan.symbol, plan.side.value, plan.intent_id)
+        coid = self.client_id(plan)
         now = self.clock.wall()
         rec = OrderRecord(
             client_order_id=coid,
@@ -102,6 +134,7 @@ class OrderDesk:
             stop=plan.stop,
             target=plan.target,
             initial_risk=plan.initial_risk,
+            sent_at=now,
         )
         if not self.store.record_order(rec):  # written before it is sent, or not at all
             self.log.warning("order_already_exists", client_order_id=coid, intent=plan.intent_id)
@@ -112,9 +145,14 @@ class OrderDesk:
         """Send a stored order; classify what happens; the stored record afterwards.
 
         A refusal of a late send (``first=False``) is not believed: the venue may refuse
-        it as a duplicate because the first send did arrive, so it is looked up again.
+        it as a duplicate because the first send did arrive, so it is looked up again, and
+        the proof of absence starts over from this send.
         """
         coid = rec.client_order_id
+        if not first:
+            self.store.update_order(
+                coid, sent_at=self.clock.wall(), absent_checks=0, absent_at=None
+            )
         request = OrderRequest(
             rec.symbol, Side(rec.side), OrderType.MARKET, coid, amount=rec.amount
         )
@@ -159,21 +197,22 @@ class OrderDesk:
         """Look an unresolved order up by client id and settle it; True when it is final.
 
         A failed lookup raises (the caller records it); it is never read as "not found".
-        An order the venue confirms it never received is sent now, with the same client
-        id (so the venue's own duplicate check stands behind ours), while it is fresh.
+        An unknown order is sent again, with the same client id, only once the venue has
+        proven it absent and while its signal is fresh (module docstring).
         """
         order = self.broker.fetch_order(rec.client_order_id, rec.symbol)
-        coid, attempts = rec.client_order_id, rec.attempts + 1
-        self.store.update_order(coid, attempts=attempts)
+        coid = rec.client_order_id
+        self.store.update_order(coid, attempts=rec.attempts + 1)
         if order is not None:
             self.settle(self._stored(coid), order)
             return self._stored(coid).status not in UNRESOLVED
+        now = self.clock.wall()
+        if rec.status in AMBIGUOUS and not self._proven_absent(rec, now):
+            if self.unprovable(rec, now):
+                self._tell_unprovable(rec, now)
+            return False
         assert rec.created_at is not None  # NOT NULL in the store, which rec comes from
-        age = self.clock.wall() - rec.created_at
-        if rec.status == StoredOrderStatus.UNKNOWN and (
-            attempts < NOT_FOUND_LOOKUPS or age < NOT_FOUND_GRACE_SECONDS
-        ):
-            return False  # the venue may not show it yet
+        age = now - rec.created_at
         if rec.status in AMBIGUOUS and age <= RESEND_WINDOW_SECONDS:
             self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
             return self._send(self._stored(coid), first=False).status not in UNRESOLVED
@@ -184,6 +223,53 @@ class OrderDesk:
         )
         self.log.warning("order_not_at_venue", client_order_id=coid, age_s=round(age))
         return True
+
+    def _proven_absent(self, rec: OrderRecord, now: float) -> bool:
+        """Count this "no such order" when it comes a spacing after the send or the last one
+        counted, within the venue's retention window; True once there are enough of them."""
+        venue, checks = self.venue, rec.absent_checks
+        since = rec.absent_at if rec.absent_at is not None else self._sent_at(rec)
+        in_memory = (
+            venue.lookup_retention_seconds is None
+            or now - self._sent_at(rec) <= venue.lookup_retention_seconds
+        )
+        spaced = now - since >= venue.absence_spacing_seconds
+        if checks < venue.absence_lookups and in_memory and spaced:
+            checks += 1
+            self.store.update_order(rec.client_order_id, absent_checks=checks, absent_at=now)
+        return checks >= venue.absence_lookups
+
+    def unprovable(self, rec: OrderRecord, now: float) -> bool:
+        """True when ``rec``'s absence can no longer be proven: the venue's lookup forgets
+        orders older than its retention window, and the proof was not complete within it."""
+        retention = self.venue.lookup_retention_seconds
+        return (
+            rec.status in AMBIGUOUS
+            and rec.absent_checks < self.venue.absence_lookups
+            and retention is not None
+            and now - self._sent_at(rec) > retention
+        )
+
+    def _tell_unprovable(self, rec: OrderRecord, now: float) -> None:
+        """Tell the operator, once, of an order that stays unknown for good."""
+        if rec.client_order_id in self._told:
+            return
+        self._told.add(rec.client_order_id)
+        self.log.error(
+            "order_absence_unprovable",
+            client_order_id=rec.client_order_id,
+            symbol=rec.symbol,
+            side=rec.side,
+            quantity=rec.amount,
+            age_s=round(now - self._sent_at(rec)),
+            next_step="nothing is re-sent: check the order at the venue by hand",
+        )
+
+    @staticmethod
+    def _sent_at(rec: OrderRecord) -> float:
+        sent = rec.sent_at if rec.sent_at is not None else rec.created_at
+        assert sent is not None  # created_at is NOT NULL in the store
+        return sent
 
     def _stored(self, coid: str) -> OrderRecord:
         """The stored record of an order this desk stored; StoreError if it is gone."""
@@ -215,6 +301,8 @@ class OrderDesk:
                 filled=order.filled,
                 average_price=order.average_price,
                 fee_usd=order.fee_usd,
+                fee=order.fee,
+                fee_currency=order.fee_currency,
                 reason=order.reason or rec.reason,
             )
             if status != StoredOrderStatus.FILLED or already_applied or order.filled <= 0:
@@ -224,9 +312,10 @@ class OrderDesk:
                 rec.client_order_id, order.filled, price, order.fee_usd, self.clock.wall()
             )
             if rec.purpose == OrderPurpose.ENTRY:
-                self._open_from_fill(rec, order.filled, price)
+                # What the account holds: a fee taken from the coin bought is not.
+                self._open_from_fill(rec, order.base_received(base_of(rec.symbol)), price)
             else:
-                self._close_from_fill(rec, order.filled, price, order.fee_usd)
+                self._close_from_fill(rec, order, price)
 
     def _open_from_fill(self, rec: OrderRecord, quantity: float, price: float) -> PositionRecord:
         risk = rec.initial_risk or 0.0
@@ -247,23 +336,41 @@ class OrderDesk:
         )
         return pos
 
-    def _close_from_fill(self, rec: OrderRecord, quantity: float, price: float, fee: float) -> None:
+    def _close_from_fill(self, rec: OrderRecord, order: Order, price: float) -> None:
         pos = next((p for p in self.store.open_positions() if p.id == rec.position_id), None)
         if pos is None:
             self.log.warning("exit_fill_without_open_position", client_order_id=rec.client_order_id)
             return
+        base = base_of(pos.symbol)
+        sold = order.base_received(base)  # a fee taken in the base leaves the account too
+        from_position = min(sold, pos.quantity)  # the rest was dust taken along
+        pnl = (
+            (price - pos.entry_price) * from_position
+            - order.fee_usd
+            - self._entry_fee(pos, from_position)
+        )
+        dust = next((d.quantity for d in self.store.dust() if d.asset == base), 0.0)
+        left = pos.quantity - sold
+        if left > pos.quantity * NOISE:
+            rules = self.rules.cached(pos.symbol) if self.rules else None
+            why = dust_refusal(rules, left + dust, price) if rules else None
+            if why is None:  # still sellable (or the rules are not known yet): a smaller position
+                self.store.update_position(
+                    pos.id, quantity=left, exit_attempts=0, exit_retry_at=None
+                )
+                self.log.info("position_reduced", symbol=pos.symbol, sold=sold, left=left)
+                return
+            self.log.info("dust_left", asset=base, quantity=left + dust, why=why)
+        self.store.set_dust(base, max(0.0, dust + left))  # a sale that took the dust spent it
+        self.store.close_position(pos.id, price, rec.reason or "exit", self.clock.wall(), pnl)
+        self.log.info("position_closed", symbol=pos.symbol, price=price, pnl_usd=round(pnl, 2))
+
+    def _entry_fee(self, pos: PositionRecord, quantity: float) -> float:
+        """The entry's fee (USD) for ``quantity`` of what it bought (net of a fee in base)."""
         entry = (
             self.store.get_order(pos.entry_client_order_id) if pos.entry_client_order_id else None
         )
-        # Net of both fees: the exit's, and the entry's share for the quantity sold.
-        entry_fee = (
-            entry.fee_usd * min(1.0, quantity / entry.filled) if entry and entry.filled else 0.0
-        )
-        pnl = (price - pos.entry_price) * quantity - fee - entry_fee
-        left = pos.quantity - quantity
-        if left > pos.quantity * 1e-6:
-            self.store.update_position(pos.id, quantity=left)
-            self.log.info("position_reduced", symbol=pos.symbol, sold=quantity, left=left)
-            return
-        self.store.close_position(pos.id, price, rec.reason or "exit", self.clock.wall(), pnl)
-        self.log.info("position_closed", symbol=pos.symbol, price=price, pnl_usd=round(pnl, 2))
+        if entry is None or not entry.filled:
+            return 0.0
+        bought = entry.filled - (entry.fee if entry.fee_currency == base_of(pos.symbol) else 0.0)
+        return entry.fee_usd * min(1.0, quantity / bought) if bought > 0 else entry.fee_usd

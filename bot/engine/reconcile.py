@@ -3,8 +3,13 @@
 Orders the store holds as open or ambiguous are looked up and settled; holdings the
 venue reports that the store does not know are adopted and managed with the
 default stop; positions the store holds that the venue no longer has are closed.
+A stored position takes the venue's quantity at any drift, however small (a fee taken
+in the coin, a rounding remainder): what the account holds is what is sold later. What
+the venue's minimums refuse to take is dust: recorded, never adopted. Exits flagged
+blocked are unblocked (a restart is the operator's word that they have looked).
 A failed venue query raises and leaves everything as it was: it is never read as
-"no orders" or "flat", and trading waits until a later attempt succeeds.
+"no orders" or "flat", and trading waits until a later attempt succeeds. An order whose
+absence can no longer be proven does not hold the others up: its symbol is left as it is.
 """
 
 from __future__ import annotations
@@ -13,13 +18,12 @@ from dataclasses import dataclass, field
 
 from bot.clock import Clock
 from bot.engine.guarded import GuardedBroker
+from bot.engine.holdings import NOISE, RulesBook, base_of, dust_refusal
 from bot.engine.orders import AMBIGUOUS, OrderDesk
-from bot.model import DUST_USD, Position
-from bot.store.writer import Store
+from bot.errors import VenueRefused
+from bot.model import DUST_USD, Balance, MarketRules, Position
+from bot.store.writer import PositionRecord, Store
 from bot.strategy.trend_pullback import Strategy
-
-# A holding within this fraction of the stored quantity counts as the same.
-QUANTITY_TOLERANCE = 0.01
 
 
 @dataclass
@@ -33,6 +37,8 @@ class ReconcileReport:
     closed: list[str] = field(default_factory=list)
     resized: list[str] = field(default_factory=list)
     ignored_holdings: list[str] = field(default_factory=list)
+    dust: dict[str, float] = field(default_factory=dict)  # asset → remainder recorded
+    left_unknown: list[str] = field(default_factory=list)  # symbols of unprovable orders
 
 
 def _is_dust(holding: Position) -> bool:
@@ -60,6 +66,8 @@ class Reconciler:
         symbols: list[str],
         clock: Clock,
         log,
+        *,
+        rules: RulesBook | None = None,
     ) -> None:
         self.broker = broker
         self.desk = desk
@@ -68,44 +76,47 @@ class Reconciler:
         self.symbols = symbols
         self.clock = clock
         self.log = log
+        self.rules = rules
 
-    def run(self) -> ReconcileReport:
-        """One attempt. Raises when a venue query fails (nothing is changed by that failure)."""
+    def run(self, balance: Balance | None = None) -> ReconcileReport:
+        """One attempt (``balance``: the cycle's, else asked for). Raises when a venue query
+        fails (nothing is changed by that failure)."""
         report = ReconcileReport()
         for rec in self.desk.unresolved():
             if self.desk.resolve(rec):
                 report.settled_orders += 1
+        now = self.clock.wall()
         ambiguous = [r for r in self.desk.unresolved() if r.status in AMBIGUOUS]
+        waiting = [r for r in ambiguous if not self.desk.unprovable(r, now)]
+        report.left_unknown = sorted({r.symbol for r in ambiguous} - {r.symbol for r in waiting})
         report.unresolved_orders = len(ambiguous)
-        if ambiguous:
+        if waiting:
             # Until they are settled we cannot know what we hold.
-            self.log.warning("reconcile_waiting", ambiguous_orders=len(ambiguous))
+            self.log.warning("reconcile_waiting", ambiguous_orders=len(waiting))
             return report
-        held = {p.symbol: p for p in self.broker.fetch_positions() if not _is_dust(p)}
+        untouchable = set(report.left_unknown)
+        balance = balance or self.broker.fetch_balance()
+        held = {p.symbol: p for p in self.broker.fetch_positions() if p.quantity > 0}
         stored = {p.symbol: p for p in self.store.open_positions()}
+        dust = {d.asset: d.quantity for d in self.store.dust()}
         for symbol, pos in stored.items():
-            venue = held.get(symbol)
-            if venue is None:
-                self.store.close_position(
-                    pos.id,
-                    pos.entry_price,
-                    "not held at the venue at reconciliation (exit price unknown)",
-                    self.clock.wall(),
-                    0.0,
-                )
-                report.closed.append(symbol)
-            elif abs(venue.quantity - pos.quantity) > QUANTITY_TOLERANCE * pos.quantity:
-                self.store.update_position(pos.id, quantity=venue.quantity)
-                report.resized.append(symbol)
+            if symbol not in untouchable:
+                price = _venue_price(held, symbol, pos.entry_price)
+                self._check(pos, _venue_quantity(held, balance, symbol), price, dust, report)
         for symbol, venue in held.items():
-            if symbol in stored:
+            if symbol in stored or symbol in untouchable or _is_dust(venue):
                 continue
             if symbol not in self.symbols:
                 # Not ours to manage: NIJA never sells what it was not told to trade.
                 report.ignored_holdings.append(symbol)
                 continue
-            self._adopt(venue)
-            report.adopted.append(symbol)
+            self._adopt(venue, dust, report)
+        for asset in list(dust):  # what is left of each recorded remainder, as the venue has it
+            if all(base_of(p.symbol) != asset for p in self.store.open_positions()):
+                dust[asset] = _venue_quantity(held, balance, f"{asset}/")
+        for asset, quantity in dust.items():
+            self.store.set_dust(asset, quantity)
+        report.dust = {a: q for a, q in dust.items() if q > 0}
         report.done = True
         self.log.info(
             "reconciled",
@@ -114,14 +125,70 @@ class Reconciler:
             closed=report.closed,
             resized=report.resized,
             not_managed=report.ignored_holdings,
+            dust=report.dust or None,
+            left_unknown=report.left_unknown or None,
         )
         return report
 
-    def _adopt(self, venue: Position) -> None:
+    def _check(
+        self,
+        pos: PositionRecord,
+        quantity: float,
+        price: float,
+        dust: dict[str, float],
+        report: ReconcileReport,
+    ) -> None:
+        """Bring one stored position in line with what the venue holds of its asset."""
+        base = base_of(pos.symbol)
+        if pos.exit_attempts or pos.exit_blocked:
+            self.store.update_position(
+                pos.id, exit_attempts=0, exit_retry_at=None, exit_blocked=None
+            )
+        if quantity <= 0:
+            self.store.close_position(
+                pos.id,
+                pos.entry_price,
+                "not held at the venue at reconciliation (exit price unknown)",
+                self.clock.wall(),
+                0.0,
+            )
+            report.closed.append(pos.symbol)
+            dust[base] = 0.0
+            return
+        rules = self._rules(pos.symbol)
+        why = dust_refusal(rules, quantity, price) if rules else None
+        if why is not None:
+            self.store.close_position(
+                pos.id, price, f"only dust left at the venue: {why}", self.clock.wall(), 0.0
+            )
+            report.closed.append(pos.symbol)
+            dust[base] = quantity
+            return
+        if abs(quantity - (pos.quantity + dust.get(base, 0.0))) > NOISE * quantity:
+            # Any drift: the position becomes what the account holds (its dust included).
+            self.store.update_position(pos.id, quantity=quantity)
+            report.resized.append(pos.symbol)
+            dust[base] = 0.0
+
+    def _rules(self, symbol: str) -> MarketRules | None:
+        """The venue's rules for ``symbol``; None when it no longer lists it (a failed call raises)."""
+        if self.rules is None:
+            return None
+        try:
+            return self.rules.get(symbol)
+        except VenueRefused:
+            return None
+
+    def _adopt(self, venue: Position, dust: dict[str, float], report: ReconcileReport) -> None:
         candles = self.broker.fetch_candles(
             venue.symbol, self.strategy.timeframe, self.strategy.history
         )
         price = float(candles.close[-1])
+        base = base_of(venue.symbol)
+        rules = self._rules(venue.symbol)
+        if rules is not None and dust_refusal(rules, venue.quantity, price) is not None:
+            dust[base] = venue.quantity  # too small to sell: never adopted
+            return
         entry = venue.avg_entry_price or price
         stop, target = self.strategy.protective_levels(candles, entry)
         self.store.open_position(
@@ -134,6 +201,27 @@ class Reconciler:
             self.clock.wall(),
             external=True,
         )
+        dust[base] = 0.0  # the holding includes it
+        report.adopted.append(venue.symbol)
         self.log.warning(
             "external_position_adopted", symbol=venue.symbol, quantity=venue.quantity, stop=stop
         )
+
+
+def _venue_quantity(held: dict[str, Position], balance: Balance, symbol: str) -> float:
+    """What the venue holds of ``symbol``'s asset: its position (any quote), else the balance's
+    amount of the asset (small holdings are in the balance only), else nothing."""
+    base = base_of(symbol)
+    for pos in held.values():
+        if base_of(pos.symbol) == base:
+            return pos.quantity
+    return balance.cash.get(base, 0.0)
+
+
+def _venue_price(held: dict[str, Position], symbol: str, fallback: float) -> float:
+    """The venue's valuation of one unit of ``symbol``'s asset, else ``fallback``."""
+    base = base_of(symbol)
+    for pos in held.values():
+        if base_of(pos.symbol) == base and pos.market_value_usd and pos.quantity > 0:
+            return pos.market_value_usd / pos.quantity
+    return fallback

@@ -13,6 +13,9 @@ import math
 import threading
 from dataclasses import dataclass
 
+from bot.engine.holdings import smallest_entry
+from bot.model import MarketRules
+
 
 @dataclass(frozen=True)
 class RiskParams:
@@ -96,8 +99,14 @@ class RiskManager:
             return "total exposure limit reached"
         return None
 
-    def size_entry(self, state: AccountState, price: float, stop: float) -> Sizing:
-        """Quantity to buy at ``price`` with a stop at ``stop``, within every limit."""
+    def size_entry(
+        self, state: AccountState, price: float, stop: float, rules: MarketRules | None = None
+    ) -> Sizing:
+        """Quantity to buy at ``price`` with a stop at ``stop``, within every limit.
+
+        With the venue's ``rules`` the quantity is a whole number of lot steps the venue
+        takes (its minimum amount and notional); an account too small for them gets none.
+        """
         blocked = self.entry_block(state)
         if blocked:
             return Sizing(0.0, blocked)
@@ -110,11 +119,22 @@ class RiskManager:
             p.max_total_exposure * state.equity_usd - state.exposure_usd,
         )
         qty = min(risk_qty, cap_usd / price)
-        if qty * price < p.min_order_usd:
-            if p.min_order_usd <= cap_usd:
-                return Sizing(p.min_order_usd / price, "raised to the venue minimum")
-            return Sizing(0.0, f"the venue minimum ${p.min_order_usd:.2f} exceeds the caps")
-        return Sizing(qty, "risk-sized" if qty == risk_qty else "capped")
+        reason = "risk-sized" if qty == risk_qty else "capped"
+        minimum = max(p.min_order_usd / price, smallest_entry(rules, price) if rules else 0.0)
+        if qty < minimum:
+            if minimum * price > cap_usd:
+                return Sizing(
+                    0.0,
+                    f"account too small: the venue minimum ${minimum * price:.2f}"
+                    f" exceeds the caps (${max(cap_usd, 0.0):.2f})",
+                )
+            qty, reason = minimum, "raised to the venue minimum"
+        if rules is not None:
+            qty = rules.floor_amount(qty)
+            refused = rules.refusal(qty, price)
+            if refused:
+                return Sizing(0.0, f"account too small: {refused}")
+        return Sizing(qty, reason)
 
 
 class GlobalPositionCap:

@@ -2,9 +2,11 @@
 
 gate → balance → resolve open/ambiguous orders → manage exits → scan for entries →
 place orders → persist → ``CycleResult``. Every broker call passes the isolation
-gate (``GuardedBroker``). A failing symbol is that symbol's problem for this cycle;
-a failing balance or order call, a refused gate, or a failing store write ends the
-cycle early and is recorded against this account only.
+gate (``GuardedBroker``). A failing symbol is that symbol's problem for this cycle, and
+so is a refused exit (``bot.engine.exits``); a failing balance or entry order call, a
+refused gate, or a failing store write ends the cycle early and is recorded against this
+account only. Orders are sized to the venue's market rules (``bot.engine.holdings``), and
+decisions are made on candles that had closed when they were fetched.
 
 Each account owns its own broker, strategy, risk, store and trader objects:
 nothing mutable is shared with another account except the process-wide position
@@ -18,10 +20,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from bot.brokers import venues
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.engine.exits import Exits
 from bot.engine.guarded import GuardedBroker
-from bot.engine.orders import OrderDesk, PlannedOrder
+from bot.engine.holdings import RulesBook
+from bot.engine.orders import AMBIGUOUS, OrderDesk, PlannedOrder
 from bot.engine.reconcile import Reconciler, ReconcileReport
 from bot.engine.risk import AccountState, GlobalPositionCap, RiskManager
 from bot.errors import describe, is_disk_full
@@ -31,8 +36,8 @@ from bot.isolation.manager import (
     AccountIsolationManager,
     classify_failure,
 )
-from bot.model import AccountRef, Candles, Side
-from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
+from bot.model import AccountRef, Balance, Candles, MarketRules, Side
+from bot.store.writer import OrderPurpose, PositionRecord, Store, StoreError
 from bot.strategy.trend_pullback import Intent, NoEntry, PositionView, Strategy
 
 
@@ -58,6 +63,10 @@ class CycleResult:
     # The last price of each symbol the cycle priced (its newest candle's close, the forming
     # one included): status.json's ``marks``, which the checks value open positions at.
     marks: dict[str, float] = field(default_factory=dict)
+    # What the store holds after the cycle, for status.json:
+    dust: dict[str, float] = field(default_factory=dict)  # asset → remainder too small to trade
+    exit_blocked: dict[str, str] = field(default_factory=dict)  # symbol → the venue's reason
+    orders_unknown: list[str] = field(default_factory=list)  # client ids of ambiguous orders
 
 
 class AccountTrader:
@@ -88,7 +97,13 @@ class AccountTrader:
         self.should_stop = should_stop
         self.log = log or structlog.get_logger().bind(account=account.key)
         self.broker = GuardedBroker(broker, isolation)
-        self.desk = OrderDesk(self.broker, store, clock, self.log)
+        # The venue's registry entry: its resend policy (a paper account: its data's venue).
+        self.venue = venues.VENUES.get(account.broker, venues.PAPER)
+        self.rules = RulesBook(self.broker, risk.params.min_order_usd)
+        self.desk = OrderDesk(
+            self.broker, store, clock, self.log, venue=self.venue, rules=self.rules
+        )
+        self.exits = Exits(self.desk, store, self.rules, clock, self.log)
         self.reconciled = False
         self._symbols: list[str] | None = None
 
@@ -122,7 +137,7 @@ class AccountTrader:
         balance = self.broker.fetch_balance()
         result.equity_usd = balance.usd_equity
         if not self.reconciled:
-            self.reconcile()
+            self.reconcile(balance)
             if not self.reconciled:
                 result.notes.append("reconciliation waiting for ambiguous orders")
                 return
@@ -130,15 +145,21 @@ class AccountTrader:
             for rec in self.desk.unresolved():
                 self.desk.resolve(rec)
         busy = {r.symbol for r in self.desk.unresolved()}
-        result.orders_placed += self._manage_exits(busy, result)
+        result.orders_placed += self._manage_exits(busy, balance, result)
         result.orders_placed += self._scan_entries(balance.usd_equity, busy, result)
-        result.positions_open = len(self.store.open_positions())
 
-    def reconcile(self) -> ReconcileReport:
+    def reconcile(self, balance: Balance | None = None) -> ReconcileReport:
         """Bring the store in line with the venue (done once, at the first cycle that can)."""
         report = Reconciler(
-            self.broker, self.desk, self.store, self.strategy, self.symbols(), self.clock, self.log
-        ).run()
+            self.broker,
+            self.desk,
+            self.store,
+            self.strategy,
+            self.symbols(),
+            self.clock,
+            self.log,
+            rules=self.rules,
+        ).run(balance)
         self.reconciled = report.done
         return report
 
@@ -149,7 +170,7 @@ class AccountTrader:
         return self._symbols
 
     # -- exits ----------------------------------------------------------------------
-    def _manage_exits(self, busy: set[str], result: CycleResult) -> int:
+    def _manage_exits(self, busy: set[str], balance: Balance, result: CycleResult) -> int:
         placed = 0
         for pos in self.store.open_positions():
             if self.should_stop():
@@ -171,29 +192,15 @@ class AccountTrader:
                 )
                 self.log.info("stop_moved", symbol=pos.symbol, stop=intent.stop)
             elif intent.kind == "exit":
-                placed += self._exit(pos, intent)
+                try:
+                    placed += self.exits.exit(
+                        pos, intent.reason, intent.price, balance, result.notes
+                    )
+                except (AccountBlockedError, StoreError):
+                    raise
+                except Exception as exc:  # the venue's rules could not be read: next cycle
+                    result.notes.append(f"{pos.symbol}: exit waits ({describe(exc)})")
         return placed
-
-    def _exit(self, pos: PositionRecord, intent: Intent) -> int:
-        # Each failed attempt to exit gets a new intent id, so a later attempt is allowed.
-        tried = [
-            r
-            for r in self.store.orders_with_status(
-                StoredOrderStatus.REJECTED, StoredOrderStatus.CANCELED
-            )
-            if r.position_id == pos.id and r.purpose == OrderPurpose.EXIT
-        ]
-        plan = PlannedOrder(
-            intent_id=f"position-{pos.id}:exit:{len(tried)}",
-            symbol=pos.symbol,
-            side=Side.SELL,
-            quantity=pos.quantity,
-            purpose=OrderPurpose.EXIT,
-            position_id=pos.id,
-            reason=intent.reason,
-        )
-        self.log.info("exit_signal", symbol=pos.symbol, reason=intent.reason)
-        return 1 if self.desk.submit(plan) is not None else 0
 
     # -- entries --------------------------------------------------------------------
     def _scan_entries(self, equity: float, busy: set[str], result: CycleResult) -> int:
@@ -225,7 +232,10 @@ class AccountTrader:
                 waiting.append((symbol, self._no_entry(candles)))
                 continue
             assert intent.stop is not None  # an entry always carries its stop (see Intent)
-            sizing = self.risk.size_entry(state, intent.price, intent.stop)
+            rules = self._rules(symbol, result)
+            if rules is None:
+                continue
+            sizing = self.risk.size_entry(state, intent.price, intent.stop, rules)
             if not sizing.ok:
                 result.notes.append(f"{symbol}: {sizing.reason}")
                 waiting.append((symbol, NoEntry(sizing.reason, 0)))
@@ -264,9 +274,24 @@ class AccountTrader:
         return start
 
     # -- per-symbol work --------------------------------------------------------------
+    def _rules(self, symbol: str, result: CycleResult) -> MarketRules | None:
+        """The venue's rules for ``symbol``, or None when they could not be read this cycle."""
+        try:
+            return self.rules.get(symbol)
+        except AccountBlockedError:
+            raise
+        except Exception as exc:  # recorded by the guard; this symbol sits this cycle out
+            result.notes.append(f"{symbol}: market rules failed ({classify_failure(exc).value})")
+            return None
+
     def _candles(self, symbol: str, result: CycleResult) -> Candles | None:
-        """The symbol's candles, or None when that symbol's data failed this cycle."""
+        """The symbol's candles, or None when that symbol's data failed this cycle.
+
+        Only the candles that had closed when they were fetched: one still forming then is
+        dropped even if its minute has rolled over by the time the strategy decides.
+        """
         timeframe = self.strategy.timeframe
+        fetched_at = self.clock.wall()
         try:
             # One more than needed: the newest is usually still forming and is dropped.
             candles = self.broker.fetch_candles(symbol, timeframe, self.strategy.history + 1)
@@ -279,7 +304,7 @@ class AccountTrader:
             return None
         if len(candles):
             result.marks[symbol] = float(candles.close[-1])
-        return candles.closed_by(self.clock.wall(), timeframe)
+        return candles.closed_by(fetched_at, timeframe)
 
     def _no_entry(self, candles: Candles) -> NoEntry:
         """Why the strategy gives no entry on ``candles``: the cycle line's ``no_signal``."""
@@ -316,8 +341,15 @@ class AccountTrader:
 
     def _persist(self, result: CycleResult) -> None:
         try:
-            open_entries = sum(1 for r in self.desk.unresolved() if r.purpose == OrderPurpose.ENTRY)
-            self.global_cap.sync(self.account.key, len(self.store.open_positions()) + open_entries)
+            unresolved = self.desk.unresolved()
+            positions = self.store.open_positions()
+            # The store's truth, whatever ended the cycle: a count is never left at 0.
+            result.positions_open = len(positions)
+            result.exit_blocked = {p.symbol: p.exit_blocked for p in positions if p.exit_blocked}
+            result.dust = {d.asset: d.quantity for d in self.store.dust()}
+            result.orders_unknown = [r.client_order_id for r in unresolved if r.status in AMBIGUOUS]
+            open_entries = sum(1 for r in unresolved if r.purpose == OrderPurpose.ENTRY)
+            self.global_cap.sync(self.account.key, len(positions) + open_entries)
             self.store.record_cycle(
                 result.started_at,
                 result.duration_ms,

@@ -20,11 +20,13 @@ from bot.model import OrderType, Side
 
 __all__ = [
     "CYCLE_COLUMNS",
+    "DUST_COLUMNS",
     "FILL_COLUMNS",
     "HEALTH_COLUMNS",
     "ORDER_COLUMNS",
     "POSITION_COLUMNS",
     "CycleRecord",
+    "DustRecord",
     "FillRecord",
     "HealthEventRecord",
     "OrderPurpose",
@@ -35,6 +37,7 @@ __all__ = [
     "check_finite",
     "check_order",
     "cycle_from_row",
+    "dust_from_row",
     "fill_from_row",
     "health_from_row",
     "order_from_row",
@@ -89,7 +92,10 @@ class OrderRecord:
     ``side``, ``type``, ``purpose`` and ``status`` accept their strings and hold the
     enum members (ValueError for any other value). ``created_at``/``updated_at`` left
     None are set by the store's clock. ``attempts`` counts lookups tried for an
-    ambiguous order.
+    ambiguous order. ``fee``/``fee_currency`` are the fee as the venue charged it.
+    ``sent_at`` is when the order was last handed to the venue; ``absent_checks`` counts
+    the lookups since then that found no such order, spaced by the venue's consistency
+    delay, the last of them at ``absent_at`` (``bot.engine.orders``: proof of absence).
     """
 
     client_order_id: str
@@ -115,6 +121,11 @@ class OrderRecord:
     stop: float | None = None  # entries: protective levels for the position it opens
     target: float | None = None
     initial_risk: float | None = None
+    fee: float = 0.0
+    fee_currency: str | None = None
+    sent_at: float | None = None
+    absent_checks: int = 0
+    absent_at: float | None = None
 
     def __post_init__(self) -> None:
         self.side = _member(Side, "order side", self.side)
@@ -138,7 +149,12 @@ class FillRecord:
 
 @dataclass(slots=True)
 class PositionRecord:
-    """A position NIJA manages; ``external`` marks one adopted from the venue."""
+    """A position NIJA manages; ``external`` marks one adopted from the venue.
+
+    ``quantity`` is what the account really holds of it: fills net of any fee charged in
+    the base asset. ``exit_attempts`` counts exits the venue refused; the next may be sent
+    from ``exit_retry_at``; ``exit_blocked`` holds the venue's reason once no more are.
+    """
 
     id: int
     account_key: str
@@ -158,9 +174,21 @@ class PositionRecord:
     exit_price: float | None
     close_reason: str | None
     realized_pnl_usd: float | None
+    exit_attempts: int = 0
+    exit_retry_at: float | None = None
+    exit_blocked: str | None = None
 
     def __post_init__(self) -> None:
         self.status = _member(PositionStatus, "position status", self.status)
+
+
+@dataclass(slots=True)
+class DustRecord:
+    """A remainder of ``asset`` too small for the venue to take: held, never traded."""
+
+    asset: str
+    quantity: float
+    updated_at: float
 
 
 @dataclass(slots=True)
@@ -205,6 +233,7 @@ POSITION_COLUMNS = _columns(PositionRecord)
 FILL_COLUMNS = _columns(FillRecord)
 CYCLE_COLUMNS = _columns(CycleRecord)
 HEALTH_COLUMNS = _columns(HealthEventRecord)
+DUST_COLUMNS = _columns(DustRecord)
 
 
 def order_from_row(row: sqlite3.Row) -> OrderRecord:
@@ -238,6 +267,11 @@ def health_from_row(row: sqlite3.Row) -> HealthEventRecord:
     return HealthEventRecord(**_values(row, HealthEventRecord))
 
 
+def dust_from_row(row: sqlite3.Row) -> DustRecord:
+    """A ``DustRecord`` from a row selected with ``DUST_COLUMNS``."""
+    return DustRecord(**_values(row, DustRecord))
+
+
 def check_finite(**values: Any) -> None:
     """ValueError for a NaN or infinite number: SQLite would silently store NaN as NULL."""
     for name, value in values.items():
@@ -265,4 +299,7 @@ def check_order(rec: OrderRecord) -> None:
         stop=rec.stop,
         target=rec.target,
         initial_risk=rec.initial_risk,
+        fee=rec.fee,
+        sent_at=rec.sent_at,
+        absent_at=rec.absent_at,
     )

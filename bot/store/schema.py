@@ -16,17 +16,20 @@ from typing import Any
 
 from bot.store.records import (
     CYCLE_COLUMNS,
+    DUST_COLUMNS,
     FILL_COLUMNS,
     HEALTH_COLUMNS,
     ORDER_COLUMNS,
     POSITION_COLUMNS,
     CycleRecord,
+    DustRecord,
     FillRecord,
     HealthEventRecord,
     OrderRecord,
     PositionRecord,
     StoredOrderStatus,
     cycle_from_row,
+    dust_from_row,
     fill_from_row,
     health_from_row,
     order_from_row,
@@ -36,9 +39,12 @@ from bot.store.records import (
 # The fields update_order / update_position may change (names go into SQL, so whitelisted).
 ORDER_UPDATABLE = frozenset(
     {"status", "venue_order_id", "filled", "average_price", "fee_usd", "reason", "attempts"}
-    | {"position_id"}
+    | {"position_id", "fee", "fee_currency", "sent_at", "absent_checks", "absent_at"}
 )
-POSITION_UPDATABLE = frozenset({"stop", "target", "highest_close", "breakeven_done", "quantity"})
+POSITION_UPDATABLE = frozenset(
+    {"stop", "target", "highest_close", "breakeven_done", "quantity"}
+    | {"exit_attempts", "exit_retry_at", "exit_blocked"}
+)
 
 _V1 = (
     # Client order ids are unique per account, not globally: two accounts that derive
@@ -141,8 +147,29 @@ _V2 = (
     "ALTER TABLE orders ADD COLUMN initial_risk REAL",
 )
 
+# Venues as they really are: the fee as charged (a buy's fee may be taken in the coin
+# bought), the proof that an order never arrived before it may be sent again, exits the
+# venue keeps refusing, and remainders too small to trade.
+_V3 = (
+    "ALTER TABLE orders ADD COLUMN fee REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN fee_currency TEXT",
+    "ALTER TABLE orders ADD COLUMN sent_at REAL",
+    "ALTER TABLE orders ADD COLUMN absent_checks INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN absent_at REAL",
+    "ALTER TABLE positions ADD COLUMN exit_attempts INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE positions ADD COLUMN exit_retry_at REAL",
+    "ALTER TABLE positions ADD COLUMN exit_blocked TEXT",
+    """CREATE TABLE dust (
+        account_key TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (account_key, asset)
+    )""",
+)
+
 # One tuple of statements per version step; the schema version is len(MIGRATIONS).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -227,6 +254,11 @@ class AccountQueries:
             health_from_row(r)
             for r in self._rows("health_events_since", sql + " ORDER BY at, id", ts)
         ]
+
+    def dust(self) -> list[DustRecord]:
+        """The remainders too small to trade, by asset."""
+        sql = f"SELECT {DUST_COLUMNS} FROM dust WHERE account_key = ? ORDER BY asset"
+        return [dust_from_row(r) for r in self._rows("dust", sql)]
 
     def day_start_equity(self, day: str) -> float | None:
         """The equity recorded at the start of UTC ``day`` (``YYYY-MM-DD``), or None."""

@@ -44,6 +44,7 @@ from bot.store.records import (
     ORDER_COLUMNS,
     POSITION_COLUMNS,
     CycleRecord,
+    DustRecord,
     FillRecord,
     HealthEventRecord,
     OrderPurpose,
@@ -63,6 +64,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AccountReader",
     "CycleRecord",
+    "DustRecord",
     "FillRecord",
     "HealthEventRecord",
     "OrderPurpose",
@@ -209,7 +211,8 @@ class Store(AccountReader):
             self._text(rec.reason), rec.position_id,
             now if rec.created_at is None else rec.created_at,
             now if rec.updated_at is None else rec.updated_at, rec.attempts,
-            rec.stop, rec.target, rec.initial_risk,
+            rec.stop, rec.target, rec.initial_risk, rec.fee, rec.fee_currency, rec.sent_at,
+            rec.absent_checks, rec.absent_at,
         )  # fmt: skip
         with self._write("record_order") as conn:
             # Only the client id conflict is ignored (INSERT OR IGNORE would hide NOT NULL failures too).
@@ -221,8 +224,9 @@ class Store(AccountReader):
             return cur.rowcount == 1
 
     def update_order(self, client_order_id: str, **fields: Any) -> None:
-        """Change an order's status, venue_order_id, filled, average_price, fee_usd, reason,
-        attempts or position_id; ``updated_at`` becomes now. StoreError if there is no such order."""
+        """Change an order's status, venue_order_id, filled, average_price, fee_usd, fee,
+        fee_currency, reason, attempts, position_id, sent_at, absent_checks or absent_at;
+        ``updated_at`` becomes now. StoreError if there is no such order."""
         if unknown := set(fields) - ORDER_UPDATABLE:
             raise ValueError(f"update_order cannot change {sorted(unknown)}")
         if "status" in fields:  # ValueError for a string that is no StoredOrderStatus
@@ -292,7 +296,8 @@ class Store(AccountReader):
         return position_from_row(self._rows("open_position", sql, position_id)[0])
 
     def update_position(self, position_id: int, **fields: Any) -> None:
-        """Change a position's stop, target, highest_close, breakeven_done or quantity."""
+        """Change a position's stop, target, highest_close, breakeven_done, quantity,
+        exit_attempts, exit_retry_at or exit_blocked."""
         if unknown := set(fields) - POSITION_UPDATABLE:
             raise ValueError(f"update_position cannot change {sorted(unknown)}")
         if not fields:
@@ -357,6 +362,23 @@ class Store(AccountReader):
             new=str(new),
             reason=self._text(reason),
         )
+
+    def set_dust(self, asset: str, quantity: float) -> None:
+        """Record the remainder of ``asset`` too small to trade; 0 (or less) forgets it."""
+        check_finite(quantity=quantity)
+        with self._write("set_dust") as conn:
+            if quantity <= 0:
+                conn.execute(
+                    "DELETE FROM dust WHERE account_key = ? AND asset = ?",
+                    (self.account_key, asset),
+                )
+                return
+            conn.execute(
+                "INSERT INTO dust (account_key, asset, quantity, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (account_key, asset) DO UPDATE SET quantity = excluded.quantity,"
+                " updated_at = excluded.updated_at",
+                (self.account_key, asset, float(quantity), self._clock.wall()),
+            )
 
     def set_day_start_equity(self, day: str, equity: float) -> None:
         """Record (or replace) the equity at the start of UTC ``day`` (``YYYY-MM-DD``)."""

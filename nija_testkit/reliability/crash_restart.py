@@ -1,7 +1,9 @@
 """Crash and restart: SIGKILL the live daemon again and again, and check nothing is lost.
 
-The real bot.py runs in live mode against the Alpaca emulator with a few accounts
-on one venue. Crafted candles make orders flow: each symbol alternates between an
+The real bot.py runs in live mode against one venue's emulator with a few accounts on
+it: Alpaca (the default; a client id is refused for ever) or Kraken (``venue="KRAKEN"``:
+with the faithful emulator a client id is refused only while its order is open, so a
+filled order sent again would be a second order: only proof of absence prevents it). Crafted candles make orders flow: each symbol alternates between an
 entry series (a fresh signal candle each time, so each entry is a new intent) and
 an exit series (the target is hit). The daemon is killed with SIGKILL at seeded
 random moments, some of them while a ``create_order`` request is in flight (the
@@ -27,6 +29,7 @@ Every wait is bounded; the whole run stops at ``max_seconds``.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
@@ -35,8 +38,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -49,7 +54,6 @@ from nija_testkit.emulator.server import Fault
 from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import DaemonRun, account_env, clean_env, parse_log, start_daemon
 
-SYMBOLS = ("SPY", "AAPL", "MSFT")
 USERS = ("u1", "u2")  # user accounts next to the platform account, all on one venue
 KINDS = ("in_order", "random", "startup")
 ENTRY = cs.uptrend_with_pullback()  # the default strategy enters at its last candle
@@ -57,9 +61,65 @@ QTY_TOLERANCE = 0.01  # the reconciler's own tolerance
 DUST_USD = 0.01  # holdings worth less count as flat (sells are rounded down to 1e-9 shares)
 # How the venue treats the create_order a kill lands in; in_order kills take them in turn.
 # latency_long: it acts only after the restarted daemon has looked the order up (not
-# found, so it is sent again with the same client id); latency_short: it acts before the
-# restart; hang_after: it acts at once and holds its answer back.
+# found; it may be sent again only once the venue has proven it absent); latency_short: it
+# acts before the restart; hang_after: it acts at once and holds its answer back.
 FAULTS = {"latency_long": (4.0, 8.0), "hang_after": (8.0, 8.0), "latency_short": (0.5, 1.5)}
+# The Kraken daemon restarts more slowly (ccxt's rate limiter spaces its private calls):
+# its late order lands 20-26 s on, after the restarted daemon's first lookup, before the
+# proof of absence is complete (two "no such order" answers 15 s apart, from 15 s on).
+KRAKEN_FAULTS = {**FAULTS, "latency_long": (20.0, 26.0)}
+
+
+def _json_client_id(body: bytes) -> str | None:
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return data.get("client_order_id") if isinstance(data, dict) else None
+
+
+def _form_client_id(body: bytes) -> str | None:
+    values = parse_qs(body.decode(errors="replace")).get("cl_ord_id")
+    return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class CrashVenue:
+    """What differs between the venues a run can use."""
+
+    broker: str
+    tickers: tuple[str, ...]  # the assets traded, each against USD on the emulator's market
+    symbols: str  # <BROKER>_SYMBOLS
+    key_header: str  # the request header that carries the API key
+    user_credentials: Callable[[int], Credentials]
+    client_id: Callable[[bytes], str | None]  # the client id a create-order body carried
+    data_url: bool = False  # <BROKER>_DATA_URL too (Alpaca's market data)
+    faults: dict[str, tuple[float, float]] = field(default_factory=lambda: FAULTS)
+
+
+CRASH_VENUES = {
+    "ALPACA": CrashVenue(
+        "ALPACA",
+        ("SPY", "AAPL", "MSFT"),
+        "SPY,AAPL,MSFT",
+        "apca-api-key-id",
+        lambda i: Credentials(f"FAKE-ALPACA-KEY-ID-U{i:03d}", f"FAKE-ALPACA-SECRET-u{i}"),
+        _json_client_id,
+        data_url=True,
+    ),
+    "KRAKEN": CrashVenue(
+        "KRAKEN",
+        ("BTC", "ETH", "SOL"),
+        "BTC/USD,ETH/USD,SOL/USD",
+        "api-key",
+        lambda i: Credentials(
+            f"FAKE-KRAKEN-KEY-U{i:03d}",
+            base64.b64encode(f"FAKE-KRAKEN-SECRET-{i}".encode()).decode(),
+        ),
+        _form_client_id,
+        faults=KRAKEN_FAULTS,
+    ),
+}
 
 
 @dataclass
@@ -72,6 +132,7 @@ class Options:
     cycle_seconds: float = 0.5
     phase_seconds: float = 1.5  # each symbol's entry phase, then its exit phase
     workdir: Path | None = None
+    venue: str = "ALPACA"  # a CRASH_VENUES key
 
 
 @dataclass
@@ -131,9 +192,10 @@ def _rows(closes: np.ndarray, shift: int) -> list[list[float]]:
 class CandleDriver:
     """Feeds the emulator's candles: each symbol alternates entry and exit series (or is quiet)."""
 
-    def __init__(self, market: Market, phase_seconds: float) -> None:
+    def __init__(self, market: Market, phase_seconds: float, tickers: tuple[str, ...]) -> None:
         self.market = market
         self.phase = phase_seconds
+        self.tickers = tickers
         target = get_strategy().decide("X", ENTRY, None, 0.0).target
         self.exit_closes = np.append(ENTRY.close, target + 3.0)  # "target hit"
         self.quiet_closes = np.append(ENTRY.close, ENTRY.close[-1] + 0.5)  # no entry, no exit
@@ -151,7 +213,7 @@ class CandleDriver:
         """No new signals: the daemon has nothing to send while the stores are compared."""
         with self._lock:
             self.active.clear()
-            for i, ticker in enumerate(SYMBOLS):
+            for i, ticker in enumerate(self.tickers):
                 self.market.set_candles(f"{ticker}/USD", _rows(self.quiet_closes, -1 - i))
 
     def stop(self) -> None:
@@ -166,15 +228,18 @@ class CandleDriver:
                     self._feed(time.monotonic() - self._started)
 
     def _feed(self, now: float) -> None:
-        for i, ticker in enumerate(SYMBOLS):
+        n = len(self.tickers)
+        for i, ticker in enumerate(self.tickers):
             # Staggered, so some symbol is always in its entry phase.
-            k = int(now / self.phase + i * 2 / len(SYMBOLS))
+            k = int(now / self.phase + i * 2 / n)
             closes = ENTRY.close if k % 2 == 0 else self.exit_closes
-            self.market.set_candles(f"{ticker}/USD", _rows(closes, k * len(SYMBOLS) + i))
+            self.market.set_candles(f"{ticker}/USD", _rows(closes, k * n + i))
 
 
 # -- the comparison --------------------------------------------------------------------
-def compare(ledgers: dict[str, Ledger], db: Path, market: Market) -> dict[str, set[str]]:
+def compare(
+    ledgers: dict[str, Ledger], db: Path, market: Market, tickers: tuple[str, ...]
+) -> dict[str, set[str]]:
     """Every violation of the promise, as readable identifiers, by kind."""
     found: dict[str, set[str]] = {k: set() for k in VIOLATIONS}
     with Store.open_readonly(db) as ro:
@@ -207,7 +272,7 @@ def compare(ledgers: dict[str, Ledger], db: Path, market: Market) -> dict[str, s
                     found["mis_settled_orders"].add(
                         f"{key} {coid} store {rec.status}, not at venue"
                     )
-            found["lost_positions"] |= _gaps(key, ledger, reader.open_positions(), market)
+            found["lost_positions"] |= _gaps(key, ledger, reader.open_positions(), market, tickers)
             positions = reader.open_positions() + reader.closed_positions_since(0.0)
             found["fills_without_position"] |= _unlinked(key, stored.values(), positions)
     return found
@@ -232,12 +297,14 @@ def _unlinked(key: str, orders, positions) -> set[str]:
     return out
 
 
-def _gaps(key: str, ledger: Ledger, positions, market: Market) -> set[str]:
-    """Holdings and open stored positions that disagree (Alpaca holdings: balances by ticker)."""
-    held = {c: q for c, q in ledger.snapshot().items() if c in SYMBOLS}
+def _gaps(
+    key: str, ledger: Ledger, positions, market: Market, tickers: tuple[str, ...]
+) -> set[str]:
+    """Holdings and open stored positions that disagree (holdings: balances by asset)."""
+    held = {c: q for c, q in ledger.snapshot().items() if c in tickers}
     stored: dict[str, float] = Counter()
     for p in positions:
-        stored[p.symbol] += p.quantity
+        stored[p.symbol.partition("/")[0]] += p.quantity
     gaps = set()
     for sym in set(held) | set(stored):
         price = market.price(f"{sym}/USD")
@@ -276,28 +343,31 @@ class CrashRestart:
         self.progress = progress or (lambda _msg: None)
         self.report = Report(options)
         self.deadline = time.monotonic() + options.max_seconds
-        self.handle: VenueHandle = start_venue("ALPACA", timeout_seconds=5.0)
+        self.venue = v = CRASH_VENUES[options.venue.upper()]
+        self.handle: VenueHandle = start_venue(v.broker, timeout_seconds=5.0)
         _expect_dead_clients(self.handle)
         venue = self.handle.venue
-        self.ledgers = {"platform/platform/ALPACA": self.handle.ledger}
+        self.ledgers = {f"platform/platform/{v.broker}": self.handle.ledger}
+        urls = {f"{v.broker}_BASE_URL": self.handle.server.url}
+        if v.data_url:
+            urls[f"{v.broker}_DATA_URL"] = self.handle.server.url
         self.env = clean_env(
             NIJA_MODE="live",
             NIJA_CYCLE_SECONDS=str(options.cycle_seconds),
             NIJA_CALL_TIMEOUT_SECONDS="5",
             NIJA_STATUS_LOG_SECONDS="600",
             NIJA_DATA_DIR=str(workdir / "data"),
-            ALPACA_BASE_URL=self.handle.server.url,
-            ALPACA_DATA_URL=self.handle.server.url,
-            ALPACA_SYMBOLS=",".join(SYMBOLS),
-            **account_env("ALPACA", None, self.handle.credentials),
+            **urls,
+            **{f"{v.broker}_SYMBOLS": v.symbols},
+            **account_env(v.broker, None, self.handle.credentials),
         )
         for i, user in enumerate(USERS):
-            creds = Credentials(f"FAKE-ALPACA-KEY-ID-U{i + 1:03d}", f"FAKE-ALPACA-SECRET-u{i + 1}")
-            self.ledgers[f"user/{user}/ALPACA"] = venue.add_account(
+            creds = v.user_credentials(i + 1)
+            self.ledgers[f"user/{user}/{v.broker}"] = venue.add_account(
                 creds.api_key, creds.api_secret, {"USD": 10_000.0}
             )
-            self.env.update(account_env("ALPACA", user, creds))
-        self.driver = CandleDriver(venue.market, options.phase_seconds)
+            self.env.update(account_env(v.broker, user, creds))
+        self.driver = CandleDriver(venue.market, options.phase_seconds, v.tickers)
         self.db = db_path(workdir / "data", "live")
         self.runs = 0
         self.settle_at = 0.0  # monotonic: when the killed process's requests have all landed
@@ -340,23 +410,27 @@ class CrashRestart:
         """Wait for reconciliation and for the dead process's requests to land, then compare."""
         every = len(self.ledgers)
         try:
-            # 60 s: an ``unknown`` order is believed missing only after a 30 s grace.
+            # 60 s: an unknown order is sent again only once the venue has proven it absent
+            # (Kraken: two "no such order" answers 15 s apart, the first 15 s after the send).
             self._wait(run, lambda: self._reconciled(run) == every, 60.0, "reconciliation")
         except TimeoutError:
             # Show what held it up (orders still ambiguous count as unresolved), then stop.
-            self._record(compare(self.ledgers, self.db, self.handle.venue.market))
+            self._record(self._compare())
             raise
         if kill is not None:
             kill.reconciled_s = round(time.monotonic() - run.started, 2)
         time.sleep(max(0.0, self.settle_at - time.monotonic()))
         wall = time.time() + 0.05
         self._wait(run, lambda: self._cycled_since(run, wall), 20.0, "a cycle after settling")
-        found = compare(self.ledgers, self.db, self.handle.venue.market)
+        found = self._compare()
         self.report.checks += 1
         if kill is not None:
             kill.violations = sum(len(v) for v in found.values())
         self._record(found)
         return True
+
+    def _compare(self) -> dict[str, set[str]]:
+        return compare(self.ledgers, self.db, self.handle.venue.market, self.venue.tickers)
 
     def _record(self, found: dict[str, set[str]]) -> None:
         for kind, items in found.items():
@@ -371,8 +445,9 @@ class CrashRestart:
         server = self.handle.server
         seen = len(server.requests)
         done = sum(k.kind == "in_order" for k in self.report.kills)
-        kill.fault = list(FAULTS)[done % len(FAULTS)]
-        seconds = self.rng.uniform(*FAULTS[kill.fault])
+        faults = self.venue.faults
+        kill.fault = list(faults)[done % len(faults)]
+        seconds = self.rng.uniform(*faults[kill.fault])
         after = kill.fault == "hang_after"
         fault = Fault("hang" if after else "latency", seconds=seconds, after=after, times=1)
         server.inject("create_order", fault)
@@ -459,9 +534,9 @@ class CrashRestart:
         self.report.venue_orders = len(venue)
         self.report.filled_orders = sum(o.status == "filled" for o in venue)
         sent = Counter(
-            (r.headers.get("apca-api-key-id"), coid)
+            (r.headers.get(self.venue.key_header), coid)
             for r in self.handle.server.requests_to("create_order")
-            if (coid := _client_order_id(r.body)) is not None
+            if (coid := self.venue.client_id(r.body)) is not None
         )
         self.report.resent_client_ids = sum(n > 1 for n in sent.values())
         if self.db.exists():
@@ -480,12 +555,3 @@ def run(options: Options, progress=None) -> Report:
         return CrashRestart(options, options.workdir, progress).run()
     with tempfile.TemporaryDirectory(prefix="nija-crash-") as tmp:
         return CrashRestart(options, Path(tmp), progress).run()
-
-
-def _client_order_id(body: bytes) -> str | None:
-    """The client id a create-order request carried; None for a send SIGKILL cut short."""
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
-        return None
-    return data.get("client_order_id") if isinstance(data, dict) else None

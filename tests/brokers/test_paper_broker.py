@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 
 from bot.brokers.paper.broker import MarketData, PaperBroker
+from bot.brokers.paper.rules import PAPER_AMOUNT_STEP, PAPER_MIN_NOTIONAL
 from bot.brokers.paper.synthetic import DEFAULT_PRICES, SyntheticMarket, TrendShape
+from bot.brokers.paper.wallet import FeeCurrency
+from bot.brokers.venues import DuplicateClientIds
 from bot.errors import (
     AuthRejected,
     InsufficientFunds,
@@ -37,6 +40,7 @@ from bot.model import (
     BrokerSpec,
     Candles,
     Credentials,
+    MarketRules,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -164,7 +168,9 @@ def test_positions_carry_average_entry_and_ignore_dust():
     market.prices["BTC/USD"] = 60_000.0
     broker.place_order(market_order("b2", Side.BUY, amount=0.1))
     broker.place_order(market_order("s1", Side.SELL, amount=0.05))  # keeps the average
-    broker.place_order(market_order("e1", Side.BUY, amount=0.0004, symbol="ETH/USD"))  # $0.80
+    # $0.80 of ETH: below the $1 minimum order, so bought as $2 and sold down to it
+    broker.place_order(market_order("e1", Side.BUY, amount=0.001, symbol="ETH/USD"))
+    broker.place_order(market_order("e2", Side.SELL, amount=0.0006, symbol="ETH/USD"))
 
     (position,) = broker.fetch_positions()
     assert position.symbol == "BTC/USD"
@@ -725,3 +731,105 @@ def test_restore_starts_from_a_saved_wallet():
     assert balance.usd_equity == pytest.approx(4_000.0 + 0.1 * 50_000.0)
     (pos,) = broker.fetch_positions()
     assert (pos.symbol, pos.quantity, pos.avg_entry_price) == ("BTC/USD", 0.1, 45_000.0)
+
+
+# --- venues as they really are: fee currency, repeated client ids, market rules ---------
+
+
+class RulesMarket(StubMarket):
+    """A stand-in for a real adapter that publishes its venue's market rules."""
+
+    def __init__(self, prices: dict[str, float], rules: dict[str, MarketRules]) -> None:
+        super().__init__(prices)
+        self.rules = rules
+        self.rule_calls = 0
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        self.rule_calls += 1
+        return self.rules[symbol]
+
+
+def test_fees_in_the_coin_bought_leave_the_account_holding_less_than_it_bought():
+    broker, _, _, _ = make_broker(
+        prices={"LTC/USD": 80.0}, slippage_bps=0.0, fee_currency=FeeCurrency.RECEIVED
+    )
+    buy = broker.place_order(market_order("b1", Side.BUY, amount=0.1, symbol="LTC/USD"))
+    # Binance/OKX style: 0.1 LTC bought, 0.0001 LTC of it taken as the fee.
+    assert (buy.filled, buy.fee, buy.fee_currency) == (0.1, exact("0.0001"), "LTC")
+    assert buy.fee_usd == exact("0.008") and buy.base_received("LTC") == exact("0.0999")
+    balance = broker.fetch_balance()
+    assert balance.cash["LTC"] == exact("0.0999") and balance.usd_cash == exact("9992")
+    with pytest.raises(InsufficientFunds):  # the bought 0.1 is not all there to sell
+        broker.place_order(market_order("s0", Side.SELL, amount=0.1, symbol="LTC/USD"))
+    sell = broker.place_order(market_order("s1", Side.SELL, amount=0.0999, symbol="LTC/USD"))
+    assert (sell.fee, sell.fee_currency) == (exact("0.007992"), "USD")  # a sell pays in quote
+    assert "LTC" not in broker.fetch_balance().cash
+
+
+def test_fees_in_the_quote_are_reported_with_their_currency():
+    broker, _, _, _ = make_broker(slippage_bps=0.0)
+    buy = broker.place_order(market_order("b1", Side.BUY, amount=0.1))
+    assert (buy.fee, buy.fee_currency, buy.fee_usd) == (5.0, "USD", 5.0)
+    assert buy.base_received("BTC") == 0.1
+
+
+def test_open_only_client_ids_take_a_closed_orders_id_again():
+    broker, _, _, _ = make_broker(duplicate_client_ids=DuplicateClientIds.OPEN_ONLY)
+    broker.place_order(limit_order("same", Side.BUY, 0.01, 40_000.0))  # rests open
+    with pytest.raises(OrderRejected, match="duplicate"):
+        broker.place_order(market_order("same", Side.BUY, amount=0.01))
+    broker.cancel_order("same")
+    first = broker.place_order(market_order("again", Side.BUY, amount=0.01))
+    second = broker.place_order(market_order("again", Side.BUY, amount=0.01))  # first is filled
+    assert second.venue_order_id != first.venue_order_id
+    assert broker.fetch_order("again") == second  # the newest with that id
+    assert [o.client_order_id for o in broker.all_orders()] == ["same", "again", "again"]
+    assert broker.fetch_balance().cash["BTC"] == 0.02  # two real orders
+
+
+def test_synthetic_or_silent_sources_give_the_documented_paper_rules():
+    broker, _, _, _ = make_broker()
+    rules = broker.market_rules("BTC/USD")
+    assert (rules.base, rules.quote) == ("BTC", "USD")
+    assert (rules.amount_step, rules.min_amount, rules.min_notional) == (
+        PAPER_AMOUNT_STEP, None, PAPER_MIN_NOTIONAL,
+    )  # fmt: skip
+    synthetic = PaperBroker(make_spec(), SyntheticMarket(("ETH/USD",), seed=1))
+    assert synthetic.market_rules("ETH/USD").amount_step == PAPER_AMOUNT_STEP
+
+
+def test_over_a_real_venue_the_rules_are_the_venues_and_are_enforced():
+    venue_rules = MarketRules("LTC/USDT", "LTC", "USDT", 0.001, 0.01, 5.0, 0.01)
+    market = RulesMarket({"LTC/USDT": 80.0}, {"LTC/USDT": venue_rules})
+    broker = PaperBroker(make_spec(), market, clock=FakeClock(wall_start=T0), slippage_bps=0.0)
+    assert broker.market_rules("LTC/USDT") == venue_rules
+    broker.market_rules("LTC/USDT")
+    assert market.rule_calls == 1  # asked once, then kept
+    refused = {
+        "e1": (0.005, "below the minimum 0.01 LTC"),
+        "e2": (0.0125, "not a multiple of the lot step"),
+        "e3": (0.05, "notional 4.00 below the minimum 5"),
+    }
+    for cid, (amount, why) in refused.items():
+        with pytest.raises(OrderRejected, match=why):
+            broker.place_order(market_order(cid, Side.BUY, amount=amount, symbol="LTC/USDT"))
+    assert broker.all_orders() == [] and broker.fetch_balance().usd_cash == 10_000.0
+    ok = broker.place_order(market_order("ok", Side.BUY, amount=0.07, symbol="LTC/USDT"))
+    assert ok.status is OrderStatus.FILLED
+
+
+def test_a_quote_sized_buy_is_sized_down_to_the_lot_step():
+    broker, _, _, _ = make_broker(prices={"BTC/USD": 30_000.0}, slippage_bps=0.0)
+    order = broker.place_order(market_order("q1", Side.BUY, quote=1_000.0))
+    assert order.filled == exact("0.03333333")  # 1e-8 steps, never more than asked for
+    assert order.filled * 30_000.0 <= 1_000.0
+
+
+def test_free_balances_leave_out_what_open_orders_hold():
+    broker, _, _, _ = make_broker(slippage_bps=0.0, fee_rate=0.0)
+    broker.place_order(market_order("b1", Side.BUY, amount=0.1))
+    broker.place_order(limit_order("l1", Side.SELL, 0.04, 60_000.0))  # holds 0.04 BTC
+    balance = broker.fetch_balance()
+    assert balance.cash["BTC"] == 0.1 and balance.free["BTC"] == exact("0.06")
+    assert balance.free_amount("BTC") == exact("0.06") and balance.free_amount("ETH") is None
+    assert balance.free["USD"] == balance.cash["USD"] == 5_000.0

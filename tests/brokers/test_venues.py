@@ -4,6 +4,7 @@ place the rest of the code learns about venues from."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -16,7 +17,13 @@ from bot.brokers import venues
 from bot.brokers.base import Broker
 from bot.brokers.factory import create_trading_broker, create_venue_broker, load_adapters
 from bot.brokers.paper.broker import PaperBroker
-from bot.brokers.venues import ACCOUNT_SUFFIXES, CREDENTIAL_FIELDS, VENUES, Venue
+from bot.brokers.venues import (
+    ACCOUNT_SUFFIXES,
+    CREDENTIAL_FIELDS,
+    VENUES,
+    DuplicateClientIds,
+    Venue,
+)
 from bot.config.settings import (
     SECRET_NAME_ENDINGS,
     cycle_seconds_for,
@@ -96,6 +103,28 @@ def test_the_documented_venue_quirks():
     assert alpaca.user_variable("Bob", "paper") == "ALPACA_USER_Bob_PAPER"
     others = [v for v in VENUES.values() if v is not alpaca]
     assert all(v.min_order_usd == 10.0 and v.asset_class is AssetClass.CRYPTO for v in others)
+
+
+def test_each_venue_says_how_it_treats_a_repeated_client_id_and_proves_an_order_absent():
+    # docs/VENUES.md "## Resends" gives the sources.
+    rules = {name: VENUES[name].duplicate_client_ids for name in ALL}
+    assert rules == {
+        "COINBASE": DuplicateClientIds.RETURNS_EXISTING,
+        "KRAKEN": DuplicateClientIds.OPEN_ONLY,
+        "OKX": DuplicateClientIds.OPEN_ONLY,
+        "BINANCE": DuplicateClientIds.OPEN_ONLY,
+        "ALPACA": DuplicateClientIds.REFUSED_FOREVER,
+        "PAPER": DuplicateClientIds.REFUSED_FOREVER,
+    }
+    for entry in VENUES.values():
+        assert entry.absence_lookups >= 2 and entry.absence_spacing_seconds > 0
+        if entry.duplicate_client_ids is DuplicateClientIds.OPEN_ONLY:
+            # Only the proof stands between a late order and a second one: a longer wait.
+            assert entry.absence_lookups * entry.absence_spacing_seconds >= 30.0
+    assert VENUES["OKX"].lookup_retention_seconds == 2 * 3600.0
+    assert [v.name for v in VENUES.values() if v.lookup_retention_seconds] == ["OKX"]
+    with pytest.raises(ValueError):
+        dataclasses.replace(VENUES["KRAKEN"], absence_lookups=0)
 
 
 def test_every_credential_variable_is_redacted_as_a_secret():

@@ -19,7 +19,7 @@ import pytest
 from bot.cli.commands import redact
 from bot.cli.statusfile import pid_alive
 from bot.config.settings import secret_values
-from bot.store.writer import db_path
+from bot.store.writer import Store, db_path
 from nija_testkit.emulator.server import Fault
 from nija_testkit.harness import wait_for
 from tests.cli.scripts import (
@@ -386,6 +386,26 @@ def test_active_trading_an_unknown_order_needs_attention(data_dir):
     code, report = run_json(ACTIVE, base_env(data_dir))
     assert code == 1
     assert report["attention"] == [f"{PLATFORM}: order k-lost (BTC/USD) left unknown"]
+
+
+def test_active_trading_shows_dust_and_blocked_exits(data_dir):
+    fill_store(data_dir)
+    with Store(db_path(data_dir, "paper"), PLATFORM) as store:
+        store.set_dust("LTC", 0.0004)
+        (pos,) = store.open_positions()
+        store.update_position(pos.id, exit_attempts=3, exit_blocked="EOrder:Insufficient funds")
+    code, report = run_json(ACTIVE, base_env(data_dir))
+    assert code == 1  # a blocked exit needs attention; dust alone does not
+    assert report["attention"] == [
+        f"{PLATFORM}: exit of BTC/USD blocked (EOrder:Insufficient funds)"
+    ]
+    kraken = {a["account"]: a for b in report["brokers"] for a in b["accounts"]}
+    assert kraken[PLATFORM]["dust"] == {"LTC": 0.0004}
+    assert kraken[PLATFORM]["open_positions"][0]["exit_blocked"] == "EOrder:Insufficient funds"
+    assert kraken["user/bob/KRAKEN"]["dust"] == {}
+    out = run(ACTIVE, base_env(data_dir)).stdout
+    assert "exit blocked: BTC/USD (EOrder:Insufficient funds)" in out
+    assert "dust (too small to trade, never sent): 0.0004 LTC" in out
 
 
 def test_active_trading_reads_without_writing(data_dir):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -230,6 +231,25 @@ def test_status_json_is_written_atomically_and_names_every_account(tmp_path):
         assert (acct["thread"], acct["health"], acct["circuit"]) == ("running", "healthy", "closed")
         assert {"updated_at", "pid", "mode", "accounts", "isolation_report"} <= set(doc)
         assert not list(tmp_path.glob(".status-*"))  # no temporary file left behind
+
+
+def test_status_json_shows_dust_blocked_exits_and_unknown_orders(tmp_path):
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a")], factories) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
+        acct = d.trader.get_multi_broker_status()["accounts"]["user/a/PAPER"]
+        assert (acct["dust"], acct["exit_blocked"], acct["orders_unknown"]) == ({}, {}, [])
+    worker = d.worker("a")  # stopped: no cycle replaces the result set here
+    worker.last_result = dataclasses.replace(
+        worker.last_result,
+        dust={"LTC": 0.0004},
+        exit_blocked={"LTC/USD": "insufficient funds"},
+        orders_unknown=["c0ffee"],
+    )
+    acct = d.trader.get_multi_broker_status()["accounts"]["user/a/PAPER"]
+    assert acct["dust"] == {"LTC": 0.0004}
+    assert acct["exit_blocked"] == {"LTC/USD": "insufficient funds"}
+    assert acct["orders_unknown"] == ["c0ffee"]
 
 
 def test_health_changes_are_stored_by_the_accounts_own_thread(tmp_path):

@@ -7,6 +7,7 @@ default strategy's entry fire at a known candle.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,16 +215,19 @@ def test_an_ambiguous_answer_is_looked_up_never_resent(world, fault):
     assert len(world.stores[0].open_positions()) == 1
 
 
-def test_an_order_that_never_arrived_is_sent_once_after_the_venue_confirms(world):
+def test_an_order_that_never_arrived_is_sent_once_after_the_venue_proves_it_absent(world):
+    # Kraken's policy: two "no such order" answers, each 15 s after the send or the last one.
     trader = world.trader(timeout=1.0)
     world.server.inject("create_order", Fault("drop", times=1))  # lost before the venue saw it
     assert not trader.run_cycle().ok
+    for advance in (10, 30, 10):  # 10 s: too early to count; 40 s: the first; 50 s: too soon
+        world.clock.advance(advance)
+        trader.run_cycle()
+        assert world.stores[0].get_order(entry_id()).status == "unknown"
+        assert len(world.server.requests_to("create_order")) == 1  # nothing sent again yet
+    assert world.stores[0].get_order(entry_id()).absent_checks == 1
     world.clock.advance(10)
-    trader.run_cycle()  # first "not found": too early to believe
-    assert world.stores[0].get_order(entry_id()).status == "unknown"
-    assert world.venue_orders() == []
-    world.clock.advance(30)
-    assert trader.run_cycle().ok  # second "not found", 40 s on: sent now, same client id
+    assert trader.run_cycle().ok  # the second, 60 s on: absence proven; sent, same client id
     assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
     assert len(world.server.requests_to("create_order")) == 2
     assert world.stores[0].get_order(entry_id()).status == "filled"
@@ -262,8 +266,10 @@ def test_crash_between_stored_and_sent_ends_with_one_order(world):
     before.close()
     world.clock.advance(20)
     trader = world.trader()  # the restarted process
-    assert trader.run_cycle().ok
-    assert trader.run_cycle().ok
+    assert trader.run_cycle().ok and not trader.reconciled  # one "no such order": not proof
+    assert trader.run_cycle().ok and world.venue_orders() == []  # the same moment: not counted
+    world.clock.advance(15)
+    assert trader.run_cycle().ok and trader.reconciled  # proven absent: sent now
     assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
     (pos,) = world.stores[0].open_positions()
     assert pos.entry_client_order_id == entry_id()
@@ -526,15 +532,19 @@ def test_a_refused_late_send_is_looked_up_again_not_believed(world):
     trader = world.trader(timeout=1.0)
     world.server.inject("create_order", Fault("drop", times=1))  # the first send never arrives
     trader.run_cycle()
-    world.clock.advance(10)
-    trader.run_cycle()
-    world.clock.advance(30)
-    # The late send is refused: it might be a duplicate of a send that did arrive.
+    world.clock.advance(20)
+    trader.run_cycle()  # the first "no such order"
+    world.clock.advance(20)
+    # The second proves it absent; the late send is refused: it might be a duplicate of a
+    # send that did arrive.
     world.server.inject("create_order", Fault("venue_error", code="insufficient_funds", times=1))
     trader.run_cycle()
-    assert world.stores[0].get_order(entry_id()).status == "unknown"
-    world.clock.advance(5)
-    trader.run_cycle()  # looked up: not there; still fresh, so sent again, same client id
+    rec = world.stores[0].get_order(entry_id())
+    assert rec.status == "unknown" and rec.absent_checks == 0  # the proof starts over
+    assert len(world.server.requests_to("create_order")) == 2
+    for _ in range(2):
+        world.clock.advance(20)
+        trader.run_cycle()  # looked up twice more: not there; still fresh, so sent again
     assert world.stores[0].get_order(entry_id()).status == "filled"
     assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
 
@@ -562,3 +572,150 @@ def test_a_signal_on_a_candle_still_forming_waits_until_it_closes(world):
     assert trader.run_cycle().orders_placed == 0
     world.clock.advance(1)
     assert trader.run_cycle().orders_placed == 1
+
+
+# -- venues as they really are ----------------------------------------------------------------
+
+
+def test_a_candle_still_forming_when_fetched_is_never_decided_on(world, monkeypatch):
+    world.clock = FakeClock(wall_start=NOW - 1)  # the signal candle closes in one second
+    trader = world.trader()
+    fetch = trader.broker.broker.fetch_candles
+
+    def slow_fetch(*args):  # the answer takes 2 s: the minute rolls over before the decision
+        candles = fetch(*args)
+        world.clock.advance(2)
+        return candles
+
+    monkeypatch.setattr(trader.broker.broker, "fetch_candles", slow_fetch)
+    assert trader.run_cycle().orders_placed == 0  # fetched while the candle was forming
+    assert world.server.requests_to("create_order") == []
+    assert trader.run_cycle().orders_placed == 1  # fetched after it closed
+
+
+def test_an_order_that_arrives_late_is_found_never_sent_twice(world):
+    # A crash left the entry stored but its send in flight: the venue takes it only after the
+    # restarted process first looks for it. Kraken (like Binance) refuses a repeated client
+    # id only while the first order is open, so a re-send then would be a second real order.
+    before = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    rec = pending_entry(before, world.clock)
+    before.close()
+    trader = world.trader()
+    world.clock.advance(1)
+    assert trader.run_cycle().ok and not trader.reconciled  # "no such order", 1 s on: no proof
+    assert world.server.requests_to("create_order") == []
+    world.ledgers["alice"].place(  # the first send arrives
+        "BTC/USD", "buy", "market", amount=0.5, client_order_id=rec.client_order_id
+    )
+    world.clock.advance(15)
+    assert trader.run_cycle().ok and trader.reconciled
+    assert world.server.requests_to("create_order") == []  # found: never sent again
+    assert [o.client_order_id for o in world.venue_orders()] == [rec.client_order_id]
+    assert world.stores[0].get_order(rec.client_order_id).status == "filled"
+    assert len(world.stores[0].open_positions()) == 1
+
+
+def test_an_order_whose_absence_cannot_be_proven_stays_unknown_and_is_told_once(world):
+    trader = world.trader(timeout=1.0)
+    # A venue whose lookup forgets orders after 60 s (as OKX forgets cancelled ones).
+    trader.desk.venue = dataclasses.replace(trader.venue, lookup_retention_seconds=60.0)
+    world.server.inject("create_order", Fault("drop", times=1))
+    trader.run_cycle()
+    world.clock.advance(20)  # the first "no such order"...
+    trader.run_cycle()
+    world.clock.advance(100)  # ...and the venue's memory ended before a second one
+    with capture_logs() as logs:
+        results = [trader.run_cycle()]
+        world.clock.advance(30)
+        results.append(trader.run_cycle())
+    told = [e for e in logs if e["event"] == "order_absence_unprovable"]
+    assert len(told) == 1 and told[0]["log_level"] == "error"
+    assert told[0]["client_order_id"] == entry_id()
+    assert world.stores[0].get_order(entry_id()).status == "unknown"
+    assert len(world.server.requests_to("create_order")) == 1  # nothing re-sent
+    assert [r.orders_unknown for r in results] == [[entry_id()], [entry_id()]]
+
+
+def exits_world(world) -> Store:
+    """Alice holds BTC and ETH, both stored as positions whose stops the candles now hit."""
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)
+    store.open_position("ETH/USD", 0.5, 2100.0, 2050.0, 2300.0, 50.0, NOW - 3600)
+    store.close()
+    world.ledgers["alice"].balances.update({"BTC": 0.2, "ETH": 0.5})
+    world.market.set_candles("BTC/USD", rows(cs.from_closes([*SIGNAL.close[:-1], 128.0])))
+    return store
+
+
+def test_a_refused_exit_is_that_positions_problem_and_the_counts_stay_true(world):
+    exits_world(world)
+    trader = world.trader()
+    # The venue refuses the first exit (BTC's: the oldest position comes first).
+    world.server.inject("create_order", Fault("venue_error", code="insufficient_funds", times=1))
+    result = trader.run_cycle()
+    assert result.positions_open == 1  # BTC's, still open: never 0 while one is
+    assert [p.symbol for p in world.stores[0].open_positions()] == ["BTC/USD"]
+    (eth,) = [o for o in world.venue_orders() if o.symbol == "ETH/USD"]  # ETH went on
+    assert eth.side == "sell" and eth.status == "filled"
+    assert any("BTC/USD: exit refused" in n and "in 60s" in n for n in result.notes)
+    (btc,) = world.stores[0].open_positions()
+    assert btc.exit_attempts == 1 and btc.exit_retry_at == pytest.approx(NOW + 60)
+    assert result.exit_blocked == {}
+
+
+def test_a_refused_exit_is_retried_with_backoff_then_flagged_blocked(world):
+    exits_world(world)
+    world.ledgers["alice"].balances["ETH"] = 0.0  # only BTC is held now
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    (eth,) = [p for p in store.open_positions() if p.symbol == "ETH/USD"]
+    store.close_position(eth.id, 2000.0, "sold elsewhere", NOW, 0.0)
+    store.close()
+    trader = world.trader()
+    world.server.inject("create_order", Fault("venue_error", code="insufficient_funds"))
+    sends = []
+    for advance in (0, 30, 30, 100, 140, 600, 600):
+        world.clock.advance(advance)
+        result = trader.run_cycle()
+        sends.append(len(world.server.requests_to("create_order")))
+        assert result.positions_open == 1
+    # Tried at 0 s, then 60 s and 300 s later (waits of 60 s and 240 s), then never again.
+    assert sends == [1, 1, 2, 2, 3, 3, 3]
+    (btc,) = world.stores[0].open_positions()
+    assert btc.exit_attempts == 3 and "nsufficient" in btc.exit_blocked
+    assert result.exit_blocked == {"BTC/USD": btc.exit_blocked}
+    assert any("exit blocked" in n for n in result.notes)
+
+
+def test_a_cycle_that_ends_early_still_counts_its_open_positions(world):
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)  # not hit
+    store.close()
+    world.ledgers["alice"].balances["BTC"] = 0.2
+    trader = world.trader()
+    assert trader.run_cycle().positions_open == 1
+    world.server.inject("balance", Fault("status", 502, times=1))
+    result = trader.run_cycle()
+    assert not result.ok and result.positions_open == 1
+
+
+def test_reconciliation_corrects_drift_below_one_percent(world):
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)
+    store.close()
+    world.ledgers["alice"].balances["BTC"] = 0.1998  # 0.1% less: a fee taken in the coin
+    report = world.trader().reconcile()
+    assert report.resized == ["BTC/USD"]
+    (pos,) = world.stores[0].open_positions()
+    assert pos.quantity == pytest.approx(0.1998)
+
+
+def test_a_holding_too_small_to_sell_is_dust_never_adopted(world):
+    # $2 of ETH: worth more than the $1 of a rounding remainder, less than the venue takes
+    # (Kraken's ETH ordermin 0.002; the registry's $10 where the adapter publishes no rules).
+    world.ledgers["alice"].balances["ETH"] = 0.001
+    trader = world.trader()
+    result = trader.run_cycle()
+    assert trader.reconciled
+    assert "ETH/USD" not in [p.symbol for p in world.stores[0].open_positions()]
+    assert result.dust == {"ETH": pytest.approx(0.001)}
+    assert [o for o in world.venue_orders() if o.symbol == "ETH/USD"] == []

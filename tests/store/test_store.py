@@ -82,9 +82,10 @@ def test_fresh_database_is_wal_at_current_version(tmp_path: Path) -> None:
     Store(path, ALICE).close()
     conn = raw(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"orders", "fills", "positions", "cycles", "health_events", "day_equity"} <= tables
+    assert "dust" in tables
     conn.close()
 
 
@@ -557,3 +558,61 @@ def test_a_transaction_lands_all_its_writes_or_none(tmp_path: Path) -> None:
         assert store.open_positions() == [pos]
     finally:
         store.close()
+
+
+def test_a_version_2_database_upgrades_with_fees_absence_exits_and_dust(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, MIGRATIONS[:2]) == (0, 2)
+    conn.execute(
+        "INSERT INTO orders (account_key, client_order_id, intent_id, symbol, side, type,"
+        " amount, purpose, status, created_at, updated_at)"
+        " VALUES ('user/a/KRAKEN', 'c1', 'i1', 'LTC/USDT', 'buy', 'market', 0.1, 'entry',"
+        " 'filled', 1.0, 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO positions (account_key, symbol, quantity, entry_price, stop, highest_close,"
+        " opened_at) VALUES ('user/a/KRAKEN', 'LTC/USDT', 0.1, 80.0, 75.0, 80.0, 1.0)"
+    )
+    conn.close()
+    clock = FakeClock(wall_start=50.0)
+    with Store(path, "user/a/KRAKEN", clock=clock) as store:
+        old = store.get_order("c1")
+        assert (old.fee, old.fee_currency, old.sent_at, old.absent_checks) == (0.0, None, None, 0)
+        (pos,) = store.open_positions()
+        assert (pos.exit_attempts, pos.exit_retry_at, pos.exit_blocked) == (0, None, None)
+        store.update_order("c1", fee=0.0001, fee_currency="LTC", absent_checks=2, absent_at=9.0)
+        got = store.get_order("c1")
+        assert (got.fee, got.fee_currency, got.absent_checks, got.absent_at) == (
+            0.0001, "LTC", 2, 9.0,
+        )  # fmt: skip
+        store.update_position(pos.id, exit_attempts=3, exit_retry_at=70.0, exit_blocked="EOrder")
+        (pos,) = store.open_positions()
+        assert (pos.exit_attempts, pos.exit_retry_at, pos.exit_blocked) == (3, 70.0, "EOrder")
+        assert store.dust() == []
+
+
+def test_dust_is_kept_per_asset_and_forgotten_at_zero(store: Store, clock: FakeClock) -> None:
+    store.set_dust("LTC", 0.0004)
+    clock.advance(5)
+    store.set_dust("BTC", 2e-9)
+    store.set_dust("LTC", 0.0006)  # replaced, not added: the caller knows the whole remainder
+    assert [(d.asset, d.quantity) for d in store.dust()] == [("BTC", 2e-9), ("LTC", 0.0006)]
+    assert {d.updated_at for d in store.dust()} == {clock.wall()}
+    store.set_dust("BTC", 0.0)
+    assert [d.asset for d in store.dust()] == ["LTC"]
+    with pytest.raises(ValueError):
+        store.set_dust("LTC", math.nan)
+    with Store(store.path, BOB) as other:
+        assert other.dust() == []  # scoped to its account like every other table
+
+
+def test_new_order_fields_round_trip(store: Store) -> None:
+    rec = order(fee=0.25, fee_currency="USD", sent_at=5.0, absent_checks=1, absent_at=6.0)
+    assert store.record_order(rec)
+    got = store.get_order("cid-1")
+    assert (got.fee, got.fee_currency, got.sent_at, got.absent_checks, got.absent_at) == (
+        0.25, "USD", 5.0, 1, 6.0,
+    )  # fmt: skip
+    with pytest.raises(ValueError):
+        store.record_order(order("cid-2", fee=math.inf))

@@ -29,3 +29,17 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     assert report.checks == 1 + sum(k.kind != "startup" for k in report.kills)
     assert report.venue_orders >= 10 and report.store_orders >= report.venue_orders
     assert report.events["reconciled"] >= 3 * report.checks
+
+
+def test_on_kraken_an_order_landing_after_the_restart_is_never_sent_twice(tmp_path):
+    # Kraken refuses a repeated client id only while its order is open: a re-send of an order
+    # that lands late would be a second order. Two kills inside order placement, the first
+    # with the order landing 20-26 s later, after the restarted daemon's first look-up.
+    options = Options(kills=2, seed=SEED, max_seconds=150.0, workdir=tmp_path, venue="KRAKEN")
+    report = run(options)
+    examples = {k: sorted(v)[:3] for k, v in report.violations.items() if v}
+    assert report.error is None, (report.error, examples)
+    assert report.finished and report.counts() == dict.fromkeys(VIOLATIONS, 0), examples
+    late = [k for k in report.kills if k.fault == "latency_long" and k.in_flight]
+    assert late, report.kills
+    assert report.venue_orders >= 2 and report.store_orders >= report.venue_orders

@@ -6,12 +6,17 @@ or a real adapter's public data (paper trading on a real account, e.g. account
 ``KRAKEN``). Failures of the data source (already ``bot.errors`` types: the adapter translated
 them) propagate unchanged, like the real venue's.
 
-Fills: market orders at the last price moved by ``slippage_bps`` against us (a buy pays
-more, a sell gets less); limit orders at their limit price once the last price has
-crossed it, checked whenever orders, balance or positions are asked for. The fee is
-``fee_rate`` of the notional, in USD. Wallet arithmetic is exact (``Decimal``); floats
-appear only at the interface. Cash is one USD pool: symbols quoted in any USD-like
-currency (USD, USDT, USDC, ...) settle against it.
+Fills: market orders at the last price moved by ``slippage_bps`` against us; limit orders
+at their limit price once the last price has crossed it, checked whenever orders, balance
+or positions are asked for. The fee is ``fee_rate`` of the notional, in the quote currency,
+or with ``fee_currency=FeeCurrency.RECEIVED`` in the currency the fill pays out (a buy of
+0.1 LTC leaves 0.0999 LTC, as on Binance and OKX). Wallet arithmetic is exact
+(``Decimal``). Cash is one USD pool: symbols quoted in any USD-like currency settle in it.
+
+Like a venue, it refuses an order its market rules refuse (``bot.brokers.paper.rules``),
+and a repeated client order id: for ever (the default) or, with
+``DuplicateClientIds.OPEN_ONLY``, only while the earlier order is open (a re-sent filled
+order is then a second order, as on Kraken and Binance).
 """
 
 from __future__ import annotations
@@ -25,25 +30,32 @@ from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
 from bot.brokers.base import Broker
+from bot.brokers.paper import rules
 from bot.brokers.paper.faults import FaultInjector
 from bot.brokers.paper.wallet import (  # CASH is re-exported: bot.brokers.paper.broker.CASH
-    CASH,
     Entry,
+    FeeCurrency,
     Holding,
     dec,
+    fill_fee,
     fill_price,
+    floor_to_step,
     is_open,
+    open_order,
     sell_quantity,
+    wallet_balance,
+    wallet_positions,
 )
+from bot.brokers.venues import DuplicateClientIds
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import InsufficientFunds, OrderRejected
 from bot.model import (
-    DUST_USD,
     USD_LIKE,
     AssetClass,
     Balance,
     BrokerSpec,
     Candles,
+    MarketRules,
     Order,
     OrderRequest,
     OrderStatus,
@@ -82,6 +94,8 @@ class PaperBroker(Broker):
         clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] = time.sleep,
         fault_seed: int = 0,
+        fee_currency: FeeCurrency = FeeCurrency.QUOTE,
+        duplicate_client_ids: DuplicateClientIds = DuplicateClientIds.REFUSED_FOREVER,
     ) -> None:
         if starting_usd < 0 or fee_rate < 0 or slippage_bps < 0:
             raise ValueError("starting_usd, fee_rate and slippage_bps must not be negative")
@@ -95,6 +109,8 @@ class PaperBroker(Broker):
         self._market = market
         self._clock = clock
         self._fee_rate = dec(fee_rate)
+        self._fee_currency = FeeCurrency(fee_currency)
+        self._duplicates = DuplicateClientIds(duplicate_client_ids)
         self._slippage = dec(slippage_bps) / 10_000
         self._call_lock = threading.Lock()
         self._lock = threading.RLock()  # guards the wallet and the book
@@ -102,7 +118,9 @@ class PaperBroker(Broker):
         self._reserved_cash = Decimal(0)
         self._holdings: dict[str, Holding] = {}
         self._reserved_base: dict[str, Decimal] = {}
-        self._orders: dict[str, Entry] = {}
+        self._orders: dict[str, Entry] = {}  # the newest order of each client id
+        self._reused: list[Entry] = []  # older orders whose client id was used again
+        self._rules: dict[str, MarketRules] = {}
         self._ids = itertools.count(1)
         self._listed: list[str] | None = None
 
@@ -122,6 +140,11 @@ class PaperBroker(Broker):
     def fetch_ticker(self, symbol: str) -> Ticker:
         """Ticker from the data source."""
         return self._call("fetch_ticker", self._market.fetch_ticker, symbol)
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """The data source's venue rules for ``symbol`` (its adapter's), or the paper defaults
+        (``bot.brokers.paper.rules``); asked of the source once per symbol."""
+        return self._call("market_rules", self._market_rules, symbol)
 
     # --- wallet --------------------------------------------------------------------
 
@@ -154,7 +177,7 @@ class PaperBroker(Broker):
         return self._call("place_order", self._place, request)
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
-        """The order with this client id, or None."""
+        """The newest order with this client id, open or closed, or None."""
         return self._call("fetch_order", self._fetch_order, client_order_id)
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
@@ -164,6 +187,12 @@ class PaperBroker(Broker):
     def cancel_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
         """Cancel an open order and release its funds; a finished order is returned as is."""
         return self._call("cancel_order", self._cancel, client_order_id)
+
+    def all_orders(self) -> list[Order]:
+        """Every order placed, oldest first (a reused client id's earlier orders too)."""
+        with self._lock:
+            entries = sorted((*self._reused, *self._orders.values()), key=lambda e: e.serial)
+            return [e.order for e in entries]
 
     # --- internals -----------------------------------------------------------------
 
@@ -190,36 +219,24 @@ class PaperBroker(Broker):
     def _last(self, symbol: str) -> Decimal:
         return dec(self._market.fetch_ticker(symbol).last)
 
+    def _market_rules(self, symbol: str) -> MarketRules:
+        if symbol not in self._rules:
+            self._rules[symbol] = rules.rules_of(self._market, symbol)
+        return self._rules[symbol]
+
     def _balance(self) -> Balance:
         prices = self._prices_for_book()
         with self._lock:
             self._match_limits(prices)
-            cash = {CASH: self._cash}
-            equity = self._cash
-            for symbol, holding in self._holdings.items():
-                if holding.quantity > 0:
-                    base = symbol.split("/")[0]
-                    cash[base] = cash.get(base, Decimal(0)) + holding.quantity
-                    equity += holding.quantity * prices[symbol]
-            return Balance(
-                cash={k: float(v) for k, v in cash.items()},
-                usd_cash=float(self._cash),
-                usd_equity=float(equity),
+            return wallet_balance(
+                self._cash, self._reserved_cash, self._holdings, self._reserved_base, prices
             )
 
     def _positions(self) -> list[Position]:
         prices = self._prices_for_book()
         with self._lock:
             self._match_limits(prices)
-            out = []
-            for symbol, holding in self._holdings.items():
-                if holding.quantity <= 0:
-                    continue
-                value = holding.quantity * prices[symbol]
-                if value > DUST_USD:
-                    avg = holding.cost / holding.quantity
-                    out.append(Position(symbol, float(holding.quantity), float(avg), float(value)))
-            return out
+            return wallet_positions(self._holdings, prices)
 
     def _prices_for_book(self, *, holdings: bool = True) -> dict[str, Decimal]:
         """Last prices of the symbols with open orders (and held ones), outside the lock."""
@@ -236,33 +253,36 @@ class PaperBroker(Broker):
         if symbol.split("/")[-1] not in USD_LIKE:
             raise OrderRejected(f"paper trading settles in USD only, not {symbol}")
         last = self._last(symbol)
+        refused = rules.refusal(self._market_rules(symbol), request, float(last))
+        if refused:
+            raise OrderRejected(f"{symbol}: {refused}")
         if request.type is OrderType.MARKET:
-            return self._fill_market(request, last)
+            return self._fill_market(request, last, self._market_rules(symbol).amount_step)
         entry = self._book_limit(request)
         self._match_limits({symbol: last})
         with self._lock:
             return entry.order  # the entry stays in the book; matching may have filled it
 
-    def _fill_market(self, request: OrderRequest, last: Decimal) -> Order:
+    def _fill_market(self, request: OrderRequest, last: Decimal, step: float | None) -> Order:
         buy = request.side is Side.BUY
         price = fill_price(last, self._slippage, buy=buy)
         if request.amount is not None:
             qty = dec(request.amount)
-            notional = qty * price
         else:
             assert request.quote_amount is not None  # OrderRequest: amount or quote_amount
-            notional = dec(request.quote_amount)  # exactly the notional asked for
-            qty = notional / price
+            # At most the notional asked for, in whole lot steps (as a venue sizes it).
+            qty = floor_to_step(dec(request.quote_amount) / price, step)
+        notional = qty * price
         with self._lock:
             self._check_new_id(request.client_order_id)
             if buy:
-                self._check_cash(notional * (1 + self._fee_rate))
+                fee_in_cash = self._fee_currency is FeeCurrency.QUOTE
+                self._check_cash(notional * (1 + self._fee_rate) if fee_in_cash else notional)
             else:
                 sellable = self._check_base(request.symbol, qty)
                 if sellable != qty:
                     qty, notional = sellable, sellable * price
-            entry = Entry(order=self._new_order(request, qty), amount=qty)
-            self._orders[request.client_order_id] = entry
+            entry = self._book(request, Entry(order=self._new_order(request, qty), amount=qty))
             self._settle(entry, qty, notional)
             return entry.order
 
@@ -284,13 +304,18 @@ class PaperBroker(Broker):
                 self._reserved_base[request.symbol] = held + qty
             order = self._new_order(request, qty)
             entry = Entry(order, limit=limit, amount=qty, reserved_cash=cash, reserved_base=base)
-            self._orders[request.client_order_id] = entry
-            return entry
+            return self._book(request, entry)
 
     def _check_new_id(self, client_order_id: str) -> None:
-        # A real venue refuses a reused client id too; the daemon relies on that.
-        if client_order_id in self._orders:
-            raise OrderRejected(f"duplicate client order id {client_order_id}")
+        """Refuse a client id already used (lock held), as the venue's rule says; under
+        OPEN_ONLY a closed order's id is taken again by the new order."""
+        earlier = self._orders.get(client_order_id)
+        if earlier is None:
+            return
+        if self._duplicates is DuplicateClientIds.OPEN_ONLY and not is_open(earlier):
+            self._reused.append(earlier)
+            return
+        raise OrderRejected(f"duplicate client order id {client_order_id}")
 
     def _check_cash(self, needed: Decimal) -> None:
         free = self._cash - self._reserved_cash
@@ -306,33 +331,37 @@ class PaperBroker(Broker):
         return sell_quantity(symbol, qty, free)
 
     def _new_order(self, request: OrderRequest, qty: Decimal) -> Order:
-        return Order(
-            client_order_id=request.client_order_id,
-            venue_order_id=f"paper-{next(self._ids)}",
-            symbol=request.symbol,
-            side=request.side,
-            type=request.type,
-            status=OrderStatus.OPEN,
-            amount=float(qty),
-            extra={"paper": "true", "created_at": f"{self._clock.wall():.3f}"},
-        )
+        return open_order(request, qty, f"paper-{next(self._ids)}", self._clock.wall())
+
+    def _book(self, request: OrderRequest, entry: Entry) -> Entry:
+        """Keep ``entry`` as the newest order of its client id (lock held)."""
+        entry.serial = len(self._orders) + len(self._reused)
+        self._orders[request.client_order_id] = entry
+        return entry
 
     def _settle(self, entry: Entry, qty: Decimal, notional: Decimal) -> None:
         """Move the money of a fill of ``qty`` for ``notional`` USD (lock held); mark it filled."""
-        fee = notional * self._fee_rate
-        holding = self._holdings.setdefault(entry.order.symbol, Holding())
-        if entry.order.side is Side.BUY:
-            self._cash -= notional + fee
-            holding.buy(qty, notional)
+        order = entry.order
+        buy = order.side is Side.BUY
+        fee, currency, fee_usd = fill_fee(
+            order.symbol, buy, qty, notional, self._fee_rate, self._fee_currency
+        )
+        in_base = currency == order.symbol.partition("/")[0]
+        holding = self._holdings.setdefault(order.symbol, Holding())
+        if buy:
+            self._cash -= notional if in_base else notional + fee
+            holding.buy(qty - fee if in_base else qty, notional)
         else:
             self._cash += notional - fee
             holding.sell(qty)
         entry.order = replace(
-            entry.order,
+            order,
             status=OrderStatus.FILLED,
             filled=float(qty),
             average_price=float(notional / qty),
-            fee_usd=float(fee),
+            fee_usd=float(fee_usd),
+            fee=float(fee),
+            fee_currency=currency,
         )
 
     def _release(self, entry: Entry) -> None:
