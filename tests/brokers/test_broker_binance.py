@@ -151,6 +151,20 @@ def test_balance_cash_and_equity(server, venue, market, make_broker):
     assert balance.usd_equity == pytest.approx(1050.0 + 0.01 * BTC)
 
 
+
+def test_free_balance_excludes_what_an_open_order_holds(server, venue, make_broker):
+    """An exit may sell only what is free: an open order's hold is not."""
+    venue.add_account(KEY, SECRET, {"USDT": 1000.0, "BTC": 0.01})
+    broker = make_broker(server)
+    assert broker.fetch_balance().free_amount("BTC") == pytest.approx(0.01)
+    broker.place_order(
+        OrderRequest("BTC/USDT", Side.SELL, OrderType.LIMIT, "nija-bn-h1", amount=0.004,
+                     limit_price=BTC * 2)
+    )  # fmt: skip
+    balance = broker.fetch_balance()
+    assert balance.cash["BTC"] == pytest.approx(0.01)
+    assert balance.free_amount("BTC") == pytest.approx(0.006)
+
 def test_an_account_holding_only_crypto_is_funded(server, venue, make_broker):
     venue.add_account(KEY, SECRET, {"BTC": 500.0 / BTC})
     balance = make_broker(server).fetch_balance()

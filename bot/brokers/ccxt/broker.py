@@ -200,11 +200,23 @@ class CcxtBroker(Broker):
 
     # -- account ------------------------------------------------------------
     def _totals(self, params: dict[str, Any] | None = None) -> dict[str, float]:
+        return self._amounts(params)[0]
+
+    def _amounts(
+        self, params: dict[str, Any] | None = None
+    ) -> tuple[dict[str, float], dict[str, float] | None]:
+        """Totals per currency, and what orders may spend now (None when the venue says not)."""
         raw = self._sdk(self._ex.fetch_balance, params or {})
         totals = raw.get("total") if isinstance(raw, dict) else None
         if not isinstance(totals, dict):
             raise BadResponse(f"{self.name} balance answer has no totals")
-        return {code: float(v) for code, v in totals.items() if v}
+        free = raw.get("free")
+        spendable = (
+            {code: float(v) for code, v in free.items() if v is not None}
+            if isinstance(free, dict)
+            else None
+        )
+        return {code: float(v) for code, v in totals.items() if v}, spendable
 
     def _holdings(self, totals: dict[str, float]) -> list[Position]:
         """Non-USD holdings worth at least DUST_USD, valued at their last price."""
@@ -233,13 +245,18 @@ class CcxtBroker(Broker):
         """
         with self._budget():
             self._markets()
-            totals = self._totals()
+            totals, free = self._amounts()
             usd_cash = sum(v for code, v in totals.items() if code in USD_LIKE)
             held = self._holdings(totals)
             funding_usd, notes = self._funding() if self._venue.funding_account else (0.0, ())
         equity = usd_cash + sum(p.market_value_usd or 0.0 for p in held)
         return Balance(
-            cash=totals, usd_cash=usd_cash, usd_equity=equity, funding_usd=funding_usd, notes=notes
+            cash=totals,
+            usd_cash=usd_cash,
+            usd_equity=equity,
+            funding_usd=funding_usd,
+            notes=notes,
+            free=free,
         )
 
     def _funding(self) -> tuple[float, tuple[str, ...]]:
