@@ -15,25 +15,10 @@ from bot.isolation.manager import (
     get_isolation_manager,
 )
 from bot.redact import MASK, Redactor
-from nija_testkit.clock import FakeClock
+from tests.isolation.conftest import ALICE, BOB
 
 H = AccountHealthStatus
 NET = FailureType.NETWORK_ERROR
-ALICE = ("user", "alice", "KRAKEN")
-BOB = ("user", "bob", "KRAKEN")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def mgr(clock: FakeClock) -> AccountIsolationManager:
-    m = AccountIsolationManager(clock=clock)
-    m.register_account(*ALICE)
-    m.register_account(*BOB)
-    return m
 
 
 def status(m: AccountIsolationManager, acct=ALICE) -> AccountHealthStatus:

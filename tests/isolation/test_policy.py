@@ -10,25 +10,10 @@ from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.isolation.policy import Weight, weigh
 from bot.store.db import StoreError
-from nija_testkit.clock import FakeClock
+from tests.isolation.conftest import ALICE, BOB
 
 H = AccountHealthStatus
-ALICE = ("user", "alice", "KRAKEN")
-BOB = ("user", "bob", "KRAKEN")
 NO_FUNDS = InsufficientFunds("insufficient funds")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def mgr(clock: FakeClock) -> AccountIsolationManager:
-    m = AccountIsolationManager(clock=clock)
-    m.register_account(*ALICE)
-    m.register_account(*BOB)
-    return m
 
 
 def metrics(m: AccountIsolationManager, acct=ALICE) -> dict:
