@@ -151,7 +151,6 @@ def test_balance_cash_and_equity(server, venue, market, make_broker):
     assert balance.usd_equity == pytest.approx(1050.0 + 0.01 * BTC)
 
 
-
 def test_free_balance_excludes_what_an_open_order_holds(server, venue, make_broker):
     """An exit may sell only what is free: an open order's hold is not."""
     venue.add_account(KEY, SECRET, {"USDT": 1000.0, "BTC": 0.01})
@@ -164,6 +163,7 @@ def test_free_balance_excludes_what_an_open_order_holds(server, venue, make_brok
     balance = broker.fetch_balance()
     assert balance.cash["BTC"] == pytest.approx(0.01)
     assert balance.free_amount("BTC") == pytest.approx(0.006)
+
 
 def test_an_account_holding_only_crypto_is_funded(server, venue, make_broker):
     venue.add_account(KEY, SECRET, {"BTC": 500.0 / BTC})
