@@ -185,7 +185,7 @@ class IndependentBrokerTrader:
         # Never a new, empty database in place of a missing one: that thread waits instead.
         if self.database.problem is not None:
             raise StoreError("open", self.database.problem, account_key=key)
-        return Store(self.db, key, clock=self.clock, redactor=self.redactor)
+        return Store(self.db, key, clock=self.clock, redactor=self.redactor, create=False)
 
     def _start_worker(self, spec: BrokerSpec) -> None:
         key = spec.account.key

@@ -30,6 +30,7 @@ __all__ = [
     "guarded",
     "make_private",
     "migrate",
+    "open_existing",
     "pragma",
     "prepare_connection",
     "prepare_database",
@@ -85,14 +86,17 @@ def db_path(data_dir: str | Path, mode: str) -> Path:
     return Path(data_dir) / f"nija-{mode}.db"
 
 
-def make_private(path: Path) -> None:
-    """Create the database file owner-only (0600) unless it exists, and make it and its
-    ``-wal`` and ``-shm`` files 0600 (files an older version left readable are fixed too).
+def make_private(path: Path, *, create: bool = True) -> None:
+    """Create the database file owner-only (0600) unless it exists (or, with ``create``
+    False, require it to exist), and make it and its ``-wal`` and ``-shm`` files 0600
+    (files an older version left readable are fixed too).
 
     SQLite creates ``-wal`` and ``-shm`` with the main file's mode, so creating that file
-    first is what keeps them private. OSError when the files cannot be changed.
+    first is what keeps them private. OSError when the files cannot be changed, and
+    FileNotFoundError when ``create`` is False and the file is missing.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    flags = os.O_RDWR | (os.O_CREAT if create else 0)
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
     try:
         os.fchmod(fd, PRIVATE_FILE_MODE)
     finally:
@@ -119,6 +123,12 @@ def rollback_quietly(conn: sqlite3.Connection) -> None:
             conn.rollback()
     except sqlite3.Error:
         pass
+
+
+def open_existing(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection to the database at ``path`` that never creates it: a file that has
+    vanished is an error, not a new empty database that would forget every order."""
+    return connect(f"{path.resolve().as_uri()}?mode=rw", busy_timeout_ms, uri=True)
 
 
 def connect(target: str, busy_timeout_ms: int, *, uri: bool = False) -> sqlite3.Connection:

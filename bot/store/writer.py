@@ -35,6 +35,7 @@ from bot.store.db import (
     guarded,
     make_private,
     migrate,
+    open_existing,
     prepare_connection,
     prepare_database,
     rollback_quietly,
@@ -100,13 +101,25 @@ class Store(AccountReader):
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         *,
         redactor: Redactor | None = None,
+        create: bool = True,
     ) -> None:
+        """Open (and, with ``create``, create) the store of ``account_key`` at ``path``.
+
+        The daemon prepares its database once and opens each account's store with
+        ``create=False``: a database file that has vanished is then a StoreError for that
+        account, never a fresh empty file.
+        """
         self.path = Path(path)
         self.redactor = redactor or Redactor()
         with guarded("open", account_key):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            make_private(self.path)
-            conn = connect(str(self.path), busy_timeout_ms)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path, create=create)
+            conn = (
+                connect(str(self.path), busy_timeout_ms)
+                if create
+                else open_existing(self.path, busy_timeout_ms)
+            )
         try:
             super().__init__(conn, account_key)
             self._clock = clock

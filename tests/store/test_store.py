@@ -23,6 +23,7 @@ from bot.store.writer import (
     StoreError,
     db_path,
     migrate,
+    prepare_database,
 )
 from nija_testkit.clock import FakeClock
 
@@ -616,3 +617,15 @@ def test_new_order_fields_round_trip(store: Store) -> None:
     )  # fmt: skip
     with pytest.raises(ValueError):
         store.record_order(order("cid-2", fee=math.inf))
+
+
+def test_a_store_opened_without_create_never_makes_a_new_database(tmp_path):
+    """The daemon's account threads open with create=False: a vanished file is an error."""
+    path = tmp_path / "nija-paper.db"
+    prepare_database(path)
+    with Store(path, "user/a/PAPER", create=False) as store:
+        assert store.open_positions() == []
+    path.unlink()
+    with pytest.raises(StoreError):
+        Store(path, "user/a/PAPER", create=False)
+    assert not path.exists()
