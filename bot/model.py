@@ -229,8 +229,10 @@ class MarketRules:
             step = max(step or 1.0, 1.0)
         if not step:
             return amount
-        # A tiny epsilon keeps 0.3 / 0.1 = 2.9999999999999996 from losing a whole step.
-        return math.floor(amount / step + 1e-9) * step
+        # A tiny tolerance keeps 0.3 / 0.1 = 2.9999999999999996 from losing a whole step; it
+        # grows with the count of steps (6.630369857 / 1e-9 = 6630369856.999999).
+        units = amount / step
+        return min(amount, math.floor(units + max(1e-9, abs(units) * 1e-12)) * step)
 
     def refusal(self, amount: float, price: float) -> str | None:
         """Why the venue's published rules would refuse ``amount`` at ``price``, or None."""

@@ -18,6 +18,13 @@ def test_amounts_round_down_to_the_lot_step(amount, floored):
     assert LTC.floor_amount(amount) <= amount
 
 
+def test_a_balance_on_the_step_keeps_every_step_however_many_it_holds():
+    shares = MarketRules("SPY", "SPY", "USD", amount_step=1e-9)  # Alpaca's fractional shares
+    assert 6.630369857 / 1e-9 < 6630369857  # the float division falls just short
+    assert shares.floor_amount(6.630369857) == 6.630369857
+    assert shares.floor_amount(6.6303698569) == pytest.approx(6.630369856, abs=1e-15)
+
+
 def test_whole_units_only_when_not_fractionable():
     stock = MarketRules("F", "F", "USD", fractionable=False)
     assert stock.floor_amount(2.7) == 2.0

@@ -1,11 +1,12 @@
-"""Round trips on a venue that takes a buy's fee in the coin bought (Binance, OKX).
+"""Round trips on a venue that takes a buy's fee in the coin bought (Binance, OKX), and on all five.
 
 The real AccountTrader trades through the paper broker with ``FeeCurrency.RECEIVED`` and
 Kraken-style repeated client ids (unique among open orders only), over the Kraken
 emulator's market data through the real SDK, with Binance-like market rules for BTC/USD
 (lot step 0.001, minimum 0.001, minimum notional 5): the venue rules the paper broker
-enforces as a venue would. Once the faithful ccxt emulators are in the tree, the same
-round trip runs live against the Binance emulator (``test_live_round_trips_on_binance``).
+enforces as a venue would. The same round trips run live through each venue's real SDK
+against its faithful emulator (``live_round_trips``): Binance and OKX take the fee in the
+coin bought, Kraken and Coinbase in the quote, Alpaca (stocks) none.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import pytest
 
 from bot.brokers.ccxt.broker import CcxtBroker
+from bot.brokers.factory import create_venue_broker
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.wallet import FeeCurrency
 from bot.brokers.venues import DuplicateClientIds
@@ -27,11 +29,7 @@ from bot.strategy.trend_pullback import get_strategy
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from nija_testkit.clock import FakeClock
-from nija_testkit.emulator import core as emulator_core
 from tests.engine.test_trader import NOW, SIGNAL, World
-
-# The faithful ccxt emulators (fees in the coin bought, client ids unique among open orders).
-FAITHFUL = hasattr(emulator_core, "fee_in_received")
 
 DAY = 86_400
 STEP = 0.001
@@ -182,6 +180,21 @@ def test_an_account_too_small_for_the_venue_skips_the_entry_with_a_note(world):
     assert "account too small" in result.no_signal
 
 
+# What each venue's emulator trades in a round trip: (symbol, another symbol it serves).
+ROUND_TRIP_SYMBOLS = {
+    "BINANCE": ("BTC/USDT", "ETH/USDT"),
+    "OKX": ("BTC/USDT", "ETH/USDT"),
+    "KRAKEN": ("BTC/USD", "ETH/USD"),
+    "COINBASE": ("BTC/USD", "ETH/USD"),
+    "ALPACA": ("SPY", "AAPL"),  # stocks: fractional shares, commission-free
+}
+
+
+def market_symbol(symbol: str) -> str:
+    """The emulators' shared market spells a stock ticker as a pair (``SPY`` → ``SPY/USD``)."""
+    return symbol if "/" in symbol else f"{symbol}/USD"
+
+
 @dataclasses.dataclass
 class RoundTrips:
     """What ``live_round_trips`` saw."""
@@ -196,13 +209,16 @@ class RoundTrips:
 
 
 def live_round_trips(handle, tmp_path, rounds: int, idle_cycles: int = 3) -> RoundTrips:
-    """``rounds`` entries and stop exits of BTC/USDT, live through ccxt on ``handle``'s venue."""
+    """``rounds`` entries and stop exits, live through the real SDK on ``handle``'s venue."""
     market, ledger = handle.venue.market, handle.ledger
-    market.set_candles("ETH/USDT", rows(cs.flat(price=2_000.0)))
+    symbol, other = ROUND_TRIP_SYMBOLS[handle.broker]
+    market.set_candles(market_symbol(other), rows(cs.flat(price=2_000.0)))
     clock = FakeClock(wall_start=NOW)
-    spec = handle.spec(symbols=("BTC/USDT", "ETH/USDT"))
-    broker = CcxtBroker(spec)
+    spec = handle.spec(symbols=(symbol, other))
+    broker = create_venue_broker(spec, clock=clock)  # Alpaca asks for bars up to "now"
     handle.built.append(broker)
+    rules = broker.market_rules(symbol)
+    base = rules.base
     store = Store(tmp_path / "nija-live.db", spec.account.key, clock=clock)
     trader = AccountTrader(
         spec.account,
@@ -213,23 +229,23 @@ def live_round_trips(handle, tmp_path, rounds: int, idle_cycles: int = 3) -> Rou
         AccountIsolationManager(clock=clock),
         clock,
     )
-    seen = RoundTrips(step=broker.market_rules("BTC/USDT").amount_step or 0.0)
+    seen = RoundTrips(step=rules.amount_step or 0.0)
     try:
         for day in range(rounds):
             signal = dataclasses.replace(
                 SIGNAL, timestamp_ms=SIGNAL.timestamp_ms + day * DAY * 1000
             )
             clock.set_wall(NOW + day * DAY)
-            market.set_candles("BTC/USDT", rows(signal))
+            market.set_candles(market_symbol(symbol), rows(signal))
             trader.run_cycle()
             for pos in store.open_positions():
                 stop_hit = cs.from_closes([*SIGNAL.close[:-1], pos.stop * 0.99], first_open=100.0)
                 stop_hit = dataclasses.replace(stop_hit, timestamp_ms=signal.timestamp_ms)
-                market.set_candles("BTC/USDT", rows(stop_hit))
+                market.set_candles(market_symbol(symbol), rows(stop_hit))
             clock.advance(300)
             exited = trader.run_cycle()
-            seen.dust.append(exited.dust.get("BTC", 0.0))
-            seen.held.append(ledger.balance("BTC"))
+            seen.dust.append(exited.dust.get(base, 0.0))
+            seen.held.append(ledger.balance(base))
         before = len(ledger.all_orders())
         for _ in range(idle_cycles):
             clock.advance(300)
@@ -238,13 +254,12 @@ def live_round_trips(handle, tmp_path, rounds: int, idle_cycles: int = 3) -> Rou
         seen.idle_orders = len(orders) - before
         seen.orders = len(orders)
         seen.refused = len(store.orders_with_status(StoredOrderStatus.REJECTED))
-        seen.base_fees = sum(o.side == "buy" and o.fee_currency == "BTC" for o in orders)
+        seen.base_fees = sum(o.side == "buy" and o.fee_currency == base for o in orders)
         return seen
     finally:
         store.close()
 
 
-@pytest.mark.skipif(not FAITHFUL, reason="needs the faithful ccxt emulators (fees in base)")
 @pytest.mark.parametrize("venue", ["BINANCE", "OKX"])
 def test_live_round_trips_with_fees_in_the_coin_bought(venue, venue_handle, tmp_path):
     """The same round trips, live, through ccxt against the Binance and OKX emulators: they
@@ -257,3 +272,16 @@ def test_live_round_trips_with_fees_in_the_coin_bought(venue, venue_handle, tmp_
     # writes them to 10 decimals: at most 5e-11 off a round, carried with the dust).
     assert seen.dust == pytest.approx(seen.held, abs=3 * 1e-10)
     assert all(d < seen.step for d in seen.dust)
+
+
+@pytest.mark.parametrize("venue", ["KRAKEN", "COINBASE", "ALPACA"])
+def test_live_round_trips_with_fees_in_the_quote(venue, venue_handle, tmp_path):
+    """Round trips, live through each venue's real SDK, on the venues that charge the fee in
+    the quote currency (Kraken, Coinbase) or none (Alpaca stocks): every exit sells the
+    whole position, none is refused, and nothing is sent once the positions are closed.
+    Five rounds: Alpaca's fifth buy fills 6.630369857 shares, a count of 1e-9 steps whose
+    float division falls just short (an exit once left one step behind)."""
+    seen = live_round_trips(venue_handle(venue), tmp_path, rounds=5)
+    assert seen.orders == 10 and seen.base_fees == 0
+    assert seen.refused == 0 and seen.idle_orders == 0
+    assert seen.held == [0.0] * 5 and seen.dust == [0.0] * 5  # every exit sold it all
