@@ -454,7 +454,7 @@ class CrashRestart:
         sent = self._wait(
             run,
             lambda: next((r for r in server.requests[seen:] if r.route == "create_order"), None),
-            20.0,
+            60.0,  # Kraken spaces private calls ~3 s: after a restart an entry can take a while
             "a create_order request",
         )
         time.sleep(self.rng.uniform(0.05, min(seconds - 0.3, 1.0)))
