@@ -23,8 +23,9 @@ from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
+from bot.daemon.status_document import account_entry
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
-from bot.daemon.worker import AccountWorker, ThreadState, WorkerSnapshot
+from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.errors import describe, is_disk_full
@@ -373,56 +374,15 @@ class IndependentBrokerTrader:
         }
 
     def _account_status(self, key: str, spec: BrokerSpec, health: dict[str, Any]) -> dict[str, Any]:
-        funded = self.funded.get(key)
         worker = self.workers.get(key)
-        snap = worker.snapshot() if worker else None
-        return {
-            "account_type": spec.account.account_type,
-            "account_id": spec.account.account_id,
-            "broker": spec.account.broker,
-            "funded": bool(funded and funded.funded),
-            "balance_usd": snap.equity_usd
-            if snap and snap.equity_usd is not None
-            else (funded.balance_usd if funded else None),
-            "thread": snap.thread if snap else ThreadState.NOT_STARTED,
-            "health": health.get("status"),
-            "circuit": health.get("circuit_state"),
-            "cycles": snap.cycles if snap else 0,
-            "last_cycle_at": snap.last_cycle_at if snap else None,
-            "last_cycle_ms": snap.last_cycle_ms if snap else None,
-            "last_error": (snap.last_error if snap else None)
-            or health.get("last_error")
-            or (funded.error if funded else None),
-            "open_positions": snap.open_positions if snap else 0,
-            "next_cycle_at": snap.next_cycle_at if snap else None,
-            "interval_seconds": snap.interval_seconds
-            if snap
-            else interval_for(self.settings, spec),
-            "restarts": snap.restarts if snap else 0,
-            "retry_in_seconds": health.get("retry_in_seconds"),
-            "consecutive_failures": health.get("consecutive_failures"),
-            "failure_breakdown": health.get("failure_breakdown", {}),
-            # balance_usd is the trading equity when known: in paper mode the paper wallet's.
-            # These two say which is which, and marks value open positions (the checks).
-            "venue_balance_usd": self._venue_balance(funded, snap),
-            "paper_equity_usd": None if self.settings.live or snap is None else snap.equity_usd,
-            "marks": snap.marks if snap else {},
-            "marks_at": snap.marks_at if snap else None,
-            # Venues as they really are: remainders too small to trade, exits the venue keeps
-            # refusing, orders whose outcome the venue has not told.
-            "dust": snap.dust if snap else {},
-            "exit_blocked": snap.exit_blocked if snap else {},
-            "orders_unknown": snap.orders_unknown if snap else [],
-        }
-
-    def _venue_balance(
-        self, funded: FundedResult | None, snap: WorkerSnapshot | None
-    ) -> float | None:
-        """What the account holds at its venue: in live mode its last cycle's equity, else
-        the funded check's answer (in paper mode the trader's equity is the paper wallet's)."""
-        if self.settings.live and snap is not None and snap.equity_usd is not None:
-            return snap.equity_usd
-        return funded.balance_usd if funded else None
+        return account_entry(
+            spec,
+            health,
+            self.funded.get(key),
+            worker.snapshot() if worker else None,
+            live=self.settings.live,
+            interval_seconds=interval_for(self.settings, spec),
+        )
 
     def log_multi_broker_status(self) -> None:
         """The periodic status summary: one line per account, then the isolation report."""

@@ -1,0 +1,71 @@
+"""The status.json document's entry for one account (schema in design.md).
+
+Built from what the daemon knows of the account: its spec, its isolation health, its
+funded check and its worker's last snapshot. Keys keep their meaning; new ones are added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.daemon.funded import FundedResult
+from bot.daemon.worker import ThreadState, WorkerSnapshot
+from bot.model import BrokerSpec
+
+
+def account_entry(
+    spec: BrokerSpec,
+    health: dict[str, Any],
+    funded: FundedResult | None,
+    snap: WorkerSnapshot | None,
+    *,
+    live: bool,
+    interval_seconds: float,
+) -> dict[str, Any]:
+    """One account's entry; ``snap`` is None before its thread ever ran."""
+    return {
+        "account_type": spec.account.account_type,
+        "account_id": spec.account.account_id,
+        "broker": spec.account.broker,
+        "funded": bool(funded and funded.funded),
+        "balance_usd": snap.equity_usd
+        if snap and snap.equity_usd is not None
+        else (funded.balance_usd if funded else None),
+        "thread": snap.thread if snap else ThreadState.NOT_STARTED,
+        "health": health.get("status"),
+        "circuit": health.get("circuit_state"),
+        "cycles": snap.cycles if snap else 0,
+        "last_cycle_at": snap.last_cycle_at if snap else None,
+        "last_cycle_ms": snap.last_cycle_ms if snap else None,
+        "last_error": (snap.last_error if snap else None)
+        or health.get("last_error")
+        or (funded.error if funded else None),
+        "open_positions": snap.open_positions if snap else 0,
+        "next_cycle_at": snap.next_cycle_at if snap else None,
+        "interval_seconds": snap.interval_seconds if snap else interval_seconds,
+        "restarts": snap.restarts if snap else 0,
+        "retry_in_seconds": health.get("retry_in_seconds"),
+        "consecutive_failures": health.get("consecutive_failures"),
+        "failure_breakdown": health.get("failure_breakdown", {}),
+        # balance_usd is the trading equity when known: in paper mode the paper wallet's.
+        # These two say which is which, and marks value open positions (the checks).
+        "venue_balance_usd": venue_balance(funded, snap, live=live),
+        "paper_equity_usd": None if live or snap is None else snap.equity_usd,
+        "marks": snap.marks if snap else {},
+        "marks_at": snap.marks_at if snap else None,
+        # Venues as they really are: remainders too small to trade, exits the venue keeps
+        # refusing, orders whose outcome the venue has not told.
+        "dust": snap.dust if snap else {},
+        "exit_blocked": snap.exit_blocked if snap else {},
+        "orders_unknown": snap.orders_unknown if snap else [],
+    }
+
+
+def venue_balance(
+    funded: FundedResult | None, snap: WorkerSnapshot | None, *, live: bool
+) -> float | None:
+    """What the account holds at its venue: in live mode its last cycle's equity, else
+    the funded check's answer (in paper mode the trader's equity is the paper wallet's)."""
+    if live and snap is not None and snap.equity_usd is not None:
+        return snap.equity_usd
+    return funded.balance_usd if funded else None
