@@ -185,7 +185,10 @@ RECOVERY_EVENTS = frozenset({
 
 # -- the market ------------------------------------------------------------------------
 def _rows(closes: np.ndarray, shift: int) -> list[list[float]]:
-    start = cs.START_MS + shift * cs.STEP_MS * 1000  # every shift: a new signal candle
+    # Every shift: a new signal candle, 1,000 candles earlier. Earlier, not later: a series
+    # moved forward would, after a few hundred phases, lie in the future, and candles that
+    # have not closed by the wall clock are (rightly) never traded on.
+    start = cs.START_MS - shift * cs.STEP_MS * 1000
     return cs.rows(cs.from_closes(closes, first_open=100.0, start_ms=start))
 
 
