@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import textwrap
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from bot.cli.output import (
     crashed,
     fail,
     parse_args,
+    run,
 )
 from bot.cli.statusfile import DaemonStatus, stale_after_seconds, status_or_problem
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -92,11 +91,6 @@ def read_env(env_file: str, environ: Mapping[str, str] | None) -> dict[str, str]
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"cannot read the .env file {Path(env_file)}: {why}") from exc
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every configured secret value replaced by ``***`` (``Redactor.mask_values``)."""
-    return Redactor(tuple(secrets)).mask_values(text)
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -385,20 +379,6 @@ def main_active_trading(ctx: Context) -> int:
         return _emit(ctx, report, trading.render_active_trading)
     report["brokers"] = [{"broker": b, "accounts": by_broker[b]} for b in sorted(by_broker)]
     return _emit(ctx, report, trading.render_active_trading)
-
-
-def run(main: Callable[[], int]) -> None:
-    """Run a command as a script and exit with its code, never waiting on a hung balance call.
-
-    ``check_funded`` leaves a worker that ignored its timeout to finish on its own; at exit
-    the interpreter would join it, so a stuck venue could hold the command for minutes.
-    """
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if any(t.name.startswith("funded-check") and t.is_alive() for t in threading.enumerate()):
-        os._exit(code)  # output is flushed; the hung call's outcome no longer matters
-    raise SystemExit(code)
 
 
 def run_broker_status() -> None:

@@ -22,12 +22,12 @@ def run_check(name: str, module: str = "bot.cli.commands") -> None:
         _refuse(f"NIJA needs Python 3.11 or newer: {HINT}")
     try:
         cli = importlib.import_module(module)
-        commands = importlib.import_module("bot.cli.commands")
+        output = importlib.import_module("bot.cli.output")
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] == "bot":
             raise  # a bug in NIJA itself, not a missing dependency
         _refuse(f"this python lacks NIJA's dependency {exc.name!r}: {HINT}")
-    commands.run(getattr(cli, name))
+    output.run(getattr(cli, name))
 
 
 def _refuse(message: str) -> None:

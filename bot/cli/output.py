@@ -13,9 +13,11 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.redact import Redactor
 
@@ -26,6 +28,7 @@ __all__ = [
     "crashed",
     "fail",
     "parse_args",
+    "run",
 ]
 
 EXIT_OK, EXIT_ATTENTION, EXIT_CONFIG = 0, 1, 2
@@ -71,3 +74,17 @@ def crashed(command: str, exc: BaseException, redactor: Redactor, as_json: bool)
 def _print_json(command: str, error: str, code: int) -> None:
     name = command.removesuffix(".py")
     sys.stdout.write(json.dumps({"command": name, "error": error, "exit_code": code}) + "\n")
+
+
+def run(main: Callable[[], int]) -> None:
+    """Run a command as a script and exit with its code, never waiting on a hung balance call.
+
+    ``check_funded`` leaves a worker that ignored its timeout to finish on its own; at exit
+    the interpreter would join it, so a stuck venue could hold the command for minutes.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(t.name.startswith("funded-check") and t.is_alive() for t in threading.enumerate()):
+        os._exit(code)  # output is flushed; the hung call's outcome no longer matters
+    raise SystemExit(code)

@@ -69,3 +69,30 @@ def venue_balance(
     if live and snap is not None and snap.equity_usd is not None:
         return snap.equity_usd
     return funded.balance_usd if funded else None
+
+
+def log_summary(log: Any, status: dict[str, Any], mode: str) -> None:
+    """The periodic status summary of a status document: one line, then one per account."""
+    report = status["isolation_report"]
+    log.info(
+        "status_summary",
+        mode=mode,
+        accounts=len(status["accounts"]),
+        trading=sum(1 for a in status["accounts"].values() if a["thread"] == ThreadState.RUNNING),
+        healthy=report["healthy_accounts"],
+        quarantined=report["quarantined_accounts"],
+        failing=report["failing_accounts"],
+        isolation=report["isolation_guarantee"],
+    )
+    for key, acct in status["accounts"].items():
+        log.info(
+            "status_account",
+            account=key,
+            funded=acct["funded"],
+            thread=acct["thread"],
+            health=acct["health"],
+            circuit=acct["circuit"],
+            cycles=acct["cycles"],
+            positions=acct["open_positions"],
+            last_error=acct["last_error"],
+        )

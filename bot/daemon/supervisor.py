@@ -23,7 +23,7 @@ from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
-from bot.daemon.status_document import account_entry
+from bot.daemon.status_document import account_entry, log_summary
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
@@ -386,32 +386,8 @@ class IndependentBrokerTrader:
 
     def log_multi_broker_status(self) -> None:
         """The periodic status summary: one line per account, then the isolation report."""
-        status = self.get_multi_broker_status()
-        report = status["isolation_report"]
-        self.log.info(
-            "status_summary",
-            mode=("DEMO " if self.demo else "") + self.settings.mode.upper(),
-            accounts=len(status["accounts"]),
-            trading=sum(
-                1 for a in status["accounts"].values() if a["thread"] == ThreadState.RUNNING
-            ),
-            healthy=report["healthy_accounts"],
-            quarantined=report["quarantined_accounts"],
-            failing=report["failing_accounts"],
-            isolation=report["isolation_guarantee"],
-        )
-        for key, acct in status["accounts"].items():
-            self.log.info(
-                "status_account",
-                account=key,
-                funded=acct["funded"],
-                thread=acct["thread"],
-                health=acct["health"],
-                circuit=acct["circuit"],
-                cycles=acct["cycles"],
-                positions=acct["open_positions"],
-                last_error=acct["last_error"],
-            )
+        mode = ("DEMO " if self.demo else "") + self.settings.mode.upper()
+        log_summary(self.log, self.get_multi_broker_status(), mode)
 
 
 __all__ = ["IndependentBrokerTrader"]

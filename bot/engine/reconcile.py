@@ -23,7 +23,7 @@ from bot.engine.orders import AMBIGUOUS, OrderDesk
 from bot.errors import VenueRefused
 from bot.model import DUST_USD, Balance, MarketRules, Position
 from bot.store.writer import PositionRecord, Store
-from bot.strategy.trend_pullback import Strategy
+from bot.strategy.base import Strategy
 
 
 @dataclass

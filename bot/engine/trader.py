@@ -38,7 +38,7 @@ from bot.isolation.manager import (
 )
 from bot.model import AccountRef, Balance, Candles, MarketRules, Side
 from bot.store.writer import OrderPurpose, PositionRecord, Store, StoreError
-from bot.strategy.trend_pullback import Intent, NoEntry, PositionView, Strategy
+from bot.strategy.base import Intent, NoEntry, PositionView, Strategy
 
 
 @dataclass

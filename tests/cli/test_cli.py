@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from bot.cli.commands import redact
 from bot.cli.statusfile import pid_alive
 from bot.config.settings import secret_values
+from bot.redact import Redactor
 from bot.store.writer import Store, db_path
 from nija_testkit.emulator.server import Fault
 from nija_testkit.harness import wait_for
@@ -421,7 +421,9 @@ def test_active_trading_reads_without_writing(data_dir):
 
 def test_redact_hides_every_configured_secret_value():
     env = {"KRAKEN_API_SECRET": SECRET, "KRAKEN_API_KEY": KEY, "NIJA_MODE": "paper"}
-    text = redact(f"signing with {SECRET} for {KEY} in paper mode", secret_values(env))
+    text = Redactor(tuple(secret_values(env))).mask_values(
+        f"signing with {SECRET} for {KEY} in paper mode"
+    )
     assert text == "signing with *** for *** in paper mode"
 
 

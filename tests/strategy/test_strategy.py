@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from bot.strategy import indicators as ind
+from bot.strategy.base import Intent, PositionView
 from bot.strategy.trend_pullback import (
     EntryChecks,
-    Intent,
-    PositionView,
     Snapshot,
     StrategyParams,
     TrendPullbackStrategy,
