@@ -320,13 +320,19 @@ class IndependentBrokerTrader:
     def reset_account(self, key: str) -> ControlResult:
         """Close one account's circuit (``nija_ctl.py reset``); the other accounts are untouched.
 
-        A running thread trades at its next cycle; an account without a thread (its funds
-        check failed) is checked again at once.
+        A running thread reconciles with the venue and trades at its next cycle, as after a
+        restart (so a position flagged ``exit_blocked`` gets a fresh exit); an account
+        without a thread (its funds check failed) is checked again at once.
         """
         worker = self.workers.get(key)
-        note = "it trades at its next cycle" if worker else "its funds are checked again now"
+        note = (
+            "it reconciles and trades at its next cycle"
+            if worker
+            else "its funds are checked again now"
+        )
         result = reset_circuit(self.isolation, self.specs, key, note)
         if result.ok and worker is not None:
+            worker.reconcile_next_cycle()
             worker.wake()  # out of the wait the open circuit had set
         elif result.ok:
             self._next_recheck = self.clock.monotonic()  # the funds check at this tick

@@ -92,6 +92,8 @@ class AccountWorker:
         self.max_cycles = max_cycles  # ``bot.py --once``: one cycle, then the thread ends
         self.stop_event = threading.Event()
         self._wake = threading.Event()  # ends the wait between cycles early (stop, reset)
+        # Set by an operator's reset: the next cycle reconciles again, as after a restart.
+        self._reconcile = threading.Event()
         self.thread: threading.Thread | None = None
         self.state = ThreadState.NOT_STARTED
         self.cycles = 0
@@ -132,6 +134,11 @@ class AccountWorker:
         """Start the next cycle now, not after the wait (e.g. its open circuit was reset)."""
         self._wake.set()
 
+    def reconcile_next_cycle(self) -> None:
+        """Reconcile with the venue again at the next cycle, as a restart would: blocked exits
+        get a fresh try and the store takes what the venue holds now."""
+        self._reconcile.set()
+
     # -- the thread --------------------------------------------------------------
     def _main(self) -> None:
         store = None
@@ -160,6 +167,9 @@ class AccountWorker:
     def _one_cycle(self, trader: AccountTrader) -> None:
         self._started = self._clock.monotonic()
         self.busy_since = self._started
+        if self._reconcile.is_set():
+            self._reconcile.clear()
+            trader.reconciled = False
         result = trader.run_cycle()
         self.busy_since = None
         self.cycles += 1

@@ -318,6 +318,33 @@ def test_a_reset_wakes_one_quarantined_account_and_leaves_the_others_alone(tmp_p
         assert unknown.outcome.value == "unknown_account" and "user/a/PAPER" in unknown.message
 
 
+def test_a_reset_reconciles_the_account_again_as_a_restart_would(tmp_path):
+    """A reset clears a blocked exit the way a restart does: by reconciling at the next cycle."""
+    traders = []
+
+    def capture(*args, **kwargs):
+        trader = make_trader(*args, **kwargs)
+        traders.append(trader)
+        return trader
+
+    factories = BrokerFactories(venue=paper, trading=paper)
+    with Daemon(tmp_path, [spec("a"), spec("b")], factories, trader_factory=capture) as d:
+        wait_for(lambda: d.worker("a").cycles >= 1 and d.worker("b").cycles >= 1, what="cycles")
+        runs: dict[str, int] = {"user/a/PAPER": 0, "user/b/PAPER": 0}
+        for trader in traders:
+            original = trader.reconcile
+
+            def counted(balance=None, _original=original, _key=trader.account.key):
+                runs[_key] += 1
+                return _original(balance)
+
+            trader.reconcile = counted
+        before = d.worker("a").cycles
+        assert d.trader.reset_account("user/a/PAPER").ok
+        wait_for(lambda: d.worker("a").cycles > before + 1, what="a cycles after the reset")
+        assert runs == {"user/a/PAPER": 1, "user/b/PAPER": 0}  # once, and only a's
+
+
 def test_a_missing_database_holds_entries_and_no_thread_opens_a_new_one(tmp_path):
     factories = BrokerFactories(venue=paper, trading=paper)
     with Daemon(tmp_path, [spec("a")], factories) as d:
