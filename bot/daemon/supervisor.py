@@ -156,8 +156,11 @@ class IndependentBrokerTrader:
 
     def _record_funded(self, result: FundedResult) -> None:
         self.funded[result.account_key] = result
+        took = round(result.seconds, 2)  # the whole check: client, metadata, balance
         if result.error:
-            self.log.warning("funded_check_failed", account=result.account_key, error=result.error)
+            self.log.warning(
+                "funded_check_failed", account=result.account_key, error=result.error, seconds=took
+            )
         else:
             self.log.info(
                 "funded_check",
@@ -165,6 +168,7 @@ class IndependentBrokerTrader:
                 funded=result.funded,
                 balance_usd=round(result.balance_usd or 0.0, 2),
                 min_usd=self.settings.min_balance_usd,
+                seconds=took,
             )
         self.status.mark_dirty()
 
