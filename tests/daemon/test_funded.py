@@ -170,6 +170,24 @@ def test_a_recheck_reuses_the_accounts_client_and_the_venues_markets_load_once(v
         clients.close()
 
 
+@pytest.mark.parametrize("name", ["OKX", "BINANCE"])
+def test_every_ccxt_venue_loads_its_markets_once_for_all_checks(venue_handle, name):
+    handle = venue_handle(name)
+    spec = handle.spec(rate_limit=True)
+    clients = VenueClients()
+    checker = FundedChecker(
+        clients.client, AccountIsolationManager(), min_balance_usd=10.0, timeout_seconds=3.0
+    )
+    try:
+        for _ in range(3):
+            (result,) = checker.check([spec])
+            assert result.funded, result.error
+        assert len(handle.server.requests_to("markets")) == 1
+        assert len(handle.server.requests_to("balance")) == 3
+    finally:
+        clients.close()
+
+
 def test_the_checked_client_is_the_one_the_trading_thread_trades_through(venue_handle):
     kraken = venue_handle("KRAKEN")
     factories = default_factories(Settings())
