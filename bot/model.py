@@ -274,7 +274,7 @@ class BrokerSpec:
     data_url: str | None = None  # Alpaca market data
     paper_endpoint: bool = True  # Alpaca: paper API unless ALPACA_PAPER=false
     timeout_seconds: float = 15.0
-    rate_limit: bool = True  # ccxt enableRateLimit; tests against the emulator turn it off
+    rate_limit: bool = True  # spend the request budgets; tests against the emulator turn it off
 
 
 def timeframe_seconds(timeframe: str) -> int:

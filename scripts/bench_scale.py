@@ -114,6 +114,8 @@ def run_once(
         NIJA_CALL_TIMEOUT_SECONDS=str(CALL_TIMEOUT),
         NIJA_STATUS_LOG_SECONDS="3600",
         NIJA_FUNDED_RECHECK_SECONDS="3600",
+        # The emulator at benchmark speed, far past any venue's limits: no request budgets.
+        NIJA_REQUEST_BUDGETS="false",
         ALPACA_BASE_URL=handle.server.url,
         ALPACA_DATA_URL=handle.server.url,
     )

@@ -173,6 +173,8 @@ def daemon_settings() -> dict[str, str]:
         "NIJA_CB_TIMEOUT_SECONDS": "3",  # ...and it is tried again soon
         "NIJA_STATUS_LOG_SECONDS": "60",
         "NIJA_FUNDED_RECHECK_SECONDS": "60",
+        # Cycles of a second on the emulator: far past any venue's limits, on purpose.
+        "NIJA_REQUEST_BUDGETS": "false",
     }
 
 

@@ -106,5 +106,12 @@ class Broker(ABC):
         """
         raise NotImplementedError(f"{self.name}: market rules are not implemented yet")
 
+    def adopt_metadata(self, source: Broker) -> bool:
+        """Take the market metadata that ``source``, a client of the same venue (usually
+        one without a key), has loaded, instead of loading it again; True when this client
+        now holds it. Adapters whose metadata is not shared keep loading their own (False).
+        """
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing to release
         """Release sessions and sockets."""

@@ -11,20 +11,24 @@ from collections.abc import Iterable
 
 from bot.brokers import venues
 from bot.brokers.base import Broker
+from bot.brokers.budget import Budgets
 from bot.brokers.paper.broker import PaperBroker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import ConfigError
 from bot.model import BrokerSpec
 
 
-def create_venue_broker(spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
+def create_venue_broker(
+    spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK, budgets: Budgets | None = None
+) -> Broker:
     """The adapter the venue registry gives ``spec.account.broker``; it touches no network
-    until first used."""
+    until first used. Its requests spend ``budgets`` (None: not throttled; the daemon's
+    ``bot.daemon.clients.VenueClients`` always passes them)."""
     try:
         entry = venues.venue(spec.account.broker)
     except ConfigError as exc:
         raise ConfigError(f"{spec.account.key}: {exc}") from None
-    return entry.build(spec, clock=clock)
+    return entry.build(spec, clock=clock, budgets=budgets)
 
 
 def load_adapters(specs: Iterable[BrokerSpec]) -> None:

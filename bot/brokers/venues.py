@@ -22,6 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from bot.brokers.budget import Budgets, RateLimit
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import ConfigError
 from bot.model import AssetClass, BrokerSpec
@@ -85,14 +86,27 @@ class Venue:
     absence_lookups: int = 2
     absence_spacing_seconds: float = 15.0
     lookup_retention_seconds: float | None = None
+    # Request budgets (docs/VENUES.md, "## Request budgets"): the documented limit of one IP
+    # on the public endpoints and of one key on the private ones (None: none documented).
+    # NIJA takes ``bot.brokers.budget.NIJA_SHARE`` of each.
+    public_limit: RateLimit | None = None
+    private_limit: RateLimit | None = None
+    # A client without a key loads the venue's market metadata: one load per venue serves
+    # every account (``Broker.adopt_metadata``).
+    public_metadata: bool = False
 
     def __post_init__(self) -> None:
         if self.absence_lookups < 1 or self.absence_spacing_seconds < 0:
             raise ValueError(f"{self.name}: absence needs one lookup or more, spaced >= 0 s")
 
-    def build(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
-        """The adapter for one account; building it touches no network."""
-        return self.adapter()(spec, clock=clock)
+    def build(
+        self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK, budgets: Budgets | None = None
+    ) -> Broker:
+        """The adapter for one account; building it touches no network. Its requests spend
+        ``budgets`` (None: it is not throttled, and an adapter need not take the argument)."""
+        if budgets is None:
+            return self.adapter()(spec, clock=clock)
+        return self.adapter()(spec, clock=clock, budgets=budgets)
 
     @property
     def from_env(self) -> bool:
@@ -167,7 +181,9 @@ def _paper() -> Adapter:
     from bot.brokers.paper.broker import PaperBroker
     from bot.brokers.paper.synthetic import SyntheticMarket
 
-    def simulated(spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> Broker:
+    def simulated(
+        spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK, budgets: Budgets | None = None
+    ) -> Broker:  # in-process: no requests to budget
         market = SyntheticMarket(spec.symbols or PAPER.default_symbols, clock=clock)
         return PaperBroker(spec, market, clock=clock)
 
@@ -186,6 +202,8 @@ COINBASE = Venue(
     _coinbase,
     multiline_secret=True,
     duplicate_client_ids=DuplicateClientIds.RETURNS_EXISTING,
+    public_limit=RateLimit(10, 1.0, 10),
+    private_limit=RateLimit(30, 1.0, 30),
     absence_spacing_seconds=5.0,  # no delay documented; List Orders shows an order at once
 )
 KRAKEN = Venue(
@@ -198,6 +216,10 @@ KRAKEN = Venue(
         ("api_secret", "KRAKEN_PLATFORM_API_SECRET"),
     ),
     duplicate_client_ids=DuplicateClientIds.OPEN_ONLY,  # cl_ord_id: unique among open orders
+    public_limit=RateLimit(1, 1.0, 1),
+    # The starter tier's counter (the lowest tier: NIJA cannot see an account's tier).
+    private_limit=RateLimit(0.33, 1.0, 15, unit="counter points"),
+    public_metadata=True,
 )
 OKX = Venue(
     "OKX",
@@ -207,6 +229,11 @@ OKX = Venue(
     credentials=CREDENTIAL_FIELDS,
     duplicate_client_ids=DuplicateClientIds.OPEN_ONLY,  # clOrdId may name several orders
     lookup_retention_seconds=2 * 3600.0,  # canceled orders without fills: 2 hours
+    # OKX limits each endpoint on its own; one unit is one request to a 20-per-2-s endpoint
+    # (candles 0.5, balance 2, an order 1/3: ccxt's okx cost table).
+    public_limit=RateLimit(20, 2.0, 20, unit="request units"),
+    private_limit=RateLimit(20, 2.0, 20, unit="request units"),
+    public_metadata=True,
 )
 BINANCE = Venue(
     "BINANCE",
@@ -214,6 +241,10 @@ BINANCE = Venue(
     _USDT_PAIRS,
     _ccxt,
     duplicate_client_ids=DuplicateClientIds.OPEN_ONLY,  # newClientOrderId: among open orders
+    # Every request, signed or not, spends the IP's weight; the key's limit counts orders.
+    public_limit=RateLimit(6000, 60.0, 6000, unit="weight"),
+    private_limit=RateLimit(50, 10.0, 50, unit="orders"),
+    public_metadata=True,
 )
 ALPACA = Venue(
     "ALPACA",
@@ -225,6 +256,8 @@ ALPACA = Venue(
     data_url_variable="ALPACA_DATA_URL",
     duplicate_client_ids=DuplicateClientIds.REFUSED_FOREVER,  # 40010001, open or closed
     absence_spacing_seconds=2.0,  # the order is in the create answer and found at once
+    # No per-IP limit: market data needs a key too, and counts against it (both APIs).
+    private_limit=RateLimit(200, 60.0, 200),
 )
 # Simulated accounts (the demo, replays): the paper engine over a synthetic market.
 PAPER = Venue(

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.brokers.factory import create_venue_broker, load_adapters
+import structlog
+
+from bot.brokers.factory import load_adapters
 from bot.cli import render as cli_render
 from bot.cli import trading
 from bot.cli.output import (
@@ -45,7 +47,8 @@ from bot.config.settings import (
     secret_values,
 )
 from bot.config.unknown import UnknownVariable, unknown_variables
-from bot.daemon.funded import FundedResult, check_funded
+from bot.daemon.clients import VenueClients
+from bot.daemon.funded import FundedChecker, FundedResult
 from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
 from bot.isolation.manager import AccountIsolationManager
@@ -189,17 +192,22 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
         circuit_config(ctx.settings), clock=ctx.clock, redactor=ctx.redactor
     )
     load_adapters(ctx.accounts.specs)
-    results = {
-        r.account_key: r
-        for r in check_funded(
-            ctx.accounts.specs,
-            lambda spec: create_venue_broker(spec, clock=ctx.clock),
-            isolation,
-            min_balance_usd=ctx.settings.min_balance_usd,
-            timeout_seconds=ctx.settings.call_timeout_seconds,
-            clock=ctx.clock,
-        )
-    }
+    # Budgets and the venues' shared metadata, as in the daemon; its notes go to stderr.
+    clients = VenueClients(
+        clock=ctx.clock, log=structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
+    )
+    checker = FundedChecker(
+        clients.client,
+        isolation,
+        min_balance_usd=ctx.settings.min_balance_usd,
+        timeout_seconds=ctx.settings.call_timeout_seconds,
+        waited=clients.waited_seconds,
+        clock=ctx.clock,
+    )
+    try:
+        results = {r.account_key: r for r in checker.check(ctx.accounts.specs)}
+    finally:
+        clients.close()
     return [results[s.account.key] for s in ctx.accounts.specs], isolation
 
 

@@ -79,8 +79,8 @@ def _print_json(command: str, error: str, code: int) -> None:
 def run(main: Callable[[], int]) -> None:
     """Run a command as a script and exit with its code, never waiting on a hung balance call.
 
-    ``check_funded`` leaves a worker that ignored its timeout to finish on its own; at exit
-    the interpreter would join it, so a stuck venue could hold the command for minutes.
+    ``FundedChecker`` leaves a worker that ignored its timeout to finish on its own; should
+    the interpreter join it at exit, a stuck venue could hold the command for minutes.
     """
     code = main()
     sys.stdout.flush()

@@ -177,6 +177,7 @@ def _build(found: _Found, venue: Venue, options: _Options, settings: Settings) -
         data_url=options.data_url,
         paper_endpoint=paper,
         timeout_seconds=settings.call_timeout_seconds,
+        rate_limit=settings.request_budgets,
     )
 
 

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # Process-wide cap on open positions; None = no limit.
     max_total_positions: _Cap = Field(None, validation_alias="NIJA_MAX_TOTAL_POSITIONS")
     primary_broker: _VenueName = Field(None, validation_alias="NIJA_PRIMARY_BROKER")
+    # NIJA's client-side request budgets (docs/VENUES.md, "## Request budgets"); false only
+    # against loopback emulators and in benchmarks, never against a real venue.
+    request_budgets: _Flag = Field(True, validation_alias="NIJA_REQUEST_BUDGETS")
 
     @classmethod
     def settings_customise_sources(

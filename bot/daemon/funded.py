@@ -1,26 +1,40 @@
 """Which accounts hold funds: every balance fetched at once, each answer used as it arrives.
 
 The reference design checked balances one after another with no timeout, so one hung
-account delayed every other account's start. Here each account's balance call runs
-in its own worker, is bounded by the call timeout (the adapters' own HTTP timeouts,
-plus a deadline here for anything that ignores them), and passes the isolation gate.
+account delayed every other account's start. Here each account's check (its client, the
+venue's market metadata, its balance) runs in its own worker, passes the isolation gate,
+and has one deadline on the injected clock: the call timeout plus a grace, from the moment
+its check starts, moved back by whatever it waited on what it shares with its venue: its
+requests on their request budgets (a client-side throttle wait is never a timeout), and it
+on the venue's one metadata load (the venue's work, bounded by its own call timeout).
+
+``FundedChecker`` outlives one round of checks: an account's client comes from
+``make_broker`` (the daemon's ``VenueClients.client``: the same client at every re-check,
+later its trading thread's), and an account whose previous check is still running is not
+checked again. A check that only timed out counts one network failure against its
+account (operation ``balance``), so status.json shows it failing to answer, never healthy;
+the hung call's own outcome is recorded by the guard whenever it comes.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from queue import Empty, Queue
 
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import describe
+from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.model import Balance, BrokerSpec
 
-# Grace on top of the call timeout before a balance call is declared hung.
+# Grace on top of the call timeout before a check is declared hung.
 DEADLINE_GRACE_SECONDS = 2.0
+# How often the waiting loop looks at the checks' deadlines (real seconds).
+_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,96 +49,168 @@ class FundedResult:
     failure_type: str | None = None
     seconds: float = 0.0
     notes: tuple[str, ...] = ()  # the venue's word to the operator (Balance.notes)
+    timed_out: bool = False  # no answer by the deadline (counted as a network failure)
 
 
-def _check(
-    spec: BrokerSpec,
-    make_broker: Callable[[BrokerSpec], Broker],
-    isolation: AccountIsolationManager,
-    min_balance_usd: float,
-    clock: Clock,
-) -> FundedResult:
-    acct = spec.account
-    started = clock.monotonic()
-    isolation.register_account(acct.account_type, acct.account_id, acct.broker)
-    broker = None
-    try:
-        with isolation.guard(acct.account_type, acct.account_id, acct.broker, "balance"):
-            # Built inside the guard: an unusable secret is this account's recorded failure.
-            broker = make_broker(spec)
-            balance: Balance = broker.fetch_balance()
-    except AccountBlockedError as blocked:
-        return FundedResult(acct.key, False, error=f"blocked: {blocked.reason}")
-    except Exception as exc:  # recorded by the guard; reported here for the operator
+@dataclass
+class _Check:
+    """One account's check in progress."""
+
+    spec: BrokerSpec
+    started: float | None = None  # when its worker began (the deadline runs from here)
+    waited_at_start: float = 0.0  # what the account had waited on shared things by then
+
+
+def _never_waited(spec: BrokerSpec) -> float:
+    return 0.0
+
+
+class FundedChecker:
+    """Runs the funded checks of one process (see the module doc)."""
+
+    def __init__(
+        self,
+        make_broker: Callable[[BrokerSpec], Broker],
+        isolation: AccountIsolationManager,
+        *,
+        min_balance_usd: float,
+        timeout_seconds: float,
+        waited: Callable[[BrokerSpec], float] = _never_waited,
+        max_workers: int = 32,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._make_broker = make_broker
+        self._isolation = isolation
+        self._min_balance_usd = min_balance_usd
+        self._timeout = timeout_seconds
+        # Seconds the account has waited on what it shares with its venue (its request
+        # budgets, the venue's one metadata load): not the account's time, so not its deadline's.
+        self._waited = waited
+        self._max_workers = max_workers
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._running: dict[str, _Check] = {}
+
+    def running(self, key: str) -> bool:
+        """True while an account's check (perhaps one declared hung) has not finished."""
+        with self._lock:
+            return key in self._running
+
+    def check(
+        self, specs: Iterable[BrokerSpec], stop: threading.Event | None = None
+    ) -> Iterator[FundedResult]:
+        """Check these accounts at once; yield each FundedResult as soon as it is known.
+
+        At most ``max_workers`` checks run at a time; one declared hung gives its place to
+        the next (its thread is left to finish on its own, its late answer dropped). An
+        account whose previous check is still running is skipped (nothing is yielded for
+        it). A check past its deadline is yielded as timed out and counted as one network
+        failure of its account. When ``stop`` is set, the checks not answered yet are left
+        without an answer.
+        """
+        queued: deque[_Check] = deque()
+        with self._lock:
+            for spec in specs:
+                if spec.account.key not in self._running:
+                    self._running[spec.account.key] = check = _Check(spec)
+                    queued.append(check)
+        answers: Queue[FundedResult] = Queue()
+        active: dict[str, _Check] = {}
+        try:
+            while (queued or active) and not (stop and stop.is_set()):
+                while queued and len(active) < self._max_workers:
+                    check = queued.popleft()
+                    active[check.spec.account.key] = check
+                    threading.Thread(
+                        target=self._run,
+                        args=(check, answers),
+                        name=f"funded-check-{check.spec.account.key}",
+                        daemon=True,
+                    ).start()
+                now = self._clock.monotonic()
+                for key, check in list(active.items()):
+                    deadline = self._deadline(check)
+                    if deadline is not None and now >= deadline:
+                        del active[key]
+                        yield self._timed_out(check, now)
+                try:
+                    result = answers.get(timeout=_POLL_SECONDS)
+                except Empty:
+                    continue
+                if active.pop(result.account_key, None) is not None:
+                    yield result  # else: the late answer of a check declared hung
+        finally:
+            with self._lock:  # never started: not running
+                for check in queued:
+                    self._running.pop(check.spec.account.key, None)
+
+    def _deadline(self, check: _Check) -> float | None:
+        """When the check is declared hung; None before its worker has started."""
+        if check.started is None:
+            return None
+        waited = self._waited(check.spec) - check.waited_at_start
+        return check.started + self._timeout + DEADLINE_GRACE_SECONDS + waited
+
+    def _timed_out(self, check: _Check, now: float) -> FundedResult:
+        acct = check.spec.account
+        error = TimeoutError(f"no balance answer within {self._timeout:.0f}s")
+        self._isolation.record_failure(
+            acct.account_type,
+            acct.account_id,
+            acct.broker,
+            error,
+            FailureType.NETWORK_ERROR,
+            operation="balance",
+        )
         return FundedResult(
             acct.key,
             False,
-            error=describe(exc, redactor=isolation.redactor),
-            failure_type=classify_failure(exc, "balance").value,
-            seconds=clock.monotonic() - started,
+            error=describe(error),
+            failure_type=FailureType.NETWORK_ERROR.value,
+            seconds=now - (check.started or now),
+            timed_out=True,
         )
-    finally:
-        if broker is not None:
-            broker.close()  # the account's trading thread builds its own client
-    funded = balance.usd_equity >= min_balance_usd
-    return FundedResult(
-        acct.key,
-        funded,
-        balance_usd=balance.usd_equity,
-        cash_usd=balance.usd_cash,
-        seconds=clock.monotonic() - started,
-        notes=balance.notes,
-        # An unfunded account's status shows why (e.g. its funds sit in OKX's funding account).
-        error=None if funded or not balance.notes else "; ".join(balance.notes),
-    )
 
+    def _run(self, check: _Check, answers: Queue[FundedResult]) -> None:
+        check.waited_at_start = self._waited(check.spec)
+        check.started = self._clock.monotonic()
+        try:
+            answers.put(self._one(check.spec, check.started))
+        finally:
+            with self._lock:
+                self._running.pop(check.spec.account.key, None)
 
-def check_funded(
-    specs: Iterable[BrokerSpec],
-    make_broker: Callable[[BrokerSpec], Broker],
-    isolation: AccountIsolationManager,
-    *,
-    min_balance_usd: float,
-    timeout_seconds: float,
-    max_workers: int = 32,
-    stop: threading.Event | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> Iterator[FundedResult]:
-    """Yield each account's FundedResult as soon as it is known.
-
-    Each account's client is built by ``make_broker`` in its own worker and closed
-    after its answer. Every account gets an answer by ``timeout_seconds +
-    DEADLINE_GRACE_SECONDS`` on ``clock.monotonic()``: one still running then is reported
-    as hung (its worker is left to finish on its own; the guard records its outcome
-    whenever it comes).
-    """
-    specs = list(specs)
-    if not specs:
-        return
-    deadline = clock.monotonic() + timeout_seconds + DEADLINE_GRACE_SECONDS
-    pool = ThreadPoolExecutor(
-        max_workers=min(max_workers, len(specs)), thread_name_prefix="funded-check"
-    )
-    futures: dict[Future[FundedResult], BrokerSpec] = {
-        pool.submit(_check, s, make_broker, isolation, min_balance_usd, clock): s for s in specs
-    }
-    pending = set(futures)
-    try:
-        while pending and not (stop and stop.is_set()):
-            left = deadline - clock.monotonic()
-            if left <= 0:
-                break
-            done, pending = wait(pending, timeout=min(left, 0.5), return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()  # _check returns, never raises
-        for fut in pending:
-            yield FundedResult(
-                futures[fut].account.key,
+    def _one(self, spec: BrokerSpec, started: float) -> FundedResult:
+        acct = spec.account
+        isolation = self._isolation
+        isolation.register_account(acct.account_type, acct.account_id, acct.broker)
+        try:
+            with isolation.guard(acct.account_type, acct.account_id, acct.broker, "balance"):
+                # Inside the guard: an unusable secret is this account's recorded failure.
+                # The client is the account's own for good: it is not closed here.
+                broker = self._make_broker(spec)
+                balance: Balance = broker.fetch_balance()
+        except AccountBlockedError as blocked:
+            return FundedResult(acct.key, False, error=f"blocked: {blocked.reason}")
+        except Exception as exc:  # recorded by the guard; reported here for the operator
+            return FundedResult(
+                acct.key,
                 False,
-                error=f"TimeoutError: no balance answer within {timeout_seconds:.0f}s",
-                failure_type="network_error",
-                seconds=timeout_seconds + DEADLINE_GRACE_SECONDS,
+                error=describe(exc, redactor=isolation.redactor),
+                failure_type=classify_failure(exc, "balance").value,
+                seconds=self._clock.monotonic() - started,
             )
-    finally:
-        # Never wait here for a hung call: its worker finishes on its own.
-        pool.shutdown(wait=False, cancel_futures=True)
+        funded = balance.usd_equity >= self._min_balance_usd
+        return FundedResult(
+            acct.key,
+            funded,
+            balance_usd=balance.usd_equity,
+            cash_usd=balance.usd_cash,
+            seconds=self._clock.monotonic() - started,
+            notes=balance.notes,
+            # An unfunded account's status shows why (e.g. its funds sit in OKX's funding account).
+            error=None if funded or not balance.notes else "; ".join(balance.notes),
+        )
+
+
+__all__ = ["DEADLINE_GRACE_SECONDS", "FundedChecker", "FundedResult"]

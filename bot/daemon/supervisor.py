@@ -21,7 +21,7 @@ from bot.config.settings import Settings
 from bot.daemon.control import Action, ControlDesk, ControlResult, reset_circuit
 from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
-from bot.daemon.funded import FundedResult, check_funded
+from bot.daemon.funded import FundedChecker, FundedResult
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.status_document import account_entry, log_summary
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
@@ -79,6 +79,15 @@ class IndependentBrokerTrader:
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}
         self.funded: dict[str, FundedResult] = {}
+        # Each account's client is the factories' own (one per account, across re-checks).
+        self.funded_checks = FundedChecker(
+            self.factories.venue,
+            isolation,
+            min_balance_usd=settings.min_balance_usd,
+            timeout_seconds=settings.call_timeout_seconds,
+            waited=self.factories.waited,
+            clock=clock,
+        )
         self.stopping = threading.Event()
         self.disk = DiskFullNotice(self.log, clock)
         self.status = StatusWriter(
@@ -138,15 +147,7 @@ class IndependentBrokerTrader:
         self._next_status_log = now + self.settings.status_log_seconds
 
     def _check_and_start(self, specs: list[BrokerSpec]) -> None:
-        for result in check_funded(
-            specs,
-            self.factories.venue,
-            self.isolation,
-            min_balance_usd=self.settings.min_balance_usd,
-            timeout_seconds=self.settings.call_timeout_seconds,
-            stop=self.stopping,
-            clock=self.clock,
-        ):
+        for result in self.funded_checks.check(specs, stop=self.stopping):
             self._record_funded(result)
             if result.funded and self._may_trade(result.account_key):
                 if not self.settings.multi_broker_independent:
@@ -155,8 +156,11 @@ class IndependentBrokerTrader:
 
     def _record_funded(self, result: FundedResult) -> None:
         self.funded[result.account_key] = result
+        took = round(result.seconds, 2)  # the whole check: client, metadata, balance
         if result.error:
-            self.log.warning("funded_check_failed", account=result.account_key, error=result.error)
+            self.log.warning(
+                "funded_check_failed", account=result.account_key, error=result.error, seconds=took
+            )
         else:
             self.log.info(
                 "funded_check",
@@ -164,6 +168,7 @@ class IndependentBrokerTrader:
                 funded=result.funded,
                 balance_usd=round(result.balance_usd or 0.0, 2),
                 min_usd=self.settings.min_balance_usd,
+                seconds=took,
             )
         self.status.mark_dirty()
 

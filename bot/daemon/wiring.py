@@ -13,10 +13,11 @@ from typing import Any, Protocol
 
 from bot.brokers import venues
 from bot.brokers.base import Broker
-from bot.brokers.factory import create_trading_broker, create_venue_broker
+from bot.brokers.factory import create_trading_broker
 from bot.brokers.paper.broker import PaperBroker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings, cycle_seconds_for
+from bot.daemon.clients import VenueClients
 from bot.engine.risk import GlobalPositionCap, RiskManager, RiskParams
 from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager, CircuitBreakerConfig
@@ -36,32 +37,45 @@ def circuit_config(settings: Settings) -> CircuitBreakerConfig:
     )
 
 
+def _never_waited(spec: BrokerSpec) -> float:
+    return 0.0
+
+
 @dataclass(frozen=True)
 class BrokerFactories:
     """How to build an account's brokers: one to ask for balances, one to trade through.
 
     ``market_clock`` is the time of the market they serve, which the accounts' traders
     decide by (a candle is closed by this clock): None means the daemon's own clock; the
-    demo's synthetic market runs faster.
+    demo's synthetic market runs faster. ``waited`` is what an account has waited so far on
+    what it shares with its venue (request budgets, the venue's metadata load): the funded
+    check's deadline moves by it.
     """
 
     venue: Callable[[BrokerSpec], Broker]
     trading: Callable[[BrokerSpec], Broker]
     market_clock: Clock | None = None
+    waited: Callable[[BrokerSpec], float] = _never_waited
 
 
 def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:
-    """Real venues; orders go to the paper engine unless NIJA_MODE=live."""
+    """Real venues; orders go to the paper engine unless NIJA_MODE=live.
 
-    def venue(spec: BrokerSpec) -> Broker:
-        return create_venue_broker(spec, clock=clock)
+    One venue client per account (``VenueClients``): the funded check's, at every re-check,
+    is the one its trading thread trades through; requests spend the request budgets.
+    """
+    clients = VenueClients(clock=clock)
 
     def trading(spec: BrokerSpec) -> Broker:
         return create_trading_broker(
-            spec, live=settings.live, paper_balance_usd=settings.paper_balance_usd, clock=clock
+            spec,
+            live=settings.live,
+            paper_balance_usd=settings.paper_balance_usd,
+            clock=clock,
+            venue=clients.client(spec),
         )
 
-    return BrokerFactories(venue=venue, trading=trading)
+    return BrokerFactories(venue=clients.client, trading=trading, waited=clients.waited_seconds)
 
 
 class TraderFactory(Protocol):

@@ -359,6 +359,8 @@ class CrashRestart:
             NIJA_CYCLE_SECONDS=str(options.cycle_seconds),
             NIJA_CALL_TIMEOUT_SECONDS="5",
             NIJA_STATUS_LOG_SECONDS="600",
+            # Half-second cycles on the emulator: far past any venue's limits, on purpose.
+            NIJA_REQUEST_BUDGETS="false",
             NIJA_DATA_DIR=str(workdir / "data"),
             **urls,
             **{f"{v.broker}_SYMBOLS": v.symbols},

@@ -239,6 +239,8 @@ class Session:
             NIJA_CB_TIMEOUT_SECONDS=str(cfg.cb_timeout),
             NIJA_CB_FAILURE_THRESHOLD=str(cfg.cb_threshold),
             NIJA_STATUS_LOG_SECONDS="3600",
+            # Cycles of a second on the emulator: far past any venue's limits, on purpose.
+            NIJA_REQUEST_BUDGETS="false",
             ALPACA_BASE_URL=alpaca.server.url,
             ALPACA_DATA_URL=alpaca.server.url,
             ALPACA_SYMBOLS=",".join(SYMBOLS),

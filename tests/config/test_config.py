@@ -116,6 +116,7 @@ def test_every_setting_can_be_overridden():
         "NIJA_STRATEGY": "Momentum",
         "NIJA_MAX_TOTAL_POSITIONS": "4",
         "NIJA_PRIMARY_BROKER": "kraken",
+        "NIJA_REQUEST_BUDGETS": "false",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -138,6 +139,7 @@ def test_every_setting_can_be_overridden():
         strategy="momentum",
         max_total_positions=4,
         primary_broker="KRAKEN",
+        request_budgets=False,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.

@@ -1,50 +1,59 @@
-"""bot.daemon.funded: every account asked at once, each answer used as it arrives, none waited on."""
+"""bot.daemon.funded: every account asked at once, each answer used as it arrives, none waited on;
+one client per account across re-checks, the venue's markets loaded once, one deadline per check."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import pytest
+
+from bot.brokers.budget import Budgets, RequestBudget
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
-from bot.daemon.funded import DEADLINE_GRACE_SECONDS, check_funded
+from bot.config.settings import Settings
+from bot.daemon.clients import VenueClients
+from bot.daemon.funded import DEADLINE_GRACE_SECONDS, FundedChecker
+from bot.daemon.wiring import default_factories
 from bot.errors import BrokerConfigError
 from bot.isolation.manager import AccountIsolationManager
-from bot.model import AccountRef, BrokerSpec
+from bot.model import AccountRef, BrokerSpec, Credentials
+from nija_testkit.clock import FakeClock
 
 
 def spec(ident: str) -> BrokerSpec:
     return BrokerSpec(AccountRef("user", ident, "PAPER"), symbols=("BTC/USD",))
 
 
+class Slow(PaperBroker):
+    """A paper account whose balance call waits for ``release`` (the "slow" one only)."""
+
+    release = threading.Event()
+
+    def fetch_balance(self):
+        if self.account.account_id == "slow":
+            self.release.wait(30)
+        return super().fetch_balance()
+
+
 def test_each_answer_arrives_alone_and_a_bad_client_fails_only_its_account():
-    release, closed = threading.Event(), []
-
-    class Paper(PaperBroker):
-        def fetch_balance(self):
-            if self.account.account_id == "slow":
-                release.wait(30)
-            return super().fetch_balance()
-
-        def close(self):
-            closed.append(self.account.account_id)
+    Slow.release = threading.Event()
 
     def make(s: BrokerSpec):
         if s.account.account_id == "badkey":
             raise BrokerConfigError(f"{s.account.key}: the API secret is not valid base64")
         usd = 5.0 if s.account.account_id == "poor" else 1_000.0
-        return Paper(s, SyntheticMarket(("BTC/USD",)), starting_usd=usd)
+        return Slow(s, SyntheticMarket(("BTC/USD",)), starting_usd=usd)
 
     isolation = AccountIsolationManager()
+    checker = FundedChecker(make, isolation, min_balance_usd=10.0, timeout_seconds=0.5)
     specs = [spec(i) for i in ("slow", "rich", "poor", "badkey")]
     started, seen = time.monotonic(), {}
     try:
-        for result in check_funded(
-            specs, make, isolation, min_balance_usd=10.0, timeout_seconds=0.5
-        ):
+        for result in checker.check(specs):
             seen[result.account_key] = (result, time.monotonic() - started)
     finally:
-        release.set()
+        Slow.release.set()
     rich, rich_at = seen["user/rich/PAPER"]
     assert rich.funded and rich.balance_usd == 1_000.0 and rich_at < 0.5
     assert not seen["user/poor/PAPER"][0].funded and seen["user/poor/PAPER"][0].error is None
@@ -52,14 +61,145 @@ def test_each_answer_arrives_alone_and_a_bad_client_fails_only_its_account():
     assert not bad.funded and bad.failure_type == "authentication_error"
     assert isolation.get_account_status("user", "badkey", "PAPER")[0].value == "failing"
     slow, slow_at = seen["user/slow/PAPER"]
-    assert not slow.funded and "TimeoutError" in slow.error
-    assert slow_at < 0.5 + DEADLINE_GRACE_SECONDS + 0.5
-    assert {"rich", "poor"} <= set(closed)  # clients built for the check are released
+    assert not slow.funded and slow.timed_out and "TimeoutError" in slow.error
+    assert slow_at < 0.5 + DEADLINE_GRACE_SECONDS + 0.7
+
+
+def test_a_check_that_only_timed_out_is_a_network_failure_and_is_not_asked_again_while_hung():
+    Slow.release = threading.Event()
+    built: list[str] = []
+
+    def make(s: BrokerSpec):
+        built.append(s.account.account_id)
+        return Slow(s, SyntheticMarket(("BTC/USD",)), starting_usd=1_000.0)
+
+    clock = FakeClock()
+    isolation = AccountIsolationManager(clock=clock)
+    checker = FundedChecker(make, isolation, min_balance_usd=10.0, timeout_seconds=1.0, clock=clock)
+    answers: list = []
+    collector = threading.Thread(target=lambda: answers.extend(checker.check([spec("slow")])))
+    collector.start()
+    try:
+        wait_until(lambda: built == ["slow"])
+        clock.advance(1.0 + DEADLINE_GRACE_SECONDS)  # past the check's deadline
+        collector.join(5)
+        (late,) = answers
+        assert late.timed_out and late.failure_type == "network_error"
+        # Not "healthy": the account failed to answer (status.json shows this health).
+        status, metrics = isolation.get_account_status("user", "slow", "PAPER")
+        assert status.value == "degraded"
+        assert metrics["failure_breakdown"] == {"network_error": 1}
+        assert checker.running("user/slow/PAPER")
+        # A re-check while that call still hangs starts nothing for it.
+        assert list(checker.check([spec("slow"), spec("rich")])) != []
+        assert built == ["slow", "rich"]
+    finally:
+        Slow.release.set()
+    wait_until(lambda: not checker.running("user/slow/PAPER"))
+    (again,) = list(checker.check([spec("slow")]))  # finished: checked again
+    assert again.funded and built == ["slow", "rich", "slow"]
+
+
+def test_a_throttle_wait_moves_the_checks_deadline_back():
+    """A request that waits on its budget far longer than the whole deadline still answers."""
+    clock = FakeClock()
+    release = threading.Event()
+    budgets = Budgets(private=RequestBudget(0.1, 1.0, clock=clock, wait=clock.advance))
+    budgets.spend(private=1.0)  # the key's budget is spent: the next request waits 10 s
+
+    class Throttled(PaperBroker):
+        def fetch_balance(self):
+            budgets.spend(private=1.0)  # 10 s on the clock: past timeout + grace
+            release.wait(10)
+            return super().fetch_balance()
+
+    def make(s: BrokerSpec):
+        return Throttled(s, SyntheticMarket(("BTC/USD",)), starting_usd=1_000.0)
+
+    checker = FundedChecker(
+        make,
+        AccountIsolationManager(clock=clock),
+        min_balance_usd=10.0,
+        timeout_seconds=1.0,
+        waited=lambda s: budgets.waited_seconds,
+        clock=clock,
+    )
+    threading.Timer(1.2, release.set).start()  # the collector looks at the deadline meanwhile
+    (result,) = list(checker.check([spec("a")]))
+    assert result.funded and not result.timed_out and budgets.waited_seconds == pytest.approx(10)
+
+
+def test_a_recheck_reuses_the_accounts_client_and_the_venues_markets_load_once(venue_handle):
+    kraken = venue_handle("KRAKEN")
+    bob = Credentials("FAKE-KRAKEN-KEY-BOB-0001", "RkFLRUtSQUtFTlNFQ1JFVEJPQg==")
+    kraken.venue.add_account(bob.api_key, bob.api_secret, {"USD": 3.0})
+    platform = kraken.spec(rate_limit=True)
+    user = BrokerSpec(
+        AccountRef("user", "bob", "KRAKEN"),
+        bob,
+        symbols=platform.symbols,
+        base_url=platform.base_url,
+        timeout_seconds=2.0,
+    )
+    clients = VenueClients()
+    checker = FundedChecker(
+        clients.client,
+        AccountIsolationManager(),
+        min_balance_usd=10.0,
+        timeout_seconds=2.0,
+        waited=clients.waited_seconds,
+    )
+    try:
+        first = {r.account_key: r for r in checker.check([platform, user])}
+        client = clients.client(platform)
+        again = {r.account_key: r for r in checker.check([platform, user])}
+        assert first["platform/platform/KRAKEN"].funded and again["platform/platform/KRAKEN"].funded
+        assert not again["user/bob/KRAKEN"].funded and again["user/bob/KRAKEN"].error is None
+        assert clients.client(platform) is client and clients.client(user) is not client
+        # Two accounts, two checks each: one markets load (the keyless client's), four balances.
+        assert len(kraken.server.requests_to("markets")) == 1
+        assert len(kraken.server.requests_to("assets")) == 1
+        assert len(kraken.server.requests_to("balance")) == 4
+        assert all("API-Key" not in r.headers for r in kraken.server.requests_to("markets"))
+        # Each account's requests spent its own private budget, and the one public budget.
+        public = clients.public_budget("KRAKEN")
+        assert public is not None and public.acquired == 2
+        assert clients.budgets(platform).private.acquired == 2  # type: ignore[union-attr]
+        assert clients.budgets(user).private.acquired == 2  # type: ignore[union-attr]
+    finally:
+        clients.close()
+
+
+@pytest.mark.parametrize("name", ["OKX", "BINANCE"])
+def test_every_ccxt_venue_loads_its_markets_once_for_all_checks(venue_handle, name):
+    handle = venue_handle(name)
+    spec = handle.spec(rate_limit=True)
+    clients = VenueClients()
+    checker = FundedChecker(
+        clients.client, AccountIsolationManager(), min_balance_usd=10.0, timeout_seconds=3.0
+    )
+    try:
+        for _ in range(3):
+            (result,) = checker.check([spec])
+            assert result.funded, result.error
+        assert len(handle.server.requests_to("markets")) == 1
+        assert len(handle.server.requests_to("balance")) == 3
+    finally:
+        clients.close()
+
+
+def test_the_checked_client_is_the_one_the_trading_thread_trades_through(venue_handle):
+    kraken = venue_handle("KRAKEN")
+    factories = default_factories(Settings())
+    spec = kraken.spec()
+    checked = factories.venue(spec)
+    trading = factories.trading(spec)
+    assert isinstance(trading, PaperBroker) and trading._market is checked  # paper over it
+    assert factories.venue(spec) is checked
 
 
 def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_server):
     from bot.brokers.ccxt.broker import CcxtBroker
-    from bot.model import Credentials
 
     server = venue_server("OKX")
     key, secret, phrase = "FAKE-OKX-FUNDED-KEY", "FAKE-OKX-FUNDED-SECRET", "FAKE-OKX-FUNDED-PASS"
@@ -71,11 +211,20 @@ def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_
         base_url=server.url,
         rate_limit=False,
     )
-    (result,) = check_funded(
-        [okx], CcxtBroker, AccountIsolationManager(), min_balance_usd=10.0, timeout_seconds=3.0
+    checker = FundedChecker(
+        CcxtBroker, AccountIsolationManager(), min_balance_usd=10.0, timeout_seconds=3.0
     )
+    (result,) = checker.check([okx])
     assert not result.funded and result.balance_usd == 3.0  # funding is not equity
     assert result.failure_type is None
     (note,) = result.notes
     assert "900 USDT" in note and "transfer to trading to trade" in note
     assert result.error == note  # what status.json's last_error shows for this account
+
+
+def wait_until(predicate, timeout: float = 5.0) -> None:
+    """Bounded wait for another thread's progress (real time, 10 ms steps)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)

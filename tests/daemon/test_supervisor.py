@@ -380,3 +380,42 @@ def test_status_says_which_amount_is_the_venues_and_carries_the_last_prices(tmp_
     assert set(entry["marks"]) == set(SYMBOLS) and entry["marks"]["BTC/USD"] > 0
     assert entry["marks"] == d.worker("a").last_result.marks
     assert entry["marks_at"] == iso(d.worker("a").last_cycle_wall)
+
+
+def test_a_funded_check_that_only_timed_out_shows_failing_to_answer_not_healthy(tmp_path):
+    release, ticking = threading.Event(), threading.Event()
+
+    class Hung(PaperBroker):
+        def fetch_balance(self):
+            release.wait(30)  # a call that ignores its timeout
+            return super().fetch_balance()
+
+    factories = BrokerFactories(venue=lambda s: Hung(s, SyntheticMarket(SYMBOLS)), trading=paper)
+    d = Daemon(tmp_path, [spec("a")], factories)
+
+    def tick() -> None:  # the watchdog clock moves on while the start-up check waits
+        for _ in range(500):
+            if ticking.is_set():
+                return
+            d.clock.advance(0.5)
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        with d:
+            ticking.set()
+            entry = d.trader.get_multi_broker_status()["accounts"]["user/a/PAPER"]
+            assert entry["health"] == "degraded" and entry["thread"] == "not_started"
+            assert entry["failure_breakdown"] == {"network_error": 1}
+            assert "TimeoutError" in entry["last_error"] and not entry["funded"]
+            # The re-check while that call still hangs asks nothing again.
+            d.clock.advance(60.0)
+            d.trader.watchdog_tick()
+            d.trader._recheck.join(5)
+            assert d.trader.funded_checks.running("user/a/PAPER")
+            assert d.isolation.get_account_status("user", "a", "PAPER")[1]["total_failures"] == 1
+    finally:
+        ticking.set()
+        release.set()
+        ticker.join(5)

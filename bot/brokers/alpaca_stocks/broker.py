@@ -11,6 +11,7 @@ which raises the project's type chained ``from`` the SDK's exception.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from requests.adapters import HTTPAdapter
 from bot.brokers.alpaca_stocks import parse
 from bot.brokers.alpaca_stocks.errors import translated
 from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
+from bot.brokers.budget import Budgets
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected, VenueRefused
 from bot.model import (
@@ -56,13 +58,20 @@ PRICE_STEP = 0.01  # limit prices in whole cents (from $1 up; $0.0001 allowed be
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """A requests transport that gives every request a timeout and never retries."""
+    """A requests transport that gives every request a timeout and never retries.
 
-    def __init__(self, timeout: float) -> None:
+    Every HTTP request of the SDK passes through ``send``: ``before_send`` (spending the
+    request budget) runs there, before the request's timeout starts.
+    """
+
+    def __init__(self, timeout: float, before_send: Callable[[], object] | None = None) -> None:
         super().__init__(max_retries=0)
         self._timeout = timeout
+        self._before_send = before_send
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        if self._before_send is not None:
+            self._before_send()
         return super().send(
             request,
             stream=stream,
@@ -80,13 +89,19 @@ def _clean_url(url: str | None) -> str | None:
     return url.rstrip("/").removesuffix("/v2")
 
 
-def _harden(client: RESTClient, url: str | None, timeout: float) -> None:
+def _harden(
+    client: RESTClient,
+    url: str | None,
+    timeout: float,
+    before_send: Callable[[], object] | None = None,
+) -> None:
     """Bound every request of ``client`` by ``timeout``, switch off the SDK's retry loop,
-    and keep proxy settings from the environment away from loopback URLs."""
+    run ``before_send`` before each request, and keep proxy settings from the environment
+    away from loopback URLs."""
     client._retry = 0  # the constructor treats 0 as "use the default 3", so set it here
     client._retry_codes = []
     client._retry_wait = 0
-    adapter = _TimeoutAdapter(timeout)
+    adapter = _TimeoutAdapter(timeout, before_send)
     client._session.mount("http://", adapter)
     client._session.mount("https://", adapter)
     if url is not None and urlsplit(url).hostname in LOOPBACK_HOSTS:
@@ -170,8 +185,11 @@ class AlpacaBroker(Broker):
     name = "ALPACA"
     asset_class = AssetClass.STOCKS
 
-    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        """Build the SDK clients; no network traffic happens here."""
+    def __init__(
+        self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK, budgets: Budgets | None = None
+    ) -> None:
+        """Build the SDK clients; no network traffic happens here. Every request of both
+        spends ``budgets``' per-key budget: Alpaca counts market data against the key too."""
         self.spec = spec
         self.account = spec.account
         self._clock = clock
@@ -201,8 +219,9 @@ class AlpacaBroker(Broker):
         self._data = StockHistoricalDataClient(
             api_key=creds.api_key, secret_key=creds.api_secret, url_override=data_url
         )
-        _harden(self._trading, trading_url, spec.timeout_seconds)
-        _harden(self._data, data_url, spec.timeout_seconds)
+        spend = None if budgets is None else (lambda: budgets.spend(private=1.0))
+        _harden(self._trading, trading_url, spec.timeout_seconds, spend)
+        _harden(self._data, data_url, spec.timeout_seconds, spend)
         self._listed: list[str] | None = None  # configured symbols Alpaca trades, loaded once
         self._assets: dict[str, MarketRules | None] = {}  # by ticker; None: Alpaca lists none
 

@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 import ccxt
 
 from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
+from bot.brokers.budget import Budgets
 from bot.brokers.ccxt.config import SUPPORTED_BROKERS, VENUES, redirect_urls
 from bot.brokers.ccxt.convert import charged_fee, to_market_rules, to_order
 from bot.brokers.ccxt.errors import translate
+from bot.brokers.ccxt.throttle import spend_per_request
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
@@ -60,11 +62,17 @@ def _normalize_symbol(symbol: str) -> str:
 
 
 class CcxtBroker(Broker):
-    """One Kraken, OKX or Binance spot account. Building it touches no network."""
+    """One Kraken, OKX or Binance spot account. Building it touches no network.
+
+    Every HTTP request spends ``budgets`` (``bot.brokers.ccxt.throttle``); ccxt's own
+    throttle is off, because its spacing counted inside the call's deadline.
+    """
 
     asset_class = AssetClass.CRYPTO
 
-    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK, budgets: Budgets | None = None
+    ) -> None:
         self.account = spec.account
         self._clock = clock
         self.name = spec.account.broker
@@ -80,7 +88,7 @@ class CcxtBroker(Broker):
             "apiKey": creds.api_key,
             "secret": creds.api_secret,
             "timeout": int(self._timeout_s * 1000),
-            "enableRateLimit": spec.rate_limit,
+            "enableRateLimit": False,  # our budgets instead, outside the deadline
             "enableLastJsonResponse": True,  # lets us tell a non-JSON answer from a real one
             "logger": _SDK_LOG,
             "options": {**venue.options, "maxRetriesOnFailure": 0},
@@ -98,6 +106,8 @@ class CcxtBroker(Broker):
         if host in LOOPBACK_HOSTS:
             self._ex.session.trust_env = False  # never route loopback through a proxy
         self._deadline: float | None = None
+        if budgets is not None:
+            spend_per_request(self._ex, budgets, venue.request_costs, self._throttled)
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.account.key})"
@@ -114,6 +124,14 @@ class CcxtBroker(Broker):
         finally:
             if outer:
                 self._deadline = None
+
+    def _throttled(self, waited: float) -> None:
+        """After a request waited on its budget: push the call's deadline back by the wait
+        (a throttle wait never counts against the timeout) and time the request by it."""
+        if self._deadline is not None:
+            self._deadline += waited
+            remaining = max(self._deadline - self._clock.monotonic(), _MIN_REQUEST_SECONDS)
+            self._ex.timeout = int(min(remaining, self._timeout_s) * 1000)
 
     def _sdk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ccxt within the remaining budget; every failure leaves as a ``bot.errors`` type."""
@@ -142,8 +160,21 @@ class CcxtBroker(Broker):
             raise BadResponse(f"{self.name} answered with a body that is not JSON")
         return result
 
+    def adopt_metadata(self, source: Broker) -> bool:
+        """Take the markets and currencies another client of this venue loaded (ccxt's
+        ``set_markets_from_exchange``: shared, not copied); True when this client has them."""
+        if self._ex.markets:
+            return True
+        if not isinstance(source, CcxtBroker) or source.name != self.name:
+            return False
+        loaded = source._ex
+        if not loaded.markets or not loaded.markets_by_id:
+            return False
+        self._ex.set_markets_from_exchange(loaded)
+        return True
+
     def _markets(self) -> dict[str, dict]:
-        """Market metadata, loaded once per broker object (ccxt caches it)."""
+        """Market metadata, loaded once per broker object (ccxt caches it) unless adopted."""
         markets = self._sdk(self._ex.load_markets)
         if not isinstance(markets, dict) or not markets:
             raise BadResponse(f"{self.name} returned no markets")

@@ -22,6 +22,7 @@ from coinbase.constants import API_PREFIX
 from coinbase.rest import RESTClient
 
 from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.budget import Budgets
 from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
@@ -58,10 +59,13 @@ class CoinbaseBroker(Broker):
     name = "COINBASE"
     asset_class = AssetClass.CRYPTO
 
-    def __init__(self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, spec: BrokerSpec, *, clock: Clock = SYSTEM_CLOCK, budgets: Budgets | None = None
+    ) -> None:
         self.spec = spec
         self.account = spec.account
         self._clock = clock
+        self._budgets = budgets  # every request spends it (``_request``)
         self._client: RESTClient | None = None
         self._markets: dict[str, parse.Product] | None = None
 
@@ -83,8 +87,18 @@ class CoinbaseBroker(Broker):
         return self._client
 
     def _request(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """One SDK call (SDK exceptions stay in here, translated)."""
+        """One SDK call, which is one HTTP request (SDK exceptions stay in here, translated).
+
+        It spends the request budgets first: the per-IP one for Coinbase's public
+        endpoints (``/market/...``, the SDK's ``get_public_*``), the key's one otherwise.
+        The wait comes before the SDK's HTTP timeout starts, so it never counts against it.
+        """
         fn = getattr(self._sdk(), method)
+        if self._budgets is not None:
+            public = method.startswith("get_public_") or (
+                bool(args) and str(args[0]).startswith(f"{API_PREFIX}/market/")
+            )
+            self._budgets.spend(public=1.0 if public else 0.0, private=0.0 if public else 1.0)
         try:
             return fn(*args, **kwargs)
         except HTTP_FAILURES as exc:  # requests' JSONDecodeError (a body that is not JSON) included
