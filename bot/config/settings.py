@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     # Process-wide cap on open positions; None = no limit.
     max_total_positions: _Cap = Field(None, validation_alias="NIJA_MAX_TOTAL_POSITIONS")
     primary_broker: _VenueName = Field(None, validation_alias="NIJA_PRIMARY_BROKER")
+    # Venue health (bot.venue.health): the window in which outage failures of half a venue's
+    # accounts declare it down, the interval between probes of a down venue, the window its
+    # accounts' resumes are spread over, and the interval of its status check while up.
+    venue_failure_window_seconds: _Positive = Field(
+        60.0, validation_alias="NIJA_VENUE_FAILURE_WINDOW_SECONDS"
+    )
+    venue_probe_seconds: _Positive = Field(30.0, validation_alias="NIJA_VENUE_PROBE_SECONDS")
+    venue_resume_seconds: _NonNegative = Field(30.0, validation_alias="NIJA_VENUE_RESUME_SECONDS")
+    venue_status_seconds: _Positive = Field(60.0, validation_alias="NIJA_VENUE_STATUS_SECONDS")
 
     @classmethod
     def settings_customise_sources(

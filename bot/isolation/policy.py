@@ -63,6 +63,18 @@ def is_outage(error: BaseException) -> bool:
     return kind is FailureType.API_ERROR and status is not None and 500 <= status <= 599
 
 
+def excuse(error: BaseException) -> None:
+    """Tag ``error`` as its venue's outage: recorded, never counted (``Weight.EXCUSED``).
+
+    The venue layer calls it when the account's venue was already declared down.
+    Some builtin exceptions refuse attributes: those stay counted (and forgivable).
+    """
+    try:
+        setattr(error, OUTAGE_TAG, True)
+    except (AttributeError, TypeError):
+        return
+
+
 def weigh(config: CircuitBreakerConfig, failure_type: FailureType, error: BaseException) -> Weight:
     """The weight of ``error``, recorded as ``failure_type``, under ``config``'s policy."""
     if failure_type in config.open_immediately_on:

@@ -129,9 +129,12 @@ class VenueParked(AccountBlockedError):
     """The account's venue is down, or the account waits for its resume time: no call was
     sent, and nothing is charged to the account's breaker."""
 
-    def __init__(self, key: str, venue: str, reason: str, retry_in_seconds: float) -> None:
+    def __init__(
+        self, key: str, venue: str, reason: str, retry_in_seconds: float, *, resuming: bool
+    ) -> None:
         super().__init__(key, None, reason, retry_in_seconds)
         self.venue = venue
+        self.resuming = resuming  # the venue is back; the account waits for its resume time
 
 
 def _iso(wall: float | None) -> str | None:
@@ -212,11 +215,12 @@ class VenueHealth:
 
     def parked_error(self, account_key: str, wait: float) -> VenueParked:
         """The refusal for an account ``parked`` for ``wait`` seconds: nothing was sent."""
-        if self._state is VenueState.DOWN:
+        down = self._state is VenueState.DOWN
+        if down:
             why = f"venue {self.name} down: {self._reason}"
         else:
             why = f"venue {self.name} back: staggered resume in {wait:.0f}s"
-        return VenueParked(account_key, self.name, why, wait)
+        return VenueParked(account_key, self.name, why, wait, resuming=not down)
 
     def probe_due(self) -> bool:
         """True when the venue is down and its next (jittered) probe is due."""

@@ -116,6 +116,10 @@ def test_every_setting_can_be_overridden():
         "NIJA_STRATEGY": "Momentum",
         "NIJA_MAX_TOTAL_POSITIONS": "4",
         "NIJA_PRIMARY_BROKER": "kraken",
+        "NIJA_VENUE_FAILURE_WINDOW_SECONDS": "90",
+        "NIJA_VENUE_PROBE_SECONDS": "10",
+        "NIJA_VENUE_RESUME_SECONDS": "0",
+        "NIJA_VENUE_STATUS_SECONDS": "120",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -138,6 +142,10 @@ def test_every_setting_can_be_overridden():
         strategy="momentum",
         max_total_positions=4,
         primary_broker="KRAKEN",
+        venue_failure_window_seconds=90,
+        venue_probe_seconds=10,
+        venue_resume_seconds=0,
+        venue_status_seconds=120,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
