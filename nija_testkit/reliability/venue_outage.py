@@ -185,7 +185,7 @@ def run_outage(cfg: OutageConfig, workdir: Path) -> OutageReport:
         outage.server.clear_faults()
         wall_off, mono_off = time.time(), time.monotonic()
         _await_recovery(outage, wall_off)
-        time.sleep(1.5 * cfg.interval)  # the last cycles reach the log
+        time.sleep(cfg.interval + 0.5)  # the last cycles reach the log
         status = outage.run.status()
         wall_end = time.time()
         outage.run.stop(timeout=30)
@@ -211,7 +211,7 @@ def _await_recovery(outage: Outage, wall_off: float) -> None:
         return not waiting
 
     try:
-        wait_for(back, outage.cfg.recovery_timeout, "every account trading again", interval=2.0)
+        wait_for(back, outage.cfg.recovery_timeout, "every account trading again", interval=1.0)
     except AssertionError:
         return  # reported by measure(): not_back
 
