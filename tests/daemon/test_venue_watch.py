@@ -14,6 +14,8 @@ from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.venue_watch import VenueWatch
 from bot.daemon.wiring import default_factories, make_trader
+from bot.daemon.worker import AccountWorker
+from bot.engine.trader import CycleResult
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec, Credentials, VenueCondition, VenueStatus
@@ -132,3 +134,23 @@ def test_a_venue_outage_parks_its_accounts_and_they_resume_one_by_one(venue_serv
         assert m["circuit_state"] == "closed" and m["quarantine_count"] == 0, (key, m)
     snap = venue()
     assert snap["last_probe"]["ok"] is True and snap["public_requests_per_min"] >= 1
+
+
+def test_a_worker_waits_exactly_until_its_resume_time_but_a_whole_interval_while_down():
+    clock = FakeClock()
+    worker = AccountWorker(
+        kraken_spec("a"), 100.0, build=lambda store: None, open_store=lambda key: None, clock=clock
+    )
+    worker._started = clock.monotonic()
+    worker._wake.set()  # the wait returns at once; the worker's plan is what is checked
+    back = CycleResult("user/a/KRAKEN", clock.wall(), ok=False, blocked_reason="venue back")
+    back.retry_in_seconds = back.resume_in_seconds = 2.5
+    worker.last_result = back
+    worker._sleep_until_next()
+    assert worker.next_cycle_wall == clock.wall() + 2.5
+    down = CycleResult("user/a/KRAKEN", clock.wall(), ok=False, blocked_reason="venue down")
+    down.retry_in_seconds = 30.0
+    worker.last_result = down
+    worker._wake.set()
+    worker._sleep_until_next()
+    assert worker.next_cycle_wall == clock.wall() + 100.0  # woken when the venue is back
