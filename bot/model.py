@@ -138,6 +138,24 @@ class Ticker:
     last: float
 
 
+class VenueCondition(StrEnum):
+    """What a venue's own public status check says about trading there."""
+
+    OK = "ok"  # trading normally
+    MAINTENANCE = "maintenance"  # offline: no orders placed or cancelled
+    CANCEL_ONLY = "cancel_only"  # orders may be cancelled, none placed
+    POST_ONLY = "post_only"  # only post-only limit orders (and cancels): no market orders
+    UNKNOWN = "unknown"  # the venue has no status check, or its answer was not understood
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    """One answer of a venue's public status check (``Broker.fetch_status``)."""
+
+    condition: VenueCondition
+    message: str = ""  # the venue's own words, or why the condition is unknown
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """A spot holding above dust, or a broker-side position (Alpaca)."""

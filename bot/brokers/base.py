@@ -22,6 +22,8 @@ from bot.model import (
     OrderRequest,
     Position,
     Ticker,
+    VenueCondition,
+    VenueStatus,
 )
 
 # Hosts that never leave the machine: the only ones a base URL may reach over plain http
@@ -112,6 +114,20 @@ class Broker(ABC):
         now holds it. Adapters whose metadata is not shared keep loading their own (False).
         """
         return False
+
+    def fetch_status(self) -> VenueStatus:
+        """The venue's own public status check (unauthenticated, one request), translated.
+
+        Venues without one (Coinbase Advanced Trade and Alpaca publish none in their trading
+        APIs) keep this default, which says so without any request: ``has_status_check``
+        tells the two apart.
+        """
+        return VenueStatus(VenueCondition.UNKNOWN, f"{self.name} has no public status check")
+
+    @property
+    def has_status_check(self) -> bool:
+        """True when ``fetch_status`` asks the venue (the adapter implements it)."""
+        return type(self).fetch_status is not Broker.fetch_status
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing to release
         """Release sessions and sockets."""

@@ -261,8 +261,9 @@ def main_broker_status(ctx: Context) -> int:
 @_command(
     "check_independent_broker_status.py",
     "Show each account's trading thread: funded, ready, thread state, health, circuit,"
-    " cycles, last cycle and last error. Read from $NIJA_DATA_DIR/status.json while the"
-    " daemon runs, else from a live balance check.",
+    " cycles, last cycle, its venue's state and last error; and each venue's state, why,"
+    " its last probe and its public request rate. Read from $NIJA_DATA_DIR/status.json"
+    " while the daemon runs, else from a live balance check.",
 )
 def main_independent_status(ctx: Context) -> int:
     """Per account: funded, ready, thread, health, circuit, cycles, last cycle and last error."""
@@ -283,6 +284,7 @@ def main_independent_status(ctx: Context) -> int:
                 f" stuck after {stale_after:g} s: is its disk full? see nija.log)"
             )
         rows = cli_render.status_rows(status.data, now)
+        venues = cli_render.venue_rows(status.data, now)
         report_iso = status.data.get("isolation_report") or {}
         guarantee = report_iso.get("isolation_guarantee", "unknown")
         source = "daemon"
@@ -303,6 +305,7 @@ def main_independent_status(ctx: Context) -> int:
         daemon["summary"] = summary
         results, isolation = live_check(ctx)
         rows = cli_render.live_rows(results, isolation.get_all_account_statuses())
+        venues = []
         guarantee = isolation.get_isolation_report()["isolation_guarantee"]
         source = "live_check"
     if guarantee == "VIOLATED":
@@ -314,9 +317,12 @@ def main_independent_status(ctx: Context) -> int:
         "source": source,
         "daemon": daemon,
         "accounts": rows,
+        "venues": venues,
         "isolation_guarantee": guarantee,
         "config_errors": _config_errors(ctx),
-        "attention": attention + cli_render.account_attention(rows),
+        "attention": attention
+        + cli_render.venue_attention(venues)
+        + cli_render.account_attention(rows),
     }
     return _emit(ctx, report, cli_render.render_independent_status)
 

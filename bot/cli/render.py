@@ -150,6 +150,7 @@ def render_independent_status(report: Mapping[str, Any]) -> str:
             a["circuit"],
             a["cycles"],
             _ago(a["last_cycle_age_seconds"]),
+            a.get("venue_state"),
             a["last_error"],
         )
         for a in report["accounts"]
@@ -171,12 +172,38 @@ def render_independent_status(report: Mapping[str, Any]) -> str:
             "CIRCUIT",
             "CYCLES",
             "LAST CYCLE",
+            "VENUE",
             "LAST ERROR",
         )
         parts.append(table(headers, rows))
+    if report.get("venues"):
+        parts.append(render_venues(report["venues"]))
     parts.append(f"isolation_guarantee: {report['isolation_guarantee']}")
     parts.append(footer(report))
     return "\n\n".join(parts) + "\n"
+
+
+def render_venues(venues: Sequence[Mapping[str, Any]]) -> str:
+    """The venues table: each venue's state, since when and why, its last probe, its public
+    request rate."""
+    rows = []
+    for v in venues:
+        probe = v["last_probe"]
+        probed = None
+        if probe is not None:
+            probed = f"{'ok' if probe['ok'] else 'failed'} {_ago(probe['age_seconds'])}"
+        rows.append(
+            (
+                v["venue"],
+                v["state"],
+                _ago(v["since_age_seconds"]),
+                v["reason"],
+                probed,
+                v["public_requests_per_min"],
+            )
+        )
+    headers = ("VENUE", "STATE", "SINCE", "REASON", "LAST PROBE", "PUBLIC REQ/MIN")
+    return table(headers, rows)
 
 
 def paper_note() -> str:
@@ -269,10 +296,39 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
                 "cycles": a.get("cycles", 0),
                 "last_cycle_at": a.get("last_cycle_at"),
                 "last_cycle_age_seconds": None if last is None else round(now - last, 1),
+                "venue_state": a.get("venue_state"),
                 "last_error": a.get("last_error"),
             }
         )
     return rows
+
+
+def venue_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
+    """One row per venue of the daemon's status.json (none from a daemon older than them)."""
+    rows = []
+    for name, v in sorted((data.get("venues") or {}).items()):
+        since = timestamp(v.get("since"))
+        probe = v.get("last_probe")
+        if isinstance(probe, Mapping):
+            at = timestamp(probe.get("at"))
+            probe = {**probe, "age_seconds": None if at is None else round(now - at, 1)}
+        rows.append(
+            {
+                "venue": name,
+                "state": v.get("state"),
+                "since": v.get("since"),
+                "since_age_seconds": None if since is None else round(now - since, 1),
+                "reason": v.get("reason"),
+                "last_probe": probe if isinstance(probe, Mapping) else None,
+                "public_requests_per_min": v.get("public_requests_per_min"),
+            }
+        )
+    return rows
+
+
+def venue_attention(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each venue that is not up, and why (its accounts are parked or restricted)."""
+    return [f"venue {v['venue']} {v['state']}: {v['reason']}" for v in rows if v["state"] != "up"]
 
 
 def equity(entry: Mapping[str, Any], mode: str) -> dict[str, float | None]:
@@ -309,6 +365,7 @@ def live_rows(
                 "cycles": 0,
                 "last_cycle_at": None,
                 "last_cycle_age_seconds": None,
+                "venue_state": None,  # only a running daemon watches its venues
                 "last_error": r.error or m.get("last_error"),
             }
         )

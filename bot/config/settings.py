@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     # NIJA's client-side request budgets (docs/VENUES.md, "## Request budgets"); false only
     # against loopback emulators and in benchmarks, never against a real venue.
     request_budgets: _Flag = Field(True, validation_alias="NIJA_REQUEST_BUDGETS")
+    # Venue health (bot.venue.health): the window in which outage failures of half a venue's
+    # accounts declare it down, the interval between probes of a down venue, the window its
+    # accounts' resumes are spread over, and the interval of its status check while up.
+    venue_failure_window_seconds: _Positive = Field(
+        60.0, validation_alias="NIJA_VENUE_FAILURE_WINDOW_SECONDS"
+    )
+    venue_probe_seconds: _Positive = Field(30.0, validation_alias="NIJA_VENUE_PROBE_SECONDS")
+    venue_resume_seconds: _NonNegative = Field(30.0, validation_alias="NIJA_VENUE_RESUME_SECONDS")
+    venue_status_seconds: _Positive = Field(60.0, validation_alias="NIJA_VENUE_STATUS_SECONDS")
 
     @classmethod
     def settings_customise_sources(

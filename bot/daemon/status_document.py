@@ -21,6 +21,7 @@ def account_entry(
     *,
     live: bool,
     interval_seconds: float,
+    venue_state: str | None = None,
 ) -> dict[str, Any]:
     """One account's entry; ``snap`` is None before its thread ever ran."""
     return {
@@ -58,6 +59,9 @@ def account_entry(
         "dust": snap.dust if snap else {},
         "exit_blocked": snap.exit_blocked if snap else {},
         "orders_unknown": snap.orders_unknown if snap else [],
+        # Its venue's state (status.json's "venues" has the reason): up, down, cancel_only
+        # or post_only.
+        "venue_state": venue_state,
     }
 
 
@@ -84,6 +88,8 @@ def log_summary(log: Any, status: dict[str, Any], mode: str) -> None:
         failing=report["failing_accounts"],
         isolation=report["isolation_guarantee"],
     )
+    for name, venue in status.get("venues", {}).items():
+        log.info("status_venue", venue=name, state=venue["state"], reason=venue["reason"])
     for key, acct in status["accounts"].items():
         log.info(
             "status_account",

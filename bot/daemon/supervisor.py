@@ -24,6 +24,7 @@ from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedChecker, FundedResult
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.status_document import account_entry, log_summary
+from bot.daemon.venue_watch import VenueWatch
 from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
@@ -97,6 +98,16 @@ class IndependentBrokerTrader:
             on_written=lambda: self.disk.wrote(STATUS_FILE),
             redactor=self.redactor,
         )
+        # One health per venue, shared by its accounts; one monitor thread per venue.
+        self.venues = VenueWatch(
+            settings,
+            specs,
+            self.factories.venue,
+            wake=self._wake_venue,
+            changed=self.status.mark_dirty,
+            clock=clock,
+            log=self.log,
+        )
         self._restart_at: dict[str, float] = {}
         self._restart_delay: dict[str, float] = {}
         self._recheck: threading.Thread | None = None
@@ -133,6 +144,7 @@ class IndependentBrokerTrader:
         self.database.open()
         self.status.write_now()
         self.status.start()
+        self.venues.start()
         self._check_and_start(list(self.specs.values()))
         funded = sum(1 for r in self.funded.values() if r.funded)
         # Counts only: each account has its own funded_check line, and status.json the lists.
@@ -209,6 +221,7 @@ class IndependentBrokerTrader:
                 log=log,
                 should_stop=worker.stop_event.is_set,
                 clock=self.factories.market_clock or self.clock,
+                venue_health=self.venues.for_account(spec),
             ),
             open_store=self._open_store,
             on_cycle=self._on_cycle,
@@ -246,6 +259,12 @@ class IndependentBrokerTrader:
             **({"no_signal": result.no_signal} if result.no_signal else {}),
         )
         self.status.mark_dirty()
+
+    def _wake_venue(self, venue: str) -> None:
+        """Its venue is back: each of its workers waits only for its own resume time."""
+        for worker in list(self.workers.values()):
+            if worker.spec.account.broker == venue:
+                worker.wake()
 
     def _status_write_failed(self, error: Exception) -> None:
         if is_disk_full(error):
@@ -360,6 +379,7 @@ class IndependentBrokerTrader:
         stuck = [w.key for w in self.workers.values() if w.alive()]
         for key in stuck:
             self.log.warning("INDEPENDENT_thread_still_in_broker_call", account=key)
+        self.venues.stop()
         self.status.stop()
         self.log.info("stopped", accounts=len(self.workers), still_in_broker_calls=len(stuck))
         return stuck
@@ -378,6 +398,7 @@ class IndependentBrokerTrader:
             "demo": self.demo,
             "entries_held": self.global_cap.held,  # why no account opens positions now
             "accounts": accounts,
+            "venues": self.venues.snapshot(),
             "config_errors": [
                 {"account": e.account, "error": e.message} for e in self.config_errors
             ],
@@ -393,6 +414,7 @@ class IndependentBrokerTrader:
             worker.snapshot() if worker else None,
             live=self.settings.live,
             interval_seconds=interval_for(self.settings, spec),
+            venue_state=self.venues.state_of(spec.account.broker),
         )
 
     def log_multi_broker_status(self) -> None:

@@ -1,8 +1,8 @@
 """Turn settings and an account spec into that account's own objects.
 
 Every account gets new instances of everything: broker client, strategy, risk
-manager, trader. Only the isolation manager and the process-wide position cap are
-shared, and both are built for it (per-account locks, a counter).
+manager, trader. Only the isolation manager, the process-wide position cap and its venue's
+health are shared, and all are built for it (per-account locks, a counter, one short lock).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bot.isolation.manager import AccountIsolationManager, CircuitBreakerConfig
 from bot.model import BrokerSpec
 from bot.store.writer import Store
 from bot.strategy.trend_pullback import StrategyParams, get_strategy
+from bot.venue.health import VenueHealth
 
 
 def circuit_config(settings: Settings) -> CircuitBreakerConfig:
@@ -97,6 +98,7 @@ class TraderFactory(Protocol):
         log: Any = None,
         should_stop: Callable[[], bool] = ...,
         clock: Clock = ...,
+        venue_health: VenueHealth | None = ...,
     ) -> AccountTrader: ...
 
 
@@ -111,8 +113,10 @@ def make_trader(
     log=None,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Clock = SYSTEM_CLOCK,
+    venue_health: VenueHealth | None = None,
 ) -> AccountTrader:
-    """The AccountTrader of one account, with its own strategy and risk objects."""
+    """The AccountTrader of one account, with its own strategy and risk objects (and its
+    venue's health, shared with the venue's other accounts)."""
     if isinstance(broker, PaperBroker):
         restore_paper_wallet(broker, store, settings.paper_balance_usd)
     strategy = get_strategy(settings.strategy, StrategyParams(timeframe=settings.timeframe))
@@ -133,6 +137,7 @@ def make_trader(
         global_cap=global_cap,
         log=log,
         should_stop=should_stop,
+        venue_health=venue_health,
     )
 
 

@@ -131,7 +131,8 @@ class AccountWorker:
         self._wake.set()
 
     def wake(self) -> None:
-        """Start the next cycle now, not after the wait (e.g. its open circuit was reset)."""
+        """Start the next cycle now, not after the wait (its open circuit was reset, or its
+        venue is back)."""
         self._wake.set()
 
     def reconcile_next_cycle(self) -> None:
@@ -196,7 +197,10 @@ class AccountWorker:
         # Measured from the cycle's start, so the period does not drift.
         wait = self.interval - (self._clock.monotonic() - self._started)
         blocked_for = self._blocked_for()
-        if blocked_for is not None:
+        resume = self.last_result.resume_in_seconds if self.last_result else None
+        if resume is not None:
+            wait = resume  # its venue is back: this account's own staggered resume time
+        elif blocked_for is not None:
             wait = max(wait, blocked_for)  # no broker calls until the gate's wait is over
         wait = max(0.0, wait)
         self.next_cycle_wall = self._clock.wall() + wait

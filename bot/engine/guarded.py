@@ -3,6 +3,13 @@
 Each method is one guarded call with its operation name (balance, candles, ticker,
 positions, order, markets), so it is timed, classified and counted against this
 account alone. A refused gate raises AccountBlockedError before anything is sent.
+
+With its venue's health (``bot.venue.health``), every call first passes the venue's gate
+too: while the venue is down, or until the account's staggered resume time, ``VenueParked``
+is raised and nothing is sent. Each call's outcome is reported to the venue: a failure an
+outage explains (``is_outage``) counts toward declaring the venue down, and one that
+happens while it is down is excused (recorded, never counted on the account's breaker).
+The few counted before the venue was declared down are forgiven at the account's next gate.
 """
 
 from __future__ import annotations
@@ -12,8 +19,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bot.brokers.base import Broker
+from bot.errors import describe
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
+from bot.isolation.policy import excuse, is_outage
 from bot.model import Balance, Candles, MarketRules, Order, OrderRequest, Position, Ticker
+from bot.venue.health import VenueHealth, VenueState
 
 T = TypeVar("T")
 
@@ -21,10 +31,19 @@ T = TypeVar("T")
 class GuardedBroker:
     """Wraps one account's broker; counts calls and failures by type for the cycle report."""
 
-    def __init__(self, broker: Broker, isolation: AccountIsolationManager) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        isolation: AccountIsolationManager,
+        venue_health: VenueHealth | None = None,
+    ) -> None:
         self.broker = broker
         self.isolation = isolation
         self.handle = isolation.handle(broker.account)  # the fast path: no lookups per call
+        self.key = broker.account.key
+        self.venue_health = venue_health
+        if venue_health is not None:
+            venue_health.register(self.key)
         self.calls = 0
         self.errors: Counter[str] = Counter()
 
@@ -32,16 +51,56 @@ class GuardedBroker:
         self.calls = 0
         self.errors = Counter()
 
+    @property
+    def venue_state(self) -> VenueState:
+        """The account's venue as its health says (UP when none is kept)."""
+        return VenueState.UP if self.venue_health is None else self.venue_health.state
+
+    def check_venue(self) -> None:
+        """Raise ``VenueParked`` while this account must not call its venue.
+
+        While the venue is down, the account's unanswered failures that the outage explains
+        are forgiven first: they were the venue's, not the account's.
+        """
+        venue = self.venue_health
+        if venue is None:
+            return
+        wait = venue.parked(self.key)
+        if wait <= 0:
+            return
+        if venue.state is VenueState.DOWN:
+            self.handle.forgive_outage(f"venue {venue.name} down: its failures were the venue's")
+        raise venue.parked_error(self.key, wait)
+
     def _call(self, operation: str, fn: Callable[..., T], *args, **kwargs) -> T:
+        self.check_venue()
         try:
             with self.handle.guard(operation):
                 self.calls += 1
-                return fn(*args, **kwargs)
+                if self.venue_health is None:
+                    return fn(*args, **kwargs)
+                return self._reported(self.venue_health, operation, fn, *args, **kwargs)
         except AccountBlockedError:
             raise
         except Exception as exc:  # the guard classified it (an untaggable one is classified here)
             self.errors[classify_failure(exc, operation).value] += 1
             raise
+
+    def _reported(
+        self, venue: VenueHealth, operation: str, fn: Callable[..., T], *args, **kwargs
+    ) -> T:
+        """``fn``'s outcome, told to the venue's health before the guard records it."""
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            if is_outage(exc):
+                failure = classify_failure(exc, operation)
+                reason = describe(exc, 120, redactor=self.isolation.redactor)
+                if venue.record_failure(self.key, failure, reason):
+                    excuse(exc)  # the venue is down: its outage, never this account's
+            raise
+        venue.record_success(self.key)
+        return result
 
     def fetch_balance(self) -> Balance:
         return self._call("balance", self.broker.fetch_balance)

@@ -1,7 +1,9 @@
 """One account's trading cycle.
 
-gate → balance → resolve open/ambiguous orders → manage exits → scan for entries →
-place orders → persist → ``CycleResult``. Every broker call passes the isolation
+venue gate → gate → balance → resolve open/ambiguous orders → manage exits → scan for
+entries → place orders → persist → ``CycleResult``. A parked account (its venue is down,
+or it waits for its staggered resume) sends nothing; a cancel-only or post-only venue
+takes no entries and its exits wait (``bot.venue.health``). Every broker call passes the isolation
 gate (``GuardedBroker``). A failing symbol is that symbol's problem for this cycle, and
 so is a refused exit (``bot.engine.exits``); a failing balance or entry order call, a
 refused gate, or a failing store write ends the cycle early and is recorded against this
@@ -39,6 +41,7 @@ from bot.isolation.manager import (
 from bot.model import AccountRef, Balance, Candles, MarketRules, Side
 from bot.store.writer import OrderPurpose, PositionRecord, Store, StoreError
 from bot.strategy.base import Intent, NoEntry, PositionView, Strategy
+from bot.venue.health import VenueHealth, VenueParked, VenueState
 
 
 @dataclass
@@ -56,6 +59,8 @@ class CycleResult:
     ok: bool = True  # False when the cycle ended early
     blocked_reason: str | None = None  # the gate said no
     retry_in_seconds: float | None = None  # ...and for how long it will keep saying no
+    # Its venue is back; the next cycle starts at this account's staggered resume time.
+    resume_in_seconds: float | None = None
     error: str | None = None  # what ended the cycle early
     disk_full: bool = False  # a store write failed for lack of disk space
     notes: list[str] = field(default_factory=list)
@@ -85,6 +90,7 @@ class AccountTrader:
         global_cap: GlobalPositionCap | None = None,
         log=None,
         should_stop: Callable[[], bool] = lambda: False,
+        venue_health: VenueHealth | None = None,
     ) -> None:
         self.account = account
         self.strategy = strategy
@@ -96,7 +102,8 @@ class AccountTrader:
         # Checked between symbols, never inside an order: shutdown cuts no order in half.
         self.should_stop = should_stop
         self.log = log or structlog.get_logger().bind(account=account.key)
-        self.broker = GuardedBroker(broker, isolation)
+        # With its venue's health (shared with the venue's other accounts): its gate and state.
+        self.broker = GuardedBroker(broker, isolation, venue_health)
         # The venue's registry entry: its resend policy (a paper account: its data's venue).
         self.venue = venues.VENUES.get(account.broker, venues.PAPER)
         self.rules = RulesBook(self.broker, risk.params.min_order_usd)
@@ -119,6 +126,8 @@ class AccountTrader:
         except AccountBlockedError as blocked:
             result.ok, result.blocked_reason = False, blocked.reason
             result.retry_in_seconds = blocked.retry_in_seconds
+            if isinstance(blocked, VenueParked) and blocked.resuming:
+                result.resume_in_seconds = blocked.retry_in_seconds
         except Exception as exc:
             result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
             result.disk_full = is_disk_full(exc)
@@ -134,6 +143,7 @@ class AccountTrader:
         return result
 
     def _cycle(self, result: CycleResult) -> None:
+        self.broker.check_venue()  # a parked account sends nothing at all
         balance = self.broker.fetch_balance()
         result.equity_usd = balance.usd_equity
         if not self.reconciled:
@@ -145,8 +155,15 @@ class AccountTrader:
             for rec in self.desk.unresolved():
                 self.desk.resolve(rec)
         busy = {r.symbol for r in self.desk.unresolved()}
-        result.orders_placed += self._manage_exits(busy, balance, result)
-        result.orders_placed += self._scan_entries(balance.usd_equity, busy, result)
+        state = self.broker.venue_state
+        if not state.takes_market_orders:  # look-ups and cancels go on; NIJA's orders are market
+            result.no_signal = (
+                f"venue {self.account.broker} {state.value}: no new entries, exits wait"
+            )
+            result.notes.append(result.no_signal)
+        result.orders_placed += self._manage_exits(busy, balance, result, state)
+        if state.takes_market_orders:
+            result.orders_placed += self._scan_entries(balance.usd_equity, busy, result)
 
     def reconcile(self, balance: Balance | None = None) -> ReconcileReport:
         """Bring the store in line with the venue (done once, at the first cycle that can)."""
@@ -170,7 +187,9 @@ class AccountTrader:
         return self._symbols
 
     # -- exits ----------------------------------------------------------------------
-    def _manage_exits(self, busy: set[str], balance: Balance, result: CycleResult) -> int:
+    def _manage_exits(
+        self, busy: set[str], balance: Balance, result: CycleResult, venue: VenueState
+    ) -> int:
         placed = 0
         for pos in self.store.open_positions():
             if self.should_stop():
@@ -191,6 +210,8 @@ class AccountTrader:
                     breakeven_done=intent.breakeven_done,
                 )
                 self.log.info("stop_moved", symbol=pos.symbol, stop=intent.stop)
+            elif intent.kind == "exit" and not venue.takes_market_orders:
+                result.notes.append(f"{pos.symbol}: exit waits (venue {venue.value})")
             elif intent.kind == "exit":
                 try:
                     placed += self.exits.exit(

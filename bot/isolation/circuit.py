@@ -130,6 +130,9 @@ class AccountCircuit:
     failure_breakdown: dict[str, int] = field(default_factory=dict)
     # Counted failures not answered yet, by operation (None: no operation named).
     unanswered: dict[str | None, int] = field(default_factory=dict)
+    # Of those, the ones a venue outage explains (Weight.OUTAGE), by operation: forgiven
+    # when the venue layer declares the account's venue down (``forgive_outage``).
+    outage_unanswered: dict[str | None, int] = field(default_factory=dict)
     last_failure_wall: float | None = None
     last_success_wall: float | None = None
     last_error: str | None = None
@@ -220,6 +223,7 @@ class AccountCircuit:
             self.reopenings = 0
             self.trials.clear()
             self.unanswered.clear()
+            self.outage_unanswered.clear()
             return self._set(HEALTHY, "recovered: circuit closed")
         if status is DEGRADED and not self.unanswered:
             return self._set(HEALTHY, "recovered")
@@ -228,9 +232,11 @@ class AccountCircuit:
     def _answer(self, operation: str | None) -> None:
         if operation is None:
             self.unanswered.clear()
+            self.outage_unanswered.clear()
             return
-        self.unanswered.pop(operation, None)
-        self.unanswered.pop(None, None)
+        for pending in (self.unanswered, self.outage_unanswered):
+            pending.pop(operation, None)
+            pending.pop(None, None)
 
     def failure(
         self,
@@ -254,9 +260,11 @@ class AccountCircuit:
             return None
         if self.status is RECOVERING and self.trials:
             self.trials.pop(0)
-        if weight is Weight.REFUSAL:  # recorded and visible; the account itself works
-            return None
+        if weight is Weight.REFUSAL or weight is Weight.EXCUSED:
+            return None  # recorded and visible: the account works, or its venue was down
         self.unanswered[operation] = self.unanswered.get(operation, 0) + 1
+        if weight is Weight.OUTAGE:
+            self.outage_unanswered[operation] = self.outage_unanswered.get(operation, 0) + 1
         self.consecutive_successes = 0
         if weight is Weight.OPENS:
             return self._open(
@@ -292,10 +300,37 @@ class AccountCircuit:
         self.trials.clear()
         return self._set(status, f"{why}; circuit open for {wait:.0f}s")
 
+    def forgive_outage(self, why: str) -> Transition | None:
+        """Take back the unanswered failures a venue outage explains (its venue is down).
+
+        Closed, they no longer count: DEGRADED with nothing else unanswered is HEALTHY again.
+        A circuit those failures alone opened (every unanswered failure was of that kind)
+        closes again, without a trial: the account never failed, its venue did. Any other
+        failure still unanswered keeps its weight, and so does a FAILING circuit.
+        """
+        if not self.outage_unanswered:
+            return None
+        only_outage = self.outage_unanswered == self.unanswered
+        for operation, count in self.outage_unanswered.items():
+            left = self.unanswered.get(operation, 0) - count
+            if left > 0:
+                self.unanswered[operation] = left
+            else:
+                self.unanswered.pop(operation, None)
+        self.outage_unanswered.clear()
+        if self.status is DEGRADED and not self.unanswered:
+            return self._set(HEALTHY, why)
+        if self.status in (QUARANTINED, RECOVERING) and only_outage:
+            self.reopenings = 0
+            self.trials.clear()
+            return self._set(HEALTHY, why)
+        return None
+
     def reset(self) -> Transition | None:
         """Back to healthy and closed; lifetime counters stay."""
         self.consecutive_successes = 0
         self.unanswered.clear()
+        self.outage_unanswered.clear()
         self.reopenings = 0
         self.trials.clear()
         self.hold_until = 0.0

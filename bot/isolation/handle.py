@@ -182,6 +182,14 @@ class AccountHandle:
             self._notify(moved)
         return failure_type
 
+    def forgive_outage(self, why: str) -> None:
+        """Forgive the unanswered failures a venue outage explains: the account's venue has
+        been declared down (``AccountCircuit.forgive_outage``). Never raises."""
+        with self.lock:
+            moved = self.circuit.forgive_outage(why)
+        if moved is not None:
+            self._notify(moved)
+
     def guard(self, operation: str) -> Guard:
         """Run a block as one operation of this account, or raise AccountBlockedError.
 

@@ -3,8 +3,9 @@
 Served: ``/api/v3/{ping,time,exchangeInfo,klines,ticker/24hr,ticker/bookTicker,ticker/price,
 account,order,openOrders,allOrders}``. Signed endpoints check the ``X-MBX-APIKEY`` header,
 the ``timestamp``/``recvWindow`` pair and the HMAC-SHA256 ``signature``, like Binance does.
-Nothing under ``/sapi``, ``/fapi`` or ``/dapi`` is served: a client that asks for it gets a 404,
-so a test can see that the adapter loads only spot markets.
+Nothing else under ``/sapi``, ``/fapi`` or ``/dapi`` is served (``/sapi/v1/system/status``, the
+public status check, is): a client that asks for it gets a 404, so a test can see that the
+adapter loads only spot markets.
 
 Error bodies are Binance's documented ``{"code": -NNNN, "msg": "..."}`` shapes.
 
@@ -83,6 +84,7 @@ class BinanceVenue(Venue):
         r = self.route
         r("GET", r"/api/v3/ping", "ping", lambda req: Response(200, {}))
         r("GET", r"/api/v3/time", "time", self._time)
+        r("GET", r"/sapi/v1/system/status", "system_status", self._system_status)
         r("GET", r"/api/v3/exchangeInfo", "markets", self._exchange_info)
         r("GET", r"/api/v3/klines", "candles", self._klines)
         r("GET", r"/api/v3/ticker/24hr", "ticker", self._ticker_24hr)
@@ -212,6 +214,13 @@ class BinanceVenue(Venue):
     # -- public -------------------------------------------------------------
     def _time(self, req: Request) -> Response:
         return Response(200, {"serverTime": int(time.time() * 1000)})
+
+    def _system_status(self, req: Request) -> Response:
+        # developers.binance.com/docs/wallet/others/system-status: 0 normal, 1 maintenance;
+        # Binance has no cancel-only or post-only answer, so those read as maintenance.
+        if self.system_status == "ok":
+            return Response(200, {"status": 0, "msg": "normal"})
+        return Response(200, {"status": 1, "msg": "system_maintenance"})
 
     def _exchange_info(self, req: Request) -> Response:
         symbols = []

@@ -95,6 +95,7 @@ class KrakenVenue(Venue):
         self.pairs = {s: p for s, p in PAIRS.items() if market.has(s)}
         public = [
             ("Time", "time", self._time),
+            ("SystemStatus", "system_status", self._system_status),
             ("Assets", "assets", self._assets),
             ("AssetPairs", "markets", self._asset_pairs),
             ("Ticker", "ticker", self._ticker),
@@ -159,6 +160,19 @@ class KrakenVenue(Venue):
     def _time(self, req: Request) -> Response:
         now = int(time.time())
         return ok({"unixtime": now, "rfc1123": time.strftime("%a, %d %b %y %H:%M:%S +0000")})
+
+    def _system_status(self, req: Request) -> Response:
+        # docs.kraken.com/api-reference/market-data/get-system-status: the trading engine's
+        # mode; the advisory arrays are empty when nothing is announced.
+        status = "online" if self.system_status == "ok" else self.system_status
+        return ok(
+            {
+                "status": status,
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "upcoming_maintenance": [],
+                "emergency": [],
+            }
+        )
 
     def _assets(self, req: Request) -> Response:
         used = {c for s in self.pairs for c in s.split("/")}

@@ -58,6 +58,7 @@ class OkxVenue(Venue):
         self.funding: dict[str, dict[str, float]] = {}  # API key → funding-account balances
         p = API
         self.route("GET", p + r"/public/time", "time", self.time)
+        self.route("GET", p + r"/system/status", "system_status", self.system_status_events)
         self.route("GET", p + r"/public/instruments", "markets", self.instruments)
         self.route("GET", p + r"/asset/currencies", "currencies", self.currencies)
         self.route("GET", p + r"/market/(?:history-)?candles", "candles", self.candles)
@@ -156,6 +157,14 @@ class OkxVenue(Venue):
     # -- public -----------------------------------------------------------------
     def time(self, req: Request) -> Response:
         return okj.ok([{"ts": str(okj.now_ms())}])
+
+    def system_status_events(self, req: Request) -> Response:
+        """www.okx.com/docs-v5/en/#status-get-status: no event while all is well; an ongoing
+        spot upgrade for maintenance, one in its pre-open phase for cancel-only/post-only."""
+        if self.system_status == "ok":
+            return okj.ok([])
+        state = "ongoing" if self.system_status == "maintenance" else "pre_open"
+        return okj.ok([okj.status_event(state)])
 
     def instruments(self, req: Request) -> Response:
         inst_type = req.query.get("instType")

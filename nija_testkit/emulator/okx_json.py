@@ -79,6 +79,25 @@ def fail(code: str, msg: str, status: int = 200, data: list | None = None) -> Re
     return Response(status, {"code": code, "msg": msg, "data": data or []})
 
 
+def status_event(state: str) -> dict:
+    """One event of GET /api/v5/system/status (the field set of OKX's v5 documentation):
+    a spot trading-service upgrade that began a minute ago and ends in an hour."""
+    now = now_ms()
+    return {
+        "title": "Spot System Upgrade",
+        "state": state,
+        "begin": str(now - 60_000),
+        "end": str(now + 3_600_000),
+        "preOpenBegin": str(now) if state == "pre_open" else "",
+        "href": "",
+        "serviceType": "5",  # the trading service
+        "system": "unified",
+        "scheDesc": "",
+        "maintType": "1",
+        "env": "1",
+    }
+
+
 def inst_id(symbol: str) -> str:
     """``BTC/USDT`` → ``BTC-USDT``."""
     return symbol.replace("/", "-")

@@ -37,6 +37,8 @@ FAULT_KINDS = (
     "echo_key",
 )
 ECHO_PLACES = ("json", "html", "header")
+# What a test may set ``Venue.system_status`` to (bot.model.VenueCondition's values).
+STATUS_CONDITIONS = ("ok", "maintenance", "cancel_only", "post_only")
 # Where an error body keeps its human-readable text (Kraken: the items of its "error" list).
 _MESSAGE_FIELDS = ("msg", "message", "sMsg", "error_details")
 ECHO_HEADER = "X-Rejected-Api-Key"
@@ -123,8 +125,17 @@ class Venue:
         self.accounts: dict[str, Ledger] = {}  # by API key
         self.secrets: dict[str, str] = {}  # API key → secret (for venues that verify signatures)
         self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        # What the venue's public status check answers, in its own shape (route
+        # ``system_status``, on the venues that have one): one of STATUS_CONDITIONS.
+        self.system_status = "ok"
 
     # -- set-up -------------------------------------------------------------
+    def set_status(self, condition: str) -> None:
+        """What the public status check answers from now on (one of STATUS_CONDITIONS)."""
+        if condition not in STATUS_CONDITIONS:
+            raise ValueError(f"unknown status {condition!r} (one of {STATUS_CONDITIONS})")
+        self.system_status = condition
+
     def add_account(
         self, api_key: str, secret: str = "", balances: dict[str, float] | None = None, **extra
     ) -> Ledger:

@@ -14,8 +14,10 @@ Periods are measured between cycle *starts* (log time minus the cycle's ``ms``),
 which is what the worker schedules; end-to-end times add the jitter of the cycle's
 own length. Sessions: rows that leave the account able to recover share one
 daemon; order rows (they need a flat account and a fresh signal), bad-credential
-rows (FAILING waits an hour by design) and the connection-refused row (its own
-venue) each get a fresh daemon. Used by scripts/fault_matrix.py and its CI test.
+rows (FAILING waits an hour by design), the connection-refused row (its own venue) and
+the venue rows (a fault on every account of a second venue, OKX: taken for the venue's
+outage, no circuit opened; nija_testkit/reliability/venue_rows.py) each get a fresh
+daemon. Used by scripts/fault_matrix.py and its CI test.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from nija_testkit import candles as cs
 from nija_testkit.emulator.server import EmulatorServer, Fault
 from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import DaemonRun, Event, account_env, clean_env, start_daemon, wait_for
+from nija_testkit.reliability.venue_rows import VenueAccounts, venue_problems, venue_state
 
 HEALTHY_IDS = ("h1", "h2", "h3", "h4")
 FAULTY_ID = "fx"
@@ -55,6 +58,7 @@ class Row:
     chaos: str | None = None  # chaos launcher fault kind
     recovers: bool = True  # False: FAILING by design (bad credentials wait an hour)
     refused: bool = False  # the faulty account's venue goes away (its own session)
+    venue_wide: bool = False  # every account of a second venue (venue_rows.py; own session)
 
     @property
     def name(self) -> str:
@@ -62,7 +66,7 @@ class Row:
 
     @property
     def own_session(self) -> bool:
-        return self.target == "create_order" or not self.recovers or self.refused
+        return self.target == "create_order" or not self.recovers or self.refused or self.venue_wide
 
 
 def _status(code: int, **kw) -> Callable[[str], Fault]:
@@ -107,6 +111,9 @@ def all_rows() -> list[Row]:
         Row("exception", "strategy", UNKNOWN, chaos="strategy_error"),
         Row("db locked", "store", STORE, chaos="store_locked"),
         Row("conn refused", "all calls", NET, refused=True),
+        # The whole OKX venue (two accounts): parked as the venue's outage, no breaker opened.
+        Row("venue outage 503", "all calls", NET, lambda _: Fault("status", 503), venue_wide=True),
+        Row("public data 503", "candles", NET, lambda _: Fault("status", 503), venue_wide=True),
     ]
     return sorted(rows, key=lambda r: r.own_session)  # stable: table order otherwise
 
@@ -223,15 +230,21 @@ class Session:
     """
 
     def __init__(
-        self, cfg: MatrixConfig, alpaca: VenueHandle, workdir: Path, refused: bool = False
+        self,
+        cfg: MatrixConfig,
+        alpaca: VenueHandle,
+        workdir: Path,
+        refused: bool = False,
+        venue_wide: bool = False,
     ) -> None:
         self.cfg, self.alpaca, self.refused = cfg, alpaca, refused
         self.coinbase: VenueHandle | None = None
+        self.okx: VenueAccounts | None = None
         self._signal = 0
         self.windows: list[Window] = []
         self.isolation = "unknown"
         alpaca.reset()
-        ids = HEALTHY_IDS if refused else (*HEALTHY_IDS, FAULTY_ID)
+        ids = HEALTHY_IDS if refused or venue_wide else (*HEALTHY_IDS, FAULTY_ID)
         env = clean_env(
             NIJA_MODE="live",  # real orders to the emulator: the order rows need them
             NIJA_CYCLE_SECONDS=str(cfg.interval),
@@ -244,6 +257,9 @@ class Session:
             ALPACA_BASE_URL=alpaca.server.url,
             ALPACA_DATA_URL=alpaca.server.url,
             ALPACA_SYMBOLS=",".join(SYMBOLS),
+            # A down venue is probed every second and its accounts resume within a second.
+            NIJA_VENUE_PROBE_SECONDS="1",
+            NIJA_VENUE_RESUME_SECONDS="1",
         )
         for account_id in ids:
             creds = _creds(account_id)
@@ -262,6 +278,11 @@ class Session:
                 COINBASE_BASE_URL=self.coinbase.server.url,
                 COINBASE_SYMBOLS=",".join(self.coinbase.kind.symbols),
             )
+        self.faulty_ones = [self.faulty]
+        if venue_wide:
+            self.okx = VenueAccounts(env)
+            self.faulty_ones = self.okx.keys
+            self.faulty, self.faulty_api_key = self.okx.keys[0], ""
         workdir.mkdir(parents=True, exist_ok=True)
         self.run: DaemonRun = start_daemon(env, workdir, chaos=True, output=workdir / "daemon.out")
         try:  # warm-up: every account reconciled and in its rhythm
@@ -271,7 +292,8 @@ class Session:
             raise
 
     def _warm(self) -> bool:
-        return all(self.run.account(k).get("cycles", 0) >= 2 for k in [*self.healthy, self.faulty])
+        keys = [*self.healthy, *self.faulty_ones]
+        return all(self.run.account(k).get("cycles", 0) >= 2 for k in keys)
 
     @staticmethod
     def flat(venue: VenueHandle, symbols: Iterable[str]) -> None:
@@ -310,7 +332,9 @@ class Session:
 
     # -- switching the fault ------------------------------------------------------------
     def apply(self, row: Row) -> None:
-        if row.fault is not None:
+        if row.venue_wide and self.okx is not None and row.fault is not None:
+            self.okx.apply(row.target, row.fault(""))
+        elif row.fault is not None:
             self.alpaca.server.inject(row.target, row.fault(self.faulty_api_key))
         elif row.chaos is not None:
             self.run.chaos(**{row.chaos: [self.faulty]})
@@ -320,7 +344,9 @@ class Session:
             self.coinbase.server.stop()
 
     def lift(self, row: Row) -> None:
-        if row.fault is not None:
+        if row.venue_wide and self.okx is not None:
+            self.okx.lift()
+        elif row.fault is not None:
             self.alpaca.server.clear_faults()
         elif row.chaos is not None:
             self.run.chaos()
@@ -335,6 +361,8 @@ class Session:
         finally:
             if self.coinbase is not None:
                 self.coinbase.stop()
+            if self.okx is not None:
+                self.okx.stop()
             self.alpaca.server.clear_faults()
 
 
@@ -369,7 +397,9 @@ def run_row(session: Session, row: Row) -> Window:
     t_off, mono_off = time.time(), time.monotonic()
     session.lift(row)
     hits = None
-    if row.fault is not None:
+    if row.venue_wide and session.okx is not None:
+        hits = session.okx.hits(row.target, mono_on, mono_off)
+    elif row.fault is not None:
         hits = sum(
             1
             for r in session.alpaca.server.requests_to(row.target)
@@ -377,12 +407,14 @@ def run_row(session: Session, row: Row) -> Window:
             and r.headers.get("apca-api-key-id") == session.faulty_api_key
         )
     want = "healthy" if row.recovers else "failing"
+
+    def back() -> bool:  # a venue row: its venue up again, too
+        status = run.status()
+        health = status.get("accounts", {}).get(session.faulty, {}).get("health")
+        return health == want and (not row.venue_wide or venue_state(status) == "up")
+
     try:
-        wait_for(
-            lambda: run.account(session.faulty).get("health") == want,
-            cfg.recovery_timeout,
-            f"{session.faulty} {want}",
-        )
+        wait_for(back, cfg.recovery_timeout, f"{session.faulty} {want}")
         back = True
     except AssertionError:
         back = False  # reported as a problem by measure()
@@ -428,6 +460,8 @@ def measure(session: Session, w: Window, events: list[Event], read_at: float) ->
         deviations=deviations,
     )
     result.problems = _problems(row, result, w.back)
+    if row.venue_wide:
+        result.problems += venue_problems(events, session.faulty_ones, w.t_on, w.t_end)
     if session.isolation != "ACTIVE":
         result.problems.append(f"isolation_guarantee is {session.isolation}")
     return result
@@ -465,7 +499,13 @@ def run_matrix(
             group = [pending.pop(0)]
             while not group[0].own_session and pending and not pending[0].own_session:
                 group.append(pending.pop(0))
-            session = Session(cfg, alpaca, workdir / f"session-{sessions:02d}", group[0].refused)
+            session = Session(
+                cfg,
+                alpaca,
+                workdir / f"session-{sessions:02d}",
+                group[0].refused,
+                group[0].venue_wide,
+            )
             sessions += 1
             try:
                 for i, row in enumerate(group):

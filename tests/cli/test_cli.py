@@ -39,6 +39,7 @@ from tests.cli.scripts import (
     base_env,
     dead_pid,
     fill_store,
+    iso,
     kraken_env,
     line_of,
     run,
@@ -278,6 +279,38 @@ def test_independent_status_flags_threads_and_funding(data_dir, field, value, re
     code, report = run_json(INDEPENDENT, base_env(data_dir))
     assert code == 1
     assert f"{PLATFORM}: {reason}" in report["attention"]
+
+
+def test_independent_status_shows_each_venues_state_and_why(data_dir):
+    now = time.time()
+    down = "2 of 2 accounts failed within 60s (NetworkFailure: KRAKEN 503)"
+    venues = {
+        "KRAKEN": {
+            "state": "down",
+            "since": iso(now - 90),
+            "reason": down,
+            "last_probe": {"at": iso(now - 12), "ok": False, "reason": "NetworkFailure: 503"},
+            "public_requests_per_min": 2,
+        }
+    }
+    accounts = {
+        PLATFORM: account_status(PLATFORM, venue_state="down"),
+        ALICE: account_status(ALICE, venue_state="down"),
+    }
+    write_status(data_dir, pid=os.getpid(), accounts=accounts, venues=venues)
+    proc, code, report = run_text_and_json(INDEPENDENT, base_env(data_dir))
+    assert proc.returncode == code == 1  # a venue down needs attention
+    row, header = line_of(proc.stdout, PLATFORM), line_of(proc.stdout, "ACCOUNT")
+    assert row[header.index("VENUE", header.index("LAST CYCLE")) :].startswith("down")
+    venue = line_of(proc.stdout, "KRAKEN  ")
+    assert re.search(r"KRAKEN\s+down\s+(9\d|1\d\d) s ago\s+2 of 2 accounts failed", venue), venue
+    assert re.search(r"failed 1\d s ago\s+2$", venue), venue
+    assert line_of(proc.stdout, "VENUE  ").split()[:3] == ["VENUE", "STATE", "SINCE"]
+    assert f"venue KRAKEN down: {down}" in report["attention"]
+    (kraken,) = report["venues"]
+    assert kraken["venue"] == "KRAKEN" and kraken["state"] == "down"
+    assert kraken["last_probe"]["ok"] is False and kraken["public_requests_per_min"] == 2
+    assert {a["venue_state"] for a in report["accounts"]} == {"down"}
 
 
 def test_independent_status_stale_file_of_a_live_pid_needs_attention(data_dir):

@@ -117,6 +117,10 @@ def test_every_setting_can_be_overridden():
         "NIJA_MAX_TOTAL_POSITIONS": "4",
         "NIJA_PRIMARY_BROKER": "kraken",
         "NIJA_REQUEST_BUDGETS": "false",
+        "NIJA_VENUE_FAILURE_WINDOW_SECONDS": "90",
+        "NIJA_VENUE_PROBE_SECONDS": "10",
+        "NIJA_VENUE_RESUME_SECONDS": "0",
+        "NIJA_VENUE_STATUS_SECONDS": "120",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -140,6 +144,10 @@ def test_every_setting_can_be_overridden():
         max_total_positions=4,
         primary_broker="KRAKEN",
         request_budgets=False,
+        venue_failure_window_seconds=90,
+        venue_probe_seconds=10,
+        venue_resume_seconds=0,
+        venue_status_seconds=120,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.

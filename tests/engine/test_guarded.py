@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from bot.engine.guarded import GuardedBroker
-from bot.errors import InsufficientFunds, OrderRejected
+from bot.errors import AuthRejected, InsufficientFunds, NetworkFailure, OrderRejected, RateLimited
 from bot.isolation import handle as handle_module
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager
 from bot.model import AccountRef, Balance
+from bot.venue.health import VenueHealth, VenueParked, VenueState
 from nija_testkit.clock import FakeClock
 
 ALICE = AccountRef("user", "alice", "KRAKEN")
@@ -89,3 +92,47 @@ def test_a_blocked_gate_sends_nothing_and_counts_nothing(isolation):
     with pytest.raises(AccountBlockedError):
         broker.fetch_balance()
     assert broker.calls == 0 and not broker.errors
+
+
+# -- the venue's gate ---------------------------------------------------------------------------
+
+
+def _venue_pair(isolation):
+    """Alice and Bob on one venue whose health the test reads."""
+    health = VenueHealth("KRAKEN", isolation._clock, random.Random(1))
+    stubs = {who: StubBroker(AccountRef("user", who, "KRAKEN")) for who in ("alice", "bob")}
+    guarded = {who: GuardedBroker(stub, isolation, health) for who, stub in stubs.items()}
+    return health, stubs, guarded
+
+
+def test_outage_failures_put_the_venue_down_and_are_excused_from_then_on(isolation):
+    health, stubs, guarded = _venue_pair(isolation)
+    for stub in stubs.values():
+        stub.positions_error = NetworkFailure("KRAKEN: 503", status=503)
+    with pytest.raises(NetworkFailure):
+        guarded["alice"].fetch_positions()
+    assert health.state is VenueState.UP
+    assert isolation.get_account_status("user", "alice", "KRAKEN")[0].value == "degraded"
+    with pytest.raises(NetworkFailure):
+        guarded["bob"].fetch_positions()  # half the venue's accounts: down
+    assert health.state is VenueState.DOWN
+    bob = isolation.get_account_status("user", "bob", "KRAKEN")[1]
+    assert bob["status"] == "healthy" and bob["failure_breakdown"] == {"network_error": 1}
+    calls = guarded["alice"].calls
+    with pytest.raises(VenueParked) as parked:
+        guarded["alice"].fetch_balance()  # parked: nothing sent
+    assert guarded["alice"].calls == calls and parked.value.retry_in_seconds > 0
+    alice = isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert alice["status"] == "healthy" and alice["consecutive_failures"] == 0  # forgiven
+
+
+def test_an_accounts_own_failures_never_reach_its_venue(isolation):
+    health, stubs, guarded = _venue_pair(isolation)
+    # A rate limit first: bad credentials open the circuit, and the gate refuses from then on.
+    for error in (RateLimited("EAPI:Rate limit exceeded"), AuthRejected("EAPI:Invalid key")):
+        for who, stub in stubs.items():
+            stub.positions_error = error
+            with pytest.raises(type(error)):
+                guarded[who].fetch_positions()
+    assert health.state is VenueState.UP
+    assert guarded["alice"].venue_state is VenueState.UP

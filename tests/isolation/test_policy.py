@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import InsufficientFunds, OrderRejected
+from bot.errors import (
+    AuthRejected,
+    BadResponse,
+    BrokerError,
+    InsufficientFunds,
+    NetworkFailure,
+    OrderRejected,
+    RateLimited,
+)
 from bot.isolation.circuit import AccountHealthStatus, CircuitBreakerConfig, CircuitState
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
-from bot.isolation.policy import Weight, weigh
+from bot.isolation.policy import OUTAGE_TAG, Weight, is_outage, weigh
+from bot.model import AccountRef
 from bot.store.db import StoreError
 from tests.isolation.conftest import ALICE, BOB
 
 H = AccountHealthStatus
 NO_FUNDS = InsufficientFunds("insufficient funds")
+
+
+def _excused(error: Exception) -> Exception:
+    """``error`` as the venue layer tags it when its venue was already down."""
+    setattr(error, OUTAGE_TAG, True)
+    return error
 
 
 def metrics(m: AccountIsolationManager, acct=ALICE) -> dict:
@@ -35,9 +50,16 @@ def succeed(m: AccountIsolationManager, operation: str, acct=ALICE) -> None:
         (OrderRejected("below minimum"), FailureType.EXECUTION_ERROR, Weight.REFUSAL),
         # The type lent by the operation alone (an unknown error during "balance") counts.
         (KeyError("total"), FailureType.BALANCE_ERROR, Weight.COUNTED),
-        (ConnectionError("reset"), FailureType.EXECUTION_ERROR, Weight.COUNTED),
-        (TimeoutError("t"), FailureType.NETWORK_ERROR, Weight.COUNTED),
+        # What a venue outage explains counts, and is forgiven if its venue goes down.
+        (ConnectionError("reset"), FailureType.EXECUTION_ERROR, Weight.OUTAGE),
+        (TimeoutError("t"), FailureType.NETWORK_ERROR, Weight.OUTAGE),
+        (BrokerError("-1001", status=503), FailureType.API_ERROR, Weight.OUTAGE),
+        (BrokerError("-1001", status=400), FailureType.API_ERROR, Weight.COUNTED),
+        (BadResponse("garbled"), FailureType.API_ERROR, Weight.COUNTED),
+        (RateLimited("slow down", status=503), FailureType.RATE_LIMIT_ERROR, Weight.COUNTED),
+        (_excused(NetworkFailure("503")), FailureType.NETWORK_ERROR, Weight.EXCUSED),
         (PermissionError("denied"), FailureType.AUTHENTICATION_ERROR, Weight.OPENS),
+        (_excused(AuthRejected("401")), FailureType.AUTHENTICATION_ERROR, Weight.OPENS),
     ],
 )
 def test_weigh_sorts_failures_by_what_the_error_proves(error, failure_type, weight):
@@ -99,6 +121,70 @@ def test_a_refused_trial_frees_its_slot_without_reopening(mgr, clock):
     mgr.record_failure(*ALICE, NO_FUNDS, operation="order")
     assert metrics(mgr)["status"] == "recovering"
     assert mgr.can_execute_operation(*ALICE)[0]  # its slot is free again
+
+
+# -- venue outages ---------------------------------------------------------------------------
+
+
+def test_is_outage_never_takes_an_accounts_own_failure():
+    assert is_outage(NetworkFailure("503", status=503)) and is_outage(TimeoutError("t"))
+    for own in (AuthRejected("401"), RateLimited("429"), InsufficientFunds("no"), KeyError("x")):
+        assert not is_outage(own)
+
+
+def test_an_excused_failure_is_recorded_but_never_counted(mgr):
+    for _ in range(10):
+        mgr.record_failure(*ALICE, _excused(NetworkFailure("503")), operation="candles")
+    st, m = mgr.get_account_status(*ALICE)
+    assert st is H.HEALTHY and m["consecutive_failures"] == 0
+    assert m["failure_breakdown"] == {"network_error": 10} and m["total_failures"] == 10
+
+
+def test_forgiving_an_outage_takes_back_only_the_failures_it_explains(mgr):
+    handle = mgr.handle(AccountRef(*ALICE))
+    mgr.record_failure(*ALICE, NetworkFailure("503"), operation="candles")
+    mgr.record_failure(*ALICE, NetworkFailure("503"), operation="candles")
+    mgr.record_failure(*ALICE, ZeroDivisionError("bug"), operation="strategy")
+    assert metrics(mgr)["consecutive_failures"] == 3
+    handle.forgive_outage("venue KRAKEN down")
+    m = metrics(mgr)
+    assert m["status"] == "degraded" and m["consecutive_failures"] == 1  # the bug stays
+    handle.forgive_outage("venue KRAKEN down")  # nothing left to forgive: no change
+    assert metrics(mgr)["consecutive_failures"] == 1
+    mgr.record_failure(*BOB, NetworkFailure("503"), operation="balance")
+    mgr.handle(AccountRef(*BOB)).forgive_outage("venue KRAKEN down")
+    assert metrics(mgr, BOB)["status"] == "healthy"
+
+
+def test_a_circuit_only_an_outage_opened_closes_when_it_is_forgiven(mgr):
+    changes = []
+    mgr.add_listener(lambda key, t: changes.append((t.new.value, t.reason)))
+    for _ in range(5):
+        mgr.record_failure(*ALICE, NetworkFailure("503"), operation="candles")
+    assert metrics(mgr)["status"] == "quarantined"
+    mgr.handle(AccountRef(*ALICE)).forgive_outage("venue KRAKEN down: forgiven")
+    m = metrics(mgr)
+    assert m["status"] == "healthy" and m["circuit_state"] == "closed"
+    assert changes[-1] == ("healthy", "venue KRAKEN down: forgiven")
+    assert m["quarantine_count"] == 1  # the history stays
+
+
+def test_a_circuit_opened_by_other_failures_stays_open_when_an_outage_is_forgiven(mgr):
+    mgr.record_failure(*ALICE, NetworkFailure("503"), operation="candles")
+    for _ in range(4):
+        mgr.record_failure(*ALICE, ZeroDivisionError("bug"), operation="strategy")
+    mgr.handle(AccountRef(*ALICE)).forgive_outage("venue KRAKEN down")
+    assert metrics(mgr)["status"] == "quarantined"
+
+
+def test_a_success_answers_outage_failures_like_any_other(mgr):
+    handle = mgr.handle(AccountRef(*ALICE))
+    mgr.record_failure(*ALICE, NetworkFailure("503"), operation="candles")
+    mgr.record_failure(*ALICE, KeyError("x"), operation="candles")
+    succeed(mgr, "candles")
+    mgr.record_failure(*ALICE, KeyError("x"), operation="candles")
+    handle.forgive_outage("venue KRAKEN down")  # the outage failure was answered already
+    assert metrics(mgr)["consecutive_failures"] == 1
 
 
 # -- what a success answers ------------------------------------------------------------------

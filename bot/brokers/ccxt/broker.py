@@ -25,6 +25,7 @@ from bot.brokers.ccxt.config import SUPPORTED_BROKERS, VENUES, redirect_urls
 from bot.brokers.ccxt.convert import charged_fee, to_market_rules, to_order
 from bot.brokers.ccxt.errors import translate
 from bot.brokers.ccxt.throttle import spend_per_request
+from bot.brokers.ccxt.status import venue_status
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
@@ -42,6 +43,7 @@ from bot.model import (
     OrderType,
     Position,
     Ticker,
+    VenueStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -228,6 +230,12 @@ class CcxtBroker(Broker):
         ):
             raise BadResponse(f"{self.name} candles for {symbol} are incomplete")
         return Candles.from_rows([r[:6] for r in rows[-limit:]])
+
+    def fetch_status(self) -> VenueStatus:
+        """The venue's public status check: one unauthenticated request (bot.brokers.ccxt.status)."""
+        with self._budget():
+            raw = self._sdk(self._ex.fetch_status)
+        return venue_status(self.name, raw.get("info") if isinstance(raw, dict) else None)
 
     # -- account ------------------------------------------------------------
     def _totals(self, params: dict[str, Any] | None = None) -> dict[str, float]:

@@ -63,6 +63,7 @@ from bot.model import (
     Position,
     Side,
     Ticker,
+    VenueStatus,
 )
 
 T = TypeVar("T")
@@ -145,6 +146,17 @@ class PaperBroker(Broker):
         """The data source's venue rules for ``symbol`` (its adapter's), or the paper defaults
         (``bot.brokers.paper.rules``); asked of the source once per symbol."""
         return self._call("market_rules", self._market_rules, symbol)
+
+    def fetch_status(self) -> VenueStatus:
+        """The status check of the venue the market data comes from (none for a synthetic one)."""
+        if isinstance(self._market, Broker):
+            return self._market.fetch_status()
+        return super().fetch_status()
+
+    @property
+    def has_status_check(self) -> bool:
+        """True when the market data's venue has a status check."""
+        return isinstance(self._market, Broker) and self._market.has_status_check
 
     # --- wallet --------------------------------------------------------------------
 

@@ -1,0 +1,169 @@
+"""The venue gate of an account's cycle: real ccxt over HTTP to the Kraken emulator, real SQLite.
+
+A venue outage parks the venue's accounts (nothing sent, nothing charged to a breaker) and
+they resume one by one; cancel-only and post-only take no entry and hold exits; one
+account's bad key stays that account's alone and never puts the venue down.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bot.brokers.ccxt.broker import CcxtBroker
+from bot.brokers.factory import create_trading_broker
+from bot.engine.risk import RiskManager
+from bot.engine.trader import AccountTrader
+from bot.model import AccountRef, VenueCondition, VenueStatus
+from bot.store.writer import Store
+from bot.strategy.trend_pullback import get_strategy
+from bot.venue.health import HealthConfig, VenueHealth, VenueState
+from nija_testkit import candles as cs
+from nija_testkit.candles import rows
+from nija_testkit.emulator.server import Fault
+from tests.engine.test_trader import SIGNAL, World
+
+WHO = ("alice", "bob")
+
+
+@pytest.fixture
+def world(venue_server, tmp_path):
+    w = World(venue_server("KRAKEN"), tmp_path)
+    w.health = VenueHealth(
+        "KRAKEN", w.clock, random.Random(5), HealthConfig(resume_window_seconds=10.0)
+    )
+    yield w
+    w.close()
+
+
+def trader(world: World, who: str, *, live: bool = True, spec=None) -> AccountTrader:
+    spec = spec or world.spec(who)
+    broker = create_trading_broker(
+        spec, live=live, paper_balance_usd=10_000.0, clock=world.clock, venue=CcxtBroker(spec)
+    )
+    store = Store(world.db, spec.account.key, clock=world.clock)
+    world.stores.append(store)
+    return AccountTrader(
+        spec.account,
+        broker,
+        get_strategy("default"),
+        RiskManager(),
+        store,
+        world.isolation,
+        world.clock,
+        global_cap=world.cap,
+        venue_health=world.health,
+    )
+
+
+def metrics(world: World, who: str) -> dict:
+    return world.isolation.get_account_status("user", who, "KRAKEN")[1]
+
+
+def sent(world: World) -> int:
+    return len(world.server.requests)
+
+
+def test_an_outage_parks_every_account_and_no_breaker_moves(world):
+    traders = {who: trader(world, who) for who in WHO}
+    for t in traders.values():  # in rhythm first: reconciled, a position open
+        assert t.run_cycle().ok
+    world.server.inject("*", Fault("status", 503))
+    first = traders["alice"].run_cycle()  # one account's outage failure: still up
+    assert not first.ok and world.health.state is VenueState.UP
+    assert metrics(world, "alice")["status"] == "degraded"
+    second = traders["bob"].run_cycle()  # half of the venue's accounts: down
+    assert world.health.state is VenueState.DOWN
+    assert not second.ok and metrics(world, "bob")["status"] == "healthy"  # excused
+    before = sent(world)
+    for _ in range(20):  # the outage goes on: every cycle blocked, nothing sent
+        world.clock.advance(30)
+        for t in traders.values():
+            result = t.run_cycle()
+            assert result.blocked_reason.startswith("venue KRAKEN down: 2 of 2 accounts failed")
+            assert result.broker_calls == 0 and result.resume_in_seconds is None
+            assert 0 < result.retry_in_seconds <= 36
+    assert sent(world) == before
+    for who in WHO:  # the failure counted before the venue was declared down is forgiven
+        m = metrics(world, who)
+        assert m["status"] == "healthy" and m["circuit_state"] == "closed"
+        assert m["consecutive_failures"] == 0 and m["quarantine_count"] == 0
+        assert m["failure_breakdown"] == {"network_error": 1}  # recorded, visible
+
+    world.server.clear_faults()
+    world.health.record_probe(True, "SystemStatus online")
+    results = {who: traders[who].run_cycle() for who in WHO}
+    assert sum(r.ok for r in results.values()) == 1  # one resumes at once...
+    (waiting,) = [r for r in results.values() if not r.ok]  # ...the other 5 s later
+    assert waiting.resume_in_seconds == pytest.approx(5.0)  # 2 accounts over a 10 s window
+    assert waiting.blocked_reason == "venue KRAKEN back: staggered resume in 5s"
+    assert waiting.broker_calls == 0
+    world.clock.advance(5)
+    for t in traders.values():
+        assert t.run_cycle().ok
+
+
+def test_one_bad_key_quarantines_its_account_alone_never_the_venue(world):
+    alice, bob = trader(world, "alice"), trader(world, "bob")
+    world.server.inject("*", Fault("status", 401, api_key=world.spec("bob").credentials.api_key))
+    for _ in range(6):
+        assert alice.run_cycle().ok
+        assert not bob.run_cycle().ok
+        world.clock.advance(30)
+    assert world.health.state is VenueState.UP
+    assert metrics(world, "bob")["status"] == "failing"
+    assert metrics(world, "alice")["status"] == "healthy"
+
+
+def test_one_accounts_network_trouble_stays_its_own(world):
+    """One of two accounts times out alone: the venue stays up; its breaker counts as ever."""
+    alice, bob = trader(world, "alice"), trader(world, "bob")
+    world.server.inject("*", Fault("status", 503, api_key=world.spec("bob").credentials.api_key))
+    for _ in range(5):
+        assert alice.run_cycle().ok
+        bob.run_cycle()
+        world.clock.advance(30)
+    assert world.health.state is VenueState.UP
+    assert metrics(world, "bob")["status"] == "quarantined"
+
+
+@pytest.mark.parametrize("condition", [VenueCondition.CANCEL_ONLY, VenueCondition.POST_ONLY])
+def test_a_restricted_venue_takes_no_entry_and_its_exits_wait(world, condition):
+    alice = trader(world, "alice")
+    world.health.record_status(VenueStatus(condition, f"SystemStatus {condition.value}"))
+    result = alice.run_cycle()  # the entry signal is there
+    assert result.ok and result.orders_placed == 0 and not world.venue_orders()
+    assert result.no_signal == f"venue KRAKEN {condition.value}: no new entries, exits wait"
+    world.health.record_status(VenueStatus(VenueCondition.OK, "SystemStatus online"))
+    assert alice.run_cycle().orders_placed == 1
+    (pos,) = alice.store.open_positions()
+    crash = cs.from_closes([*SIGNAL.close[:-1], pos.stop * 0.99])
+    world.market.set_candles("BTC/USD", rows(crash))
+    world.health.record_status(VenueStatus(condition, f"SystemStatus {condition.value}"))
+    held = alice.run_cycle()
+    assert held.ok and held.orders_placed == 0
+    assert f"BTC/USD: exit waits (venue {condition.value})" in held.notes
+    assert len(world.venue_orders()) == 1 and alice.store.open_positions()
+    world.health.record_status(VenueStatus(VenueCondition.OK, "SystemStatus online"))
+    assert alice.run_cycle().orders_placed == 1 and not alice.store.open_positions()
+
+
+def test_an_account_without_a_venue_health_trades_as_before(world):
+    spec = world.spec("alice")
+    broker = create_trading_broker(
+        spec, live=True, paper_balance_usd=1.0, clock=world.clock, venue=CcxtBroker(spec)
+    )
+    store = Store(world.db, spec.account.key, clock=world.clock)
+    world.stores.append(store)
+    t = AccountTrader(
+        AccountRef("user", "alice", "KRAKEN"),
+        broker,
+        get_strategy("default"),
+        RiskManager(),
+        store,
+        world.isolation,
+        world.clock,
+    )
+    assert t.broker.venue_state is VenueState.UP
+    assert t.run_cycle().orders_placed == 1
