@@ -297,6 +297,15 @@ def setup_logging(
     )
 
 
+def learn_secrets(secrets: Iterable[str]) -> None:
+    """Mask these values too in every line from now on (a key reloaded while running)."""
+    seen: set[int] = set()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _NijaHandler) and id(handler.redactor) not in seen:
+            seen.add(id(handler.redactor))  # the handlers of one setup share one redactor
+            handler.redactor.learn(secrets)
+
+
 def shutdown_logging() -> None:
     """Flush and close our handlers, and with them the secrets (at exit, and in tests)."""
     _remove_handlers(logging.getLogger())

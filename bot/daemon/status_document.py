@@ -21,8 +21,10 @@ def account_entry(
     *,
     live: bool,
     interval_seconds: float,
+    paused: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One account's entry; ``snap`` is None before its thread ever ran."""
+    """One account's entry; ``snap`` is None before its thread ever ran; ``paused`` says
+    since when and by whom an operator paused its entries (None: not paused)."""
     return {
         "account_type": spec.account.account_type,
         "account_id": spec.account.account_id,
@@ -58,6 +60,7 @@ def account_entry(
         "dust": snap.dust if snap else {},
         "exit_blocked": snap.exit_blocked if snap else {},
         "orders_unknown": snap.orders_unknown if snap else [],
+        "paused": paused,
     }
 
 

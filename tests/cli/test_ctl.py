@@ -26,7 +26,7 @@ def daemon(tmp_path):
     """This process plays the daemon: it holds the lock and answers requests from a thread."""
     lock = DataDirLock.acquire(tmp_path)
 
-    def reset(key: str) -> ControlResult:
+    def reset(key: str, actor: str) -> ControlResult:
         if key != "user/bob/KRAKEN":
             return ControlResult(Outcome.UNKNOWN_ACCOUNT, key, f"this daemon has no account {key}")
         return ControlResult(Outcome.DONE, key, "failing -> healthy", "failing", "healthy")
