@@ -23,10 +23,16 @@ from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, crashed, parse_
 from bot.cli.statusfile import pid_alive
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import load_settings, secret_values
-from bot.daemon.control import Action, Outcome, send_request, take_result, withdraw
+from bot.daemon.control import (
+    Action,
+    Outcome,
+    parse_account_key,
+    send_request,
+    take_result,
+    withdraw,
+)
 from bot.daemon.lock import holder_pid
 from bot.errors import ConfigError
-from bot.model import AccountRef
 from bot.redact import Redactor
 
 __all__ = ["main", "run"]
@@ -73,14 +79,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("account", help="the account key, e.g. user/bob/KRAKEN")
     return parser
-
-
-def _account_key(text: str) -> str | None:
-    """``type/id/BROKER`` as the daemon spells it, or None when ``text`` is not one."""
-    parts = text.strip().split("/")
-    if len(parts) != 3 or not all(p.strip() for p in parts):
-        return None
-    return AccountRef(*(p.strip() for p in parts)).key
 
 
 class _Report:
@@ -132,7 +130,7 @@ def _main(
         settings = load_settings(env)
     except ConfigError as exc:
         return report.finish(EXIT_CONFIG, f"configuration error: {exc}")
-    key = _account_key(args.account)
+    key = parse_account_key(args.account)
     if key is None:
         problem = (
             f"{args.account!r} is not an account key: use type/id/BROKER, e.g. user/bob/KRAKEN"

@@ -31,7 +31,7 @@ from bot.clock import Clock
 from bot.daemon.status import write_atomically
 from bot.errors import describe
 from bot.isolation.manager import AccountIsolationManager
-from bot.model import BrokerSpec
+from bot.model import AccountRef, BrokerSpec
 
 __all__ = [
     "CONTROL_DIR",
@@ -41,6 +41,7 @@ __all__ = [
     "ControlRequest",
     "ControlResult",
     "Outcome",
+    "parse_account_key",
     "reset_circuit",
     "send_request",
     "take_result",
@@ -104,6 +105,15 @@ class ControlResult:
 Handler = Callable[[str, str], ControlResult]
 # ``audit(at, actor, action, account_key, result)``: keep the action in the state store.
 Auditor = Callable[[float, str, str, str, ControlResult], None]
+
+
+def parse_account_key(text: str) -> str | None:
+    """``type/id/BROKER`` as the daemon spells it (``User/Bob/kraken`` is ``user/bob/KRAKEN``),
+    or None when ``text`` is not an account key."""
+    parts = text.strip().split("/")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        return None
+    return AccountRef(*(p.strip() for p in parts)).key
 
 
 def _folder(data_dir: str | Path) -> Path:

@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 # Third-party SDK loggers that dump request headers or bodies below these levels.
-_SDK_LOGGER_FLOORS = {"ccxt": logging.INFO, "urllib3": logging.INFO}
+# uvicorn (the HTTP API's server) says "started", "shutting down" at INFO: NIJA says that.
+_SDK_LOGGER_FLOORS = {"ccxt": logging.INFO, "urllib3": logging.INFO, "uvicorn": logging.WARNING}
 # Coinbase's SDK gives these loggers their own stderr handler and, with verbose=True,
 # logs raw response bodies at DEBUG: they go through our handlers at WARNING only.
 _COINBASE_MODULES = ("coinbase.rest.rest_base", "coinbase.websocket.websocket_base")
