@@ -41,6 +41,7 @@ _STATUS_OF = {
     Outcome.FAILED: 500,
 }
 _ACTIONS = ", ".join(a.value for a in Action)
+_ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 _KEY_HELP = "an account key is type/id/BROKER, e.g. /api/v1/accounts/user/alice/KRAKEN"
 
 
@@ -137,11 +138,10 @@ class _Api:
             "before": result.before,
             "after": result.after,
         }
+        status = _STATUS_OF[result.outcome]
         if not result.ok:
-            body["error"] = result.message
-        return JSONResponse(
-            self.sup.redactor.mask_data(body), status_code=_STATUS_OF[result.outcome]
-        )
+            body |= {"error": result.message, "status": status}
+        return JSONResponse(self.sup.redactor.mask_data(body), status_code=status)
 
     def malformed(self, request: Request) -> Response:
         """Every other path under /accounts/: say what is wrong with it."""
@@ -200,7 +200,7 @@ def build_app(
         Route(f"{API_PREFIX}/accounts", api.guarded(api.accounts)),
         Route(f"{API_PREFIX}/accounts{key}", api.guarded(api.account)),
         Route(f"{API_PREFIX}/accounts{key}/{{action}}", api.guarded(api.act), methods=["POST"]),
-        Route(f"{API_PREFIX}/accounts/{{rest:path}}", api.guarded(api.malformed)),
+        Route(f"{API_PREFIX}/accounts/{{rest:path}}", api.guarded(api.malformed), methods=_ANY),
         Route(f"{API_PREFIX}/venues", api.guarded(api.venues)),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
