@@ -14,6 +14,8 @@ from bot.isolation.failures import FailureType
 from tests.api.conftest import ALICE, BOB, TOKEN, ApiDaemon, wait_for
 
 PROMTOOL_PACKAGE = "prometheus"  # Debian's package ships promtool
+PER_ACCOUNT_SERIES = 35  # see docs/OPERATIONS.md, "Cardinality"
+DAEMON_SERIES = 12  # 5 health states, 3 ended and 3 unresolved order statuses, 1 database
 
 
 def scrape(daemon: ApiDaemon) -> dict[str, dict[tuple, float]]:
@@ -60,6 +62,13 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
                                                                         "rejected")}  # fmt: skip
     assert "nija_venue_up" not in m  # until the venue layer exists
     assert "process_cpu_seconds_total" in m
+    # docs/OPERATIONS.md's cardinality: at most 35 series per account, 12 for the whole daemon.
+    per_account = sum(1 for samples in m.values() for labels in samples
+                      if ("account", ALICE) in labels)  # fmt: skip
+    nija = {name: samples for name, samples in m.items() if name.startswith("nija_")}
+    assert per_account == PER_ACCOUNT_SERIES
+    assert acct(BOB) not in m["nija_equity_usd"]  # unknown: his open circuit blocked the cycle
+    assert sum(map(len, nija.values())) == 2 * PER_ACCOUNT_SERIES + DAEMON_SERIES - 1
 
 
 def test_a_database_that_cannot_be_read_is_a_metric_not_a_failed_scrape(daemon):
