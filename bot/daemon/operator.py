@@ -27,10 +27,11 @@ from bot.daemon.log import learn_secrets
 from bot.daemon.wiring import BrokerFactories
 from bot.daemon.worker import AccountWorker
 from bot.engine.risk import GlobalPositionCap
-from bot.errors import ConfigError, describe
+from bot.errors import ConfigError, StartupError, describe
 from bot.model import BrokerSpec
 from bot.redact import Redactor
 from bot.store.operator import OperatorStore, Pause
+from bot.store.writer import StoreError
 
 if TYPE_CHECKING:
     from bot.daemon.supervisor import IndependentBrokerTrader
@@ -84,8 +85,18 @@ class Operator:
         self.paused: dict[str, Pause] = {}  # read by status.json and the API, any thread
 
     def restore(self) -> None:
-        """Apply the pauses stored by an earlier run (at start-up, before any thread trades)."""
-        for key, pause in self.store.pauses().items():
+        """Apply the pauses stored by an earlier run (at start-up, before any thread trades).
+
+        ``StartupError`` when they cannot be read: trading an account its operator paused
+        would be worse than not starting.
+        """
+        try:
+            stored = self.store.pauses()
+        except StoreError as exc:
+            raise StartupError(
+                f"cannot read the paused accounts from {self.store.path}: {exc}"
+            ) from exc
+        for key, pause in stored.items():
             if key not in self.specs:
                 continue  # an account no longer configured: kept in the store, unused
             self.paused[key] = pause

@@ -120,6 +120,7 @@ class AccountWorker:
             self.restarts += 1
         self.crash = None
         self.busy_since = None
+        self._rebuild.clear()  # a new thread builds its trader from the current spec anyway
         self.state = ThreadState.RUNNING
         self.thread = threading.Thread(target=self._main, name=f"trader-{self.key}", daemon=True)
         self.thread.start()

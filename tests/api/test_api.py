@@ -7,6 +7,7 @@ import stat
 from urllib.parse import quote
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from bot.api.token import TOKEN_FILE, ApiToken, load_token
@@ -209,3 +210,22 @@ def test_a_reload_with_an_incomplete_key_is_refused_and_the_old_client_kept(daem
     assert len(daemon.built) == builds  # no client was built
     (row,) = OperatorStore(daemon.sup.db).actions(ALICE)
     assert (row.action, row.outcome) == ("reload", "refused")
+
+
+def test_a_taken_port_stops_the_start_with_one_clear_line(tmp_path):
+    import socket
+
+    from bot.api.server import start_api
+    from bot.errors import StartupError
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = str(taken.getsockname()[1])
+        d = ApiDaemon(tmp_path, NIJA_HTTP_PORT=port)
+        with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{port}") as info:
+            start_api(d.settings, d.sup, log=structlog.get_logger())
+        assert "NIJA_HTTP_PORT" in str(info.value) and "NIJA_HTTP_ENABLED=false" in str(info.value)
+    finally:
+        taken.close()
