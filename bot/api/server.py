@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiServer", "start_api"]
 
+KEEP_ALIVE_SECONDS = 75
 # uvicorn starts serving a bound socket in milliseconds: wait up to 5 s in 10 ms steps.
 _STARTUP_POLLS, _POLL_SECONDS = 500, 0.01
 
@@ -106,7 +107,14 @@ def start_api(
         sup, token, created_at=sup.clock.monotonic(), venue_health=venue_health, venue_up=venue_up
     )
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        # Longer than any scrape interval: uvicorn's 5 s would close an idle connection just
+        # as a 5 s scraper reuses it (a reset, a failed scrape).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -40,6 +40,7 @@ __all__ = ["Operator", "operator_desk"]
 
 # The entry hold's text: the cycle line's no_signal and status.json show it.
 PAUSED_REASON = "paused by the operator"
+_KEEPS = "; the account keeps its current client"
 
 
 def _iso(wall: float) -> str:
@@ -163,22 +164,16 @@ class Operator:
         try:
             env = self.read_env()
         except ConfigError as exc:
-            return self._refused(key, f"{exc}; the account keeps its current client")
+            return self._refused(key, f"{exc}{_KEEPS}")
         accounts = load_accounts(env, self.settings)
         error = next((e for e in accounts.errors if e.account == key), None)
         if error is not None:
-            return self._refused(
-                key, f"the new credentials are incomplete: {error.message}; the account keeps its "
-                "current client",
-            )  # fmt: skip
+            return self._refused(key, f"the new credentials are refused: {error.message}{_KEEPS}")
         new = next((s for s in accounts.specs if s.account.key == key), None)
         if new is None:
-            where = "the demo's accounts have none" if not self.specs[key].credentials.api_key else (
-                "none are set in the environment or .env any more"
-            )  # fmt: skip
-            return self._refused(
-                key, f"no credentials to reload ({where}); the account keeps its current client"
-            )
+            demo = not self.specs[key].credentials.api_key
+            where = "a demo account has none" if demo else "none are set any more"
+            return self._refused(key, f"no credentials to reload ({where}){_KEEPS}")
         # Masked everywhere before the new key is used anywhere.
         secrets = secret_values(env)
         self.redactor.learn(secrets)
@@ -187,10 +182,9 @@ class Operator:
         try:  # a client that cannot even be built is refused before the old one is dropped
             self.factories.trading(new).close()
         except Exception as exc:
+            error_text = describe(exc, redactor=self.redactor)
             return self._refused(
-                key,
-                f"the new credentials cannot build a client: "
-                f"{describe(exc, redactor=self.redactor)}; the account keeps its current client",
+                key, f"the new credentials cannot build a client: {error_text}{_KEEPS}"
             )
         changed = new.credentials != self.specs[key].credentials
         self.specs[key] = new

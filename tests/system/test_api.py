@@ -56,7 +56,7 @@ def test_pause_through_the_api_shows_in_status_json_and_outlives_a_restart(tmp_p
         metrics = requests.get(f"{url}/metrics", headers=auth, timeout=10).text
         assert f'nija_account_paused{{account="{ALICE}",broker="PAPER"}} 1.0' in metrics
         code, report = ctl(tmp_path, run.data_dir, "reload", ALICE)
-        assert code == 2 and "the demo's accounts have none" in report["error"]
+        assert code == 2 and "a demo account has none" in report["error"]
     finally:
         assert run.stop() == 0
     audit = [e for e in run.events() if e.event == "control_request"]
