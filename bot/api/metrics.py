@@ -10,6 +10,11 @@ first draft of the list, because a counter must never go down (``promtool check 
 refuses ``_total`` on anything else): realized P&L is the gauge ``nija_realized_pnl_usd``,
 and orders still in flight are the gauge ``nija_orders_unresolved{status}`` beside the
 counter ``nija_orders_total{status}`` of orders that ended (filled, canceled, rejected).
+
+The two histograms are per venue (``broker``), not per account: 11 series each per
+account would be 63 % of the series and of the scrape's cost at 500 accounts; each
+account's last cycle duration is a gauge. The store's totals (P&L, fees, orders) are read
+at most every ``STORE_TTL_SECONDS``: a query over every order is not worth doing every 5 s.
 docs/OPERATIONS.md lists every metric and its cardinality.
 """
 
@@ -28,7 +33,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
-from bot.isolation.latency import LatencySnapshot
+from bot.isolation.latency import LatencySnapshot, merged
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["NijaCollector", "VenueUp", "metrics_registry", "render"]
 
 ACCOUNT_LABELS = ["account", "broker"]
+STORE_TTL_SECONDS = 30.0
 _ENDED = (StoredOrderStatus.FILLED, StoredOrderStatus.CANCELED, StoredOrderStatus.REJECTED)
 _IN_FLIGHT = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN, StoredOrderStatus.OPEN)
 
@@ -59,6 +65,7 @@ class NijaCollector(Collector):
     def __init__(self, sup: IndependentBrokerTrader, venue_up: VenueUp | None = None) -> None:
         self.sup = sup
         self.venue_up = venue_up
+        self._store_read: tuple[float, list[Metric]] | None = None  # (monotonic, families)
 
     def collect(self) -> Iterator[Metric]:
         sup = self.sup
@@ -94,8 +101,8 @@ class NijaCollector(Collector):
         )
         seconds = HistogramMetricFamily(
             "nija_call_seconds",
-            "Duration of each account's successful broker calls.",
-            labels=ACCOUNT_LABELS,
+            "Duration of the successful broker calls of each venue's accounts.",
+            labels=["broker"],
         )
         paused = GaugeMetricFamily(
             "nija_account_paused",
@@ -115,9 +122,8 @@ class NijaCollector(Collector):
             calls.add_metric([*labels, "successful"], m["total_successes"])
             calls.add_metric([*labels, "failed"], m["total_failures"])
             refused.add_metric(labels, m["not_permitted_calls"])
-            if key in latencies:
-                snap = latencies[key]
-                seconds.add_metric(labels, _buckets(snap), snap.sum_seconds)
+        for broker, snap in _by_broker(accounts, latencies).items():
+            seconds.add_metric([broker], _buckets(snap), snap.sum_seconds)
         by_state = GaugeMetricFamily(
             "nija_account_health", "Accounts in each health state.", labels=["state"]
         )
@@ -130,7 +136,14 @@ class NijaCollector(Collector):
             "nija_cycles", "Trading cycles each account has run.", labels=ACCOUNT_LABELS
         )
         seconds = HistogramMetricFamily(
-            "nija_cycle_seconds", "Duration of each account's cycles.", labels=ACCOUNT_LABELS
+            "nija_cycle_seconds",
+            "Duration of the cycles of each venue's accounts.",
+            labels=["broker"],
+        )
+        duration = GaugeMetricFamily(
+            "nija_last_cycle_duration_seconds",
+            "How long each account's last cycle took.",
+            labels=ACCOUNT_LABELS,
         )
         last = GaugeMetricFamily(
             "nija_last_cycle_timestamp_seconds",
@@ -145,23 +158,33 @@ class NijaCollector(Collector):
             "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
             labels=ACCOUNT_LABELS,
         )
+        times: dict[str, LatencySnapshot] = {}
         for key, worker in list(self.sup.workers.items()):
             labels = [key, accounts.get(key, worker.spec.account.broker)]
-            snap = worker.snapshot()
-            cycles.add_metric(labels, snap.cycles)
-            times = worker.cycle_times.snapshot()
-            seconds.add_metric(labels, _buckets(times), times.sum_seconds)
-            positions.add_metric(labels, snap.open_positions)
+            result = worker.last_result  # read once: the worker's thread replaces it
+            cycles.add_metric(labels, worker.cycles)
+            times[key] = worker.cycle_times.snapshot()
+            if result is not None:
+                positions.add_metric(labels, result.positions_open)
+                duration.add_metric(labels, result.duration_ms / 1000.0)
+                if result.equity_usd is not None:
+                    equity.add_metric(labels, result.equity_usd)
             if worker.last_cycle_wall is not None:
                 last.add_metric(labels, worker.last_cycle_wall)
-            if snap.equity_usd is not None:
-                equity.add_metric(labels, snap.equity_usd)
-        yield from (cycles, seconds, last, positions, equity)
+        for broker, snap in _by_broker(accounts, times).items():
+            seconds.add_metric([broker], _buckets(snap), snap.sum_seconds)
+        yield from (cycles, seconds, duration, last, positions, equity)
 
     def _store(self, accounts: dict[str, str]) -> Iterator[Metric]:
+        now = self.sup.clock.monotonic()
+        if self._store_read is None or now - self._store_read[0] >= STORE_TTL_SECONDS:
+            self._store_read = (now, list(self._read_store(accounts)))
+        yield from self._store_read[1]
+
+    def _read_store(self, accounts: dict[str, str]) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "nija_state_database_readable",
-            "1 when this scrape could read the state database (the P&L, fee and order "
+            "1 when the last read of the state database (at most 30 s ago) worked (the P&L, fee and order "
             "metrics come from it).",
         )
         try:
@@ -207,6 +230,16 @@ class NijaCollector(Collector):
         for name, is_up in sorted(self.venue_up().items()):
             up.add_metric([name], 1.0 if is_up else 0.0)
         yield up
+
+
+def _by_broker(
+    accounts: dict[str, str], snapshots: dict[str, LatencySnapshot]
+) -> dict[str, LatencySnapshot]:
+    groups: dict[str, list[LatencySnapshot]] = {}
+    for key, snap in snapshots.items():
+        if key in accounts:
+            groups.setdefault(accounts[key], []).append(snap)
+    return {broker: m for broker, group in sorted(groups.items()) if (m := merged(group))}
 
 
 def metrics_registry(

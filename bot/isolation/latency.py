@@ -12,7 +12,7 @@ import threading
 from bisect import bisect_left
 from dataclasses import dataclass
 
-__all__ = ["CALL_BUCKETS", "CYCLE_BUCKETS", "Latency", "LatencySnapshot"]
+__all__ = ["CALL_BUCKETS", "CYCLE_BUCKETS", "Latency", "LatencySnapshot", "merged"]
 
 # Upper bounds in seconds (le), +Inf implied. A broker call: tens of ms to the call timeout.
 CALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -58,3 +58,16 @@ class Latency:
             running += count
             cumulative.append((bound, running))
         return LatencySnapshot(tuple(cumulative), total, running)
+
+
+def merged(snapshots: list[LatencySnapshot]) -> LatencySnapshot | None:
+    """The sum of snapshots taken with the same bounds (e.g. every account of one venue)."""
+    if not snapshots:
+        return None
+    bounds = [bound for bound, _count in snapshots[0].buckets]
+    counts = [sum(s.buckets[i][1] for s in snapshots) for i in range(len(bounds))]
+    return LatencySnapshot(
+        tuple(zip(bounds, counts, strict=True)),
+        sum(s.sum_seconds for s in snapshots),
+        sum(s.count for s in snapshots),
+    )

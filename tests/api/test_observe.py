@@ -14,8 +14,10 @@ from bot.isolation.failures import FailureType
 from tests.api.conftest import ALICE, BOB, TOKEN, ApiDaemon, wait_for
 
 PROMTOOL_PACKAGE = "prometheus"  # Debian's package ships promtool
-PER_ACCOUNT_SERIES = 35  # see docs/OPERATIONS.md, "Cardinality"
+PER_ACCOUNT_SERIES = 14  # see docs/OPERATIONS.md, "Cardinality"
+PER_VENUE_SERIES = 22  # two histograms: 8 buckets, +Inf, _sum, _count
 DAEMON_SERIES = 12  # 5 health states, 3 ended and 3 unresolved order statuses, 1 database
+KRAKEN = (("broker", "KRAKEN"),)
 
 
 def scrape(daemon: ApiDaemon) -> dict[str, dict[tuple, float]]:
@@ -51,8 +53,14 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
     assert m["nija_account_health"][(("state", "healthy"),)] == 1
     assert m["nija_account_paused"] == {acct(ALICE): 1, acct(BOB): 0}
     assert m["nija_cycles_total"][acct(ALICE)] >= 1
-    assert m["nija_cycle_seconds_count"][acct(ALICE)] == m["nija_cycles_total"][acct(ALICE)]
-    assert m["nija_cycle_seconds_bucket"][acct(ALICE, le="+Inf")] >= 1
+    # The histograms are per venue: every cycle and call of its accounts.
+    assert m["nija_cycle_seconds_count"][KRAKEN] >= m["nija_cycles_total"][acct(ALICE)] + 1
+    assert (
+        m["nija_cycle_seconds_bucket"][(("broker", "KRAKEN"), ("le", "+Inf"))]
+        == m["nija_cycle_seconds_count"][KRAKEN]
+    )
+    assert KRAKEN in m["nija_call_seconds_count"]  # 0 here: a fake clock times nothing
+    assert m["nija_last_cycle_duration_seconds"][acct(ALICE)] == 0.0  # the fake clock stood
     assert m["nija_last_cycle_timestamp_seconds"][acct(ALICE)] == daemon.clock.wall()
     assert m["nija_open_positions"][acct(ALICE)] == 0
     assert m["nija_equity_usd"][acct(ALICE)] == 10_000.0
@@ -62,13 +70,14 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
                                                                         "rejected")}  # fmt: skip
     assert "nija_venue_up" not in m  # until the venue layer exists
     assert "process_cpu_seconds_total" in m
-    # docs/OPERATIONS.md's cardinality: at most 35 series per account, 12 for the whole daemon.
+    # docs/OPERATIONS.md's cardinality: at most 14 series per account, 22 per venue, 12 more.
     per_account = sum(1 for samples in m.values() for labels in samples
                       if ("account", ALICE) in labels)  # fmt: skip
     nija = {name: samples for name, samples in m.items() if name.startswith("nija_")}
     assert per_account == PER_ACCOUNT_SERIES
     assert acct(BOB) not in m["nija_equity_usd"]  # unknown: his open circuit blocked the cycle
-    assert sum(map(len, nija.values())) == 2 * PER_ACCOUNT_SERIES + DAEMON_SERIES - 1
+    total = 2 * PER_ACCOUNT_SERIES + PER_VENUE_SERIES + DAEMON_SERIES - 1
+    assert sum(map(len, nija.values())) == total
 
 
 def test_a_database_that_cannot_be_read_is_a_metric_not_a_failed_scrape(daemon):
@@ -90,7 +99,7 @@ def test_the_exposition_passes_promtool_check_metrics(daemon):
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "nija_call_seconds_bucket" in text
+    assert "nija_call_seconds_bucket" in text and "nija_cycle_seconds_bucket" in text
 
 
 # -- probes ------------------------------------------------------------------------------------
