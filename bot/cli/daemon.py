@@ -177,6 +177,10 @@ def _run(
     )
     trader.database.open()  # an unusable database stops the start before anything runs
     _banner(log, settings, specs, demo)
+    stop = threading.Event()
+    handler = _StopSignals(stop, log)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, handler)
     began = clock.monotonic()
     # /healthz answers during the start-up too. Not for --once: a one-shot run (cron) next
     # to a running daemon must not contend for its port, and has nothing to keep alive.
@@ -190,11 +194,6 @@ def _run(
             log=log,
         )
         heartbeat.start()
-
-    stop = threading.Event()
-    handler = _StopSignals(stop, log)
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signum, handler)
     try:
         trader.start_independent_multi_broker_trading()
         trader.run_until(stop)
