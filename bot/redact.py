@@ -35,7 +35,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -274,16 +275,39 @@ def _reveals_nothing(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Redactor:
-    """Masks configured secret values and secret-named fields; immutable, thread-safe."""
+    """Masks configured secret values and secret-named fields; thread-safe.
+
+    Immutable but for ``learn``, which only ever adds secrets (a key reloaded while the
+    daemon runs must be masked by everyone already holding this redactor).
+    """
 
     secrets: tuple[str, ...] = ()
     _values: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _pieces: _Pieces | None = field(default=None, init=False, repr=False, compare=False)
+    _learned: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        self._compile(self.secrets)
+
+    def learn(self, secrets: Iterable[str]) -> bool:
+        """Mask these values too from now on; True when any was new."""
+        with self._lock:
+            known = set(self.secrets) | set(self._learned)
+            new = tuple(s for s in secrets if s and s not in known)
+            if not new:
+                return False
+            object.__setattr__(self, "_learned", self._learned + new)
+            # Each attribute is swapped whole: a reader sees the old patterns or the new.
+            self._compile(self.secrets + self._learned)
+            return True
+
+    def _compile(self, secrets: tuple[str, ...]) -> None:
         forms: set[str] = set()
         sources: set[str] = set()
-        for secret in self.secrets:
+        for secret in secrets:
             if len(secret.strip()) < MIN_SECRET_LENGTH:
                 continue
             forms |= _forms(secret)
@@ -296,7 +320,7 @@ class Redactor:
 
     def __repr__(self) -> str:
         # Never show the secrets themselves, only how many there are.
-        return f"Redactor(<{len(self.secrets)} secrets>)"
+        return f"Redactor(<{len(self.secrets) + len(self._learned)} secrets>)"
 
     def mask_values(self, text: str) -> str:
         """``text`` with every configured secret value masked: whole, in any of its forms and

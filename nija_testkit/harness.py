@@ -82,9 +82,13 @@ def script_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def clean_env(**settings: str) -> dict[str, str]:
-    """The calling environment without any NIJA or broker variable, plus ``settings``."""
+    """The calling environment without any NIJA or broker variable, plus ``settings``.
+
+    Except ``NIJA_HTTP_PORT=0``: tests run many daemons at once, each on a free port (its
+    ``http_listening`` line names it; ``DaemonRun.api_url``)."""
     prefixes = ("NIJA_", "MULTI_BROKER", *(f"{name}_" for name in VENUES))
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["NIJA_HTTP_PORT"] = "0"
     env.update(settings)
     return env
 
@@ -132,6 +136,11 @@ class DaemonRun:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def api_url(self) -> str | None:
+        """The HTTP API's base URL from the ``http_listening`` line, or None before it."""
+        lines = [e for e in self.events() if e.event == "http_listening"]
+        return lines[-1].fields["url"] if lines else None
+
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then wait; SIGKILL if it does not stop in time."""
         if self.alive():
@@ -160,6 +169,7 @@ def start_daemon(
     """Start bot.py with ``env``; data and log under ``workdir`` unless ``env`` says otherwise."""
     env = dict(env)
     env.setdefault("NIJA_DATA_DIR", str(workdir / "data"))
+    env.setdefault("NIJA_HTTP_PORT", "0")  # many daemons at once: each on a free port
     env.setdefault("NIJA_LOG_FILE", str(workdir / "nija.log"))
     chaos_file = None
     cmd = [sys.executable, str(ROOT / "bot.py")]

@@ -152,3 +152,16 @@ def test_no_cut_or_split_piece_survives(key, before, after, cut, upper):
     for text in masked:
         assert head not in text
         assert tail not in text
+
+
+def test_a_learned_secret_is_masked_by_every_holder_of_the_redactor():
+    from bot.redact import Redactor as R
+
+    redactor = R(("OLD-SECRET-VALUE-1",))
+    holder = {"r": redactor}  # e.g. the isolation manager and the status writer
+    assert holder["r"].mask_values("NEW-SECRET-VALUE-2") == "NEW-SECRET-VALUE-2"
+    assert redactor.learn(["NEW-SECRET-VALUE-2", "OLD-SECRET-VALUE-1"]) is True
+    assert redactor.learn(["NEW-SECRET-VALUE-2"]) is False
+    text = "old OLD-SECRET-VALUE-1 new NEW-SECRET-VALUE-2 cut NEW-SECRET"
+    assert holder["r"].mask_values(text) == "old *** new *** cut ***"
+    assert "NEW" not in repr(redactor) and "2 secrets" in repr(redactor)

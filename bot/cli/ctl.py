@@ -1,9 +1,13 @@
 """``nija_ctl.py``: ask the running daemon to act on one account, without restarting the others.
 
     python3 nija_ctl.py reset user/bob/KRAKEN      # close its circuit: it trades again
+    python3 nija_ctl.py pause user/bob/KRAKEN      # no new entries; exits and stops go on
+    python3 nija_ctl.py resume user/bob/KRAKEN
+    python3 nija_ctl.py reload user/bob/KRAKEN     # re-read its keys from the env and .env
 
 The request goes through the data directory's control folder (``bot.daemon.control``):
-the daemon's watchdog performs it within about a second and logs it in nija.log; this
+the daemon's watchdog performs it within about a second, through the same control desk
+as the HTTP API (``bot.api``), and audits it in nija.log and the state store; this
 command waits at most ``--timeout`` seconds for the answer. It reads the environment and
 ``.env`` as the daemon does, so it finds the same ``NIJA_DATA_DIR``.
 """
@@ -23,24 +27,36 @@ from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, crashed, parse_
 from bot.cli.statusfile import pid_alive
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import load_settings, secret_values
-from bot.daemon.control import Action, Outcome, send_request, take_result, withdraw
+from bot.daemon.control import (
+    Action,
+    Outcome,
+    parse_account_key,
+    send_request,
+    take_result,
+    withdraw,
+)
 from bot.daemon.lock import holder_pid
 from bot.errors import ConfigError
-from bot.model import AccountRef
 from bot.redact import Redactor
 
 __all__ = ["main", "run"]
 
 EXIT_CODES_HELP = """actions:
-  reset ACCOUNT  close the account's circuit breaker (after fixing what made it fail,
-                 e.g. its credentials): it trades again at its next cycle
+  reset ACCOUNT   close the account's circuit breaker (after fixing what made it fail,
+                  e.g. its credentials): it trades again at its next cycle
+  pause ACCOUNT   open no new position; exits, stops and order checks go on (kept
+                  across restarts until resumed)
+  resume ACCOUNT  lift a pause
+  reload ACCOUNT  re-read the account's keys from the environment and .env and rebuild
+                  its broker client; incomplete keys are refused and it keeps the old ones
 
 exit codes:
   0  done
   1  needs attention: no daemon is running on NIJA_DATA_DIR, it did not answer in time,
      or the action failed (see nija.log)
   2  configuration or usage error: a bad setting, an unreadable .env, a malformed
-     account key, or an account the running daemon does not have
+     account key, an account the running daemon does not have, or a reload whose new
+     keys are incomplete
 With --json, stdout is one JSON object whatever happens (an error also has "error").
 An unexpected failure of this command exits 1 with its traceback on stderr.
 """
@@ -48,6 +64,7 @@ _CODES = {
     Outcome.DONE: EXIT_OK,
     Outcome.UNKNOWN_ACCOUNT: EXIT_CONFIG,
     Outcome.BAD_REQUEST: EXIT_CONFIG,
+    Outcome.REFUSED: EXIT_CONFIG,
     Outcome.FAILED: EXIT_ATTENTION,
 }
 _POLL_SECONDS = 0.1
@@ -68,19 +85,16 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds to wait for the daemon (default 10)"
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    reset = actions.add_parser(
-        Action.RESET.value, help="close one account's circuit breaker: it trades again"
-    )
-    reset.add_argument("account", help="the account key, e.g. user/bob/KRAKEN")
+    helps = {
+        Action.RESET: "close one account's circuit breaker: it trades again",
+        Action.PAUSE: "no new entries for one account; exits and stops go on",
+        Action.RESUME: "lift one account's pause",
+        Action.RELOAD: "re-read one account's keys and rebuild its broker client",
+    }
+    for action, text in helps.items():
+        sub = actions.add_parser(action.value, help=text)
+        sub.add_argument("account", help="the account key, e.g. user/bob/KRAKEN")
     return parser
-
-
-def _account_key(text: str) -> str | None:
-    """``type/id/BROKER`` as the daemon spells it, or None when ``text`` is not one."""
-    parts = text.strip().split("/")
-    if len(parts) != 3 or not all(p.strip() for p in parts):
-        return None
-    return AccountRef(*(p.strip() for p in parts)).key
 
 
 class _Report:
@@ -132,7 +146,7 @@ def _main(
         settings = load_settings(env)
     except ConfigError as exc:
         return report.finish(EXIT_CONFIG, f"configuration error: {exc}")
-    key = _account_key(args.account)
+    key = parse_account_key(args.account)
     if key is None:
         problem = (
             f"{args.account!r} is not an account key: use type/id/BROKER, e.g. user/bob/KRAKEN"

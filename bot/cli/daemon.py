@@ -23,10 +23,14 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.api.heartbeat import Heartbeat
+from bot.api.probes import liveness
+from bot.api.server import start_api
 from bot.brokers.factory import load_adapters
+from bot.cli.commands import read_env
 from bot.clock import SYSTEM_CLOCK
 from bot.config.env import load_env
 from bot.config.limits import apply_limits
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
     parser.add_argument("--env-file", default=".env", help="dotenv file to load (default .env)")
     args = parser.parse_args(argv)
 
+    environ = dict(os.environ)  # the real environment, before .env is merged into it
     env = load_env(args.env_file)  # the real environment wins
     os.environ.update(env)  # so libraries that read os.environ (proxies, CA files) see .env too
     try:
@@ -97,7 +102,15 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         return _fatal(str(exc), settings, secrets)
     clean = False
     try:
-        code = _run(args, env, settings, lock, trader_factory, Redactor(tuple(secrets)))
+        code = _run(
+            args,
+            env,
+            settings,
+            lock,
+            trader_factory,
+            Redactor(tuple(secrets)),
+            lambda: read_env(args.env_file, environ),
+        )
         clean = True
         return code
     except StartupError as exc:
@@ -115,11 +128,13 @@ def _run(
     lock: DataDirLock,
     trader_factory: TraderFactory,
     redactor: Redactor,
+    reread_env: Callable[[], dict[str, str]],
 ) -> int:
     """The daemon, from its accounts to its stop; ``StartupError`` before any thread starts.
 
     ``redactor`` masks the secrets in everything the daemon writes besides the log:
     status.json, the state database, and the error texts the isolation manager keeps.
+    ``reread_env`` reads the environment and .env afresh (an operator's reload).
     """
     log = get_logger()
     if lock.previous_pid is not None:
@@ -158,19 +173,36 @@ def _run(
         clock=clock,
         log=log,
         redactor=redactor,
+        read_env=reread_env,
     )
     trader.database.open()  # an unusable database stops the start before anything runs
     _banner(log, settings, specs, demo)
-
     stop = threading.Event()
     handler = _StopSignals(stop, log)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, handler)
+    began = clock.monotonic()
+    # /healthz answers during the start-up too. Not for --once: a one-shot run (cron) next
+    # to a running daemon must not contend for its port, and has nothing to keep alive.
+    api = None if args.once else start_api(settings, trader, log=log)
+    heartbeat = None
+    if settings.heartbeat_url and not args.once:
+        heartbeat = Heartbeat(
+            settings.heartbeat_url,
+            settings.heartbeat_seconds,
+            alive=lambda: liveness(trader, began).ok,
+            log=log,
+        )
+        heartbeat.start()
     try:
         trader.start_independent_multi_broker_trading()
         trader.run_until(stop)
     finally:
         trader.stop_independent_trading()
+        if heartbeat is not None:
+            heartbeat.stop()
+        if api is not None:
+            api.stop()
     return EXIT_OK
 
 

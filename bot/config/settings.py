@@ -9,6 +9,7 @@ Account discovery lives in ``bot.config.accounts`` and is re-exported here.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,7 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.brokers import venues
 from bot.config.accounts import AccountConfigError, AccountsResult, load_accounts
-from bot.config.values import get, shown, to_bool
+from bot.config.values import VariableError, get, parse_url, shown, to_bool
 from bot.errors import ConfigError
 from bot.model import timeframe_seconds
 
@@ -31,6 +32,7 @@ __all__ = [
     "Mode",
     "Settings",
     "cycle_seconds_for",
+    "is_loopback",
     "load_accounts",
     "load_settings",
     "secret_values",
@@ -39,6 +41,11 @@ __all__ = [
 
 # Variables whose values are secrets, by how their names end (for the log redactor).
 SECRET_NAME_ENDINGS = ("_API_KEY", "_API_SECRET", "_SECRET", "_PASSPHRASE", "_TOKEN", "_PASSWORD")
+# Settings whose values are never echoed in an error: a token, or a URL (it may carry one).
+_NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL"})
+# The shortest NIJA_HTTP_TOKEN accepted: a guessable token guards nothing.
+MIN_HTTP_TOKEN_LENGTH = 16
+DEFAULT_HTTP_PORT = 8780
 
 
 class Mode(StrEnum):
@@ -76,6 +83,15 @@ def _whole(raw: Any) -> Any:
         raise ValueError("a whole number >= 1") from None
 
 
+def _port(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("a port, 0 to 65535 (0: any free port)") from None
+
+
 def _timeframe(raw: str) -> str:
     try:
         ok = timeframe_seconds(raw) > 0
@@ -84,6 +100,38 @@ def _timeframe(raw: str) -> str:
     if not ok:
         raise ValueError("a timeframe like 1m, 5m, 1h, 1d")
     return raw
+
+
+def _listen_host(raw: str) -> str:
+    if raw != "localhost":
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            raise ValueError("an IP address to listen on, like 127.0.0.1 or 0.0.0.0") from None
+    return raw
+
+
+def _token(raw: str | None) -> str | None:
+    if raw is not None and (len(raw) < MIN_HTTP_TOKEN_LENGTH or any(c.isspace() for c in raw)):
+        raise ValueError(f"at least {MIN_HTTP_TOKEN_LENGTH} characters with no spaces")
+    return raw
+
+
+def _heartbeat_url(raw: str | None) -> str | None:
+    try:
+        return None if raw is None else parse_url("NIJA_HEARTBEAT_URL", raw)
+    except VariableError:
+        raise ValueError("an https URL (http only on 127.0.0.1 / localhost / ::1)") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` (an address to listen on) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _venue_name(raw: str | None) -> str | None:
@@ -107,6 +155,10 @@ _Strategy = Annotated[
     _Expect("a strategy name like default"),
 ]
 _VenueName = Annotated[str | None, BeforeValidator(_upper), AfterValidator(_venue_name)]
+_Port = Annotated[int, BeforeValidator(_port), Field(ge=0, le=65535), _Expect("a port, 0 to 65535")]
+_Host = Annotated[str, AfterValidator(_listen_host)]
+_Token = Annotated[str | None, AfterValidator(_token)]
+_Url = Annotated[str | None, AfterValidator(_heartbeat_url)]
 _POSITIVE = TypeAdapter(_Positive)
 
 
@@ -156,6 +208,15 @@ class Settings(BaseSettings):
     venue_probe_seconds: _Positive = Field(30.0, validation_alias="NIJA_VENUE_PROBE_SECONDS")
     venue_resume_seconds: _NonNegative = Field(30.0, validation_alias="NIJA_VENUE_RESUME_SECONDS")
     venue_status_seconds: _Positive = Field(60.0, validation_alias="NIJA_VENUE_STATUS_SECONDS")
+    # The operator's HTTP API (bot.api): on by default, on loopback, behind a bearer token
+    # (NIJA_HTTP_TOKEN, or one generated into the data directory). Port 0: any free port.
+    http_enabled: _Flag = Field(True, validation_alias="NIJA_HTTP_ENABLED")
+    http_host: _Host = Field("127.0.0.1", validation_alias="NIJA_HTTP_HOST")
+    http_port: _Port = Field(DEFAULT_HTTP_PORT, validation_alias="NIJA_HTTP_PORT")
+    http_token: _Token = Field(None, validation_alias="NIJA_HTTP_TOKEN", repr=False)
+    # The dead-man's switch: this URL is fetched every heartbeat_seconds while the daemon lives.
+    heartbeat_url: _Url = Field(None, validation_alias="NIJA_HEARTBEAT_URL", repr=False)
+    heartbeat_seconds: _Positive = Field(60.0, validation_alias="NIJA_HEARTBEAT_SECONDS")
 
     @classmethod
     def settings_customise_sources(
@@ -213,7 +274,9 @@ def _problems(exc: ValidationError, raw: Mapping[str, str]) -> list[str]:
         if name not in problems:
             field = by_name.get(name)
             what = _expected(error, field.metadata if field else ())
-            problems[name] = f"{name} must be {what}, got {shown(raw.get(name, ''))}"
+            secret = name in _NOT_ECHOED or name.endswith(SECRET_NAME_ENDINGS)
+            got = "(value not shown)" if secret else f"got {shown(raw.get(name, ''))}"
+            problems[name] = f"{name} must be {what}, {got}"
     return list(problems.values())
 
 
@@ -243,9 +306,22 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         settings = Settings(**variables, broker_cycle_seconds=tuple(overrides))
     except ValidationError as exc:
         problems[:0] = _problems(exc, variables)
+    else:
+        problems += _http_problems(settings)
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
     return settings
+
+
+def _http_problems(settings: Settings) -> list[str]:
+    """The HTTP API never listens beyond this machine without a token the operator chose."""
+    if not settings.http_enabled or is_loopback(settings.http_host) or settings.http_token:
+        return []
+    return [
+        f"NIJA_HTTP_HOST={settings.http_host} is not a loopback address: the HTTP API would be "
+        f"reachable from other machines; set NIJA_HTTP_TOKEN (at least {MIN_HTTP_TOKEN_LENGTH} "
+        "characters) or listen on 127.0.0.1"
+    ]
 
 
 def cycle_seconds_for(settings: Settings, broker: str) -> float:

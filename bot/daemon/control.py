@@ -8,13 +8,18 @@ result, bounded in time, prints it and removes it.
 
 A request older than ``REQUEST_TTL_SECONDS`` is discarded unperformed: whoever sent it has
 given up waiting, and a reset must not happen minutes after it was asked for. Only the
-actions in ``Action`` exist. (An HTTP API may replace this; the actions stay the same.)
+actions in ``Action`` exist.
+
+``ControlDesk.perform`` is the one way an operator action happens inside the daemon, for
+a request file and for the HTTP API (``bot.api``) alike: one action at a time, each
+audited once, in nija.log (``control_request``, naming the actor) and in the state store.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -26,7 +31,7 @@ from bot.clock import Clock
 from bot.daemon.status import write_atomically
 from bot.errors import describe
 from bot.isolation.manager import AccountIsolationManager
-from bot.model import BrokerSpec
+from bot.model import AccountRef, BrokerSpec
 
 __all__ = [
     "CONTROL_DIR",
@@ -36,6 +41,7 @@ __all__ = [
     "ControlRequest",
     "ControlResult",
     "Outcome",
+    "parse_account_key",
     "reset_circuit",
     "send_request",
     "take_result",
@@ -54,6 +60,9 @@ class Action(StrEnum):
     """What an operator may ask the running daemon to do."""
 
     RESET = "reset"  # close one account's circuit: back to healthy, trading at its next cycle
+    PAUSE = "pause"  # no new entries; exits, stops and order checks go on; kept over restarts
+    RESUME = "resume"  # lift a pause
+    RELOAD = "reload"  # re-read the account's credentials and rebuild its broker client
 
 
 class Outcome(StrEnum):
@@ -62,6 +71,7 @@ class Outcome(StrEnum):
     DONE = "done"
     UNKNOWN_ACCOUNT = "unknown_account"  # the daemon has no such account
     BAD_REQUEST = "bad_request"  # not a request this daemon understands
+    REFUSED = "refused"  # understood, but it cannot be done as things are (nothing changed)
     FAILED = "failed"  # the action raised; nija.log has the traceback
 
 
@@ -91,7 +101,19 @@ class ControlResult:
         return self.outcome is Outcome.DONE
 
 
-Handler = Callable[[str], ControlResult]
+# ``handler(account_key, actor)``: the actor names who asked ("ctl:pid-42", "http:token-1a2b").
+Handler = Callable[[str, str], ControlResult]
+# ``audit(at, actor, action, account_key, result)``: keep the action in the state store.
+Auditor = Callable[[float, str, str, str, ControlResult], None]
+
+
+def parse_account_key(text: str) -> str | None:
+    """``type/id/BROKER`` as the daemon spells it (``User/Bob/kraken`` is ``user/bob/KRAKEN``),
+    or None when ``text`` is not an account key."""
+    parts = text.strip().split("/")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        return None
+    return AccountRef(*(p.strip() for p in parts)).key
 
 
 def _folder(data_dir: str | Path) -> Path:
@@ -135,13 +157,45 @@ class ControlDesk:
     """Performs the requests found in the control folder; the watchdog calls ``poll``."""
 
     def __init__(
-        self, data_dir: Path, handlers: Mapping[Action, Handler], *, clock: Clock, log: Any
+        self,
+        data_dir: Path,
+        handlers: Mapping[Action, Handler],
+        *,
+        clock: Clock,
+        log: Any,
+        audit: Auditor | None = None,
     ) -> None:
         self.folder = _folder(data_dir)
         self.handlers = dict(handlers)
         self.clock = clock
         self.log = log
+        self.audit = audit
         self._failing: str | None = None  # the folder's last error, logged once
+        self._one_at_a_time = threading.Lock()  # the watchdog and HTTP workers both ask
+
+    def perform(self, action: str, account: str, actor: str, **audit_fields: Any) -> ControlResult:
+        """Perform one action for ``actor`` and audit it: one ``control_request`` line in
+        nija.log and one row in the state store. Never raises."""
+        with self._one_at_a_time:
+            result = self._answer(action, account, actor)
+        log = self.log.info if result.ok else self.log.warning
+        log(
+            "control_request",
+            action=action,
+            account=account,
+            outcome=result.outcome.value,
+            before=result.before,
+            after=result.after,
+            message=result.message,
+            actor=actor,
+            **audit_fields,
+        )
+        if self.audit is not None:
+            try:
+                self.audit(self.clock.wall(), actor, action, account, result)
+            except Exception as exc:  # the action is done; nija.log has it
+                self.log.error("control_audit_not_stored", action=action, error=describe(exc))
+        return result
 
     def poll(self) -> int:
         """Perform every pending request; the number performed. Never raises."""
@@ -176,8 +230,10 @@ class ControlDesk:
             request = ControlRequest(**raw)
             age = self.clock.wall() - float(request.requested_at)
         except (ValueError, TypeError) as exc:
-            result = ControlResult(Outcome.BAD_REQUEST, "", f"unreadable request: {exc}")
             request = ControlRequest(request_id, "?", "", self.clock.wall(), 0)
+            result = ControlResult(Outcome.BAD_REQUEST, "", f"unreadable request: {exc}")
+            self.log.warning("control_request", action="?", outcome=result.outcome.value,
+                             message=result.message, actor="ctl:unknown")  # fmt: skip
         else:
             if age > REQUEST_TTL_SECONDS:
                 path.unlink(missing_ok=True)
@@ -189,38 +245,32 @@ class ControlDesk:
                     requested_by_pid=request.requester_pid,
                 )
                 return 0
-            result = self._answer(request)
+            result = self.perform(
+                request.action,
+                request.account,
+                f"ctl:pid-{request.requester_pid}",
+                requested_by_pid=request.requester_pid,
+            )
         answer = {**asdict(result), "answered_at": self.clock.wall()}
         write_atomically(self.folder / f"{request_id}{_RESULT}", answer)
         path.unlink(missing_ok=True)
-        log = self.log.info if result.ok else self.log.warning
-        log(
-            "control_request",
-            action=request.action,
-            account=request.account,
-            outcome=result.outcome.value,
-            before=result.before,
-            after=result.after,
-            message=result.message,
-            requested_by_pid=request.requester_pid,
-        )
         return 1
 
-    def _answer(self, request: ControlRequest) -> ControlResult:
+    def _answer(self, action: str, account: str, actor: str) -> ControlResult:
         try:
-            handler = self.handlers[Action(request.action)]
+            handler = self.handlers[Action(action)]
         except (ValueError, KeyError):
             known = ", ".join(a.value for a in self.handlers)
             return ControlResult(
                 Outcome.BAD_REQUEST,
-                request.account,
-                f"unknown action {request.action!r} (this daemon knows: {known})",
+                account,
+                f"unknown action {action!r} (this daemon knows: {known})",
             )
         try:
-            return handler(request.account)
+            return handler(account, actor)
         except Exception as exc:  # a bug in an action must not stop the watchdog
-            self.log.exception("control_action_failed", action=request.action)
-            return ControlResult(Outcome.FAILED, request.account, describe(exc))
+            self.log.exception("control_action_failed", action=action)
+            return ControlResult(Outcome.FAILED, account, describe(exc))
 
     def _expire_result(self, path: Path) -> None:
         try:

@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 # Third-party SDK loggers that dump request headers or bodies below these levels.
-_SDK_LOGGER_FLOORS = {"ccxt": logging.INFO, "urllib3": logging.INFO}
+# uvicorn (the HTTP API's server) says "started", "shutting down" at INFO: NIJA says that.
+_SDK_LOGGER_FLOORS = {"ccxt": logging.INFO, "urllib3": logging.INFO, "uvicorn": logging.WARNING}
 # Coinbase's SDK gives these loggers their own stderr handler and, with verbose=True,
 # logs raw response bodies at DEBUG: they go through our handlers at WARNING only.
 _COINBASE_MODULES = ("coinbase.rest.rest_base", "coinbase.websocket.websocket_base")
@@ -295,6 +296,15 @@ def setup_logging(
         # Not cached: a logger made before a second setup still follows the new one.
         cache_logger_on_first_use=False,
     )
+
+
+def learn_secrets(secrets: Iterable[str]) -> None:
+    """Mask these values too in every line from now on (a key reloaded while running)."""
+    seen: set[int] = set()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _NijaHandler) and id(handler.redactor) not in seen:
+            seen.add(id(handler.redactor))  # the handlers of one setup share one redactor
+            handler.redactor.learn(secrets)
 
 
 def shutdown_logging() -> None:

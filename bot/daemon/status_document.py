@@ -22,8 +22,10 @@ def account_entry(
     live: bool,
     interval_seconds: float,
     venue_state: str | None = None,
+    paused: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One account's entry; ``snap`` is None before its thread ever ran."""
+    """One account's entry; ``snap`` is None before its thread ever ran; ``paused`` says
+    since when and by whom an operator paused its entries (None: not paused)."""
     return {
         "account_type": spec.account.account_type,
         "account_id": spec.account.account_id,
@@ -62,6 +64,7 @@ def account_entry(
         # Its venue's state (status.json's "venues" has the reason): up, down, cancel_only
         # or post_only.
         "venue_state": venue_state,
+        "paused": paused,
     }
 
 

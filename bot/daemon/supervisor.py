@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ import structlog
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
-from bot.daemon.control import Action, ControlDesk, ControlResult, reset_circuit
+from bot.daemon.control import ControlResult, reset_circuit
 from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedChecker, FundedResult
+from bot.daemon.operator import operator_desk
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.status_document import account_entry, log_summary
 from bot.daemon.venue_watch import VenueWatch
@@ -57,6 +59,7 @@ class IndependentBrokerTrader:
         clock: Clock = SYSTEM_CLOCK,
         log=None,
         redactor: Redactor | None = None,
+        read_env: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.settings = settings
         # The daemon's one redactor (bot.py's): status.json, the stores and the workers' error
@@ -74,11 +77,13 @@ class IndependentBrokerTrader:
         self.data_dir = Path(settings.data_dir)
         self.db = db_path(self.data_dir, settings.mode)
         self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
-        self.control = ControlDesk(
-            self.data_dir, {Action.RESET: self.reset_account}, clock=clock, log=self.log
-        )
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}
+        # Operator actions, one at a time through the control desk, for nija_ctl.py and the
+        # HTTP API alike; ``read_env`` re-reads the environment and .env for a reload.
+        self.operator, self.control = operator_desk(self, read_env)
+        self.started_at: float | None = None  # monotonic end of start-up (readiness)
+        self.last_tick: float | None = None  # monotonic time of the last watchdog tick (liveness)
         self.funded: dict[str, FundedResult] = {}
         # Each account's client is the factories' own (one per account, across re-checks).
         self.funded_checks = FundedChecker(
@@ -142,6 +147,7 @@ class IndependentBrokerTrader:
         Raises ``StartupError`` (before any thread starts) when the database cannot be used.
         """
         self.database.open()
+        self.operator.restore()  # stored pauses hold before any thread can enter a position
         self.status.write_now()
         self.status.start()
         self.venues.start()
@@ -157,6 +163,7 @@ class IndependentBrokerTrader:
         now = self.clock.monotonic()
         self._next_recheck = now + self.settings.funded_recheck_seconds
         self._next_status_log = now + self.settings.status_log_seconds
+        self.started_at = now
 
     def _check_and_start(self, specs: list[BrokerSpec]) -> None:
         for result in self.funded_checks.check(specs, stop=self.stopping):
@@ -211,10 +218,11 @@ class IndependentBrokerTrader:
         worker = AccountWorker(
             spec,
             interval_for(self.settings, spec),
+            # The spec of the moment: a reload replaces it (bot.daemon.operator).
             build=lambda store: self.trader_factory(
-                spec,
+                self.specs[key],
                 self.settings,
-                self.factories.trading(spec),
+                self.factories.trading(self.specs[key]),
                 store,
                 self.isolation,
                 self.global_cap,
@@ -278,7 +286,7 @@ class IndependentBrokerTrader:
         operator requests; hold new positions while the database file is missing."""
         self.global_cap.hold(self.database.check())
         self.control.poll()
-        now = self.clock.monotonic()
+        now = self.last_tick = self.clock.monotonic()
         for worker in list(self.workers.values()):
             self._watch(worker, now)
         if now >= self._next_recheck and not (self._recheck and self._recheck.is_alive()):
@@ -359,8 +367,11 @@ class IndependentBrokerTrader:
             worker.reconcile_next_cycle()
             worker.wake()  # out of the wait the open circuit had set
         elif result.ok:
-            self._next_recheck = self.clock.monotonic()  # the funds check at this tick
+            self._recheck_now()
         return result
+
+    def _recheck_now(self) -> None:
+        self._next_recheck = self.clock.monotonic()  # the funds check at the next tick
 
     # -- stop ---------------------------------------------------------------------------------
     def stop_independent_trading(self, timeout: float = 8.0) -> list[str]:
@@ -415,6 +426,7 @@ class IndependentBrokerTrader:
             live=self.settings.live,
             interval_seconds=interval_for(self.settings, spec),
             venue_state=self.venues.state_of(spec.account.broker),
+            paused=self.operator.pause_document(key),
         )
 
     def log_multi_broker_status(self) -> None:

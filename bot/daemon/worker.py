@@ -19,6 +19,7 @@ import structlog
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
+from bot.isolation.latency import CYCLE_BUCKETS, Latency
 from bot.model import BrokerSpec
 from bot.redact import Redactor
 from bot.store.writer import Store, StoreError
@@ -108,6 +109,9 @@ class AccountWorker:
         self.marks_wall: float | None = None
         # Health changes recorded by any thread; written to the store by this one.
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
+        self._rebuild = threading.Event()  # an operator reloaded its credentials
+        self.reconciled = False  # its trader has reconciled with the venue (readiness)
+        self.cycle_times = Latency(CYCLE_BUCKETS)  # for the metrics
 
     # -- control (main thread) -----------------------------------------------------
     def start(self) -> threading.Thread:
@@ -118,6 +122,7 @@ class AccountWorker:
             self.restarts += 1
         self.crash = None
         self.busy_since = None
+        self._rebuild.clear()  # a new thread builds its trader from the current spec anyway
         self.state = ThreadState.RUNNING
         self.thread = threading.Thread(target=self._main, name=f"trader-{self.key}", daemon=True)
         self.thread.start()
@@ -140,6 +145,11 @@ class AccountWorker:
         get a fresh try and the store takes what the venue holds now."""
         self._reconcile.set()
 
+    def request_rebuild(self) -> None:
+        """Build a new trader (a new broker client) before the next cycle, which starts now."""
+        self._rebuild.set()
+        self._wake.set()
+
     # -- the thread --------------------------------------------------------------
     def _main(self) -> None:
         store = None
@@ -147,6 +157,8 @@ class AccountWorker:
             store = self._open_store(self.key)
             trader = self._build(store)
             while not self.stop_event.is_set():
+                if self._rebuild.is_set():
+                    trader = self._rebuilt(trader, store)
                 self._one_cycle(trader)
                 self._write_health_events(store)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
@@ -165,6 +177,23 @@ class AccountWorker:
             if store is not None:
                 store.close()
 
+    def _rebuilt(self, trader: AccountTrader, store: Store) -> AccountTrader:
+        """A new trader from the current spec; the old one when it cannot be built."""
+        self._rebuild.clear()
+        try:
+            new = self._build(store)
+        except Exception as exc:  # the working client stays; the operator reads why
+            error = describe(exc, redactor=self.redactor)
+            self.log.error("account_reload_failed", error=error, kept="the previous client")
+            return trader
+        try:
+            trader.broker.broker.close()
+        except Exception as exc:  # the old client is dropped either way
+            self.log.warning("broker_close_failed", error=describe(exc, redactor=self.redactor))
+        self.reconciled = False
+        self.log.info("account_reloaded", note="new broker client; reconciling at this cycle")
+        return new
+
     def _one_cycle(self, trader: AccountTrader) -> None:
         self._started = self._clock.monotonic()
         self.busy_since = self._started
@@ -174,6 +203,8 @@ class AccountWorker:
         result = trader.run_cycle()
         self.busy_since = None
         self.cycles += 1
+        self.cycle_times.observe(result.duration_ms / 1000.0)
+        self.reconciled = trader.reconciled
         self.last_result = result
         self.last_cycle_wall = self._clock.wall()
         if result.marks:

@@ -143,7 +143,8 @@ class GlobalPositionCap:
     Each account reserves a slot before it sends an entry, and after every cycle
     reports its true count (open positions plus entries still unresolved), which
     replaces its reservations. The lock guards a dict update, never a broker call.
-    The daemon can also hold every entry (``hold``), e.g. while its database file is missing.
+    The daemon can also hold every entry (``hold``), e.g. while its database file is missing,
+    or one account's (``hold_account``: an operator paused it). Exits are never held.
     """
 
     def __init__(self, limit: int | None = None) -> None:
@@ -154,6 +155,7 @@ class GlobalPositionCap:
         self._total = 0
         self._lock = threading.Lock()
         self._held: str | None = None
+        self._accounts_held: dict[str, str] = {}
 
     @property
     def used(self) -> int:
@@ -168,10 +170,22 @@ class GlobalPositionCap:
         """Refuse every new position while ``reason`` is set; None lifts it. Exits are not held."""
         self._held = reason
 
+    def hold_account(self, account_key: str, reason: str | None) -> None:
+        """Refuse this account's new positions while ``reason`` is set; None lifts it."""
+        with self._lock:
+            if reason is None:
+                self._accounts_held.pop(account_key, None)
+            else:
+                self._accounts_held[account_key] = reason
+
+    def held_for(self, account_key: str) -> str | None:
+        """Why ``account_key`` may open no position now (a process-wide or its own hold)."""
+        return self._held or self._accounts_held.get(account_key)
+
     def try_reserve(self, account_key: str) -> bool:
         """Take a slot for ``account_key`` if one is free and no hold is set."""
         with self._lock:
-            if self._held is not None:
+            if self._held is not None or account_key in self._accounts_held:
                 return False
             if self.limit is not None and self._total >= self.limit:
                 return False

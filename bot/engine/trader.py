@@ -234,7 +234,7 @@ class AccountTrader:
             entries_this_cycle=0,
             day_start_equity_usd=self._day_start_equity(equity),
         )
-        blocked = self.risk.entry_block(state)
+        blocked = self.risk.entry_block(state) or self.global_cap.held_for(self.account.key)
         if blocked:
             result.notes.append(blocked)
             result.no_signal = blocked
@@ -262,7 +262,10 @@ class AccountTrader:
                 waiting.append((symbol, NoEntry(sizing.reason, 0)))
                 continue
             if not self.global_cap.try_reserve(self.account.key):
-                refusal = self.global_cap.held or "process-wide position cap reached"
+                refusal = (
+                    self.global_cap.held_for(self.account.key)
+                    or "process-wide position cap reached"
+                )
                 result.notes.append(refusal)
                 result.no_signal = refusal
                 return 0

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from bot.isolation.failures import FailureType
+from bot.isolation.latency import CALL_BUCKETS, Latency
 from bot.isolation.policy import Weight
 
 
@@ -145,6 +146,9 @@ class AccountCircuit:
     trials: list[float] = field(default_factory=list)  # start times of trials in flight (few)
     hold_until: float = 0.0  # a venue's Retry-After, honoured while closed; 0: none
     cross_account_errors: int = 0
+    # For the operator's metrics: operations the gate refused, and successful call durations.
+    not_permitted: int = 0
+    call_times: Latency = field(default_factory=lambda: Latency(CALL_BUCKETS))
 
     @property
     def state(self) -> CircuitState:
@@ -162,6 +166,7 @@ class AccountCircuit:
         if self.status in _OPEN:
             left = self.opened_at + self.wait_seconds - now
             if left > 0:
+                self.not_permitted += 1
                 return False, self._open_reason(left), None
             moved = self._set(RECOVERING, "wait over: trying again")
             self.consecutive_successes = 0
@@ -171,6 +176,7 @@ class AccountCircuit:
             while self.trials and now - self.trials[0] >= self.config.timeout_seconds:
                 self.trials.pop(0)
             if len(self.trials) >= self.config.half_open_max_calls:
+                self.not_permitted += 1
                 return False, "recovering: waiting for the outcome of a trial call", moved
             self.trials.append(now)
             done, need = self.consecutive_successes, self.config.success_threshold
@@ -178,6 +184,7 @@ class AccountCircuit:
         if self.hold_until:
             if now < self.hold_until:
                 left = self.hold_until - now
+                self.not_permitted += 1
                 return False, f"rate limited by the venue: retry in {left:.0f}s", None
             self.hold_until = 0.0
         if self.status is DEGRADED:
@@ -206,6 +213,7 @@ class AccountCircuit:
         if operation_time_ms > 0:
             self.op_time_total_ms += operation_time_ms
             self.op_count += 1
+            self.call_times.observe(operation_time_ms / 1000.0)
         status = self.status
         if status is HEALTHY:  # the common case: nothing to answer, nothing to change
             self.consecutive_successes += 1

@@ -30,6 +30,7 @@ from bot.isolation.handle import (
     classify_failure,
     failure_type_of,
 )
+from bot.isolation.latency import LatencySnapshot
 from bot.model import AccountRef
 from bot.redact import Redactor
 
@@ -222,8 +223,15 @@ class AccountIsolationManager:
                 "retry_in_seconds": c.retry_in(now),
                 "rate_limited_for_seconds": c.held_for(now),
                 "cross_account_errors": c.cross_account_errors,
+                "not_permitted_calls": c.not_permitted,
             }
         return snapshot
+
+    def call_latencies(self) -> dict[str, LatencySnapshot]:
+        """Each account's successful broker-call durations, by account key (for metrics)."""
+        return {
+            acct.key: acct.circuit.call_times.snapshot() for acct in list(self._accounts.values())
+        }
 
     def get_isolation_report(self) -> dict[str, Any]:
         """Counts per health state, failure totals, and whether isolation held."""

@@ -123,6 +123,36 @@ class ReadOnlyStore:
         with guarded("account_keys", None):
             return [row["account_key"] for row in self._conn.execute(sql).fetchall()]
 
+    def lifetime_totals(self) -> dict[str, PnlTotals]:
+        """Every account's realized P&L and fees since its first order, by key (for metrics)."""
+        closed_sql = (
+            "SELECT account_key, COUNT(*) AS n, COALESCE(SUM(realized_pnl_usd), 0.0) AS pnl"
+            " FROM positions WHERE status = 'closed' GROUP BY account_key"
+        )
+        fills_sql = (
+            "SELECT account_key, COUNT(*) AS n, COALESCE(SUM(fee_usd), 0.0) AS fees"
+            " FROM fills GROUP BY account_key"
+        )
+        with guarded("lifetime_totals", None):
+            closed = {r["account_key"]: r for r in self._conn.execute(closed_sql).fetchall()}
+            fills = {r["account_key"]: r for r in self._conn.execute(fills_sql).fetchall()}
+        totals = {}
+        for key in sorted(set(closed) | set(fills)):
+            c, f = closed.get(key), fills.get(key)
+            totals[key] = PnlTotals(
+                float(c["pnl"]) if c else 0.0,
+                float(f["fees"]) if f else 0.0,
+                c["n"] if c else 0,
+                f["n"] if f else 0,
+            )
+        return totals
+
+    def order_counts(self) -> dict[str, int]:
+        """How many orders of every account are in each status, by status."""
+        sql = "SELECT status, COUNT(*) AS n FROM orders GROUP BY status"
+        with guarded("order_counts", None):
+            return {row["status"]: row["n"] for row in self._conn.execute(sql).fetchall()}
+
     def open_positions(self, account_key: str) -> list[PositionRecord]:
         """That account's open positions, oldest first."""
         return self.account(account_key).open_positions()

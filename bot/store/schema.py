@@ -168,8 +168,29 @@ _V3 = (
     )""",
 )
 
+# The operator plane (bot.api): every operator action (who, what, when, outcome), and the
+# accounts an operator paused (a pause outlives a restart). ``account_key`` is '' for an
+# action that names no account.
+_V4 = (
+    """CREATE TABLE operator_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_key TEXT NOT NULL,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        message TEXT NOT NULL
+    )""",
+    "CREATE INDEX operator_actions_by_account ON operator_actions (account_key, at)",
+    """CREATE TABLE account_pauses (
+        account_key TEXT PRIMARY KEY,
+        paused_at REAL NOT NULL,
+        paused_by TEXT NOT NULL
+    )""",
+)
+
 # One tuple of statements per version step; the schema version is len(MIGRATIONS).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -26,13 +26,20 @@ def daemon(tmp_path):
     """This process plays the daemon: it holds the lock and answers requests from a thread."""
     lock = DataDirLock.acquire(tmp_path)
 
-    def reset(key: str) -> ControlResult:
+    def reset(key: str, actor: str) -> ControlResult:
         if key != "user/bob/KRAKEN":
             return ControlResult(Outcome.UNKNOWN_ACCOUNT, key, f"this daemon has no account {key}")
         return ControlResult(Outcome.DONE, key, "failing -> healthy", "failing", "healthy")
 
+    def reload(key: str, actor: str) -> ControlResult:
+        return ControlResult(Outcome.REFUSED, key, "KRAKEN_USER_BOB_API_SECRET is missing")
+
+    def pause(key: str, actor: str) -> ControlResult:
+        return ControlResult(Outcome.DONE, key, f"paused by {actor}", "trading", "paused")
+
     quiet = structlog.wrap_logger(structlog.testing.CapturingLogger())  # stdout is the report
-    desk = ControlDesk(tmp_path, {Action.RESET: reset}, clock=ctl.SYSTEM_CLOCK, log=quiet)
+    handlers = {Action.RESET: reset, Action.RELOAD: reload, Action.PAUSE: pause}
+    desk = ControlDesk(tmp_path, handlers, clock=ctl.SYSTEM_CLOCK, log=quiet)
     stop = threading.Event()
 
     def watchdog() -> None:
@@ -57,6 +64,17 @@ def test_a_reset_is_answered_and_printed(daemon, capsys):
     assert capsys.readouterr().out == "reset user/bob/KRAKEN: failing -> healthy\n"
 
 
+def test_pause_names_this_command_as_the_actor_and_a_refused_reload_is_a_usage_error(
+    daemon, capsys
+):
+    code, report = run(capsys, daemon, "pause", "user/bob/KRAKEN")
+    assert code == 0 and report["after"] == "paused"
+    assert report["message"].startswith("pause user/bob/KRAKEN: paused by ctl:pid-")
+    code, report = run(capsys, daemon, "reload", "user/bob/KRAKEN")
+    assert code == 2 and report["outcome"] == "refused"
+    assert "KRAKEN_USER_BOB_API_SECRET is missing" in report["error"]
+
+
 def test_an_account_the_daemon_does_not_have_is_a_usage_error(daemon, capsys):
     code, report = run(capsys, daemon, "reset", "user/zed/KRAKEN")
     assert code == 2 and report["outcome"] == "unknown_account"
@@ -68,7 +86,7 @@ def test_a_malformed_key_or_a_bad_setting_is_a_usage_error(tmp_path, capsys):
     code, report = run(capsys, tmp_path, "reset", "user/bob/KRAKEN", NIJA_MODE="bogus")
     assert code == 2 and "NIJA_MODE" in report["message"]
     with pytest.raises(SystemExit) as usage:
-        ctl.main(["pause", "user/bob/KRAKEN"], environ={})
+        ctl.main(["format_disk", "user/bob/KRAKEN"], environ={})
     assert usage.value.code == 2
 
 

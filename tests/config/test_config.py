@@ -121,6 +121,12 @@ def test_every_setting_can_be_overridden():
         "NIJA_VENUE_PROBE_SECONDS": "10",
         "NIJA_VENUE_RESUME_SECONDS": "0",
         "NIJA_VENUE_STATUS_SECONDS": "120",
+        "NIJA_HTTP_ENABLED": "false",
+        "NIJA_HTTP_HOST": "0.0.0.0",
+        "NIJA_HTTP_PORT": "0",
+        "NIJA_HTTP_TOKEN": "a-token-of-20-chars!",
+        "NIJA_HEARTBEAT_URL": "https://hc-ping.example/abc/",
+        "NIJA_HEARTBEAT_SECONDS": "30",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -148,6 +154,12 @@ def test_every_setting_can_be_overridden():
         venue_probe_seconds=10,
         venue_resume_seconds=0,
         venue_status_seconds=120,
+        http_enabled=False,
+        http_host="0.0.0.0",
+        http_port=0,
+        http_token="a-token-of-20-chars!",
+        heartbeat_url="https://hc-ping.example/abc",
+        heartbeat_seconds=30,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
@@ -770,3 +782,28 @@ def test_a_credential_with_a_stray_character_names_the_variable_not_the_value(ba
     (err,) = result.errors
     assert "KRAKEN_API_KEY" in str(err) and "copy-paste" in str(err)
     assert "FAKEKEY" not in str(err)
+
+
+def test_the_http_api_never_listens_beyond_loopback_without_a_chosen_token():
+    assert load_settings({"NIJA_HTTP_HOST": "::1"}).http_host == "::1"
+    with pytest.raises(ConfigError, match=r"NIJA_HTTP_HOST=0\.0\.0\.0 is not a loopback address"):
+        load_settings({"NIJA_HTTP_HOST": "0.0.0.0"})
+    assert load_settings({"NIJA_HTTP_HOST": "0.0.0.0", "NIJA_HTTP_ENABLED": "false"})
+    token = "t" * 16
+    assert load_settings({"NIJA_HTTP_HOST": "0.0.0.0", "NIJA_HTTP_TOKEN": token}).http_token
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"NIJA_HTTP_PORT": "http"}, "NIJA_HTTP_PORT must be a port, 0 to 65535"),
+        ({"NIJA_HTTP_PORT": "65536"}, "NIJA_HTTP_PORT must be a port, 0 to 65535"),
+        ({"NIJA_HTTP_HOST": "nija.example"}, "NIJA_HTTP_HOST must be an IP address"),
+        ({"NIJA_HTTP_TOKEN": "short token"}, "NIJA_HTTP_TOKEN must be at least 16 characters"),
+        ({"NIJA_HEARTBEAT_URL": "http://hc.example/ping/uuid-secret"}, "NIJA_HEARTBEAT_URL"),
+    ],
+)
+def test_bad_http_settings_are_named_and_secrets_never_echoed(env, problem):
+    with pytest.raises(ConfigError, match=problem) as info:
+        load_settings(env)
+    assert "short token" not in str(info.value) and "uuid-secret" not in str(info.value)

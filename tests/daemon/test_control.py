@@ -28,7 +28,7 @@ def clock() -> FakeClock:
 
 
 def desk(tmp_path, clock, calls: list[str]) -> ControlDesk:
-    def reset(key: str) -> ControlResult:
+    def reset(key: str, actor: str) -> ControlResult:
         calls.append(key)
         if key != "user/bob/KRAKEN":
             return ControlResult(Outcome.UNKNOWN_ACCOUNT, key, f"no account {key}")
@@ -54,6 +54,7 @@ def test_a_request_is_performed_once_answered_and_audited(tmp_path, clock):
     (audit,) = logs
     assert audit["event"] == "control_request" and audit["account"] == "user/bob/KRAKEN"
     assert audit["outcome"] == "done" and audit["requested_by_pid"] == request.requester_pid
+    assert audit["actor"] == f"ctl:pid-{request.requester_pid}"
     assert list((tmp_path / CONTROL_DIR).iterdir()) == []
 
 
@@ -98,7 +99,7 @@ def test_a_bad_request_is_refused_and_a_failing_action_is_reported(tmp_path, clo
 
 
 def test_an_action_that_raises_is_answered_failed_and_the_desk_goes_on(tmp_path, clock):
-    def broken(key: str) -> ControlResult:
+    def broken(key: str, actor: str) -> ControlResult:
         raise RuntimeError("bug")
 
     d = ControlDesk(tmp_path, {Action.RESET: broken}, clock=clock, log=structlog.get_logger())

@@ -390,6 +390,25 @@ def test_a_hold_stops_new_positions_of_every_account_but_never_an_exit(world):
     assert bob.run_cycle().orders_placed == 1
 
 
+def test_a_paused_account_opens_nothing_but_its_stop_still_sells_and_others_still_enter(world):
+    alice = world.trader()
+    alice.run_cycle()
+    (pos,) = world.stores[0].open_positions()
+    world.cap.hold_account("user/alice/KRAKEN", "paused by the operator")
+    world.market.set_candles("BTC/USD", rows(cs.from_closes([*SIGNAL.close[:-1], pos.stop * 0.99])))
+    world.clock.advance(300)
+    assert alice.run_cycle().orders_placed == 1  # the stop still sells
+    assert world.stores[0].open_positions() == []
+    world.market.set_candles("BTC/USD", rows(SIGNAL))
+    world.clock.advance(300)
+    paused = alice.run_cycle()  # a fresh entry signal: refused
+    assert paused.orders_placed == 0 and paused.no_signal == "paused by the operator"
+    assert world.trader("bob").run_cycle().orders_placed == 1  # another account is not paused
+    world.cap.hold_account("user/alice/KRAKEN", None)
+    assert world.cap.held_for("user/alice/KRAKEN") is None
+    assert world.cap.try_reserve("user/alice/KRAKEN")
+
+
 # -- failures stay with their account --------------------------------------------------------------
 
 

@@ -24,8 +24,8 @@ from bot.brokers.budget import Budgets
 from bot.brokers.ccxt.config import SUPPORTED_BROKERS, VENUES, redirect_urls
 from bot.brokers.ccxt.convert import charged_fee, to_market_rules, to_order
 from bot.brokers.ccxt.errors import translate
-from bot.brokers.ccxt.throttle import spend_per_request
 from bot.brokers.ccxt.status import venue_status
+from bot.brokers.ccxt.throttle import spend_per_request
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected

@@ -1,0 +1,102 @@
+"""The documents ``/api/v1`` answers with: accounts and venues, from the daemon and its store.
+
+An account's status is its status.json entry as the daemon builds it at this moment; its
+positions, orders, health changes and operator actions are read from the state database
+through a read-only connection (``mode=ro``, as the check scripts read it), opened per
+request. A store that cannot be read is said as ``store_error``, and the store's fields are
+then ``null``: never an empty list that would read as "no positions".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import describe
+from bot.store.operator import OperatorStore
+from bot.store.reader import ReadOnlyStore
+from bot.store.writer import StoreError
+
+if TYPE_CHECKING:
+    from bot.daemon.supervisor import IndependentBrokerTrader
+
+__all__ = ["RECENT_SECONDS", "AccountViews", "VenueHealth"]
+
+# "Recent" orders and health changes: the last day's, at most RECENT_LIMIT of each.
+RECENT_SECONDS = 86_400.0
+RECENT_LIMIT = 50
+ACTIONS_LIMIT = 20
+
+# The venue layer's word on one venue (bot.venue, issue 12), or None while it has none.
+VenueHealth = Callable[[str], dict[str, Any] | None]
+
+
+def _rows(records: list[Any]) -> list[dict[str, Any]]:
+    return [asdict(record) for record in records]
+
+
+class AccountViews:
+    """Builds the API's documents; every one passes the daemon's redactor."""
+
+    def __init__(
+        self, sup: IndependentBrokerTrader, venue_health: VenueHealth | None = None
+    ) -> None:
+        self.sup = sup
+        self.venue_health = venue_health or (lambda _name: None)
+
+    def _masked(self, doc: dict[str, Any]) -> dict[str, Any]:
+        masked: dict[str, Any] = self.sup.redactor.mask_data(doc)
+        return masked
+
+    def _statuses(self) -> dict[str, dict[str, Any]]:
+        accounts: dict[str, dict[str, Any]] = self.sup.get_multi_broker_status()["accounts"]
+        return accounts
+
+    def accounts(self) -> dict[str, Any]:
+        """Every account: its status entry and its open positions."""
+        statuses = self._statuses()
+        doc: dict[str, Any] = {"accounts": {}}
+        try:
+            with ReadOnlyStore(self.sup.db) as store:
+                for key, status in statuses.items():
+                    doc["accounts"][key] = {**status, "positions": _rows(store.open_positions(key))}
+        except StoreError as exc:
+            doc["store_error"] = describe(exc)
+            doc["accounts"] = {k: {**s, "positions": None} for k, s in statuses.items()}
+        return self._masked(doc)
+
+    def account(self, key: str) -> dict[str, Any] | None:
+        """One account in full, or None when the daemon has no such account."""
+        status = self._statuses().get(key)
+        if status is None:
+            return None
+        doc: dict[str, Any] = {"account": key, "status": status}
+        since = self.sup.clock.wall() - RECENT_SECONDS
+        try:
+            with ReadOnlyStore(self.sup.db) as store:
+                reader = store.account(key)
+                doc["positions"] = _rows(reader.open_positions())
+                doc["recent_orders"] = _rows(reader.orders_since(since)[-RECENT_LIMIT:])
+                doc["health_changes"] = _rows(reader.health_events_since(since)[-RECENT_LIMIT:])
+            actions = OperatorStore(self.sup.db).actions(key, ACTIONS_LIMIT)
+            doc["operator_actions"] = _rows(actions)
+        except StoreError as exc:
+            doc["store_error"] = describe(exc)
+            for name in ("positions", "recent_orders", "health_changes", "operator_actions"):
+                doc.setdefault(name, None)
+        return self._masked(doc)
+
+    def venues(self) -> dict[str, Any]:
+        """Each venue with its accounts; ``health`` is the venue layer's (null until it lands)."""
+        by_venue: dict[str, list[str]] = {}
+        for key, spec in self.sup.specs.items():
+            by_venue.setdefault(spec.account.broker, []).append(key)
+        return self._masked(
+            {
+                "venues": [
+                    {"name": name, "accounts": sorted(keys), "health": self.venue_health(name)}
+                    for name, keys in sorted(by_venue.items())
+                ]
+            }
+        )

@@ -1,0 +1,145 @@
+"""/metrics (checked by promtool), /healthz and /readyz, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.api.probes import LIVENESS_SECONDS, readiness
+from bot.isolation.failures import FailureType
+from tests.api.conftest import ALICE, BOB, TOKEN, ApiDaemon, wait_for
+
+PROMTOOL_PACKAGE = "prometheus"  # Debian's package ships promtool
+PER_ACCOUNT_SERIES = 14  # see docs/OPERATIONS.md, "Cardinality"
+PER_VENUE_SERIES = 22  # two histograms: 8 buckets, +Inf, _sum, _count
+DAEMON_SERIES = 12  # 5 health states, 3 ended and 3 unresolved order statuses, 1 database
+KRAKEN = (("broker", "KRAKEN"),)
+
+
+def scrape(daemon: ApiDaemon) -> dict[str, dict[tuple, float]]:
+    """Every sample of one scrape: name -> {sorted label pairs: value}."""
+    answer = daemon.get("/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    samples: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for s in family.samples:
+            samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return samples
+
+
+def acct(key: str, broker: str = "KRAKEN", **more: str) -> tuple:
+    return tuple(sorted({"account": key, "broker": broker, **more}.items()))
+
+
+def test_metrics_read_the_daemon_at_scrape_time(daemon):
+    for _ in range(5):
+        daemon.isolation.record_failure("user", "bob", "KRAKEN", ConnectionError("venue down"))
+    daemon.post(f"/api/v1/accounts/{ALICE}/pause")
+    wait_for(lambda: daemon.isolation.get_all_account_statuses()[BOB]["not_permitted_calls"] > 0,
+             what="bob refused by his open circuit")  # fmt: skip
+    m = scrape(daemon)
+    state = m["nija_circuitbreaker_state"]
+    assert state[acct(BOB, state="open")] == 1 and state[acct(BOB, state="closed")] == 0
+    assert state[acct(ALICE, state="closed")] == 1
+    assert m["nija_calls_total"][acct(BOB, kind="failed")] == 5
+    assert m["nija_calls_total"][acct(ALICE, kind="successful")] > 0
+    assert m["nija_not_permitted_calls_total"][acct(BOB)] >= 1
+    assert m["nija_not_permitted_calls_total"][acct(ALICE)] == 0
+    assert m["nija_account_health"][(("state", "quarantined"),)] == 1
+    assert m["nija_account_health"][(("state", "healthy"),)] == 1
+    assert m["nija_account_paused"] == {acct(ALICE): 1, acct(BOB): 0}
+    assert m["nija_cycles_total"][acct(ALICE)] >= 1
+    # The histograms are per venue: every cycle and call of its accounts.
+    assert m["nija_cycle_seconds_count"][KRAKEN] >= m["nija_cycles_total"][acct(ALICE)] + 1
+    assert (
+        m["nija_cycle_seconds_bucket"][(("broker", "KRAKEN"), ("le", "+Inf"))]
+        == m["nija_cycle_seconds_count"][KRAKEN]
+    )
+    assert KRAKEN in m["nija_call_seconds_count"]  # 0 here: a fake clock times nothing
+    assert m["nija_last_cycle_duration_seconds"][acct(ALICE)] == 0.0  # the fake clock stood
+    assert m["nija_last_cycle_timestamp_seconds"][acct(ALICE)] == daemon.clock.wall()
+    assert m["nija_open_positions"][acct(ALICE)] == 0
+    assert m["nija_equity_usd"][acct(ALICE)] == 10_000.0
+    assert m["nija_realized_pnl_usd"][acct(ALICE)] == 0 and m["nija_fees_usd_total"][acct(BOB)] == 0
+    assert m["nija_state_database_readable"][()] == 1
+    assert set(m["nija_orders_total"]) == {(("status", s),) for s in ("filled", "canceled",
+                                                                        "rejected")}  # fmt: skip
+    assert "nija_venue_up" not in m  # until the venue layer exists
+    assert "process_cpu_seconds_total" in m
+    # docs/OPERATIONS.md's cardinality: at most 14 series per account, 22 per venue, 12 more.
+    per_account = sum(1 for samples in m.values() for labels in samples
+                      if ("account", ALICE) in labels)  # fmt: skip
+    nija = {name: samples for name, samples in m.items() if name.startswith("nija_")}
+    assert per_account == PER_ACCOUNT_SERIES
+    assert acct(BOB) not in m["nija_equity_usd"]  # unknown: his open circuit blocked the cycle
+    total = 2 * PER_ACCOUNT_SERIES + PER_VENUE_SERIES + DAEMON_SERIES - 1
+    assert sum(map(len, nija.values())) == total
+
+
+def test_a_database_that_cannot_be_read_is_a_metric_not_a_failed_scrape(daemon):
+    daemon.sup.db.rename(daemon.sup.db.with_name("aside.db"))
+    m = scrape(daemon)
+    assert m["nija_state_database_readable"][()] == 0
+    assert "nija_fees_usd_total" not in m and "nija_cycles_total" in m
+
+
+def test_the_exposition_passes_promtool_check_metrics(daemon):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"promtool is missing in CI: install the Debian package {PROMTOOL_PACKAGE}")
+        pytest.skip(f"promtool not installed (Debian package: {PROMTOOL_PACKAGE})")
+    daemon.post(f"/api/v1/accounts/{BOB}/pause")
+    text = daemon.get("/metrics").text
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nija_call_seconds_bucket" in text and "nija_cycle_seconds_bucket" in text
+
+
+# -- probes ------------------------------------------------------------------------------------
+
+
+def test_healthz_is_live_while_the_supervisor_loop_runs(tmp_path):
+    d = ApiDaemon(tmp_path, NIJA_HTTP_TOKEN=TOKEN).start()
+    try:
+        first = d.get("/healthz", token=None)
+        assert first.status_code == 200 and first.json()["reason"] == "starting"
+        d.sup.watchdog_tick()
+        assert d.get("/healthz", token=None).json()["reason"] == "alive"
+        d.clock.advance(LIVENESS_SECONDS + 1)  # the loop stopped running
+        stale = d.get("/healthz", token=None)
+        assert stale.status_code == 503 and "last ran 11s ago" in stale.json()["reason"]
+        d.sup.watchdog_tick()
+        assert d.get("/healthz", token=None).status_code == 200
+    finally:
+        d.stop()
+
+
+def test_readyz_waits_for_start_up_and_reconciliation_but_not_for_an_open_circuit(tmp_path):
+    d = ApiDaemon(tmp_path, NIJA_HTTP_TOKEN=TOKEN)
+    assert readiness(d.sup).reason.startswith("starting")  # the funds check has not run
+    try:
+        d.start()
+        wait_for(lambda: d.worker(ALICE).reconciled and d.worker(BOB).reconciled, what="both")
+        ready = d.get("/readyz", token=None)
+        assert ready.status_code == 200 and ready.json()["trading"] == 2
+        d.worker(BOB).reconciled = False  # as after a reload: reconciling again
+        d.worker(BOB).request_stop()  # so no cycle reconciles it under the test
+        wait_for(lambda: not d.worker(BOB).alive(), what="bob's thread ended")
+        d.worker(BOB).reconciled = False
+        waiting = d.get("/readyz", token=None)
+        assert waiting.status_code == 503 and waiting.json()["reconciling"] == 1
+        assert BOB not in waiting.text  # counts only: this probe needs no token
+        d.isolation.record_failure(
+            "user", "bob", "KRAKEN", PermissionError("revoked"), FailureType.AUTHENTICATION_ERROR
+        )
+        blocked = d.get("/readyz", token=None).json()
+        assert blocked["status"] == "ready" and blocked["circuit_open"] == 1
+    finally:
+        d.stop()
