@@ -18,6 +18,8 @@ and ``downtrend_with_bounce()`` has every filter but the trend (EMA9 > EMA21 > E
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from bot.model import Candles
@@ -123,6 +125,11 @@ def head(candles: Candles, n: int) -> Candles:
         close=candles.close[:n],
         volume=candles.volume[:n],
     )
+
+
+def later(candles: Candles, seconds: float) -> Candles:
+    """The same candles ``seconds`` later: a series that stays as fresh as a moving clock."""
+    return dataclasses.replace(candles, timestamp_ms=candles.timestamp_ms + round(seconds * 1000))
 
 
 def with_value(candles: Candles, field: str, index: int, value: float) -> Candles:

@@ -24,7 +24,13 @@ from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
 from bot.daemon.status_document import account_entry, log_summary
-from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
+from bot.daemon.wiring import (
+    BrokerFactories,
+    TraderFactory,
+    build_hub,
+    default_factories,
+    interval_for,
+)
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
@@ -65,6 +71,8 @@ class IndependentBrokerTrader:
         self.isolation = isolation
         self.trader_factory = trader_factory  # bot.daemon.wiring.make_trader, or a test's wrapper
         self.factories = factories or default_factories(settings, clock)
+        # What the accounts on one venue share (its market data): built once, here.
+        self.hub = build_hub(settings, specs, self.factories, clock)
         self.config_errors = config_errors or []
         self.demo = demo
         self.once = once
@@ -191,19 +199,21 @@ class IndependentBrokerTrader:
     def _start_worker(self, spec: BrokerSpec) -> None:
         key = spec.account.key
         log = self.log.bind(account=key)
+        venue = self.hub.get(spec.account.broker)
         worker = AccountWorker(
             spec,
             interval_for(self.settings, spec),
             build=lambda store: self.trader_factory(
                 spec,
                 self.settings,
-                self.factories.trading(spec),
+                self.factories.trading(spec, venue.market),
                 store,
                 self.isolation,
                 self.global_cap,
                 log=log,
                 should_stop=worker.stop_event.is_set,
                 clock=self.factories.market_clock or self.clock,
+                venue=venue,
             ),
             open_store=self._open_store,
             on_cycle=self._on_cycle,
@@ -350,6 +360,8 @@ class IndependentBrokerTrader:
         for key in stuck:
             self.log.warning("INDEPENDENT_thread_still_in_broker_call", account=key)
         self.status.stop()
+        if not stuck:  # a thread still in a call may yet read its venue's client
+            self.hub.close()
         self.log.info("stopped", accounts=len(self.workers), still_in_broker_calls=len(stuck))
         return stuck
 

@@ -1,20 +1,21 @@
 """Turn settings and an account spec into that account's own objects.
 
 Every account gets new instances of everything: broker client, strategy, risk
-manager, trader. Only the isolation manager and the process-wide position cap are
-shared, and both are built for it (per-account locks, a counter).
+manager, trader. Shared, and built for it: the isolation manager and the process-wide
+position cap (per-account locks, a counter), and each venue's public market data
+(``bot.venue``: one ``VenueHub`` per process, one ``Venue`` per venue).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.brokers import venues
 from bot.brokers.base import Broker
-from bot.brokers.factory import create_trading_broker, create_venue_broker
-from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.factory import create_public_broker, create_trading_broker, create_venue_broker
+from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings, cycle_seconds_for
 from bot.engine.risk import GlobalPositionCap, RiskManager, RiskParams
@@ -23,6 +24,8 @@ from bot.isolation.manager import AccountIsolationManager, CircuitBreakerConfig
 from bot.model import BrokerSpec
 from bot.store.writer import Store
 from bot.strategy.trend_pullback import StrategyParams, get_strategy
+from bot.venue.hub import Venue, VenueHub
+from bot.venue.market import DEFAULT_SETTLE_SECONDS, VenueMarket
 
 
 def circuit_config(settings: Settings) -> CircuitBreakerConfig:
@@ -38,16 +41,22 @@ def circuit_config(settings: Settings) -> CircuitBreakerConfig:
 
 @dataclass(frozen=True)
 class BrokerFactories:
-    """How to build an account's brokers: one to ask for balances, one to trade through.
+    """How to build the brokers: an account's to ask for its balance, an account's to trade
+    through (given its venue's shared market data, which paper fills price from), and a
+    venue's public-data client (from that venue's accounts' specs; None: the registry's
+    adapter without credentials, ``create_public_broker``).
 
     ``market_clock`` is the time of the market they serve, which the accounts' traders
     decide by (a candle is closed by this clock): None means the daemon's own clock; the
-    demo's synthetic market runs faster.
+    demo's synthetic market runs faster. ``settle_seconds``: how long after a candle's
+    close the shared candles are fetched again (0 for a market final at the close).
     """
 
     venue: Callable[[BrokerSpec], Broker]
-    trading: Callable[[BrokerSpec], Broker]
+    trading: Callable[[BrokerSpec, VenueMarket], Broker]
+    public: Callable[[Sequence[BrokerSpec]], MarketData] | None = None
     market_clock: Clock | None = None
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
 
 def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:
@@ -56,12 +65,36 @@ def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Broker
     def venue(spec: BrokerSpec) -> Broker:
         return create_venue_broker(spec, clock=clock)
 
-    def trading(spec: BrokerSpec) -> Broker:
+    def trading(spec: BrokerSpec, market: VenueMarket) -> Broker:
         return create_trading_broker(
-            spec, live=settings.live, paper_balance_usd=settings.paper_balance_usd, clock=clock
+            spec,
+            live=settings.live,
+            paper_balance_usd=settings.paper_balance_usd,
+            clock=clock,
+            market=market,
         )
 
-    return BrokerFactories(venue=venue, trading=trading)
+    def public(specs: Sequence[BrokerSpec]) -> MarketData:
+        return create_public_broker(specs, clock=clock)
+
+    return BrokerFactories(venue=venue, trading=trading, public=public)
+
+
+def build_hub(
+    settings: Settings,
+    specs: Sequence[BrokerSpec],
+    factories: BrokerFactories,
+    clock: Clock = SYSTEM_CLOCK,
+) -> VenueHub:
+    """One ``Venue`` per venue among ``specs``: the daemon builds it once, at start."""
+    public = factories.public or (lambda group: create_public_broker(group, clock=clock))
+    return VenueHub.build(
+        specs,
+        public,
+        clock=factories.market_clock or clock,
+        timeout_seconds=settings.call_timeout_seconds,
+        settle_seconds=factories.settle_seconds,
+    )
 
 
 class TraderFactory(Protocol):
@@ -83,6 +116,7 @@ class TraderFactory(Protocol):
         log: Any = None,
         should_stop: Callable[[], bool] = ...,
         clock: Clock = ...,
+        venue: Venue | None = ...,
     ) -> AccountTrader: ...
 
 
@@ -97,8 +131,10 @@ def make_trader(
     log=None,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Clock = SYSTEM_CLOCK,
+    venue: Venue | None = None,
 ) -> AccountTrader:
-    """The AccountTrader of one account, with its own strategy and risk objects."""
+    """The AccountTrader of one account, with its own strategy and risk objects, reading
+    its ``venue``'s shared market data (None: market data of its own, from ``broker``)."""
     if isinstance(broker, PaperBroker):
         restore_paper_wallet(broker, store, settings.paper_balance_usd)
     strategy = get_strategy(settings.strategy, StrategyParams(timeframe=settings.timeframe))
@@ -119,6 +155,8 @@ def make_trader(
         global_cap=global_cap,
         log=log,
         should_stop=should_stop,
+        venue=venue,
+        symbols=spec.symbols,
     )
 
 

@@ -98,6 +98,7 @@ class CcxtBroker(Broker):
         if host in LOOPBACK_HOSTS:
             self._ex.session.trust_env = False  # never route loopback through a proxy
         self._deadline: float | None = None
+        self._reload_markets = False
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.account.key})"
@@ -143,11 +144,17 @@ class CcxtBroker(Broker):
         return result
 
     def _markets(self) -> dict[str, dict]:
-        """Market metadata, loaded once per broker object (ccxt caches it)."""
-        markets = self._sdk(self._ex.load_markets)
+        """Market metadata, loaded once per broker object (ccxt caches it) and again after
+        ``refresh_markets``."""
+        markets = self._sdk(self._ex.load_markets, self._reload_markets)
         if not isinstance(markets, dict) or not markets:
             raise BadResponse(f"{self.name} returned no markets")
+        self._reload_markets = False
         return markets
+
+    def refresh_markets(self) -> None:
+        """The next call that needs the markets loads them again."""
+        self._reload_markets = True
 
     # -- market data --------------------------------------------------------
     def market_rules(self, symbol: str) -> MarketRules:

@@ -146,6 +146,15 @@ class PaperBroker(Broker):
         (``bot.brokers.paper.rules``); asked of the source once per symbol."""
         return self._call("market_rules", self._market_rules, symbol)
 
+    def refresh_markets(self) -> None:
+        """The next call that needs the listed symbols or rules asks the source again."""
+        with self._call_lock:
+            self._listed = None
+            self._rules = {}
+        refresh = getattr(self._market, "refresh_markets", None)
+        if refresh is not None:
+            refresh()
+
     # --- wallet --------------------------------------------------------------------
 
     def fetch_balance(self) -> Balance:
