@@ -20,12 +20,13 @@ class FlightTimeout(TimeoutError):
 
 
 class _Call(Generic[V]):
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("done", "error", "value", "waiters")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.value: V | None = None
         self.error: BaseException | None = None
+        self.waiters = 0
 
 
 class SingleFlight(Generic[V]):
@@ -46,6 +47,8 @@ class SingleFlight(Generic[V]):
             leader = call is None
             if call is None:
                 call = self._calls[key] = _Call()
+            else:
+                call.waiters += 1
         if not leader:
             if not call.done.wait(timeout):
                 raise FlightTimeout(f"no answer within {timeout:g}s")
@@ -67,3 +70,8 @@ class SingleFlight(Generic[V]):
         """How many keys have a call running now."""
         with self._lock:
             return len(self._calls)
+
+    def waiting(self) -> int:
+        """How many callers are waiting for a call in flight (they made no call themselves)."""
+        with self._lock:
+            return sum(call.waiters for call in self._calls.values())

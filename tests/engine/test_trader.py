@@ -358,6 +358,48 @@ def test_a_position_stored_without_initial_risk_is_still_managed(world):
     assert pos.highest_close == pytest.approx(149.0) and not pos.breakeven_done
 
 
+# -- the venue's shared data ---------------------------------------------------------------------
+
+
+def test_data_older_than_one_candle_takes_no_entry(world):
+    world.set_clock(FakeClock(wall_start=NOW + 301))  # the signal candle closed 301 s ago
+    result = world.trader().run_cycle()
+    assert result.ok and result.orders_placed == 0
+    assert "BTC/USD: market data 301s old; entry waits" in result.notes
+    assert result.no_signal == "BTC/USD market data stale"  # neither could be judged: the first
+    assert world.server.requests_to("create_order") == []
+
+
+def test_with_stale_data_an_exit_looks_at_the_accounts_own_ticker(world):
+    world.set_clock(FakeClock(wall_start=NOW + 900))
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)
+    store.open_position("ETH/USD", 0.1, 1_900.0, 2_001.0, 2_500.0, 99.0, NOW - 3600)
+    store.close()
+    world.ledgers["alice"].balances.update({"BTC": 0.2, "ETH": 0.1})
+    result = world.trader().run_cycle()
+    # BTC's ticker (149) is between its stop and target: held. ETH's (2000) is under its stop.
+    assert result.ok and result.orders_placed == 1
+    assert "BTC/USD: market data stale; stop and target held at 149" in result.notes
+    (closed,) = world.stores[0].closed_positions_since(0)
+    assert closed.symbol == "ETH/USD" and closed.close_reason == "stop hit"
+    tickers = [r.params().get("pair") for r in world.server.requests_to("ticker")]
+    assert len(tickers) >= 2  # each position's own ticker, asked with the account's key
+    assert result.marks == {"BTC/USD": 149.0, "ETH/USD": 2_000.0}
+
+
+def test_accounts_on_one_venue_read_the_same_candles_once(world):
+    traders = [world.trader("alice", live=False), world.trader("bob", live=False)]
+    for _ in range(3):
+        for trader in traders:
+            assert trader.run_cycle().ok
+        world.clock.advance(60)
+    candles = world.server.requests_to("candles")
+    assert len(candles) == 2  # one per symbol, not one per account and cycle
+    assert all("api-key" not in r.headers for r in candles)  # asked without a key
+    assert len(world.server.requests_to("markets")) == 1
+
+
 # -- paper mode and isolation -----------------------------------------------------------------------
 
 
