@@ -15,7 +15,8 @@ reports, per route:
   distinct (symbol, timeframe) pair per close: 2 here.
 
 The default timeframe is 1m (``NIJA_TIMEFRAME``) so a window of a few minutes holds
-whole candle periods. The cycle interval grows with the count (default
+whole candle periods: the window starts a second before a candle closes (default: two
+periods and two seconds). The cycle interval grows with the count (default
 max(5, 0.06 x N) s) so the emulator, which shares the machine with the daemon, keeps up.
 
 Aim (exit code 1 when missed, ``--check``): candle requests per candle close equal the
@@ -109,7 +110,7 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     """Start a daemon with ``n`` Kraken accounts and count the venue's requests in a window."""
     interval = args.interval or default_interval(n)
     tf = timeframe_seconds(args.timeframe)
-    window = args.window or max(2 * tf + 10, 3 * interval)
+    window = args.window or 2 * tf + 2
     run = RequestRun(n, args.mode, args.timeframe, interval)
     handle: VenueHandle = start_venue("KRAKEN")
     env = clean_env(
@@ -155,8 +156,9 @@ def _started(daemon: DaemonRun, keys: list[str]) -> bool:
 
 
 def measure(daemon: DaemonRun, handle: VenueHandle, run: RequestRun, window: float, tf: int):
-    """Count the requests and cycles of ``window`` seconds from now."""
+    """Count the requests and cycles of ``window`` seconds from a second before a close."""
     wall_of_mono = time.time() - time.monotonic()
+    time.sleep((-time.time() - 1) % tf)  # candles close on the emulator's (wall) grid
     start = time.monotonic()
     start_wall = datetime.now(UTC)
     time.sleep(window)
