@@ -132,6 +132,14 @@ def later(candles: Candles, seconds: float) -> Candles:
     return dataclasses.replace(candles, timestamp_ms=candles.timestamp_ms + round(seconds * 1000))
 
 
+def closing_by(candles: Candles, now: float) -> Candles:
+    """The same candles moved so that the last one is the newest to have closed at ``now``
+    (epoch seconds, on the 5-minute grid): fresh data for a daemon on the real clock, which
+    never trades on data older than one candle."""
+    last_open = int(now * 1000) // STEP_MS * STEP_MS - STEP_MS
+    return later(candles, (last_open - int(candles.timestamp_ms[-1])) / 1000)
+
+
 def with_value(candles: Candles, field: str, index: int, value: float) -> Candles:
     """A copy with one value replaced, e.g. a NaN close, to test bad input."""
     arrays = {
