@@ -22,7 +22,7 @@ from bot.daemon.control import Action, ControlDesk, ControlResult, reset_circuit
 from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedResult, check_funded
-from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter, write_interval
 from bot.daemon.status_document import account_entry, log_summary
 from bot.daemon.wiring import (
     BrokerFactories,
@@ -92,6 +92,7 @@ class IndependentBrokerTrader:
         self.status = StatusWriter(
             self.data_dir / STATUS_FILE,
             self.get_multi_broker_status,
+            min_interval=write_interval(len(specs)),
             on_error=self._status_write_failed,
             on_written=lambda: self.disk.wrote(STATUS_FILE),
             redactor=self.redactor,

@@ -70,3 +70,10 @@ def test_an_unchanged_account_entry_is_not_masked_again(tmp_path):
         "cycles": 2,
     }
     assert written["updated_at"] == "t2"
+
+
+def test_a_large_daemon_rewrites_status_json_less_often():
+    from bot.daemon.status import write_interval
+
+    assert write_interval(5) == write_interval(50) == 0.5  # as before for most daemons
+    assert write_interval(500) == 5.0  # a write of 500 accounts: about 70 ms of CPU
