@@ -16,7 +16,8 @@ target are checked against the account's own ticker (a guarded call) instead.
 
 Each account owns its own broker, strategy, risk, store and trader objects:
 nothing mutable is shared with another account except the process-wide position
-cap, whose lock is never held across a broker call.
+cap, whose lock is never held across a broker call, and the venue's market data
+(read-only snapshots; its locks are the venue's, never held across an account's call).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ class AccountTrader:
             result.ok, result.blocked_reason = False, blocked.reason
             result.retry_in_seconds = blocked.retry_in_seconds
         except VenueDataError as exc:  # the venue's failure, told to the venue: charged to no one
-            result.notes.append(f"waiting for the venue's market data ({describe(exc)})")
+            why = describe(exc, redactor=self.isolation.redactor)
+            result.notes.append(f"waiting for the venue's market data ({why})")
             result.no_signal = f"{self.market.name} market data unavailable"
         except Exception as exc:
             result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
