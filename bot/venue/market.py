@@ -133,8 +133,14 @@ class VenueMarket:
     @property
     def client(self) -> MarketData:
         """The venue's public-data client (an adapter without credentials, where the venue
-        allows it): for the venue's status probe and the funded check's metadata."""
+        allows it). Not thread-safe: call it through ``call``."""
         return self.source
+
+    def call(self, operation: str, fn: Callable[[MarketData], T]) -> T:
+        """``fn(client)`` as one of the venue's public requests (the venue's status probe,
+        the funded check's metadata): one at a time with the others, counted, told to the
+        observer; its failure raises ``VenueDataError`` (the venue's)."""
+        return self._public(operation, fn, self.source)
 
     # -- candles ----------------------------------------------------------------------
     def candles(self, symbol: str, timeframe: str, limit: int) -> CandleSnapshot:

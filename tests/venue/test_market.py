@@ -352,3 +352,12 @@ def test_the_memo_computes_once_per_snapshot_and_key_across_threads(market):
     for t in threads:
         t.join(10)
     assert computed == {"a": 1, "b": 1}
+
+
+def test_a_call_on_the_client_is_one_of_the_venues_public_requests(market, source, observer):
+    assert market.call("status", lambda client: client.symbols()) == ["BTC/USD", "ETH/USD"]
+    assert market.requests_by_operation["status"] == 1 and observer.ok["status"] == 1
+    source.fail = NetworkFailure("down")
+    with pytest.raises(VenueDataError, match="status failed"):
+        market.call("status", lambda client: client.symbols())
+    assert observer.failed == [("status", "NetworkFailure")]
