@@ -12,6 +12,7 @@ importing any SDK. Messages never carry secret values.
     │   └── BrokerConfigError        an unusable key or secret (never sent to the venue)
     ├── StartupError                 the daemon cannot start: a path it needs is unusable
     ├── StorageError                 the state store failed (bot.store's StoreError)
+    ├── VenueDataError               the venue's shared public data could not be had (the venue's failure)
     └── BrokerError                  a venue failure of no finer kind (status: HTTP status)
         ├── NetworkFailure           no usable answer: connection, 5xx, outage
         │   └── NetworkTimeout       no answer within the call timeout
@@ -56,6 +57,20 @@ class StartupError(NijaError):
 
 class StorageError(NijaError):
     """A write or read of NIJA's own state failed (``bot.store.db.StoreError`` is one)."""
+
+
+class VenueDataError(NijaError):
+    """The venue's shared public market data (candles, market metadata) could not be had.
+
+    Raised by ``bot.venue.market.VenueMarket`` to the accounts that asked, chained ``from``
+    the adapter's error when there was one. The failure is the venue's: it was reported to
+    the venue's observer once and is never recorded against an account; ``operation``
+    names what was asked (``candles``, ``markets``, ``ticker``).
+    """
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        super().__init__(message)
+        self.operation = operation
 
 
 class BrokerError(NijaError):

@@ -18,6 +18,8 @@ and ``downtrend_with_bounce()`` has every filter but the trend (EMA9 > EMA21 > E
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from bot.model import Candles
@@ -123,6 +125,19 @@ def head(candles: Candles, n: int) -> Candles:
         close=candles.close[:n],
         volume=candles.volume[:n],
     )
+
+
+def later(candles: Candles, seconds: float) -> Candles:
+    """The same candles ``seconds`` later: a series that stays as fresh as a moving clock."""
+    return dataclasses.replace(candles, timestamp_ms=candles.timestamp_ms + round(seconds * 1000))
+
+
+def closing_by(candles: Candles, now: float) -> Candles:
+    """The same candles moved so that the last one is the newest to have closed at ``now``
+    (epoch seconds, on the 5-minute grid): fresh data for a daemon on the real clock, which
+    never trades on data older than one candle."""
+    last_open = int(now * 1000) // STEP_MS * STEP_MS - STEP_MS
+    return later(candles, (last_open - int(candles.timestamp_ms[-1])) / 1000)
 
 
 def with_value(candles: Candles, field: str, index: int, value: float) -> Candles:

@@ -59,16 +59,16 @@ class ChaosStrategy:
         self.inner, self.chaos, self.key = inner, chaos, key
         self.name, self.timeframe, self.history = inner.name, inner.timeframe, inner.history
 
-    def decide(self, symbol, candles, position, now):
+    def decide(self, symbol, candles, position, now, memo=None):
         if self.chaos.on("strategy_error", self.key):
             raise ZeroDivisionError("chaos: a bug in strategy code")
-        return self.inner.decide(symbol, candles, position, now)
+        return self.inner.decide(symbol, candles, position, now, memo)
 
     def protective_levels(self, candles, entry):
         return self.inner.protective_levels(candles, entry)
 
-    def no_entry(self, candles):
-        return self.inner.no_entry(candles)
+    def no_entry(self, candles, memo=None):
+        return self.inner.no_entry(candles, memo)
 
 
 def full_disk_for_status(chaos: Chaos) -> None:

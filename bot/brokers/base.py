@@ -129,5 +129,9 @@ class Broker(ABC):
         """True when ``fetch_status`` asks the venue (the adapter implements it)."""
         return type(self).fetch_status is not Broker.fetch_status
 
+    def refresh_markets(self) -> None:  # noqa: B027 - optional hook: no cached markets
+        """Forget the market metadata loaded so far: the next call that needs it loads it
+        again (the venue layer reloads its metadata on a slow timer). No network."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing to release
         """Release sessions and sockets."""

@@ -77,6 +77,9 @@ class Venue:
     platform_aliases: tuple[tuple[str, str], ...] = ()
     paper_switch: bool = False  # <NAME>_PAPER (and each user's _PAPER) picks the paper endpoint
     data_url_variable: str | None = None  # a separate market-data base URL
+    # The market-data API needs a key (Alpaca's): the venue's shared data client uses its
+    # first account's. Without: the shared client is built with no credentials at all.
+    data_needs_key: bool = False
     # Resends (docs/VENUES.md, "## Resends"): an order whose outcome is unknown may be sent
     # again only once the venue has answered "no such order" to ``absence_lookups`` lookups
     # by client id (open and closed orders), each at least ``absence_spacing_seconds`` after
@@ -254,6 +257,7 @@ ALPACA = Venue(
     min_order_usd=1.0,  # fractional shares from $1
     paper_switch=True,
     data_url_variable="ALPACA_DATA_URL",
+    data_needs_key=True,  # the Market Data API answers 401 without a key
     duplicate_client_ids=DuplicateClientIds.REFUSED_FOREVER,  # 40010001, open or closed
     absence_spacing_seconds=2.0,  # the order is in the create answer and found at once
     # No per-IP limit: market data needs a key too, and counts against it (both APIs).

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.cli.render import timestamp
 from bot.config.settings import Settings
-from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status, write_interval
 
 __all__ = [
     "STALE_AFTER_REFRESHES",
@@ -23,9 +23,10 @@ __all__ = [
     "status_or_problem",
 ]
 
-# The daemon's watchdog rewrites status.json every STATUS_REFRESH_SECONDS, and each cycle
-# does too; older than this many refreshes (or than the longest cycle interval, if longer)
-# means its watchdog or status writer is stuck (a full disk?), even if its pid is alive.
+# The daemon's watchdog rewrites status.json every STATUS_REFRESH_SECONDS (a daemon of many
+# accounts less often: ``write_interval``), and each cycle does too; older than this many
+# refreshes (or than the longest cycle interval, if longer) means its watchdog or status
+# writer is stuck (a full disk?), even if its pid is alive.
 STALE_AFTER_REFRESHES = 3
 
 
@@ -98,7 +99,9 @@ def status_or_problem(data_dir: str | Path, now: float) -> tuple[DaemonStatus | 
 def stale_after_seconds(status: DaemonStatus, settings: Settings) -> float:
     """How old status.json may be before the daemon that writes it counts as stuck:
     ``STALE_AFTER_REFRESHES`` refreshes, or its longest cycle interval if that is longer."""
-    intervals = [a.get("interval_seconds") for a in (status.data.get("accounts") or {}).values()]
+    accounts = status.data.get("accounts") or {}
+    intervals = [a.get("interval_seconds") for a in accounts.values()]
     numbers = [float(i) for i in intervals if isinstance(i, int | float)]
     longest = max(numbers, default=settings.cycle_seconds)
-    return max(STALE_AFTER_REFRESHES * STATUS_REFRESH_SECONDS, longest)
+    refresh = max(STATUS_REFRESH_SECONDS, write_interval(len(accounts)))
+    return max(STALE_AFTER_REFRESHES * refresh, longest)

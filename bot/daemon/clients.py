@@ -67,26 +67,33 @@ class VenueClients:
         self._build = build
         self.log = log or structlog.get_logger()
         self._lock = threading.Lock()
-        self._clients: dict[str, Broker] = {}
+        self._clients: dict[str, tuple[Credentials, Broker]] = {}  # with the keys it holds
         self._budgets: dict[str, Budgets] = {}
         self._public: dict[str, RequestBudget | None] = {}
         self._metadata: dict[str, _Metadata] = {}
         self._shared: dict[str, float] = {}  # seconds each account waited on its venue's load
+        # The daemon's venue layer, once built: venue name -> the client holding the venue's
+        # metadata (``VenueMarket.metadata_client``), so it is loaded once per venue in all.
+        self.shared_metadata: Callable[[str], Broker | None] | None = None
 
     # -- clients ------------------------------------------------------------------------
     def client(self, spec: BrokerSpec) -> Broker:
         """The account's one venue client: built on first use (no network), the same object
-        afterwards. It adopts the venue's shared market metadata while it has none."""
+        afterwards while its credentials stay the same (an operator's reload brings new ones:
+        then a new client). It adopts the venue's shared market metadata while it has none."""
         key = spec.account.key
         with self._lock:
-            client = self._clients.get(key)
+            built = self._clients.get(key)
+        client = built[1] if built is not None and built[0] == spec.credentials else None
         if client is None:
             budgets = self.budgets(spec)
             with self._lock:  # building touches no network: cheap under the lock
-                client = self._clients.get(key)
-                if client is None:
+                built = self._clients.get(key)
+                if built is not None and built[0] == spec.credentials:
+                    client = built[1]
+                else:
                     client = self._build(spec, clock=self._clock, budgets=budgets)
-                    self._clients[key] = client
+                    self._clients[key] = (spec.credentials, client)
         if venues.venue(spec.account.broker).public_metadata:
             started = self._clock.monotonic()
             source = self.metadata_source(spec)
@@ -99,7 +106,7 @@ class VenueClients:
     def close(self) -> None:
         """Close every client (a one-shot command's end; the daemon keeps them to its end)."""
         with self._lock:
-            clients = [*self._clients.values()]
+            clients = [client for _, client in self._clients.values()]
             clients += [m.client for m in self._metadata.values() if m.client is not None]
             self._clients.clear()
             self._metadata.clear()
@@ -149,12 +156,15 @@ class VenueClients:
     def metadata_source(self, spec: BrokerSpec) -> Broker | None:
         """A keyless client of ``spec``'s venue holding its market metadata, loaded once per
         venue; None when the load failed (then each account loads its own, as before, and
-        the next try is ``METADATA_RETRY_SECONDS`` later). VenueMarket owns this later.
+        the next try is ``METADATA_RETRY_SECONDS`` later); in the daemon, the venue layer's
+        (``shared_metadata``).
 
         A failed load is the venue's, not an account's: it is logged, never charged to a
         breaker. Only one load per venue runs at a time; the other accounts wait for it.
         """
         name = spec.account.broker
+        if self.shared_metadata is not None:
+            return self.shared_metadata(name)
         with self._lock:
             state = self._metadata.setdefault(name, _Metadata())
         with state.lock:

@@ -17,6 +17,7 @@ run's orders never take the client ids of an earlier run's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.brokers.base import Broker
@@ -27,6 +28,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings
 from bot.daemon.wiring import BrokerFactories
 from bot.model import AccountRef, BrokerSpec
+from bot.venue.market import VenueMarket
 
 DEMO_ACCOUNTS = (("platform", "platform"), ("user", "alice"), ("user", "bob"))
 FAULTY_ACCOUNT = f"user/bob/{PAPER.name}"
@@ -91,21 +93,22 @@ def demo_factories(
 ) -> BrokerFactories:
     """Paper brokers over a sped-up synthetic market; the faulty account gets its faults.
 
-    The brokers' fills and fault schedule keep ``clock``; the market and the traders
-    (``market_clock``) run ``MARKET_SPEED`` times faster from now.
+    The synthetic market is the venue's public data, shared by every account (through its
+    ``VenueMarket``); the faults are on the faulty account's own calls. The brokers' fills
+    and fault schedule keep ``clock``; the market and the traders (``market_clock``) run
+    ``MARKET_SPEED`` times faster from now.
     """
     market_clock = FastClock(clock, MARKET_SPEED)
     time_shift = SCENE_START - market_clock.wall()
+    synthetic = SyntheticMarket(
+        SYMBOLS, seed=seed, clock=market_clock, shape=MARKET_SHAPE, time_shift=time_shift
+    )
 
     def paper(spec: BrokerSpec) -> PaperBroker:
-        # Each account its own market object (same seed, same prices): nothing shared.
-        market = SyntheticMarket(
-            SYMBOLS, seed=seed, clock=market_clock, shape=MARKET_SHAPE, time_shift=time_shift
-        )
-        return PaperBroker(spec, market, starting_usd=settings.paper_balance_usd, clock=clock)
+        return PaperBroker(spec, synthetic, starting_usd=settings.paper_balance_usd, clock=clock)
 
-    def trading(spec: BrokerSpec) -> Broker:
-        broker = paper(spec)
+    def trading(spec: BrokerSpec, market: VenueMarket) -> Broker:
+        broker = PaperBroker(spec, market, starting_usd=settings.paper_balance_usd, clock=clock)
         if spec.account.key == FAULTY_ACCOUNT:
             broker.faults.inject(
                 "*", "timeout", probability=TIMEOUT_PROBABILITY, stop=TIMEOUTS_FOR_SECONDS
@@ -113,4 +116,13 @@ def demo_factories(
             broker.faults.inject("*", "auth", start=TIMEOUTS_FOR_SECONDS)
         return broker
 
-    return BrokerFactories(venue=paper, trading=trading, market_clock=market_clock)
+    def public(specs: Sequence[BrokerSpec]) -> SyntheticMarket:
+        return synthetic
+
+    return BrokerFactories(
+        venue=paper,
+        trading=trading,
+        public=public,
+        market_clock=market_clock,
+        settle_seconds=0.0,  # a synthetic candle is final the moment it closes
+    )

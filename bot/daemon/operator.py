@@ -180,7 +180,7 @@ class Operator:
         if self.learn is not None:
             self.learn(secrets)
         try:  # a client that cannot even be built is refused before the old one is dropped
-            self.factories.trading(new).close()
+            self.factories.venue(new)  # the account's client from now on (no network yet)
         except Exception as exc:
             error_text = describe(exc, redactor=self.redactor)
             return self._refused(

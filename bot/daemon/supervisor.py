@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
@@ -24,10 +25,16 @@ from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedChecker, FundedResult
 from bot.daemon.operator import operator_desk
-from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter
+from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter, write_interval
 from bot.daemon.status_document import account_entry, log_summary
 from bot.daemon.venue_watch import VenueWatch
-from bot.daemon.wiring import BrokerFactories, TraderFactory, default_factories, interval_for
+from bot.daemon.wiring import (
+    BrokerFactories,
+    TraderFactory,
+    build_hub,
+    default_factories,
+    interval_for,
+)
 from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
@@ -69,6 +76,8 @@ class IndependentBrokerTrader:
         self.isolation = isolation
         self.trader_factory = trader_factory  # bot.daemon.wiring.make_trader, or a test's wrapper
         self.factories = factories or default_factories(settings, clock)
+        # What the accounts on one venue share (its market data): built once, here.
+        self.hub = build_hub(settings, specs, self.factories, clock)
         self.config_errors = config_errors or []
         self.demo = demo
         self.once = once
@@ -99,6 +108,7 @@ class IndependentBrokerTrader:
         self.status = StatusWriter(
             self.data_dir / STATUS_FILE,
             self.get_multi_broker_status,
+            min_interval=write_interval(len(specs)),
             on_error=self._status_write_failed,
             on_written=lambda: self.disk.wrote(STATUS_FILE),
             redactor=self.redactor,
@@ -107,12 +117,14 @@ class IndependentBrokerTrader:
         self.venues = VenueWatch(
             settings,
             specs,
-            self.factories.venue,
+            self._monitor_client,
             wake=self._wake_venue,
             changed=self.status.mark_dirty,
             clock=clock,
             log=self.log,
         )
+        for venue in self.hub.venues():  # the shared market's failures are the venue's
+            venue.market.observer = self.venues.health.get(venue.name)
         self._restart_at: dict[str, float] = {}
         self._restart_delay: dict[str, float] = {}
         self._recheck: threading.Thread | None = None
@@ -123,6 +135,12 @@ class IndependentBrokerTrader:
                 spec.account.account_type, spec.account.account_id, spec.account.broker
             )
         isolation.add_listener(self._on_health_change)
+
+    def _monitor_client(self, spec: BrokerSpec) -> Broker:
+        """The venue monitor's own client: never an account's, nor the shared market's (an SDK
+        client serves one thread at a time); without a key where the venue allows it."""
+        source = self.factories.public([spec]) if self.factories.public else None
+        return source if isinstance(source, Broker) else self.factories.venue(spec)
 
     def _on_health_change(self, key: str, change) -> None:
         log = self.log.warning if change.new.value != "healthy" else self.log.info
@@ -215,6 +233,7 @@ class IndependentBrokerTrader:
     def _start_worker(self, spec: BrokerSpec) -> None:
         key = spec.account.key
         log = self.log.bind(account=key)
+        venue = self.hub.get(spec.account.broker)
         worker = AccountWorker(
             spec,
             interval_for(self.settings, spec),
@@ -222,13 +241,14 @@ class IndependentBrokerTrader:
             build=lambda store: self.trader_factory(
                 self.specs[key],
                 self.settings,
-                self.factories.trading(self.specs[key]),
+                self.factories.trading(self.specs[key], venue.market),
                 store,
                 self.isolation,
                 self.global_cap,
                 log=log,
                 should_stop=worker.stop_event.is_set,
                 clock=self.factories.market_clock or self.clock,
+                venue=venue,
                 venue_health=self.venues.for_account(spec),
             ),
             open_store=self._open_store,
@@ -392,6 +412,8 @@ class IndependentBrokerTrader:
             self.log.warning("INDEPENDENT_thread_still_in_broker_call", account=key)
         self.venues.stop()
         self.status.stop()
+        if not stuck:  # a thread still in a call may yet read its venue's client
+            self.hub.close()
         self.log.info("stopped", accounts=len(self.workers), still_in_broker_calls=len(stuck))
         return stuck
 

@@ -1,20 +1,22 @@
 """Turn settings and an account spec into that account's own objects.
 
 Every account gets new instances of everything: broker client, strategy, risk
-manager, trader. Only the isolation manager, the process-wide position cap and its venue's
-health are shared, and all are built for it (per-account locks, a counter, one short lock).
+manager, trader. Shared, and built for it: the isolation manager and the process-wide
+position cap (per-account locks, a counter), and each venue's public market data and health
+(``bot.venue``: one ``VenueHub`` per process, one ``Venue`` per venue; ``VenueWatch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.brokers import venues
 from bot.brokers.base import Broker
-from bot.brokers.factory import create_trading_broker
-from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.budget import Budgets
+from bot.brokers.factory import create_public_broker, create_trading_broker
+from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings, cycle_seconds_for
 from bot.daemon.clients import VenueClients
@@ -25,6 +27,8 @@ from bot.model import BrokerSpec
 from bot.store.writer import Store
 from bot.strategy.trend_pullback import StrategyParams, get_strategy
 from bot.venue.health import VenueHealth
+from bot.venue.hub import Venue, VenueHub
+from bot.venue.market import DEFAULT_SETTLE_SECONDS, VenueMarket
 
 
 def circuit_config(settings: Settings) -> CircuitBreakerConfig:
@@ -44,19 +48,27 @@ def _never_waited(spec: BrokerSpec) -> float:
 
 @dataclass(frozen=True)
 class BrokerFactories:
-    """How to build an account's brokers: one to ask for balances, one to trade through.
+    """How to build the brokers: an account's to ask for its balance, an account's to trade
+    through (given its venue's shared market data, which paper fills price from), and a
+    venue's public-data client (from that venue's accounts' specs; None: the registry's
+    adapter without credentials, ``create_public_broker``).
 
     ``market_clock`` is the time of the market they serve, which the accounts' traders
     decide by (a candle is closed by this clock): None means the daemon's own clock; the
     demo's synthetic market runs faster. ``waited`` is what an account has waited so far on
     what it shares with its venue (request budgets, the venue's metadata load): the funded
-    check's deadline moves by it.
+    check's deadline moves by it. ``settle_seconds``: how long after a candle's close the
+    shared candles are fetched again (0 for a market final at the close).
     """
 
     venue: Callable[[BrokerSpec], Broker]
-    trading: Callable[[BrokerSpec], Broker]
+    trading: Callable[[BrokerSpec, VenueMarket], Broker]
+    public: Callable[[Sequence[BrokerSpec]], MarketData] | None = None
     market_clock: Clock | None = None
     waited: Callable[[BrokerSpec], float] = _never_waited
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    # Hands the accounts' clients the venue layer's loaded metadata (venue name -> client).
+    share_metadata: Callable[[Callable[[str], Broker | None]], None] | None = None
 
 
 def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:
@@ -67,16 +79,53 @@ def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Broker
     """
     clients = VenueClients(clock=clock)
 
-    def trading(spec: BrokerSpec) -> Broker:
+    def trading(spec: BrokerSpec, market: VenueMarket) -> Broker:
         return create_trading_broker(
             spec,
             live=settings.live,
             paper_balance_usd=settings.paper_balance_usd,
             clock=clock,
             venue=clients.client(spec),
+            market=market,
         )
 
-    return BrokerFactories(venue=clients.client, trading=trading, waited=clients.waited_seconds)
+    def public(specs: Sequence[BrokerSpec]) -> MarketData:
+        # The venue's shared data client spends the venue's one public (per-IP) budget.
+        first = specs[0]
+        shared = clients.public_budget(first.account.broker) if first.rate_limit else None
+        budgets = Budgets(public=shared) if shared is not None else None
+        return create_public_broker(specs, clock=clock, budgets=budgets)
+
+    def share_metadata(source: Callable[[str], Broker | None]) -> None:
+        clients.shared_metadata = source
+
+    return BrokerFactories(
+        venue=clients.client,
+        trading=trading,
+        public=public,
+        waited=clients.waited_seconds,
+        share_metadata=share_metadata,
+    )
+
+
+def build_hub(
+    settings: Settings,
+    specs: Sequence[BrokerSpec],
+    factories: BrokerFactories,
+    clock: Clock = SYSTEM_CLOCK,
+) -> VenueHub:
+    """One ``Venue`` per venue among ``specs``: the daemon builds it once, at start."""
+    public = factories.public or (lambda group: create_public_broker(group, clock=clock))
+    hub = VenueHub.build(
+        specs,
+        public,
+        clock=factories.market_clock or clock,
+        timeout_seconds=settings.call_timeout_seconds,
+        settle_seconds=factories.settle_seconds,
+    )
+    if factories.share_metadata is not None:  # the accounts' clients adopt it: one load in all
+        factories.share_metadata(lambda name: hub.get(name).market.metadata_client())
+    return hub
 
 
 class TraderFactory(Protocol):
@@ -98,6 +147,7 @@ class TraderFactory(Protocol):
         log: Any = None,
         should_stop: Callable[[], bool] = ...,
         clock: Clock = ...,
+        venue: Venue | None = ...,
         venue_health: VenueHealth | None = ...,
     ) -> AccountTrader: ...
 
@@ -113,10 +163,12 @@ def make_trader(
     log=None,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Clock = SYSTEM_CLOCK,
+    venue: Venue | None = None,
     venue_health: VenueHealth | None = None,
 ) -> AccountTrader:
-    """The AccountTrader of one account, with its own strategy and risk objects (and its
-    venue's health, shared with the venue's other accounts)."""
+    """The AccountTrader of one account, with its own strategy and risk objects, reading
+    its ``venue``'s shared market data (None: market data of its own, from ``broker``) and
+    gated by its venue's health (shared with the venue's other accounts)."""
     if isinstance(broker, PaperBroker):
         restore_paper_wallet(broker, store, settings.paper_balance_usd)
     strategy = get_strategy(settings.strategy, StrategyParams(timeframe=settings.timeframe))
@@ -137,6 +189,8 @@ def make_trader(
         global_cap=global_cap,
         log=log,
         should_stop=should_stop,
+        venue=venue,
+        symbols=spec.symbols,
         venue_health=venue_health,
     )
 

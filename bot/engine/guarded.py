@@ -1,8 +1,9 @@
 """The broker as an account's trader sees it: every call passes the isolation gate.
 
-Each method is one guarded call with its operation name (balance, candles, ticker,
-positions, order, markets), so it is timed, classified and counted against this
-account alone. A refused gate raises AccountBlockedError before anything is sent.
+Each method is one guarded call with its operation name (balance, ticker, positions,
+order), so it is timed, classified and counted against this account alone. A refused
+gate raises AccountBlockedError before anything is sent. The venue's public data
+(candles, markets) is not the account's: it comes from ``bot.venue``, never through here.
 
 With its venue's health (``bot.venue.health``), every call first passes the venue's gate
 too: while the venue is down, or until the account's staggered resume time, ``VenueParked``
@@ -22,7 +23,7 @@ from bot.brokers.base import Broker
 from bot.errors import describe
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.isolation.policy import excuse, is_outage
-from bot.model import Balance, Candles, MarketRules, Order, OrderRequest, Position, Ticker
+from bot.model import Balance, Order, OrderRequest, Position, Ticker
 from bot.venue.health import VenueHealth, VenueState
 
 T = TypeVar("T")
@@ -105,26 +106,11 @@ class GuardedBroker:
     def fetch_balance(self) -> Balance:
         return self._call("balance", self.broker.fetch_balance)
 
-    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> Candles:
-        return self._call("candles", self.broker.fetch_candles, symbol, timeframe, limit)
-
     def fetch_ticker(self, symbol: str) -> Ticker:
         return self._call("ticker", self.broker.fetch_ticker, symbol)
 
     def fetch_positions(self) -> list[Position]:
         return self._call("positions", self.broker.fetch_positions)
-
-    def symbols(self) -> list[str]:
-        return self._call("markets", self.broker.symbols)
-
-    @property
-    def publishes_rules(self) -> bool:
-        """False while the adapter does not implement ``market_rules`` yet (asking it would
-        only record a failure)."""
-        return type(self.broker).market_rules is not Broker.market_rules
-
-    def market_rules(self, symbol: str) -> MarketRules:
-        return self._call("markets", self.broker.market_rules, symbol)
 
     def place_order(self, request: OrderRequest) -> Order:
         return self._call("order", self.broker.place_order, request)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bot.engine.guarded import GuardedBroker
 from bot.model import MarketRules
+from bot.venue.market import VenueMarket
 
 # A raised entry clears the minimum notional even if the price ticks down this much.
 NOTIONAL_HEADROOM = 1.02
@@ -28,35 +28,21 @@ def base_of(symbol: str) -> str:
     return symbol.partition("/")[0]
 
 
-def fallback_rules(symbol: str, min_order_usd: float) -> MarketRules:
-    """The rules of a venue whose adapter publishes none yet: the registry's smallest order
-    (``Venue.min_order_usd``) as the minimum notional, no lot step."""
-    base, _, quote = symbol.partition("/")
-    return MarketRules(symbol, base, quote or "USD", min_notional=min_order_usd)
-
-
 class RulesBook:
-    """One account's market rules per symbol, asked of the venue once, through the gate."""
+    """The market rules one account sizes its orders by: the venue's, from its shared
+    market metadata (loaded once per venue, never through an account's gate)."""
 
-    def __init__(self, broker: GuardedBroker, min_order_usd: float) -> None:
-        self._broker = broker
-        self._min_order_usd = min_order_usd
-        self._rules: dict[str, MarketRules] = {}
+    def __init__(self, market: VenueMarket) -> None:
+        self._market = market
 
     def get(self, symbol: str) -> MarketRules:
-        """The rules of ``symbol``; raises what the venue's markets call raises."""
-        rules = self._rules.get(symbol)
-        if rules is None:
-            if self._broker.publishes_rules:
-                rules = self._broker.market_rules(symbol)
-            else:
-                rules = fallback_rules(symbol, self._min_order_usd)
-            self._rules[symbol] = rules
-        return rules
+        """The rules of ``symbol``; ``VenueRefused`` when the venue refuses the symbol,
+        ``VenueDataError`` when its metadata cannot be had now."""
+        return self._market.rules(symbol)
 
     def cached(self, symbol: str) -> MarketRules | None:
         """The rules of ``symbol`` if already known (no venue call), else None."""
-        return self._rules.get(symbol)
+        return self._market.cached_rules(symbol)
 
 
 def smallest_entry(rules: MarketRules, price: float) -> float:

@@ -20,10 +20,11 @@ from bot.clock import Clock
 from bot.engine.guarded import GuardedBroker
 from bot.engine.holdings import NOISE, RulesBook, base_of, dust_refusal
 from bot.engine.orders import AMBIGUOUS, OrderDesk
-from bot.errors import VenueRefused
+from bot.errors import VenueDataError, VenueRefused
 from bot.model import DUST_USD, Balance, MarketRules, Position
 from bot.store.writer import PositionRecord, Store
 from bot.strategy.base import Strategy
+from bot.venue.market import VenueMarket
 
 
 @dataclass
@@ -67,9 +68,11 @@ class Reconciler:
         clock: Clock,
         log,
         *,
+        market: VenueMarket,
         rules: RulesBook | None = None,
     ) -> None:
         self.broker = broker
+        self.market = market  # the venue's shared candles, for the levels of adopted holdings
         self.desk = desk
         self.store = store
         self.strategy = strategy
@@ -180,10 +183,11 @@ class Reconciler:
             return None
 
     def _adopt(self, venue: Position, dust: dict[str, float], report: ReconcileReport) -> None:
-        candles = self.broker.fetch_candles(
-            venue.symbol, self.strategy.timeframe, self.strategy.history
-        )
-        price = float(candles.close[-1])
+        # The key every account's cycle reads: the same snapshot, no request of its own.
+        snap = self.market.candles(venue.symbol, self.strategy.timeframe, self.strategy.history + 1)
+        if snap.last_price is None:
+            raise VenueDataError(f"no {venue.symbol} candles to price it", operation="candles")
+        candles, price = snap.candles, snap.last_price
         base = base_of(venue.symbol)
         rules = self._rules(venue.symbol)
         if rules is not None and dust_refusal(rules, venue.quantity, price) is not None:

@@ -10,68 +10,51 @@ refused gate, or a failing store write ends the cycle early and is recorded agai
 account only. Orders are sized to the venue's market rules (``bot.engine.holdings``), and
 decisions are made on candles that had closed when they were fetched.
 
+Candles, the tradable symbols and the market rules are the venue's, shared by every
+account on it (``bot.venue``): fetched once, never through this account's gate, and a
+failure to get them is the venue's, noted here and charged to no account. Data older
+than one candle is never traded on: entries wait, and an open position's stop and
+target are checked against the account's own ticker (a guarded call) instead.
+
 Each account owns its own broker, strategy, risk, store and trader objects:
 nothing mutable is shared with another account except the process-wide position
-cap, whose lock is never held across a broker call.
+cap, whose lock is never held across a broker call, and the venue's market data
+(read-only snapshots; its locks are the venue's, never held across an account's call).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
 import structlog
 
 from bot.brokers import venues
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.engine.cycle import CycleResult  # re-exported: the daemon reads it from here
 from bot.engine.exits import Exits
 from bot.engine.guarded import GuardedBroker
 from bot.engine.holdings import RulesBook
 from bot.engine.orders import AMBIGUOUS, OrderDesk, PlannedOrder
 from bot.engine.reconcile import Reconciler, ReconcileReport
 from bot.engine.risk import AccountState, GlobalPositionCap, RiskManager
-from bot.errors import describe, is_disk_full
+from bot.errors import VenueDataError, describe, is_disk_full
 from bot.isolation.manager import (
     ACCOUNT_TAG,
     AccountBlockedError,
     AccountIsolationManager,
     classify_failure,
 )
-from bot.model import AccountRef, Balance, Candles, MarketRules, Side
+from bot.model import AccountRef, Balance, MarketRules, Side
 from bot.store.writer import OrderPurpose, PositionRecord, Store, StoreError
 from bot.strategy.base import Intent, NoEntry, PositionView, Strategy
 from bot.venue.health import VenueHealth, VenueParked, VenueState
+from bot.venue.hub import Venue
+from bot.venue.market import VenueMarket
+from bot.venue.snapshot import CandleSnapshot
 
-
-@dataclass
-class CycleResult:
-    """What one cycle did, for status.json, the log and the store."""
-
-    account_key: str
-    started_at: float  # wall-clock epoch seconds
-    duration_ms: float = 0.0
-    broker_calls: int = 0
-    errors: dict[str, int] = field(default_factory=dict)  # failure type → count
-    orders_placed: int = 0
-    positions_open: int = 0
-    equity_usd: float | None = None
-    ok: bool = True  # False when the cycle ended early
-    blocked_reason: str | None = None  # the gate said no
-    retry_in_seconds: float | None = None  # ...and for how long it will keep saying no
-    # Its venue is back; the next cycle starts at this account's staggered resume time.
-    resume_in_seconds: float | None = None
-    error: str | None = None  # what ended the cycle early
-    disk_full: bool = False  # a store write failed for lack of disk space
-    notes: list[str] = field(default_factory=list)
-    no_signal: str | None = None  # why the entry scan took no entry, e.g. "BTC/USD adx 14<20"
-    # The last price of each symbol the cycle priced (its newest candle's close, the forming
-    # one included): status.json's ``marks``, which the checks value open positions at.
-    marks: dict[str, float] = field(default_factory=dict)
-    # What the store holds after the cycle, for status.json:
-    dust: dict[str, float] = field(default_factory=dict)  # asset → remainder too small to trade
-    exit_blocked: dict[str, str] = field(default_factory=dict)  # symbol → the venue's reason
-    orders_unknown: list[str] = field(default_factory=list)  # client ids of ambiguous orders
+# Why a symbol with stale data takes no entry; it ranks behind any symbol the strategy judged.
+STALE = NoEntry("market data stale", 1_000)
 
 
 class AccountTrader:
@@ -91,7 +74,13 @@ class AccountTrader:
         log=None,
         should_stop: Callable[[], bool] = lambda: False,
         venue_health: VenueHealth | None = None,
+        venue: Venue | None = None,
+        symbols: Sequence[str] | None = None,
     ) -> None:
+        """``venue``: what this account shares with the others on its venue (the daemon's
+        ``VenueHub``); None: market data of its own, from ``broker`` as it answers, fetched
+        again right at each candle's close (replays, tests). ``symbols``: the symbols
+        configured for it (None: every one the venue lists)."""
         self.account = account
         self.strategy = strategy
         self.risk = risk
@@ -106,13 +95,17 @@ class AccountTrader:
         self.broker = GuardedBroker(broker, isolation, venue_health)
         # The venue's registry entry: its resend policy (a paper account: its data's venue).
         self.venue = venues.VENUES.get(account.broker, venues.PAPER)
-        self.rules = RulesBook(self.broker, risk.params.min_order_usd)
+        self.shared = venue or Venue(
+            account.broker, VenueMarket(account.broker, broker, clock=clock, settle_seconds=0.0)
+        )
+        self.market = self.shared.market
+        self.configured = tuple(symbols) if symbols else None
+        self.rules = RulesBook(self.market)
         self.desk = OrderDesk(
             self.broker, store, clock, self.log, venue=self.venue, rules=self.rules
         )
         self.exits = Exits(self.desk, store, self.rules, clock, self.log)
         self.reconciled = False
-        self._symbols: list[str] | None = None
 
     # -- the cycle ------------------------------------------------------------------
     def run_cycle(self) -> CycleResult:
@@ -128,6 +121,10 @@ class AccountTrader:
             result.retry_in_seconds = blocked.retry_in_seconds
             if isinstance(blocked, VenueParked) and blocked.resuming:
                 result.resume_in_seconds = blocked.retry_in_seconds
+        except VenueDataError as exc:  # the venue's failure, told to the venue: charged to no one
+            why = describe(exc, redactor=self.isolation.redactor)
+            result.notes.append(f"waiting for the venue's market data ({why})")
+            result.no_signal = f"{self.market.name} market data unavailable"
         except Exception as exc:
             result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
             result.disk_full = is_disk_full(exc)
@@ -176,15 +173,14 @@ class AccountTrader:
             self.clock,
             self.log,
             rules=self.rules,
+            market=self.market,
         ).run(balance)
         self.reconciled = report.done
         return report
 
     def symbols(self) -> list[str]:
-        """The tradable symbols, asked of the venue once."""
-        if self._symbols is None:
-            self._symbols = list(self.broker.symbols())
-        return self._symbols
+        """The configured symbols the venue lists (from its shared market metadata)."""
+        return self.market.listed(self.configured)
 
     # -- exits ----------------------------------------------------------------------
     def _manage_exits(
@@ -196,10 +192,14 @@ class AccountTrader:
                 break
             if pos.symbol in busy:
                 continue
-            candles = self._candles(pos.symbol, result)
-            if candles is None:
+            snap = self._candles(pos.symbol, result)
+            if snap is None or snap.stale(self.clock.wall()):
+                if venue.takes_market_orders:
+                    placed += self._protect(pos, balance, result)
+                else:
+                    result.notes.append(f"{pos.symbol}: exit waits (venue {venue.value})")
                 continue
-            intent = self._decide(pos.symbol, candles, _view(pos), result)
+            intent = self._decide(pos.symbol, snap, _view(pos), result)
             if intent is None:
                 continue
             if intent.kind == "adjust":
@@ -213,15 +213,38 @@ class AccountTrader:
             elif intent.kind == "exit" and not venue.takes_market_orders:
                 result.notes.append(f"{pos.symbol}: exit waits (venue {venue.value})")
             elif intent.kind == "exit":
-                try:
-                    placed += self.exits.exit(
-                        pos, intent.reason, intent.price, balance, result.notes
-                    )
-                except (AccountBlockedError, StoreError):
-                    raise
-                except Exception as exc:  # the venue's rules could not be read: next cycle
-                    result.notes.append(f"{pos.symbol}: exit waits ({describe(exc)})")
+                placed += self._exit(pos, intent.reason, intent.price, balance, result)
         return placed
+
+    def _exit(
+        self, pos: PositionRecord, reason: str, price: float, balance: Balance, result: CycleResult
+    ) -> int:
+        try:
+            return self.exits.exit(pos, reason, price, balance, result.notes)
+        except (AccountBlockedError, StoreError):
+            raise
+        except Exception as exc:  # the venue's rules could not be read: next cycle
+            result.notes.append(f"{pos.symbol}: exit waits ({describe(exc)})")
+            return 0
+
+    def _protect(self, pos: PositionRecord, balance: Balance, result: CycleResult) -> int:
+        """Without fresh candles: the position's stop and target against the account's own
+        ticker, the freshest price it can get (a guarded call)."""
+        try:
+            price = self.broker.fetch_ticker(pos.symbol).last
+        except AccountBlockedError:
+            raise
+        except Exception as exc:  # recorded by the guard; the position waits a cycle
+            kind = classify_failure(exc, "ticker").value
+            result.notes.append(f"{pos.symbol}: no fresh price to check its stop ({kind})")
+            return 0
+        result.marks[pos.symbol] = price
+        if price <= pos.stop:
+            return self._exit(pos, "stop hit", price, balance, result)
+        if pos.target is not None and price >= pos.target:
+            return self._exit(pos, "target hit", price, balance, result)
+        result.notes.append(f"{pos.symbol}: market data stale; stop and target held at {price:g}")
+        return 0
 
     # -- entries --------------------------------------------------------------------
     def _scan_entries(self, equity: float, busy: set[str], result: CycleResult) -> int:
@@ -245,12 +268,17 @@ class AccountTrader:
                 break
             if symbol in held or symbol in busy:
                 continue
-            candles = self._candles(symbol, result)
-            if candles is None:
+            snap = self._candles(symbol, result)
+            if snap is None:
                 continue
-            intent = self._decide(symbol, candles, None, result)
+            if snap.stale(self.clock.wall()):
+                age = snap.age(self.clock.wall())
+                result.notes.append(f"{symbol}: market data {age:.0f}s old; entry waits")
+                waiting.append((symbol, STALE))
+                continue
+            intent = self._decide(symbol, snap, None, result)
             if intent is None or intent.kind != "enter":
-                waiting.append((symbol, self._no_entry(candles)))
+                waiting.append((symbol, self._no_entry(snap)))
                 continue
             assert intent.stop is not None  # an entry always carries its stop (see Intent)
             rules = self._rules(symbol, result)
@@ -308,32 +336,30 @@ class AccountTrader:
             result.notes.append(f"{symbol}: market rules failed ({classify_failure(exc).value})")
             return None
 
-    def _candles(self, symbol: str, result: CycleResult) -> Candles | None:
-        """The symbol's candles, or None when that symbol's data failed this cycle.
+    def _candles(self, symbol: str, result: CycleResult) -> CandleSnapshot | None:
+        """The venue's shared snapshot of the symbol's candles, or None when the venue's
+        data failed (the venue's failure: this symbol sits this cycle out, charged to no one).
 
         Only the candles that had closed when they were fetched: one still forming then is
         dropped even if its minute has rolled over by the time the strategy decides.
         """
-        timeframe = self.strategy.timeframe
-        fetched_at = self.clock.wall()
         try:
             # One more than needed: the newest is usually still forming and is dropped.
-            candles = self.broker.fetch_candles(symbol, timeframe, self.strategy.history + 1)
-        except AccountBlockedError:
-            raise
-        except Exception as exc:  # recorded by the guard; this symbol sits this cycle out
-            failure = classify_failure(exc, "candles")
+            snap = self.market.candles(symbol, self.strategy.timeframe, self.strategy.history + 1)
+        except VenueDataError as exc:
+            cause = exc.__cause__ or exc
+            failure = classify_failure(cause, "candles")
             result.notes.append(f"{symbol}: candles failed ({failure.value})")
-            self.log.warning("symbol_data_failed", symbol=symbol, error=f"{type(exc).__name__}")
+            self.log.warning("symbol_data_failed", symbol=symbol, error=type(cause).__name__)
             return None
-        if len(candles):
-            result.marks[symbol] = float(candles.close[-1])
-        return candles.closed_by(fetched_at, timeframe)
+        if snap.last_price is not None:
+            result.marks[symbol] = snap.last_price
+        return snap
 
-    def _no_entry(self, candles: Candles) -> NoEntry:
-        """Why the strategy gives no entry on ``candles``: the cycle line's ``no_signal``."""
+    def _no_entry(self, snap: CandleSnapshot) -> NoEntry:
+        """Why the strategy gives no entry on ``snap``: the cycle line's ``no_signal``."""
         try:
-            why = self.strategy.no_entry(candles)
+            why = self.strategy.no_entry(snap.candles, snap)
         except Exception as exc:  # only the explanation failed; the decision was recorded
             self.log.warning("no_signal_failed", error=describe(exc))
             return NoEntry("unexplained", 0)
@@ -341,10 +367,11 @@ class AccountTrader:
         return why or NoEntry("unexplained", 0)
 
     def _decide(
-        self, symbol: str, candles: Candles, view: PositionView | None, result: CycleResult
+        self, symbol: str, snap: CandleSnapshot, view: PositionView | None, result: CycleResult
     ) -> Intent | None:
         try:
-            return self.strategy.decide(symbol, candles, view, self.clock.wall())
+            # The snapshot is the memo: indicators computed once for every account.
+            return self.strategy.decide(symbol, snap.candles, view, self.clock.wall(), snap)
         except Exception as exc:  # a strategy bug is this account's failure, not a crash
             self._record_unguarded(exc, "strategy")
             result.notes.append(f"{symbol}: strategy failed ({type(exc).__name__})")

@@ -7,12 +7,28 @@ answers with at most one ``Intent``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from bot.model import Candles
 
 IntentKind = Literal["enter", "exit", "adjust"]
+T = TypeVar("T")
+
+
+class Memo(Protocol):
+    """Values derived from one set of candles, computed once and shared.
+
+    The venue layer's candle snapshot is one: every account trading the symbol reads the
+    same snapshot, so indicators computed by the first account serve all the others. A
+    strategy keys what it stores by everything the values depend on besides the candles
+    (its parameters); without a memo it computes them itself.
+    """
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or the value stored under ``key`` by an earlier call."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +92,24 @@ class Strategy(Protocol):
         ...
 
     def decide(
-        self, symbol: str, candles: Candles, position: PositionView | None, now: float
+        self,
+        symbol: str,
+        candles: Candles,
+        position: PositionView | None,
+        now: float,
+        memo: Memo | None = None,
     ) -> Intent | None:
-        """The intent for ``symbol`` given closed ``candles`` (oldest first), or None."""
+        """The intent for ``symbol`` given closed ``candles`` (oldest first), or None.
+
+        ``memo``: where values derived from ``candles`` may be shared with other accounts.
+        """
         ...
 
     def protective_levels(self, candles: Candles, entry: float) -> tuple[float, float]:
         """``(stop, target)`` for a long entered at ``entry`` (entries and adopted holdings)."""
         ...
 
-    def no_entry(self, candles: Candles) -> NoEntry | None:
+    def no_entry(self, candles: Candles, memo: Memo | None = None) -> NoEntry | None:
         """Why ``decide`` would not enter on ``candles`` with no position; None when it would."""
         ...
 

@@ -31,10 +31,13 @@ import numpy as np
 
 from bot.model import Candles
 from bot.strategy import indicators
-from bot.strategy.base import Intent, NoEntry, PositionView, Strategy
+from bot.strategy.base import Intent, Memo, NoEntry, PositionView, Strategy
 from bot.strategy.params import (
     StrategyParams,  # re-exported: bot.strategy.trend_pullback.StrategyParams
 )
+
+# The memo key of this strategy's indicator values (with its parameters).
+_MEMO_KEY = "trend_pullback.snapshot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +169,17 @@ class TrendPullbackStrategy:
         return self.params.history
 
     def decide(
-        self, symbol: str, candles: Candles, position: PositionView | None, now: float
+        self,
+        symbol: str,
+        candles: Candles,
+        position: PositionView | None,
+        now: float,
+        memo: Memo | None = None,
     ) -> Intent | None:
         """Enter, exit, adjust the stop, or None. Never raises on short or bad candles."""
         if not (math.isfinite(now) and _finite_position(position)):
             return None
-        snap = snapshot(candles, self.params)
+        snap = self._snapshot(candles, memo)
         if snap is None:
             return None
         if position is None:
@@ -196,10 +204,10 @@ class TrendPullbackStrategy:
         stop = entry * (1.0 - p.fallback_stop_fraction)
         return stop, entry + p.target_r * (entry - stop)
 
-    def no_entry(self, candles: Candles) -> NoEntry | None:
+    def no_entry(self, candles: Candles, memo: Memo | None = None) -> NoEntry | None:
         """Why ``decide`` would not enter on ``candles`` with no position; None when it would."""
         p = self.params
-        snap = snapshot(candles, p)
+        snap = self._snapshot(candles, memo)
         if snap is None:
             short = len(candles.close) < p.min_candles
             return NoEntry("too few candles" if short else "bad candles", len(fields(EntryChecks)))
@@ -210,6 +218,13 @@ class TrendPullbackStrategy:
         if _levels(snap.close, snap.atr, p) is None:
             return NoEntry("no range for a stop", 0)
         return None
+
+    def _snapshot(self, candles: Candles, memo: Memo | None) -> Snapshot | None:
+        """The indicator values at the latest candle, from ``memo`` when another account
+        already computed them with the same parameters."""
+        if memo is None:
+            return snapshot(candles, self.params)
+        return memo.memo((_MEMO_KEY, self.params), lambda: snapshot(candles, self.params))
 
     def _entry(self, symbol: str, snap: Snapshot) -> Intent | None:
         p = self.params

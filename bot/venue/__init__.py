@@ -1,2 +1,2 @@
-"""The venue layer: what the accounts on one venue share (its health; its market data and
-request budget as they land), between the engine and the brokers."""
+"""The venue layer: what the accounts on one venue share (its market data, its public
+request budget, its health), between the engine and the brokers."""

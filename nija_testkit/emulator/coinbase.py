@@ -7,7 +7,9 @@ each account's PEM and verifies the signature with the public key derived from i
 Route names: balance (accounts), markets (products), product, candles, ticker
 (products/{id}/ticker), create_order, fetch_order (orders/historical/batch: the list
 endpoint, used both for look-ups by client id and for open orders), get_order
-(orders/historical/{id}), cancel_order (orders/batch_cancel).
+(orders/historical/{id}), cancel_order (orders/batch_cancel). The market-data routes are
+served twice, as on Coinbase: signed under ``/products``, and public (no key) under
+``/market/products``, with the same route names and answers.
 
 As Coinbase documents it (docs/VENUES.md): a repeated ``client_order_id`` creates nothing
 and answers the existing order, whatever its status; List Orders returns every status by
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from .coinbase_json import (
     DEFAULT_PRODUCTS,
     GRANULARITY,
+    MARKET_PREFIX,
     PREFIX,
     ProductRules,
     canonical,
@@ -57,10 +60,11 @@ class CoinbaseVenue(Venue):
         self.rules: dict[str, ProductRules] = {s: ProductRules() for s in self.products}
         r = self.route
         r("GET", PREFIX + r"/accounts", "balance", self._accounts)
-        r("GET", PREFIX + r"/products", "markets", self._products)
-        r("GET", PREFIX + r"/products/(?P<pid>[A-Z0-9]+-[A-Z0-9]+)", "product", self._product)
-        r("GET", PREFIX + r"/products/(?P<pid>[^/]+)/candles", "candles", self._candles)
-        r("GET", PREFIX + r"/products/(?P<pid>[^/]+)/ticker", "ticker", self._ticker)
+        for products in (PREFIX + "/products", MARKET_PREFIX + "/products"):
+            r("GET", products, "markets", self._products)
+            r("GET", products + r"/(?P<pid>[A-Z0-9]+-[A-Z0-9]+)", "product", self._product)
+            r("GET", products + r"/(?P<pid>[^/]+)/candles", "candles", self._candles)
+            r("GET", products + r"/(?P<pid>[^/]+)/ticker", "ticker", self._ticker)
         r("POST", PREFIX + r"/orders", "create_order", self._create)
         r("GET", PREFIX + r"/orders/historical/batch", "fetch_order", self._list_orders)
         r("GET", PREFIX + r"/orders/historical/(?P<oid>[^/]+)", "get_order", self._get_order)
@@ -120,30 +124,37 @@ class CoinbaseVenue(Venue):
         return self.rules[symbol]
 
     # -- market data ----------------------------------------------------------------
+    def _denied(self, req: Request) -> Response | None:
+        """The refusal of a market-data request, or None: the public routes need no key."""
+        if req.path.startswith(MARKET_PREFIX + "/"):
+            return None
+        auth = self.authed(req)
+        return auth if isinstance(auth, Response) else None
+
     def _known(self, product_id: str) -> str | None:
         symbol = canonical(product_id)
         return symbol if symbol in self.products else None
 
     def _products(self, req: Request) -> Response:
-        auth = self.authed(req)
-        if isinstance(auth, Response):
-            return auth
+        denied = self._denied(req)
+        if denied is not None:
+            return denied
         items = [product_json(s, self.market.price(s), self.rules[s]) for s in self.products]
         return Response(200, {"products": items, "num_products": len(items)})
 
     def _product(self, req: Request) -> Response:
-        auth = self.authed(req)
-        if isinstance(auth, Response):
-            return auth
+        denied = self._denied(req)
+        if denied is not None:
+            return denied
         symbol = self._known(req.match["pid"])
         if symbol is None:
             return error_body(404, "ProductID is invalid")
         return Response(200, product_json(symbol, self.market.price(symbol), self.rules[symbol]))
 
     def _candles(self, req: Request) -> Response:
-        auth = self.authed(req)
-        if isinstance(auth, Response):
-            return auth
+        denied = self._denied(req)
+        if denied is not None:
+            return denied
         symbol = self._known(req.match["pid"])
         if symbol is None:
             return error_body(404, "ProductID is invalid")
@@ -175,9 +186,9 @@ class CoinbaseVenue(Venue):
         return Response(200, {"candles": candles})
 
     def _ticker(self, req: Request) -> Response:
-        auth = self.authed(req)
-        if isinstance(auth, Response):
-            return auth
+        denied = self._denied(req)
+        if denied is not None:
+            return denied
         symbol = self._known(req.match["pid"])
         if symbol is None:
             return error_body(404, "ProductID is invalid")

@@ -16,6 +16,7 @@ from .core import EmuOrder
 from .server import Response
 
 PREFIX = "/api/v3/brokerage"
+MARKET_PREFIX = PREFIX + "/market"  # the public (unsigned) market-data endpoints
 DEFAULT_PRODUCTS = ("BTC/USD", "ETH/USD", "SOL/USD", "BTC/USDT", "ETH/USDT", "SOL/USDT")
 GRANULARITY = {
     "ONE_MINUTE": 60,

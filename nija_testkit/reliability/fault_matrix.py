@@ -39,7 +39,9 @@ from nija_testkit.reliability.venue_rows import VenueAccounts, venue_problems, v
 HEALTHY_IDS = ("h1", "h2", "h3", "h4")
 FAULTY_ID = "fx"
 SYMBOLS = ("SPY", "AAPL", "MSFT")
-ROUTES = ("balance", "candles", "create_order")
+# The faulty account's own calls. Candles are not among them: they are the venue's shared
+# data (bot.venue), asked once per candle close for every account, never charged to one.
+ROUTES = ("balance", "create_order")
 HANG_SECONDS = 3.0  # the emulator holds a hung request this long (past the call timeout)
 # FailureType values
 NET, RATE, AUTH = "network_error", "rate_limit_error", "authentication_error"
@@ -297,10 +299,12 @@ class Session:
 
     @staticmethod
     def flat(venue: VenueHandle, symbols: Iterable[str]) -> None:
-        """Candles that never move: no entry, no exit, same work every cycle."""
+        """Candles that never move, up to the one that closed last: no entry, no exit, the
+        same work every cycle (set again at every row: data older than one candle is stale)."""
+        rows = cs.rows(cs.closing_by(cs.flat(price=100.0), time.time()))
         for symbol in symbols:
             canonical = symbol if "/" in symbol else f"{symbol}/USD"
-            venue.venue.market.set_candles(canonical, cs.rows(cs.flat(price=100.0)))
+            venue.venue.market.set_candles(canonical, rows)
 
     def signal(self) -> None:
         """A fresh entry signal on every symbol: the same series, a newer last candle."""
@@ -332,6 +336,7 @@ class Session:
 
     # -- switching the fault ------------------------------------------------------------
     def apply(self, row: Row) -> None:
+        self.flat(self.alpaca, SYMBOLS)
         if row.venue_wide and self.okx is not None and row.fault is not None:
             self.okx.apply(row.target, row.fault(""))
         elif row.fault is not None:

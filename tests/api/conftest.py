@@ -60,7 +60,11 @@ class ApiDaemon:
         self.redactor = Redactor(tuple(v for k, v in KEYS.items() if k.endswith("SECRET")))
         self.isolation = AccountIsolationManager(clock=self.clock, redactor=self.redactor)
         self.built: list[BrokerSpec] = []  # every trading client built, in order
-        factories = BrokerFactories(venue=self.paper, trading=self.trading)
+        factories = BrokerFactories(
+            venue=self.paper,
+            trading=self.trading,
+            public=lambda specs: SyntheticMarket(SYMBOLS, seed=1),  # the venue's shared data
+        )
         specs = load_accounts(self.env, self.settings).specs
         assert [s.account.key for s in specs] == [ALICE, BOB]
         self.sup = IndependentBrokerTrader(
@@ -79,7 +83,7 @@ class ApiDaemon:
     def paper(spec: BrokerSpec) -> PaperBroker:
         return PaperBroker(spec, SyntheticMarket(SYMBOLS, seed=1), starting_usd=10_000.0)
 
-    def trading(self, spec: BrokerSpec) -> PaperBroker:
+    def trading(self, spec: BrokerSpec, market: object = None) -> PaperBroker:
         self.built.append(spec)
         return self.paper(spec)
 

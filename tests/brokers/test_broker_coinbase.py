@@ -104,6 +104,31 @@ def test_symbols_are_configured_and_listed_in_configured_order_loaded_once(serve
     assert len(server.requests_to("markets")) == 1
 
 
+def test_without_credentials_market_data_comes_unsigned_from_the_public_endpoints(server):
+    broker = make_broker(server, key="", secret="")  # the venue's shared data client
+    assert broker.symbols() == ["BTC/USD", "ETH/USD"]
+    assert broker.market_rules("BTC/USD").amount_step == 1e-8
+    candles = broker.fetch_candles("BTC/USD", "5m", 10)
+    assert len(candles) == 10 and candles.close[-1] == pytest.approx(60_000.0)
+    assert broker.fetch_ticker("ETH/USD").last == pytest.approx(3_000.0)
+    public = [r for r in server.requests if r.route in ("markets", "candles", "ticker")]
+    assert [r.route for r in public] == ["markets", "candles", "ticker"]
+    for req in public:
+        assert req.path.startswith("/api/v3/brokerage/market/products")
+        assert "authorization" not in req.headers
+    # Its account and orders are not reachable without a key: nothing is sent.
+    with pytest.raises(BrokerConfigError, match="required"):
+        broker.fetch_balance()
+    assert len(server.requests) == 3
+
+
+def test_the_signed_market_routes_still_refuse_an_unsigned_request(server):
+    answer = requests.get(f"{server.url}/api/v3/brokerage/products", timeout=3)
+    assert answer.status_code == 401
+    public = requests.get(f"{server.url}/api/v3/brokerage/market/products", timeout=3)
+    assert public.status_code == 200 and public.json()["num_products"] >= 2
+
+
 def test_every_call_is_signed_for_the_emulator_host(server, venue):
     fund(venue, {"USD": 100.0})
     make_broker(server).fetch_ticker("BTC/USD")

@@ -107,6 +107,9 @@ def test_symbols_are_configured_and_listed_in_configured_order(kraken):
     assert len(kraken.server.requests_to("markets")) == 1
     assert len(kraken.server.requests_to("assets")) == 1
     assert all(r.route is not None for r in kraken.server.requests)
+    broker.refresh_markets()  # the venue layer's slow timer: the next use loads them again
+    assert broker.symbols() == ["ETH/USD", "BTC/USD"]
+    assert len(kraken.server.requests_to("markets")) == 2
 
 
 # -- balances and positions -------------------------------------------------------------------

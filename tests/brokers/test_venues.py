@@ -168,7 +168,7 @@ def test_paper_venue_trades_simulated_fills_with_the_configured_cash():
     spec = spec_for("PAPER", symbols=())
     venue_broker = create_venue_broker(spec)
     assert venue_broker.symbols() == list(VENUES["PAPER"].default_symbols)
-    trading = create_trading_broker(spec, live=False, paper_balance_usd=2500.0, venue=venue_broker)
+    trading = create_trading_broker(spec, live=False, paper_balance_usd=2500.0, market=venue_broker)
     assert isinstance(trading, PaperBroker)
     assert trading.fetch_balance().usd_cash == 2500.0
 

@@ -1,6 +1,7 @@
 """The no-keys demo trades: its accounts, through the real wiring, on a fake wall clock.
 
-Each test builds the demo's brokers (``demo_factories``) and the real ``AccountTrader``
+Each test builds the demo's brokers (``demo_factories``), the venue they share
+(``build_hub``: the synthetic market, read once per candle) and the real ``AccountTrader``
 of each account (``make_trader``, on the factories' ``market_clock``), then runs one
 cycle per account every ``CYCLE_SECONDS`` of fake wall time, so minutes of the demo take
 a second or two.
@@ -29,7 +30,7 @@ from bot.daemon.demo import (
     demo_settings,
     demo_specs,
 )
-from bot.daemon.wiring import make_trader
+from bot.daemon.wiring import build_hub, make_trader
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import SimulatedAuthError
@@ -85,24 +86,29 @@ def demo(tmp_path, wall_start: float = DEFAULT_WALL + 12_345.678) -> Iterator[De
     db = db_path(tmp_path, settings.mode)
     prepare_database(db)
     accounts: dict[str, Account] = {}
+    specs = demo_specs(settings)
+    hub = build_hub(settings, specs, factories, clock)
     try:
-        for spec in demo_specs(settings):
+        for spec in specs:
             key = spec.account.key
             store = Store(db, key, clock=clock)
+            venue = hub.get(spec.account.broker)
             trader = make_trader(
                 spec,
                 settings,
-                factories.trading(spec),
+                factories.trading(spec, venue.market),
                 store,
                 isolation,
                 cap,
                 clock=factories.market_clock,
+                venue=venue,
             )
             accounts[key] = Account(trader, store)
         yield Demo(clock, wall_start, accounts)
     finally:
         for acct in accounts.values():
             acct.store.close()
+        hub.close()
 
 
 def test_each_healthy_account_enters_in_the_first_minute_and_exits_in_the_second(tmp_path):
@@ -179,8 +185,8 @@ def test_the_demo_market_runs_on_its_own_fast_clock(tmp_path, seconds):
     factories = demo_factories(settings, clock=clock)
     clock.advance(seconds)
     assert factories.market_clock.wall() == pytest.approx(DEFAULT_WALL + MARKET_SPEED * seconds)
-    spec = demo_specs(settings)[0]
-    candles = factories.trading(spec).fetch_candles("BTC/USD", "5m", 3)
+    specs = demo_specs(settings)
+    candles = factories.public(specs).fetch_candles("BTC/USD", "5m", 3)
     # The newest candle is the one forming at the market's time, not the wall clock's.
     assert candles.timestamp_ms[-1] / 1000 <= factories.market_clock.wall()
     assert factories.market_clock.wall() < candles.timestamp_ms[-1] / 1000 + 300
@@ -202,8 +208,9 @@ def test_the_demo_market_runs_fast_while_the_brokers_keep_the_given_clock():
     settings = load_settings({})
     factories = demo_factories(settings, seed=7, clock=clock)
     specs = {s.account.key: s for s in demo_specs(settings)}
-    alice = factories.trading(specs["user/alice/PAPER"])
-    bob = factories.trading(specs[FAULTY_ACCOUNT])
+    market = build_hub(settings, list(specs.values()), factories, clock).get("PAPER").market
+    alice = factories.trading(specs["user/alice/PAPER"], market)
+    bob = factories.trading(specs[FAULTY_ACCOUNT], market)
     clock.advance(5)
     scene = SyntheticMarket(SYMBOLS, seed=7, shape=MARKET_SHAPE, time_shift=SCENE_START - wall0)
     expected = scene.price_at("BTC/USD", wall0 + 5 * MARKET_SPEED)

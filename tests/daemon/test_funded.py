@@ -11,7 +11,7 @@ import pytest
 from bot.brokers.budget import Budgets, RequestBudget
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
-from bot.config.settings import Settings
+from bot.config.settings import Settings, load_settings
 from bot.daemon.clients import VenueClients
 from bot.daemon.funded import DEADLINE_GRACE_SECONDS, FundedChecker
 from bot.daemon.wiring import default_factories
@@ -190,12 +190,15 @@ def test_every_ccxt_venue_loads_its_markets_once_for_all_checks(venue_handle, na
 
 def test_the_checked_client_is_the_one_the_trading_thread_trades_through(venue_handle):
     kraken = venue_handle("KRAKEN")
-    factories = default_factories(Settings())
     spec = kraken.spec()
-    checked = factories.venue(spec)
-    trading = factories.trading(spec)
-    assert isinstance(trading, PaperBroker) and trading._market is checked  # paper over it
-    assert factories.venue(spec) is checked
+    market = object()  # the venue's shared market data (a VenueMarket in the daemon)
+    live = default_factories(load_settings({"NIJA_MODE": "live"}))
+    checked = live.venue(spec)
+    assert live.trading(spec, market) is checked  # live: the checked client itself
+    assert live.venue(spec) is checked
+    paper = default_factories(Settings())
+    trading = paper.trading(spec, market)
+    assert isinstance(trading, PaperBroker) and trading._market is market  # the shared data
 
 
 def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_server):

@@ -11,7 +11,7 @@ from functools import partial
 import pytest
 from structlog.testing import capture_logs
 
-from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
@@ -30,8 +30,10 @@ def spec(ident: str) -> BrokerSpec:
     return BrokerSpec(AccountRef("user", ident, "PAPER"), symbols=SYMBOLS, timeout_seconds=1.0)
 
 
-def paper(s: BrokerSpec, usd: float = 10_000.0) -> PaperBroker:
-    return PaperBroker(s, SyntheticMarket(SYMBOLS, seed=1), starting_usd=usd)
+def paper(s: BrokerSpec, market: MarketData | None = None, usd: float = 10_000.0) -> PaperBroker:
+    """An account's paper broker: over its venue's shared ``market`` when trading, else (the
+    funded check) over a synthetic market of its own."""
+    return PaperBroker(s, market or SyntheticMarket(SYMBOLS, seed=1), starting_usd=usd)
 
 
 # The daemon runs in-process here, with cycles of 0.2 s: poll often, give up after 10 s.
@@ -93,7 +95,12 @@ def test_traders_run_on_the_market_clock_and_cycle_lines_say_why_there_was_no_en
         built.append(kwargs["clock"])
         return make_trader(*args, **kwargs)
 
-    factories = BrokerFactories(venue=paper, trading=paper, market_clock=market_time)
+    factories = BrokerFactories(
+        venue=paper,
+        trading=paper,
+        public=lambda specs: SyntheticMarket(SYMBOLS, seed=1, clock=market_time),
+        market_clock=market_time,
+    )
     with capture_logs() as logs, Daemon(tmp_path, [spec("a")], factories, factory) as d:
         wait_for(lambda: d.worker("a").cycles >= 2, what="cycles")
     assert built == [market_time]
@@ -107,12 +114,12 @@ def test_traders_run_on_the_market_clock_and_cycle_lines_say_why_there_was_no_en
 def test_a_dead_thread_is_restarted_with_a_growing_delay(tmp_path):
     builds = {"b": 0}
 
-    def trading(s: BrokerSpec) -> PaperBroker:
+    def trading(s: BrokerSpec, market: MarketData) -> PaperBroker:
         if s.account.account_id == "b":
             builds["b"] += 1
             if builds["b"] <= 2:
                 raise RuntimeError("bug while building the account")  # kills the thread
-        return paper(s)
+        return paper(s, market)
 
     factories = BrokerFactories(venue=paper, trading=trading)
     with Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
@@ -145,9 +152,7 @@ def test_a_stalled_thread_is_shown_and_recorded_then_carries_on(tmp_path):
             release.wait(10)
             return super().fetch_balance()
 
-    factories = BrokerFactories(
-        venue=paper, trading=lambda s: Hanging(s, SyntheticMarket(SYMBOLS, seed=1))
-    )
+    factories = BrokerFactories(venue=paper, trading=lambda s, market: Hanging(s, market))
     with Daemon(tmp_path, [spec("a")], factories) as d:
         wait_for(lambda: d.worker("a").busy_since is not None, what="a cycle in progress")
         # NTP jumps the wall clock a day ahead: for the watchdog no time has passed.
@@ -168,7 +173,7 @@ def test_a_stalled_thread_is_shown_and_recorded_then_carries_on(tmp_path):
 def test_unfunded_accounts_are_rechecked_and_start_when_funded(tmp_path):
     wallets = {"a": 10_000.0, "b": 0.0}
     factories = BrokerFactories(
-        venue=lambda s: paper(s, wallets[s.account.account_id]), trading=paper
+        venue=lambda s: paper(s, usd=wallets[s.account.account_id]), trading=paper
     )
     with Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
         assert set(d.trader.workers) == {"user/a/PAPER"}
@@ -198,8 +203,8 @@ def test_stop_returns_in_time_even_with_an_account_stuck_in_a_broker_call(tmp_pa
 
     factories = BrokerFactories(
         venue=paper,
-        trading=lambda s: (
-            Stuck(s, SyntheticMarket(SYMBOLS)) if s.account.account_id == "b" else paper(s)
+        trading=lambda s, market: (
+            Stuck(s, market) if s.account.account_id == "b" else paper(s, market)
         ),
     )
     d = Daemon(tmp_path, [spec("a"), spec("b")], factories)

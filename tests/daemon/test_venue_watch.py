@@ -85,6 +85,9 @@ def test_a_venue_outage_parks_its_accounts_and_they_resume_one_by_one(venue_serv
     settings = load_settings(
         {
             "NIJA_DATA_DIR": str(tmp_path),
+            # Live: each cycle asks the venue for the account's balance. (Paper accounts ask it
+            # nothing between two candle closes: the shared candles are cached till then.)
+            "NIJA_MODE": "live",
             "NIJA_CYCLE_SECONDS": "0.3",
             "NIJA_CALL_TIMEOUT_SECONDS": "1",
             "NIJA_VENUE_PROBE_SECONDS": "1",

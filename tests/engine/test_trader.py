@@ -2,7 +2,9 @@
 
 Live mode sends real orders to the emulator; paper mode uses the paper engine over
 the same venue's market data. Crafted candles (nija_testkit/candles.py) make the
-default strategy's entry fire at a known candle.
+default strategy's entry fire at a known candle. As in the daemon, the accounts share
+the venue's market data (one ``VenueMarket`` over a client without credentials): new
+candles are read once the clock has passed the next candle's close.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from bot.brokers.ccxt.broker import CcxtBroker
-from bot.brokers.factory import create_trading_broker
+from bot.brokers.factory import create_public_broker, create_trading_broker
 from bot.engine.orders import PlannedOrder, client_order_id
 from bot.engine.risk import GlobalPositionCap, RiskManager
 from bot.engine.trader import AccountTrader
@@ -24,6 +25,8 @@ from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec, Credentials, Side
 from bot.store.writer import OrderRecord, Store
 from bot.strategy.trend_pullback import get_strategy
+from bot.venue.hub import Venue
+from bot.venue.market import VenueMarket
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from nija_testkit.clock import FakeClock
@@ -56,6 +59,18 @@ class World:
         self.db = tmp_path / "nija-live.db"
         self.cap = GlobalPositionCap(None)
         self.stores: list[Store] = []
+        self.venue = self._venue()
+
+    def set_clock(self, clock: FakeClock) -> None:
+        """Start over at another time: a new clock, the venue's data fetched anew."""
+        self.venue.market.close()
+        self.clock = clock
+        self.venue = self._venue()
+
+    def _venue(self) -> Venue:
+        # The venue's shared data; the emulator's candles are final at their close.
+        public = create_public_broker([self.spec()], clock=self.clock)
+        return Venue("KRAKEN", VenueMarket("KRAKEN", public, clock=self.clock, settle_seconds=0.0))
 
     def spec(self, who: str = "alice", timeout: float = 2.0) -> BrokerSpec:
         key, secret = KEYS[who]
@@ -71,7 +86,7 @@ class World:
     def trader(self, who: str = "alice", *, live: bool = True, timeout: float = 2.0, **kw):
         spec = self.spec(who, timeout)
         broker = create_trading_broker(
-            spec, live=live, paper_balance_usd=10_000.0, clock=self.clock, venue=CcxtBroker(spec)
+            spec, live=live, paper_balance_usd=10_000.0, clock=self.clock, market=self.venue.market
         )
         store = Store(self.db, f"user/{who}/KRAKEN", clock=self.clock, **kw)
         self.stores.append(store)
@@ -84,6 +99,8 @@ class World:
             self.isolation,
             self.clock,
             global_cap=self.cap,
+            venue=self.venue,
+            symbols=SYMBOLS,
         )
 
     def venue_orders(self, who: str = "alice"):
@@ -92,6 +109,7 @@ class World:
     def close(self) -> None:
         for s in self.stores:
             s.close()
+        self.venue.market.close()
 
 
 @pytest.fixture
@@ -158,7 +176,7 @@ def test_no_signal_names_the_symbol_nearest_an_entry_and_every_symbol_held(world
     world.clock.advance(60)
     assert trader.run_cycle().no_signal == "ETH/USD rsi 67 no cross"
     world.market.set_candles("ETH/USD", rows(SIGNAL))
-    world.clock.advance(60)
+    world.clock.advance(240)  # the next close: the venue's candles are fetched again
     assert trader.run_cycle().no_signal is None  # ETH entered
     world.clock.advance(60)
     result = trader.run_cycle()
@@ -340,6 +358,48 @@ def test_a_position_stored_without_initial_risk_is_still_managed(world):
     assert pos.highest_close == pytest.approx(149.0) and not pos.breakeven_done
 
 
+# -- the venue's shared data ---------------------------------------------------------------------
+
+
+def test_data_older_than_one_candle_takes_no_entry(world):
+    world.set_clock(FakeClock(wall_start=NOW + 301))  # the signal candle closed 301 s ago
+    result = world.trader().run_cycle()
+    assert result.ok and result.orders_placed == 0
+    assert "BTC/USD: market data 301s old; entry waits" in result.notes
+    assert result.no_signal == "BTC/USD market data stale"  # neither could be judged: the first
+    assert world.server.requests_to("create_order") == []
+
+
+def test_with_stale_data_an_exit_looks_at_the_accounts_own_ticker(world):
+    world.set_clock(FakeClock(wall_start=NOW + 900))
+    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+    store.open_position("BTC/USD", 0.2, 140.0, 130.0, 160.0, 10.0, NOW - 3600)
+    store.open_position("ETH/USD", 0.1, 1_900.0, 2_001.0, 2_500.0, 99.0, NOW - 3600)
+    store.close()
+    world.ledgers["alice"].balances.update({"BTC": 0.2, "ETH": 0.1})
+    result = world.trader().run_cycle()
+    # BTC's ticker (149) is between its stop and target: held. ETH's (2000) is under its stop.
+    assert result.ok and result.orders_placed == 1
+    assert "BTC/USD: market data stale; stop and target held at 149" in result.notes
+    (closed,) = world.stores[0].closed_positions_since(0)
+    assert closed.symbol == "ETH/USD" and closed.close_reason == "stop hit"
+    tickers = [r.params().get("pair") for r in world.server.requests_to("ticker")]
+    assert len(tickers) >= 2  # each position's own ticker, asked with the account's key
+    assert result.marks == {"BTC/USD": 149.0, "ETH/USD": 2_000.0}
+
+
+def test_accounts_on_one_venue_read_the_same_candles_once(world):
+    traders = [world.trader("alice", live=False), world.trader("bob", live=False)]
+    for _ in range(3):
+        for trader in traders:
+            assert trader.run_cycle().ok
+        world.clock.advance(60)
+    candles = world.server.requests_to("candles")
+    assert len(candles) == 2  # one per symbol, not one per account and cycle
+    assert all("api-key" not in r.headers for r in candles)  # asked without a key
+    assert len(world.server.requests_to("markets")) == 1
+
+
 # -- paper mode and isolation -----------------------------------------------------------------------
 
 
@@ -358,6 +418,7 @@ def test_two_accounts_on_one_broker_never_see_each_others_orders(world):
     world.market.set_candles("BTC/USD", rows(SIGNAL))
     assert alice.run_cycle().orders_placed == 1
     world.market.set_candles("BTC/USD", rows(cs.flat(price=150.0)))
+    world.clock.advance(300)  # the next candle: bob reads the flat market
     assert bob.run_cycle().orders_placed == 0
     alice_store, bob_store = world.stores
     assert len(alice_store.open_positions()) == 1
@@ -386,7 +447,8 @@ def test_a_hold_stops_new_positions_of_every_account_but_never_an_exit(world):
     assert trader.run_cycle().orders_placed == 1  # the stop still sells
     assert world.stores[0].open_positions() == []
     world.cap.hold(None)
-    world.market.set_candles("BTC/USD", rows(SIGNAL))
+    world.market.set_candles("BTC/USD", rows(cs.later(SIGNAL, 600)))  # a signal two candles on
+    world.clock.advance(300)
     assert bob.run_cycle().orders_placed == 1
 
 
@@ -399,7 +461,7 @@ def test_a_paused_account_opens_nothing_but_its_stop_still_sells_and_others_stil
     world.clock.advance(300)
     assert alice.run_cycle().orders_placed == 1  # the stop still sells
     assert world.stores[0].open_positions() == []
-    world.market.set_candles("BTC/USD", rows(SIGNAL))
+    world.market.set_candles("BTC/USD", rows(cs.later(SIGNAL, 600)))  # two candles on
     world.clock.advance(300)
     paused = alice.run_cycle()  # a fresh entry signal: refused
     assert paused.orders_placed == 0 and paused.no_signal == "paused by the operator"
@@ -412,12 +474,30 @@ def test_a_paused_account_opens_nothing_but_its_stop_still_sells_and_others_stil
 # -- failures stay with their account --------------------------------------------------------------
 
 
-def test_one_symbols_data_failure_is_that_symbols_problem(world):
+class Observer:
+    """Records what the venue's market data tells its observer (the venue's health)."""
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str]] = []  # (operation, error type)
+        self.ok: list[str] = []
+
+    def public_failed(self, error: BaseException, operation: str) -> None:
+        self.failed.append((operation, type(error).__name__))
+
+    def public_ok(self, operation: str) -> None:
+        self.ok.append(operation)
+
+
+def test_one_symbols_data_failure_is_that_symbols_problem_and_the_venues(world):
+    world.venue.market.observer = observer = Observer()
     world.server.inject("candles", Fault("status", 502, times=1))  # BTC/USD is asked first
     result = world.trader().run_cycle()
     assert result.ok and result.orders_placed == 0
-    assert any(n.startswith("BTC/USD: candles failed") for n in result.notes)
-    assert sum(result.errors.values()) == 1
+    assert any(n.startswith("BTC/USD: candles failed (network_error)") for n in result.notes)
+    assert result.errors == {}  # the venue's failure: nothing charged to the account
+    assert world.isolation.get_account_status("user", "alice", "KRAKEN")[1]["total_failures"] == 0
+    assert observer.failed == [("candles", "NetworkFailure")]
+    assert "candles" in observer.ok  # ETH/USD was answered
 
 
 def test_a_balance_failure_ends_the_cycle_early_for_that_account_only(world):
@@ -434,10 +514,10 @@ def test_a_strategy_bug_is_recorded_and_the_cycle_goes_on(world):
     trader = world.trader()
 
     class Broken(type(trader.strategy)):
-        def decide(self, symbol, candles, position, now):
+        def decide(self, symbol, candles, position, now, memo=None):
             if symbol == "BTC/USD":
                 raise ZeroDivisionError("bug in strategy code")
-            return super().decide(symbol, candles, position, now)
+            return super().decide(symbol, candles, position, now, memo)
 
     trader.strategy = Broken()
     result = trader.run_cycle()
@@ -455,10 +535,10 @@ class RaisingStrategy:
         self.raising = True
         self.timeframe, self.history = inner.timeframe, inner.history
 
-    def decide(self, symbol, candles, position, now):
+    def decide(self, symbol, candles, position, now, memo=None):
         if self.raising:
             raise ZeroDivisionError("bug in strategy code")
-        return self.inner.decide(symbol, candles, position, now)
+        return self.inner.decide(symbol, candles, position, now, memo)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -469,10 +549,9 @@ def test_a_strategy_that_raises_every_cycle_quarantines_its_account_only(world):
     alice.strategy = RaisingStrategy(alice.strategy)
     seen = []
     for _ in range(3):  # two symbols: two failures a cycle, five open the circuit
-        result = alice.run_cycle()
+        alice.run_cycle()
         seen.append(world.isolation.get_account_status("user", "alice", "KRAKEN")[0].value)
     assert seen == ["degraded", "degraded", "quarantined"]
-    assert result.blocked_reason is not None and "quarantined" in result.blocked_reason
     blocked = alice.run_cycle()
     assert blocked.broker_calls == 0 and "quarantined" in blocked.blocked_reason
     assert bob.run_cycle().orders_placed == 1
@@ -482,14 +561,20 @@ def test_a_strategy_that_raises_every_cycle_quarantines_its_account_only(world):
 def test_a_strategy_that_raises_now_and_then_is_answered_by_clean_cycles(world):
     trader = world.trader()
     trader.strategy = RaisingStrategy(trader.strategy)
-    for cycle in range(8):
-        trader.strategy.raising = cycle % 2 == 0
+    # One cycle in three raises; a clean cycle is two successes (its balance and the cycle
+    # itself), and three answer the failures. Within one candle, so the strategy always decides.
+    for cycle in range(9):
+        trader.strategy.raising = cycle % 3 == 0
         result = trader.run_cycle()
         assert result.ok
-        world.clock.advance(60)
+        world.clock.advance(30)
+        if cycle % 3 == 2:
+            assert world.isolation.get_account_status("user", "alice", "KRAKEN")[0].value == (
+                "healthy"
+            )
     status, m = world.isolation.get_account_status("user", "alice", "KRAKEN")
     assert status.value == "healthy" and m["consecutive_failures"] == 0
-    assert m["quarantine_count"] == 0 and m["failure_breakdown"] == {"unknown_error": 8}
+    assert m["quarantine_count"] == 0 and m["failure_breakdown"] == {"unknown_error": 6}
 
 
 def test_an_order_the_venue_refuses_for_funds_leaves_the_account_healthy(world):
@@ -544,6 +629,7 @@ def test_the_daily_loss_limit_halts_entries_until_the_next_utc_day(world):
     halted = trader.run_cycle()
     assert halted.orders_placed == 0 and any("daily loss" in n for n in halted.notes)
     world.clock.advance(86_400)
+    world.market.set_candles("BTC/USD", rows(cs.later(SIGNAL, 86_400)))  # the next day's
     assert trader.run_cycle().orders_placed == 1
 
 
@@ -586,7 +672,7 @@ def test_dust_at_the_venue_is_never_adopted(world):
 
 
 def test_a_signal_on_a_candle_still_forming_waits_until_it_closes(world):
-    world.clock = FakeClock(wall_start=NOW - 1)  # the signal candle closes in one second
+    world.set_clock(FakeClock(wall_start=NOW - 1))  # the signal candle closes in one second
     trader = world.trader()
     assert trader.run_cycle().orders_placed == 0
     world.clock.advance(1)
@@ -597,16 +683,17 @@ def test_a_signal_on_a_candle_still_forming_waits_until_it_closes(world):
 
 
 def test_a_candle_still_forming_when_fetched_is_never_decided_on(world, monkeypatch):
-    world.clock = FakeClock(wall_start=NOW - 1)  # the signal candle closes in one second
+    world.set_clock(FakeClock(wall_start=NOW - 1))  # the signal candle closes in one second
     trader = world.trader()
-    fetch = trader.broker.broker.fetch_candles
+    public = world.venue.market.client
+    fetch = public.fetch_candles
 
     def slow_fetch(*args):  # the answer takes 2 s: the minute rolls over before the decision
         candles = fetch(*args)
         world.clock.advance(2)
         return candles
 
-    monkeypatch.setattr(trader.broker.broker, "fetch_candles", slow_fetch)
+    monkeypatch.setattr(public, "fetch_candles", slow_fetch)
     assert trader.run_cycle().orders_placed == 0  # fetched while the candle was forming
     assert world.server.requests_to("create_order") == []
     assert trader.run_cycle().orders_placed == 1  # fetched after it closed

@@ -140,6 +140,7 @@ def test_a_restricted_venue_takes_no_entry_and_its_exits_wait(world, condition):
     (pos,) = alice.store.open_positions()
     crash = cs.from_closes([*SIGNAL.close[:-1], pos.stop * 0.99])
     world.market.set_candles("BTC/USD", rows(crash))
+    world.clock.advance(300)  # the next close: the venue's candles are fetched again
     world.health.record_status(VenueStatus(condition, f"SystemStatus {condition.value}"))
     held = alice.run_cycle()
     assert held.ok and held.orders_placed == 0

@@ -1,7 +1,7 @@
 """The fault matrix, short form: four rows on one real bot.py, about 35 s in all.
 
-A hang on the faulty account's balance call, 500s on its candles, an exception in its
-strategy and a locked database for it: the four healthy accounts must not miss a
+A hang on the faulty account's balance call, 500s on it, an exception in its strategy and
+a locked database for it: the four healthy accounts must not miss a
 cycle nor record a failure, and the faulty account must record the right failure
 type and recover once the fault is lifted. scripts/fault_matrix.py runs every row.
 """
@@ -12,7 +12,7 @@ import pytest
 
 from nija_testkit.reliability.fault_matrix import MatrixConfig, all_rows, run_matrix, select
 
-ROWS = "hang @ balance,500 @ candles,exception @ strategy,db locked @ store"
+ROWS = "hang @ balance,500 @ balance,exception @ strategy,db locked @ store"
 # CI machines are shared and noisy, so the period deviation bound here is loose: with
 # under 100 periods a row's p99 is its worst period, and a busy 2-CPU machine has shown
 # single 200 ms hiccups (20%). A healthy account held up by the faulty one would be off
@@ -54,6 +54,6 @@ def test_faulty_account_classified_and_recovered(results, index):
 
 def test_hang_and_500s_quarantine_the_faulty_account(results):
     by_name = {r.name: r for r in results}
-    for name in ("hang @ balance", "500 @ candles"):
+    for name in ("hang @ balance", "500 @ balance"):
         assert by_name[name].worst_health == "quarantined", by_name[name]
         assert by_name[name].quarantined_s is not None

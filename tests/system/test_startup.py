@@ -170,14 +170,16 @@ def test_after_an_unclean_stop_the_next_start_says_so(tmp_path):
 
 def test_a_second_ctrl_c_during_the_stop_forces_the_exit_and_says_so(venue_handle, tmp_path):
     kraken = venue_handle("KRAKEN")
-    env = clean_env(NIJA_CYCLE_SECONDS="1", NIJA_CALL_TIMEOUT_SECONDS="20")
+    # Live: every cycle asks the venue for the account's balance (candles are the venue's,
+    # asked once per candle close, not by every cycle).
+    env = clean_env(NIJA_MODE="live", NIJA_CYCLE_SECONDS="1", NIJA_CALL_TIMEOUT_SECONDS="20")
     env |= account_env("KRAKEN", None, kraken.credentials) | {"KRAKEN_BASE_URL": kraken.server.url}
     run = start_daemon(env, tmp_path)
     try:
         wait_for(lambda: run.account("platform/platform/KRAKEN").get("cycles"), 20, "a cycle")
-        asked = len(kraken.server.requests_to("candles"))  # every cycle asks for candles
-        kraken.server.inject("candles", Fault("hang", seconds=20))
-        wait_for(lambda: len(kraken.server.requests_to("candles")) > asked, 10, "a hung call")
+        asked = len(kraken.server.requests_to("balance"))
+        kraken.server.inject("balance", Fault("hang", seconds=20))
+        wait_for(lambda: len(kraken.server.requests_to("balance")) > asked, 10, "a hung call")
         run.proc.send_signal(signal.SIGINT)  # the stop waits for the thread in its call...
         wait_for(lambda: any(e.event == "signal_received" for e in run.events()), 5, "stop")
         run.proc.send_signal(signal.SIGINT)  # ...unless Ctrl-C comes again

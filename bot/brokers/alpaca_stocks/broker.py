@@ -229,6 +229,11 @@ class AlpacaBroker(Broker):
         return f"AlpacaBroker(account={self.account.key!r}, paper={self.spec.paper_endpoint})"
 
     # -- market metadata and data ---------------------------------------------
+    def refresh_markets(self) -> None:
+        """The next call that needs an asset looks it up again."""
+        self._listed = None
+        self._assets = {}
+
     def symbols(self) -> list[str]:
         """The configured tickers Alpaca lists as active and tradable (one asset lookup each)."""
         if self._listed is None:

@@ -110,6 +110,7 @@ class CcxtBroker(Broker):
         self._deadline: float | None = None
         if budgets is not None:
             spend_per_request(self._ex, budgets, venue.request_costs, self._throttled)
+        self._reload_markets = False
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.account.key})"
@@ -176,11 +177,17 @@ class CcxtBroker(Broker):
         return True
 
     def _markets(self) -> dict[str, dict]:
-        """Market metadata, loaded once per broker object (ccxt caches it) unless adopted."""
-        markets = self._sdk(self._ex.load_markets)
+        """Market metadata, loaded once per broker object (ccxt caches it) unless adopted
+        from another client, and again after ``refresh_markets``."""
+        markets = self._sdk(self._ex.load_markets, self._reload_markets)
         if not isinstance(markets, dict) or not markets:
             raise BadResponse(f"{self.name} returned no markets")
+        self._reload_markets = False
         return markets
+
+    def refresh_markets(self) -> None:
+        """The next call that needs the markets loads them again."""
+        self._reload_markets = True
 
     # -- market data --------------------------------------------------------
     def market_rules(self, symbol: str) -> MarketRules:

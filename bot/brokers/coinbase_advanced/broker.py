@@ -10,6 +10,11 @@ an answer of the wrong shape → BadResponse; an order refused inside HTTP 200
 The order endpoints are read as the JSON Coinbase sent (``_raw``, still signed and sent by
 the SDK): the SDK's typed responses raise on shapes Coinbase really sends, such as
 ``"order_configuration": null`` in a create-order answer, after the order exists.
+
+Built without credentials (the venue's shared market-data client, ``bot.venue``), it reads
+products, candles and trades from Coinbase's public endpoints
+(``/api/v3/brokerage/market/...``, the SDK's ``get_public_*``), unsigned; its account and
+order methods raise ``BrokerConfigError``.
 """
 
 from __future__ import annotations
@@ -73,11 +78,23 @@ class CoinbaseBroker(Broker):
         return f"CoinbaseBroker(account={self.account.key!r})"
 
     # -- plumbing -------------------------------------------------------------
-    def _sdk(self) -> RESTClient:
-        """The SDK client, built on first use; an unusable key or URL raises BrokerConfigError."""
+    @property
+    def keyless(self) -> bool:
+        """Built without credentials: public market data only."""
+        creds = self.spec.credentials
+        return not (creds.api_key or creds.api_secret)
+
+    def _sdk(self, method: str = "") -> RESTClient:
+        """The SDK client, built on first use; an unusable key or URL raises BrokerConfigError
+        (so does a private ``method`` on a client built without credentials)."""
+        if self.keyless and not method.startswith("get_public_"):
+            check_credentials("", "")  # raises: both are required here
         if self._client is None:
-            validate_credentials(self.spec, multiline_secret=True)  # the secret is a PEM
             endpoint = endpoint_for(self.spec.base_url)
+            if self.keyless:
+                self._client = build_client(self.spec, endpoint)  # unsigned: public endpoints
+                return self._client
+            validate_credentials(self.spec, multiline_secret=True)  # the secret is a PEM
             try:
                 client = build_client(self.spec, endpoint)
             except UnicodeDecodeError:  # the SDK unicode-unescapes the secret
@@ -86,6 +103,11 @@ class CoinbaseBroker(Broker):
             self._client = client
         return self._client
 
+    def _market(self, method: str) -> str:
+        """The SDK method for market data: its public twin on a client without credentials
+        (``get_candles`` → ``get_public_candles``, at ``/market/products/{id}/candles``)."""
+        return method.replace("get_", "get_public_", 1) if self.keyless else method
+
     def _request(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """One SDK call, which is one HTTP request (SDK exceptions stay in here, translated).
 
@@ -93,7 +115,7 @@ class CoinbaseBroker(Broker):
         endpoints (``/market/...``, the SDK's ``get_public_*``), the key's one otherwise.
         The wait comes before the SDK's HTTP timeout starts, so it never counts against it.
         """
-        fn = getattr(self._sdk(), method)
+        fn = getattr(self._sdk(method), method)
         if self._budgets is not None:
             public = method.startswith("get_public_") or (
                 bool(args) and str(args[0]).startswith(f"{API_PREFIX}/market/")
@@ -121,9 +143,13 @@ class CoinbaseBroker(Broker):
         """Tradable spot products and their steps, loaded once per broker object."""
         if self._markets is None:
             self._markets = parse.products(
-                self._call("products", "get_products", product_type="SPOT")
+                self._call("products", self._market("get_products"), product_type="SPOT")
             )
         return self._markets
+
+    def refresh_markets(self) -> None:
+        """The next call that needs the products lists them again."""
+        self._markets = None
 
     # -- market data ----------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -153,7 +179,7 @@ class CoinbaseBroker(Broker):
         start = now // tf * tf - (count - 1) * tf  # ``count`` buckets, the current one last
         data = self._call(
             "candles",
-            "get_candles",
+            self._market("get_candles"),
             parse.product_id(symbol),
             start=str(start),
             end=str(now),
@@ -164,7 +190,9 @@ class CoinbaseBroker(Broker):
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         """Best bid/ask and the newest trade price."""
-        data = self._call("ticker", "get_market_trades", parse.product_id(symbol), limit=1)
+        data = self._call(
+            "ticker", self._market("get_market_trades"), parse.product_id(symbol), limit=1
+        )
         return parse.ticker(symbol, data)
 
     # -- account ----------------------------------------------------------------

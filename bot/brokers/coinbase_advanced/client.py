@@ -72,10 +72,15 @@ def check_credentials(api_key: str, api_secret: str) -> None:
 
 
 def build_client(spec: BrokerSpec, endpoint: Endpoint) -> RESTClient:
-    """A RESTClient bounded by ``spec.timeout_seconds``, with no retries and no surprise proxies."""
+    """A RESTClient bounded by ``spec.timeout_seconds``, with no retries and no surprise proxies.
+
+    A spec without credentials gives an unauthenticated client: the public endpoints only.
+    """
+    creds = spec.credentials
+    keyed = bool(creds.api_key or creds.api_secret)
     client = RESTClient(
-        api_key=spec.credentials.api_key,
-        api_secret=normalise_secret(spec.credentials.api_secret),
+        api_key=creds.api_key if keyed else None,
+        api_secret=normalise_secret(creds.api_secret) if keyed else None,
         base_url=endpoint.host,
         timeout=spec.timeout_seconds,
     )

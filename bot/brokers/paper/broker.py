@@ -158,6 +158,15 @@ class PaperBroker(Broker):
         """True when the market data's venue has a status check."""
         return isinstance(self._market, Broker) and self._market.has_status_check
 
+    def refresh_markets(self) -> None:
+        """The next call that needs the listed symbols or rules asks the source again."""
+        with self._call_lock:
+            self._listed = None
+            self._rules = {}
+        refresh = getattr(self._market, "refresh_markets", None)
+        if refresh is not None:
+            refresh()
+
     # --- wallet --------------------------------------------------------------------
 
     def fetch_balance(self) -> Balance:

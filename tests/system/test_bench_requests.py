@@ -1,0 +1,45 @@
+"""The short form of scripts/bench_requests.py: public candle requests per candle close are the
+distinct (symbol, timeframe) pairs, whatever the number of accounts.
+
+The real daemon (paper mode) trades 1, then 3 Kraken accounts on the emulator in the
+script's process, on 1-minute candles and 2-second cycles, for one whole candle period
+each. The full figures (1 to 500 accounts) are in docs/RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from nija_testkit.harness import script_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_public_candle_requests_per_close_equal_the_distinct_pairs(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_requests.py"),
+            *("--counts", "1,3", "--interval", "2", "--window", "62"),
+            *("--workdir", str(tmp_path), "--check", "--json"),
+        ],
+        cwd=ROOT,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    runs = {r["accounts"]: r for r in result["runs"]}
+    assert set(runs) == {1, 3}
+    for n, run in runs.items():
+        assert run["trading"] == n and run["account_cycles"] >= 20 * n  # ~30 cycles each
+        assert run["candle_closes"] == 1
+        assert run["candles_per_close"] == run["candles_per_close_max"] == run["pairs"] == 2
+        assert run["private"] == 0  # paper mode: the wallet is the paper engine's
+    # Per account and cycle, what 3 accounts ask of the venue is a third of what 1 asks.
+    assert runs[3]["candles_per_account_cycle"] < runs[1]["candles_per_account_cycle"] / 2
