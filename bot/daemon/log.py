@@ -5,7 +5,8 @@ One line per event, ``key=value`` after a UTC ISO timestamp::
     2026-01-02T03:04:05.123456Z level=info account=user/alice/KRAKEN event="cycle done" orders=2
 
 ``bot.py`` calls :func:`setup_logging` once, in the main thread, before any account
-thread starts. Account threads log through ``get_logger(account.key)``: the account is
+thread starts; the check scripts call :func:`setup_command_logging` (the same lines, on
+stderr only). Account threads log through ``get_logger(account.key)``: the account is
 bound into the logger object itself (not a thread-local or a contextvar, which leak
 between tasks of a reused pool worker), so ``grep user/alice/KRAKEN nija.log`` shows
 one account's story.
@@ -164,6 +165,14 @@ class _StdoutHandler(_NijaHandler, logging.StreamHandler):
         return sys.stdout
 
 
+class _StderrHandler(_StdoutHandler):
+    """Writes to ``sys.stderr`` as it is when each record is written (the commands' log)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 class _FileHandler(_NijaHandler, logging.handlers.RotatingFileHandler):
     """``nija.log`` and its rotations, readable by their owner only, whatever the umask."""
 
@@ -250,6 +259,26 @@ def setup_logging(
         raise ValueError("max_bytes must be > 0 and backups >= 0")
     number = _parse_level(level)
     redactor = Redactor(tuple(s for s in secrets if isinstance(s, str) and s))
+    path = Path(log_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handlers: list[_FileHandler | _StdoutHandler] = [
+        _FileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    ]
+    if stdout:
+        handlers.append(_StdoutHandler())
+    _install(handlers, redactor, number)
+
+
+def setup_command_logging(redactor: Redactor, level: str = "WARNING") -> None:
+    """Configure logging for a command (the check scripts): every record, structlog's and
+    the SDKs' (Coinbase's own logger quotes a venue's error body), to ``sys.stderr``
+    through ``redactor``; stdout stays the command's own. Undo with ``shutdown_logging``."""
+    _install([_StderrHandler()], redactor, _parse_level(level))
+
+
+def _install(handlers: list[_FileHandler | _StdoutHandler], redactor: Redactor, level: int) -> None:
+    """Make ``handlers`` the root logger's, each rendering through ``redactor``; structlog
+    events go through them too."""
     stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
@@ -264,22 +293,14 @@ def setup_logging(
             LineRenderer(redactor),
         ],
     )
-    path = Path(log_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[_FileHandler | _StdoutHandler] = [
-        _FileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-    ]
-    if stdout:
-        handlers.append(_StdoutHandler())
-
     root = logging.getLogger()
     _remove_handlers(root)
     for handler in handlers:
         handler.redactor = redactor
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    root.setLevel(number)
-    _tame_third_party(number)
+    root.setLevel(level)
+    _tame_third_party(level)
 
     structlog.configure(
         processors=[
