@@ -192,7 +192,8 @@ def _coinbase_filter(record: logging.LogRecord) -> bool:
 
 
 def _record_time(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """Stamp a stdlib record with its creation time (the same on stdout and in the file)."""
+    """Stamp a line with its record's creation time (the same on stdout and in the file),
+    always with microseconds (``isoformat`` would drop them at microsecond 0)."""
     created = event_dict["_record"].created
     stamp = datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     event_dict["timestamp"] = stamp
@@ -279,15 +280,14 @@ def setup_command_logging(redactor: Redactor, level: str = "WARNING") -> None:
 def _install(handlers: list[_FileHandler | _StdoutHandler], redactor: Redactor, level: int) -> None:
     """Make ``handlers`` the root logger's, each rendering through ``redactor``; structlog
     events go through them too."""
-    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
-            _record_time,
             structlog.processors.format_exc_info,
         ],
         processors=[
+            _record_time,  # structlog's events too: one timestamp format for every line
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             drop_none,
             LineRenderer(redactor),
@@ -306,7 +306,6 @@ def _install(handlers: list[_FileHandler | _StdoutHandler], redactor: Redactor, 
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.stdlib.add_log_level,
-            stamp,
             structlog.processors.StackInfoRenderer(),
             # Render tracebacks now, in the raising thread, so they are redacted as text.
             structlog.processors.format_exc_info,

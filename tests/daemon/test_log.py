@@ -106,6 +106,23 @@ def test_every_line_has_timestamp_level_event_and_bound_account(log_file, capfd)
     assert capfd.readouterr().out.split("\n")[:-1] == lines
 
 
+def test_a_record_on_a_whole_second_keeps_its_microseconds(log_file):
+    """The timestamp's format never changes: microsecond 0 is written as ``.000000``."""
+
+    def on_new_year(record: logging.LogRecord) -> bool:
+        record.created = 1767225600.0  # 2026-01-01T00:00:00 UTC, microsecond 0
+        return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(on_new_year)
+    get_logger("user/alice/KRAKEN").info("structlog event")
+    logging.getLogger("ccxt").warning("stdlib record")
+
+    lines = _lines(log_file)
+    assert [line.split(" level=")[0] for line in lines] == ["2026-01-01T00:00:00.000000Z"] * 2
+    assert all(LINE.match(line) for line in lines), lines
+
+
 def test_a_logger_made_before_setup_writes_through_it(tmp_path):
     early = get_logger("user/bob/OKX")
     setup_logging(tmp_path / "nija.log", [SECRET], stdout=False)
