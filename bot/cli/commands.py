@@ -6,7 +6,9 @@ daemon does, prints an aligned table (or ``--json``) and exits 0 when all is wel
 something needs attention, 2 on a configuration error. Nothing printed comes from
 credentials, but a venue's error text may quote one: every report passes a
 ``bot.redact.Redactor`` over the configured secret values before it is rendered (so a
-table cell is cut only after masking), and the printed text passes it once more.
+table cell is cut only after masking), and the printed text passes it once more. Log
+records (the SDKs' own loggers print a venue's error body) go to stderr through the same
+redactor (``bot.daemon.log.setup_command_logging``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 from bot.brokers.factory import load_adapters
 from bot.cli import render as cli_render
@@ -49,6 +49,7 @@ from bot.config.settings import (
 from bot.config.unknown import UnknownVariable, unknown_variables
 from bot.daemon.clients import VenueClients
 from bot.daemon.funded import FundedChecker, FundedResult
+from bot.daemon.log import setup_command_logging, shutdown_logging
 from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
 from bot.isolation.manager import AccountIsolationManager
@@ -134,6 +135,8 @@ def _command(
                 settings = load_settings(env)
             except ConfigError as exc:
                 return fail(prog, f"configuration error: {exc}", redactor, args.json, EXIT_CONFIG)
+            # Whatever logs (our notes, the SDKs' own loggers) says it on stderr, masked.
+            setup_command_logging(redactor)
             try:
                 settings, notices = apply_limits(settings)
                 accounts = load_accounts(env, settings)
@@ -144,6 +147,8 @@ def _command(
                 return body(ctx)
             except Exception as exc:
                 return crashed(prog, exc, redactor, args.json)
+            finally:
+                shutdown_logging()
 
         main.__name__, main.__qualname__ = body.__name__, body.__qualname__
         main.__doc__ = body.__doc__
@@ -193,9 +198,7 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
     )
     load_adapters(ctx.accounts.specs)
     # Budgets and the venues' shared metadata, as in the daemon; its notes go to stderr.
-    clients = VenueClients(
-        clock=ctx.clock, log=structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
-    )
+    clients = VenueClients(clock=ctx.clock)
     checker = FundedChecker(
         clients.client,
         isolation,

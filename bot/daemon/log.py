@@ -5,7 +5,8 @@ One line per event, ``key=value`` after a UTC ISO timestamp::
     2026-01-02T03:04:05.123456Z level=info account=user/alice/KRAKEN event="cycle done" orders=2
 
 ``bot.py`` calls :func:`setup_logging` once, in the main thread, before any account
-thread starts. Account threads log through ``get_logger(account.key)``: the account is
+thread starts; the check scripts call :func:`setup_command_logging` (the same lines, on
+stderr only). Account threads log through ``get_logger(account.key)``: the account is
 bound into the logger object itself (not a thread-local or a contextvar, which leak
 between tasks of a reused pool worker), so ``grep user/alice/KRAKEN nija.log`` shows
 one account's story.
@@ -164,6 +165,14 @@ class _StdoutHandler(_NijaHandler, logging.StreamHandler):
         return sys.stdout
 
 
+class _StderrHandler(_StdoutHandler):
+    """Writes to ``sys.stderr`` as it is when each record is written (the commands' log)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 class _FileHandler(_NijaHandler, logging.handlers.RotatingFileHandler):
     """``nija.log`` and its rotations, readable by their owner only, whatever the umask."""
 
@@ -183,7 +192,8 @@ def _coinbase_filter(record: logging.LogRecord) -> bool:
 
 
 def _record_time(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """Stamp a stdlib record with its creation time (the same on stdout and in the file)."""
+    """Stamp a line with its record's creation time (the same on stdout and in the file),
+    always with microseconds (``isoformat`` would drop them at microsecond 0)."""
     created = event_dict["_record"].created
     stamp = datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     event_dict["timestamp"] = stamp
@@ -250,20 +260,6 @@ def setup_logging(
         raise ValueError("max_bytes must be > 0 and backups >= 0")
     number = _parse_level(level)
     redactor = Redactor(tuple(s for s in secrets if isinstance(s, str) and s))
-    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.add_logger_name,
-            _record_time,
-            structlog.processors.format_exc_info,
-        ],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            drop_none,
-            LineRenderer(redactor),
-        ],
-    )
     path = Path(log_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     handlers: list[_FileHandler | _StdoutHandler] = [
@@ -271,21 +267,45 @@ def setup_logging(
     ]
     if stdout:
         handlers.append(_StdoutHandler())
+    _install(handlers, redactor, number)
 
+
+def setup_command_logging(redactor: Redactor, level: str = "WARNING") -> None:
+    """Configure logging for a command (the check scripts): every record, structlog's and
+    the SDKs' (Coinbase's own logger quotes a venue's error body), to ``sys.stderr``
+    through ``redactor``; stdout stays the command's own. Undo with ``shutdown_logging``."""
+    _install([_StderrHandler()], redactor, _parse_level(level))
+
+
+def _install(handlers: list[_FileHandler | _StdoutHandler], redactor: Redactor, level: int) -> None:
+    """Make ``handlers`` the root logger's, each rendering through ``redactor``; structlog
+    events go through them too."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.format_exc_info,
+        ],
+        processors=[
+            _record_time,  # structlog's events too: one timestamp format for every line
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            drop_none,
+            LineRenderer(redactor),
+        ],
+    )
     root = logging.getLogger()
     _remove_handlers(root)
     for handler in handlers:
         handler.redactor = redactor
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    root.setLevel(number)
-    _tame_third_party(number)
+    root.setLevel(level)
+    _tame_third_party(level)
 
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.stdlib.add_log_level,
-            stamp,
             structlog.processors.StackInfoRenderer(),
             # Render tracebacks now, in the raising thread, so they are redacted as text.
             structlog.processors.format_exc_info,

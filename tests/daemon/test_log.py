@@ -23,6 +23,7 @@ from bot.daemon.log import (
     Redactor,
     get_logger,
     is_secret_name,
+    setup_command_logging,
     setup_logging,
     shutdown_logging,
 )
@@ -103,6 +104,23 @@ def test_every_line_has_timestamp_level_event_and_bound_account(log_file, capfd)
     assert "account=" not in lines[2]
     # stdout carries the same lines.
     assert capfd.readouterr().out.split("\n")[:-1] == lines
+
+
+def test_a_record_on_a_whole_second_keeps_its_microseconds(log_file):
+    """The timestamp's format never changes: microsecond 0 is written as ``.000000``."""
+
+    def on_new_year(record: logging.LogRecord) -> bool:
+        record.created = 1767225600.0  # 2026-01-01T00:00:00 UTC, microsecond 0
+        return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(on_new_year)
+    get_logger("user/alice/KRAKEN").info("structlog event")
+    logging.getLogger("ccxt").warning("stdlib record")
+
+    lines = _lines(log_file)
+    assert [line.split(" level=")[0] for line in lines] == ["2026-01-01T00:00:00.000000Z"] * 2
+    assert all(LINE.match(line) for line in lines), lines
 
 
 def test_a_logger_made_before_setup_writes_through_it(tmp_path):
@@ -236,6 +254,25 @@ def test_third_party_records_are_redacted_and_coinbase_handler_removed(log_file,
     assert "ValueError: ***" in lines[2]
     for line in lines:
         assert LINE.match(line)
+
+
+def test_a_commands_records_go_to_stderr_masked_and_stdout_stays_its_own(capfd):
+    """The check scripts' logging: the Coinbase SDK's error (its own handler would print the
+    venue's body as it is) and our events reach stderr through the command's redactor."""
+    setup_command_logging(Redactor(tuple(secret_values(ENV))))
+    try:
+        logging.getLogger("coinbase.RESTClient").error("HTTP Error: 500 (API key %s)", KEY_NAME)
+        get_logger().warning("venue_metadata_failed", venue="COINBASE", error=SECRET)
+        get_logger().info("below the commands' level")
+    finally:
+        shutdown_logging()
+    captured = capfd.readouterr()
+    _assert_clean(captured.out, captured.err)
+    lines = captured.err.split("\n")[:-1]
+    assert captured.out == "" and len(lines) == 2, captured
+    assert all(LINE.match(line) for line in lines), lines
+    assert "logger=coinbase.RESTClient" in lines[0] and f"(API key {MASK})" in lines[0]
+    assert "event=venue_metadata_failed" in lines[1] and f"error={MASK}" in lines[1]
 
 
 def test_a_broken_record_is_reported_without_its_arguments(log_file, capfd):
