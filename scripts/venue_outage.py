@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A venue outage: does NIJA park the down venue's accounts, and leave the other venue alone?
 
-Runs the real bot.py (paper mode) over the loopback emulators: ``--accounts`` accounts on
+Runs the real bot.py (live mode) over the loopback emulators: ``--accounts`` accounts on
 Kraken, which answers 503 to every request for ``--outage-seconds``, and
 ``--healthy-accounts`` on Binance, which stays up (nija_testkit/reliability/venue_outage.py
 has the measuring). Prints the requests Kraken received during the outage (before and after

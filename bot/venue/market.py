@@ -46,6 +46,8 @@ from bot.venue.flight import FlightTimeout, SingleFlight
 from bot.venue.snapshot import CandleSnapshot
 
 T = TypeVar("T")
+# How long an account's client waits for the venue's one metadata load before loading its own.
+METADATA_WAIT_SECONDS = 60.0
 
 DEFAULT_SETTLE_SECONDS = 2.0
 DEFAULT_REFRESH_ATTEMPTS = 3
@@ -265,8 +267,15 @@ class VenueMarket:
         accounts' own clients to adopt (``Broker.adopt_metadata``) instead of loading it
         again; None when the load failed or the source is no adapter (the demo's market)."""
         try:
+            with self._lock:
+                loaded = self._meta is not None
+            if not loaded:
+                # The load's requests wait on the venue's public budget, which no call timeout
+                # counts: wait for it longer than a call (the funded check's deadline moves by
+                # this wait), so no account loads the metadata again beside it.
+                self._flight.do(("metadata",), self._load_metadata, METADATA_WAIT_SECONDS)
             self._metadata()
-        except VenueDataError:
+        except (VenueDataError, FlightTimeout):
             return None
         return self.source if isinstance(self.source, Broker) else None
 

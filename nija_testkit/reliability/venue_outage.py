@@ -1,6 +1,6 @@
 """A venue outage: one venue answers 503 to everything for minutes, a second one stays up.
 
-The real bot.py (paper mode) trades ``accounts`` user accounts on the loopback Kraken
+The real bot.py (live mode, on the emulators) trades ``accounts`` user accounts on the loopback Kraken
 emulator and ``healthy_accounts`` on the Binance emulator, all running in this process.
 After a warm-up (every account cycling), every request to Kraken is answered 503 (the
 emulator's fault injection on route ``*``) for ``outage_seconds``, then the fault is lifted.
@@ -122,7 +122,9 @@ class Outage:
         self.cfg = cfg
         self.venues: dict[str, VenueHandle] = {}
         env = clean_env(
-            NIJA_MODE="paper",
+            # Live on the emulator: every cycle asks the venue for the account's balance, as
+            # real accounts do (paper accounts ask it nothing between two candle closes).
+            NIJA_MODE="live",
             NIJA_CYCLE_SECONDS=str(cfg.interval),
             NIJA_CALL_TIMEOUT_SECONDS=str(cfg.call_timeout),
             NIJA_STATUS_LOG_SECONDS="3600",
