@@ -132,11 +132,12 @@ def later(candles: Candles, seconds: float) -> Candles:
     return dataclasses.replace(candles, timestamp_ms=candles.timestamp_ms + round(seconds * 1000))
 
 
-def closing_by(candles: Candles, now: float) -> Candles:
+def closing_by(candles: Candles, now: float, *, step_ms: int = STEP_MS) -> Candles:
     """The same candles moved so that the last one is the newest to have closed at ``now``
-    (epoch seconds, on the 5-minute grid): fresh data for a daemon on the real clock, which
-    never trades on data older than one candle."""
-    last_open = int(now * 1000) // STEP_MS * STEP_MS - STEP_MS
+    (epoch seconds, on the grid of ``step_ms``, 5 minutes by default; the candles' own
+    spacing should be the same): fresh data for a daemon on the real clock, which never
+    trades on data older than one candle."""
+    last_open = int(now * 1000) // step_ms * step_ms - step_ms
     return later(candles, (last_open - int(candles.timestamp_ms[-1])) / 1000)
 
 

@@ -3,14 +3,16 @@
 The real bot.py runs in live mode against one venue's emulator with a few accounts on
 it: Alpaca (the default; a client id is refused for ever) or Kraken (``venue="KRAKEN"``:
 with the faithful emulator a client id is refused only while its order is open, so a
-filled order sent again would be a second order: only proof of absence prevents it). Crafted candles make orders flow: each symbol alternates between an
-entry series (a fresh signal candle each time, so each entry is a new intent) and
-an exit series (the target is hit). The daemon is killed with SIGKILL at seeded
-random moments, some of them while a ``create_order`` request is in flight (the
+filled order sent again would be a second order: only proof of absence prevents it).
+Crafted candles on the real clock's candle grid make orders flow (``crash_market``): at
+every candle close of ``NIJA_TIMEFRAME`` (1m) each symbol takes its turn, a fresh entry
+signal (a new intent) or its exit (the target hit). The daemon is killed with SIGKILL at
+seeded random moments, some of them while a ``create_order`` request is in flight (the
 venue acting only after a ``latency`` fault's delay, or acting and then holding its
-answer with an ``after=True`` hang). Each kill is followed by a restart in a quiet market (no
-new signals); once every account has reconciled and the killed process's requests
-have landed, the venue's orders and holdings are compared with the store:
+answer with an ``after=True`` hang). Each kill is followed by a restart in a quiet market
+(no new signals; the next ones come at the first close after the check); once every
+account has reconciled and the killed process's requests have landed, the venue's
+orders and holdings are compared with the store:
 
 * ``duplicate_orders``: a client id, or an intent, with more than one venue order;
 * ``orders_unknown_to_store``: a venue order whose client id the store never saw
@@ -35,7 +37,6 @@ import math
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -43,20 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import numpy as np
-
-from bot.model import Credentials
+from bot.model import Credentials, timeframe_seconds
 from bot.store.writer import Store, db_path
-from bot.strategy.trend_pullback import get_strategy
-from nija_testkit import candles as cs
 from nija_testkit.emulator.core import Ledger, Market
 from nija_testkit.emulator.server import Fault
 from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import DaemonRun, account_env, clean_env, parse_log, start_daemon
+from nija_testkit.reliability.crash_market import CandleDriver
 
 USERS = ("u1", "u2")  # user accounts next to the platform account, all on one venue
 KINDS = ("in_order", "random", "startup")
-ENTRY = cs.uptrend_with_pullback()  # the default strategy enters at its last candle
 QTY_TOLERANCE = 0.01  # the reconciler's own tolerance
 DUST_USD = 0.01  # holdings worth less count as flat (sells are rounded down to 1e-9 shares)
 # How the venue treats the create_order a kill lands in; in_order kills take them in turn.
@@ -128,9 +125,9 @@ class Options:
 
     kills: int = 50
     seed: int = 1
-    max_seconds: float = 900.0
+    max_seconds: float = 2700.0
     cycle_seconds: float = 0.5
-    phase_seconds: float = 1.5  # each symbol's entry phase, then its exit phase
+    timeframe: str = "1m"  # NIJA_TIMEFRAME: signals come at its candle closes
     workdir: Path | None = None
     venue: str = "ALPACA"  # a CRASH_VENUES key
 
@@ -144,6 +141,7 @@ class Kill:
     fault: str | None = None  # a FAULTS key, for in_order kills
     alive_s: float = 0.0  # how long the killed process ran
     in_flight: bool = False  # a create_order request was unanswered when it died
+    orders_sent: int = 0  # create_order requests the killed process had sent
     reconciling: bool = False  # killed before every account had reconciled
     reconciled_s: float | None = None  # restart → every account reconciled (None: not checked)
     violations: int = 0  # found by the check after the restart
@@ -181,62 +179,6 @@ RECOVERY_EVENTS = frozenset({
     "reconciled", "reconcile_waiting", "order_never_arrived_sending_now", "order_outcome_unknown",
     "order_already_exists", "order_not_at_venue", "external_position_adopted",
     "exit_fill_without_open_position"})  # fmt: skip
-
-
-# -- the market ------------------------------------------------------------------------
-def _rows(closes: np.ndarray, shift: int) -> list[list[float]]:
-    # Every shift: a new signal candle, 1,000 candles earlier. Earlier, not later: a series
-    # moved forward would, after a few hundred phases, lie in the future, and candles that
-    # have not closed by the wall clock are (rightly) never traded on.
-    start = cs.START_MS - shift * cs.STEP_MS * 1000
-    return cs.rows(cs.from_closes(closes, first_open=100.0, start_ms=start))
-
-
-class CandleDriver:
-    """Feeds the emulator's candles: each symbol alternates entry and exit series (or is quiet)."""
-
-    def __init__(self, market: Market, phase_seconds: float, tickers: tuple[str, ...]) -> None:
-        self.market = market
-        self.phase = phase_seconds
-        self.tickers = tickers
-        target = get_strategy().decide("X", ENTRY, None, 0.0).target
-        self.exit_closes = np.append(ENTRY.close, target + 3.0)  # "target hit"
-        self.quiet_closes = np.append(ENTRY.close, ENTRY.close[-1] + 0.5)  # no entry, no exit
-        self.active = threading.Event()
-        self._lock = threading.Lock()  # quiet() never interleaves with an active update
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="candle-driver", daemon=True)
-        self._started = time.monotonic()
-        self.quiet()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def quiet(self) -> None:
-        """No new signals: the daemon has nothing to send while the stores are compared."""
-        with self._lock:
-            self.active.clear()
-            for i, ticker in enumerate(self.tickers):
-                self.market.set_candles(f"{ticker}/USD", _rows(self.quiet_closes, -1 - i))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        # Bounded by the caller: stop() ends it; it never outlives the run.
-        while not self._stop.wait(0.05):
-            with self._lock:
-                if self.active.is_set():
-                    self._feed(time.monotonic() - self._started)
-
-    def _feed(self, now: float) -> None:
-        n = len(self.tickers)
-        for i, ticker in enumerate(self.tickers):
-            # Staggered, so some symbol is always in its entry phase.
-            k = int(now / self.phase + i * 2 / n)
-            closes = ENTRY.close if k % 2 == 0 else self.exit_closes
-            self.market.set_candles(f"{ticker}/USD", _rows(closes, k * n + i))
 
 
 # -- the comparison --------------------------------------------------------------------
@@ -361,6 +303,7 @@ class CrashRestart:
             NIJA_STATUS_LOG_SECONDS="600",
             # Half-second cycles on the emulator: far past any venue's limits, on purpose.
             NIJA_REQUEST_BUDGETS="false",
+            NIJA_TIMEFRAME=options.timeframe,
             NIJA_DATA_DIR=str(workdir / "data"),
             **urls,
             **{f"{v.broker}_SYMBOLS": v.symbols},
@@ -372,9 +315,11 @@ class CrashRestart:
                 creds.api_key, creds.api_secret, {"USD": 10_000.0}
             )
             self.env.update(account_env(v.broker, user, creds))
-        self.driver = CandleDriver(venue.market, options.phase_seconds, v.tickers)
+        self.timeframe_s = timeframe_seconds(options.timeframe)
+        self.driver = CandleDriver(venue.market, v.tickers, self.timeframe_s)
         self.db = db_path(workdir / "data", "live")
         self.runs = 0
+        self.run_requests = 0  # the venue's request count when the current run started
         self.settle_at = 0.0  # monotonic: when the killed process's requests have all landed
 
     # -- daemon lifecycle ----------------------------------------------------------------
@@ -383,6 +328,7 @@ class CrashRestart:
 
     def _start(self) -> DaemonRun:
         self.runs += 1
+        self.run_requests = len(self.handle.server.requests)
         env = dict(self.env, NIJA_LOG_FILE=str(self.workdir / f"run-{self.runs:03d}.log"))
         return start_daemon(env, self.workdir, output=self.workdir / "daemon.out")
 
@@ -459,7 +405,10 @@ class CrashRestart:
         sent = self._wait(
             run,
             lambda: next((r for r in server.requests[seen:] if r.route == "create_order"), None),
-            60.0,  # Kraken spaces private calls ~3 s: after a restart an entry can take a while
+            # Signals come at candle closes: the next close may find nothing to do (every
+            # account holds what enters and none what exits), the one after it always does;
+            # Kraken's spaced private calls put its orders up to ~30 s after the close.
+            2 * self.timeframe_s + 45.0,
             "a create_order request",
         )
         time.sleep(self.rng.uniform(0.05, min(seconds - 0.3, 1.0)))
@@ -473,6 +422,8 @@ class CrashRestart:
     def _kill(self, run: DaemonRun, kill: Kill) -> None:
         kill.reconciling = self._reconciled(run) < len(self.ledgers)
         run.kill()
+        sent = self.handle.server.requests[self.run_requests :]
+        kill.orders_sent = sum(r.route == "create_order" for r in sent)
 
     def _one(self, index: int, kind: str) -> None:
         kill = Kill(index, kind)
@@ -481,7 +432,7 @@ class CrashRestart:
         try:
             if kind != "startup":
                 self._check(run, self.report.kills[-1] if self.report.kills else None)
-            self.driver.active.set()
+            self.driver.activate()
             if kind == "in_order":
                 self._kill_in_order(run, kill)
             else:
