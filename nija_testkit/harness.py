@@ -70,6 +70,20 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def run_ctl(tmp_path: Path, data_dir: Path, *args: str) -> tuple[int, dict]:
+    """``nija_ctl.py --json ARGS`` as an operator runs it (no .env, the daemon's data
+    directory); its exit code and report."""
+    done = subprocess.run(
+        [sys.executable, "nija_ctl.py", "--json", "--env-file", str(tmp_path / "none"), *args],
+        cwd=ROOT,
+        env=script_env(clean_env(NIJA_DATA_DIR=str(data_dir))),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
 def script_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """``env`` (default: this process's) with this checkout first on ``PYTHONPATH``.
 

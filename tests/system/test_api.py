@@ -3,28 +3,17 @@ nija_ctl.py: pausing user/alice/PAPER shows in status.json, is audited, and outl
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import requests
 
-from nija_testkit.harness import ROOT, DaemonRun, clean_env, script_env, start_daemon, wait_for
+from nija_testkit.harness import (
+    DaemonRun,
+    clean_env,
+    run_ctl,
+    start_daemon,
+    wait_for,
+)
 
 ALICE = "user/alice/PAPER"
-
-
-def ctl(tmp_path: Path, data_dir: Path, *args: str) -> tuple[int, dict]:
-    done = subprocess.run(
-        [sys.executable, "nija_ctl.py", "--json", "--env-file", str(tmp_path / "none"), *args],
-        cwd=ROOT,
-        env=script_env(clean_env(NIJA_DATA_DIR=str(data_dir))),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return done.returncode, json.loads(done.stdout)
 
 
 def api(run: DaemonRun) -> tuple[str, dict[str, str]]:
@@ -48,14 +37,14 @@ def test_pause_through_the_api_shows_in_status_json_and_outlives_a_restart(tmp_p
         wait_for(lambda: paused(run), 20, "alice paused in status.json")
         assert paused(run)["by"].startswith("http:token-")
         # The same actions from the command line, through the same control desk.
-        code, report = ctl(tmp_path, run.data_dir, "resume", ALICE)
+        code, report = run_ctl(tmp_path, run.data_dir, "resume", ALICE)
         assert code == 0 and (report["before"], report["after"]) == ("paused", "trading")
         wait_for(lambda: run.account(ALICE).get("paused", 0) is None, 20, "alice resumed")
-        code, report = ctl(tmp_path, run.data_dir, "pause", ALICE)
+        code, report = run_ctl(tmp_path, run.data_dir, "pause", ALICE)
         assert code == 0, report
         metrics = requests.get(f"{url}/metrics", headers=auth, timeout=10).text
         assert f'nija_account_paused{{account="{ALICE}",broker="PAPER"}} 1.0' in metrics
-        code, report = ctl(tmp_path, run.data_dir, "reload", ALICE)
+        code, report = run_ctl(tmp_path, run.data_dir, "reload", ALICE)
         assert code == 2 and "a demo account has none" in report["error"]
     finally:
         assert run.stop() == 0

@@ -3,19 +3,14 @@ and the state database going missing under it, or being new in live mode."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from nija_testkit.emulator.server import Fault
 from nija_testkit.harness import (
-    ROOT,
     DaemonRun,
     account_env,
     clean_env,
-    script_env,
+    run_ctl,
     start_daemon,
     wait_for,
 )
@@ -24,19 +19,6 @@ PLATFORM = "platform/platform/KRAKEN"
 BOB = "user/bob/KRAKEN"
 # A second Kraken account on the same emulator (Kraken secrets are base64).
 BOB_KEY, BOB_SECRET = "FAKE-KRAKEN-KEY-BOB-0002", "RkFLRUJPQlNFQ1JFVDAyRkFLRUJPQlNFQ1I="
-
-
-def ctl(tmp_path: Path, data_dir: Path, *args: str) -> tuple[int, dict]:
-    """``nija_ctl.py --json ARGS`` as an operator runs it; its exit code and report."""
-    done = subprocess.run(
-        [sys.executable, "nija_ctl.py", "--json", "--env-file", str(tmp_path / "none"), *args],
-        cwd=ROOT,
-        env=script_env(clean_env(NIJA_DATA_DIR=str(data_dir))),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return done.returncode, json.loads(done.stdout)
 
 
 def started(run: DaemonRun) -> None:
@@ -59,7 +41,7 @@ def test_nija_ctl_resets_one_account_of_the_running_daemon(venue_handle, tmp_pat
 
         # The key works again; the reset brings the account back without a restart.
         kraken.server.clear_faults()
-        code, report = ctl(tmp_path, run.data_dir, "reset", PLATFORM)
+        code, report = run_ctl(tmp_path, run.data_dir, "reset", PLATFORM)
         assert code == 0, report
         assert (report["outcome"], report["before"], report["after"]) == (
             "done",
@@ -75,14 +57,14 @@ def test_nija_ctl_resets_one_account_of_the_running_daemon(venue_handle, tmp_pat
         bob = run.account(BOB)
         assert bob["restarts"] == 0 and bob["thread"] == "running" and bob["health"] == "healthy"
 
-        code, report = ctl(tmp_path, run.data_dir, "reset", "user/nobody/KRAKEN")
+        code, report = run_ctl(tmp_path, run.data_dir, "reset", "user/nobody/KRAKEN")
         assert code == 2 and report["outcome"] == "unknown_account"
         assert PLATFORM in report["message"] and BOB in report["message"]
-        code, report = ctl(tmp_path, run.data_dir, "reset", "not-an-account")
+        code, report = run_ctl(tmp_path, run.data_dir, "reset", "not-an-account")
         assert code == 2 and "type/id/BROKER" in report["message"]
     finally:
         assert run.stop() == 0
-    code, report = ctl(tmp_path, run.data_dir, "reset", PLATFORM)
+    code, report = run_ctl(tmp_path, run.data_dir, "reset", PLATFORM)
     assert code == 1 and "no NIJA daemon is running" in report["message"]
 
 
