@@ -55,6 +55,9 @@ TIMEFRAME = "1m"  # NIJA_TIMEFRAME: the driver's signals come at its candle clos
 TIMEFRAME_S = timeframe_seconds(TIMEFRAME)
 ORDER_LEAD_SECONDS = 0.5  # an order row's fault goes on this long before the close
 ORDER_GRACE_SECONDS = 10.0  # and stays on past seconds_per_row until an order was sent
+# ... or through the next close: after a refused exit the account may hold just the symbols
+# that enter at a close (nothing to send then); its exit is retried a minute later.
+ORDER_CLOSES = 2
 HANG_SECONDS = 3.0  # the emulator holds a hung request this long (past the call timeout)
 # FailureType values
 NET, RATE, AUTH = "network_error", "rate_limit_error", "authentication_error"
@@ -83,6 +86,11 @@ class Row:
     def orders(self) -> bool:
         """An order row: its fault must span a candle close, when orders are sent."""
         return self.target == "create_order"
+
+    @property
+    def at_close(self) -> bool:
+        """The fault only meets requests at a candle close: orders, and the venue's candles."""
+        return self.orders or (self.venue_wide and self.target == "candles")
 
     @property
     def session(self) -> str | None:
@@ -431,13 +439,15 @@ def _hits(session: Session, row: Row, mono_on: float, mono_off: float) -> int | 
 def run_row(session: Session, row: Row) -> Window:
     """Fault on for ``seconds_per_row``, lifted, recovery awaited (bounded in time).
 
-    An order row first waits for the next candle close (at most one timeframe), arms the
-    fault ``ORDER_LEAD_SECONDS`` before it and holds it ``seconds_per_row`` past it, or
-    until the faulty account sent an order (at most ``ORDER_GRACE_SECONDS`` more).
+    A row whose requests come at candle closes (``Row.at_close``) first waits for the next
+    close (at most one timeframe), arms the fault ``ORDER_LEAD_SECONDS`` before it and holds
+    it ``seconds_per_row`` past it, or until the faulty account sent the request (at most
+    ``ORDER_GRACE_SECONDS`` more); if it sent none, through the next close as well (at most
+    ``ORDER_CLOSES`` closes).
     """
     cfg, run = session.cfg, session.run
     hold = cfg.seconds_per_row
-    if row.orders:
+    if row.at_close:
         time.sleep(max(0.0, session.driver.seconds_to_close() - ORDER_LEAD_SECONDS))
         hold += session.driver.seconds_to_close()
     before = session.snapshot()
@@ -445,12 +455,14 @@ def run_row(session: Session, row: Row) -> Window:
         session.windows[-1].after = before
     t_on, mono_on = time.time(), time.monotonic()
     session.apply(row)
-    while time.monotonic() - mono_on < hold:  # bounded by the row's time
-        time.sleep(0.05)
-    if row.orders:  # bounded by the grace: the close's orders may come late on a busy machine
-        end = time.monotonic() + ORDER_GRACE_SECONDS
+    time.sleep(max(0.0, hold - (time.monotonic() - mono_on)))
+    for close in range(ORDER_CLOSES if row.at_close else 0):  # bounded by ORDER_CLOSES
+        end = time.monotonic() + ORDER_GRACE_SECONDS  # a busy machine's orders come late
         while not _hits(session, row, mono_on, time.monotonic()) and time.monotonic() < end:
             time.sleep(0.1)
+        if close == ORDER_CLOSES - 1 or _hits(session, row, mono_on, time.monotonic()):
+            break
+        time.sleep(session.driver.seconds_to_close() + cfg.seconds_per_row)  # the next close
     t_off, mono_off = time.time(), time.monotonic()
     session.lift(row)
     hits = _hits(session, row, mono_on, mono_off)
@@ -480,7 +492,7 @@ def measure(session: Session, w: Window, events: list[Event], read_at: float) ->
     row, interval = w.row, session.cfg.interval
     recorded = _delta(w.before[session.faulty], w.after[session.faulty])
     changes = [c for c in health_times(events, session.faulty, w.t_on) if c[0] <= w.t_end]
-    worst = max((h for _, h in changes), key=SEVERITY.get, default="healthy")
+    worst = max((h for _, h in changes), key=lambda h: SEVERITY.get(h, 0), default="healthy")
     quarantined = next((t - w.t_on for t, h in changes if h in ("quarantined", "failing")), None)
     healed = [t for t, h in changes if h == "healthy" and t >= w.t_off]
     recovered = None
