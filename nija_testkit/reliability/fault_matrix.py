@@ -147,7 +147,8 @@ def all_rows() -> list[Row]:
         Row("conn refused", "all calls", NET, refused=True),
         # The whole OKX venue (two accounts): parked as the venue's outage, no breaker opened.
         Row("venue outage 503", "all calls", NET, lambda _: Fault("status", 503), venue_wide=True),
-        Row("public data 503", "candles", NET, lambda _: Fault("status", 503), venue_wide=True),
+        # The venue's public data failing is the venue's: recorded against no account.
+        Row("public data 503", "candles", None, lambda _: Fault("status", 503), venue_wide=True),
     ]
     rank = {"shared": 0, "orders": 1, None: 2}
     return sorted(rows, key=lambda r: (rank[r.session], not r.recovers))  # stable otherwise
