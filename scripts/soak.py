@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Soak: the real daemon, 20 accounts, 1-second cycles, random faults on and off for N minutes.
 
-The daemon (bot.py, paper mode) trades user accounts on the loopback Alpaca and
-Coinbase emulators running in this process. A seeded RNG arms per-account faults
-(``Fault(api_key=...)``: 500/503/429, HTML pages, bad JSON, dropped connections,
-hangs past the call timeout, harmless latency) on market-data routes and switches
-them off again. Every request that hits a fault is counted from the fault's own
+The daemon (bot.py, live mode: real orders to the emulators) trades user accounts on the
+loopback Alpaca and Coinbase emulators running in this process; a market driver
+(``crash_market.CandleDriver``, ``NIJA_TIMEFRAME=1m``) gives every account an entry or an
+exit at each candle close, so orders flow once a minute. A seeded RNG arms per-account
+faults (``Fault(api_key=...)``: 500/503/429, HTML pages, bad JSON, dropped connections,
+hangs past the call timeout, harmless latency) on the account's own routes (its balance,
+asked every cycle, and its orders, sent at candle closes) and switches them off again.
+Market data is the venue's, fetched once per close for every account (bot.venue): a fault
+there is the venue's, never an account's, so the soak leaves it alone. Every request that hits a fault is counted from the fault's own
 counter, so "faults injected" is exact; at the end it must equal, account by
 account, the failures the daemon recorded (status.json ``failure_breakdown``).
 
@@ -35,11 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.model import Credentials
+from bot.model import Credentials, timeframe_seconds
 from nija_testkit.emulator.server import Fault
 from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import DaemonRun, account_env, clean_env, start_daemon, wait_for
 from nija_testkit.process_stats import ProcStats, sample
+from nija_testkit.reliability.crash_market import CandleDriver
 from nija_testkit.secrets import new_pem
 
 CALL_TIMEOUT = 2.0  # NIJA_CALL_TIMEOUT_SECONDS: a hang costs this much of a cycle
@@ -69,7 +74,9 @@ KINDS = (
     Kind("hang", lambda: Fault("hang", seconds=CALL_TIMEOUT + 1), 1, max_times=1),
     Kind("latency", lambda: Fault("latency", seconds=CALL_TIMEOUT * 0.3), 2, is_failure=False),
 )
-ROUTES = (("candles", 5), ("ticker", 1))  # market data: what a paper account asks the venue
+# The account's own calls: its balance every cycle, its orders at candle closes.
+ROUTES = (("balance", 4), ("create_order", 1))
+TIMEFRAME = "1m"  # NIJA_TIMEFRAME: the driver's signals come at its candle closes
 
 
 @dataclass
@@ -159,6 +166,7 @@ def make_accounts(venues: dict[str, VenueHandle], n: int) -> tuple[list[Account]
         accounts.append(Account(f"user/{account_id}/{broker}", creds.api_key, handle))
     for broker, handle in venues.items():
         env[f"{broker}_BASE_URL"] = handle.server.url
+        env[f"{broker}_SYMBOLS"] = ",".join(handle.kind.symbols)  # the ones the driver feeds
     if "ALPACA" in venues:
         env["ALPACA_DATA_URL"] = venues["ALPACA"].server.url
     return accounts, env
@@ -166,7 +174,7 @@ def make_accounts(venues: dict[str, VenueHandle], n: int) -> tuple[list[Account]
 
 def daemon_settings() -> dict[str, str]:
     return {
-        "NIJA_MODE": "paper",
+        "NIJA_MODE": "live",  # a paper account sends its venue no balance or order call
         "NIJA_CYCLE_SECONDS": "1",
         "NIJA_CALL_TIMEOUT_SECONDS": str(CALL_TIMEOUT),
         "NIJA_CB_FAILURE_THRESHOLD": "3",  # a cycle whose every symbol fails opens the circuit
@@ -175,7 +183,20 @@ def daemon_settings() -> dict[str, str]:
         "NIJA_FUNDED_RECHECK_SECONDS": "60",
         # Cycles of a second on the emulator: far past any venue's limits, on purpose.
         "NIJA_REQUEST_BUDGETS": "false",
+        "NIJA_TIMEFRAME": TIMEFRAME,
     }
+
+
+def start_drivers(venues: dict[str, VenueHandle]) -> list[CandleDriver]:
+    """A market driver per venue, following the clock: signals at every candle close."""
+    drivers = []
+    for handle in venues.values():
+        tickers = tuple(s.split("/")[0] for s in handle.kind.symbols)  # each against USD
+        driver = CandleDriver(handle.venue.market, tickers, timeframe_seconds(TIMEFRAME))
+        driver.activate()
+        driver.start()
+        drivers.append(driver)
+    return drivers
 
 
 # -- measuring ------------------------------------------------------------------------
@@ -255,14 +276,21 @@ def run_soak(args: argparse.Namespace, workdir: Path) -> dict:
     accounts, env = make_accounts(venues, args.accounts)
     keys = [a.key for a in accounts]
     schedule = FaultSchedule(random.Random(args.seed), accounts, args.p_on)
-    run = start_daemon(clean_env(**daemon_settings(), **env), workdir, output=workdir / "out.txt")
+    drivers = start_drivers(venues)
     try:
-        m = drive(run, schedule, keys, args)
+        run = start_daemon(
+            clean_env(**daemon_settings(), **env), workdir, output=workdir / "out.txt"
+        )
+        try:
+            m = drive(run, schedule, keys, args)
+        finally:
+            schedule.all_off()
+            stop_started = time.monotonic()
+            exit_code = run.stop(timeout=20)
+            stop_s = time.monotonic() - stop_started
     finally:
-        schedule.all_off()
-        stop_started = time.monotonic()
-        exit_code = run.stop(timeout=20)
-        stop_s = time.monotonic() - stop_started
+        for driver in drivers:
+            driver.stop()
         for handle in venues.values():
             handle.stop()
     recorded = recorded_failures(m.status)
@@ -355,7 +383,7 @@ def checks(r: dict) -> dict[str, bool]:
 def render(r: dict) -> str:
     venues = ", ".join(f"{n} {b}" for b, n in r["venues"].items())
     rows = [
-        f"NIJA soak: {r['accounts']} accounts ({venues}), 1 s cycles, paper mode, "
+        f"NIJA soak: {r['accounts']} accounts ({venues}), 1 s cycles, live mode, "
         f"{r['minutes']} min (warm-up {r['warmup_seconds']:.0f} s), seed {r['seed']}",
         f"machine: {os.cpu_count()} cpus, Python {platform.python_version()}",
         "",

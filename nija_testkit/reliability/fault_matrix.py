@@ -12,9 +12,15 @@ Measured per row, from nija.log and status.json:
 
 Periods are measured between cycle *starts* (log time minus the cycle's ``ms``),
 which is what the worker schedules; end-to-end times add the jitter of the cycle's
-own length. Sessions: rows that leave the account able to recover share one
-daemon; order rows (they need a flat account and a fresh signal), bad-credential
-rows (FAILING waits an hour by design), the connection-refused row (its own venue) and
+own length. The market is ``crash_market.CandleDriver`` on the grid of the daemon's
+timeframe (``NIJA_TIMEFRAME=1m``): at every candle close each symbol gets a fresh entry
+signal or its exit, so every account places orders once a minute (accounts read candles
+only at a close). An order row (``@ create_order``) therefore waits for the next close,
+arms its fault just before it and holds it ``seconds_per_row`` past it (longer, within
+``ORDER_GRACE_SECONDS``, until the faulty account has sent an order): up to a minute of
+waiting per order row. Sessions: rows that leave the account able to recover share one
+daemon; order rows share another (the bad-credential order row last), the bad-credential
+balance row (FAILING waits an hour by design), the connection-refused row (its own venue) and
 the venue rows (a fault on every account of a second venue, OKX: taken for the venue's
 outage, no circuit opened; nija_testkit/reliability/venue_rows.py) each get a fresh
 daemon. Used by scripts/fault_matrix.py and its CI test.
@@ -29,11 +35,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.model import Credentials
+import numpy as np
+
+from bot.model import Credentials, timeframe_seconds
 from nija_testkit import candles as cs
 from nija_testkit.emulator.server import EmulatorServer, Fault
 from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import DaemonRun, Event, account_env, clean_env, start_daemon, wait_for
+from nija_testkit.reliability.crash_market import CandleDriver
 from nija_testkit.reliability.venue_rows import VenueAccounts, venue_problems, venue_state
 
 HEALTHY_IDS = ("h1", "h2", "h3", "h4")
@@ -42,6 +51,13 @@ SYMBOLS = ("SPY", "AAPL", "MSFT")
 # The faulty account's own calls. Candles are not among them: they are the venue's shared
 # data (bot.venue), asked once per candle close for every account, never charged to one.
 ROUTES = ("balance", "create_order")
+TIMEFRAME = "1m"  # NIJA_TIMEFRAME: the driver's signals come at its candle closes
+TIMEFRAME_S = timeframe_seconds(TIMEFRAME)
+ORDER_LEAD_SECONDS = 0.5  # an order row's fault goes on this long before the close
+ORDER_GRACE_SECONDS = 10.0  # and stays on past seconds_per_row until an order was sent
+# ... or through the next close: after a refused exit the account may hold just the symbols
+# that enter at a close (nothing to send then); its exit is retried a minute later.
+ORDER_CLOSES = 2
 HANG_SECONDS = 3.0  # the emulator holds a hung request this long (past the call timeout)
 # FailureType values
 NET, RATE, AUTH = "network_error", "rate_limit_error", "authentication_error"
@@ -67,8 +83,23 @@ class Row:
         return f"{self.kind} @ {self.target}"
 
     @property
-    def own_session(self) -> bool:
-        return self.target == "create_order" or not self.recovers or self.refused or self.venue_wide
+    def orders(self) -> bool:
+        """An order row: its fault must span a candle close, when orders are sent."""
+        return self.target == "create_order"
+
+    @property
+    def at_close(self) -> bool:
+        """The fault only meets requests at a candle close: orders, and the venue's candles."""
+        return self.orders or (self.venue_wide and self.target == "candles")
+
+    @property
+    def session(self) -> str | None:
+        """Rows with the same key share a daemon; None: a daemon of its own."""
+        if self.refused or self.venue_wide:
+            return None
+        if self.orders:
+            return "orders"  # a 401 too, run last: FAILING ends the session's usefulness
+        return "shared" if self.recovers else None
 
 
 def _status(code: int, **kw) -> Callable[[str], Fault]:
@@ -101,7 +132,8 @@ NO_RECOVERY = {"401"}  # FAILING waits an hour by design: the operator fixes the
 
 
 def all_rows() -> list[Row]:
-    """Every row; those that share one daemon first, then those that need their own."""
+    """Every row; those that share one daemon first, then the order rows (the one that
+    does not recover last), then those that need their own."""
     rows = [Row("no fault", "baseline", None)]  # the noise floor of the healthy accounts' rhythm
     rows += [
         Row(kind, route, expected, fault, recovers=kind not in NO_RECOVERY)
@@ -115,9 +147,11 @@ def all_rows() -> list[Row]:
         Row("conn refused", "all calls", NET, refused=True),
         # The whole OKX venue (two accounts): parked as the venue's outage, no breaker opened.
         Row("venue outage 503", "all calls", NET, lambda _: Fault("status", 503), venue_wide=True),
-        Row("public data 503", "candles", NET, lambda _: Fault("status", 503), venue_wide=True),
+        # The venue's public data failing is the venue's: recorded against no account.
+        Row("public data 503", "candles", None, lambda _: Fault("status", 503), venue_wide=True),
     ]
-    return sorted(rows, key=lambda r: r.own_session)  # stable: table order otherwise
+    rank = {"shared": 0, "orders": 1, None: 2}
+    return sorted(rows, key=lambda r: (rank[r.session], not r.recovers))  # stable otherwise
 
 
 def select(rows: list[Row], patterns: str | None) -> list[Row]:
@@ -242,7 +276,6 @@ class Session:
         self.cfg, self.alpaca, self.refused = cfg, alpaca, refused
         self.coinbase: VenueHandle | None = None
         self.okx: VenueAccounts | None = None
-        self._signal = 0
         self.windows: list[Window] = []
         self.isolation = "unknown"
         alpaca.reset()
@@ -254,6 +287,7 @@ class Session:
             NIJA_CB_TIMEOUT_SECONDS=str(cfg.cb_timeout),
             NIJA_CB_FAILURE_THRESHOLD=str(cfg.cb_threshold),
             NIJA_STATUS_LOG_SECONDS="3600",
+            NIJA_TIMEFRAME=TIMEFRAME,
             # Cycles of a second on the emulator: far past any venue's limits, on purpose.
             NIJA_REQUEST_BUDGETS="false",
             ALPACA_BASE_URL=alpaca.server.url,
@@ -267,7 +301,10 @@ class Session:
             creds = _creds(account_id)
             alpaca.venue.add_account(creds.api_key, creds.api_secret, {"USD": 10_000.0})
             env.update(account_env("ALPACA", account_id, creds))
-        self.flat(alpaca, SYMBOLS)
+        # Signals at every candle close for every Alpaca account (the order rows need them).
+        self.driver = CandleDriver(alpaca.venue.market, SYMBOLS, TIMEFRAME_S)
+        self.driver.activate()
+        self.driver.start()
         self.healthy = [f"user/{i}/ALPACA" for i in HEALTHY_IDS]
         self.faulty = f"user/{FAULTY_ID}/ALPACA"
         self.faulty_api_key = _creds(FAULTY_ID).api_key
@@ -286,7 +323,13 @@ class Session:
             self.faulty_ones = self.okx.keys
             self.faulty, self.faulty_api_key = self.okx.keys[0], ""
         workdir.mkdir(parents=True, exist_ok=True)
-        self.run: DaemonRun = start_daemon(env, workdir, chaos=True, output=workdir / "daemon.out")
+        try:
+            self.run: DaemonRun = start_daemon(
+                env, workdir, chaos=True, output=workdir / "daemon.out"
+            )
+        except BaseException:
+            self.driver.stop()
+            raise
         try:  # warm-up: every account reconciled and in its rhythm
             wait_for(self._warm, 30, "two cycles of every account", interval=0.2)
         except AssertionError:
@@ -299,21 +342,16 @@ class Session:
 
     @staticmethod
     def flat(venue: VenueHandle, symbols: Iterable[str]) -> None:
-        """Candles that never move, up to the one that closed last: no entry, no exit, the
-        same work every cycle (set again at every row: data older than one candle is stale)."""
-        rows = cs.rows(cs.closing_by(cs.flat(price=100.0), time.time()))
+        """Candles that never move, up to the one that closed last: no entry, no exit (the
+        connection-refused row's venue, a session shorter than a few candles)."""
+        step_ms = TIMEFRAME_S * 1000
+        series = cs.from_closes(
+            np.full(200, 100.0), upper_wick=0.0, lower_wick=0.0, step_ms=step_ms
+        )
+        rows = cs.rows(cs.closing_by(series, time.time(), step_ms=step_ms))
         for symbol in symbols:
             canonical = symbol if "/" in symbol else f"{symbol}/USD"
             venue.venue.market.set_candles(canonical, rows)
-
-    def signal(self) -> None:
-        """A fresh entry signal on every symbol: the same series, a newer last candle."""
-        self._signal += 1
-        shifted = cs.rows(cs.uptrend_with_pullback())
-        for row in shifted:
-            row[0] += self._signal * cs.STEP_MS
-        for symbol in SYMBOLS:
-            self.alpaca.venue.market.set_candles(f"{symbol}/USD", shifted)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Failure counts by type of every account, from one read of status.json."""
@@ -336,7 +374,6 @@ class Session:
 
     # -- switching the fault ------------------------------------------------------------
     def apply(self, row: Row) -> None:
-        self.flat(self.alpaca, SYMBOLS)
         if row.venue_wide and self.okx is not None and row.fault is not None:
             self.okx.apply(row.target, row.fault(""))
         elif row.fault is not None:
@@ -364,6 +401,7 @@ class Session:
             if self.run.alive():
                 self.run.stop()
         finally:
+            self.driver.stop()
             if self.coinbase is not None:
                 self.coinbase.stop()
             if self.okx is not None:
@@ -385,41 +423,59 @@ class Window:
     after: dict[str, dict[str, int]] = field(default_factory=dict)  # at the next row's start
 
 
+def _hits(session: Session, row: Row, mono_on: float, mono_off: float) -> int | None:
+    """Requests of the faulty account(s) to the faulted route while the fault was on."""
+    if row.venue_wide and session.okx is not None:
+        return session.okx.hits(row.target, mono_on, mono_off)
+    if row.fault is None:
+        return None
+    return sum(
+        1
+        for r in session.alpaca.server.requests_to(row.target)
+        if mono_on <= r.at <= mono_off
+        and r.headers.get("apca-api-key-id") == session.faulty_api_key
+    )
+
+
 def run_row(session: Session, row: Row) -> Window:
-    """Fault on for ``seconds_per_row``, lifted, recovery awaited (bounded in time)."""
+    """Fault on for ``seconds_per_row``, lifted, recovery awaited (bounded in time).
+
+    A row whose requests come at candle closes (``Row.at_close``) first waits for the next
+    close (at most one timeframe), arms the fault ``ORDER_LEAD_SECONDS`` before it and holds
+    it ``seconds_per_row`` past it, or until the faulty account sent the request (at most
+    ``ORDER_GRACE_SECONDS`` more); if it sent none, through the next close as well (at most
+    ``ORDER_CLOSES`` closes).
+    """
     cfg, run = session.cfg, session.run
+    hold = cfg.seconds_per_row
+    if row.at_close:
+        time.sleep(max(0.0, session.driver.seconds_to_close() - ORDER_LEAD_SECONDS))
+        hold += session.driver.seconds_to_close()
     before = session.snapshot()
     if session.windows:  # late failures of the previous row still count for that row
         session.windows[-1].after = before
     t_on, mono_on = time.time(), time.monotonic()
     session.apply(row)
-    orders, next_signal = row.target == "create_order", 0.0
-    while time.monotonic() - mono_on < cfg.seconds_per_row:  # bounded by the row's time
-        if orders and time.monotonic() >= next_signal:
-            session.signal()  # a new intent every interval: the account keeps trying to buy
-            next_signal = time.monotonic() + cfg.interval
-        time.sleep(0.05)
+    time.sleep(max(0.0, hold - (time.monotonic() - mono_on)))
+    for close in range(ORDER_CLOSES if row.at_close else 0):  # bounded by ORDER_CLOSES
+        end = time.monotonic() + ORDER_GRACE_SECONDS  # a busy machine's orders come late
+        while not _hits(session, row, mono_on, time.monotonic()) and time.monotonic() < end:
+            time.sleep(0.1)
+        if close == ORDER_CLOSES - 1 or _hits(session, row, mono_on, time.monotonic()):
+            break
+        time.sleep(session.driver.seconds_to_close() + cfg.seconds_per_row)  # the next close
     t_off, mono_off = time.time(), time.monotonic()
     session.lift(row)
-    hits = None
-    if row.venue_wide and session.okx is not None:
-        hits = session.okx.hits(row.target, mono_on, mono_off)
-    elif row.fault is not None:
-        hits = sum(
-            1
-            for r in session.alpaca.server.requests_to(row.target)
-            if mono_on <= r.at <= mono_off
-            and r.headers.get("apca-api-key-id") == session.faulty_api_key
-        )
+    hits = _hits(session, row, mono_on, mono_off)
     want = "healthy" if row.recovers else "failing"
 
-    def back() -> bool:  # a venue row: its venue up again, too
+    def is_back() -> bool:  # a venue row: its venue up again, too
         status = run.status()
         health = status.get("accounts", {}).get(session.faulty, {}).get("health")
         return health == want and (not row.venue_wide or venue_state(status) == "up")
 
     try:
-        wait_for(back, cfg.recovery_timeout, f"{session.faulty} {want}")
+        wait_for(is_back, cfg.recovery_timeout, f"{session.faulty} {want}")
         back = True
     except AssertionError:
         back = False  # reported as a problem by measure()
@@ -437,7 +493,7 @@ def measure(session: Session, w: Window, events: list[Event], read_at: float) ->
     row, interval = w.row, session.cfg.interval
     recorded = _delta(w.before[session.faulty], w.after[session.faulty])
     changes = [c for c in health_times(events, session.faulty, w.t_on) if c[0] <= w.t_end]
-    worst = max((h for _, h in changes), key=SEVERITY.get, default="healthy")
+    worst = max((h for _, h in changes), key=lambda h: SEVERITY.get(h, 0), default="healthy")
     quarantined = next((t - w.t_on for t, h in changes if h in ("quarantined", "failing")), None)
     healed = [t for t, h in changes if h == "healthy" and t >= w.t_off]
     recovered = None
@@ -495,14 +551,15 @@ def run_matrix(
     workdir: Path,
     progress: Callable[[RowResult], None] = lambda r: None,
 ) -> list[RowResult]:
-    """Run ``rows`` in order: consecutive shareable rows on one daemon, the others alone."""
+    """Run ``rows`` in order: consecutive rows of one session key on one daemon, the
+    others alone."""
     alpaca = start_venue("ALPACA")
     results: list[RowResult] = []
     pending, sessions = list(rows), 0
     try:
         while pending:  # every pass takes at least one row: bounded by len(rows)
             group = [pending.pop(0)]
-            while not group[0].own_session and pending and not pending[0].own_session:
+            while group[0].session and pending and pending[0].session == group[0].session:
                 group.append(pending.pop(0))
             session = Session(
                 cfg,
