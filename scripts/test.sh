@@ -30,7 +30,7 @@ rm -f /tmp/nija-mypy.$$
 
 set +e
 # Three workers on two cores: the daemon tests mostly wait on cycles, not the CPU.
-.venv/bin/python -m pytest -n "${NIJA_TEST_WORKERS:-3}" "$@"
+.venv/bin/python -m pytest -n "${NIJA_TEST_WORKERS:-4}" --dist worksteal "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
