@@ -18,9 +18,10 @@ import math
 from bot.clock import Clock
 from bot.engine.holdings import RulesBook, base_of, dust_refusal, sale
 from bot.engine.orders import OrderDesk, PlannedOrder
+from bot.errors import describe
 from bot.isolation.manager import AccountBlockedError, classify_failure
 from bot.model import Balance, Side
-from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus
+from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
 
 MAX_EXIT_ATTEMPTS = 3
 EXIT_RETRY_SECONDS = 60.0  # the wait after the first refusal...
@@ -36,6 +37,40 @@ class Exits:
         self.rules = rules
         self.clock = clock
         self.log = log
+
+    def attempt(
+        self, pos: PositionRecord, reason: str, price: float, balance: Balance, notes: list[str]
+    ) -> int:
+        """``exit``, except that a failure to read the venue's rules is a note: the exit waits
+        for the next cycle (a refused gate or a failing store still ends the cycle)."""
+        try:
+            return self.exit(pos, reason, price, balance, notes)
+        except (AccountBlockedError, StoreError):
+            raise
+        except Exception as exc:  # the venue's rules could not be read: next cycle
+            notes.append(f"{pos.symbol}: exit waits ({describe(exc)})")
+            return 0
+
+    def protect(
+        self, pos: PositionRecord, balance: Balance, notes: list[str], marks: dict[str, float]
+    ) -> int:
+        """Without fresh candles: the position's stop and target against the account's own
+        ticker, the freshest price it can get (a guarded call); the orders placed."""
+        try:
+            price = self.desk.broker.fetch_ticker(pos.symbol).last
+        except AccountBlockedError:
+            raise
+        except Exception as exc:  # recorded by the guard; the position waits a cycle
+            kind = classify_failure(exc, "ticker").value
+            notes.append(f"{pos.symbol}: no fresh price to check its stop ({kind})")
+            return 0
+        marks[pos.symbol] = price
+        if price <= pos.stop:
+            return self.attempt(pos, "stop hit", price, balance, notes)
+        if pos.target is not None and price >= pos.target:
+            return self.attempt(pos, "target hit", price, balance, notes)
+        notes.append(f"{pos.symbol}: market data stale; stop and target held at {price:g}")
+        return 0
 
     def exit(
         self,

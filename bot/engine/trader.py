@@ -195,7 +195,7 @@ class AccountTrader:
             snap = self._candles(pos.symbol, result)
             if snap is None or snap.stale(self.clock.wall()):
                 if venue.takes_market_orders:
-                    placed += self._protect(pos, balance, result)
+                    placed += self.exits.protect(pos, balance, result.notes, result.marks)
                 else:
                     result.notes.append(f"{pos.symbol}: exit waits (venue {venue.value})")
                 continue
@@ -213,38 +213,10 @@ class AccountTrader:
             elif intent.kind == "exit" and not venue.takes_market_orders:
                 result.notes.append(f"{pos.symbol}: exit waits (venue {venue.value})")
             elif intent.kind == "exit":
-                placed += self._exit(pos, intent.reason, intent.price, balance, result)
+                placed += self.exits.attempt(
+                    pos, intent.reason, intent.price, balance, result.notes
+                )
         return placed
-
-    def _exit(
-        self, pos: PositionRecord, reason: str, price: float, balance: Balance, result: CycleResult
-    ) -> int:
-        try:
-            return self.exits.exit(pos, reason, price, balance, result.notes)
-        except (AccountBlockedError, StoreError):
-            raise
-        except Exception as exc:  # the venue's rules could not be read: next cycle
-            result.notes.append(f"{pos.symbol}: exit waits ({describe(exc)})")
-            return 0
-
-    def _protect(self, pos: PositionRecord, balance: Balance, result: CycleResult) -> int:
-        """Without fresh candles: the position's stop and target against the account's own
-        ticker, the freshest price it can get (a guarded call)."""
-        try:
-            price = self.broker.fetch_ticker(pos.symbol).last
-        except AccountBlockedError:
-            raise
-        except Exception as exc:  # recorded by the guard; the position waits a cycle
-            kind = classify_failure(exc, "ticker").value
-            result.notes.append(f"{pos.symbol}: no fresh price to check its stop ({kind})")
-            return 0
-        result.marks[pos.symbol] = price
-        if price <= pos.stop:
-            return self._exit(pos, "stop hit", price, balance, result)
-        if pos.target is not None and price >= pos.target:
-            return self._exit(pos, "target hit", price, balance, result)
-        result.notes.append(f"{pos.symbol}: market data stale; stop and target held at {price:g}")
-        return 0
 
     # -- entries --------------------------------------------------------------------
     def _scan_entries(self, equity: float, busy: set[str], result: CycleResult) -> int:
