@@ -454,14 +454,20 @@ class BinanceVenue(Venue):
                 return self.error_response("unknown_symbol")
         return Response(200, [bj.order_json(o) for o in ledger.open_orders(symbol)])
 
-    def _my_trades(self, req: Request, ledger: Ledger, params: dict) -> Response:
-        """GET /api/v3/myTrades: the account's fills on ``symbol`` (of ``orderId``), with the
-        commission each paid: the only place Binance reports an order's fees later."""
+    def _required_symbol(self, params: dict) -> str | Response:
+        """The listed market ``params["symbol"]`` names, or Binance's answer when it is
+        missing or unknown."""
         if "symbol" not in params:
             return _missing("symbol")
         symbol = self._symbol(params["symbol"])
-        if symbol is None:
-            return self.error_response("unknown_symbol")
+        return self.error_response("unknown_symbol") if symbol is None else symbol
+
+    def _my_trades(self, req: Request, ledger: Ledger, params: dict) -> Response:
+        """GET /api/v3/myTrades: the account's fills on ``symbol`` (of ``orderId``), with the
+        commission each paid: the only place Binance reports an order's fees later."""
+        symbol = self._required_symbol(params)
+        if isinstance(symbol, Response):
+            return symbol
         ledger.match_limits()
         wanted = params.get("orderId")
         filled = [
@@ -472,11 +478,9 @@ class BinanceVenue(Venue):
         return Response(200, [bj.trade_json(o) for o in filled])
 
     def _all_orders(self, req: Request, ledger: Ledger, params: dict) -> Response:
-        if "symbol" not in params:
-            return _missing("symbol")
-        symbol = self._symbol(params["symbol"])
-        if symbol is None:
-            return self.error_response("unknown_symbol")
+        symbol = self._required_symbol(params)
+        if isinstance(symbol, Response):
+            return symbol
         ledger.match_limits()
         orders = [o for o in ledger.all_orders() if o.symbol == symbol]
         return Response(200, [bj.order_json(o) for o in orders])
