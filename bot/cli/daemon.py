@@ -197,6 +197,8 @@ def _run(
     try:
         trader.start_independent_multi_broker_trading()
         trader.run_until(stop)
+        if handler.received:
+            log.info("signal_received", signal=handler.received, action="stopping")
     finally:
         trader.stop_independent_trading()
         if heartbeat is not None:
@@ -224,16 +226,22 @@ def _warn_if_readable_by_others(log, env_file: str) -> None:
 
 class _StopSignals:
     """SIGTERM, SIGHUP (the terminal of a foreground ./start.sh went away) and SIGINT all
-    stop the daemon gracefully; a second SIGINT during that stop exits at once."""
+    stop the daemon gracefully; a second SIGINT during that stop exits at once.
+
+    The first signal only sets ``stop`` and records its name: the main loop logs it. A
+    handler runs between any two bytecodes of the main thread, possibly inside a write of
+    the same log stream, where a nested write can fail and the line be lost.
+    """
 
     def __init__(self, stop: threading.Event, log: Any) -> None:
         self.stop = stop
         self.log = log
+        self.received: str | None = None
 
     def __call__(self, signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         if not self.stop.is_set():
-            self.log.info("signal_received", signal=name, action="stopping")
+            self.received = name
             self.stop.set()
             return
         if signum != signal.SIGINT:

@@ -41,6 +41,9 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
     daemon.post(f"/api/v1/accounts/{ALICE}/pause")
     wait_for(lambda: daemon.isolation.get_all_account_statuses()[BOB]["not_permitted_calls"] > 0,
              what="bob refused by his open circuit")  # fmt: skip
+    # ...and that blocked cycle ended (its result replaces the one with his equity).
+    wait_for(lambda: (r := daemon.worker(BOB).last_result) and r.blocked_reason,
+             what="bob's blocked cycle ended")  # fmt: skip
     m = scrape(daemon)
     state = m["nija_circuitbreaker_state"]
     assert state[acct(BOB, state="open")] == 1 and state[acct(BOB, state="closed")] == 0
