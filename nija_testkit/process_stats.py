@@ -59,3 +59,20 @@ def sample(pid: int) -> ProcStats:
         fds=len(os.listdir(f"/proc/{pid}/fd")),
         cpu_seconds=cpu_seconds(pid),
     )
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, tuple[str, float]]:
+    """Each live thread of ``pid``: its OS name (``comm``) and its CPU seconds so far.
+
+    A thread that ended is no longer listed: sample often to keep what it used.
+    """
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            raw = (task / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended between the listing and the read
+        fields = raw[raw.rindex(")") + 2 :].split()
+        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / _TICKS)
+    return out

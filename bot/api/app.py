@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api.metrics import VenueUp, metrics_registry, render
+from bot.api.exposition import TextWriter
+from bot.api.metrics import VenueUp, metrics_registry
 from bot.api.probes import liveness, readiness
 from bot.api.token import ApiToken
 from bot.api.views import AccountViews, VenueHealth
@@ -65,6 +66,7 @@ class _Api:
         self.created_at = created_at
         self.views = AccountViews(sup, venue_health)
         self.registry = metrics_registry(sup, venue_up)
+        self.exposition = TextWriter()
 
     # -- auth ----------------------------------------------------------------------------
     def _refusal(self, request: Request) -> JSONResponse | None:
@@ -102,7 +104,9 @@ class _Api:
         return JSONResponse(body | probe.details, status_code=200 if probe.ok else 503)
 
     def metrics(self, _request: Request) -> Response:
-        return Response(render(self.registry), media_type="text/plain; version=0.0.4")
+        return Response(
+            self.exposition.write(self.registry), media_type="text/plain; version=0.0.4"
+        )
 
     # -- accounts and venues -------------------------------------------------------------
     def accounts(self, _request: Request) -> Response:

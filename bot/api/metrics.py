@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -41,7 +41,7 @@ from bot.store.writer import StoreError
 if TYPE_CHECKING:
     from bot.daemon.supervisor import IndependentBrokerTrader
 
-__all__ = ["NijaCollector", "VenueUp", "metrics_registry", "render"]
+__all__ = ["NijaCollector", "VenueUp", "metrics_registry"]
 
 ACCOUNT_LABELS = ["account", "broker"]
 STORE_TTL_SECONDS = 30.0
@@ -250,8 +250,3 @@ def metrics_registry(
     registry.register(NijaCollector(sup, venue_up))
     ProcessCollector(registry=registry)
     return registry
-
-
-def render(registry: CollectorRegistry) -> bytes:
-    """The text exposition of one scrape."""
-    return generate_latest(registry)

@@ -15,7 +15,9 @@ gives a free port that the ``http_listening`` line names.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import socket
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -33,12 +35,22 @@ from bot.errors import StartupError
 if TYPE_CHECKING:
     from bot.daemon.supervisor import IndependentBrokerTrader
 
-__all__ = ["ApiServer", "start_api"]
+__all__ = ["OS_THREAD_NAME", "ApiServer", "start_api"]
 
 KEEP_ALIVE_SECONDS = 75
 _WAKE_SECONDS, _TICKS_PER_WAKE = 1.0, 10  # uvicorn's tick is 0.1 s
 # uvicorn starts serving a bound socket in milliseconds: wait up to 5 s in 10 ms steps.
 _STARTUP_POLLS, _POLL_SECONDS = 500, 0.01
+# The server thread's name as the OS shows it (top -H, /proc/<pid>/task/*/comm). The threads
+# it starts (Starlette's handler threads) inherit it, so the API's CPU can be told apart.
+OS_THREAD_NAME = "nija-http"
+_PR_SET_NAME = 15  # prctl(2)
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` as the OS sees it (Linux; elsewhere nothing)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 class _Server(uvicorn.Server):
@@ -57,6 +69,11 @@ class _Server(uvicorn.Server):
             counter = (counter + _TICKS_PER_WAKE) % 864_000
             await asyncio.sleep(_WAKE_SECONDS)
             should_exit = await self.on_tick(counter)
+
+
+def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    _name_os_thread(OS_THREAD_NAME)
+    server.run(sockets=[sock])
 
 
 class ApiServer:
@@ -137,9 +154,7 @@ def start_api(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = _Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="http-api", daemon=True
-    )
+    thread = threading.Thread(target=_serve, args=(server, sock), name="http-api", daemon=True)
     thread.start()
     for _ in range(_STARTUP_POLLS):
         if server.started or not thread.is_alive():

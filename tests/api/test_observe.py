@@ -10,7 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.api.probes import LIVENESS_SECONDS, readiness
+from bot.api.server import OS_THREAD_NAME
 from bot.isolation.failures import FailureType
+from nija_testkit.process_stats import thread_cpu_seconds
 from tests.api.conftest import ALICE, BOB, TOKEN, ApiDaemon, wait_for
 
 PROMTOOL_PACKAGE = "prometheus"  # Debian's package ships promtool
@@ -146,3 +148,10 @@ def test_readyz_waits_for_start_up_and_reconciliation_but_not_for_an_open_circui
         assert blocked["status"] == "ready" and blocked["circuit_open"] == 1
     finally:
         d.stop()
+
+
+def test_the_api_threads_carry_their_own_os_name(daemon):
+    """top -H shows them apart, and bench_api.py counts their CPU as the API's."""
+    assert daemon.get("/metrics").status_code == 200  # a handler thread has run
+    names = [name for name, _cpu in thread_cpu_seconds(os.getpid()).values()]
+    assert names.count(OS_THREAD_NAME) >= 2  # the server's loop and its handler threads
