@@ -1,4 +1,5 @@
-"""The HTTP API's routes (Starlette): probes, metrics, accounts, venues and account actions.
+"""The HTTP API's routes (Starlette): probes, metrics, accounts, venues, account actions, and
+P&L per account and UTC day (JSON, or CSV).
 
 An account key holds slashes, and so does its path: ``/api/v1/accounts/user/alice/KRAKEN``
 and ``POST /api/v1/accounts/user/alice/KRAKEN/pause`` (``%2F`` for each slash works too).
@@ -27,6 +28,9 @@ from bot.api.probes import liveness, readiness
 from bot.api.token import ApiToken
 from bot.api.views import AccountViews, VenueHealth
 from bot.daemon.control import Action, Outcome, parse_account_key
+from bot.errors import describe
+from bot.store.pnl import PnlReport, parse_days, pnl_csv, pnl_document
+from bot.store.writer import StoreError
 
 if TYPE_CHECKING:
     from bot.daemon.supervisor import IndependentBrokerTrader
@@ -160,6 +164,40 @@ class _Api:
             return _error(404, f"no action {parts[3]!r}: the actions are {_ACTIONS}")
         return _error(400, f"malformed account key {rest!r}: {_KEY_HELP}")
 
+    # -- P&L per account and UTC day -----------------------------------------------------
+    def pnl(self, request: Request) -> Response:
+        return self._pnl(request, None)
+
+    def account_pnl(self, request: Request) -> Response:
+        key = self._key(request)
+        if isinstance(key, Response):
+            return key
+        if key not in self.sup.specs:
+            return self._unknown(key)
+        return self._pnl(request, key)
+
+    def _pnl(self, request: Request, key: str | None) -> Response:
+        """``?days=N`` (default 7) as JSON, or CSV with ``?format=csv`` or ``Accept: text/csv``."""
+        try:
+            days = parse_days(request.query_params.get("days"))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        fmt = request.query_params.get("format")
+        if fmt not in (None, "json", "csv"):
+            return _error(400, f"format must be json or csv, not {fmt!r}")
+        try:
+            report = self.views.pnl(days, key)
+        except StoreError as exc:  # never a report of zeros
+            return _error(503, f"cannot read the state store: {describe(exc)}")
+        if fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "")):
+            name = _csv_name(report, key)
+            return Response(
+                self.sup.redactor.mask_values(pnl_csv(report)),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        return JSONResponse(self.sup.redactor.mask_data(pnl_document(report)))
+
     def _key(self, request: Request) -> str | Response:
         p = request.path_params
         text = f"{p['account_type']}/{p['account_id']}/{p['broker']}"
@@ -175,6 +213,12 @@ class _Api:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
+
+
+def _csv_name(report: PnlReport, key: str | None) -> str:
+    """``nija-pnl-<first day>-to-<last day>.csv``, the account's key in it for one account."""
+    who = f"-{key.replace('/', '-')}" if key else ""
+    return f"nija-pnl{who}-{report.first_day}-to-{report.last_day}.csv"
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -203,8 +247,10 @@ def build_app(
         Route("/metrics", api.guarded(api.metrics)),
         Route(f"{API_PREFIX}/accounts", api.guarded(api.accounts)),
         Route(f"{API_PREFIX}/accounts{key}", api.guarded(api.account)),
+        Route(f"{API_PREFIX}/accounts{key}/pnl", api.guarded(api.account_pnl)),
         Route(f"{API_PREFIX}/accounts{key}/{{action}}", api.guarded(api.act), methods=["POST"]),
         Route(f"{API_PREFIX}/accounts/{{rest:path}}", api.guarded(api.malformed), methods=_ANY),
         Route(f"{API_PREFIX}/venues", api.guarded(api.venues)),
+        Route(f"{API_PREFIX}/pnl", api.guarded(api.pnl)),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import describe
 from bot.store.operator import OperatorStore
+from bot.store.pnl import PnlFigures, PnlReport, figures_doc, last_days, utc_day
 from bot.store.reader import ReadOnlyStore
 from bot.store.writer import StoreError
 
@@ -27,6 +28,8 @@ __all__ = ["RECENT_SECONDS", "AccountViews", "VenueHealth"]
 RECENT_SECONDS = 86_400.0
 RECENT_LIMIT = 50
 ACTIONS_LIMIT = 20
+# An account document's fields read from the store: null, all of them, when it cannot be read.
+_STORE_FIELDS = ("positions", "recent_orders", "health_changes", "pnl_today", "operator_actions")
 
 # The venue layer's word on one venue (bot.venue, issue 12), or None while it has none.
 VenueHealth = Callable[[str], dict[str, Any] | None]
@@ -54,16 +57,20 @@ class AccountViews:
         return accounts
 
     def accounts(self) -> dict[str, Any]:
-        """Every account: its status entry and its open positions."""
+        """Every account: its status entry, its open positions and today's P&L (``pnl_today``)."""
         statuses = self._statuses()
         doc: dict[str, Any] = {"accounts": {}}
         try:
             with ReadOnlyStore(self.sup.db) as store:
+                today = _today(store, self.sup.clock.wall())
                 for key, status in statuses.items():
                     doc["accounts"][key] = {**status, "positions": _rows(store.open_positions(key))}
+                    doc["accounts"][key]["pnl_today"] = today(key)
         except StoreError as exc:
             doc["store_error"] = describe(exc)
-            doc["accounts"] = {k: {**s, "positions": None} for k, s in statuses.items()}
+            doc["accounts"] = {
+                k: {**s, "positions": None, "pnl_today": None} for k, s in statuses.items()
+            }
         return self._masked(doc)
 
     def account(self, key: str) -> dict[str, Any] | None:
@@ -79,11 +86,12 @@ class AccountViews:
                 doc["positions"] = _rows(reader.open_positions())
                 doc["recent_orders"] = _rows(reader.orders_since(since)[-RECENT_LIMIT:])
                 doc["health_changes"] = _rows(reader.health_events_since(since)[-RECENT_LIMIT:])
+                doc["pnl_today"] = _today(store, self.sup.clock.wall(), key)(key)
             actions = OperatorStore(self.sup.db).actions(key, ACTIONS_LIMIT)
             doc["operator_actions"] = _rows(actions)
         except StoreError as exc:
             doc["store_error"] = describe(exc)
-            for name in ("positions", "recent_orders", "health_changes", "operator_actions"):
+            for name in _STORE_FIELDS:
                 doc.setdefault(name, None)
         return self._masked(doc)
 
@@ -100,3 +108,23 @@ class AccountViews:
                 ]
             }
         )
+
+    def pnl(self, days: int, key: str | None = None) -> PnlReport:
+        """The last ``days`` UTC days (today included) of every account of the daemon and
+        every account with a trade or a fill in them, or of ``key`` alone; StoreError when
+        the store cannot be read (never zeros)."""
+        first, last = last_days(self.sup.clock.wall(), days)
+        with ReadOnlyStore(self.sup.db) as store:
+            return store.pnl_report(first, last, accounts=list(self.sup.specs), account_key=key)
+
+
+def _today(
+    store: ReadOnlyStore, now: float, key: str | None = None
+) -> Callable[[str], dict[str, Any]]:
+    """Each account's figures of today (UTC) as ``pnl_today``: one read for every account
+    (or for ``key`` alone)."""
+    day = utc_day(now)
+    figures = store.daily_pnl(day, day, key)
+    return lambda account: (
+        {"day": day.isoformat()} | figures_doc(figures.get((account, day), PnlFigures()))
+    )

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.brokers.factory import load_adapters
+from bot.cli import pnl, trading
 from bot.cli import render as cli_render
-from bot.cli import trading
 from bot.cli.output import (
     EXIT_ATTENTION,
     EXIT_CONFIG,
@@ -85,6 +85,7 @@ class Context:
     as_json: bool
     unknown: list[UnknownVariable]  # variable names NIJA does not read (typos?)
     notices: list[SettingNotice]  # absurd settings, as the daemon warns of them
+    args: argparse.Namespace  # the command line, for a command's own options
 
 
 def read_env(env_file: str, environ: Mapping[str, str] | None) -> dict[str, str]:
@@ -112,9 +113,13 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _command(
-    prog: str, description: str
+    prog: str,
+    description: str,
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> Callable[[Callable[[Context], int]], Callable[..., int]]:
     """Make ``body(ctx)`` a command ``main(argv=None, environ=None, clock=SYSTEM_CLOCK) -> int``.
+
+    ``arguments`` adds the command's own options to the parser (``ctx.args`` holds them).
 
     ``main`` parses the arguments and reads the environment and settings into a
     ``Context``; on a configuration error it returns its exit code without calling ``body``.
@@ -127,7 +132,10 @@ def _command(
             environ: Mapping[str, str] | None = None,
             clock: Clock = SYSTEM_CLOCK,
         ) -> int:
-            args = parse_args(_parser(prog, description), argv)
+            parser = _parser(prog, description)
+            if arguments is not None:
+                arguments(parser)
+            args = parse_args(parser, argv)
             redactor = Redactor()
             try:
                 env = read_env(args.env_file, environ)
@@ -142,7 +150,7 @@ def _command(
                 accounts = load_accounts(env, settings)
                 unknown = unknown_variables(env)
                 ctx = Context(
-                    prog, settings, accounts, redactor, clock, args.json, unknown, notices
+                    prog, settings, accounts, redactor, clock, args.json, unknown, notices, args
                 )
                 return body(ctx)
             except Exception as exc:
@@ -346,11 +354,15 @@ def _day_start(now: float) -> float:
     "check_active_trading_per_broker.py",
     "List open positions (valued at the running daemon's last prices), today's (UTC)"
     " orders, realized P&L and fees per account, grouped by broker, read (read-only) from"
-    " the state store $NIJA_DATA_DIR/nija-<mode>.db and the daemon's status.json.",
+    " the state store $NIJA_DATA_DIR/nija-<mode>.db and the daemon's status.json. With --pnl:"
+    " realized P&L, fees, trades and win rate per account and UTC day.",
+    pnl.add_arguments,
 )
 def main_active_trading(ctx: Context) -> int:
     """Open positions valued at the daemon's marks, today's (UTC) orders, realized P&L and fees
-    per account, grouped by broker, from the store."""
+    per account, grouped by broker, from the store; with ``--pnl`` the P&L per day."""
+    if pnl.wants_pnl(ctx.args):
+        return pnl.main_pnl(ctx, _emit, _no_accounts)
     status, problem = _status_or_note(ctx)
     path = db_path(ctx.settings.data_dir, ctx.settings.mode)
     configured = {s.account.key for s in ctx.accounts.specs}

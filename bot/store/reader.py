@@ -21,6 +21,7 @@ from bot.store.db import (
     guarded,
     pragma,
 )
+from bot.store.pnl import PnlQueries
 from bot.store.records import OrderRecord, PositionRecord
 from bot.store.schema import SCHEMA_VERSION, AccountQueries
 
@@ -76,11 +77,12 @@ class AccountReader(AccountQueries):
         return PnlTotals(float(closed["pnl"]), float(fills["fees"]), closed["n"], fills["n"])
 
 
-class ReadOnlyStore:
+class ReadOnlyStore(PnlQueries):
     """Every account's state through a ``mode=ro`` connection: no write locks, latest commits.
 
     For another process than the daemon (the check scripts). ``account(key)`` gives
-    all of ``AccountReader``'s reads for one account.
+    all of ``AccountReader``'s reads for one account; ``daily_pnl`` and ``pnl_report``
+    (``bot.store.pnl``) every account's results per UTC day.
     """
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
@@ -109,6 +111,10 @@ class ReadOnlyStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _select(self, operation: str, sql: str, *params: Any) -> list[sqlite3.Row]:
+        with guarded(operation, None):
+            return self._conn.execute(sql, params).fetchall()
 
     def account(self, account_key: str) -> AccountReader:
         """Every read of one account's rows, over this read-only connection."""

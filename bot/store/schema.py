@@ -189,8 +189,16 @@ _V4 = (
     )""",
 )
 
+# The P&L per day (bot.store.pnl) reads every account's closes and fills of a few days:
+# without these, today's figures in /api/v1/accounts would scan every fill ever made
+# (scripts/bench_pnl.py: 1.46 million fills, 470 ms without, 12 ms with).
+_V5 = (
+    "CREATE INDEX fills_by_at ON fills (at)",
+    "CREATE INDEX positions_by_closed_at ON positions (closed_at)",
+)
+
 # One tuple of statements per version step; the schema version is len(MIGRATIONS).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -67,18 +67,18 @@ def run(
     return proc
 
 
-def run_json(script: str, env: dict[str, str]) -> tuple[int, dict]:
-    proc = run(script, env, "--json")
+def run_json(script: str, env: dict[str, str], *args: str) -> tuple[int, dict]:
+    proc = run(script, env, "--json", *args)
     return proc.returncode, json.loads(proc.stdout)
 
 
 def run_text_and_json(
-    script: str, env: dict[str, str]
+    script: str, env: dict[str, str], *args: str
 ) -> tuple[subprocess.CompletedProcess[str], int, dict]:
     """The table and the JSON of one situation, both runs at once (each waits on the venue)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        text = pool.submit(run, script, env)
-        as_json = pool.submit(run_json, script, env)
+        text = pool.submit(run, script, env, *args)
+        as_json = pool.submit(run_json, script, env, *args)
         code, report = as_json.result(timeout=RUN_TIMEOUT)
         return text.result(timeout=RUN_TIMEOUT), code, report
 

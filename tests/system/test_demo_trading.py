@@ -2,7 +2,7 @@
 
 Real bot.py, real wall time (about a minute): both healthy accounts enter, exit with a
 realized P&L and say why when a cycle takes no entry; check_active_trading_per_broker.py
-then lists their orders and positions.
+then lists their orders and positions, and with --pnl their trades, fees and win rate.
 """
 
 from __future__ import annotations
@@ -54,5 +54,20 @@ def test_the_demo_enters_exits_and_shows_positions_within_its_first_minute(tmp_p
         for key in HEALTHY:
             purposes = {o["purpose"] for o in accounts[key]["orders_today"]}
             assert purposes == {"entry", "exit"}, accounts[key]
+
+        # The P&L per day of the same store: the trades closed, their fees, the win rate
+        # (two days: a run across midnight UTC still holds them).
+        pnl = subprocess.run(
+            [sys.executable, "check_active_trading_per_broker.py", "--pnl", "--days", "2",
+             "--json", "--env-file", no_env],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert pnl.returncode == 0, pnl.stdout + pnl.stderr
+        totals = {t["account"]: t for t in json.loads(pnl.stdout)["totals"]}
+        for key in HEALTHY:
+            total = totals[key]
+            assert total["trades"] >= 1 and total["fees_usd"] > 0, total
+            assert total["wins"] + total["losses"] <= total["trades"], total
+            assert total["win_rate"] == round(total["wins"] / total["trades"], 4), total
     finally:
         assert run.stop() == 0
