@@ -10,6 +10,7 @@ byte: tests/api/test_exposition.py compares the two on the daemon's real registr
 
 from __future__ import annotations
 
+import math
 import re
 
 from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
@@ -30,8 +31,9 @@ class TextWriter:
     """Writes a registry's text exposition; keeps what it worked out for the next scrape.
 
     A series' text up to its value (``name{labels} ``) is the same at every scrape: it is
-    kept, keyed by the sample's name and labels, so a scrape formats only the values. The
-    cache is dropped whole past ``MAX_SERIES`` entries (accounts come and go rarely).
+    kept, keyed by the sample's name and labels; so is each value's text, keyed by the value
+    (a float key: ``0`` and ``0.0`` are one key and one text, as the library writes both).
+    Each cache is dropped whole past ``MAX_SERIES`` entries (accounts come and go rarely).
     """
 
     MAX_SERIES = 100_000
@@ -39,6 +41,7 @@ class TextWriter:
     def __init__(self) -> None:
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         self._names: dict[str, str] = {}
+        self._values: dict[float, str] = {}  # most values repeat: 0, 1, a balance
 
     def _metric(self, name: str) -> str:
         known = self._names.get(name)
@@ -63,9 +66,21 @@ class TextWriter:
             self._prefixes[key] = known
         return known
 
+    def _value(self, value: float) -> str:
+        if value == 0:  # 0.0 and -0.0 are one key but two texts
+            return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+        known = self._values.get(value)
+        if known is None:
+            known = floatToGoString(value)
+            if value == value:  # NaN is never found again: not kept
+                if len(self._values) >= self.MAX_SERIES:
+                    self._values.clear()
+                self._values[value] = known
+        return known
+
     def _line(self, sample: Sample) -> str:
         stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
-        return f"{self._prefix(sample)}{floatToGoString(sample.value)}{stamp}\n"
+        return f"{self._prefix(sample)}{self._value(sample.value)}{stamp}\n"
 
     def write(self, registry: Collector) -> bytes:
         """What ``prometheus_client.generate_latest(registry)`` returns, for less CPU."""

@@ -229,3 +229,11 @@ def test_a_taken_port_stops_the_start_with_one_clear_line(tmp_path):
         assert "NIJA_HTTP_PORT" in str(info.value) and "NIJA_HTTP_ENABLED=false" in str(info.value)
     finally:
         taken.close()
+
+
+def test_a_stop_ends_the_servers_sleep_at_once(tmp_path):
+    d = ApiDaemon(tmp_path, NIJA_HTTP_TOKEN=TOKEN).start()
+    server = d.api
+    assert server is not None and server.url
+    d.stop()  # joins for at most 3 s: the server sleeps 5 s between its ticks
+    assert not server.serving
