@@ -74,10 +74,8 @@ def _health(f: Fields) -> Found | None:
     why = _s(f, "reason")
     error = f"; last error: {_s(f, 'error')}" if f.get("error") else ""
     if new == "failing":
-        text = (
-            f"{account} is failing: {why}{error}. Retrying will not fix it: fix its key, then "
-            f"run: python3 nija_ctl.py reset {account}"
-        )
+        fix = f"Fix it, then run: python3 nija_ctl.py reset {account}"
+        text = f"{account} is failing: {why}{error}. {fix}"
         return Found(AlertKind.ACCOUNT_FAILING, account, text)
     if new == "quarantined":
         text = f"{account} is quarantined (no trading until its circuit's wait ends): {why}{error}"
@@ -91,7 +89,7 @@ def _health(f: Fields) -> Found | None:
 def _thread_died(f: Fields) -> Found:
     account = _account(f)
     text = (
-        f"{account}: its trading thread died ({_s(f, 'error')}); restarted in "
+        f"{account}: its trading thread died ({_s(f, 'error')}); restarting in "
         f"{_s(f, 'restart_in_s')} s"
     )
     return Found(AlertKind.THREAD_DEAD, account, text)

@@ -30,15 +30,22 @@ class AlertTap(logging.Handler):
         super().__init__(level=logging.INFO)
         self.notifier = notifier
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        # Without the handler's lock: every thread's every line passes here, and emit only
+        # reads the record and hands a copy to a thread-safe queue.
+        self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
+        """Hand the line over when its event is an alert's source. Cannot raise (it runs in
+        the caller's ``log.info``): type checks, a set lookup, a dict copy, ``put_logged``."""
         fields = record.msg
-        if isinstance(fields, dict) and fields.get("event") in SOURCE_EVENTS:
+        if not isinstance(fields, dict):
+            return  # a third-party library's record: never an alert's source
+        event = fields.get("event")
+        if isinstance(event, str) and event in SOURCE_EVENTS:
             # A copy: the caller's dict is rendered by the other handlers meanwhile.
             self.notifier.put_logged(dict(fields), record.created)
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        # The stdlib's would print the record's message, unredacted; emit cannot fail anyway.
-        return
 
     def install(self) -> AlertTap:
         """Listen to every log line of the process (the root logger's)."""

@@ -8,6 +8,7 @@ from bot.alerts.events import DAEMON, AlertKind, Severity
 from bot.alerts.sources import SOURCE_EVENTS, Found, alert_for
 
 BOB = "user/bob/KRAKEN"
+HEALTH = "INDEPENDENT_health_changed"
 
 
 def found(event: str, **fields) -> Found | None:
@@ -35,7 +36,7 @@ def found(event: str, **fields) -> Found | None:
              "error": "AuthRejected: EAPI:Invalid key"},
             AlertKind.ACCOUNT_FAILING, BOB,
             "is failing: authentication_error: retrying will not fix it; last error: "
-            "AuthRejected: EAPI:Invalid key. Retrying will not fix it: fix its key, then run: "
+            "AuthRejected: EAPI:Invalid key. Fix it, then run: "
             "python3 nija_ctl.py reset user/bob/KRAKEN",
         ),
         (
@@ -51,7 +52,7 @@ def found(event: str, **fields) -> Found | None:
         (
             {"event": "INDEPENDENT_thread_died", "account": BOB, "error": "RuntimeError: boom",
              "restart_in_s": 2.0},
-            AlertKind.THREAD_DEAD, BOB, "thread died (RuntimeError: boom); restarted in 2.0 s",
+            AlertKind.THREAD_DEAD, BOB, "thread died (RuntimeError: boom); restarting in 2.0 s",
         ),
         (
             {"event": "INDEPENDENT_thread_restarted", "account": BOB, "restarts": 2},
@@ -123,12 +124,12 @@ def test_each_source_line_becomes_its_alert(line, kind, subject, words):
 @pytest.mark.parametrize(
     "line",
     [
-        {"event": "INDEPENDENT_health_changed", "account": BOB, "old": "healthy", "new": "degraded"},
-        {"event": "INDEPENDENT_health_changed", "account": BOB, "old": "degraded", "new": "healthy"},
-        {"event": "INDEPENDENT_health_changed", "account": BOB, "old": "quarantined",
-         "new": "recovering"},
+        {"event": HEALTH, "account": BOB, "old": "healthy", "new": "degraded"},
+        {"event": HEALTH, "account": BOB, "old": "degraded", "new": "healthy"},
+        {"event": HEALTH, "account": BOB, "old": "quarantined", "new": "recovering"},
         {"event": "venue_up", "venue": "OKX", "state": "up", "was": "cancel_only"},
-        {"event": "reconciled", "account": BOB, "closed": [], "adopted": [], "resized": ["BTC/USD"]},
+        {"event": "reconciled", "account": BOB, "closed": [], "adopted": [],
+         "resized": ["BTC/USD"]},
         {"event": "reconciled", "account": BOB, "settled_orders": 0},
         {"event": "control_request", "action": "reload", "account": BOB, "outcome": "refused"},
         {"event": "control_request", "action": "?", "outcome": "bad_request"},
@@ -151,7 +152,7 @@ def test_repeats_of_different_orders_or_symbols_are_different_alerts():
 
 def test_a_line_missing_its_fields_still_makes_a_readable_alert():
     got = found("INDEPENDENT_thread_died")
-    assert got is not None and got.text == "?: its trading thread died (?); restarted in ? s"
+    assert got is not None and got.text == "?: its trading thread died (?); restarting in ? s"
 
 
 def test_severities():
