@@ -4,6 +4,8 @@ error quotes the account's key, a pause by an operator with nija_ctl.py, and its
 
 from __future__ import annotations
 
+import socket
+
 from nija_testkit.alert_sink import AlertSink
 from nija_testkit.emulator.server import Fault
 from nija_testkit.harness import account_env, clean_env, run_ctl, start_daemon, wait_for
@@ -76,3 +78,24 @@ def test_start_a_quarantine_a_pause_and_the_stop_reach_telegram_with_no_secret(
             assert piece not in sent and piece not in log, piece
     events = {e.event for e in run.events()}
     assert "alerts_on" in events and "alert_send_failed" not in events
+
+
+def test_a_start_up_error_after_the_banner_is_told_and_nothing_is_said_stopped(tmp_path):
+    with AlertSink() as sink, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = clean_env(
+            NIJA_HTTP_PORT=str(port),  # taken: the API cannot listen, the start stops (exit 2)
+            NIJA_TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+            NIJA_TELEGRAM_CHAT_ID=CHAT,
+            NIJA_TELEGRAM_API_URL=sink.url,
+        )
+        run = start_daemon(env, tmp_path)  # no keys: the demo
+        assert run.proc.wait(timeout=60) == 2
+        texts = sink.texts()
+    assert len(texts) == 2, texts
+    assert "INFO NIJA started: DEMO (PAPER" in texts[0]
+    assert (
+        f"CRITICAL NIJA cannot start: the HTTP API cannot listen on 127.0.0.1:{port}" in (texts[1])
+    )
