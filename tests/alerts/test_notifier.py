@@ -76,7 +76,7 @@ def test_put_returns_at_once_while_telegram_hangs_and_the_webhook_still_gets_it(
     # The webhook has all three while Telegram still holds its first request.
     wait_for(lambda: len(sink.received(WEBHOOK)) == 3, 5, "the webhook's three alerts")
     assert len(sink.received(TELEGRAM)) == 1
-    assert slowest < 0.05  # a queue put, not a request
+    assert slowest < 0.5  # a queue put, not a request held by a 10 s timeout (a loaded CI)
     began = time.monotonic()
     assert not n.close(timeout=0.5)  # Telegram is still hanging: close gives up in time
     assert time.monotonic() - began < 2.0
