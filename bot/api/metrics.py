@@ -76,6 +76,7 @@ class NijaCollector(Collector):
         yield from self._cycles(accounts)
         yield from self._store(accounts)
         yield from self._venues()
+        yield from self._alerts()
 
     def _circuits(
         self,
@@ -230,6 +231,30 @@ class NijaCollector(Collector):
         for name, is_up in sorted(self.venue_up().items()):
             up.add_metric([name], 1.0 if is_up else 0.0)
         yield up
+
+    def _alerts(self) -> Iterator[Metric]:
+        """What became of the alerts (bot.alerts); nothing while alerts are off."""
+        notifier = self.sup.alerts
+        if notifier is None:
+            return
+        counts = notifier.counts()
+        sent = CounterMetricFamily(
+            "nija_alerts",
+            "Alerts per channel: sent, failed (after every attempt), dropped (its queue full).",
+            labels=["channel", "outcome"],
+        )
+        for channel, outcomes in counts.channels.items():
+            for outcome, n in outcomes.items():
+                sent.add_metric([channel, outcome], n)
+        held = CounterMetricFamily(
+            "nija_alerts_suppressed",
+            "Alerts not sent: duplicate (a repeat within the dedupe window), rate_limited, "
+            "queue_full (the notifier's queue).",
+            labels=["reason"],
+        )
+        for reason, n in counts.suppressed.items():
+            held.add_metric([reason], n)
+        yield from (sent, held)
 
 
 def _by_broker(

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.alerts.wiring import Alerts, start_alerts
 from bot.api.heartbeat import Heartbeat
 from bot.api.probes import liveness
 from bot.api.server import start_api
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         lock = DataDirLock.acquire(settings.data_dir)
     except StartupError as exc:
         return _fatal(str(exc), settings, secrets)
+    redactor = Redactor(tuple(secrets))
+    # Before anything can fail or be started: the start, a start-up error, the stop are told.
+    alerts = start_alerts(settings, redactor, clock=SYSTEM_CLOCK, log=log)
     clean = False
     try:
         code = _run(
@@ -108,8 +112,9 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
             settings,
             lock,
             trader_factory,
-            Redactor(tuple(secrets)),
+            redactor,
             lambda: read_env(args.env_file, environ),
+            alerts,
         )
         clean = True
         return code
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None, trader_factory: TraderFactory = make_tra
         return _fatal(str(exc), settings, secrets)
     finally:
         lock.release(clean=clean)  # an unexpected exception leaves the pid: "not stopped cleanly"
+        if alerts is not None:
+            alerts.close()  # after the last line worth an alert; bounded
         shutdown_logging()
 
 
@@ -129,12 +136,14 @@ def _run(
     trader_factory: TraderFactory,
     redactor: Redactor,
     reread_env: Callable[[], dict[str, str]],
+    alerts: Alerts | None = None,
 ) -> int:
     """The daemon, from its accounts to its stop; ``StartupError`` before any thread starts.
 
     ``redactor`` masks the secrets in everything the daemon writes besides the log:
     status.json, the state database, and the error texts the isolation manager keeps.
     ``reread_env`` reads the environment and .env afresh (an operator's reload).
+    ``alerts``: the running alerts, whose counts /metrics shows.
     """
     log = get_logger()
     if lock.previous_pid is not None:
@@ -175,6 +184,7 @@ def _run(
         redactor=redactor,
         read_env=reread_env,
     )
+    trader.alerts = None if alerts is None else alerts.notifier
     trader.database.open()  # an unusable database stops the start before anything runs
     _banner(log, settings, specs, demo)
     stop = threading.Event()

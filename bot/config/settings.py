@@ -10,6 +10,7 @@ Account discovery lives in ``bot.config.accounts`` and is re-exported here.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,7 +43,7 @@ __all__ = [
 # Variables whose values are secrets, by how their names end (for the log redactor).
 SECRET_NAME_ENDINGS = ("_API_KEY", "_API_SECRET", "_SECRET", "_PASSPHRASE", "_TOKEN", "_PASSWORD")
 # Settings whose values are never echoed in an error: a token, or a URL (it may carry one).
-_NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL"})
+_NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL", "NIJA_ALERT_WEBHOOK_URL", "NIJA_TELEGRAM_API_URL"})
 # The shortest NIJA_HTTP_TOKEN accepted: a guessable token guards nothing.
 MIN_HTTP_TOKEN_LENGTH = 16
 DEFAULT_HTTP_PORT = 8780
@@ -124,6 +125,34 @@ def _heartbeat_url(raw: str | None) -> str | None:
         raise ValueError("an https URL (http only on 127.0.0.1 / localhost / ::1)") from None
 
 
+def _alert_url(name: str, *, query: bool) -> Any:
+    def rule(raw: str | None) -> str | None:
+        try:
+            return None if raw is None else parse_url(name, raw, query=query)
+        except VariableError:
+            raise ValueError("an https URL (http only on 127.0.0.1 / localhost / ::1)") from None
+
+    return rule
+
+
+# A bot token as @BotFather gives it: the bot's id, a colon, 35 characters (a few spare).
+_BOT_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+# A chat's numeric id (negative for groups), or a public channel's @username.
+_CHAT_ID = re.compile(r"^-?[0-9]{1,20}$|^@[A-Za-z][A-Za-z0-9_]{3,63}$")
+
+
+def _bot_token(raw: str | None) -> str | None:
+    if raw is not None and not _BOT_TOKEN.match(raw):
+        raise ValueError("a bot token as @BotFather gives it (digits, a colon, 35 characters)")
+    return raw
+
+
+def _chat_id(raw: str | None) -> str | None:
+    if raw is not None and not _CHAT_ID.match(raw):
+        raise ValueError("a chat id like 123456789 or -1001234567890, or a @channelname")
+    return raw
+
+
 def is_loopback(host: str) -> bool:
     """True when ``host`` (an address to listen on) is reachable from this machine only."""
     if host == "localhost":
@@ -159,6 +188,12 @@ _Port = Annotated[int, BeforeValidator(_port), Field(ge=0, le=65535), _Expect("a
 _Host = Annotated[str, AfterValidator(_listen_host)]
 _Token = Annotated[str | None, AfterValidator(_token)]
 _Url = Annotated[str | None, AfterValidator(_heartbeat_url)]
+_WebhookUrl = Annotated[
+    str | None, AfterValidator(_alert_url("NIJA_ALERT_WEBHOOK_URL", query=True))
+]
+_TelegramUrl = Annotated[str, AfterValidator(_alert_url("NIJA_TELEGRAM_API_URL", query=False))]
+_BotToken = Annotated[str | None, AfterValidator(_bot_token)]
+_ChatId = Annotated[str | None, AfterValidator(_chat_id)]
 _POSITIVE = TypeAdapter(_Positive)
 
 
@@ -217,6 +252,21 @@ class Settings(BaseSettings):
     # The dead-man's switch: this URL is fetched every heartbeat_seconds while the daemon lives.
     heartbeat_url: _Url = Field(None, validation_alias="NIJA_HEARTBEAT_URL", repr=False)
     heartbeat_seconds: _Positive = Field(60.0, validation_alias="NIJA_HEARTBEAT_SECONDS")
+    # Alerts (bot.alerts): a JSON webhook and/or a Telegram chat; neither set = alerts off.
+    # Repeats of one alert within dedupe_seconds are held back, and so is any alert over
+    # alert_max_per_minute; a summary says what was.
+    alert_webhook_url: _WebhookUrl = Field(
+        None, validation_alias="NIJA_ALERT_WEBHOOK_URL", repr=False
+    )
+    telegram_bot_token: _BotToken = Field(
+        None, validation_alias="NIJA_TELEGRAM_BOT_TOKEN", repr=False
+    )
+    telegram_chat_id: _ChatId = Field(None, validation_alias="NIJA_TELEGRAM_CHAT_ID")
+    telegram_api_url: _TelegramUrl = Field(
+        "https://api.telegram.org", validation_alias="NIJA_TELEGRAM_API_URL"
+    )
+    alert_dedupe_seconds: _Positive = Field(300.0, validation_alias="NIJA_ALERT_DEDUPE_SECONDS")
+    alert_max_per_minute: _Whole = Field(12, validation_alias="NIJA_ALERT_MAX_PER_MINUTE")
 
     @classmethod
     def settings_customise_sources(
@@ -307,7 +357,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     except ValidationError as exc:
         problems[:0] = _problems(exc, variables)
     else:
-        problems += _http_problems(settings)
+        problems += _http_problems(settings) + _alert_problems(settings)
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
     return settings
@@ -322,6 +372,18 @@ def _http_problems(settings: Settings) -> list[str]:
         f"reachable from other machines; set NIJA_HTTP_TOKEN (at least {MIN_HTTP_TOKEN_LENGTH} "
         "characters) or listen on 127.0.0.1"
     ]
+
+
+def _alert_problems(settings: Settings) -> list[str]:
+    """A Telegram bot needs its chat, and a chat its bot: half of the pair sends nothing."""
+    if (settings.telegram_bot_token is None) == (settings.telegram_chat_id is None):
+        return []
+    missing, given = (
+        ("NIJA_TELEGRAM_CHAT_ID", "NIJA_TELEGRAM_BOT_TOKEN")
+        if settings.telegram_chat_id is None
+        else ("NIJA_TELEGRAM_BOT_TOKEN", "NIJA_TELEGRAM_CHAT_ID")
+    )
+    return [f"{given} is set but {missing} is not: Telegram alerts need both (or neither)"]
 
 
 def cycle_seconds_for(settings: Settings, broker: str) -> float:

@@ -67,9 +67,10 @@ def parse_bool(name: str, raw: str) -> bool:
         raise VariableError(name, f"{name} must be {BOOL_WORDS}, got {shown(raw)}") from None
 
 
-def parse_url(name: str, raw: str) -> str:
-    """An absolute https URL (plain http only for loopback hosts), without query or
-    fragment; the trailing slash is dropped.
+def parse_url(name: str, raw: str, *, query: bool = False) -> str:
+    """An absolute https URL (plain http only for loopback hosts), without fragment, and
+    without query unless ``query`` (some webhooks carry their key in it); the trailing
+    slash of a URL without query is dropped.
 
     Plain http is refused elsewhere because API keys travel in request headers.
     The value is not echoed: a URL may carry a token.
@@ -90,9 +91,9 @@ def parse_url(name: str, raw: str) -> str:
         raise bad
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise bad
-    if parts.query or parts.fragment:
+    if (parts.query and not query) or parts.fragment:
         raise bad
-    return raw.rstrip("/")
+    return raw if parts.query else raw.rstrip("/")
 
 
 def parse_symbols(name: str, raw: str, *, stocks: bool) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from bot.alerts.notifier import Notifier
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
@@ -92,6 +93,7 @@ class IndependentBrokerTrader:
         # HTTP API alike; ``read_env`` re-reads the environment and .env for a reload.
         self.operator, self.control = operator_desk(self, read_env)
         self.started_at: float | None = None  # monotonic end of start-up (readiness)
+        self.alerts: Notifier | None = None  # bot.py's, when alerts are on (its counts: /metrics)
         self.last_tick: float | None = None  # monotonic time of the last watchdog tick (liveness)
         self.funded: dict[str, FundedResult] = {}
         # Each account's client is the factories' own (one per account, across re-checks).
@@ -144,12 +146,18 @@ class IndependentBrokerTrader:
 
     def _on_health_change(self, key: str, change) -> None:
         log = self.log.warning if change.new.value != "healthy" else self.log.info
+        spec, error = self.specs.get(key), None
+        if spec is not None and change.new.value in ("failing", "quarantined"):
+            # What opened the circuit (masked by the isolation manager): its alert says it.
+            a = spec.account
+            error = self.isolation.get_account_status(a.account_type, a.account_id, a.broker)[1]
         log(
             "INDEPENDENT_health_changed",
             account=key,
             old=change.old.value,
             new=change.new.value,
             reason=change.reason,
+            error=None if error is None else error["last_error"],
         )
         worker = self.workers.get(key)
         if worker is not None:  # its own thread writes it to its own store

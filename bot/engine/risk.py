@@ -84,6 +84,17 @@ class RiskManager:
             return False
         return (start - state.equity_usd) / start >= self.params.daily_loss_limit
 
+    def daily_loss(self, state: AccountState) -> dict[str, float]:
+        """The day's loss so far, for a log line: percent lost, the limit, both equities."""
+        start = state.day_start_equity_usd or 0.0
+        lost = (start - state.equity_usd) / start if start > 0 else 0.0
+        return {
+            "loss_pct": round(100 * lost, 2),
+            "limit_pct": round(100 * self.params.daily_loss_limit, 2),
+            "equity_usd": round(state.equity_usd, 2),
+            "day_start_equity_usd": round(start, 2),
+        }
+
     def entry_block(self, state: AccountState) -> str | None:
         """Why no new entry may be opened now, or None when entries are allowed."""
         p = self.params

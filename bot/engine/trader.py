@@ -106,6 +106,7 @@ class AccountTrader:
         )
         self.exits = Exits(self.desk, store, self.rules, clock, self.log)
         self.reconciled = False
+        self._loss_halt_told: str | None = None  # the UTC day the daily loss halt was logged
 
     # -- the cycle ------------------------------------------------------------------
     def run_cycle(self) -> CycleResult:
@@ -229,6 +230,7 @@ class AccountTrader:
             entries_this_cycle=0,
             day_start_equity_usd=self._day_start_equity(equity),
         )
+        self._tell_loss_halt(state)
         blocked = self.risk.entry_block(state) or self.global_cap.held_for(self.account.key)
         if blocked:
             result.notes.append(blocked)
@@ -288,6 +290,13 @@ class AccountTrader:
         all_held = set(self.symbols()) <= held | busy
         result.no_signal = _nearest(waiting) or ("every symbol held" if all_held else "no candles")
         return 0
+
+    def _tell_loss_halt(self, state: AccountState) -> None:
+        """Once a UTC day: the daily loss limit halted new entries (``daily_loss_halt``)."""
+        day = self.clock.utc_now().date().isoformat()
+        if self._loss_halt_told != day and self.risk.daily_loss_halted(state):
+            self._loss_halt_told = day
+            self.log.warning("daily_loss_halt", day=day, **self.risk.daily_loss(state))
 
     def _day_start_equity(self, equity: float) -> float:
         day = self.clock.utc_now().date().isoformat()

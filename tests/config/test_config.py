@@ -127,6 +127,12 @@ def test_every_setting_can_be_overridden():
         "NIJA_HTTP_TOKEN": "a-token-of-20-chars!",
         "NIJA_HEARTBEAT_URL": "https://hc-ping.example/abc/",
         "NIJA_HEARTBEAT_SECONDS": "30",
+        "NIJA_ALERT_WEBHOOK_URL": "https://hooks.example/services/T0/B0/x?src=nija",
+        "NIJA_TELEGRAM_BOT_TOKEN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "NIJA_TELEGRAM_CHAT_ID": "-1001234567890",
+        "NIJA_TELEGRAM_API_URL": "http://127.0.0.1:8081/",
+        "NIJA_ALERT_DEDUPE_SECONDS": "60",
+        "NIJA_ALERT_MAX_PER_MINUTE": "5",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -160,6 +166,12 @@ def test_every_setting_can_be_overridden():
         http_token="a-token-of-20-chars!",
         heartbeat_url="https://hc-ping.example/abc",
         heartbeat_seconds=30,
+        alert_webhook_url="https://hooks.example/services/T0/B0/x?src=nija",
+        telegram_bot_token="123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        telegram_chat_id="-1001234567890",
+        telegram_api_url="http://127.0.0.1:8081",
+        alert_dedupe_seconds=60,
+        alert_max_per_minute=5,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
@@ -807,3 +819,52 @@ def test_bad_http_settings_are_named_and_secrets_never_echoed(env, problem):
     with pytest.raises(ConfigError, match=problem) as info:
         load_settings(env)
     assert "short token" not in str(info.value) and "uuid-secret" not in str(info.value)
+
+
+# ---------------------------------------------------------------- alerts
+
+BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAsecret0PALDsaw"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"NIJA_TELEGRAM_BOT_TOKEN": BOT_TOKEN},
+         "NIJA_TELEGRAM_BOT_TOKEN is set but NIJA_TELEGRAM_CHAT_ID is not: Telegram alerts "
+         r"need both \(or neither\)"),
+        ({"NIJA_TELEGRAM_CHAT_ID": "12345"},
+         "NIJA_TELEGRAM_CHAT_ID is set but NIJA_TELEGRAM_BOT_TOKEN is not"),
+        ({"NIJA_TELEGRAM_BOT_TOKEN": "my-secret-bot", "NIJA_TELEGRAM_CHAT_ID": "1"},
+         r"NIJA_TELEGRAM_BOT_TOKEN must be a bot token as @BotFather gives it .*\(value not shown\)"),
+        ({"NIJA_TELEGRAM_BOT_TOKEN": BOT_TOKEN, "NIJA_TELEGRAM_CHAT_ID": "the team"},
+         "NIJA_TELEGRAM_CHAT_ID must be a chat id like 123456789 or -1001234567890, or a "
+         "@channelname, got 'the team'"),
+        ({"NIJA_ALERT_WEBHOOK_URL": "http://hooks.example/T0/secret-path"},
+         r"NIJA_ALERT_WEBHOOK_URL must be an https URL .*\(value not shown\)"),
+        ({"NIJA_TELEGRAM_API_URL": "https://relay.example/?key=secret-path"},
+         r"NIJA_TELEGRAM_API_URL must be an https URL .*\(value not shown\)"),
+        ({"NIJA_ALERT_DEDUPE_SECONDS": "0"}, "NIJA_ALERT_DEDUPE_SECONDS must be a positive number"),
+        ({"NIJA_ALERT_MAX_PER_MINUTE": "0.5"},
+         "NIJA_ALERT_MAX_PER_MINUTE must be a whole number >= 1"),
+    ],
+)  # fmt: skip
+def test_bad_alert_settings_are_named_and_secrets_never_echoed(env, problem):
+    with pytest.raises(ConfigError, match=problem) as info:
+        load_settings(env)
+    assert "secret" not in str(info.value)
+
+
+def test_the_bot_token_is_a_secret_and_the_alert_urls_are_never_shown():
+    env = {
+        "NIJA_TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "NIJA_TELEGRAM_CHAT_ID": "@nija_alerts",
+        "NIJA_ALERT_WEBHOOK_URL": "https://hooks.example/services/T0/B0/secret?x=1",
+    }
+    settings = load_settings(env)
+    assert BOT_TOKEN in secret_values(env)  # masked in every log line, text and alert
+    assert "secret" not in repr(settings).lower() and settings.telegram_chat_id == "@nija_alerts"
+    # A URL's query is kept as given (a webhook's key may be in it); no query: no trailing /.
+    assert settings.alert_webhook_url == env["NIJA_ALERT_WEBHOOK_URL"]
+    assert load_settings({"NIJA_TELEGRAM_API_URL": "http://[::1]:8081/"}).telegram_api_url == (
+        "http://[::1]:8081"
+    )

@@ -621,16 +621,24 @@ def test_a_locked_database_is_that_accounts_failure_only(world):
 
 
 def test_the_daily_loss_limit_halts_entries_until_the_next_utc_day(world):
-    trader = world.trader()
-    store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
-    today = datetime.fromtimestamp(NOW, UTC).date().isoformat()
-    store.set_day_start_equity(today, 11_000.0)  # 10,000 now: a 9% loss today
-    store.close()
-    halted = trader.run_cycle()
-    assert halted.orders_placed == 0 and any("daily loss" in n for n in halted.notes)
-    world.clock.advance(86_400)
-    world.market.set_candles("BTC/USD", rows(cs.later(SIGNAL, 86_400)))  # the next day's
-    assert trader.run_cycle().orders_placed == 1
+    with capture_logs() as logs:  # the trader is made inside: its logger is captured
+        trader = world.trader()
+        store = Store(world.db, "user/alice/KRAKEN", clock=world.clock)
+        today = datetime.fromtimestamp(NOW, UTC).date().isoformat()
+        store.set_day_start_equity(today, 11_000.0)  # 10,000 now: a 9% loss today
+        store.close()
+        halted = trader.run_cycle()
+        assert halted.orders_placed == 0 and any("daily loss" in n for n in halted.notes)
+        world.clock.advance(60)
+        assert trader.run_cycle().orders_placed == 0  # still halted: said once a day
+        world.clock.advance(86_400)
+        world.market.set_candles("BTC/USD", rows(cs.later(SIGNAL, 86_400)))  # the next day's
+        assert trader.run_cycle().orders_placed == 1
+    # The alerts' source (bot.alerts.sources): one line, the day it happened.
+    (halt,) = [e for e in logs if e["event"] == "daily_loss_halt"]
+    assert halt["log_level"] == "warning" and halt["account"] == "user/alice/KRAKEN"
+    assert (halt["day"], halt["loss_pct"], halt["limit_pct"]) == (today, 9.09, 5.0)
+    assert (halt["equity_usd"], halt["day_start_equity_usd"]) == (10_000.0, 11_000.0)
 
 
 def test_a_refused_late_send_is_looked_up_again_not_believed(world):
