@@ -217,6 +217,8 @@ class Settings(BaseSettings):
     # The dead-man's switch: this URL is fetched every heartbeat_seconds while the daemon lives.
     heartbeat_url: _Url = Field(None, validation_alias="NIJA_HEARTBEAT_URL", repr=False)
     heartbeat_seconds: _Positive = Field(60.0, validation_alias="NIJA_HEARTBEAT_SECONDS")
+    # The per-account overrides file (bot.daemon.overrides); None: overrides.toml in data_dir.
+    overrides_file: str | None = Field(None, validation_alias="NIJA_OVERRIDES_FILE")
 
     @classmethod
     def settings_customise_sources(

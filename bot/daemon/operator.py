@@ -225,6 +225,7 @@ def operator_desk(
         Action.PAUSE: operator.pause,
         Action.RESUME: operator.resume,
         Action.RELOAD: operator.reload,
+        Action.OVERRIDES_RELOAD: sup.tunings.reload,
     }
     desk = ControlDesk(sup.data_dir, handlers, clock=sup.clock, log=sup.log, audit=operator.audit)
     return operator, desk

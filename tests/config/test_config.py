@@ -127,6 +127,7 @@ def test_every_setting_can_be_overridden():
         "NIJA_HTTP_TOKEN": "a-token-of-20-chars!",
         "NIJA_HEARTBEAT_URL": "https://hc-ping.example/abc/",
         "NIJA_HEARTBEAT_SECONDS": "30",
+        "NIJA_OVERRIDES_FILE": "/etc/nija/overrides.toml",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -160,6 +161,7 @@ def test_every_setting_can_be_overridden():
         http_token="a-token-of-20-chars!",
         heartbeat_url="https://hc-ping.example/abc",
         heartbeat_seconds=30,
+        overrides_file="/etc/nija/overrides.toml",
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
