@@ -13,6 +13,9 @@ one at a time by the desk, whether a request file or the HTTP API asked.
   cycle (an account without a thread gets its funds checked again now). Incomplete ones are
   refused, naming the variables, and the account keeps its working client. Every other
   account is untouched.
+
+The desk's one action on every account, ``overrides-reload`` (the per-account overrides
+file), is ``bot.daemon.tunings.AccountTunings.reload``.
 """
 
 from __future__ import annotations

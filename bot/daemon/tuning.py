@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from types import MappingProxyType
 from typing import Any
 
 from bot.brokers import venues
@@ -21,13 +22,12 @@ from bot.engine.trader import AccountTrader
 from bot.model import BrokerSpec
 from bot.strategy.trend_pullback import StrategyParams, get_strategy
 
-__all__ = ["AccountOverride", "Tuning", "apply_tuning", "base_tuning"]
+__all__ = ["RISK_KEYS", "AccountOverride", "Tuning", "apply_tuning", "base_tuning"]
 
 # The overrides file's risk keys and the RiskParams fields they set.
-RISK_KEYS: Mapping[str, str] = {
-    "risk_per_trade": "risk_per_trade",
-    "max_positions": "max_open_positions",
-}
+RISK_KEYS: Mapping[str, str] = MappingProxyType(
+    {"risk_per_trade": "risk_per_trade", "max_positions": "max_open_positions"}
+)
 
 
 @dataclass(frozen=True, slots=True)

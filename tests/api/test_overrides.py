@@ -175,6 +175,13 @@ def test_a_bad_section_at_start_up_holds_that_account_until_a_good_reload(tmp_pa
         assert d.get(f"/api/v1/accounts/{BOB}").json()["status"]["overrides_error"] is None
         (problem,) = d.sup.get_multi_broker_status()["overrides_file"]["problems"]
         assert f"[{ALICE}] max_positions" in problem
+        # New credentials build her a new trader in her thread: it is held all the same.
+        rotated = "TkVXQUxJQ0VTRUNSRVQwM05FV0FMSUNFU0VDUkVUMDM="
+        d.env["KRAKEN_USER_ALICE_API_SECRET"] = rotated
+        assert d.post(f"/api/v1/accounts/{ALICE}/reload").status_code == 200
+        wait_for(lambda: d.built[-1].credentials.api_secret == rotated, what="alice's new client")
+        cycles_later(d, ALICE)
+        assert no_signal(d, ALICE) == held and entries(d, ALICE) == []
 
         write(tmp_path, '["user/alice/KRAKEN"]\nmax_positions = 1\n')
         answer = d.post("/api/v1/overrides/reload").json()
