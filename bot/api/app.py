@@ -27,7 +27,7 @@ from bot.api.metrics import VenueUp, metrics_registry
 from bot.api.probes import liveness, readiness
 from bot.api.token import ApiToken
 from bot.api.views import AccountViews, VenueHealth
-from bot.daemon.control import Action, Outcome, parse_account_key
+from bot.daemon.control import ACCOUNT_ACTIONS, ALL_ACCOUNTS, Action, Outcome, parse_account_key
 from bot.errors import describe
 from bot.store.pnl import PnlReport, parse_days, pnl_csv, pnl_document
 from bot.store.writer import StoreError
@@ -45,7 +45,7 @@ _STATUS_OF = {
     Outcome.REFUSED: 422,
     Outcome.FAILED: 500,
 }
-_ACTIONS = ", ".join(a.value for a in Action)
+_ACTIONS = ", ".join(a.value for a in ACCOUNT_ACTIONS)
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 _KEY_HELP = "an account key is type/id/BROKER, e.g. /api/v1/accounts/user/alice/KRAKEN"
 
@@ -133,7 +133,7 @@ class _Api:
         if isinstance(key, Response):
             return key
         action = request.path_params["action"]
-        if action not in {a.value for a in Action}:
+        if action not in ACCOUNT_ACTIONS:
             return _error(404, f"no action {action!r}: the actions are {_ACTIONS}")
         result = self.sup.control.perform(
             action, key, f"http:{self.token.id}", client=_client(request)
@@ -159,7 +159,7 @@ class _Api:
             return _error(405, f"{request.method} is not allowed here: GET the account, or POST "
                           f"one of its actions ({_ACTIONS}) at .../{{action}}")  # fmt: skip
         if len(parts) == 4 and parse_account_key("/".join(parts[:3])) is not None:
-            if parts[3] in {a.value for a in Action}:
+            if parts[3] in ACCOUNT_ACTIONS:
                 return _error(405, f"{parts[3]} is an action: POST it")
             return _error(404, f"no action {parts[3]!r}: the actions are {_ACTIONS}")
         return _error(400, f"malformed account key {rest!r}: {_KEY_HELP}")
@@ -197,6 +197,28 @@ class _Api:
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
         return JSONResponse(self.sup.redactor.mask_data(pnl_document(report)))
+
+    # -- the per-account overrides file (bot.daemon.tunings) ------------------------------------
+    def overrides(self, _request: Request) -> Response:
+        return JSONResponse(self.sup.redactor.mask_data(self.sup.tunings.document()))
+
+    def overrides_reload(self, request: Request) -> Response:
+        """Apply the whole file or nothing: 200 with each account's outcome, 422 naming
+        every problem (each account keeps its settings)."""
+        action = Action.OVERRIDES_RELOAD.value
+        result = self.sup.control.perform(
+            action, ALL_ACCOUNTS, f"http:{self.token.id}", client=_client(request)
+        )
+        status = _STATUS_OF[result.outcome]
+        body: dict[str, Any] = {
+            "action": action,
+            "outcome": result.outcome.value,
+            "message": result.message,
+        }
+        body |= result.details or {}
+        if not result.ok:
+            body |= {"error": result.message, "status": status}
+        return JSONResponse(self.sup.redactor.mask_data(body), status_code=status)
 
     def _key(self, request: Request) -> str | Response:
         p = request.path_params
@@ -252,5 +274,9 @@ def build_app(
         Route(f"{API_PREFIX}/accounts/{{rest:path}}", api.guarded(api.malformed), methods=_ANY),
         Route(f"{API_PREFIX}/venues", api.guarded(api.venues)),
         Route(f"{API_PREFIX}/pnl", api.guarded(api.pnl)),
+        Route(f"{API_PREFIX}/overrides", api.guarded(api.overrides)),
+        Route(
+            f"{API_PREFIX}/overrides/reload", api.guarded(api.overrides_reload), methods=["POST"]
+        ),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

@@ -4,6 +4,7 @@
     python3 nija_ctl.py pause user/bob/KRAKEN      # no new entries; exits and stops go on
     python3 nija_ctl.py resume user/bob/KRAKEN
     python3 nija_ctl.py reload user/bob/KRAKEN     # re-read its keys from the env and .env
+    python3 nija_ctl.py overrides-reload           # apply the per-account overrides file
 
 The request goes through the data directory's control folder (``bot.daemon.control``):
 the daemon's watchdog performs it within about a second, through the same control desk
@@ -28,6 +29,7 @@ from bot.cli.statusfile import pid_alive
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import load_settings, secret_values
 from bot.daemon.control import (
+    ALL_ACCOUNTS,
     Action,
     Outcome,
     parse_account_key,
@@ -49,14 +51,18 @@ EXIT_CODES_HELP = """actions:
   resume ACCOUNT  lift a pause
   reload ACCOUNT  re-read the account's keys from the environment and .env and rebuild
                   its broker client; incomplete keys are refused and it keeps the old ones
+  overrides-reload
+                  apply the per-account overrides file (NIJA_OVERRIDES_FILE, default
+                  <NIJA_DATA_DIR>/overrides.toml) to every account from its next cycle;
+                  a file with any problem is refused whole and nothing changes
 
 exit codes:
   0  done
   1  needs attention: no daemon is running on NIJA_DATA_DIR, it did not answer in time,
      or the action failed (see nija.log)
   2  configuration or usage error: a bad setting, an unreadable .env, a malformed
-     account key, an account the running daemon does not have, or a reload whose new
-     keys are incomplete
+     account key, an account the running daemon does not have, a reload whose new
+     keys are incomplete, or an overrides file with a problem (each one is named)
 With --json, stdout is one JSON object whatever happens (an error also has "error").
 An unexpected failure of this command exits 1 with its traceback on stderr.
 """
@@ -94,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in helps.items():
         sub = actions.add_parser(action.value, help=text)
         sub.add_argument("account", help="the account key, e.g. user/bob/KRAKEN")
+    actions.add_parser(
+        Action.OVERRIDES_RELOAD.value, help="apply the per-account overrides file, all or nothing"
+    )
     return parser
 
 
@@ -126,7 +135,8 @@ def main(
     """Send one request to the daemon on NIJA_DATA_DIR and print its answer; the exit code."""
     args = parse_args(_parser(), argv)  # a usage error exits 2 (in JSON too with --json)
     action = Action(args.action)
-    report = _Report(args.json, Redactor(), action=action.value, account=args.account)
+    account = getattr(args, "account", ALL_ACCOUNTS)  # overrides-reload: every account
+    report = _Report(args.json, Redactor(), action=action.value, account=account)
     try:
         return _main(args, action, report, environ, clock)
     except Exception as exc:
@@ -146,7 +156,7 @@ def _main(
         settings = load_settings(env)
     except ConfigError as exc:
         return report.finish(EXIT_CONFIG, f"configuration error: {exc}")
-    key = parse_account_key(args.account)
+    key = ALL_ACCOUNTS if action is Action.OVERRIDES_RELOAD else parse_account_key(args.account)
     if key is None:
         problem = (
             f"{args.account!r} is not an account key: use type/id/BROKER, e.g. user/bob/KRAKEN"
@@ -181,6 +191,11 @@ def _main(
             )
         time.sleep(_POLL_SECONDS)
     code = _CODES[result.outcome]
+    if result.details is not None:  # an action on every account: what it did to each
+        return report.finish(
+            code, _per_account(action, result.details),
+            outcome=result.outcome.value, **result.details,
+        )  # fmt: skip
     return report.finish(
         code,
         f"{action.value} {key}: {result.message}",
@@ -188,6 +203,19 @@ def _main(
         before=result.before,
         after=result.after,
     )
+
+
+def _per_account(action: Action, details: Mapping[str, Any]) -> str:
+    """What an action on every account did: its summary, each problem, each account's outcome."""
+    lines = [f"{action.value}: {details.get('summary', '')}"]
+    lines += [f"  error: {error}" for error in details.get("errors", [])]
+    for key, answer in details.get("accounts", {}).items():
+        changes = answer.get("changes") or []
+        why = f" ({'; '.join(changes)})" if changes else ""
+        if answer.get("errors"):
+            why = f" (its settings kept; {len(answer['errors'])} of the errors above are its own)"
+        lines.append(f"  {key}: {answer.get('outcome')}{why}")
+    return "\n".join(lines)
 
 
 def run() -> None:

@@ -267,6 +267,8 @@ class Settings(BaseSettings):
     )
     alert_dedupe_seconds: _Positive = Field(300.0, validation_alias="NIJA_ALERT_DEDUPE_SECONDS")
     alert_max_per_minute: _Whole = Field(12, validation_alias="NIJA_ALERT_MAX_PER_MINUTE")
+    # The per-account overrides file (bot.daemon.overrides); None: overrides.toml in data_dir.
+    overrides_file: str | None = Field(None, validation_alias="NIJA_OVERRIDES_FILE")
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,8 @@ from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
 
 __all__ = [
+    "ACCOUNT_ACTIONS",
+    "ALL_ACCOUNTS",
     "CONTROL_DIR",
     "REQUEST_TTL_SECONDS",
     "Action",
@@ -63,6 +65,13 @@ class Action(StrEnum):
     PAUSE = "pause"  # no new entries; exits, stops and order checks go on; kept over restarts
     RESUME = "resume"  # lift a pause
     RELOAD = "reload"  # re-read the account's credentials and rebuild its broker client
+    # Re-read the per-account overrides file (bot.daemon.overrides); for every account at once.
+    OVERRIDES_RELOAD = "overrides-reload"
+
+
+# The actions on one account (the others are the daemon's: their account is ALL_ACCOUNTS).
+ACCOUNT_ACTIONS = (Action.RESET, Action.PAUSE, Action.RESUME, Action.RELOAD)
+ALL_ACCOUNTS = "*"
 
 
 class Outcome(StrEnum):
@@ -88,13 +97,15 @@ class ControlRequest:
 
 @dataclass(frozen=True)
 class ControlResult:
-    """The daemon's answer to one request (``before``/``after``: the account's health)."""
+    """The daemon's answer to one request (``before``/``after``: the account's health;
+    ``details``: what an action on every account did to each, as JSON)."""
 
     outcome: Outcome
     account: str
     message: str
     before: str | None = None
     after: str | None = None
+    details: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -141,7 +152,12 @@ def take_result(data_dir: str | Path, request: ControlRequest) -> ControlResult 
         return None
     path.unlink(missing_ok=True)
     return ControlResult(
-        Outcome(raw["outcome"]), raw["account"], raw["message"], raw.get("before"), raw.get("after")
+        Outcome(raw["outcome"]),
+        raw["account"],
+        raw["message"],
+        raw.get("before"),
+        raw.get("after"),
+        raw.get("details"),
     )
 
 

@@ -13,6 +13,9 @@ one at a time by the desk, whether a request file or the HTTP API asked.
   cycle (an account without a thread gets its funds checked again now). Incomplete ones are
   refused, naming the variables, and the account keeps its working client. Every other
   account is untouched.
+
+The desk's one action on every account, ``overrides-reload`` (the per-account overrides
+file), is ``bot.daemon.tunings.AccountTunings.reload``.
 """
 
 from __future__ import annotations
@@ -225,6 +228,7 @@ def operator_desk(
         Action.PAUSE: operator.pause,
         Action.RESUME: operator.resume,
         Action.RELOAD: operator.reload,
+        Action.OVERRIDES_RELOAD: sup.tunings.reload,
     }
     desk = ControlDesk(sup.data_dir, handlers, clock=sup.clock, log=sup.log, audit=operator.audit)
     return operator, desk

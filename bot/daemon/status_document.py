@@ -23,9 +23,13 @@ def account_entry(
     interval_seconds: float,
     venue_state: str | None = None,
     paused: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    overrides_error: str | None = None,
 ) -> dict[str, Any]:
     """One account's entry; ``snap`` is None before its thread ever ran; ``paused`` says
-    since when and by whom an operator paused its entries (None: not paused)."""
+    since when and by whom an operator paused its entries (None: not paused);
+    ``overrides``: its per-account overrides in force (None: the global settings), and
+    ``overrides_error`` why they could not be applied (its entries are held meanwhile)."""
     return {
         "account_type": spec.account.account_type,
         "account_id": spec.account.account_id,
@@ -65,6 +69,8 @@ def account_entry(
         # or post_only.
         "venue_state": venue_state,
         "paused": paused,
+        "overrides": overrides,
+        "overrides_error": overrides_error,
     }
 
 

@@ -28,6 +28,7 @@ from bot.daemon.funded import FundedChecker, FundedResult
 from bot.daemon.operator import operator_desk
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter, write_interval
 from bot.daemon.status_document import account_entry, log_summary
+from bot.daemon.tunings import AccountTunings
 from bot.daemon.venue_watch import VenueWatch
 from bot.daemon.wiring import (
     BrokerFactories,
@@ -89,6 +90,8 @@ class IndependentBrokerTrader:
         self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}
+        # Each account's risk and strategy settings: the per-account overrides file's.
+        self.tunings = AccountTunings(settings, self.specs, clock=clock, log=self.log)
         # Operator actions, one at a time through the control desk, for nija_ctl.py and the
         # HTTP API alike; ``read_env`` re-reads the environment and .env for a reload.
         self.operator, self.control = operator_desk(self, read_env)
@@ -174,6 +177,7 @@ class IndependentBrokerTrader:
         """
         self.database.open()
         self.operator.restore()  # stored pauses hold before any thread can enter a position
+        self.tunings.load()  # and each account's overrides are in force at its first cycle
         self.status.write_now()
         self.status.start()
         self.venues.start()
@@ -265,6 +269,7 @@ class IndependentBrokerTrader:
             max_cycles=1 if self.once else None,
             log=log,
             redactor=self.redactor,
+            tuning=lambda: self.tunings.get(key),
         )
         self.workers[key] = worker
         thread = worker.start()
@@ -443,6 +448,7 @@ class IndependentBrokerTrader:
             "config_errors": [
                 {"account": e.account, "error": e.message} for e in self.config_errors
             ],
+            "overrides_file": self.tunings.file_document(),
             "isolation_report": self.isolation.get_isolation_report(),
         }
 
@@ -457,6 +463,8 @@ class IndependentBrokerTrader:
             interval_seconds=interval_for(self.settings, spec),
             venue_state=self.venues.state_of(spec.account.broker),
             paused=self.operator.pause_document(key),
+            overrides=self.tunings.account_document(key),
+            overrides_error=self.tunings.account_error(key),
         )
 
     def log_multi_broker_status(self) -> None:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.brokers import venues
 from bot.brokers.base import Broker
 from bot.brokers.budget import Budgets
 from bot.brokers.factory import create_public_broker, create_trading_broker
@@ -20,12 +19,13 @@ from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.settings import Settings, cycle_seconds_for
 from bot.daemon.clients import VenueClients
-from bot.engine.risk import GlobalPositionCap, RiskManager, RiskParams
+from bot.daemon.tuning import base_tuning
+from bot.engine.risk import GlobalPositionCap, RiskManager
 from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager, CircuitBreakerConfig
 from bot.model import BrokerSpec
 from bot.store.writer import Store
-from bot.strategy.trend_pullback import StrategyParams, get_strategy
+from bot.strategy.trend_pullback import get_strategy
 from bot.venue.health import VenueHealth
 from bot.venue.hub import Venue, VenueHub
 from bot.venue.market import DEFAULT_SETTLE_SECONDS, VenueMarket
@@ -171,18 +171,13 @@ def make_trader(
     gated by its venue's health (shared with the venue's other accounts)."""
     if isinstance(broker, PaperBroker):
         restore_paper_wallet(broker, store, settings.paper_balance_usd)
-    strategy = get_strategy(settings.strategy, StrategyParams(timeframe=settings.timeframe))
-    risk = RiskManager(
-        RiskParams(
-            min_balance_usd=settings.min_balance_usd,
-            min_order_usd=venues.venue(spec.account.broker).min_order_usd,
-        )
-    )
+    # The global settings; its worker applies the account's overrides (bot.daemon.tuning).
+    base = base_tuning(settings, spec)
     return AccountTrader(
         spec.account,
         broker,
-        strategy,
-        risk,
+        get_strategy(base.strategy_name, base.strategy),
+        RiskManager(base.risk),
         store,
         isolation,
         clock,

@@ -17,6 +17,7 @@ from enum import StrEnum
 import structlog
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.daemon.tuning import Tuning, apply_tuning
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
 from bot.isolation.latency import CYCLE_BUCKETS, Latency
@@ -65,7 +66,9 @@ class AccountWorker:
     """Runs ``AccountTrader.run_cycle`` every ``interval`` seconds in thread ``trader-<key>``.
 
     ``build(store)`` makes the account's trader inside the thread, so the broker
-    client and the SQLite connection belong to that thread alone.
+    client and the SQLite connection belong to that thread alone. ``tuning()`` is the
+    account's current risk and strategy settings (its overrides), applied by this thread
+    before the next cycle whenever the daemon swaps in a new one.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class AccountWorker:
         max_cycles: int | None = None,
         log=None,
         redactor: Redactor | None = None,
+        tuning: Callable[[], Tuning | None] | None = None,
     ) -> None:
         self.spec = spec
         self.key = spec.account.key
@@ -112,6 +116,8 @@ class AccountWorker:
         self._rebuild = threading.Event()  # an operator reloaded its credentials
         self.reconciled = False  # its trader has reconciled with the venue (readiness)
         self.cycle_times = Latency(CYCLE_BUCKETS)  # for the metrics
+        self._tuning = tuning
+        self._tuned: Tuning | None = None  # applied to this thread's trader; None: built anew
 
     # -- control (main thread) -----------------------------------------------------
     def start(self) -> threading.Thread:
@@ -156,9 +162,11 @@ class AccountWorker:
         try:
             store = self._open_store(self.key)
             trader = self._build(store)
+            self._tuned = None
             while not self.stop_event.is_set():
                 if self._rebuild.is_set():
                     trader = self._rebuilt(trader, store)
+                self._retune(trader)
                 self._one_cycle(trader)
                 self._write_health_events(store)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
@@ -191,8 +199,23 @@ class AccountWorker:
         except Exception as exc:  # the old client is dropped either way
             self.log.warning("broker_close_failed", error=describe(exc, redactor=self.redactor))
         self.reconciled = False
+        self._tuned = None  # built with the global settings: its tuning is applied again
         self.log.info("account_reloaded", note="new broker client; reconciling at this cycle")
         return new
+
+    def _retune(self, trader: AccountTrader) -> None:
+        """Apply the account's tuning when the daemon has swapped in a new one (between two
+        cycles: the cycle that starts next is the first to use it)."""
+        tuning = self._tuning() if self._tuning is not None else None
+        if tuning is None or tuning is self._tuned:
+            return
+        built = self._tuned is None  # a new trader has the global settings already
+        self._tuned = tuning
+        if built and tuning.is_base:
+            return
+        apply_tuning(trader, tuning)
+        overrides = tuning.override.document() if tuning.override else None
+        self.log.info("overrides_applied", overrides=overrides, entries_held=tuning.held)
 
     def _one_cycle(self, trader: AccountTrader) -> None:
         self._started = self._clock.monotonic()

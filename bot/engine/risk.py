@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from bot.engine.holdings import smallest_entry
 from bot.model import MarketRules
@@ -31,6 +31,15 @@ class RiskParams:
     min_balance_usd: float = 10.0  # below this equity the account only manages exits
 
     def __post_init__(self) -> None:
+        # The type first: the limits below would take 2.5 positions, True, or a NaN floor.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{f.name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{f.name} must be finite, got {value!r}")
+            if f.type in ("int", int) and not isinstance(value, int):
+                raise ValueError(f"{f.name} must be a whole number, got {value!r}")
         for name in (
             "risk_per_trade",
             "max_position_fraction",
@@ -74,8 +83,11 @@ class Sizing:
 class RiskManager:
     """Sizing and limits for one account."""
 
-    def __init__(self, params: RiskParams | None = None) -> None:
+    def __init__(self, params: RiskParams | None = None, *, held: str | None = None) -> None:
+        """``held``: why this account opens no new position at all (e.g. its per-account
+        overrides could not be applied); exits are never held."""
         self.params = params or RiskParams()
+        self.held = held
 
     def daily_loss_halted(self, state: AccountState) -> bool:
         """True when the day's loss reached the limit: no new entries until the next UTC day."""
@@ -98,6 +110,8 @@ class RiskManager:
     def entry_block(self, state: AccountState) -> str | None:
         """Why no new entry may be opened now, or None when entries are allowed."""
         p = self.params
+        if self.held:
+            return self.held
         if state.equity_usd < p.min_balance_usd:
             return f"equity ${state.equity_usd:.2f} below the funded minimum: exits only"
         if self.daily_loss_halted(state):

@@ -37,7 +37,11 @@ class StrategyParams:
     fallback_stop_fraction: float = 0.05  # adopted holdings when no ATR can be computed
 
     def __post_init__(self) -> None:
-        timeframe_seconds(self.timeframe)  # raises ValueError on a bad timeframe
+        # NIJA_TIMEFRAME's rule too: a candle of a whole number of minutes, hours or days.
+        if not isinstance(self.timeframe, str) or timeframe_seconds(self.timeframe) <= 0:
+            raise ValueError(
+                f"timeframe must be a timeframe like 1m, 5m, 1h, 1d, got {self.timeframe!r}"
+            )
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "timeframe":

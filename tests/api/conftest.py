@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import requests
 import structlog
 
 from bot.api.server import ApiServer, start_api
-from bot.brokers.paper.broker import PaperBroker
+from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_accounts, load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
@@ -40,9 +40,15 @@ wait_for = partial(harness.wait_for, timeout=10.0, what="condition", interval=0.
 
 
 class ApiDaemon:
-    """A running supervisor and its API; ``env`` is what a reload re-reads."""
+    """A running supervisor and its API; ``env`` is what a reload re-reads. ``market(clock)``:
+    the market data every account reads and fills from (default: the synthetic market)."""
 
-    def __init__(self, tmp_path: Path, **settings: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        market: Callable[[FakeClock], MarketData] | None = None,
+        **settings: str,
+    ) -> None:
         self.env: dict[str, str] = (
             dict(KEYS)
             | {
@@ -57,13 +63,14 @@ class ApiDaemon:
         )
         self.settings = load_settings(self.env)
         self.clock = FakeClock()
+        self.market = market or (lambda _clock: SyntheticMarket(SYMBOLS, seed=1))
         self.redactor = Redactor(tuple(v for k, v in KEYS.items() if k.endswith("SECRET")))
         self.isolation = AccountIsolationManager(clock=self.clock, redactor=self.redactor)
         self.built: list[BrokerSpec] = []  # every trading client built, in order
         factories = BrokerFactories(
             venue=self.paper,
             trading=self.trading,
-            public=lambda specs: SyntheticMarket(SYMBOLS, seed=1),  # the venue's shared data
+            public=lambda specs: self.market(self.clock),  # the venue's shared data
         )
         specs = load_accounts(self.env, self.settings).specs
         assert [s.account.key for s in specs] == [ALICE, BOB]
@@ -79,9 +86,8 @@ class ApiDaemon:
         )
         self.api: ApiServer | None = None
 
-    @staticmethod
-    def paper(spec: BrokerSpec) -> PaperBroker:
-        return PaperBroker(spec, SyntheticMarket(SYMBOLS, seed=1), starting_usd=10_000.0)
+    def paper(self, spec: BrokerSpec) -> PaperBroker:
+        return PaperBroker(spec, self.market(self.clock), starting_usd=10_000.0)
 
     def trading(self, spec: BrokerSpec, market: object = None) -> PaperBroker:
         self.built.append(spec)

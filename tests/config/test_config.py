@@ -133,6 +133,7 @@ def test_every_setting_can_be_overridden():
         "NIJA_TELEGRAM_API_URL": "http://127.0.0.1:8081/",
         "NIJA_ALERT_DEDUPE_SECONDS": "60",
         "NIJA_ALERT_MAX_PER_MINUTE": "5",
+        "NIJA_OVERRIDES_FILE": "/etc/nija/overrides.toml",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -172,6 +173,7 @@ def test_every_setting_can_be_overridden():
         telegram_api_url="http://127.0.0.1:8081",
         alert_dedupe_seconds=60,
         alert_max_per_minute=5,
+        overrides_file="/etc/nija/overrides.toml",
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.

@@ -81,6 +81,31 @@ def test_bad_stops_and_params_are_refused():
             RiskParams(**bad)
 
 
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ({"max_open_positions": 2.5}, "max_open_positions must be a whole number, got 2.5"),
+        ({"max_open_positions": True}, "max_open_positions must be a number, got True"),
+        ({"risk_per_trade": "0.01"}, "risk_per_trade must be a number, got '0.01'"),
+        ({"min_order_usd": float("nan")}, "min_order_usd must be finite, got nan"),
+        ({"min_balance_usd": float("inf")}, "min_balance_usd must be finite, got inf"),
+    ],
+)
+def test_params_of_the_wrong_kind_are_refused_with_their_name(bad, words):
+    # An overrides file gives what TOML reads: 2.5 positions or "0.01" must not slip through.
+    with pytest.raises(ValueError) as err:
+        RiskParams(**bad)
+    assert str(err.value) == words
+
+
+def test_a_held_account_takes_no_entry_and_says_why():
+    held = RiskManager(held="no new entries: its overrides could not be applied")
+    assert held.entry_block(state()) == "no new entries: its overrides could not be applied"
+    sizing = held.size_entry(state(), price=100.0, stop=95.0)
+    assert not sizing.ok and sizing.reason.startswith("no new entries")
+    assert RiskManager().size_entry(state(), price=100.0, stop=95.0).ok
+
+
 def test_global_cap_counts_reservations_and_syncs_to_the_truth():
     cap = GlobalPositionCap(3)
     assert cap.try_reserve("a") and cap.try_reserve("a") and cap.try_reserve("b")

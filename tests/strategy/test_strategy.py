@@ -444,6 +444,8 @@ def test_intent_and_params_are_frozen():
         {"volume_window": True},
         {"history": 49},  # fewer than EMA50 needs
         {"timeframe": "5x"},
+        {"timeframe": "0m"},  # NIJA_TIMEFRAME's rule: a candle of some length
+        {"timeframe": 5},
     ],
     ids=str,
 )
