@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, get_args
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -42,7 +43,9 @@ __all__ = [
 # Variables whose values are secrets, by how their names end (for the log redactor).
 SECRET_NAME_ENDINGS = ("_API_KEY", "_API_SECRET", "_SECRET", "_PASSPHRASE", "_TOKEN", "_PASSWORD")
 # Settings whose values are never echoed in an error: a token, or a URL (it may carry one).
-_NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL"})
+_NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL", "NIJA_DATABASE_URL"})
+# URLs that may hold a password: the whole value and the password are secrets.
+_SECRET_URLS = ("NIJA_DATABASE_URL",)
 # The shortest NIJA_HTTP_TOKEN accepted: a guessable token guards nothing.
 MIN_HTTP_TOKEN_LENGTH = 16
 DEFAULT_HTTP_PORT = 8780
@@ -124,6 +127,15 @@ def _heartbeat_url(raw: str | None) -> str | None:
         raise ValueError("an https URL (http only on 127.0.0.1 / localhost / ::1)") from None
 
 
+def _database_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    from bot.store.pg import parse_database_url  # psycopg is loaded only when it is used
+
+    parse_database_url(raw)  # ValueError says what is wrong, without the value
+    return raw
+
+
 def is_loopback(host: str) -> bool:
     """True when ``host`` (an address to listen on) is reachable from this machine only."""
     if host == "localhost":
@@ -159,6 +171,7 @@ _Port = Annotated[int, BeforeValidator(_port), Field(ge=0, le=65535), _Expect("a
 _Host = Annotated[str, AfterValidator(_listen_host)]
 _Token = Annotated[str | None, AfterValidator(_token)]
 _Url = Annotated[str | None, AfterValidator(_heartbeat_url)]
+_DatabaseUrl = Annotated[str | None, AfterValidator(_database_url)]
 _POSITIVE = TypeAdapter(_Positive)
 
 
@@ -217,6 +230,9 @@ class Settings(BaseSettings):
     # The dead-man's switch: this URL is fetched every heartbeat_seconds while the daemon lives.
     heartbeat_url: _Url = Field(None, validation_alias="NIJA_HEARTBEAT_URL", repr=False)
     heartbeat_seconds: _Positive = Field(60.0, validation_alias="NIJA_HEARTBEAT_SECONDS")
+    # The state store on PostgreSQL (postgresql://user:password@host:5432/db); unset: the
+    # SQLite file in NIJA_DATA_DIR. A secret: it may hold the password.
+    database_url: _DatabaseUrl = Field(None, validation_alias="NIJA_DATABASE_URL", repr=False)
 
     @classmethod
     def settings_customise_sources(
@@ -335,9 +351,14 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     Secrets are the values of variables whose names end in one of
     ``SECRET_NAME_ENDINGS``. Each value is listed as set, trimmed, and with literal
     ``\\n`` turned into newlines (the form a Coinbase PEM takes once loaded),
-    with and without its final newline.
+    with and without its final newline. ``NIJA_DATABASE_URL`` is one, and so is the
+    password inside it (as written and decoded), and libpq's ``PGPASSWORD``.
     """
     found: set[str] = set()
+    for name in (*_SECRET_URLS, "PGPASSWORD"):
+        if raw := (env.get(name) or "").strip():
+            found.add(raw)
+            found.update(_url_passwords(raw))
     for name, raw in env.items():
         if not raw or not name.upper().endswith(SECRET_NAME_ENDINGS):
             continue
@@ -346,3 +367,13 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
             if variant:
                 found.add(variant)
     return sorted(found, key=lambda v: (-len(v), v))
+
+
+def _url_passwords(raw: str) -> set[str]:
+    """The password in a URL (``user:password@`` or ``?password=``), as written and decoded."""
+    try:
+        parts = urlsplit(raw)
+        written = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    except ValueError:
+        return set()
+    return {v for pw in written for v in (pw, unquote(pw)) if v}

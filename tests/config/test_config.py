@@ -127,6 +127,7 @@ def test_every_setting_can_be_overridden():
         "NIJA_HTTP_TOKEN": "a-token-of-20-chars!",
         "NIJA_HEARTBEAT_URL": "https://hc-ping.example/abc/",
         "NIJA_HEARTBEAT_SECONDS": "30",
+        "NIJA_DATABASE_URL": "postgresql://nija:pw@db.example:5432/nija",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -160,6 +161,7 @@ def test_every_setting_can_be_overridden():
         http_token="a-token-of-20-chars!",
         heartbeat_url="https://hc-ping.example/abc",
         heartbeat_seconds=30,
+        database_url="postgresql://nija:pw@db.example:5432/nija",
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
@@ -807,3 +809,29 @@ def test_bad_http_settings_are_named_and_secrets_never_echoed(env, problem):
     with pytest.raises(ConfigError, match=problem) as info:
         load_settings(env)
     assert "short token" not in str(info.value) and "uuid-secret" not in str(info.value)
+
+
+# ---------------------------------------------------------------- NIJA_DATABASE_URL
+
+
+def test_the_database_url_and_its_password_are_secrets():
+    url = "postgresql://nija:FAKE-DB-PW%40x@db.example:5432/nija?sslmode=require"
+    values = secret_values({"NIJA_DATABASE_URL": url, "PGPASSWORD": "FAKE-PG-PW"})
+    assert {url, "FAKE-DB-PW%40x", "FAKE-DB-PW@x", "FAKE-PG-PW"} <= set(values)
+    query = "postgresql://db.example/nija?user=nija&password=FAKE-QUERY-PW"
+    assert "FAKE-QUERY-PW" in secret_values({"NIJA_DATABASE_URL": query})
+    assert "FAKE-DB-PW" not in repr(load_settings({"NIJA_DATABASE_URL": url}))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://nija:FAKE-DB-PW@db.example/nija",
+        "postgresql://nija:FAKE-DB-PW@db.example:port/nija",
+        "postgresql://nija:FAKE DB-PW@db.example/nija",
+    ],
+)
+def test_a_bad_database_url_is_named_and_never_echoed(url):
+    with pytest.raises(ConfigError, match="NIJA_DATABASE_URL must be a") as info:
+        load_settings({"NIJA_DATABASE_URL": url})
+    assert "FAKE" not in str(info.value) and "(value not shown)" in str(info.value)
