@@ -4,7 +4,8 @@
 ``postgres`` on 127.0.0.1 and a free port (its unix socket in that directory too), with
 durability off (fsync, synchronous commit: a test's data is worth nothing after it). The
 superuser ``nija`` has a random password, which TCP connections must give (SCRAM), so a
-URL with a password is what the tests use. Run as root, the server runs as the user
+URL with a password is what the tests use. ``durable=True`` keeps PostgreSQL's own
+defaults (fsync, synchronous commit) for measurements (``scripts/bench_store.py``). Run as root, the server runs as the user
 ``postgres`` (Debian's package creates it), else ``nobody``: initdb refuses root.
 ``new_schema()`` gives each test a schema of its own (a URL whose ``search_path`` is it);
 ``stop()`` ends the server (the process this started, by its id) and removes the directory.
@@ -82,8 +83,9 @@ def _server_user() -> pwd.struct_passwd | None:
 class PostgresServer:
     """One throwaway server; ``start()`` it, ``stop()`` it."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.password = secrets.token_hex(16)
         self.port = 0
         self.root: Path | None = None
@@ -128,13 +130,14 @@ class PostgresServer:
     def _launch(self, port: int | None = None) -> None:
         assert self.root is not None
         self.port = port or _free_port()
+        fast = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+        settings = [*([] if self.durable else fast), "max_connections=200"]
         log = (self.root / "server.log").open("ab")
         self._proc = subprocess.Popen(
             [
                 str(self.bin_dir / "postgres"), "-D", str(self.root / "data"),
                 "-k", str(self.root), "-h", "127.0.0.1", "-p", str(self.port),
-                "-c", "fsync=off", "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off", "-c", "max_connections=200",
+                *(arg for setting in settings for arg in ("-c", setting)),
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             **self._as_server_user(),  # type: ignore[arg-type]
