@@ -44,7 +44,9 @@ __all__ = [
 SECRET_NAME_ENDINGS = ("_API_KEY", "_API_SECRET", "_SECRET", "_PASSPHRASE", "_TOKEN", "_PASSWORD")
 # Settings whose values are never echoed in an error: a token, or a URL (it may carry one).
 _NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL", "NIJA_DATABASE_URL"})
-# URLs that may hold a password: the whole value and the password are secrets.
+# URLs that may hold a password: the password is a secret (the rest, host and database,
+# is what messages must name; as a secret, the URL's first 8 characters would mask every
+# "postgresql" in the log, since the redactor masks any leading piece of a secret).
 _SECRET_URLS = ("NIJA_DATABASE_URL",)
 # The shortest NIJA_HTTP_TOKEN accepted: a guessable token guards nothing.
 MIN_HTTP_TOKEN_LENGTH = 16
@@ -351,14 +353,14 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     Secrets are the values of variables whose names end in one of
     ``SECRET_NAME_ENDINGS``. Each value is listed as set, trimmed, and with literal
     ``\\n`` turned into newlines (the form a Coinbase PEM takes once loaded),
-    with and without its final newline. ``NIJA_DATABASE_URL`` is one, and so is the
-    password inside it (as written and decoded), and libpq's ``PGPASSWORD``.
+    with and without its final newline. The password in ``NIJA_DATABASE_URL`` is one
+    (as written and decoded), and so is libpq's ``PGPASSWORD``.
     """
     found: set[str] = set()
-    for name in (*_SECRET_URLS, "PGPASSWORD"):
-        if raw := (env.get(name) or "").strip():
-            found.add(raw)
-            found.update(_url_passwords(raw))
+    for name in _SECRET_URLS:
+        found.update(_url_passwords((env.get(name) or "").strip()))
+    if pgpassword := (env.get("PGPASSWORD") or "").strip():
+        found.add(pgpassword)
     for name, raw in env.items():
         if not raw or not name.upper().endswith(SECRET_NAME_ENDINGS):
             continue
@@ -370,10 +372,12 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
 
 
 def _url_passwords(raw: str) -> set[str]:
-    """The password in a URL (``user:password@`` or ``?password=``), as written and decoded."""
+    """The passwords in a URL (``user:password@``, ``?password=``, ``?sslpassword=``), as
+    written and decoded."""
     try:
         parts = urlsplit(raw)
-        written = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+        query = parse_qs(parts.query)
+        written = [parts.password or "", *query.get("password", []), *query.get("sslpassword", [])]
     except ValueError:
         return set()
     return {v for pw in written for v in (pw, unquote(pw)) if v}

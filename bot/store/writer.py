@@ -208,6 +208,8 @@ class Store(AccountReader):
             rec.stop, rec.target, rec.initial_risk, rec.fee, rec.fee_currency, rec.sent_at,
             rec.absent_checks, rec.absent_at,
         )  # fmt: skip
+        # One write transaction, on PostgreSQL on a connection held for it: the lease fence of
+        # several nodes (issue 14, next step) joins it as the insert's WHERE on the lease.
         with self._write("record_order") as conn:
             # Only the client id conflict is ignored (INSERT OR IGNORE would hide NOT NULL failures too).
             cur = conn.execute(

@@ -25,6 +25,7 @@ from bot.config.settings import (
     settings_variables,
 )
 from bot.errors import ConfigError
+from bot.redact import Redactor
 from bot.store.db import db_path
 from nija_testkit.secrets import assert_no_secret, env_secrets
 
@@ -814,10 +815,15 @@ def test_bad_http_settings_are_named_and_secrets_never_echoed(env, problem):
 # ---------------------------------------------------------------- NIJA_DATABASE_URL
 
 
-def test_the_database_url_and_its_password_are_secrets():
+def test_the_database_urls_password_is_a_secret_and_its_server_is_not():
     url = "postgresql://nija:FAKE-DB-PW%40x@db.example:5432/nija?sslmode=require"
     values = secret_values({"NIJA_DATABASE_URL": url, "PGPASSWORD": "FAKE-PG-PW"})
-    assert {url, "FAKE-DB-PW%40x", "FAKE-DB-PW@x", "FAKE-PG-PW"} <= set(values)
+    assert {"FAKE-DB-PW%40x", "FAKE-DB-PW@x", "FAKE-PG-PW"} == set(values)
+    masked = Redactor(tuple(values)).mask_values(f"cannot reach {url}: PostgreSQL on db.example")
+    assert masked == (
+        "cannot reach postgresql://nija:***@db.example:5432/nija?sslmode=require:"
+        " PostgreSQL on db.example"
+    )
     query = "postgresql://db.example/nija?user=nija&password=FAKE-QUERY-PW"
     assert "FAKE-QUERY-PW" in secret_values({"NIJA_DATABASE_URL": query})
     assert "FAKE-DB-PW" not in repr(load_settings({"NIJA_DATABASE_URL": url}))
