@@ -9,10 +9,15 @@ The loopback emulators are shared by the whole run (``venue_pool``), one server 
 each test takes its venue fresh through ``venue_server`` (an empty venue, for tests that
 add their own accounts) or ``venue_handle`` (the registry's one funded account and its
 adapters, nija_testkit/emulator/venues.py).
+
+The state store's tests run on both backends through ``database`` (SQLite, then PostgreSQL):
+one throwaway PostgreSQL server per session (``postgres_server``, nija_testkit/postgres.py),
+a fresh schema per test (``postgres_url``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,9 +25,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # imported when first used: the emulators pull in every broker SDK
+    from bot.store.backend import Database
     from nija_testkit.emulator.core import Market
     from nija_testkit.emulator.server import EmulatorServer
     from nija_testkit.emulator.venues import VenueHandle, VenuePool
+    from nija_testkit.postgres import PostgresServer
 
 SYSTEM_DIR = Path(__file__).parent / "system"
 
@@ -72,3 +79,51 @@ def venue_handle(venue_pool: VenuePool) -> Iterator[Callable[[str], VenueHandle]
     for handle in taken:
         handle.server.clear_faults()
         handle.close_brokers()
+
+
+# -- the state store on each backend -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL per test session (per xdist worker), started on first use.
+
+    Without the server's binaries the PostgreSQL tests skip, naming the Debian package;
+    under CI=true they fail instead: CI must run them (``.ci/run`` installs the package).
+    """
+    from nija_testkit.postgres import PostgresServer, find_bin_dir, missing_reason
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing_reason()}; CI=true: the PostgreSQL tests must run")
+        pytest.skip(missing_reason())
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A URL (with the password) to a fresh, empty schema of this test's own, dropped after."""
+    name, url = postgres_server.new_schema()
+    yield url
+    postgres_server.drop_schema(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The paper state store on each backend in turn: a new SQLite file in ``tmp_path``, or
+    a fresh schema on the session's PostgreSQL (quick retries: tests wait on nothing)."""
+    from bot.store.pg import PostgresDatabase, Retry
+    from bot.store.sqlite import SqliteDatabase
+
+    if request.param == "sqlite":
+        yield SqliteDatabase(tmp_path / "nija-paper.db")
+        return
+    url = request.getfixturevalue("postgres_url")
+    db = PostgresDatabase(
+        url, "paper", retry=Retry(attempts=3, first_delay=0.01), connect_timeout_seconds=2.0
+    )
+    yield db
+    db.close()

@@ -54,7 +54,8 @@ from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
 from bot.isolation.manager import AccountIsolationManager
 from bot.redact import Redactor
-from bot.store.writer import Store, StoreError, db_path
+from bot.store.backend import Database, open_database
+from bot.store.writer import Store, StoreError
 
 EXIT_CODES_HELP = """exit codes:
   0  all well
@@ -354,8 +355,9 @@ def _day_start(now: float) -> float:
     "check_active_trading_per_broker.py",
     "List open positions (valued at the running daemon's last prices), today's (UTC)"
     " orders, realized P&L and fees per account, grouped by broker, read (read-only) from"
-    " the state store $NIJA_DATA_DIR/nija-<mode>.db and the daemon's status.json. With --pnl:"
-    " realized P&L, fees, trades and win rate per account and UTC day.",
+    " the state store ($NIJA_DATA_DIR/nija-<mode>.db, or $NIJA_DATABASE_URL) and the"
+    " daemon's status.json. With --pnl: realized P&L, fees, trades and win rate per account"
+    " and UTC day.",
     pnl.add_arguments,
 )
 def main_active_trading(ctx: Context) -> int:
@@ -364,7 +366,17 @@ def main_active_trading(ctx: Context) -> int:
     if pnl.wants_pnl(ctx.args):
         return pnl.main_pnl(ctx, _emit, _no_accounts)
     status, problem = _status_or_note(ctx)
-    path = db_path(ctx.settings.data_dir, ctx.settings.mode)
+    database = open_database(ctx.settings.data_dir, ctx.settings.mode, ctx.settings.database_url)
+    try:
+        return _active_trading(ctx, status, problem, database)
+    finally:
+        database.close()
+
+
+def _active_trading(
+    ctx: Context, status: DaemonStatus | None, problem: str | None, database: Database
+) -> int:
+    path = database.describe()
     configured = {s.account.key for s in ctx.accounts.specs}
     running = status if status is not None and status.running else None
     if running is not None:
@@ -379,14 +391,14 @@ def main_active_trading(ctx: Context) -> int:
         "command": "check_active_trading_per_broker",
         "mode": ctx.settings.mode,
         "demo": bool(status and status.demo),
-        "db": str(path),
+        "db": path,
         "marks_note": marks,
         "note": None,
         "brokers": [],
         "config_errors": _config_errors(ctx),
         "attention": [problem] if problem else [],
     }
-    if not path.is_file():
+    if database.kind == "sqlite" and not Path(path).is_file():
         if not configured and not ctx.accounts.errors and status is None and problem is None:
             return _no_accounts(ctx)
         report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
@@ -394,7 +406,7 @@ def main_active_trading(ctx: Context) -> int:
     now = ctx.clock.wall()
     start = _day_start(now)
     try:
-        with Store.open_readonly(path) as store:
+        with Store.open_readonly(database) as store:
             by_broker: dict[str, list[dict[str, Any]]] = {}
             for key in sorted(configured | set(store.account_keys())):
                 entry = running.account(key) if running is not None else None

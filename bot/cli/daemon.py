@@ -186,7 +186,7 @@ def _run(
     )
     trader.alerts = None if alerts is None else alerts.notifier
     trader.database.open()  # an unusable database stops the start before anything runs
-    _banner(log, settings, specs, demo)
+    _banner(log, settings, specs, demo, trader.db.describe())
     stop = threading.Event()
     handler = _StopSignals(stop, log)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -215,6 +215,7 @@ def _run(
             heartbeat.stop()
         if api is not None:
             api.stop()
+        trader.db.close()  # after the API: its readers use the database's connections
     return EXIT_OK
 
 
@@ -297,7 +298,7 @@ def _fatal(problem: str, settings: Settings, secrets: list[str]) -> int:
     return EXIT_CONFIG
 
 
-def _banner(log, settings, specs, demo: bool) -> None:
+def _banner(log, settings, specs, demo: bool, store: str) -> None:
     mode = settings.mode.upper()
     label = f"DEMO ({mode}, simulated accounts, no keys set)" if demo else mode
     if settings.live:
@@ -312,6 +313,7 @@ def _banner(log, settings, specs, demo: bool) -> None:
         call_timeout_s=settings.call_timeout_seconds,
         multi_broker_independent=settings.multi_broker_independent,
         data_dir=settings.data_dir,
+        store=store,
     )
     if demo:
         log.info("demo", faulty_account=FAULTY_ACCOUNT, story="timeouts, then bad credentials")

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, get_args
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -43,7 +44,13 @@ __all__ = [
 # Variables whose values are secrets, by how their names end (for the log redactor).
 SECRET_NAME_ENDINGS = ("_API_KEY", "_API_SECRET", "_SECRET", "_PASSPHRASE", "_TOKEN", "_PASSWORD")
 # Settings whose values are never echoed in an error: a token, or a URL (it may carry one).
-_NOT_ECHOED = frozenset({"NIJA_HEARTBEAT_URL", "NIJA_ALERT_WEBHOOK_URL", "NIJA_TELEGRAM_API_URL"})
+_NOT_ECHOED = frozenset(
+    {"NIJA_HEARTBEAT_URL", "NIJA_ALERT_WEBHOOK_URL", "NIJA_TELEGRAM_API_URL", "NIJA_DATABASE_URL"}
+)
+# URLs that may hold a password: the password is a secret (the rest, host and database,
+# is what messages must name; as a secret, the URL's first 8 characters would mask every
+# "postgresql" in the log, since the redactor masks any leading piece of a secret).
+_SECRET_URLS = ("NIJA_DATABASE_URL",)
 # The shortest NIJA_HTTP_TOKEN accepted: a guessable token guards nothing.
 MIN_HTTP_TOKEN_LENGTH = 16
 DEFAULT_HTTP_PORT = 8780
@@ -153,6 +160,15 @@ def _chat_id(raw: str | None) -> str | None:
     return raw
 
 
+def _database_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    from bot.store.pg import parse_database_url  # psycopg is loaded only when it is used
+
+    parse_database_url(raw)  # ValueError says what is wrong, without the value
+    return raw
+
+
 def is_loopback(host: str) -> bool:
     """True when ``host`` (an address to listen on) is reachable from this machine only."""
     if host == "localhost":
@@ -194,6 +210,7 @@ _WebhookUrl = Annotated[
 _TelegramUrl = Annotated[str, AfterValidator(_alert_url("NIJA_TELEGRAM_API_URL", query=False))]
 _BotToken = Annotated[str | None, AfterValidator(_bot_token)]
 _ChatId = Annotated[str | None, AfterValidator(_chat_id)]
+_DatabaseUrl = Annotated[str | None, AfterValidator(_database_url)]
 _POSITIVE = TypeAdapter(_Positive)
 
 
@@ -269,6 +286,9 @@ class Settings(BaseSettings):
     alert_max_per_minute: _Whole = Field(12, validation_alias="NIJA_ALERT_MAX_PER_MINUTE")
     # The per-account overrides file (bot.daemon.overrides); None: overrides.toml in data_dir.
     overrides_file: str | None = Field(None, validation_alias="NIJA_OVERRIDES_FILE")
+    # The state store on PostgreSQL (postgresql://user:password@host:5432/db); unset: the
+    # SQLite file in NIJA_DATA_DIR. A secret: it may hold the password.
+    database_url: _DatabaseUrl = Field(None, validation_alias="NIJA_DATABASE_URL", repr=False)
 
     @classmethod
     def settings_customise_sources(
@@ -399,9 +419,14 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     Secrets are the values of variables whose names end in one of
     ``SECRET_NAME_ENDINGS``. Each value is listed as set, trimmed, and with literal
     ``\\n`` turned into newlines (the form a Coinbase PEM takes once loaded),
-    with and without its final newline.
+    with and without its final newline. The password in ``NIJA_DATABASE_URL`` is one
+    (as written and decoded), and so is libpq's ``PGPASSWORD``.
     """
     found: set[str] = set()
+    for name in _SECRET_URLS:
+        found.update(_url_passwords((env.get(name) or "").strip()))
+    if pgpassword := (env.get("PGPASSWORD") or "").strip():
+        found.add(pgpassword)
     for name, raw in env.items():
         if not raw or not name.upper().endswith(SECRET_NAME_ENDINGS):
             continue
@@ -410,3 +435,15 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
             if variant:
                 found.add(variant)
     return sorted(found, key=lambda v: (-len(v), v))
+
+
+def _url_passwords(raw: str) -> set[str]:
+    """The passwords in a URL (``user:password@``, ``?password=``, ``?sslpassword=``), as
+    written and decoded."""
+    try:
+        parts = urlsplit(raw)
+        query = parse_qs(parts.query)
+        written = [parts.password or "", *query.get("password", []), *query.get("sslpassword", [])]
+    except ValueError:
+        return set()
+    return {v for pw in written for v in (pw, unquote(pw)) if v}

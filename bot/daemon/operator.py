@@ -98,7 +98,7 @@ class Operator:
             stored = self.store.pauses()
         except StoreError as exc:
             raise StartupError(
-                f"cannot read the paused accounts from {self.store.path}: {exc}"
+                f"cannot read the paused accounts from {self.store.database.describe()}: {exc}"
             ) from exc
         for key, pause in stored.items():
             if key not in self.specs:

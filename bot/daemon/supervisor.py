@@ -45,7 +45,8 @@ from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
 from bot.redact import Redactor
-from bot.store.writer import Store, StoreError, db_path
+from bot.store.backend import open_database
+from bot.store.writer import Store, StoreError
 
 FIRST_RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 300.0
@@ -86,7 +87,11 @@ class IndependentBrokerTrader:
         self.clock = clock
         self.log = log or structlog.get_logger()
         self.data_dir = Path(settings.data_dir)
-        self.db = db_path(self.data_dir, settings.mode)
+        # The state store: the SQLite file in data_dir, or PostgreSQL (NIJA_DATABASE_URL) with
+        # a connection per account thread and a few for the operator plane and the API.
+        self.db = open_database(
+            self.data_dir, settings.mode, settings.database_url, max_connections=len(specs) + 4
+        )
         self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}

@@ -1,1 +1,1 @@
-"""The state store: orders, fills, positions, cycles, health (SQLite)."""
+"""The state store: orders, fills, positions, cycles, health (SQLite, or PostgreSQL)."""

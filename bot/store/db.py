@@ -4,8 +4,8 @@
 a connection in autocommit mode, in WAL, at the current schema version (``migrate``
 applies the missing steps of ``bot.store.schema.MIGRATIONS``). ``make_private`` keeps the
 file and its ``-wal``/``-shm`` companions readable by their owner only (0600). ``guarded`` turns any
-sqlite3 or file-system failure into a ``StoreError`` naming the operation, so a caller
-can count it as that account's failure.
+sqlite3 or file-system failure (or a ``BackendError`` of another backend) into a
+``StoreError`` naming the operation, so a caller can count it as that account's failure.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.errors import StorageError
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
+    "BackendError",
     "SchemaVersionError",
     "StoreError",
     "connect",
@@ -64,12 +65,27 @@ class StoreError(StorageError):
         self.error_name = error_name
 
 
+class BackendError(Exception):
+    """A database backend's failure, already worded for an operator (never a password).
+
+    ``guarded`` makes it a ``StoreError`` naming the store operation; ``error_name`` is the
+    backend's code for it (PostgreSQL's SQLSTATE, e.g. ``08006``, or ``connection_lost``).
+    """
+
+    def __init__(self, message: str, *, error_name: str | None = None) -> None:
+        super().__init__(message)
+        self.error_name = error_name
+
+
 class SchemaVersionError(StoreError):
     """The database's schema version is not one this NIJA can use."""
 
     def __init__(self, operation: str, found: int, supported: int) -> None:
         if found > supported:
-            hint = "it was written by a newer NIJA; upgrade NIJA or use another NIJA_DATA_DIR"
+            hint = (
+                "it was written by a newer NIJA; upgrade NIJA or use another NIJA_DATA_DIR"
+                " (or NIJA_DATABASE_URL)"
+            )
         else:
             hint = "it is not initialised or not migrated yet; start the daemon once"
         super().__init__(
@@ -77,6 +93,15 @@ class SchemaVersionError(StoreError):
         )
         self.found = found
         self.supported = supported
+
+
+class _Rollbackable(Protocol):
+    """Any backend's connection, as ``rollback_quietly`` sees it."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def rollback(self) -> None: ...
 
 
 def db_path(data_dir: str | Path, mode: str) -> Path:
@@ -108,20 +133,24 @@ def make_private(path: Path, *, create: bool = True) -> None:
 
 @contextmanager
 def guarded(operation: str, account_key: str | None) -> Iterator[None]:
-    """Turn a sqlite3 (or file system) failure into a ``StoreError`` naming the operation."""
+    """Turn a sqlite3, file system or backend failure into a ``StoreError`` naming the operation."""
     try:
         yield
+    except BackendError as exc:
+        raise StoreError(
+            operation, str(exc), account_key=account_key, error_name=exc.error_name
+        ) from exc
     except (sqlite3.Error, OSError) as exc:
         name = getattr(exc, "sqlite_errorname", None)
         raise StoreError(operation, str(exc), account_key=account_key, error_name=name) from exc
 
 
-def rollback_quietly(conn: sqlite3.Connection) -> None:
+def rollback_quietly(conn: sqlite3.Connection | _Rollbackable) -> None:
     """Roll back an open transaction; the original failure is the one worth reporting."""
     try:
         if conn.in_transaction:
             conn.rollback()
-    except sqlite3.Error:
+    except (sqlite3.Error, BackendError):
         pass
 
 

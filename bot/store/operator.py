@@ -4,19 +4,20 @@ Unlike ``Store`` (one account, one thread, one long-lived connection), these row
 written by whichever daemon thread performs an operator action (the watchdog for a
 ``nija_ctl.py`` request, an HTTP worker for an API call) and read by the API. Actions
 are rare, so each call opens its own short connection to the existing database (never
-creating one: a vanished file is a ``StoreError``) and closes it.
+creating one: a vanished file is a ``StoreError``; on PostgreSQL, one from the pool) and
+closes it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.redact import Redactor
-from bot.store.db import DEFAULT_BUSY_TIMEOUT_MS, guarded, open_existing, rollback_quietly
+from bot.store.backend import Connection, Database, as_database
+from bot.store.db import DEFAULT_BUSY_TIMEOUT_MS, guarded, rollback_quietly
 
 __all__ = ["OperatorAction", "OperatorStore", "Pause"]
 
@@ -47,7 +48,8 @@ _ACTION_COLUMNS = "id, account_key, at, actor, action, outcome, message"
 
 
 class OperatorStore:
-    """The audit trail and the pauses in the state database at ``path``; any thread may call.
+    """The audit trail and the pauses in the state database ``target`` (a ``Database`` or a
+    SQLite file path); any thread may call.
 
     Every failure raises ``StoreError``. ``redactor`` masks the secrets in the messages
     it stores (an error text may quote one).
@@ -55,27 +57,26 @@ class OperatorStore:
 
     def __init__(
         self,
-        path: str | Path,
+        target: Database | str | Path,
         *,
         redactor: Redactor | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
-        self.path = Path(path)
+        self.database = as_database(target, busy_timeout_ms)
         self.redactor = redactor or Redactor()
-        self._busy_timeout_ms = busy_timeout_ms
 
     @contextmanager
-    def _connection(self, operation: str, write: bool) -> Iterator[sqlite3.Connection]:
+    def _connection(self, operation: str, write: bool) -> Iterator[Connection]:
         with guarded(operation, None):
-            conn = open_existing(self.path, self._busy_timeout_ms)
+            conn = self.database.connect(None, create=False)
         try:
             with guarded(operation, None):
                 if write:
-                    conn.execute("BEGIN IMMEDIATE")
+                    conn.begin_write()
                 try:
                     yield conn
                     if write:
-                        conn.execute("COMMIT")
+                        conn.commit()
                 except BaseException:
                     rollback_quietly(conn)
                     raise

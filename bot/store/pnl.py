@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
+
+from bot.store.backend import Row
 
 __all__ = [
     "CSV_COLUMNS",
@@ -196,7 +197,7 @@ class PnlQueries:
     The host supplies ``_select`` (its connection and the error policy: ``StoreError``).
     """
 
-    def _select(self, operation: str, sql: str, *params: Any) -> list[sqlite3.Row]:
+    def _select(self, operation: str, sql: str, *params: Any) -> list[Row]:
         """Rows of ``sql`` run with ``params``, read by column name."""
         raise NotImplementedError
 

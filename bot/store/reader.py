@@ -2,28 +2,22 @@
 
 ``AccountReader`` is every read of one account's rows over a given connection (the
 queries are ``bot.store.schema.AccountQueries``, and ``pnl_between`` here); ``bot.store.writer.Store``
-extends it with the writes. ``ReadOnlyStore`` (``Store.open_readonly``) opens the database ``mode=ro``
-for another process than the daemon, the check scripts: no write locks, latest commits.
+extends it with the writes. ``ReadOnlyStore`` (``Store.open_readonly``) opens the database
+read-only (SQLite ``mode=ro``; PostgreSQL read-only transactions) for readers other than the
+account threads, the check scripts and the API: no write locks, latest commits.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.store.db import (
-    DEFAULT_BUSY_TIMEOUT_MS,
-    SchemaVersionError,
-    StoreError,
-    connect,
-    guarded,
-    pragma,
-)
+from bot.store.backend import Connection, Database, Row, as_database
+from bot.store.db import DEFAULT_BUSY_TIMEOUT_MS, guarded
 from bot.store.pnl import PnlQueries
 from bot.store.records import OrderRecord, PositionRecord
-from bot.store.schema import SCHEMA_VERSION, AccountQueries
+from bot.store.schema import AccountQueries
 
 __all__ = ["AccountReader", "PnlTotals", "ReadOnlyStore"]
 
@@ -47,13 +41,13 @@ class PnlTotals:
 class AccountReader(AccountQueries):
     """Every read of one account's rows. ``Store`` is one; ``ReadOnlyStore.account`` makes others."""
 
-    def __init__(self, conn: sqlite3.Connection, account_key: str) -> None:
+    def __init__(self, conn: Connection, account_key: str) -> None:
         if not account_key:
             raise ValueError("account_key is required")
         self._conn = conn
         self.account_key = account_key
 
-    def _rows(self, operation: str, sql: str, *params: Any) -> list[sqlite3.Row]:
+    def _rows(self, operation: str, sql: str, *params: Any) -> list[Row]:
         with guarded(operation, self.account_key):
             return self._conn.execute(sql, (self.account_key, *params)).fetchall()
 
@@ -78,29 +72,19 @@ class AccountReader(AccountQueries):
 
 
 class ReadOnlyStore(PnlQueries):
-    """Every account's state through a ``mode=ro`` connection: no write locks, latest commits.
+    """Every account's state through a read-only connection: no write locks, latest commits.
 
-    For another process than the daemon (the check scripts). ``account(key)`` gives
-    all of ``AccountReader``'s reads for one account; ``daily_pnl`` and ``pnl_report``
-    (``bot.store.pnl``) every account's results per UTC day.
+    For readers other than the account threads (the check scripts, the API). ``target`` is
+    a ``Database`` or a SQLite file path. ``account(key)`` gives all of ``AccountReader``'s
+    reads for one account; ``daily_pnl`` and ``pnl_report`` (``bot.store.pnl``) every
+    account's results per UTC day.
     """
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():  # sqlite would report only "unable to open database file"
-            raise StoreError("open_readonly", f"no database at {self.path}")
-        with guarded("open_readonly", None):
-            self._conn = connect(
-                self.path.resolve().as_uri() + "?mode=ro", busy_timeout_ms, uri=True
-            )
-        try:
-            with guarded("open_readonly", None):
-                version = pragma(self._conn, "user_version")
-            if version != SCHEMA_VERSION:
-                raise SchemaVersionError("open_readonly", version, SCHEMA_VERSION)
-        except BaseException:
-            self._conn.close()
-            raise
+    def __init__(
+        self, target: Database | str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> None:
+        self.database = as_database(target, busy_timeout_ms)
+        self._conn = self.database.connect_readonly()
 
     def close(self) -> None:
         """Close the connection."""
@@ -112,7 +96,7 @@ class ReadOnlyStore(PnlQueries):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _select(self, operation: str, sql: str, *params: Any) -> list[sqlite3.Row]:
+    def _select(self, operation: str, sql: str, *params: Any) -> list[Row]:
         with guarded(operation, None):
             return self._conn.execute(sql, params).fetchall()
 

@@ -2,21 +2,23 @@
 
 Every stored vocabulary is a ``StrEnum`` whose values are the exact strings in the
 database, so a member is written byte-identical to the string it replaced and an
-existing database reads back unchanged. Rows are read with ``sqlite3.Row`` (the
-connection's row factory, ``bot.store.db.connect``) and mapped field by field by name:
-no read depends on a column's position.
+existing database reads back unchanged. Rows are read by column name (``Row``,
+or psycopg's dict rows on PostgreSQL: ``bot.store.backend.Row``) and mapped field by
+field: no read depends on a column's position.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.model import OrderType, Side
+
+if TYPE_CHECKING:
+    from bot.store.backend import Row
 
 __all__ = [
     "CYCLE_COLUMNS",
@@ -223,7 +225,7 @@ def _columns(record: type) -> str:
     return ", ".join(f.name for f in fields(record))
 
 
-def _values(row: sqlite3.Row, record: type) -> dict[str, Any]:
+def _values(row: Row, record: type) -> dict[str, Any]:
     """The row's value for each of ``record``'s fields, read by column name."""
     return {f.name: row[f.name] for f in fields(record)}
 
@@ -236,12 +238,12 @@ HEALTH_COLUMNS = _columns(HealthEventRecord)
 DUST_COLUMNS = _columns(DustRecord)
 
 
-def order_from_row(row: sqlite3.Row) -> OrderRecord:
+def order_from_row(row: Row) -> OrderRecord:
     """An ``OrderRecord`` from a row selected with ``ORDER_COLUMNS``."""
     return OrderRecord(**_values(row, OrderRecord))
 
 
-def position_from_row(row: sqlite3.Row) -> PositionRecord:
+def position_from_row(row: Row) -> PositionRecord:
     """A ``PositionRecord`` from a row selected with ``POSITION_COLUMNS``."""
     values = _values(row, PositionRecord)
     values["breakeven_done"] = bool(values["breakeven_done"])  # stored as 0/1
@@ -249,12 +251,12 @@ def position_from_row(row: sqlite3.Row) -> PositionRecord:
     return PositionRecord(**values)
 
 
-def fill_from_row(row: sqlite3.Row) -> FillRecord:
+def fill_from_row(row: Row) -> FillRecord:
     """A ``FillRecord`` from a row selected with ``FILL_COLUMNS``."""
     return FillRecord(**_values(row, FillRecord))
 
 
-def cycle_from_row(row: sqlite3.Row) -> CycleRecord:
+def cycle_from_row(row: Row) -> CycleRecord:
     """A ``CycleRecord`` from a row selected with ``CYCLE_COLUMNS``."""
     values = _values(row, CycleRecord)
     values["errors"] = json.loads(values["errors"])  # stored as a JSON object
@@ -262,12 +264,12 @@ def cycle_from_row(row: sqlite3.Row) -> CycleRecord:
     return CycleRecord(**values)
 
 
-def health_from_row(row: sqlite3.Row) -> HealthEventRecord:
+def health_from_row(row: Row) -> HealthEventRecord:
     """A ``HealthEventRecord`` from a row selected with ``HEALTH_COLUMNS``."""
     return HealthEventRecord(**_values(row, HealthEventRecord))
 
 
-def dust_from_row(row: sqlite3.Row) -> DustRecord:
+def dust_from_row(row: Row) -> DustRecord:
     """A ``DustRecord`` from a row selected with ``DUST_COLUMNS``."""
     return DustRecord(**_values(row, DustRecord))
 

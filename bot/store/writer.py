@@ -1,11 +1,12 @@
-"""The SQLite state store: orders, fills, positions, cycle results and health events.
+"""The state store's writer: orders, fills, positions, cycle results and health events.
 
-One file per mode (``db_path``), in WAL mode so readers never block the writer.
-Each account thread opens its own ``Store`` (one connection, scoped to one account
-key); every query filters on that key. Writes are short ``BEGIN IMMEDIATE``
-transactions bounded by a busy timeout, and any database failure surfaces as
-``StoreError`` so the caller can count it as that account's failure for the cycle.
-The check scripts read through ``Store.open_readonly``, which takes no write locks.
+The store lives in a SQLite file per mode (``db_path``, the default) or on PostgreSQL
+(``NIJA_DATABASE_URL``); ``bot.store.backend`` is the one interface over both.
+Each account thread opens its own ``Store`` (scoped to one account key); every query
+filters on that key. Writes are short transactions (SQLite: ``BEGIN IMMEDIATE`` bounded by
+a busy timeout), and any database failure surfaces as ``StoreError`` so the caller can
+count it as that account's failure for the cycle. The check scripts read through
+``Store.open_readonly``, which takes no write locks.
 
 This module is the writer; the database file, its migrations and ``StoreError`` live
 in ``bot.store.db``, the reads (``AccountReader``, ``ReadOnlyStore``) in
@@ -17,7 +18,6 @@ from here.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -26,17 +26,14 @@ from typing import Any
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.redact import Redactor
+from bot.store.backend import Connection, Database, as_database
 from bot.store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     SchemaVersionError,
     StoreError,
-    connect,
     db_path,
     guarded,
-    make_private,
     migrate,
-    open_existing,
-    prepare_connection,
     prepare_database,
     rollback_quietly,
 )
@@ -86,8 +83,9 @@ __all__ = [
 class Store(AccountReader):
     """One account's state, over its own connection; every read and write is scoped to it.
 
-    Create it in the thread that uses it (sqlite3 refuses cross-thread use) and
-    ``close()`` it when the thread ends. Every database failure raises ``StoreError``;
+    ``target`` is a ``Database`` (``bot.store.backend``) or a SQLite file path. Create it in
+    the thread that uses it (sqlite3 refuses cross-thread use) and ``close()`` it when the
+    thread ends. Every database failure raises ``StoreError``;
     invalid arguments (a bug in the caller) raise ``ValueError``. The times it stamps
     (``created_at``, ``updated_at``) are ``clock.wall()``. ``redactor`` masks the
     secrets in every free-text column it writes (order and close reasons, health reasons).
@@ -95,7 +93,7 @@ class Store(AccountReader):
 
     def __init__(
         self,
-        path: str | Path,
+        target: Database | str | Path,
         account_key: str,
         clock: Clock = SYSTEM_CLOCK,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
@@ -103,49 +101,33 @@ class Store(AccountReader):
         redactor: Redactor | None = None,
         create: bool = True,
     ) -> None:
-        """Open (and, with ``create``, create) the store of ``account_key`` at ``path``.
+        """Open (and, with ``create``, create) the store of ``account_key`` in ``target``.
 
         The daemon prepares its database once and opens each account's store with
         ``create=False``: a database file that has vanished is then a StoreError for that
         account, never a fresh empty file.
         """
-        self.path = Path(path)
+        if not account_key:
+            raise ValueError("account_key is required")
+        self.database = as_database(target, busy_timeout_ms)
         self.redactor = redactor or Redactor()
-        with guarded("open", account_key):
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            make_private(self.path, create=create)
-            conn = (
-                connect(str(self.path), busy_timeout_ms)
-                if create
-                else open_existing(self.path, busy_timeout_ms)
-            )
-        try:
-            super().__init__(conn, account_key)
-            self._clock = clock
-            self._in_transaction = False
-            with guarded("open", account_key):
-                self._prepare()
-        except BaseException:
-            conn.close()
-            raise
+        super().__init__(self.database.connect(account_key, create=create), account_key)
+        self._clock = clock
+        self._in_transaction = False
 
     def _text(self, text: str | None) -> str | None:
         """A free-text column's value with the secrets masked (a venue may quote a key)."""
         return None if text is None else self.redactor.mask_values(text)
 
-    def _prepare(self) -> None:
-        prepare_connection(self._conn, self.account_key)
-
     @staticmethod
     def open_readonly(
-        path: str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+        target: Database | str | Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     ) -> ReadOnlyStore:
         """A read-only view of every account, for another process (the check scripts)."""
-        return ReadOnlyStore(path, busy_timeout_ms)
+        return ReadOnlyStore(target, busy_timeout_ms)
 
     def close(self) -> None:
-        """Close the connection; later calls raise ``StoreError``."""
+        """Close (or give back) the connection; later calls raise ``StoreError``."""
         self._conn.close()
 
     def __enter__(self) -> Store:
@@ -155,7 +137,7 @@ class Store(AccountReader):
         self.close()
 
     @contextmanager
-    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, operation: str) -> Iterator[Connection]:
         """One short write transaction; any failure rolls back and raises ``StoreError``.
 
         Inside ``transaction()`` it joins the transaction already open.
@@ -166,10 +148,10 @@ class Store(AccountReader):
             return
         with guarded(operation, self.account_key):
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not on a later upgrade
+            conn.begin_write()
             try:
                 yield conn
-                conn.execute("COMMIT")
+                conn.commit()
             except BaseException:
                 rollback_quietly(conn)
                 raise
@@ -192,14 +174,13 @@ class Store(AccountReader):
                 self._in_transaction = False
 
     def _insert(self, operation: str, table: str, **values: Any) -> int:
-        """Insert one row of this account; its rowid."""
+        """Insert one row of this account; its id."""
         columns = ", ".join(["account_key", *values])
         marks = ", ".join("?" * (len(values) + 1))
         with self._write(operation) as conn:
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-            rowid = conn.execute(sql, (self.account_key, *values.values())).lastrowid
-            assert rowid is not None  # sqlite3 sets it on every successful INSERT
-            return rowid
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id"
+            (row,) = conn.execute(sql, (self.account_key, *values.values())).fetchall()
+            return int(row["id"])
 
     def _update(self, operation: str, table: str, where: str, key: Any, **fields: Any) -> None:
         """Update one row of this account (``where`` names its key column); StoreError if none."""
@@ -227,6 +208,8 @@ class Store(AccountReader):
             rec.stop, rec.target, rec.initial_risk, rec.fee, rec.fee_currency, rec.sent_at,
             rec.absent_checks, rec.absent_at,
         )  # fmt: skip
+        # One write transaction, on PostgreSQL on a connection held for it: the lease fence of
+        # several nodes (issue 14, next step) joins it as the insert's WHERE on the lease.
         with self._write("record_order") as conn:
             # Only the client id conflict is ignored (INSERT OR IGNORE would hide NOT NULL failures too).
             cur = conn.execute(

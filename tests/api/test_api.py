@@ -89,7 +89,7 @@ def test_venues_name_their_accounts_and_leave_health_to_the_venue_layer(daemon):
 
 
 def test_a_store_that_cannot_be_read_is_said_never_shown_as_no_positions(daemon):
-    daemon.sup.db.rename(daemon.sup.db.with_name("aside.db"))
+    daemon.sup.db.path.rename(daemon.sup.db.path.with_name("aside.db"))
     doc = daemon.get(f"/api/v1/accounts/{ALICE}").json()
     assert doc["positions"] is None and "no database" in doc["store_error"]
     listed = daemon.get("/api/v1/accounts").json()

@@ -86,7 +86,7 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
 
 
 def test_a_database_that_cannot_be_read_is_a_metric_not_a_failed_scrape(daemon):
-    daemon.sup.db.rename(daemon.sup.db.with_name("aside.db"))
+    daemon.sup.db.path.rename(daemon.sup.db.path.with_name("aside.db"))
     m = scrape(daemon)
     assert m["nija_state_database_readable"][()] == 0
     assert "nija_fees_usd_total" not in m and "nija_cycles_total" in m

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.store.backend import Database
 from bot.store.writer import OrderRecord, Store, db_path
 from nija_testkit.emulator.server import EmulatorServer
 from nija_testkit.secrets import assert_no_secret
@@ -161,11 +162,12 @@ def order(key: str, cid: str, created_at: float, status: str = "filled") -> Orde
     )
 
 
-def fill_store(data_dir: Path, *, unknown: bool = False) -> None:
+def fill_store(data_dir: Path, *, unknown: bool = False, database: Database | None = None) -> None:
     """Two brokers' accounts: positions, today's orders, one of two days ago; the platform
     account closed a position today (+$12.50) and two days ago (+$100), and paid fees on
-    a fill today ($0.50) and two days ago ($9.99)."""
-    path = db_path(data_dir, "paper")
+    a fill today ($0.50) and two days ago ($9.99). In ``database`` when given, else in
+    the paper SQLite file of ``data_dir``."""
+    path = database or db_path(data_dir, "paper")
     now = time.time()
     before = now - 86400 * 2
     with Store(path, PLATFORM) as store:

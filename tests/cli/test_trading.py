@@ -208,3 +208,25 @@ def test_the_real_daemons_marks_value_its_open_positions(tmp_path):
         assert position["unrealized_pnl_usd"] == pytest.approx(unrealized)
     finally:
         assert daemon.stop() == 0
+
+
+def test_with_a_database_url_the_store_is_read_from_postgresql(data_dir, postgres_url):
+    """NIJA_DATABASE_URL: the script reads PostgreSQL (read-only) and names the server and
+    database, never the password; no SQLite file is looked for or made."""
+    from bot.store.pg import PostgresDatabase
+    from nija_testkit.postgres import USER
+
+    db = PostgresDatabase(postgres_url, "paper")
+    try:
+        fill_store(data_dir, database=db)
+    finally:
+        db.close()
+    env = base_env(data_dir, NIJA_DATABASE_URL=postgres_url)
+    proc, code, report = run_text_and_json(ACTIVE, env)
+    assert proc.returncode == code == 0, proc.stdout + proc.stderr
+    assert report["db"].startswith('PostgreSQL database "nija" on 127.0.0.1:')
+    assert by_account(report)[PLATFORM]["today"]["realized_pnl_usd"] == pytest.approx(12.5)
+    assert [p["symbol"] for p in by_account(report)[BOB]["open_positions"]] == ["ETH/USD"]
+    password = postgres_url.split(f"{USER}:", 1)[1].split("@", 1)[0]
+    assert password not in proc.stdout + proc.stderr + json.dumps(report)
+    assert not list(data_dir.glob("*.db"))

@@ -25,6 +25,7 @@ from bot.config.settings import (
     settings_variables,
 )
 from bot.errors import ConfigError
+from bot.redact import Redactor
 from bot.store.db import db_path
 from nija_testkit.secrets import assert_no_secret, env_secrets
 
@@ -134,6 +135,7 @@ def test_every_setting_can_be_overridden():
         "NIJA_ALERT_DEDUPE_SECONDS": "60",
         "NIJA_ALERT_MAX_PER_MINUTE": "5",
         "NIJA_OVERRIDES_FILE": "/etc/nija/overrides.toml",
+        "NIJA_DATABASE_URL": "postgresql://nija:pw@db.example:5432/nija",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -174,6 +176,7 @@ def test_every_setting_can_be_overridden():
         alert_dedupe_seconds=60,
         alert_max_per_minute=5,
         overrides_file="/etc/nija/overrides.toml",
+        database_url="postgresql://nija:pw@db.example:5432/nija",
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
@@ -870,3 +873,34 @@ def test_the_bot_token_is_a_secret_and_the_alert_urls_are_never_shown():
     assert load_settings({"NIJA_TELEGRAM_API_URL": "http://[::1]:8081/"}).telegram_api_url == (
         "http://[::1]:8081"
     )
+
+
+# ---------------------------------------------------------------- NIJA_DATABASE_URL
+
+
+def test_the_database_urls_password_is_a_secret_and_its_server_is_not():
+    url = "postgresql://nija:FAKE-DB-PW%40x@db.example:5432/nija?sslmode=require"
+    values = secret_values({"NIJA_DATABASE_URL": url, "PGPASSWORD": "FAKE-PG-PW"})
+    assert {"FAKE-DB-PW%40x", "FAKE-DB-PW@x", "FAKE-PG-PW"} == set(values)
+    masked = Redactor(tuple(values)).mask_values(f"cannot reach {url}: PostgreSQL on db.example")
+    assert masked == (
+        "cannot reach postgresql://nija:***@db.example:5432/nija?sslmode=require:"
+        " PostgreSQL on db.example"
+    )
+    query = "postgresql://db.example/nija?user=nija&password=FAKE-QUERY-PW"
+    assert "FAKE-QUERY-PW" in secret_values({"NIJA_DATABASE_URL": query})
+    assert "FAKE-DB-PW" not in repr(load_settings({"NIJA_DATABASE_URL": url}))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://nija:FAKE-DB-PW@db.example/nija",
+        "postgresql://nija:FAKE-DB-PW@db.example:port/nija",
+        "postgresql://nija:FAKE DB-PW@db.example/nija",
+    ],
+)
+def test_a_bad_database_url_is_named_and_never_echoed(url):
+    with pytest.raises(ConfigError, match="NIJA_DATABASE_URL must be a") as info:
+        load_settings({"NIJA_DATABASE_URL": url})
+    assert "FAKE" not in str(info.value) and "(value not shown)" in str(info.value)

@@ -45,10 +45,10 @@ def test_a_typo_in_a_key_name_silently_drops_the_account_which_is_why_it_is_flag
 
 
 def test_an_unknown_name_of_ours_is_flagged_even_without_a_suggestion():
-    assert flagged("NIJA_DATABASE_URLS_X", "KRAKEN_FUTURES", "MULTI_BROKER_SOMETHING") == {
+    assert flagged("NIJA_MESSAGE_BUS_X", "KRAKEN_FUTURES", "MULTI_BROKER_SOMETHING") == {
         "KRAKEN_FUTURES": None,
         "MULTI_BROKER_SOMETHING": None,
-        "NIJA_DATABASE_URLS_X": None,
+        "NIJA_MESSAGE_BUS_X": None,
     }
 
 

@@ -354,7 +354,7 @@ def test_a_missing_database_holds_entries_and_no_thread_opens_a_new_one(tmp_path
     factories = BrokerFactories(venue=paper, trading=paper)
     with Daemon(tmp_path, [spec("a")], factories) as d:
         wait_for(lambda: d.worker("a").cycles >= 1, what="a cycle")
-        db = d.trader.db
+        db = d.trader.db.path
         db.rename(tmp_path / "aside.db")
         d.trader.watchdog_tick()
         assert "missing" in (d.trader.global_cap.held or "")

@@ -23,6 +23,8 @@ from bot.engine.risk import GlobalPositionCap, RiskManager
 from bot.engine.trader import AccountTrader
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec, Credentials, Side
+from bot.store.backend import Database
+from bot.store.sqlite import SqliteDatabase
 from bot.store.writer import OrderRecord, Store
 from bot.strategy.trend_pullback import get_strategy
 from bot.venue.hub import Venue
@@ -44,7 +46,7 @@ NOW = SIGNAL.timestamp_ms[-1] / 1000 + 300  # just after that candle closed
 class World:
     """A fresh venue state, clock, isolation manager and database for one test."""
 
-    def __init__(self, server: EmulatorServer, tmp_path: Path) -> None:
+    def __init__(self, server: EmulatorServer, tmp_path: Path, db: Database | None = None) -> None:
         self.server = server
         venue: KrakenVenue = server.venue
         self.market = venue.market
@@ -56,7 +58,7 @@ class World:
         self.market.set_candles("ETH/USD", rows(cs.flat(price=2_000.0)))
         self.clock = FakeClock(wall_start=NOW)
         self.isolation = AccountIsolationManager(clock=self.clock)
-        self.db = tmp_path / "nija-live.db"
+        self.db = db or SqliteDatabase(tmp_path / "nija-live.db")
         self.cap = GlobalPositionCap(None)
         self.stores: list[Store] = []
         self.venue = self._venue()
@@ -113,8 +115,17 @@ class World:
 
 
 @pytest.fixture
-def world(venue_server, tmp_path):
-    """One test's world on the run's Kraken emulator, fresh (tests/conftest.py)."""
+def world(venue_server, tmp_path, database):
+    """One test's world on the run's Kraken emulator, fresh, its store on each backend in
+    turn (tests/conftest.py)."""
+    w = World(venue_server("KRAKEN"), tmp_path, database)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def sqlite_world(venue_server, tmp_path):
+    """The same world on SQLite alone, for SQLite's own behaviour (its busy lock)."""
     w = World(venue_server("KRAKEN"), tmp_path)
     yield w
     w.close()
@@ -587,7 +598,10 @@ def test_an_order_the_venue_refuses_for_funds_leaves_the_account_healthy(world):
     assert m["failure_breakdown"] == {"balance_error": 1}
 
 
-def test_a_full_disk_ends_the_cycle_as_that_accounts_store_error_logged_by_no_one_here(world):
+def test_a_full_disk_ends_the_cycle_as_that_accounts_store_error_logged_by_no_one_here(
+    sqlite_world,
+):
+    world = sqlite_world  # SQLite's own full disk (on PostgreSQL the server's disk fills)
     with capture_logs() as logs:  # the traders are made inside: their loggers are captured
         alice, bob = world.trader("alice"), world.trader("bob")
         assert alice.run_cycle().ok
@@ -603,11 +617,12 @@ def test_a_full_disk_ends_the_cycle_as_that_accounts_store_error_logged_by_no_on
     assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
 
 
-def test_a_locked_database_is_that_accounts_failure_only(world):
+def test_a_locked_database_is_that_accounts_failure_only(sqlite_world):
+    world = sqlite_world
     alice = world.trader("alice", busy_timeout_ms=100)
     bob = world.trader("bob")
     alice.run_cycle()
-    locker = sqlite3.connect(world.db, isolation_level=None)
+    locker = sqlite3.connect(world.db.path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
         result = alice.run_cycle()

@@ -1,4 +1,4 @@
-"""The operator's rows: the audit trail and the pauses, written from any thread."""
+"""The operator's rows: the audit trail and the pauses, written from any thread (both backends)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from bot.redact import Redactor
+from bot.store.backend import Database
 from bot.store.operator import OperatorStore
-from bot.store.writer import StoreError, db_path, prepare_database
+from bot.store.writer import StoreError
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> OperatorStore:
-    path = db_path(tmp_path, "paper")
-    prepare_database(path)
-    return OperatorStore(path, redactor=Redactor(("SECRET-VALUE-1234",)))
+def store(database: Database) -> OperatorStore:
+    database.prepare()
+    return OperatorStore(database, redactor=Redactor(("SECRET-VALUE-1234",)))
 
 
 def test_actions_are_kept_newest_first_per_account_and_masked(store):
@@ -52,8 +52,16 @@ def test_writes_from_several_threads_all_land(store):
     assert len(store.actions(limit=1000)) == 80
 
 
-def test_a_missing_database_is_an_error_not_a_new_file(tmp_path):
+def test_a_missing_database_is_an_error_not_a_new_file_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "gone.db"
     with pytest.raises(StoreError):
         OperatorStore(path).pauses()
     assert not path.exists()
+
+
+def test_a_database_without_tables_is_an_error_not_new_tables(database: Database) -> None:
+    with pytest.raises(StoreError) as info:
+        OperatorStore(database).pauses()
+    assert info.value.operation == "open"
+    with pytest.raises(StoreError):  # still nothing there: the failed read created nothing
+        OperatorStore(database).actions()

@@ -1,4 +1,8 @@
-"""The SQLite state store, on real database files in tmp_path."""
+"""The state store on both backends (``database``: a SQLite file in tmp_path, then a fresh
+schema on a throwaway PostgreSQL). Tests named ``..._sqlite`` or taking ``path`` are about
+SQLite's file (WAL, file modes, busy locks, PRAGMA user_version) and run on it alone;
+PostgreSQL's own (schema version table, lost connections, lock timeouts) are in test_pg.py.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,17 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.errors import NijaError
 from bot.redact import Redactor
+from bot.store.backend import Database
+from bot.store.db import BackendError
 from bot.store.writer import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -59,13 +68,34 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(path: Path, clock: FakeClock):
-    with Store(path, ALICE, clock=clock) as s:
+def store(database: Database, clock: FakeClock):
+    with Store(database, ALICE, clock=clock) as s:
         yield s
 
 
 def raw(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
+
+
+@contextmanager
+def write_lock(database: Database) -> Iterator[None]:
+    """Another session holding the write lock on orders and cycles until the block ends."""
+    if database.kind == "sqlite":
+        locker = raw(database.path)  # type: ignore[attr-defined]
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        return
+    with psycopg.connect(database.url.url, autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute("BEGIN")
+        conn.execute("LOCK TABLE orders, cycles IN EXCLUSIVE MODE")  # readers go on
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
 
 
 # -- file, WAL, migrations -------------------------------------------------------
@@ -78,7 +108,7 @@ def test_db_path_names_the_mode(tmp_path: Path) -> None:
         db_path(tmp_path, "../x")
 
 
-def test_fresh_database_is_wal_at_current_version(tmp_path: Path) -> None:
+def test_fresh_database_is_wal_at_current_version_sqlite(tmp_path: Path) -> None:
     path = db_path(tmp_path / "nested" / "dir", "paper")
     Store(path, ALICE).close()
     conn = raw(path)
@@ -90,18 +120,25 @@ def test_fresh_database_is_wal_at_current_version(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_reopening_is_idempotent_and_keeps_data(path: Path) -> None:
-    with Store(path, ALICE) as s:
+def test_reopening_is_idempotent_and_keeps_data(database: Database) -> None:
+    with Store(database, ALICE) as s:
         assert s.record_order(order())
-    with Store(path, ALICE) as s:
+    with Store(database, ALICE) as s:
         assert s.get_order("cid-1") is not None
+    database.prepare()
+    with Store(database, ALICE, create=False) as s:
+        assert s.get_order("cid-1") is not None
+
+
+def test_migrating_a_current_file_changes_nothing_sqlite(path: Path) -> None:
+    Store(path, ALICE).close()
     conn = raw(path)
     assert migrate(conn) == (SCHEMA_VERSION, SCHEMA_VERSION)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 
-def test_newer_schema_is_a_clear_error_and_left_untouched(path: Path) -> None:
+def test_newer_schema_is_a_clear_error_and_left_untouched_sqlite(path: Path) -> None:
     Store(path, ALICE).close()
     conn = raw(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -116,7 +153,7 @@ def test_newer_schema_is_a_clear_error_and_left_untouched(path: Path) -> None:
     conn.close()
 
 
-def test_migrations_apply_missing_steps_in_order(tmp_path: Path) -> None:
+def test_migrations_apply_missing_steps_in_order_sqlite(tmp_path: Path) -> None:
     conn = raw(tmp_path / "m.db")
     steps = [("CREATE TABLE a (x)",), ("INSERT INTO a VALUES (1)",)]
     assert migrate(conn, steps) == (0, 2)
@@ -126,7 +163,7 @@ def test_migrations_apply_missing_steps_in_order(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
+def test_a_failing_migration_changes_nothing_sqlite(tmp_path: Path) -> None:
     conn = raw(tmp_path / "m.db")
     steps = [("CREATE TABLE a (x)",), ("CREATE TABLE b (y)", "THIS IS NOT SQL")]
     with pytest.raises(sqlite3.OperationalError):
@@ -328,9 +365,9 @@ def test_health_events_round_trip(store: Store) -> None:
     assert len(store.health_events_since(0)) == 2
 
 
-def test_free_text_columns_never_hold_a_secret(path: Path, clock: FakeClock) -> None:
+def test_free_text_columns_never_hold_a_secret(database: Database, clock: FakeClock) -> None:
     key = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"  # as a venue may quote it: whole, cut, in capitals
-    with Store(path, ALICE, clock=clock, redactor=Redactor((key,))) as s:
+    with Store(database, ALICE, clock=clock, redactor=Redactor((key,))) as s:
         s.record_order(order(reason=f"invalid key {key}"))
         s.update_order("cid-1", status="rejected", reason=f"invalid key {key[:12]}")
         s.record_health_event(1.0, "healthy", "failing", f"auth: {key.upper()}")
@@ -339,12 +376,15 @@ def test_free_text_columns_never_hold_a_secret(path: Path, clock: FakeClock) -> 
         assert s.get_order("cid-1").reason == "invalid key ***"
         assert [e.reason for e in s.health_events_since(0)] == ["auth: ***"]
         assert s.closed_positions_since(0)[0].close_reason == "*** revoked"
-        stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")).lower()
+    if database.kind != "sqlite":
+        return  # the rows read back above are the rows as stored
+    path = database.path  # type: ignore[attr-defined]
+    stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")).lower()
     for piece in (key[:8], key[-8:]):
         assert piece.lower().encode() not in stored
 
 
-def test_database_files_are_private_whatever_the_umask(path: Path) -> None:
+def test_database_files_are_private_whatever_the_umask_sqlite(path: Path) -> None:
     old = os.umask(0)
     try:
         with Store(path, ALICE) as s:
@@ -373,8 +413,8 @@ def test_day_start_equity(store: Store) -> None:
 # -- isolation between accounts ------------------------------------------------------
 
 
-def test_two_accounts_in_one_file_never_see_each_other(path: Path) -> None:
-    with Store(path, ALICE) as alice, Store(path, BOB) as bob:
+def test_two_accounts_in_one_database_never_see_each_other(database: Database) -> None:
+    with Store(database, ALICE) as alice, Store(database, BOB) as bob:
         assert alice.record_order(order("same-id", ALICE))
         alice.add_fill("same-id", 1.0, 10.0, 0.0, at=1.0)
         pos = alice.open_position("BTC-USD", 1.0, 10.0, 9.0, 12.0, 1.0, opened_at=1.0)
@@ -411,7 +451,7 @@ def test_two_accounts_in_one_file_never_see_each_other(path: Path) -> None:
 # -- failures and concurrency --------------------------------------------------------
 
 
-def test_locked_database_raises_store_error_then_recovers(path: Path) -> None:
+def test_locked_database_raises_store_error_then_recovers_sqlite(path: Path) -> None:
     with Store(path, ALICE, busy_timeout_ms=100) as s:
         s.record_cycle(1.0, 1.0, 1, 0, 0, {}, ok=True)
         locker = raw(path)
@@ -434,21 +474,21 @@ def test_locked_database_raises_store_error_then_recovers(path: Path) -> None:
         assert [c.started_at for c in s.last_cycles(10)] == [3.0, 1.0]
 
 
-def test_closed_store_raises_store_error(path: Path) -> None:
-    s = Store(path, ALICE)
+def test_closed_store_raises_store_error(database: Database) -> None:
+    s = Store(database, ALICE)
     s.close()
     with pytest.raises(StoreError) as info:
         s.get_order("x")
     assert info.value.operation == "get_order"
 
 
-def test_two_threads_write_concurrently(path: Path) -> None:
+def test_two_threads_write_concurrently(database: Database) -> None:
     per_thread = 150
     errors: list[BaseException] = []
 
     def work(account_key: str) -> None:
         try:
-            with Store(path, account_key) as s:
+            with Store(database, account_key) as s:
                 for i in range(per_thread):
                     s.record_order(order(f"{account_key}-{i}", account_key))
                     s.record_cycle(float(i), 1.0, 1, 1, 0, {}, ok=True)
@@ -462,7 +502,7 @@ def test_two_threads_write_concurrently(path: Path) -> None:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
     assert errors == []
-    with Store.open_readonly(path) as ro:
+    with Store.open_readonly(database) as ro:
         for key in (ALICE, BOB):
             assert len(ro.orders_since(key, 0)) == per_thread
             assert len(ro.account(key).last_cycles(per_thread + 10)) == per_thread
@@ -471,12 +511,12 @@ def test_two_threads_write_concurrently(path: Path) -> None:
 # -- read-only access ----------------------------------------------------------------
 
 
-def test_read_only_view_sees_commits_while_a_writer_is_open(path: Path) -> None:
-    with Store(path, ALICE) as alice, Store(path, BOB) as bob:
+def test_read_only_view_sees_commits_while_a_writer_is_open(database: Database) -> None:
+    with Store(database, ALICE) as alice, Store(database, BOB) as bob:
         alice.record_order(order("a1", ALICE))
         alice.open_position("BTC-USD", 1.0, 10.0, 9.0, 12.0, 1.0, opened_at=1.0)
         bob.record_cycle(1.0, 1.0, 1, 0, 0, {}, ok=True)
-        with Store.open_readonly(path) as ro:
+        with Store.open_readonly(database) as ro:
             assert ro.account_keys() == sorted([ALICE, BOB])
             assert [o.client_order_id for o in ro.orders_since(ALICE, 0)] == ["a1"]
             assert [p.symbol for p in ro.open_positions(ALICE)] == ["BTC-USD"]
@@ -484,25 +524,26 @@ def test_read_only_view_sees_commits_while_a_writer_is_open(path: Path) -> None:
 
             # Later commits show up; a writer holding the lock does not block the reader.
             alice.record_order(order("a2", ALICE))
-            locker = raw(path)
-            locker.execute("BEGIN EXCLUSIVE")
-            try:
+            with write_lock(database):
                 assert [o.client_order_id for o in ro.orders_since(ALICE, 0)] == ["a1", "a2"]
-            finally:
-                locker.execute("ROLLBACK")
-                locker.close()
             # The reader holds no lock that stops the writer.
             alice.record_order(order("a3", ALICE))
             assert len(ro.account(ALICE).orders_with_status("pending")) == 3
 
 
-def test_read_only_view_cannot_write(path: Path) -> None:
-    Store(path, ALICE).close()
-    with Store.open_readonly(path) as ro, pytest.raises(sqlite3.OperationalError):
-        ro._conn.execute("INSERT INTO day_equity VALUES ('k', '2024-01-01', 1.0)")
+def test_read_only_view_cannot_write(database: Database) -> None:
+    Store(database, ALICE).close()
+    with Store.open_readonly(database) as ro:
+        with pytest.raises((sqlite3.OperationalError, BackendError)):
+            ro._conn.execute("INSERT INTO day_equity VALUES (?, ?, ?)", ("k", "2024-01-01", 1.0))
+        with pytest.raises((sqlite3.OperationalError, BackendError)):
+            ro._conn.begin_write()
+            ro._conn.execute("INSERT INTO day_equity VALUES (?, ?, ?)", ("k", "2024-01-01", 1.0))
+    with Store(database, "k") as s:
+        assert s.day_start_equity("2024-01-01") is None
 
 
-def test_read_only_open_of_missing_or_uninitialised_file(tmp_path: Path) -> None:
+def test_read_only_open_of_missing_or_uninitialised_file_sqlite(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         Store.open_readonly(tmp_path / "absent.db")
     assert not (tmp_path / "absent.db").exists()
@@ -513,7 +554,7 @@ def test_read_only_open_of_missing_or_uninitialised_file(tmp_path: Path) -> None
     assert "not initialised" in str(info.value)
 
 
-def test_a_version_1_database_upgrades_and_keeps_its_orders(tmp_path: Path) -> None:
+def test_a_version_1_database_upgrades_and_keeps_its_orders_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate(conn, MIGRATIONS[:1]) == (0, 1)
@@ -540,8 +581,8 @@ def test_a_version_1_database_upgrades_and_keeps_its_orders(tmp_path: Path) -> N
         store.close()
 
 
-def test_a_transaction_lands_all_its_writes_or_none(tmp_path: Path) -> None:
-    store = Store(tmp_path / "t.db", "user/a/KRAKEN")
+def test_a_transaction_lands_all_its_writes_or_none(database: Database) -> None:
+    store = Store(database, "user/a/KRAKEN")
     try:
         store.record_order(
             OrderRecord("c1", "user/a/KRAKEN", "i1", "BTC/USD", "buy", "market", 1.0, None, None, "entry")
@@ -561,7 +602,9 @@ def test_a_transaction_lands_all_its_writes_or_none(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_version_2_database_upgrades_with_fees_absence_exits_and_dust(tmp_path: Path) -> None:
+def test_a_version_2_database_upgrades_with_fees_absence_exits_and_dust_sqlite(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "v2.db"
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate(conn, MIGRATIONS[:2]) == (0, 2)
@@ -604,7 +647,7 @@ def test_dust_is_kept_per_asset_and_forgotten_at_zero(store: Store, clock: FakeC
     assert [d.asset for d in store.dust()] == ["LTC"]
     with pytest.raises(ValueError):
         store.set_dust("LTC", math.nan)
-    with Store(store.path, BOB) as other:
+    with Store(store.database, BOB) as other:
         assert other.dust() == []  # scoped to its account like every other table
 
 
@@ -619,7 +662,7 @@ def test_new_order_fields_round_trip(store: Store) -> None:
         store.record_order(order("cid-2", fee=math.inf))
 
 
-def test_a_store_opened_without_create_never_makes_a_new_database(tmp_path):
+def test_a_store_opened_without_create_never_makes_a_new_database_sqlite(tmp_path):
     """The daemon's account threads open with create=False: a vanished file is an error."""
     path = tmp_path / "nija-paper.db"
     prepare_database(path)
