@@ -153,7 +153,7 @@ def test_bad_pnl_requests_name_the_problem(daemon):
 
 
 def test_a_store_that_cannot_be_read_is_an_error_never_a_report_of_zeros(daemon):
-    daemon.sup.db.rename(daemon.sup.db.with_name("aside.db"))
+    daemon.sup.db.path.rename(daemon.sup.db.path.with_name("aside.db"))
     for path in ("/api/v1/pnl", f"/api/v1/accounts/{ALICE}/pnl?format=csv"):
         answer = daemon.get(path)
         assert answer.status_code == 503, answer.text

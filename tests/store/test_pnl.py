@@ -8,13 +8,13 @@ import csv
 import io
 import sqlite3
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.store import pnl
+from bot.store.backend import Database
 from bot.store.pnl import PnlFigures, day_start, last_days, parse_days, pnl_csv, pnl_rows
-from bot.store.writer import ReadOnlyStore, Store, StoreError, db_path
+from bot.store.writer import ReadOnlyStore, Store, StoreError
 from tests.store.trades import Desk
 
 ALICE = "user/alice/BINANCE"  # pays a buy's fee in the coin bought
@@ -25,12 +25,16 @@ HOUR = 3600.0
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return db_path(tmp_path, "paper")
+def path(database: Database) -> Database:
+    """The state store on each backend (tests/conftest.py's ``database``)."""
+    return database
+
+
+SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def trades(path: Path) -> dict[str, float]:
+def trades(path: Database) -> dict[str, float]:
     """Two accounts over two UTC days (and a trade either side of them); the P&L of each."""
     t1, t2 = day_start(D1), day_start(D2)
     out: dict[str, float] = {}
@@ -106,6 +110,7 @@ def test_the_days_around_the_trades_hold_what_is_outside_the_report(path, trades
     assert after[BOB, D3 + timedelta(days=1)].losses == 1
 
 
+@SQLITE_ONLY  # PostgreSQL runs its own rounding CAST in every other test here
 def test_a_rounding_cast_buckets_the_same_days(path, trades):
     """PostgreSQL's CAST to an integer rounds where SQLite's truncates: the day computed
     with a rounding cast (run here as ROUND) is the same."""
@@ -115,7 +120,7 @@ def test_a_rounding_cast_buckets_the_same_days(path, trades):
     )
     assert rounding != truncating
     span = (day_start(D1) - 86400, day_start(D3) + 2 * 86400)
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path.path)
     try:
         days = [sorted(conn.execute(sql, span).fetchall()) for sql in (truncating, rounding)]
     finally:
@@ -145,8 +150,9 @@ def test_rows_and_csv_are_one_format(path, trades):
     assert bob_d2["fees_usd"] == 3.05
 
 
+@SQLITE_ONLY
 def test_a_store_that_cannot_be_read_is_an_error_never_zeros(path, trades):
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path.path, isolation_level=None)
     conn.execute("DROP TABLE fills")
     conn.close()
     with ReadOnlyStore(path) as store, pytest.raises(StoreError, match="daily_pnl"):
