@@ -17,6 +17,7 @@ from enum import StrEnum
 import structlog
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.daemon.equity_history import EquityHistory
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
 from bot.isolation.latency import CYCLE_BUCKETS, Latency
@@ -112,6 +113,7 @@ class AccountWorker:
         self._rebuild = threading.Event()  # an operator reloaded its credentials
         self.reconciled = False  # its trader has reconciled with the venue (readiness)
         self.cycle_times = Latency(CYCLE_BUCKETS)  # for the metrics
+        self.equity_history = EquityHistory()  # for the dashboard's sparkline
 
     # -- control (main thread) -----------------------------------------------------
     def start(self) -> threading.Thread:
@@ -209,6 +211,8 @@ class AccountWorker:
         self.last_cycle_wall = self._clock.wall()
         if result.marks:
             self.marks, self.marks_wall = dict(result.marks), self.last_cycle_wall
+        if result.equity_usd is not None:
+            self.equity_history.add(self.last_cycle_wall, result.equity_usd)
         if self.state == ThreadState.STALLED:
             self.state = ThreadState.RUNNING
         if self._on_cycle is not None:
