@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.api.dashboard import dashboard_routes
 from bot.api.metrics import VenueUp, metrics_registry, render
 from bot.api.probes import liveness, readiness
 from bot.api.token import ApiToken
@@ -194,6 +195,7 @@ def build_app(
     api = _Api(sup, token, created_at, venue_health, venue_up)
     key = "/{account_type}/{account_id}/{broker}"
     routes: list[Any] = [
+        *dashboard_routes(),  # the page needs no token: it holds no data
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
         Route("/metrics", api.guarded(api.metrics)),
