@@ -108,12 +108,12 @@ class AccountWorker:
         # The last cycle that priced anything: a cycle that failed before pricing keeps them.
         self.marks: dict[str, float] = {}
         self.marks_wall: float | None = None
+        self.equity_history = EquityHistory()  # each cycle's equity, for the dashboard
         # Health changes recorded by any thread; written to the store by this one.
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
         self._rebuild = threading.Event()  # an operator reloaded its credentials
         self.reconciled = False  # its trader has reconciled with the venue (readiness)
         self.cycle_times = Latency(CYCLE_BUCKETS)  # for the metrics
-        self.equity_history = EquityHistory()  # for the dashboard's sparkline
 
     # -- control (main thread) -----------------------------------------------------
     def start(self) -> threading.Thread:
