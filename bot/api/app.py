@@ -5,7 +5,7 @@ and ``POST /api/v1/accounts/user/alice/KRAKEN/pause`` (``%2F`` for each slash wo
 Keys are matched as the daemon spells them: ``User/Alice/kraken`` is ``user/alice/KRAKEN``.
 
 Every ``/api/v1`` route and ``/metrics`` need ``Authorization: Bearer <token>``;
-``/healthz`` and ``/readyz`` need none. Every error is JSON ``{"error": ..., "status": ...}``
+``/healthz``, ``/readyz`` and the dashboard's page and files (no data) need none. Every error is JSON ``{"error": ..., "status": ...}``
 naming the problem. The handlers are plain functions: Starlette runs them in its worker
 threads, never on the event loop, so a store read or an action never stalls the server.
 """
