@@ -1,4 +1,5 @@
-"""The dashboard page: one static HTML page, its script and its style (bot/api/static/).
+"""The dashboard page: one static HTML page, its two script modules and its style
+(bot/api/static/).
 
 The page holds no data, so it loads without the token; its script asks the operator for
 the token and reads the ``/api/v1`` routes with it, like any other client. Nothing comes
@@ -38,6 +39,7 @@ _HEADERS = {
 _ASSETS = {
     "dashboard.html": "text/html; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
+    "render.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
 

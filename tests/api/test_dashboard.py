@@ -64,10 +64,14 @@ def test_the_page_needs_no_token_holds_no_data_and_runs_only_its_own_script(daem
     assert "script-src 'self'" in CONTENT_SECURITY_POLICY
     assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert '<script src="static/dashboard.js" defer></script>' in page.text
+    assert '<script type="module" src="static/dashboard.js"></script>' in page.text
     assert "<script>" not in page.text and ALICE not in page.text  # no inline script, no data
     assert "http" + "s://" not in page.text  # nothing from the internet
-    for name, media in (("dashboard.js", "text/javascript"), ("dashboard.css", "text/css")):
+    for name, media in (
+        ("dashboard.js", "text/javascript"),
+        ("render.js", "text/javascript"),
+        ("dashboard.css", "text/css"),
+    ):
         asset = requests.get(f"{daemon.url}/static/{name}", timeout=10)
         assert asset.status_code == 200 and asset.headers["content-type"].startswith(media)
         assert "http" + "s://" not in asset.text
@@ -81,7 +85,7 @@ def test_the_root_leads_to_the_dashboard_and_other_files_are_not_served(daemon):
     for path in ("/static/nija.db", "/static/dashboard.html", "/static/..%2Fapp.py"):
         answer = requests.get(daemon.url + path, timeout=10)
         assert answer.status_code == 404, path
-        assert "there are dashboard.js, dashboard.css" in answer.json()["error"] or (
+        assert "there are dashboard.js, render.js, dashboard.css" in answer.json()["error"] or (
             ".." in path and answer.json()["error"].startswith("no such path")
         )
 
