@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # imported when first used: the emulators pull in every broker SDK
+    from selenium.webdriver.chrome.webdriver import WebDriver
+
     from bot.store.backend import Database
     from nija_testkit.emulator.core import Market
     from nija_testkit.emulator.server import EmulatorServer
@@ -127,3 +129,19 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     )
     yield db
     db.close()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[WebDriver]:
+    """A real headless Chromium (Debian's, through selenium) with a fresh profile; the test
+    is skipped when it is not installed, and fails under CI (nija_testkit/browser.py)."""
+    from nija_testkit.browser import require_browser, start_chromium
+
+    require_browser()
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    driver = start_chromium(profile)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -6,7 +6,7 @@ and ``POST /api/v1/accounts/user/alice/KRAKEN/pause`` (``%2F`` for each slash wo
 Keys are matched as the daemon spells them: ``User/Alice/kraken`` is ``user/alice/KRAKEN``.
 
 Every ``/api/v1`` route and ``/metrics`` need ``Authorization: Bearer <token>``;
-``/healthz`` and ``/readyz`` need none. Every error is JSON ``{"error": ..., "status": ...}``
+``/healthz``, ``/readyz`` and the dashboard's page and files (no data) need none. Every error is JSON ``{"error": ..., "status": ...}``
 naming the problem. The handlers are plain functions: Starlette runs them in its worker
 threads, never on the event loop, so a store read or an action never stalls the server.
 """
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.api.dashboard import dashboard_routes
 from bot.api.exposition import TextWriter
 from bot.api.metrics import VenueUp, metrics_registry
 from bot.api.probes import liveness, readiness
@@ -264,6 +265,7 @@ def build_app(
     api = _Api(sup, token, created_at, venue_health, venue_up)
     key = "/{account_type}/{account_id}/{broker}"
     routes: list[Any] = [
+        *dashboard_routes(),  # the page needs no token: it holds no data
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
         Route("/metrics", api.guarded(api.metrics)),

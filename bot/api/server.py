@@ -5,7 +5,7 @@ typed, and run inside a threaded daemon without taking it over. uvicorn runs its
 event loop in its own thread (it installs signal handlers only in the main thread, so the
 daemon's SIGTERM handling is untouched), and Starlette runs the plain handler functions in
 worker threads, so a slow store read never stalls the server, let alone a trading thread.
-The same server will carry the dashboard page and its static files.
+The same server carries the dashboard page and its files (bot/api/dashboard.py).
 
 The socket is bound here, before the server starts, so a port that is taken or an address
 that does not exist stops the daemon's start with one clear line (exit 2), and port 0

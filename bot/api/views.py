@@ -46,7 +46,30 @@ class AccountViews:
         self, sup: IndependentBrokerTrader, venue_health: VenueHealth | None = None
     ) -> None:
         self.sup = sup
-        self.venue_health = venue_health or (lambda _name: None)
+        self.venue_health = venue_health or self._watched_venue
+
+    def _watched_venue(self, name: str) -> dict[str, Any] | None:
+        """The daemon's own venue layer's word (status.json's ``venues`` entry), or None."""
+        health = self.sup.venues.health.get(name)
+        return None if health is None else health.snapshot()
+
+    def _daemon_fields(self) -> dict[str, Any]:
+        """The accounts document's daemon-wide fields: the daemon's time (ages are reckoned
+        from it, not from a browser's clock), its mode and the isolation report."""
+        return {
+            "updated_at": self.sup.clock.utc_now().isoformat(),
+            "mode": self.sup.settings.mode,
+            "demo": self.sup.demo,
+            "isolation_report": self.sup.isolation.get_isolation_report(),
+        }
+
+    def _add_equity_history(self, statuses: dict[str, dict[str, Any]]) -> None:
+        """Each account's recent equity as ``equity_history``: ``[[epoch seconds, usd], ...]``,
+        oldest first, kept in memory only (not in status.json); empty before a cycle read it."""
+        for key, status in statuses.items():
+            worker = self.sup.workers.get(key)
+            points = worker.equity_history.points() if worker else []
+            status["equity_history"] = [[round(at, 1), round(usd, 2)] for at, usd in points]
 
     def _masked(self, doc: dict[str, Any]) -> dict[str, Any]:
         masked: dict[str, Any] = self.sup.redactor.mask_data(doc)
@@ -59,7 +82,8 @@ class AccountViews:
     def accounts(self) -> dict[str, Any]:
         """Every account: its status entry, its open positions and today's P&L (``pnl_today``)."""
         statuses = self._statuses()
-        doc: dict[str, Any] = {"accounts": {}}
+        self._add_equity_history(statuses)
+        doc: dict[str, Any] = {"accounts": {}, **self._daemon_fields()}
         try:
             with ReadOnlyStore(self.sup.db) as store:
                 today = _today(store, self.sup.clock.wall())
@@ -96,7 +120,7 @@ class AccountViews:
         return self._masked(doc)
 
     def venues(self) -> dict[str, Any]:
-        """Each venue with its accounts; ``health`` is the venue layer's (null until it lands)."""
+        """Each venue with its accounts; ``health`` is the venue layer's (null when it has none)."""
         by_venue: dict[str, list[str]] = {}
         for key, spec in self.sup.specs.items():
             by_venue.setdefault(spec.account.broker, []).append(key)

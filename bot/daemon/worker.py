@@ -17,6 +17,7 @@ from enum import StrEnum
 import structlog
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.daemon.equity_history import EquityHistory
 from bot.daemon.tuning import Tuning, apply_tuning
 from bot.engine.trader import AccountTrader, CycleResult
 from bot.errors import describe
@@ -111,6 +112,7 @@ class AccountWorker:
         # The last cycle that priced anything: a cycle that failed before pricing keeps them.
         self.marks: dict[str, float] = {}
         self.marks_wall: float | None = None
+        self.equity_history = EquityHistory()  # each cycle's equity, for the dashboard
         # Health changes recorded by any thread; written to the store by this one.
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
         self._rebuild = threading.Event()  # an operator reloaded its credentials
@@ -232,6 +234,8 @@ class AccountWorker:
         self.last_cycle_wall = self._clock.wall()
         if result.marks:
             self.marks, self.marks_wall = dict(result.marks), self.last_cycle_wall
+        if result.equity_usd is not None:
+            self.equity_history.add(self.last_cycle_wall, result.equity_usd)
         if self.state == ThreadState.STALLED:
             self.state = ThreadState.RUNNING
         if self._on_cycle is not None:

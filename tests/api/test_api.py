@@ -82,10 +82,14 @@ def test_accounts_list_status_and_positions_and_one_account_in_full(daemon):
         ]
 
 
-def test_venues_name_their_accounts_and_leave_health_to_the_venue_layer(daemon):
-    assert daemon.get("/api/v1/venues").json() == {
-        "venues": [{"name": "KRAKEN", "accounts": [ALICE, BOB], "health": None}]
-    }
+def test_venues_name_their_accounts_and_give_the_venue_layers_health(daemon):
+    (kraken,) = daemon.get("/api/v1/venues").json()["venues"]
+    assert kraken["name"] == "KRAKEN" and kraken["accounts"] == [ALICE, BOB]
+    # status.json's "venues" entry, as the venue layer (bot/daemon/venue_watch.py) has it
+    assert kraken["health"]["state"] == "up"
+    assert set(kraken["health"]) == {
+        "state", "since", "reason", "last_probe", "public_requests_per_min"
+    }  # fmt: skip
 
 
 def test_a_store_that_cannot_be_read_is_said_never_shown_as_no_positions(daemon):
