@@ -50,6 +50,8 @@ def test_the_dashboard_shows_the_demo_and_pauses_alice(tmp_path, chromium):
         assert chromium.find_element(By.ID, "token-help").is_displayed() is False
         look(lambda: account_cell(chromium, ALICE, "health") == "healthy", "alice healthy")
         assert account_cell(chromium, ALICE, "venue") == "PAPER · up"
+        # Today's P&L, read from the state store (a figure, if only $0.00, never a dash).
+        assert account_cell(chromium, ALICE, "pnl").lstrip("+-−").startswith("$")
         assert text_of(chromium, "#guarantee") == "ACTIVE"
         assert text_of(chromium, 'tr[data-venue="PAPER"]').startswith("PAPER up")
 
