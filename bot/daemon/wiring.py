@@ -196,7 +196,8 @@ def restore_paper_wallet(broker: PaperBroker, store: Store, starting_usd: float)
     if not positions:
         return
     spent = sum(p.quantity * p.entry_price for p in positions)
-    realized = store.realized_pnl_since(0.0)
+    # Closed positions, and the parts of open ones already sold (their cash is in the wallet).
+    realized = store.realized_pnl_since(0.0) + sum(p.realized_pnl_usd or 0.0 for p in positions)
     broker.restore(
         max(0.0, starting_usd + realized - spent),
         [(p.symbol, p.quantity, p.entry_price) for p in positions],

@@ -7,8 +7,9 @@ check_active_trading_per_broker.py, an error line in the log) and no more exits 
 for it until the daemon restarts (reconciliation clears the flag: the operator has looked).
 
 What is sold is the position (and any dust of the same asset) up to the venue's free
-balance, rounded down to its lot step (``bot.engine.holdings.sale``). A position the venue's
-minimums refuse to take at all is dust: closed and recorded, never sent.
+balance, rounded down to its lot step (``bot.engine.holdings.sale``): a sale of part of it
+leaves a smaller position, whose rest a later exit (a new client id) sells. A position the
+venue's minimums refuse to take at all is dust: closed and recorded, never sent.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Exits:
                 self._to_dust(pos, min(pos.quantity + dust, free), sell.refusal, price, notes)
             return 0
         plan = PlannedOrder(
-            intent_id=f"position-{pos.id}:exit:{self._failed_exits(pos)}",
+            intent_id=f"position-{pos.id}:exit:{self._finished_exits(pos)}",
             symbol=pos.symbol,
             side=Side.SELL,
             quantity=sell.amount,
@@ -164,13 +165,15 @@ class Exits:
         with self.store.transaction("dust"):
             self.store.set_dust(base_of(pos.symbol), quantity)
             pnl = (price - pos.entry_price) * pos.quantity  # marked, not sold: still held as dust
+            pnl += pos.realized_pnl_usd or 0.0  # the parts of it sold before
             self.store.close_position(pos.id, price, f"dust: {why}", self.clock.wall(), pnl)
         self.log.warning("position_is_dust", symbol=pos.symbol, quantity=quantity, why=why)
         notes.append(f"{pos.symbol}: {quantity:g} {base_of(pos.symbol)} is dust ({why})")
 
-    def _failed_exits(self, pos: PositionRecord) -> int:
-        """Exits of ``pos`` that failed: each later attempt needs a new intent (client) id."""
-        failed = self.store.orders_with_status(
-            StoredOrderStatus.REJECTED, StoredOrderStatus.CANCELED
+    def _finished_exits(self, pos: PositionRecord) -> int:
+        """Exits of ``pos`` that are over: each later one needs a new intent (client) id, after
+        a failure and after a sale of part of it alike (the rest is sold by another order)."""
+        done = self.store.orders_with_status(
+            StoredOrderStatus.REJECTED, StoredOrderStatus.CANCELED, StoredOrderStatus.FILLED
         )
-        return sum(1 for r in failed if r.position_id == pos.id and r.purpose == OrderPurpose.EXIT)
+        return sum(1 for r in done if r.position_id == pos.id and r.purpose == OrderPurpose.EXIT)

@@ -344,11 +344,12 @@ class OrderDesk:
         base = base_of(pos.symbol)
         sold = order.base_received(base)  # a fee taken in the base leaves the account too
         from_position = min(sold, pos.quantity)  # the rest was dust taken along
-        pnl = (
+        part = (
             (price - pos.entry_price) * from_position
             - order.fee_usd
             - self._entry_fee(pos, from_position)
         )
+        pnl = (pos.realized_pnl_usd or 0.0) + part  # the parts sold before this one count too
         dust = next((d.quantity for d in self.store.dust() if d.asset == base), 0.0)
         left = pos.quantity - sold
         if left > pos.quantity * NOISE:
@@ -356,9 +357,15 @@ class OrderDesk:
             why = dust_refusal(rules, left + dust, price) if rules else None
             if why is None:  # still sellable (or the rules are not known yet): a smaller position
                 self.store.update_position(
-                    pos.id, quantity=left, exit_attempts=0, exit_retry_at=None
+                    pos.id, quantity=left, exit_attempts=0, exit_retry_at=None, realized_pnl_usd=pnl
                 )
-                self.log.info("position_reduced", symbol=pos.symbol, sold=sold, left=left)
+                self.log.info(
+                    "position_reduced",
+                    symbol=pos.symbol,
+                    sold=sold,
+                    left=left,
+                    pnl_usd=round(part, 2),
+                )
                 return
             self.log.info("dust_left", asset=base, quantity=left + dust, why=why)
         self.store.set_dust(base, max(0.0, dust + left))  # a sale that took the dust spent it

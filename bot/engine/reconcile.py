@@ -2,7 +2,8 @@
 
 Orders the store holds as open or ambiguous are looked up and settled; holdings the
 venue reports that the store does not know are adopted and managed with the
-default stop; positions the store holds that the venue no longer has are closed.
+default stop; positions the store holds that the venue no longer has are closed (with the
+P&L of the parts of them already sold: the rest's exit price is unknown).
 A stored position takes the venue's quantity at any drift, however small (a fee taken
 in the coin, a rounding remainder): what the account holds is what is sold later. What
 the venue's minimums refuse to take is dust: recorded, never adopted. Exits flagged
@@ -143,6 +144,7 @@ class Reconciler:
     ) -> None:
         """Bring one stored position in line with what the venue holds of its asset."""
         base = base_of(pos.symbol)
+        sold = pos.realized_pnl_usd or 0.0  # of its parts sold before: the rest's price is unknown
         if pos.exit_attempts or pos.exit_blocked:
             self.store.update_position(
                 pos.id, exit_attempts=0, exit_retry_at=None, exit_blocked=None
@@ -153,7 +155,7 @@ class Reconciler:
                 pos.entry_price,
                 "not held at the venue at reconciliation (exit price unknown)",
                 self.clock.wall(),
-                0.0,
+                sold,
             )
             report.closed.append(pos.symbol)
             dust[base] = 0.0
@@ -162,7 +164,7 @@ class Reconciler:
         why = dust_refusal(rules, quantity, price) if rules else None
         if why is not None:
             self.store.close_position(
-                pos.id, price, f"only dust left at the venue: {why}", self.clock.wall(), 0.0
+                pos.id, price, f"only dust left at the venue: {why}", self.clock.wall(), sold
             )
             report.closed.append(pos.symbol)
             dust[base] = quantity

@@ -7,7 +7,9 @@ What the figures mean (the API, the CSV export and ``check_active_trading_per_br
   on the UTC day it closed. An entry filled in parts, or an exit sold in parts, is still one
   trade; a position still open is none yet.
 - ``realized_pnl_usd`` sums the trades closed that day, each net of its entry's and its
-  exit's fees (the P&L the engine stores when it closes a position).
+  exit's fees (the P&L the engine stores when it closes a position). A position sold in
+  parts counts every part, all on the day it closed: a part sold on an earlier day is in
+  no day's realized P&L until then (its fee is in that earlier day's ``fees_usd``).
 - ``fees_usd`` sums the fees of every fill made that day, entries and exits alike, in USD.
   A fee the venue takes in the coin bought is stored valued in USD (``fills.fee_usd``). An
   entry filled today and closed tomorrow pays its fee today and counts in tomorrow's

@@ -27,7 +27,7 @@ class PnlTotals:
     """One account's trading results over a time range (``AccountReader.pnl_between``).
 
     ``realized_pnl_usd`` sums the positions closed in the range, each net of its entry's and
-    exit's fees (as stored at the close). ``fees_usd`` sums the fees of the fills made in the
+    exit's fees (as stored at the close, every part of an exit sold in parts). ``fees_usd`` sums the fees of the fills made in the
     range, entries and exits alike: an entry filled today and closed tomorrow pays its fee
     today, and counts in tomorrow's realized P&L.
     """

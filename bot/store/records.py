@@ -156,6 +156,8 @@ class PositionRecord:
     ``quantity`` is what the account really holds of it: fills net of any fee charged in
     the base asset. ``exit_attempts`` counts exits the venue refused; the next may be sent
     from ``exit_retry_at``; ``exit_blocked`` holds the venue's reason once no more are.
+    ``realized_pnl_usd`` is net of fees: while it is open, of the parts already sold (None
+    before any); once closed, of the whole round trip. Reports count it only once closed.
     """
 
     id: int

@@ -49,6 +49,7 @@ ORDER_UPDATABLE = frozenset(
 POSITION_UPDATABLE = frozenset(
     {"stop", "target", "highest_close", "breakeven_done", "quantity"}
     | {"exit_attempts", "exit_retry_at", "exit_blocked"}
+    | {"realized_pnl_usd"}  # the parts of an open position sold so far (bot.engine.orders)
 )
 
 _V1 = (

@@ -293,7 +293,7 @@ class Store(AccountReader):
 
     def update_position(self, position_id: int, **fields: Any) -> None:
         """Change a position's stop, target, highest_close, breakeven_done, quantity,
-        exit_attempts, exit_retry_at or exit_blocked."""
+        exit_attempts, exit_retry_at, exit_blocked or realized_pnl_usd (of the parts sold)."""
         if unknown := set(fields) - POSITION_UPDATABLE:
             raise ValueError(f"update_position cannot change {sorted(unknown)}")
         if not fields:
