@@ -203,6 +203,7 @@ def test_compose_nodes_load_their_settings_and_reach_the_mode_s_database():
         assert settings.mode == mode
         assert settings.http_host == "0.0.0.0"  # with the operator's token, as required
         assert settings.http_token == COMPOSE_VALUES["NIJA_HTTP_TOKEN"]
+        assert (settings.data_dir, settings.http_port) == ("/data", 8780)  # what is published
         url = parse_database_url(env["NIJA_DATABASE_URL"])
         assert (url.host, url.port, url.dbname) == ("postgres", "5432", f"nija_{mode}")
         assert url.password == COMPOSE_VALUES["POSTGRES_PASSWORD"]
@@ -221,7 +222,8 @@ def test_compose_refuses_to_start_without_a_password_or_a_token(missing):
 def test_compose_nodes_scale_and_publish_their_api_on_the_loopback_only():
     nija = _compose()["services"]["nija"]
     assert "container_name" not in nija  # one name cannot serve several replicas
-    assert "NIJA_NODE_ID" not in nija["environment"]  # <hostname>-<pid>: the container's own
+    # Blank: <hostname>-<pid>, the container's own, whatever the copied .env says.
+    assert nija["environment"]["NIJA_NODE_ID"] == ""
     for port in nija["ports"]:
         host, _, container = str(port).rpartition(":")
         assert container == "8780"
