@@ -173,7 +173,9 @@ def test_markup_in_an_error_message_shows_as_text_and_runs_nothing(hostile, chro
     assert account_cell(chromium, ALICE, "health") == "healthy"
     line = chromium.find_element(By.CSS_SELECTOR, f'tr[data-account="{ALICE}"] svg.spark polyline')
     assert len((line.get_attribute("points") or "").split()) >= 3
-    assert account_cell(chromium, ALICE, "pnl") == "—"  # no pnl_today in the document
+    assert (
+        account_cell(chromium, ALICE, "pnl") == "$0.00"
+    )  # today's, from the store: no trade closed
     # Bob never read his balance: no equity point, no line (never a line at zero).
     assert hostile.get("/api/v1/accounts").json()["accounts"][BOB]["equity_history"] == []
     assert account_cell(chromium, BOB, "trend") == "—"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.test_deploy_files import unit_entries
+
 REPO = Path(__file__).resolve().parents[2]
 START = REPO / "start.sh"
 UNIT = REPO / "deploy" / "nija.service"
@@ -127,14 +129,7 @@ def test_a_missing_python_is_named(app):
 
 def _unit_entries() -> dict[str, list[str]]:
     """``Key`` → values of every ``Key=value`` line of the unit, comments ignored."""
-    entries: dict[str, list[str]] = {}
-    for line in UNIT.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        key, _, value = line.partition("=")
-        entries.setdefault(key.strip(), []).append(value.strip())
-    return entries
+    return unit_entries(UNIT)
 
 
 def test_the_systemd_unit_has_the_required_keys():
@@ -150,7 +145,7 @@ def test_the_systemd_unit_has_the_required_keys():
         "RestartSec": "10",
         "RestartPreventExitStatus": "2",  # a start-up error is not retried in a loop
         "KillSignal": "SIGTERM",
-        "TimeoutStopSec": "20",
+        "TimeoutStopSec": "60",  # more than the daemon's stop: tests/deploy/
         "EnvironmentFile": "-/opt/nija/.env",
         "WantedBy": "multi-user.target",
     }
