@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
 from bot.isolation.latency import LatencySnapshot, merged
+from bot.venue.health import VenueState
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
@@ -48,8 +49,7 @@ STORE_TTL_SECONDS = 30.0
 _ENDED = (StoredOrderStatus.FILLED, StoredOrderStatus.CANCELED, StoredOrderStatus.REJECTED)
 _IN_FLIGHT = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN, StoredOrderStatus.OPEN)
 
-# The venue layer's "is this venue up" (bot.venue, issue 12): venue name -> up, or None
-# while the daemon has no venue layer; then nija_venue_up is not exported.
+# Each venue's "is it up" (venue name -> up); by default the daemon's own venue layer's.
 VenueUp = Callable[[], dict[str, bool]]
 
 
@@ -64,7 +64,7 @@ class NijaCollector(Collector):
 
     def __init__(self, sup: IndependentBrokerTrader, venue_up: VenueUp | None = None) -> None:
         self.sup = sup
-        self.venue_up = venue_up
+        self.venue_up = venue_up or self._watched_venues
         self._store_read: tuple[float, list[Metric]] | None = None  # (monotonic, families)
 
     def collect(self) -> Iterator[Metric]:
@@ -224,9 +224,12 @@ class NijaCollector(Collector):
             unresolved.add_metric([status.value], orders.get(status.value, 0))
         yield from (up, pnl, fees, ended, unresolved)
 
+    def _watched_venues(self) -> dict[str, bool]:
+        """The daemon's own venue layer: up only in state ``up`` (``cancel_only``, ``post_only``
+        and ``down`` take no market orders; status.json's ``venues`` says which)."""
+        return {name: h.state is VenueState.UP for name, h in self.sup.venues.health.items()}
+
     def _venues(self) -> Iterator[Metric]:
-        if self.venue_up is None:
-            return
         up = GaugeMetricFamily("nija_venue_up", "1 while the venue is up.", labels=["venue"])
         for name, is_up in sorted(self.venue_up().items()):
             up.add_metric([name], 1.0 if is_up else 0.0)

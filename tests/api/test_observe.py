@@ -17,7 +17,7 @@ from tests.api.conftest import ALICE, BOB, TOKEN, ApiDaemon, wait_for
 
 PROMTOOL_PACKAGE = "prometheus"  # Debian's package ships promtool
 PER_ACCOUNT_SERIES = 14  # see docs/OPERATIONS.md, "Cardinality"
-PER_VENUE_SERIES = 22  # two histograms: 8 buckets, +Inf, _sum, _count
+PER_VENUE_SERIES = 23  # two histograms (8 buckets, +Inf, _sum, _count each) and venue up
 DAEMON_SERIES = 12  # 5 health states, 3 ended and 3 unresolved order statuses, 1 database
 KRAKEN = (("broker", "KRAKEN"),)
 
@@ -73,9 +73,9 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
     assert m["nija_state_database_readable"][()] == 1
     assert set(m["nija_orders_total"]) == {(("status", s),) for s in ("filled", "canceled",
                                                                         "rejected")}  # fmt: skip
-    assert "nija_venue_up" not in m  # until the venue layer exists
+    assert m["nija_venue_up"] == {(("venue", "KRAKEN"),): 1}  # the daemon's venue layer
     assert "process_cpu_seconds_total" in m
-    # docs/OPERATIONS.md's cardinality: at most 14 series per account, 22 per venue, 12 more.
+    # docs/OPERATIONS.md's cardinality: at most 14 series per account, 23 per venue, 12 more.
     per_account = sum(1 for samples in m.values() for labels in samples
                       if ("account", ALICE) in labels)  # fmt: skip
     nija = {name: samples for name, samples in m.items() if name.startswith("nija_")}
