@@ -69,6 +69,7 @@ class LeaseFence:
         self._deadline = deadline
         self._lock = threading.Lock()
         self._lost: str | None = None
+        self.expired = False  # it refused because its local deadline passed (not revoked)
 
     def __repr__(self) -> str:
         return f"LeaseFence({self.account_key!r}, node={self.node_id!r}, epoch={self.epoch})"
@@ -107,6 +108,7 @@ class LeaseFence:
     def _refused_locked(self) -> str | None:
         if self._lost is None and self._clock.monotonic() >= self._deadline:
             self._lost = "its local deadline passed without a renewal"
+            self.expired = True
         return self._lost
 
     def check(self, operation: str = "send_order") -> None:
