@@ -39,7 +39,7 @@ def test_two_nodes_claiming_at_once_never_hold_the_same_account(pg, sql):
         barrier = threading.Barrier(2)
         got: dict[str, list[leases.Acquired]] = {}
 
-        def claim(i: int) -> None:
+        def claim(i: int, barrier=barrier, got=got) -> None:
             barrier.wait(5)
             got[f"n{i}"] = leases.claim(conns[i], f"n{i}", keys, [], len(keys), 30.0)
 
