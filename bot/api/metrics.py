@@ -34,10 +34,10 @@ from prometheus_client.registry import Collector
 
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
 from bot.isolation.latency import LatencySnapshot, merged
-from bot.venue.health import VenueState
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
+from bot.venue.health import VenueState
 
 if TYPE_CHECKING:
     from bot.daemon.supervisor import IndependentBrokerTrader

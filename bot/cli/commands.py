@@ -26,6 +26,7 @@ from typing import Any
 from bot.brokers.factory import load_adapters
 from bot.cli import pnl, trading
 from bot.cli import render as cli_render
+from bot.cli.cluster import cluster_report, render_cluster
 from bot.cli.output import (
     EXIT_ATTENTION,
     EXIT_CONFIG,
@@ -275,7 +276,9 @@ def main_broker_status(ctx: Context) -> int:
     "Show each account's trading thread: funded, ready, thread state, health, circuit,"
     " cycles, last cycle, its venue's state and last error; and each venue's state, why,"
     " its last probe and its public request rate. Read from $NIJA_DATA_DIR/status.json"
-    " while the daemon runs, else from a live balance check.",
+    " while the daemon runs, else from a live balance check. With NIJA_DATABASE_URL (several"
+    " nodes): which node holds each account's lease, its epoch, age and expiry, and every"
+    " node's last heartbeat (a node that stopped renewing needs attention).",
 )
 def main_independent_status(ctx: Context) -> int:
     """Per account: funded, ready, thread, health, circuit, cycles, last cycle and last error."""
@@ -322,6 +325,15 @@ def main_independent_status(ctx: Context) -> int:
         source = "live_check"
     if guarantee == "VIOLATED":
         attention.append("isolation_guarantee VIOLATED: an error crossed accounts")
+    cluster = None
+    if ctx.settings.database_url:  # several nodes: who holds each account's lease
+        s = ctx.settings
+        database = open_database(s.data_dir, s.mode, s.database_url, max_connections=1)
+        try:
+            cluster, more = cluster_report(database, status.data.get("node_id") if status else None)
+        finally:
+            database.close()
+        attention += more
     report = {
         "command": "check_independent_broker_status",
         "mode": str((status.data.get("mode") if status else None) or ctx.settings.mode),
@@ -331,12 +343,18 @@ def main_independent_status(ctx: Context) -> int:
         "accounts": rows,
         "venues": venues,
         "isolation_guarantee": guarantee,
+        "cluster": cluster,
         "config_errors": _config_errors(ctx),
         "attention": attention
         + cli_render.venue_attention(venues)
         + cli_render.account_attention(rows),
     }
-    return _emit(ctx, report, cli_render.render_independent_status)
+    return _emit(ctx, report, _render_independent)
+
+
+def _render_independent(report: dict[str, Any]) -> str:
+    cluster = [render_cluster(report["cluster"])] if report.get("cluster") else []
+    return cli_render.render_independent_status(report, cluster)
 
 
 # -- check_active_trading_per_broker ---------------------------------------------------------

@@ -135,8 +135,9 @@ def render_broker_status(report: Mapping[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def render_independent_status(report: Mapping[str, Any]) -> str:
-    """The check_independent_broker_status table (a PAPER EQUITY column in paper mode)."""
+def render_independent_status(report: Mapping[str, Any], sections: Sequence[str] = ()) -> str:
+    """The check_independent_broker_status table (a PAPER EQUITY column in paper mode), then
+    ``sections`` (the cluster's leases and nodes), before the verdict."""
     paper = report["mode"] == "paper"
     rows = [
         (
@@ -178,6 +179,7 @@ def render_independent_status(report: Mapping[str, Any]) -> str:
         parts.append(table(headers, rows))
     if report.get("venues"):
         parts.append(render_venues(report["venues"]))
+    parts += sections
     parts.append(f"isolation_guarantee: {report['isolation_guarantee']}")
     parts.append(footer(report))
     return "\n\n".join(parts) + "\n"
@@ -298,6 +300,8 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
                 "last_cycle_age_seconds": None if last is None else round(now - last, 1),
                 "venue_state": a.get("venue_state"),
                 "last_error": a.get("last_error"),
+                # Several nodes: False when another node holds its lease (its checks speak for it).
+                "lease_held": (a.get("lease") or {}).get("held"),
             }
         )
     return rows
@@ -377,6 +381,8 @@ def account_attention(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     reasons = []
     for a in rows:
         key = a["account"]
+        if a.get("lease_held") is False:
+            continue  # another node's to trade: the cluster view says whether any node holds it
         if not a["funded"]:
             reasons.append(f"{key}: not funded")
         if a["health"] != "healthy":

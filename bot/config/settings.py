@@ -169,6 +169,16 @@ def _database_url(raw: str | None) -> str | None:
     return raw
 
 
+# A node's name in the leases: letters, digits and . _ - : @, as a host name or "host-pid".
+_NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
+
+
+def _node_id(raw: str | None) -> str | None:
+    if raw is not None and not _NODE_ID.match(raw):
+        raise ValueError("a name of letters, digits and . _ - : @ (at most 100), like node-1")
+    return raw
+
+
 def is_loopback(host: str) -> bool:
     """True when ``host`` (an address to listen on) is reachable from this machine only."""
     if host == "localhost":
@@ -211,6 +221,10 @@ _TelegramUrl = Annotated[str, AfterValidator(_alert_url("NIJA_TELEGRAM_API_URL",
 _BotToken = Annotated[str | None, AfterValidator(_bot_token)]
 _ChatId = Annotated[str | None, AfterValidator(_chat_id)]
 _DatabaseUrl = Annotated[str | None, AfterValidator(_database_url)]
+_NodeId = Annotated[str | None, AfterValidator(_node_id)]
+_LeaseTtl = Annotated[
+    float, Field(ge=1, allow_inf_nan=False), _Expect("a number of seconds, at least 1")
+]
 _POSITIVE = TypeAdapter(_Positive)
 
 
@@ -289,6 +303,16 @@ class Settings(BaseSettings):
     # The state store on PostgreSQL (postgresql://user:password@host:5432/db); unset: the
     # SQLite file in NIJA_DATA_DIR. A secret: it may hold the password.
     database_url: _DatabaseUrl = Field(None, validation_alias="NIJA_DATABASE_URL", repr=False)
+    # Several nodes on that PostgreSQL (bot.cluster): this node's name in the leases (None:
+    # <hostname>-<pid>), the most accounts it holds (None: its fair share, no cap), the
+    # leases' time to live by the database's clock, and how long a new owner waits before
+    # trading an account another node held.
+    node_id: _NodeId = Field(None, validation_alias="NIJA_NODE_ID")
+    max_accounts_per_node: _Cap = Field(None, validation_alias="NIJA_MAX_ACCOUNTS_PER_NODE")
+    lease_ttl_seconds: _LeaseTtl = Field(30.0, validation_alias="NIJA_LEASE_TTL_SECONDS")
+    lease_lock_delay_seconds: _NonNegative = Field(
+        5.0, validation_alias="NIJA_LEASE_LOCK_DELAY_SECONDS"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,16 +1,23 @@
-"""The status.json document's entry for one account (schema in design.md).
+"""The status.json document (schema in design.md): the daemon's, and each account's entry.
 
-Built from what the daemon knows of the account: its spec, its isolation health, its
-funded check and its worker's last snapshot. Keys keep their meaning; new ones are added.
+An account's entry is built from what the daemon knows of it: its spec, its isolation
+health, its funded check, its worker's last snapshot, its pause, overrides and lease. Keys
+keep their meaning; new ones are added.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from bot.daemon.funded import FundedResult
+from bot.daemon.wiring import interval_for
 from bot.daemon.worker import ThreadState, WorkerSnapshot
+from bot.engine.cycle import CycleResult
 from bot.model import BrokerSpec
+
+if TYPE_CHECKING:
+    from bot.daemon.supervisor import IndependentBrokerTrader
 
 
 def account_entry(
@@ -25,11 +32,13 @@ def account_entry(
     paused: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     overrides_error: str | None = None,
+    lease: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One account's entry; ``snap`` is None before its thread ever ran; ``paused`` says
     since when and by whom an operator paused its entries (None: not paused);
     ``overrides``: its per-account overrides in force (None: the global settings), and
-    ``overrides_error`` why they could not be applied (its entries are held meanwhile)."""
+    ``overrides_error`` why they could not be applied (its entries are held meanwhile);
+    ``lease``: this node's lease of it (``bot.daemon.leasing``; None without leases)."""
     return {
         "account_type": spec.account.account_type,
         "account_id": spec.account.account_id,
@@ -71,6 +80,42 @@ def account_entry(
         "paused": paused,
         "overrides": overrides,
         "overrides_error": overrides_error,
+        # Several nodes: whether this node holds its lease, at which epoch (None: SQLite).
+        "lease": lease,
+    }
+
+
+def daemon_document(sup: IndependentBrokerTrader) -> dict[str, Any]:
+    """The whole status.json document of a running daemon (schema in design.md)."""
+    health = sup.isolation.get_all_account_statuses()
+    accounts = {}
+    for key, spec in sup.specs.items():
+        worker = sup.workers.get(key)
+        accounts[key] = account_entry(
+            spec,
+            health.get(key, {}),
+            sup.funded.get(key),
+            worker.snapshot() if worker else None,
+            live=sup.settings.live,
+            interval_seconds=interval_for(sup.settings, spec),
+            venue_state=sup.venues.state_of(spec.account.broker),
+            paused=sup.operator.pause_document(key),
+            overrides=sup.tunings.account_document(key),
+            overrides_error=sup.tunings.account_error(key),
+            lease=sup.leases.document(key),
+        )
+    return {
+        "updated_at": sup.clock.utc_now().isoformat(),
+        "pid": os.getpid(),
+        "mode": sup.settings.mode,
+        "demo": sup.demo,
+        "entries_held": sup.global_cap.held,  # why no account opens positions now
+        "node_id": sup.leases.node_id,  # several nodes: this node's name (else None)
+        "accounts": accounts,
+        "venues": sup.venues.snapshot(),
+        "config_errors": [{"account": e.account, "error": e.message} for e in sup.config_errors],
+        "overrides_file": sup.tunings.file_document(),
+        "isolation_report": sup.isolation.get_isolation_report(),
     }
 
 
@@ -111,3 +156,23 @@ def log_summary(log: Any, status: dict[str, Any], mode: str) -> None:
             positions=acct["open_positions"],
             last_error=acct["last_error"],
         )
+
+
+def log_cycle(log: Any, key: str, result: CycleResult) -> None:
+    """A cycle's one log line: a warning when a failure ended it, else info."""
+    line = log.warning if result.error else log.info
+    line(
+        "cycle",
+        account=key,
+        ok=result.ok,
+        ms=round(result.duration_ms, 1),
+        calls=result.broker_calls,
+        orders=result.orders_placed,
+        positions=result.positions_open,
+        equity_usd=None if result.equity_usd is None else round(result.equity_usd, 2),
+        errors=result.errors or None,
+        blocked=result.blocked_reason,
+        error=result.error,
+        # Only when the cycle took no entry: a line with an entry has nothing to explain.
+        **({"no_signal": result.no_signal} if result.no_signal else {}),
+    )

@@ -8,7 +8,6 @@ stalled ones, re-checks unfunded accounts, and writes the periodic status summar
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,9 +24,11 @@ from bot.daemon.control import ControlResult, reset_circuit
 from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
 from bot.daemon.funded import FundedChecker, FundedResult
+from bot.daemon.leasing import Leasing
 from bot.daemon.operator import operator_desk
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, StatusWriter, write_interval
-from bot.daemon.status_document import account_entry, log_summary
+from bot.daemon.status_document import daemon_document, log_cycle, log_summary
+from bot.daemon.threadwatch import ThreadWatch
 from bot.daemon.tunings import AccountTunings
 from bot.daemon.venue_watch import VenueWatch
 from bot.daemon.wiring import (
@@ -41,15 +42,11 @@ from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.errors import describe, is_disk_full
-from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
 from bot.redact import Redactor
 from bot.store.backend import open_database
 from bot.store.writer import Store, StoreError
-
-FIRST_RESTART_DELAY = 1.0
-MAX_RESTART_DELAY = 300.0
 
 
 class IndependentBrokerTrader:
@@ -135,8 +132,14 @@ class IndependentBrokerTrader:
         )
         for venue in self.hub.venues():  # the shared market's failures are the venue's
             venue.market.observer = self.venues.health.get(venue.name)
-        self._restart_at: dict[str, float] = {}
-        self._restart_delay: dict[str, float] = {}
+        # Several nodes on PostgreSQL: the accounts whose leases this node holds (SQLite: all).
+        self.leases = Leasing(
+            settings, self.db, list(self.specs), self.workers, clock=clock, log=self.log,
+            changed=self.status.mark_dirty,
+        )  # fmt: skip
+        self.threads = ThreadWatch(
+            isolation, settings.call_timeout_seconds, once=once, log=self.log
+        )
         self._recheck: threading.Thread | None = None
         self._next_recheck = 0.0
         self._next_status_log = 0.0
@@ -181,12 +184,13 @@ class IndependentBrokerTrader:
         Raises ``StartupError`` (before any thread starts) when the database cannot be used.
         """
         self.database.open()
+        self.leases.start()  # registers this node and takes its share of the leases
         self.operator.restore()  # stored pauses hold before any thread can enter a position
         self.tunings.load()  # and each account's overrides are in force at its first cycle
         self.status.write_now()
         self.status.start()
         self.venues.start()
-        self._check_and_start(list(self.specs.values()))
+        self._check_and_start([s for k, s in self.specs.items() if self.leases.holds(k)])
         funded = sum(1 for r in self.funded.values() if r.funded)
         # Counts only: each account has its own funded_check line, and status.json the lists.
         self.log.info(
@@ -227,7 +231,7 @@ class IndependentBrokerTrader:
         self.status.mark_dirty()
 
     def _may_trade(self, key: str) -> bool:
-        if key in self.workers or self.stopping.is_set():
+        if key in self.workers or self.stopping.is_set() or not self.leases.may_trade(key):
             return False
         if self.settings.multi_broker_independent:
             return True
@@ -245,7 +249,10 @@ class IndependentBrokerTrader:
         # Never a new, empty database in place of a missing one: that thread waits instead.
         if self.database.problem is not None:
             raise StoreError("open", self.database.problem, account_key=key)
-        return Store(self.db, key, clock=self.clock, redactor=self.redactor, create=False)
+        fence = self.leases.fence(key)  # several nodes: every write fenced by the lease
+        return Store(
+            self.db, key, clock=self.clock, redactor=self.redactor, create=False, fence=fence
+        )
 
     def _start_worker(self, spec: BrokerSpec) -> None:
         key = spec.account.key
@@ -283,27 +290,12 @@ class IndependentBrokerTrader:
     def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
         """The cycle's one log line: a warning when a failure ended it, else info."""
         if result.ok:
-            self._restart_delay.pop(worker.key, None)  # a healthy cycle resets the backoff
+            self.threads.healthy_cycle(worker.key)  # a healthy cycle resets the backoff
         if result.disk_full:
             self.disk.failed("store", result.error or "disk full")
         elif result.ok:
             self.disk.wrote("store")
-        log = self.log.warning if result.error else self.log.info
-        log(
-            "cycle",
-            account=worker.key,
-            ok=result.ok,
-            ms=round(result.duration_ms, 1),
-            calls=result.broker_calls,
-            orders=result.orders_placed,
-            positions=result.positions_open,
-            equity_usd=None if result.equity_usd is None else round(result.equity_usd, 2),
-            errors=result.errors or None,
-            blocked=result.blocked_reason,
-            error=result.error,
-            # Only when the cycle took no entry: a line with an entry has nothing to explain.
-            **({"no_signal": result.no_signal} if result.no_signal else {}),
-        )
+        log_cycle(self.log, worker.key, result)
         self.status.mark_dirty()
 
     def _wake_venue(self, venue: str) -> None:
@@ -326,10 +318,13 @@ class IndependentBrokerTrader:
         self.control.poll()
         now = self.last_tick = self.clock.monotonic()
         for worker in list(self.workers.values()):
-            self._watch(worker, now)
+            self.threads.watch(worker, now)
+        self._lease_tick()
         if now >= self._next_recheck and not (self._recheck and self._recheck.is_alive()):
             self._next_recheck = now + self.settings.funded_recheck_seconds
-            idle = [s for k, s in self.specs.items() if k not in self.workers]
+            idle = [
+                s for k, s in self.specs.items() if k not in self.workers and self.leases.holds(k)
+            ]
             if idle:
                 self._recheck = threading.Thread(
                     target=self._check_and_start, args=(idle,), name="funded-recheck", daemon=True
@@ -340,49 +335,13 @@ class IndependentBrokerTrader:
             self.log_multi_broker_status()
         self.status.mark_dirty()
 
-    def _watch(self, worker: AccountWorker, now: float) -> None:
-        if worker.stop_event.is_set() or worker.state == ThreadState.FINISHED:
-            return
-        key = worker.key
-        if not worker.alive():
-            if key not in self._restart_at:
-                worker.state = ThreadState.DEAD
-                delay = self._restart_delay.get(key, FIRST_RESTART_DELAY)
-                self._restart_at[key] = now + delay
-                self._restart_delay[key] = min(delay * 2, MAX_RESTART_DELAY)
-                self._record(worker, RuntimeError(f"trader thread died: {worker.crash}"), "thread")
-                self.log.error(
-                    "INDEPENDENT_thread_died", account=key, error=worker.crash, restart_in_s=delay
-                )
-            elif now >= self._restart_at[key] and not self.once:
-                del self._restart_at[key]
-                worker.start()
-                self.log.warning(
-                    "INDEPENDENT_thread_restarted", account=key, restarts=worker.restarts
-                )
-            return
-        limit = worker.interval + 2 * self.settings.call_timeout_seconds
-        busy = worker.busy_since
-        if busy is not None and now - busy > limit and worker.state != ThreadState.STALLED:
-            worker.state = ThreadState.STALLED
-            self._record(worker, TimeoutError(f"cycle running for {now - busy:.0f}s"), "stall")
-            self.log.warning("INDEPENDENT_thread_stalled", account=key, busy_s=round(now - busy))
-        elif busy is None and worker.state == ThreadState.STALLED:
-            worker.state = ThreadState.RUNNING
-
-    def _record(self, worker: AccountWorker, error: Exception, operation: str) -> None:
-        acct = worker.spec.account
-        kind = FailureType.NETWORK_ERROR if operation == "stall" else FailureType.UNKNOWN_ERROR
-        self.isolation.record_failure(
-            acct.account_type, acct.account_id, acct.broker, error, kind, operation=operation
-        )
-
     def run_until(self, stop: threading.Event, tick: float = STATUS_REFRESH_SECONDS) -> None:
         """Watch over the threads until ``stop`` is set (with ``once``: until all finished)."""
         done = (ThreadState.FINISHED, ThreadState.DEAD)
         while not stop.is_set():
             self.watchdog_tick()
-            if self.once and all(w.state in done for w in self.workers.values()):
+            finished = all(w.state in done for w in self.workers.values())
+            if self.once and finished and not self.leases.waiting():
                 return
             stop.wait(tick)
 
@@ -408,6 +367,21 @@ class IndependentBrokerTrader:
             self._recheck_now()
         return result
 
+    def _lease_tick(self) -> None:
+        """Several nodes: hand back, forget, and start what the leases let this node trade
+        (funds checked first, in the re-check thread, for an account never checked here)."""
+        ready = self.leases.tick()
+        unchecked = [self.specs[k] for k in ready if k not in self.funded]
+        for key in ready:
+            funded = self.funded.get(key)
+            if funded is not None and funded.funded and self._may_trade(key):
+                self._start_worker(self.specs[key])
+        if unchecked and not (self._recheck and self._recheck.is_alive()):
+            self._recheck = threading.Thread(
+                target=self._check_and_start, args=(unchecked,), name="funded-check", daemon=True
+            )
+            self._recheck.start()
+
     def _recheck_now(self) -> None:
         self._next_recheck = self.clock.monotonic()  # the funds check at the next tick
 
@@ -428,6 +402,7 @@ class IndependentBrokerTrader:
         stuck = [w.key for w in self.workers.values() if w.alive()]
         for key in stuck:
             self.log.warning("INDEPENDENT_thread_still_in_broker_call", account=key)
+        self.leases.stop()  # every lease handed back; a stuck thread's fence is revoked first
         self.venues.stop()
         self.status.stop()
         if not stuck:  # a thread still in a call may yet read its venue's client
@@ -438,39 +413,7 @@ class IndependentBrokerTrader:
     # -- status -----------------------------------------------------------------------------
     def get_multi_broker_status(self) -> dict[str, Any]:
         """The status.json document (schema in design.md)."""
-        health = self.isolation.get_all_account_statuses()
-        accounts = {}
-        for key, spec in self.specs.items():
-            accounts[key] = self._account_status(key, spec, health.get(key, {}))
-        return {
-            "updated_at": self.clock.utc_now().isoformat(),
-            "pid": os.getpid(),
-            "mode": self.settings.mode,
-            "demo": self.demo,
-            "entries_held": self.global_cap.held,  # why no account opens positions now
-            "accounts": accounts,
-            "venues": self.venues.snapshot(),
-            "config_errors": [
-                {"account": e.account, "error": e.message} for e in self.config_errors
-            ],
-            "overrides_file": self.tunings.file_document(),
-            "isolation_report": self.isolation.get_isolation_report(),
-        }
-
-    def _account_status(self, key: str, spec: BrokerSpec, health: dict[str, Any]) -> dict[str, Any]:
-        worker = self.workers.get(key)
-        return account_entry(
-            spec,
-            health,
-            self.funded.get(key),
-            worker.snapshot() if worker else None,
-            live=self.settings.live,
-            interval_seconds=interval_for(self.settings, spec),
-            venue_state=self.venues.state_of(spec.account.broker),
-            paused=self.operator.pause_document(key),
-            overrides=self.tunings.account_document(key),
-            overrides_error=self.tunings.account_error(key),
-        )
+        return daemon_document(self)
 
     def log_multi_broker_status(self) -> None:
         """The periodic status summary: one line per account, then the isolation report."""

@@ -170,12 +170,17 @@ class AccountWorker:
                     trader = self._rebuilt(trader, store)
                 self._retune(trader)
                 self._one_cycle(trader)
+                if self.last_result is not None and self.last_result.lease_lost:
+                    self.stop_event.set()  # its lease is another node's now: never restarted
+                    break
                 self._write_health_events(store)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
                     self.state = ThreadState.FINISHED
                     break
                 self._sleep_until_next()
             done = "cycles done" if self.state == ThreadState.FINISHED else "stop requested"
+            if self.last_result is not None and self.last_result.lease_lost:
+                done = f"lease lost: {self.last_result.lease_lost}"
             self.log.info("INDEPENDENT_thread_stopped", reason=done, cycles=self.cycles)
         except Exception as exc:  # the watchdog records the death and restarts the thread
             self.crash = describe(exc, redactor=self.redactor)

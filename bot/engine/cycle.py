@@ -33,3 +33,5 @@ class CycleResult:
     dust: dict[str, float] = field(default_factory=dict)  # asset → remainder too small to trade
     exit_blocked: dict[str, str] = field(default_factory=dict)  # symbol → the venue's reason
     orders_unknown: list[str] = field(default_factory=list)  # client ids of ambiguous orders
+    # Several nodes: this node lost the account's lease (why); nothing more is sent for it.
+    lease_lost: str | None = None

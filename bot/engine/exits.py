@@ -22,7 +22,14 @@ from bot.engine.orders import OrderDesk, PlannedOrder
 from bot.errors import describe
 from bot.isolation.manager import AccountBlockedError, classify_failure
 from bot.model import Balance, Side
-from bot.store.writer import OrderPurpose, PositionRecord, Store, StoredOrderStatus, StoreError
+from bot.store.writer import (
+    LeaseLostError,
+    OrderPurpose,
+    PositionRecord,
+    Store,
+    StoredOrderStatus,
+    StoreError,
+)
 
 MAX_EXIT_ATTEMPTS = 3
 EXIT_RETRY_SECONDS = 60.0  # the wait after the first refusal...
@@ -114,7 +121,7 @@ class Exits:
         self.log.info("exit_signal", symbol=pos.symbol, reason=reason, quantity=sell.amount)
         try:
             placed = self.desk.submit(plan)
-        except AccountBlockedError:
+        except (AccountBlockedError, LeaseLostError):
             raise
         except Exception as exc:  # recorded by the guard; this position's problem only
             stored = self.store.get_order(self.desk.client_id(plan))

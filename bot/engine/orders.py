@@ -15,6 +15,13 @@ consistency delay), within ``lookup_retention_seconds`` of the send (the venue's
 entry, docs/VENUES.md "## Resends"). An order whose absence cannot be proven stays unknown:
 nothing is re-sent, and the operator is told once.
 
+With several nodes (a lease fence on the store, ``bot.store.fence``) nothing is sent once
+this node's lease is lost or its local deadline has passed, and an order stored under
+another tenure of the account's lease (an earlier epoch, maybe by another node that could
+still send it as a zombie) is only ever looked up: found, it is settled; proven absent, it
+is given up (cancelled), never sent by a later owner. What the earlier owner did anyway is
+found by reconciliation: positions are what the account really holds.
+
 Fills settle net of fees charged in the base asset (``Order.base_received``): a position
 holds what the account holds. A sale's remainder the venue's minimums refuse is dust
 (``bot.engine.holdings``).
@@ -149,6 +156,7 @@ class OrderDesk:
         the proof of absence starts over from this send.
         """
         coid = rec.client_order_id
+        self.store.check_lease()  # LeaseLostError: this node may no longer send for the account
         if not first:
             self.store.update_order(
                 coid, sent_at=self.clock.wall(), absent_checks=0, absent_at=None
@@ -213,16 +221,31 @@ class OrderDesk:
             return False
         assert rec.created_at is not None  # NOT NULL in the store, which rec comes from
         age = now - rec.created_at
-        if rec.status in AMBIGUOUS and age <= RESEND_WINDOW_SECONDS:
+        other_tenure = self._other_tenure(rec)
+        if rec.status in AMBIGUOUS and age <= RESEND_WINDOW_SECONDS and not other_tenure:
             self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
             return self._send(self._stored(coid), first=False).status not in UNRESOLVED
-        self.store.update_order(
-            coid,
-            status=StoredOrderStatus.CANCELED,
-            reason="the venue has no such order (never arrived or expired)",
-        )
+        reason = "the venue has no such order (never arrived or expired)"
+        if other_tenure and rec.status in AMBIGUOUS:
+            reason = (
+                f"given up: stored by node {rec.node_id} under lease epoch {rec.lease_epoch}"
+                " and proven absent; a later lease holder never sends it"
+            )
+            self.log.warning(
+                "order_given_up_other_lease",
+                client_order_id=coid,
+                node=rec.node_id,
+                epoch=rec.lease_epoch,
+            )
+        self.store.update_order(coid, status=StoredOrderStatus.CANCELED, reason=reason)
         self.log.warning("order_not_at_venue", client_order_id=coid, age_s=round(age))
         return True
+
+    def _other_tenure(self, rec: OrderRecord) -> bool:
+        """True when ``rec`` was stored under another tenure of the account's lease than
+        this node's current one (or before leases): this node never sends it."""
+        fence = self.store.fence
+        return fence is not None and rec.lease_epoch != fence.epoch
 
     def _proven_absent(self, rec: OrderRecord, now: float) -> bool:
         """Count this "no such order" when it comes a spacing after the send or the last one

@@ -46,7 +46,7 @@ from bot.isolation.manager import (
     classify_failure,
 )
 from bot.model import AccountRef, Balance, MarketRules, Side
-from bot.store.writer import OrderPurpose, PositionRecord, Store, StoreError
+from bot.store.writer import LeaseLostError, OrderPurpose, PositionRecord, Store, StoreError
 from bot.strategy.base import Intent, NoEntry, PositionView, Strategy
 from bot.venue.health import VenueHealth, VenueParked, VenueState
 from bot.venue.hub import Venue
@@ -122,6 +122,8 @@ class AccountTrader:
             result.retry_in_seconds = blocked.retry_in_seconds
             if isinstance(blocked, VenueParked) and blocked.resuming:
                 result.resume_in_seconds = blocked.retry_in_seconds
+        except LeaseLostError as lost:  # not the account's failure: its worker stops here
+            result.ok, result.error, result.lease_lost = False, str(lost), lost.why
         except VenueDataError as exc:  # the venue's failure, told to the venue: charged to no one
             why = describe(exc, redactor=self.isolation.redactor)
             result.notes.append(f"waiting for the venue's market data ({why})")
@@ -391,6 +393,8 @@ class AccountTrader:
                 result.errors,
                 result.ok,
             )
+        except LeaseLostError as lost:
+            result.ok, result.lease_lost = False, lost.why
         except StoreError as exc:
             # Kept after what ended the cycle, if something did: the cycle line shows both.
             shown = describe(exc, redactor=self.isolation.redactor)

@@ -11,8 +11,8 @@ through ``Connection``, a small part of ``sqlite3.Connection``'s shape:
   gives a new row's id on both;
 * ``begin_write`` / ``commit`` / ``rollback``: one write transaction, taken whole or not
   at all. On PostgreSQL a check and an insert made between them are one transaction:
-  the lease fence of several nodes (a later step) is an ``INSERT ... SELECT ... WHERE``
-  the lease is still this node's, run in the order insert's own transaction;
+  the lease fence of several nodes (``bot.store.fence``) locks the account's lease row
+  where it is still this node's, then the order is inserted, in one transaction;
 * driver failures surface as the driver's error or as ``BackendError``; ``bot.store.db.guarded``
   turns either into a ``StoreError`` naming the store operation and the account.
 

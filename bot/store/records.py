@@ -98,6 +98,8 @@ class OrderRecord:
     ``sent_at`` is when the order was last handed to the venue; ``absent_checks`` counts
     the lookups since then that found no such order, spaced by the venue's consistency
     delay, the last of them at ``absent_at`` (``bot.engine.orders``: proof of absence).
+    With several nodes on one PostgreSQL, ``node_id`` and ``lease_epoch`` name the tenure
+    of the account's lease under which it was stored (set by the store, never by the caller).
     """
 
     client_order_id: str
@@ -128,6 +130,8 @@ class OrderRecord:
     sent_at: float | None = None
     absent_checks: int = 0
     absent_at: float | None = None
+    node_id: str | None = None  # several nodes: the node that stored it (the fenced insert)
+    lease_epoch: int | None = None  # ...and the epoch of the account's lease it held then
 
     def __post_init__(self) -> None:
         self.side = _member(Side, "order side", self.side)

@@ -37,6 +37,7 @@ from bot.store.db import (
     prepare_database,
     rollback_quietly,
 )
+from bot.store.fence import FENCE_SQL, LeaseFence, LeaseLostError
 from bot.store.reader import AccountReader, ReadOnlyStore
 from bot.store.records import (
     ORDER_COLUMNS,
@@ -65,6 +66,8 @@ __all__ = [
     "DustRecord",
     "FillRecord",
     "HealthEventRecord",
+    "LeaseFence",
+    "LeaseLostError",
     "OrderPurpose",
     "OrderRecord",
     "PositionRecord",
@@ -89,6 +92,11 @@ class Store(AccountReader):
     invalid arguments (a bug in the caller) raise ``ValueError``. The times it stamps
     (``created_at``, ``updated_at``) are ``clock.wall()``. ``redactor`` masks the
     secrets in every free-text column it writes (order and close reasons, health reasons).
+
+    ``fence`` (PostgreSQL, several nodes: ``bot.store.fence``): every write transaction
+    first checks, in the same transaction, that this node still holds the account's lease
+    at the fence's epoch, and ``LeaseLostError`` writes nothing when it does not; orders are
+    stored with the fence's node and epoch. None (SQLite, one daemon): no lease is checked.
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class Store(AccountReader):
         *,
         redactor: Redactor | None = None,
         create: bool = True,
+        fence: LeaseFence | None = None,
     ) -> None:
         """Open (and, with ``create``, create) the store of ``account_key`` in ``target``.
 
@@ -110,6 +119,11 @@ class Store(AccountReader):
         if not account_key:
             raise ValueError("account_key is required")
         self.database = as_database(target, busy_timeout_ms)
+        if fence is not None and (
+            fence.account_key != account_key or self.database.kind == "sqlite"
+        ):
+            raise ValueError(f"a lease fence of {fence.account_key} on {self.database.kind} store")
+        self.fence = fence
         self.redactor = redactor or Redactor()
         super().__init__(self.database.connect(account_key, create=create), account_key)
         self._clock = clock
@@ -150,11 +164,33 @@ class Store(AccountReader):
             conn = self._conn
             conn.begin_write()
             try:
+                self._check_fence(conn, operation)
                 yield conn
                 conn.commit()
             except BaseException:
                 rollback_quietly(conn)
                 raise
+
+    def _check_fence(self, conn: Connection, operation: str) -> None:
+        """With a fence: this node's own clock, then the lease row itself (locked until the
+        commit) must say the lease is still this node's; else ``LeaseLostError``."""
+        fence = self.fence
+        if fence is None:
+            return
+        fence.check(operation)
+        held = conn.execute(FENCE_SQL, (self.account_key, fence.node_id, fence.epoch)).fetchall()
+        if not held:
+            why = "the database says it is no longer this node's, or it has expired"
+            fence.revoke(why)
+            raise LeaseLostError(
+                operation, self.account_key, f"node {fence.node_id} epoch {fence.epoch}: {why}"
+            )
+
+    def check_lease(self) -> None:
+        """Raise ``LeaseLostError`` when this node may no longer send for the account: its
+        lease is lost or its local deadline has passed (no fence: always allowed)."""
+        if self.fence is not None:
+            self.fence.check()
 
     @contextmanager
     def transaction(self, operation: str) -> Iterator[None]:
@@ -191,7 +227,10 @@ class Store(AccountReader):
                 raise StoreError(operation, f"no such row ({key!r})", account_key=self.account_key)
 
     def record_order(self, rec: OrderRecord) -> bool:
-        """Store a new order; False (nothing changed) when its client id is already stored."""
+        """Store a new order; False (nothing changed) when its client id is already stored.
+
+        ``LeaseLostError`` (nothing stored) when the store has a fence this node no longer holds.
+        """
         if rec.account_key != self.account_key:
             raise ValueError(
                 f"order for {rec.account_key} given to the store of {self.account_key}"
@@ -207,9 +246,11 @@ class Store(AccountReader):
             now if rec.updated_at is None else rec.updated_at, rec.attempts,
             rec.stop, rec.target, rec.initial_risk, rec.fee, rec.fee_currency, rec.sent_at,
             rec.absent_checks, rec.absent_at,
+            *((self.fence.node_id, self.fence.epoch) if self.fence else (None, None)),
         )  # fmt: skip
-        # One write transaction, on PostgreSQL on a connection held for it: the lease fence of
-        # several nodes (issue 14, next step) joins it as the insert's WHERE on the lease.
+        # One write transaction, on PostgreSQL on a connection held for it: with a fence, the
+        # lease row is checked and locked in it first (_check_fence), so the insert lands only
+        # while the lease is this node's, and names the node and epoch it was stored under.
         with self._write("record_order") as conn:
             # Only the client id conflict is ignored (INSERT OR IGNORE would hide NOT NULL failures too).
             cur = conn.execute(

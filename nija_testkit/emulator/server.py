@@ -72,6 +72,7 @@ class Recorded:
     headers: dict[str, str]
     route: str | None
     at: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)  # arrival, to compare with a database's times
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")

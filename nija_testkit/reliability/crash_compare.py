@@ -21,6 +21,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
+from bot.store.backend import Database
 from bot.store.writer import Store
 from nija_testkit.emulator.core import Ledger, Market
 
@@ -31,7 +32,7 @@ VIOLATIONS = ("duplicate_orders", "orders_unknown_to_store", "lost_positions",
 
 
 def compare(
-    ledgers: dict[str, Ledger], db: Path, market: Market, tickers: tuple[str, ...]
+    ledgers: dict[str, Ledger], db: Path | Database, market: Market, tickers: tuple[str, ...]
 ) -> dict[str, set[str]]:
     """Every violation of the promise, as readable identifiers, by kind."""
     found: dict[str, set[str]] = {k: set() for k in VIOLATIONS}

@@ -136,6 +136,10 @@ def test_every_setting_can_be_overridden():
         "NIJA_ALERT_MAX_PER_MINUTE": "5",
         "NIJA_OVERRIDES_FILE": "/etc/nija/overrides.toml",
         "NIJA_DATABASE_URL": "postgresql://nija:pw@db.example:5432/nija",
+        "NIJA_NODE_ID": "node-1.eu:a@b_c",
+        "NIJA_MAX_ACCOUNTS_PER_NODE": "20",
+        "NIJA_LEASE_TTL_SECONDS": "12.5",
+        "NIJA_LEASE_LOCK_DELAY_SECONDS": "0",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -177,6 +181,10 @@ def test_every_setting_can_be_overridden():
         alert_max_per_minute=5,
         overrides_file="/etc/nija/overrides.toml",
         database_url="postgresql://nija:pw@db.example:5432/nija",
+        node_id="node-1.eu:a@b_c",
+        max_accounts_per_node=20,
+        lease_ttl_seconds=12.5,
+        lease_lock_delay_seconds=0,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
@@ -234,6 +242,12 @@ def test_boolean_words(word, expected):
         ("NIJA_STRATEGY", "rm -rf", "strategy name"),
         ("NIJA_MAX_TOTAL_POSITIONS", "-2", "whole number"),
         ("NIJA_PRIMARY_BROKER", "ftx", "one of"),
+        ("NIJA_NODE_ID", "node one", "letters, digits"),
+        ("NIJA_NODE_ID", "-node", "letters, digits"),
+        ("NIJA_MAX_ACCOUNTS_PER_NODE", "0", "whole number"),
+        ("NIJA_LEASE_TTL_SECONDS", "0.5", "at least 1"),
+        ("NIJA_LEASE_TTL_SECONDS", "forever", "at least 1"),
+        ("NIJA_LEASE_LOCK_DELAY_SECONDS", "-1", "non-negative number"),
     ],
 )
 def test_each_bad_setting_is_named_with_what_is_wrong(name, bad, expected):

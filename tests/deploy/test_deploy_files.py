@@ -40,19 +40,8 @@ SINGLE = REPO / "deploy" / "nija.service"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
-# The lease settings of issue 14, which the lease work adds to bot/config/settings.py. The
-# deploy files may set them before NIJA reads them; once it does, remove the name here
-# (test_pending_lease_variables_are_still_pending says which).
-PENDING_LEASE_VARIABLES = frozenset(
-    {
-        "NIJA_NODE_ID",
-        "NIJA_MAX_ACCOUNTS_PER_NODE",
-        "NIJA_LEASE_TTL_SECONDS",
-        "NIJA_LEASE_LOCK_DELAY_SECONDS",
-    }
-)
-# What SIGTERM's lease hand-back may take until the lease work bounds it (one statement
-# under the store's 2 s lock timeout, with room for a slow server).
+# What SIGTERM's lease hand-back may take: one UPDATE (bot.cluster.leases.release) under
+# the store's 2 s lock timeout, after a connection wait of at most 5 s, with room to spare.
 LEASE_HANDBACK_SECONDS = 10.0
 # PostgresDatabase.close: pool.close(timeout=5.0) for each of its two pools.
 PG_POOLS_CLOSE_SECONDS = 2 * 5.0
@@ -160,7 +149,7 @@ def dockerfile_environment() -> dict[str, str]:
 # -- every NIJA_* name is one NIJA reads ----------------------------------------------------
 def _unknown(names: set[str]) -> set[str]:
     own = {n for n in names if n.startswith(("NIJA_", "MULTI_BROKER_"))}
-    return own - known_variables() - PENDING_LEASE_VARIABLES
+    return own - known_variables()
 
 
 @pytest.mark.parametrize(
@@ -178,11 +167,6 @@ def test_every_nija_variable_set_is_one_nija_reads(where, names):
 
 def test_a_misspelt_variable_would_be_caught():
     assert _unknown({"NIJA_DATABSE_URL", "NIJA_MODE", "NIJA_NODE_ID"}) == {"NIJA_DATABSE_URL"}
-
-
-def test_pending_lease_variables_are_still_pending():
-    known = PENDING_LEASE_VARIABLES & known_variables()
-    assert not known, f"NIJA reads {sorted(known)} now: remove them from PENDING_LEASE_VARIABLES"
 
 
 # -- compose ------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ def test_a_fresh_schema_gets_every_table_its_version_and_mode(db, postgres_url) 
     assert tables == {
         "nija_schema", "orders", "fills", "positions", "cycles", "health_events",
         "day_equity", "dust", "operator_actions", "account_pauses",
+        "leases", "lease_events", "nodes",  # several nodes' leases: PostgreSQL's own
     }  # fmt: skip
 
 

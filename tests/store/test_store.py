@@ -113,7 +113,7 @@ def test_fresh_database_is_wal_at_current_version_sqlite(tmp_path: Path) -> None
     Store(path, ALICE).close()
     conn = raw(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"orders", "fills", "positions", "cycles", "health_events", "day_equity"} <= tables
     assert {"dust", "operator_actions", "account_pauses"} <= tables

@@ -1,0 +1,95 @@
+"""Two daemons in-process on one PostgreSQL: paper accounts move between them by leases.
+
+Each node is the real ``IndependentBrokerTrader`` with its lease keeper's thread (a 3 s TTL:
+renewed every second); the test drives the watchdog ticks. Expiry is the database's clock.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import psycopg
+from structlog.testing import capture_logs
+
+from bot.daemon.wiring import BrokerFactories
+from nija_testkit import harness
+from tests.daemon.test_supervisor import Daemon, paper, spec
+
+KEYS = [f"user/{x}/PAPER" for x in "abcd"]
+wait_for = partial(harness.wait_for, timeout=20.0, what="condition", interval=0.05)
+
+
+def node(tmp_path, name: str, url: str, **env: str) -> Daemon:
+    settings = {
+        "NIJA_DATABASE_URL": url,
+        "NIJA_NODE_ID": name,
+        "NIJA_LEASE_TTL_SECONDS": "3",
+        "NIJA_LEASE_LOCK_DELAY_SECONDS": "0",
+        **env,
+    }
+    (tmp_path / name).mkdir()
+    factories = BrokerFactories(venue=paper, trading=paper)
+    return Daemon(tmp_path / name, [spec(x) for x in "abcd"], factories, **settings)
+
+
+def running(*nodes: Daemon) -> list[set[str]]:
+    """Tick each node's watchdog; the accounts each one has a live thread for."""
+    out = []
+    for d in nodes:
+        d.trader.watchdog_tick()
+        out.append({k for k, w in d.trader.workers.items() if w.alive()})
+    return out
+
+
+def test_a_second_node_takes_its_share_and_a_stopped_node_hands_its_accounts_over(
+    tmp_path, postgres_url
+):
+    with node(tmp_path, "a", postgres_url) as a:
+        wait_for(lambda: running(a) == [set(KEYS)], what="a trading every account")
+        with node(tmp_path, "b", postgres_url) as b:
+            wait_for(lambda: [len(r) for r in running(a, b)] == [2, 2], what="two accounts each")
+            on_a, on_b = running(a, b)
+            assert not on_a & on_b
+            assert set(a.trader.leases.keeper.held()) == on_a  # each trades what it holds
+            status = json.loads((tmp_path / "b" / "status.json").read_text())
+            assert status["node_id"] == "b"
+            mine = {k for k, e in status["accounts"].items() if e["lease"]["held"]}
+            assert mine == on_b
+        # b stopped (SIGTERM's path): its leases are released at once, and a takes them.
+        wait_for(lambda: running(a) == [set(KEYS)], what="a trading every account again")
+
+
+def test_a_lost_lease_stops_its_worker_at_once_and_is_won_back_at_a_new_epoch(
+    tmp_path, postgres_url
+):
+    with node(tmp_path, "a", postgres_url) as a:
+        wait_for(lambda: running(a) == [set(KEYS)], what="a trading every account")
+        key = KEYS[0]
+        old = a.trader.workers[key]
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE leases SET expires_at = now() - interval '1 second' WHERE account_key = %s",
+                (key,),
+            )
+        with capture_logs() as logs:
+            wait_for(lambda: old.stop_event.is_set(), what="the worker told to stop")
+            wait_for(
+                lambda: running(a) == [set(KEYS)] and a.trader.workers[key] is not old,
+                what="a new worker at a new epoch",
+            )
+        assert a.trader.leases.keeper.lease(key).epoch == 2
+        assert not old.alive()
+        events = [e["event"] for e in logs if e.get("account") == key]
+        assert "lease_lost" in events and "lease_lost_worker_stopped" in events
+        assert events.index("lease_lost") < events.index("lease_taken_over")
+
+
+def test_a_node_trades_no_more_accounts_than_its_cap(tmp_path, postgres_url):
+    with node(tmp_path, "a", postgres_url, NIJA_MAX_ACCOUNTS_PER_NODE="1") as a:
+        wait_for(lambda: len(running(a)[0]) == 1, what="one account")
+        status = a.trader.get_multi_broker_status()
+        held = [k for k, e in status["accounts"].items() if e["lease"]["held"]]
+        assert len(held) == 1
+        idle = [e for k, e in status["accounts"].items() if k not in held]
+        assert all(e["thread"] == "not_started" for e in idle)
