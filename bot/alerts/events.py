@@ -40,6 +40,9 @@ class AlertKind(StrEnum):
     OPERATOR_RESUME = "operator_resume"
     OPERATOR_RESET = "operator_reset"
     OPERATOR_RELOAD = "operator_reload"
+    ACCOUNT_TAKEN_OVER = "account_taken_over"  # a node took an account whose node went silent
+    LEASE_LOST = "lease_lost"  # this node lost an account it traded
+    NODE_SUPERSEDED = "node_superseded"  # another process took this node's name
     SUPPRESSED = "alerts_suppressed"  # the summary of what dedupe and the rate limit held back
 
     @property
@@ -58,6 +61,9 @@ _SEVERITY = {
     AlertKind.ORDER_UNKNOWN: Severity.CRITICAL,
     AlertKind.EXIT_BLOCKED: Severity.CRITICAL,
     AlertKind.RECONCILE_MISMATCH: Severity.WARNING,
+    AlertKind.ACCOUNT_TAKEN_OVER: Severity.WARNING,
+    AlertKind.LEASE_LOST: Severity.WARNING,
+    AlertKind.NODE_SUPERSEDED: Severity.CRITICAL,
 }
 
 

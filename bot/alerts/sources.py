@@ -172,6 +172,32 @@ def _operator(f: Fields) -> Found | None:
     return Found(kind, account, text.rstrip(": "))
 
 
+def _taken_over(f: Fields) -> Found:
+    account = _account(f)
+    text = (
+        f"{account} taken over from node {_s(f, 'previous_owner')}, which stopped renewing its "
+        f"lease (epoch {_s(f, 'epoch')}): it trades here after a reconciliation"
+    )
+    return Found(AlertKind.ACCOUNT_TAKEN_OVER, account, text, _s(f, "epoch", ""))
+
+
+def _lease_lost(f: Fields) -> Found:
+    account = _account(f)
+    text = (
+        f"{account}: this node lost its lease (epoch {_s(f, 'epoch')}, {_s(f, 'kind')}); now "
+        f"held by node {_s(f, 'owner_now')}: this node stopped trading it"
+    )
+    return Found(AlertKind.LEASE_LOST, account, text, _s(f, "epoch", ""))
+
+
+def _superseded(f: Fields) -> Found:
+    text = (
+        f"node {_s(f, 'node')}: another process took this node's name (NIJA_NODE_ID): this one "
+        f"stopped trading its {_s(f, 'leases')} account(s); give each node its own name"
+    )
+    return Found(AlertKind.NODE_SUPERSEDED, DAEMON, text)
+
+
 _SOURCES: dict[str, Callable[[Fields], Found | None]] = {
     "nija_starting": _started,
     "stopped": _stopped,
@@ -186,6 +212,9 @@ _SOURCES: dict[str, Callable[[Fields], Found | None]] = {
     "exit_blocked": _exit_blocked,
     "reconciled": _reconciled,
     "control_request": _operator,
+    "lease_taken_over": _taken_over,
+    "lease_lost": _lease_lost,
+    "node_superseded": _superseded,
 }
 # The log events that may become alerts (the tap checks a line's name against these).
 SOURCE_EVENTS = frozenset(_SOURCES)

@@ -111,6 +111,25 @@ def found(event: str, **fields) -> Found | None:
              "message": "resumed", "actor": "ctl:pid-42"},
             AlertKind.OPERATOR_RESUME, BOB, "resumed by an operator",
         ),
+        (
+            {"event": "lease_taken_over", "account": BOB, "epoch": 4,
+             "previous_owner": "vps1-1", "trades_in_s": 5.0},
+            AlertKind.ACCOUNT_TAKEN_OVER, BOB,
+            "user/bob/KRAKEN taken over from node vps1-1, which stopped renewing its lease "
+            "(epoch 4)",
+        ),
+        (
+            {"event": "lease_lost", "account": BOB, "epoch": 3, "kind": "lost",
+             "owner_now": "vps2-1", "owner_epoch": 4},
+            AlertKind.LEASE_LOST, BOB,
+            "this node lost its lease (epoch 3, lost); now held by node vps2-1",
+        ),
+        (
+            {"event": "node_superseded", "node": "vps1-1", "leases": 20},
+            AlertKind.NODE_SUPERSEDED, DAEMON,
+            "node vps1-1: another process took this node's name (NIJA_NODE_ID): this one "
+            "stopped trading its 20 account(s)",
+        ),
     ],
 )  # fmt: skip
 def test_each_source_line_becomes_its_alert(line, kind, subject, words):
