@@ -33,6 +33,15 @@ def node(tmp_path, name: str, url: str, **env: str) -> Daemon:
     return Daemon(tmp_path / name, [spec(x) for x in "abcd"], factories, **settings)
 
 
+def held_in_status(data_dir) -> tuple[str, set[str]] | None:
+    """The node id and the accounts whose lease status.json says this node holds."""
+    try:
+        status = json.loads((data_dir / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return status["node_id"], {k for k, e in status["accounts"].items() if e["lease"]["held"]}
+
+
 def running(*nodes: Daemon) -> list[set[str]]:
     """Tick each node's watchdog; the accounts each one has a live thread for."""
     out = []
@@ -52,10 +61,8 @@ def test_a_second_node_takes_its_share_and_a_stopped_node_hands_its_accounts_ove
             on_a, on_b = running(a, b)
             assert not on_a & on_b
             assert set(a.trader.leases.keeper.held()) == on_a  # each trades what it holds
-            status = json.loads((tmp_path / "b" / "status.json").read_text())
-            assert status["node_id"] == "b"
-            mine = {k for k, e in status["accounts"].items() if e["lease"]["held"]}
-            assert mine == on_b
+            # status.json is rewritten every few seconds: it says so at its next writing.
+            wait_for(lambda: held_in_status(tmp_path / "b") == ("b", on_b), what="b's status")
         # b stopped (SIGTERM's path): its leases are released at once, and a takes them.
         wait_for(lambda: running(a) == [set(KEYS)], what="a trading every account again")
 

@@ -107,10 +107,14 @@ def test_a_killed_node_s_accounts_move_to_the_other_and_no_order_is_placed_twice
         wait_for(orders_from(on_a, seen), 75, "an order from an account of a")
         a.kill()
         killed = time.monotonic()
-        wait_for(lambda: held_by(b) == set(ledgers), 30, "b trading every account")
+        wait_for(lambda: held_by(b) == set(ledgers), 30, "b holding every account")
+
+        def reconciled() -> set[str]:
+            return {e.account for e in b.events() if e.event == "reconciled"}
+
+        # Held, then after the lock delay reconciled with the venue, before any trading.
+        wait_for(lambda: on_a <= reconciled(), 30, "b reconciling a's accounts")
         took = time.monotonic() - killed
-        reconciled = {e.account for e in b.events() if e.event == "reconciled"}
-        assert on_a <= reconciled
         # Within the TTL, the lock delay and a reconciliation (and this test's 0.1 s polls).
         assert took <= TTL + LOCK_DELAY + 10.0, took
         taken = {e.account for e in b.events() if e.event == "lease_taken_over"}

@@ -50,7 +50,8 @@ def test_a_kraken_account_starts_with_a_2s_call_timeout_and_budgets_on(venue_han
         assert check.fields["funded"] == "True"
         # Its budget waits (the markets' second request, the BTC ticker) are not its timeout.
         assert float(check.fields["seconds"]) > 2.0
-        assert not [e for e in evs if e.event == "funded_check_failed"]
+        # (Bob's checks every second may meet a loaded machine's 2 s; the platform's did not.)
+        assert not [e for e in evs if e.event == "funded_check_failed" and e.account == PLATFORM]
         # One markets load for the venue: every check and the trading thread adopted it.
         assert len(kraken.server.requests_to("markets")) == 1
         assert len(kraken.server.requests_to("assets")) == 1
