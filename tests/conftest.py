@@ -40,6 +40,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SYSTEM_DIR in Path(item.fspath).parents:
             item.add_marker(pytest.mark.system)
+    _spread_long_tests(items)
+
+
+def _seconds(marker: pytest.Mark | None) -> float:
+    """``@pytest.mark.long(150)``: about how many seconds the test waits."""
+    return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+
+def _spread_long_tests(items: list[pytest.Item]) -> None:
+    """Put each ``long`` test (minutes of waiting on real candle closes, little CPU) at the
+    start of an xdist worker's share, so the long waits overlap the CPU-bound rest instead of
+    ending the run. xdist's work stealing hands each worker a contiguous slice of this order
+    (every worker collects the same order: it depends on the worker count only)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    long = sorted(
+        (item for item in items if item.get_closest_marker("long")),
+        key=lambda item: -_seconds(item.get_closest_marker("long")),
+    )  # the longest first: each opens a worker's share before any worker gets a second
+    if workers < 2 or not long:
+        return
+    share = len(items) / workers
+    # The j-th long test opens worker j's share (then the next place of each, lap by lap).
+    places = {
+        min(len(items) - 1, round((j % workers) * share) + j // workers): item
+        for j, item in enumerate(long)
+    }
+    rest = iter(item for item in items if not item.get_closest_marker("long"))
+    items[:] = [places[i] if i in places else next(rest) for i in range(len(items))]
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nija_testkit.harness import script_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.long(125)
 def test_public_candle_requests_per_close_equal_the_distinct_pairs(tmp_path):
     proc = subprocess.run(
         [

@@ -47,6 +47,7 @@ def held_by(run: DaemonRun) -> set[str]:
     }
 
 
+@pytest.mark.long(40)
 def test_a_killed_node_s_accounts_move_to_the_other_and_no_order_is_placed_twice(
     tmp_path, alpaca, postgres_url
 ):

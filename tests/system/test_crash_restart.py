@@ -12,11 +12,14 @@ a close: about a minute each.
 
 from __future__ import annotations
 
+import pytest
+
 from nija_testkit.reliability.crash_restart import VIOLATIONS, Options, run
 
 SEED = 20261121  # fixed, so a failure can be replayed with scripts/crash_restart.py --seed
 
 
+@pytest.mark.long(150)
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     options = Options(kills=5, seed=SEED, max_seconds=300.0, workdir=tmp_path)
     report = run(options)
@@ -35,6 +38,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     assert report.events["reconciled"] >= 3 * report.checks
 
 
+@pytest.mark.long(115)
 def test_on_kraken_an_order_landing_after_the_restart_is_never_sent_twice(tmp_path):
     # Kraken refuses a repeated client id only while its order is open: a re-send of an order
     # that lands late would be a second order. Two kills inside order placement, the first

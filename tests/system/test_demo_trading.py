@@ -11,11 +11,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from nija_testkit.harness import ROOT, clean_env, start_daemon, wait_for
 
 HEALTHY = ("platform/platform/PAPER", "user/alice/PAPER")
 
 
+@pytest.mark.long(50)
 def test_the_demo_enters_exits_and_shows_positions_within_its_first_minute(tmp_path):
     run = start_daemon(clean_env(), tmp_path)
     try:
