@@ -49,25 +49,44 @@ def _seconds(marker: pytest.Mark | None) -> float:
 
 
 def _spread_long_tests(items: list[pytest.Item]) -> None:
-    """Put each ``long`` test (minutes of waiting on real candle closes, little CPU) at the
-    start of an xdist worker's share, so the long waits overlap the CPU-bound rest instead of
-    ending the run. xdist's work stealing hands each worker a contiguous slice of this order
-    (every worker collects the same order: it depends on the worker count only)."""
+    """Put the ``long`` tests (minutes of waiting on real candle closes, little CPU) at the
+    starts of the xdist workers' shares, so the long waits overlap the CPU-bound rest instead
+    of ending the run. xdist's work stealing hands each worker a contiguous slice of this
+    order (every worker collects the same order: it depends on the worker count only). The
+    tests of a module marked long as a whole stay together: a module-scoped fixture then runs
+    once."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    long = sorted(
-        (item for item in items if item.get_closest_marker("long")),
-        key=lambda item: -_seconds(item.get_closest_marker("long")),
-    )  # the longest first: each opens a worker's share before any worker gets a second
-    if workers < 2 or not long:
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        if item.get_closest_marker("long"):
+            groups.setdefault(_long_group(item), []).append(item)
+    if workers < 2 or not groups:
         return
     share = len(items) / workers
-    # The j-th long test opens worker j's share (then the next place of each, lap by lap).
-    places = {
-        min(len(items) - 1, round((j % workers) * share) + j // workers): item
-        for j, item in enumerate(long)
-    }
+    cursor = [round(w * share) for w in range(workers)]  # the next free place of each share
+    waits = [0.0] * workers
+    places: dict[int, pytest.Item] = {}
+    # The longest first, each to the worker with the least waiting so far.
+    for group in sorted(groups.values(), key=lambda g: -max(map(_long_seconds, g))):
+        w = waits.index(min(waits))
+        for item in group:
+            places[min(len(items) - 1, cursor[w])] = item
+            cursor[w] += 1
+        waits[w] += max(map(_long_seconds, group))
     rest = iter(item for item in items if not item.get_closest_marker("long"))
     items[:] = [places[i] if i in places else next(rest) for i in range(len(items))]
+
+
+def _long_group(item: pytest.Item) -> str:
+    """A module marked long as a whole (``pytestmark``) is one group; else each test is."""
+    marks = getattr(getattr(item, "module", None), "pytestmark", [])
+    marks = marks if isinstance(marks, list) else [marks]
+    whole = any(mark.name == "long" for mark in marks)
+    return str(item.fspath) if whole else item.nodeid
+
+
+def _long_seconds(item: pytest.Item) -> float:
+    return _seconds(item.get_closest_marker("long"))
 
 
 @pytest.fixture(scope="session")

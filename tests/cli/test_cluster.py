@@ -85,7 +85,7 @@ def test_the_cluster_view_shows_every_lease_and_node_and_a_node_that_stopped_ren
     assert code == 1
     by_account = {row["account"]: row for row in report["cluster"]["leases"]}
     assert by_account[PLATFORM]["owner"] == "node-a" and by_account[PLATFORM]["epoch"] == 1
-    assert 25 < by_account[PLATFORM]["expires_in_seconds"] <= 30
+    assert 0 < by_account[PLATFORM]["expires_in_seconds"] <= 30  # by the server's clock
     assert by_account[ALICE]["owner_renewing"] is False
     assert by_account[BOB]["owner"] is None and by_account[BOB]["expires_in_seconds"] is None
     states = {n["node_id"]: n["state"] for n in report["cluster"]["nodes"]}

@@ -12,6 +12,9 @@ import pytest
 
 from nija_testkit.reliability.fault_matrix import MatrixConfig, all_rows, run_matrix, select
 
+# One report for the module (its fixture takes ~34 s): its tests run together.
+pytestmark = pytest.mark.long(34)
+
 ROWS = "hang @ balance,500 @ balance,exception @ strategy,db locked @ store"
 # CI machines are shared and noisy, so the period deviation bound here is loose: with
 # under 100 periods a row's p99 is its worst period, and a busy 2-CPU machine has shown

@@ -12,6 +12,9 @@ import pytest
 
 from nija_testkit.reliability.venue_outage import OutageConfig, OutageReport, run_outage
 
+# One report for the module (its fixture takes ~36 s): its tests run together.
+pytestmark = pytest.mark.long(36)
+
 CFG = OutageConfig(
     accounts=20,
     healthy_accounts=5,
