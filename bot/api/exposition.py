@@ -16,6 +16,7 @@ from math import copysign
 from operator import attrgetter
 from typing import Any, NoReturn
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -36,7 +37,7 @@ class LabelSet(dict[str, str]):
 
     A collector that gives the same label set to a series at every scrape (``bot.api.metrics``
     does, per account) lets the writer keep the series' text on it (``texts``: sample name to
-    ``name{labels} ``), found without building a key from the labels. Anything that reads a
+    ``name{labels} `` in UTF-8), found without building a key from the labels. Anything that reads a
     dict reads it (prometheus-client's own exposition too).
     """
 
@@ -44,7 +45,7 @@ class LabelSet(dict[str, str]):
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         super().__init__(labels)
-        self.texts: dict[str, str] = {}
+        self.texts: dict[str, bytes] = {}
 
     def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("a LabelSet never changes: make a new one")
@@ -57,17 +58,21 @@ class TextWriter:
     """Writes a registry's text exposition; keeps what it worked out for the next scrape.
 
     A series' text up to its value (``name{labels} ``) is the same at every scrape: it is
-    kept, keyed by the sample's name and labels; so is each value's text, keyed by the value
-    (a float key: ``0`` and ``0.0`` are one key and one text, as the library writes both).
-    Each cache is dropped whole past ``MAX_SERIES`` entries (accounts come and go rarely).
+    kept (UTF-8), on its ``LabelSet`` or else keyed by the sample's name and labels; so is
+    each value's text with its line's end, keyed by the value (a float key: ``0`` and ``0.0``
+    are one key and one text, as the library writes both). A line is then two kept pieces,
+    joined once for the whole scrape. Each cache is dropped whole past ``MAX_SERIES`` entries
+    (accounts come and go rarely).
     """
 
     MAX_SERIES = 100_000
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
         self._names: dict[str, str] = {}
-        self._values: dict[float, str] = {}  # most values repeat: 0, 1, a balance
+        self._values: dict[float, bytes] = {}  # most values repeat: 0, 1, a balance
+        # (name, type, help) -> the family's HELP and TYPE lines, its OpenMetrics-only names
+        self._heads: dict[tuple[str, str, str], tuple[bytes, frozenset[str]]] = {}
 
     def _metric(self, name: str) -> str:
         known = self._names.get(name)
@@ -76,30 +81,41 @@ class TextWriter:
             self._names[name] = known
         return known
 
-    def _series(self, name: str, labels: Mapping[str, str]) -> str:
+    def _head(self, metric: Metric) -> tuple[bytes, frozenset[str]]:
+        """A family's HELP and TYPE lines, and the names of its OpenMetrics-only samples."""
+        family = metric.name + "_total" if metric.type == "counter" else metric.name
+        if metric.type == "info":
+            family = metric.name + "_info"
+        kind = _TEXT_TYPES.get(metric.type, "untyped" if metric.type == "unknown" else metric.type)
+        extra = frozenset(metric.name + suffix for suffix in _OM_SUFFIXES)
+        if len(self._heads) >= self.MAX_SERIES:
+            self._heads.clear()
+        return _head(self._metric(family), metric.documentation, kind), extra
+
+    def _series(self, name: str, labels: Mapping[str, str]) -> bytes:
         """``name{labels} ``: a series' text up to its value."""
         text = ""
         if labels:
             pairs = ",".join(f'{_label(k)}="{_value(v)}"' for k, v in sorted(labels.items()))
             text = "{" + pairs + "}"
-        return f"{self._metric(name)}{text} "
+        return f"{self._metric(name)}{text} ".encode()
 
-    def _new_prefix(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> str:
+    def _new_prefix(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> bytes:
         known = self._series(key[0], dict(key[1]))
         if len(self._prefixes) >= self.MAX_SERIES:
             self._prefixes.clear()
         self._prefixes[key] = known
         return known
 
-    def _new_value(self, value: float) -> str:
-        known = floatToGoString(value)
+    def _new_value(self, value: float) -> bytes:
+        known = f"{floatToGoString(value)}\n".encode()
         if value == value:  # NaN is never found again: not kept
             if len(self._values) >= self.MAX_SERIES:
                 self._values.clear()
             self._values[value] = known
         return known
 
-    def _lines(self, samples: list[Sample], out: list[str]) -> None:
+    def _lines(self, samples: list[Sample], out: list[bytes]) -> None:
         """Each sample's line onto ``out``: the hot loop of a scrape (about 1,400 samples at
         100 accounts), so the lookups are written out here, not called."""
         prefixes, values = self._prefixes, self._values
@@ -115,39 +131,36 @@ class TextWriter:
                 prefix = prefixes.get(key)
                 if prefix is None:
                     prefix = self._new_prefix(key)
+            append(prefix)
             value = sample.value
-            if value == 0:  # 0.0 and -0.0 are one key but two texts
-                text = "-0.0" if copysign(1.0, value) < 0 else "0.0"
+            if sample.timestamp is not None:  # never in NIJA's metrics
+                stamp = int(float(sample.timestamp) * 1000)
+                append(f"{floatToGoString(value)} {stamp:d}\n".encode())
+            elif value == 0:  # 0.0 and -0.0 are one key but two texts
+                append(b"-0.0\n" if copysign(1.0, value) < 0 else b"0.0\n")
             else:
                 known = values.get(value)
-                text = known if known is not None else self._new_value(value)
-            if sample.timestamp is None:
-                append(f"{prefix}{text}\n")
-            else:
-                append(f"{prefix}{text} {int(float(sample.timestamp) * 1000):d}\n")
+                append(known if known is not None else self._new_value(value))
 
     def write(self, registry: Collector) -> bytes:
         """What ``prometheus_client.generate_latest(registry)`` returns, for less CPU."""
-        out: list[str] = []
+        out: list[bytes] = []
+        heads = self._heads
         for metric in registry.collect():
-            family = metric.name + "_total" if metric.type == "counter" else metric.name
-            if metric.type == "info":
-                family = metric.name + "_info"
-            kind = _TEXT_TYPES.get(
-                metric.type, "untyped" if metric.type == "unknown" else metric.type
-            )
-            out.append(_head(self._metric(family), metric.documentation, kind))
+            key = (metric.name, metric.type, metric.documentation)
+            head = heads.get(key)
+            if head is None:
+                head = heads[key] = self._head(metric)
+            out.append(head[0])
             samples: list[Sample] = metric.samples
             extra: dict[str, list[Sample]] = {}
-            if not {metric.name + suffix for suffix in _OM_SUFFIXES}.isdisjoint(
-                map(_NAME, samples)
-            ):
+            if not head[1].isdisjoint(map(_NAME, samples)):
                 samples, extra = _split(metric.name, samples)
             self._lines(samples, out)
             for suffix, more in sorted(extra.items()):
                 out.append(_head(self._metric(metric.name + suffix), metric.documentation, "gauge"))
                 self._lines(more, out)
-        return "".join(out).encode("utf-8")
+        return b"".join(out)
 
 
 def _split(name: str, samples: list[Sample]) -> tuple[list[Sample], dict[str, list[Sample]]]:
@@ -173,9 +186,9 @@ def _value(text: str) -> str:
     return text
 
 
-def _head(name: str, documentation: str, kind: str) -> str:
+def _head(name: str, documentation: str, kind: str) -> bytes:
     doc = documentation.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n".encode()
 
 
 def generate_text(registry: Collector) -> bytes:

@@ -117,7 +117,7 @@ def test_series_with_kept_label_sets_are_written_as_the_library_writes_them():
     first = writer.write(registry)
     assert first == generate_latest(registry)
     assert shared.sets[0].texts["nija_demo_up"] == (
-        'nija_demo_up{account="user/a\\"b/KRAKEN",broker="KRAKEN"} '
+        b'nija_demo_up{account="user/a\\"b/KRAKEN",broker="KRAKEN"} '
     )
     shared.value = -0.0  # new values, the kept texts; and a series with a new label set
     shared.sets.append(LabelSet({"account": "user/carol/OKX", "broker": "OKX"}))
