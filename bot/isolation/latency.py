@@ -1,7 +1,8 @@
 """Durations counted into fixed buckets: the raw material of a Prometheus histogram.
 
 The isolation core counts each account's broker-call durations here and the daemon each
-account's cycle durations; ``bot.api.metrics`` reads them at scrape time. Observing is a
+account's cycle durations; ``bot.api.metrics`` reads them at scrape time, each venue's
+accounts ``summed`` into one histogram. Observing is a
 bisect and two additions under a lock of its own (a leaf lock, held for microseconds),
 so the hot path pays almost nothing and no Prometheus code runs in it.
 """
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 
-__all__ = ["CALL_BUCKETS", "CYCLE_BUCKETS", "Latency", "LatencySnapshot", "merged"]
+__all__ = ["CALL_BUCKETS", "CYCLE_BUCKETS", "Latency", "LatencySnapshot", "summed"]
 
 # Upper bounds in seconds (le), +Inf implied. A broker call: tens of ms to the call timeout.
 CALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A cycle: a paper account's few ms to a slow venue's many calls.
 CYCLE_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +57,28 @@ class Latency:
         """The counts so far, cumulative, as a histogram shows them."""
         with self._lock:
             counts, total = list(self._counts), self._sum
-        cumulative, running = [], 0
-        for bound, count in zip((*self._bounds, float("inf")), counts, strict=True):
-            running += count
-            cumulative.append((bound, running))
-        return LatencySnapshot(tuple(cumulative), total, running)
+        return _snapshot(self._bounds, counts, total)
 
 
-def merged(snapshots: list[LatencySnapshot]) -> LatencySnapshot | None:
-    """The sum of snapshots taken with the same bounds (e.g. every account of one venue)."""
-    if not snapshots:
+def summed(latencies: Iterable[Latency]) -> LatencySnapshot | None:
+    """The sum of counters with the same bounds (e.g. every account of one venue), each read
+    under its own lock, as one snapshot; None when there are none."""
+    bounds: tuple[float, ...] | None = None
+    rows: list[list[int]] = []
+    sums: list[float] = []
+    for latency in latencies:
+        if bounds is None:
+            bounds = latency._bounds
+        elif latency._bounds is not bounds and latency._bounds != bounds:
+            raise ValueError(f"cannot add bounds {latency._bounds!r} to {bounds!r}")
+        with latency._lock:
+            rows.append(latency._counts[:])
+            sums.append(latency._sum)
+    if bounds is None:
         return None
-    bounds = [bound for bound, _count in snapshots[0].buckets]
-    counts = [sum(s.buckets[i][1] for s in snapshots) for i in range(len(bounds))]
-    return LatencySnapshot(
-        tuple(zip(bounds, counts, strict=True)),
-        sum(s.sum_seconds for s in snapshots),
-        sum(s.count for s in snapshots),
-    )
+    return _snapshot(bounds, list(map(sum, zip(*rows, strict=True))), sum(sums))
+
+
+def _snapshot(bounds: tuple[float, ...], counts: list[int], total: float) -> LatencySnapshot:
+    cumulative = tuple(zip((*bounds, _INF), accumulate(counts), strict=True))
+    return LatencySnapshot(cumulative, total, cumulative[-1][1])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.isolation.circuit import (
@@ -30,13 +30,14 @@ from bot.isolation.handle import (
     classify_failure,
     failure_type_of,
 )
-from bot.isolation.latency import LatencySnapshot
+from bot.isolation.latency import Latency
 from bot.model import AccountRef
 from bot.redact import Redactor
 
 __all__ = [
     "ACCOUNT_TAG",
     "AccountBlockedError",
+    "AccountCounts",
     "AccountHandle",
     "AccountHealthStatus",
     "AccountIsolationManager",
@@ -66,6 +67,19 @@ def _require_clock(clock: object) -> None:
             f"clock must be a bot.clock.Clock (wall, monotonic, utc_now); "
             f"{clock!r} lacks {', '.join(missing)}"
         )
+
+
+class AccountCounts(NamedTuple):
+    """What the metrics read of one account at every scrape: its health and lifetime counts
+    (``get_all_account_statuses`` has them too, among copies and timestamps it formats)."""
+
+    key: str
+    status: AccountHealthStatus
+    circuit: CircuitState  # the status's
+    successes: int
+    failures: int
+    not_permitted: int
+    call_times: Latency  # its successful broker calls' durations, live (``latency.summed``)
 
 
 class AccountIsolationManager:
@@ -227,11 +241,16 @@ class AccountIsolationManager:
             }
         return snapshot
 
-    def call_latencies(self) -> dict[str, LatencySnapshot]:
-        """Each account's successful broker-call durations, by account key (for metrics)."""
-        return {
-            acct.key: acct.circuit.call_times.snapshot() for acct in list(self._accounts.values())
-        }
+    def account_counts(self) -> list[AccountCounts]:
+        """Every account's health and counts, each read under its own lock (for metrics)."""
+        rows = []
+        for acct in list(self._accounts.values()):
+            with acct.lock:
+                c = acct.circuit
+                status = c.status
+                counts = (c.total_successes, c.total_failures, c.not_permitted)
+            rows.append(AccountCounts(acct.key, status, status.circuit, *counts, c.call_times))
+        return rows
 
     def get_isolation_report(self) -> dict[str, Any]:
         """Counts per health state, failure totals, and whether isolation held."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -11,10 +14,12 @@ from prometheus_client import (
     Summary,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
-from bot.api.exposition import TextWriter, generate_text
+from bot.api.exposition import LabelSet, TextWriter, generate_text
 from bot.api.metrics import metrics_registry
-from tests.api.conftest import BOB, wait_for
+from tests.api.conftest import ALICE, BOB, wait_for
 
 
 def test_the_daemons_registry_is_written_as_the_library_writes_it(daemon):
@@ -23,6 +28,17 @@ def test_the_daemons_registry_is_written_as_the_library_writes_it(daemon):
     registry = metrics_registry(daemon.sup, None)
     text, library = generate_text(registry), generate_latest(registry)
     assert text.count(b"\n") > 30 and _steady(text) == _steady(library)
+    # A kept writer, the next scrape: alice's circuit opened since, her series' texts kept.
+    writer = TextWriter()
+    assert _steady(writer.write(registry)) == _steady(generate_latest(registry))
+    for _ in range(5):
+        daemon.isolation.record_failure("user", "alice", "KRAKEN", ConnectionError("down"))
+    text, library = writer.write(registry), generate_latest(registry)
+    assert (
+        f'nija_circuitbreaker_state{{account="{ALICE}",broker="KRAKEN",state="open"}} 1.0'.encode()
+        in text
+    )
+    assert _steady(text) == _steady(library)
 
 
 def _steady(text: bytes) -> list[bytes]:
@@ -51,3 +67,59 @@ def test_every_family_type_and_awkward_label_values_match_the_library():
     counter.labels("back\\slash", "ünïcode ✓").inc(41)
     counter.labels("user/carol/OKX", "failed").inc()
     assert writer.write(registry) == generate_latest(registry)
+
+
+def test_a_label_set_refuses_every_change():
+    labels = LabelSet({"account": "user/alice/KRAKEN", "broker": "KRAKEN"})
+    changes = [
+        lambda: labels.__setitem__("broker", "OKX"),
+        lambda: labels.__delitem__("broker"),
+        lambda: labels.update(broker="OKX"),
+        lambda: labels.setdefault("kind", "failed"),
+        lambda: labels.pop("broker"),
+        labels.popitem,
+        labels.clear,
+    ]
+    for change in changes:
+        with pytest.raises(TypeError, match="never changes"):
+            change()
+    with pytest.raises(TypeError):
+        labels |= {"broker": "OKX"}
+    assert labels == {"account": "user/alice/KRAKEN", "broker": "KRAKEN"}
+    assert {**labels, "kind": "failed"} == {  # read as any dict is
+        "account": "user/alice/KRAKEN", "broker": "KRAKEN", "kind": "failed"
+    }  # fmt: skip
+
+
+class _Shared:
+    """A collector whose series keep their label sets from scrape to scrape, as NIJA's do."""
+
+    def __init__(self) -> None:
+        self.sets = [
+            LabelSet({"account": 'user/a"b/KRAKEN', "broker": "KRAKEN"}),
+            LabelSet({"account": "back\\slash\nline", "broker": "ünïcode ✓"}),
+        ]
+        self.value = 1.0
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("nija_demo_up", "Up.", labels=["account", "broker"])
+        up.samples = [Sample("nija_demo_up", s, self.value) for s in self.sets]
+        calls = CounterMetricFamily("nija_demo_calls", "Calls.", labels=["account", "broker"])
+        calls.samples = [Sample("nija_demo_calls_total", s, self.value * 3) for s in self.sets]
+        yield from (up, calls)
+
+
+def test_series_with_kept_label_sets_are_written_as_the_library_writes_them():
+    shared = _Shared()
+    registry = CollectorRegistry()
+    registry.register(shared)
+    writer = TextWriter()
+    first = writer.write(registry)
+    assert first == generate_latest(registry)
+    assert shared.sets[0].texts["nija_demo_up"] == (
+        b'nija_demo_up{account="user/a\\"b/KRAKEN",broker="KRAKEN"} '
+    )
+    shared.value = -0.0  # new values, the kept texts; and a series with a new label set
+    shared.sets.append(LabelSet({"account": "user/carol/OKX", "broker": "OKX"}))
+    assert writer.write(registry) == generate_latest(registry) != first
+    assert TextWriter().write(registry) == generate_latest(registry)  # another writer too

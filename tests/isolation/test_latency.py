@@ -8,8 +8,10 @@ import pytest
 
 from bot.isolation.circuit import AccountCircuit, CircuitBreakerConfig
 from bot.isolation.failures import FailureType
-from bot.isolation.latency import Latency
+from bot.isolation.latency import Latency, summed
+from bot.isolation.manager import AccountIsolationManager
 from bot.isolation.policy import Weight
+from tests.isolation.conftest import ALICE, BOB
 
 
 def test_buckets_are_cumulative_and_a_value_on_a_bound_falls_in_it():
@@ -48,3 +50,38 @@ def test_the_circuit_counts_refusals_and_times_successes():
     c.failure(0.0, 1.0, FailureType.NETWORK_ERROR, Weight.COUNTED, "down", "balance")
     assert [c.allow(1.0)[0], c.allow(2.0)[0]] == [False, False]
     assert c.not_permitted == 2
+
+
+def test_summed_adds_the_counts_of_one_venues_accounts():
+    a, b = Latency((0.1, 1.0)), Latency((0.1, 1.0))
+    for seconds in (0.05, 0.5):
+        a.observe(seconds)
+    b.observe(3.0)
+    both = summed([a, b])
+    assert both is not None
+    assert both.buckets == ((0.1, 1), (1.0, 2), (float("inf"), 3))
+    assert both.count == 3 and both.sum_seconds == pytest.approx(3.55)
+    assert summed([a]) == a.snapshot()
+    assert summed([]) is None
+    with pytest.raises(ValueError, match="cannot add bounds"):
+        summed([a, Latency((0.5,))])
+
+
+def test_account_counts_are_what_the_full_status_says(mgr: AccountIsolationManager, clock):
+    for _ in range(5):
+        mgr.record_failure(*ALICE, ConnectionError("venue down"), FailureType.NETWORK_ERROR)
+    assert mgr.can_execute_operation(*ALICE)[0] is False  # refused: counted
+    with mgr.guard(*BOB, "balance"):
+        clock.advance(0.25)  # the call took 250 ms
+    rows = {row.key: row for row in mgr.account_counts()}
+    statuses = mgr.get_all_account_statuses()
+    assert set(rows) == set(statuses) == {"user/alice/KRAKEN", "user/bob/KRAKEN"}
+    for key, row in rows.items():
+        full = statuses[key]
+        assert row.status.value == full["status"] and row.circuit.value == full["circuit_state"]
+        assert (row.successes, row.failures, row.not_permitted) == (
+            full["total_successes"], full["total_failures"], full["not_permitted_calls"]
+        )  # fmt: skip
+    assert rows["user/alice/KRAKEN"].circuit.value == "open"
+    assert (rows["user/alice/KRAKEN"].failures, rows["user/alice/KRAKEN"].not_permitted) == (5, 1)
+    assert rows["user/bob/KRAKEN"].call_times.snapshot().buckets[3] == (0.5, 1)
