@@ -1,8 +1,9 @@
 """The PostgreSQL backend: the state store on a server (``NIJA_DATABASE_URL=postgresql://…``).
 
 ``PostgresDatabase`` owns two psycopg connection pools, opened on first use: one for the
-account threads and the operator (sized by the daemon: one connection per account thread
-and a few more, so no account waits on another's), and a small one for readers whose
+account threads, the lease keeper and the operator (``NIJA_DATABASE_POOL_SIZE``, 10 by
+default, whatever the number of accounts: a thread holds a connection only for one
+statement or one write transaction, never between them), and a small one for readers whose
 sessions are ``default_transaction_read_only``. ``PostgresConnection``
 (``bot.store.pg_connection``) is the backend ``Connection`` (``bot.store.backend``), and
 says how a lost connection is tried again or reported: a failure of the store for the
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from bot.store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -35,7 +36,7 @@ from bot.store.db import (
     guarded,
     rollback_quietly,
 )
-from bot.store.pg_connection import PgConnection, PostgresConnection, Retry
+from bot.store.pg_connection import LendingPool, PgConnection, PostgresConnection, Retry
 from bot.store.schema import PG_MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -134,7 +135,7 @@ class PostgresDatabase:
         self.retry = retry or Retry()
         self.sleep = sleep
         self._lock = threading.Lock()
-        self._pools: dict[bool, ConnectionPool[PgConnection]] = {}  # by read-only
+        self._pools: dict[bool, LendingPool] = {}  # by read-only
 
     def __repr__(self) -> str:
         return f"PostgresDatabase({self.describe()!r}, mode={self.mode!r})"
@@ -146,7 +147,7 @@ class PostgresDatabase:
         return self.describe()  # a server has no file to move away; a lost one is per call
 
     # -- connections -------------------------------------------------------------
-    def _pool(self, read_only: bool) -> ConnectionPool[PgConnection]:
+    def _pool(self, read_only: bool) -> LendingPool:
         with self._lock:
             pool = self._pools.get(read_only)
             if pool is None:
@@ -155,7 +156,7 @@ class PostgresDatabase:
                     kwargs["connect_timeout"] = max(2, round(self.connect_timeout_seconds))
                 if "application_name" not in self.url.params:
                     kwargs["application_name"] = "nija-readonly" if read_only else "nija"
-                pool = ConnectionPool(
+                pool = LendingPool(
                     self.url.url,
                     connection_class=psycopg.Connection[DictRow],
                     kwargs=kwargs,
@@ -216,6 +217,16 @@ class PostgresDatabase:
                 error_name="connection_lost",
             )
         return BackendError(f"{where}: {detail}", error_name=getattr(exc, "sqlstate", None))
+
+    def exhausted(self, pool: LendingPool) -> BackendError:
+        """``pool`` had no free connection for the whole wait: named, with its size."""
+        setting = " (NIJA_DATABASE_POOL_SIZE)" if pool is self._pools.get(False) else ""
+        return BackendError(
+            f'pool "{pool.name}" of {self.describe()}: all {pool.max_size} connections{setting}'
+            f" stayed in use for {self.connect_timeout_seconds:g}s (other accounts'"
+            " transactions: the server is slow, or the pool too small for them)",
+            error_name="pool_exhausted",
+        )
 
     def _why_no_connection(self) -> str:
         """Why the pool had no connection to give: the server's own answer to a new one
