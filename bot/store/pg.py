@@ -239,6 +239,11 @@ class PostgresDatabase:
             return str(exc).replace("connection failed: ", "", 1)
         return f"all {self.max_connections} connections of the pool stayed in use"
 
+    def pool_in_use(self) -> int:
+        """Connections of the accounts' pool lent out now (0 before its first use)."""
+        pool = self._pools.get(False)
+        return 0 if pool is None else pool.lent
+
     def connection(self, *, read_only: bool = False) -> PostgresConnection:
         """A connection over the pool, with no schema check (``connect`` checks)."""
         return PostgresConnection(self, self._pool(read_only))
