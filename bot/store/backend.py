@@ -112,10 +112,14 @@ class Database(Protocol):
         """
         ...
 
-    def connect(self, account_key: str | None, *, create: bool) -> Connection:
+    def connect(
+        self, account_key: str | None, *, create: bool, dedicated: bool = False
+    ) -> Connection:
         """A connection at the current schema version (migrating if needed).
 
         ``create`` False: a store that is not there is an error, never a new empty one.
+        ``dedicated``: one that never waits on the accounts' shared connections (PostgreSQL:
+        a connection of its own, for the lease keeper; SQLite: every connection is).
         """
         ...
 

@@ -160,3 +160,30 @@ def test_a_cycle_that_meets_a_busy_pool_is_that_accounts_store_failure(
     finally:
         world.close()
         db.close()
+
+
+def test_the_lease_keeper_renews_on_its_own_connection_while_the_pool_is_busy(small) -> None:
+    from bot.cluster.keeper import LeaseKeeper, LeaseTimes
+    from bot.cluster.nodes import NodeIdentity
+    from nija_testkit.clock import FakeClock
+
+    keys = [f"user/k{i}/KRAKEN" for i in range(3)]
+    keeper = LeaseKeeper(
+        small, NodeIdentity.this_process("n1"), keys, times=LeaseTimes(), clock=FakeClock()
+    )
+    holders = [Store(small, f"user/h{i}/KRAKEN", create=False) for i in range(4)]
+    try:
+        keeper.start(thread=False)
+        assert set(keeper.held()) == set(keys)
+        with contextlib.ExitStack() as held:
+            for holder in holders:  # every connection of the accounts' pool held
+                held.enter_context(holder.transaction("settle"))
+            assert small.pool_in_use() == 4
+            started = time.monotonic()
+            assert keeper.tick()  # heartbeat and renewal, at once: no wait for the pool
+            assert time.monotonic() - started < 0.5
+            assert keeper.last_renewal is not None and set(keeper.held()) == set(keys)
+    finally:
+        keeper.stop()
+        for store in holders:
+            store.close()
