@@ -144,7 +144,8 @@ class LeaseKeeper:
 
         ``StoreError`` when the database cannot be used for it.
         """
-        self._conn = self.database.connect(None, create=False)
+        # A connection of its own: its renewals never wait behind the accounts' transactions.
+        self._conn = self.database.connect(None, create=False, dedicated=True)
         with guarded("lease_start", None):
             earlier = nodes.register(self._conn, self.node, self.times.ttl)
             leases.ensure_accounts(self._conn, self.accounts)

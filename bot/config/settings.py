@@ -313,6 +313,9 @@ class Settings(BaseSettings):
     lease_lock_delay_seconds: _NonNegative = Field(
         5.0, validation_alias="NIJA_LEASE_LOCK_DELAY_SECONDS"
     )
+    # The most connections this node opens to that PostgreSQL for its accounts, its lease
+    # keeper and the operator: each holds one for one statement or write transaction only.
+    database_pool_size: _Whole = Field(10, validation_alias="NIJA_DATABASE_POOL_SIZE")
 
     @classmethod
     def settings_customise_sources(

@@ -84,10 +84,13 @@ class IndependentBrokerTrader:
         self.clock = clock
         self.log = log or structlog.get_logger()
         self.data_dir = Path(settings.data_dir)
-        # The state store: the SQLite file in data_dir, or PostgreSQL (NIJA_DATABASE_URL) with
-        # a connection per account thread and a few for the operator plane and the API.
+        # The state store: the SQLite file in data_dir, or PostgreSQL (NIJA_DATABASE_URL) over
+        # a bounded pool (NIJA_DATABASE_POOL_SIZE), whatever the number of accounts.
         self.db = open_database(
-            self.data_dir, settings.mode, settings.database_url, max_connections=len(specs) + 4
+            self.data_dir,
+            settings.mode,
+            settings.database_url,
+            max_connections=settings.database_pool_size,
         )
         self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
         self.global_cap = GlobalPositionCap(settings.max_total_positions)

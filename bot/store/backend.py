@@ -112,10 +112,14 @@ class Database(Protocol):
         """
         ...
 
-    def connect(self, account_key: str | None, *, create: bool) -> Connection:
+    def connect(
+        self, account_key: str | None, *, create: bool, dedicated: bool = False
+    ) -> Connection:
         """A connection at the current schema version (migrating if needed).
 
         ``create`` False: a store that is not there is an error, never a new empty one.
+        ``dedicated``: one that never waits on the accounts' shared connections (PostgreSQL:
+        a connection of its own, for the lease keeper; SQLite: every connection is).
         """
         ...
 
@@ -150,8 +154,9 @@ def open_database(
     """The state store of ``mode``: on PostgreSQL when ``database_url`` is set
     (``NIJA_DATABASE_URL``), else the SQLite file ``<data_dir>/nija-<mode>.db``.
 
-    ``max_connections`` bounds PostgreSQL's pool: the daemon gives one per account thread
-    and a few for the operator plane, so no account waits on another's connection.
+    ``max_connections`` bounds PostgreSQL's pool (``NIJA_DATABASE_POOL_SIZE``): a thread
+    holds a connection for one statement or one write transaction only, so a few serve
+    hundreds of accounts.
     """
     if database_url:
         from bot.store.pg import PostgresDatabase  # psycopg is loaded only when it is used

@@ -1,9 +1,11 @@
 """The PostgreSQL backend: the state store on a server (``NIJA_DATABASE_URL=postgresql://…``).
 
-``PostgresDatabase`` owns two psycopg connection pools, opened on first use: one for the
-account threads and the operator (sized by the daemon: one connection per account thread
-and a few more, so no account waits on another's), and a small one for readers whose
-sessions are ``default_transaction_read_only``. ``PostgresConnection``
+``PostgresDatabase`` owns three psycopg connection pools, opened on first use: one for the
+account threads and the operator (``NIJA_DATABASE_POOL_SIZE``, 10 by default, whatever the
+number of accounts: a thread holds a connection only for one statement or one write
+transaction, never between them), one connection of its own for the lease keeper
+(``dedicated``: its renewals never queue behind the accounts' transactions), and a small
+pool for readers whose sessions are ``default_transaction_read_only``. ``PostgresConnection``
 (``bot.store.pg_connection``) is the backend ``Connection`` (``bot.store.backend``), and
 says how a lost connection is tried again or reported: a failure of the store for the
 account that hit it, never an empty answer.
@@ -25,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from bot.store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -35,7 +37,7 @@ from bot.store.db import (
     guarded,
     rollback_quietly,
 )
-from bot.store.pg_connection import PgConnection, PostgresConnection, Retry
+from bot.store.pg_connection import LendingPool, PgConnection, PostgresConnection, Retry
 from bot.store.schema import PG_MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
 
 # pg_advisory_xact_lock key held while migrating: two nodes starting together never both migrate.
 _MIGRATION_LOCK = 0x4E494A41  # "NIJA"
+# The pools, by name (psycopg's ``name``, seen in its log).
+_ACCOUNTS, _DEDICATED, _READERS = "nija-store", "nija-store-dedicated", "nija-store-readonly"
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS nija_schema (
     version BIGINT NOT NULL,
     mode TEXT NOT NULL
@@ -134,7 +138,7 @@ class PostgresDatabase:
         self.retry = retry or Retry()
         self.sleep = sleep
         self._lock = threading.Lock()
-        self._pools: dict[bool, ConnectionPool[PgConnection]] = {}  # by read-only
+        self._pools: dict[str, LendingPool] = {}  # by name
 
     def __repr__(self) -> str:
         return f"PostgresDatabase({self.describe()!r}, mode={self.mode!r})"
@@ -146,28 +150,30 @@ class PostgresDatabase:
         return self.describe()  # a server has no file to move away; a lost one is per call
 
     # -- connections -------------------------------------------------------------
-    def _pool(self, read_only: bool) -> ConnectionPool[PgConnection]:
+    def _pool(self, name: str) -> LendingPool:
+        read_only = name == _READERS
+        size = {_ACCOUNTS: self.max_connections, _DEDICATED: 1, _READERS: self.readers}[name]
         with self._lock:
-            pool = self._pools.get(read_only)
+            pool = self._pools.get(name)
             if pool is None:
                 kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
                 if "connect_timeout" not in self.url.params:  # libpq's minimum is 2 s
                     kwargs["connect_timeout"] = max(2, round(self.connect_timeout_seconds))
                 if "application_name" not in self.url.params:
                     kwargs["application_name"] = "nija-readonly" if read_only else "nija"
-                pool = ConnectionPool(
+                pool = LendingPool(
                     self.url.url,
                     connection_class=psycopg.Connection[DictRow],
                     kwargs=kwargs,
                     min_size=1,
-                    max_size=self.readers if read_only else self.max_connections,
+                    max_size=size,
                     configure=self._configure_readonly if read_only else self._configure,
                     timeout=self.connect_timeout_seconds,
-                    name="nija-store-readonly" if read_only else "nija-store",
+                    name=name,
                     open=False,
                 )
                 pool.open(wait=False)
-                self._pools[read_only] = pool
+                self._pools[name] = pool
             return pool
 
     def _configure(self, conn: PgConnection, read_only: bool = False) -> None:
@@ -217,6 +223,16 @@ class PostgresDatabase:
             )
         return BackendError(f"{where}: {detail}", error_name=getattr(exc, "sqlstate", None))
 
+    def exhausted(self, pool: LendingPool) -> BackendError:
+        """``pool`` had no free connection for the whole wait: named, with its size."""
+        setting = " (NIJA_DATABASE_POOL_SIZE)" if pool is self._pools.get(_ACCOUNTS) else ""
+        return BackendError(
+            f'pool "{pool.name}" of {self.describe()}: all {pool.max_size} connections{setting}'
+            f" stayed in use for {self.connect_timeout_seconds:g}s (other accounts'"
+            " transactions: the server is slow, or the pool too small for them)",
+            error_name="pool_exhausted",
+        )
+
     def _why_no_connection(self) -> str:
         """Why the pool had no connection to give: the server's own answer to a new one
         (refused, bad password, no such database), or all of them in use."""
@@ -228,9 +244,16 @@ class PostgresDatabase:
             return str(exc).replace("connection failed: ", "", 1)
         return f"all {self.max_connections} connections of the pool stayed in use"
 
-    def connection(self, *, read_only: bool = False) -> PostgresConnection:
-        """A connection over the pool, with no schema check (``connect`` checks)."""
-        return PostgresConnection(self, self._pool(read_only))
+    def pool_in_use(self) -> int:
+        """Connections of the accounts' pool lent out now (0 before its first use)."""
+        pool = self._pools.get(_ACCOUNTS)
+        return 0 if pool is None else pool.lent
+
+    def connection(self, *, read_only: bool = False, dedicated: bool = False) -> PostgresConnection:
+        """A connection over a pool (the accounts', the dedicated one, the readers'), with no
+        schema check (``connect`` checks)."""
+        name = _READERS if read_only else _DEDICATED if dedicated else _ACCOUNTS
+        return PostgresConnection(self, self._pool(name))
 
     # -- the schema --------------------------------------------------------------
     def _state(self, conn: PostgresConnection) -> tuple[int, str] | None:
@@ -301,9 +324,11 @@ class PostgresDatabase:
         found = self._open("prepare", None, create=True)
         return f"no NIJA tables in {self.describe()}" if found is None else None
 
-    def connect(self, account_key: str | None, *, create: bool) -> PostgresConnection:
+    def connect(
+        self, account_key: str | None, *, create: bool, dedicated: bool = False
+    ) -> PostgresConnection:
         self._open("open", account_key, create=create)
-        return self.connection()
+        return self.connection(dedicated=dedicated)
 
     def connect_readonly(self) -> PostgresConnection:
         conn = self.connection(read_only=True)

@@ -10,12 +10,17 @@ account that hit it, never an empty answer:
 * a statement inside a transaction is not: the transaction is gone with its connection,
   and the ``StoreError`` fails that account's cycle (its worker tries again later);
 * a connection lost during ``COMMIT`` is reported as such: the write may or may not have
-  landed, and is never blindly repeated.
+  landed, and is never blindly repeated;
+* a pool whose every connection stayed in use for the whole wait (``connect_timeout``:
+  other accounts' transactions, a slow server, a pool too small) is not tried again: the
+  account has waited its bound, and its ``StoreError`` (``pool_exhausted``, naming the pool)
+  fails that account's cycle, which its worker runs again at the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +32,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from bot.store.db import BackendError
 
-__all__ = ["PgConnection", "PostgresConnection", "Retry"]
+__all__ = ["LendingPool", "PgConnection", "PostgresConnection", "Retry"]
 
 _T = TypeVar("_T")
 PgConnection = psycopg.Connection[DictRow]
@@ -46,6 +51,8 @@ class _Owner(Protocol):
     def failure(
         self, exc: BaseException, *, lost: bool, tries: int = 1, during_commit: bool = False
     ) -> BackendError: ...
+
+    def exhausted(self, pool: LendingPool) -> BackendError: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,32 @@ def _pg_sql(sql: str) -> str:
 
 def _is_read(sql: str) -> bool:
     return sql.lstrip()[:6].upper() == "SELECT"
+
+
+class LendingPool(ConnectionPool[PgConnection]):
+    """psycopg's pool, counting the connections lent out: a wait that ran out with all of
+    them lent is a busy pool, told apart from a server the pool cannot connect to (whose
+    connections still being attempted psycopg counts in its ``pool_size``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lent_lock = threading.Lock()
+        self.lent = 0  # connections given out by getconn and not yet put back
+
+    def getconn(self, timeout: float | None = None) -> PgConnection:
+        conn = super().getconn(timeout)
+        with self._lent_lock:
+            self.lent += 1
+        return conn
+
+    def putconn(self, conn: PgConnection) -> None:
+        with self._lent_lock:
+            self.lent -= 1
+        super().putconn(conn)
+
+    def exhausted(self) -> bool:
+        """Every connection the pool may open is lent out now."""
+        return self.lent >= self.max_size
 
 
 def _is_lost(exc: BaseException, conn: PgConnection | None) -> bool:
@@ -110,7 +143,7 @@ class PostgresConnection:
     Used by one thread at a time, like a ``sqlite3`` connection.
     """
 
-    def __init__(self, database: _Owner, pool: ConnectionPool[PgConnection]) -> None:
+    def __init__(self, database: _Owner, pool: LendingPool) -> None:
         self._db = database
         self._pool = pool
         self._tx: PgConnection | None = None
@@ -136,6 +169,8 @@ class PostgresConnection:
                 conn = self._pool.getconn()
                 result = work(conn)
             except psycopg.Error as exc:
+                if conn is None and isinstance(exc, PoolTimeout) and self._pool.exhausted():
+                    raise self._db.exhausted(self._pool) from exc  # waited its bound: no retry
                 lost = _is_lost(exc, conn)
                 if conn is not None:
                     self._pool.putconn(conn)  # the pool drops it if it is broken

@@ -88,7 +88,9 @@ class SqliteDatabase:
             return "no database file"
         return "an empty (0-byte) database file" if size == 0 else None
 
-    def connect(self, account_key: str | None, *, create: bool) -> SqliteConnection:
+    def connect(
+        self, account_key: str | None, *, create: bool, dedicated: bool = False
+    ) -> SqliteConnection:
         with guarded("open", account_key):
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

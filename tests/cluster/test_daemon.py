@@ -100,3 +100,17 @@ def test_a_node_trades_no_more_accounts_than_its_cap(tmp_path, postgres_url):
         assert len(held) == 1
         idle = [e for k, e in status["accounts"].items() if k not in held]
         assert all(e["thread"] == "not_started" for e in idle)
+
+
+def test_the_accounts_and_the_lease_keeper_share_a_pool_of_NIJA_DATABASE_POOL_SIZE(
+    tmp_path, postgres_url
+):
+    with node(tmp_path, "a", postgres_url, NIJA_DATABASE_POOL_SIZE="2") as a:
+        assert a.trader.db.max_connections == 2  # not one per account
+        workers = a.trader.workers
+        wait_for(
+            lambda: running(a) == [set(KEYS)] and all(workers[k].cycles >= 3 for k in KEYS),
+            what="every account cycling",
+        )
+        assert all(workers[k].last_result.ok for k in KEYS)
+        assert a.trader.leases.keeper.last_renewal is not None

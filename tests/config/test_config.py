@@ -140,6 +140,7 @@ def test_every_setting_can_be_overridden():
         "NIJA_MAX_ACCOUNTS_PER_NODE": "20",
         "NIJA_LEASE_TTL_SECONDS": "12.5",
         "NIJA_LEASE_LOCK_DELAY_SECONDS": "0",
+        "NIJA_DATABASE_POOL_SIZE": "16",
     }
     settings = load_settings(env)
     assert settings == Settings(
@@ -185,6 +186,7 @@ def test_every_setting_can_be_overridden():
         max_accounts_per_node=20,
         lease_ttl_seconds=12.5,
         lease_lock_delay_seconds=0,
+        database_pool_size=16,
     )
     assert settings.live is True
     # Every field of Settings is reachable from some variable.
@@ -248,6 +250,8 @@ def test_boolean_words(word, expected):
         ("NIJA_LEASE_TTL_SECONDS", "0.5", "at least 1"),
         ("NIJA_LEASE_TTL_SECONDS", "forever", "at least 1"),
         ("NIJA_LEASE_LOCK_DELAY_SECONDS", "-1", "non-negative number"),
+        ("NIJA_DATABASE_POOL_SIZE", "0", "whole number"),
+        ("NIJA_DATABASE_POOL_SIZE", "ten", "whole number"),
     ],
 )
 def test_each_bad_setting_is_named_with_what_is_wrong(name, bad, expected):
