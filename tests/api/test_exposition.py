@@ -25,6 +25,9 @@ from tests.api.conftest import ALICE, BOB, wait_for
 def test_the_daemons_registry_is_written_as_the_library_writes_it(daemon):
     daemon.post(f"/api/v1/accounts/{BOB}/pause")
     wait_for(lambda: daemon.worker(BOB).cycles >= 2, what="a second cycle")
+    for key in (ALICE, BOB):  # no cycle between the two collections compared
+        daemon.worker(key).request_stop()
+    wait_for(lambda: not any(daemon.worker(k).alive() for k in (ALICE, BOB)), what="stopped")
     registry = metrics_registry(daemon.sup, None)
     text, library = generate_text(registry), generate_latest(registry)
     assert text.count(b"\n") > 30 and _steady(text) == _steady(library)
