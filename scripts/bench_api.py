@@ -15,8 +15,10 @@ account-cycle, all daemon work included. Two figures of the overhead:
 
 * **attributed** (the aim's figure): in each "on" run, the CPU of the API's own threads
   (the OS names them ``nija-http``: the server's loop and the handler threads it starts,
-  sampled every 0.5 s from /proc/<pid>/task) over the CPU of all the others, in the same
-  window. Both halves share the machine's state, so another program's load cancels out.
+  sampled every 0.5 s from /proc/<pid>/task, in nanoseconds where the kernel has
+  ``schedstat``) over the CPU of all the others, in the same window. Both halves share the
+  machine's state, so another program's load mostly cancels out (not wholly: a loaded
+  machine makes a scrape's cold caches colder); also reported, the API's CPU per scrape.
 * **A/B**: (on - off) / off of the medians of the two kinds of run: what the API costs
   the rest of the daemon too (locks, the garbage collector), but as noisy as the machine.
 
@@ -24,6 +26,8 @@ Aim (exit code 1 when missed): at most 2 % per account-cycle, attributed. Also r
 the scrape's size and its median latency as the scraper saw it.
 
 Usage: python3 scripts/bench_api.py [--accounts 100] [--window 60] [--repeats 2] [--json]
+(from the checkout's root; with a virtualenv installed from another checkout, prefix
+``PYTHONPATH=.`` so that this checkout's daemon is the one measured).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Run:
     scrape_bytes: int = 0
     scrape_ms_median: float | None = None
     api_thread_cpu_ms: float | None = None  # the nija-http threads' CPU in the window
+    api_ms_per_scrape: float | None = None  # that over the scrapes begun in the window
     attributed_percent: float | None = None  # that over the other threads' CPU
 
 
@@ -119,6 +124,7 @@ class Scraper:
         self.url, self.every = f"{url}/metrics", every
         self.headers = {"Authorization": f"Bearer {token}"}
         self.ms: list[float] = []
+        self.began: list[float] = []  # time.monotonic() of each scrape
         self.failed: list[str] = []
         self.size = 0
         self._stop = threading.Event()
@@ -128,6 +134,7 @@ class Scraper:
         with requests.Session() as session:
             while not self._stop.is_set():
                 began = time.perf_counter()
+                self.began.append(time.monotonic())
                 try:
                     answer = session.get(self.url, headers=self.headers, timeout=10)
                     answer.raise_for_status()
@@ -183,6 +190,7 @@ def one_run(
         start, start_wall = sample(run.proc.pid), datetime.now(UTC)
         time.sleep(window)
         end, end_wall = sample(run.proc.pid), datetime.now(UTC)
+        in_window = sum(start.at <= t <= end.at for t in scraper.began) if scraper else 0
         api_ms, other_ms = threads.stop()
         cycles = [e for e in parse_log(run.log_path)
                   if e.event == "cycle" and start_wall <= e.at <= end_wall]  # fmt: skip
@@ -191,6 +199,7 @@ def one_run(
         if api:
             result.api_thread_cpu_ms = round(api_ms, 1)
             result.attributed_percent = round(api_ms / other_ms * 100, 3)
+            result.api_ms_per_scrape = round(api_ms / max(1, in_window), 2)
         if scraper is not None:
             scraper.stop()
             result.scrapes, result.scrape_bytes = len(scraper.ms), scraper.size

@@ -61,11 +61,14 @@ class TextWriter:
     kept (UTF-8), on its ``LabelSet`` or else keyed by the sample's name and labels; so is
     each value's text with its line's end, keyed by the value (a float key: ``0`` and ``0.0``
     are one key and one text, as the library writes both). A line is then two kept pieces,
-    joined once for the whole scrape. Each cache is dropped whole past ``MAX_SERIES`` entries
-    (accounts come and go rarely).
+    joined once for the whole scrape. Each cache is dropped whole when full (``MAX_SERIES``
+    series: accounts come and go rarely; ``MAX_VALUES`` values).
     """
 
     MAX_SERIES = 100_000
+    # Most values change from scrape to scrape (timestamps, durations, totals): a small
+    # cache keeps the ones that repeat (1, a count, a balance) without growing for the rest.
+    MAX_VALUES = 4096
 
     def __init__(self) -> None:
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
@@ -108,9 +111,12 @@ class TextWriter:
         return known
 
     def _new_value(self, value: float) -> bytes:
-        known = f"{floatToGoString(value)}\n".encode()
+        text = repr(float(value))
+        if "n" in text or "e" in text or (value > 0 and text.find(".") > 6):
+            text = floatToGoString(value)  # inf, NaN, exponents: the library's own rules
+        known = f"{text}\n".encode()
         if value == value:  # NaN is never found again: not kept
-            if len(self._values) >= self.MAX_SERIES:
+            if len(self._values) >= self.MAX_VALUES:
                 self._values.clear()
             self._values[value] = known
         return known

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["OS_THREAD_NAME", "ApiServer", "start_api"]
 
 KEEP_ALIVE_SECONDS = 75
-_WAKE_SECONDS, _TICKS_PER_WAKE = 5.0, 50  # uvicorn's tick is 0.1 s
+_WAKE_SECONDS, _TICKS_PER_WAKE = 30.0, 300  # uvicorn's tick is 0.1 s
 # uvicorn starts serving a bound socket in milliseconds: wait up to 5 s in 10 ms steps.
 _STARTUP_POLLS, _POLL_SECONDS = 500, 0.01
 # The server thread's name as the OS shows it (top -H, /proc/<pid>/task/*/comm). The threads
@@ -60,8 +60,10 @@ class _Server(uvicorn.Server):
     uvicorn's main loop sleeps 0.1 s between its housekeeping ticks (the Date header, the
     exit flag): 6.5 ms of CPU a second in an idle daemon, measured (bench_api.py), and still
     0.5 ms a second at one tick a second, a quarter of the API's 2 % budget at 100 accounts.
-    Here each wake counts as the ticks it stood for (the Date header is a few seconds old at
-    worst, which no client reads), and ``wake`` ends the sleep at once, so a stop is prompt.
+    A wake still costs 0.3 to 1 ms of CPU in a busy daemon (its caches are cold): every 5 s
+    that was a tenth of that budget, every 30 s about 1 %. Each wake counts as the ticks it
+    stood for (the Date header is up to 30 s old, which no client reads), and ``wake`` ends
+    the sleep at once, so a stop is prompt.
     """
 
     _wake: asyncio.Event | None = None

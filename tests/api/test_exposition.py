@@ -25,6 +25,9 @@ from tests.api.conftest import ALICE, BOB, wait_for
 def test_the_daemons_registry_is_written_as_the_library_writes_it(daemon):
     daemon.post(f"/api/v1/accounts/{BOB}/pause")
     wait_for(lambda: daemon.worker(BOB).cycles >= 2, what="a second cycle")
+    for key in (ALICE, BOB):  # no cycle between the two collections compared
+        daemon.worker(key).request_stop()
+    wait_for(lambda: not any(daemon.worker(k).alive() for k in (ALICE, BOB)), what="stopped")
     registry = metrics_registry(daemon.sup, None)
     text, library = generate_text(registry), generate_latest(registry)
     assert text.count(b"\n") > 30 and _steady(text) == _steady(library)
@@ -123,3 +126,23 @@ def test_series_with_kept_label_sets_are_written_as_the_library_writes_them():
     shared.sets.append(LabelSet({"account": "user/carol/OKX", "broker": "OKX"}))
     assert writer.write(registry) == generate_latest(registry) != first
     assert TextWriter().write(registry) == generate_latest(registry)  # another writer too
+
+
+def test_every_kind_of_value_is_written_as_the_library_writes_it():
+    registry = CollectorRegistry()
+    gauge = Gauge("nija_demo_values", "Values.", ["v"], registry=registry)
+    values = [1234567.0, 999999.5, 1e6, 10**6, 123456, 1e-05, 0.1 + 0.2, -1234567.0, 1e16,
+              1795971036.6234, 2.5e-300, float("inf"), float("nan"), 7, -3, 1e300]  # fmt: skip
+    for i, value in enumerate(values):
+        gauge.labels(str(i)).set(value)
+    ints = GaugeMetricFamily(
+        "nija_demo_ints", "Ints, as the collector passes counts.", labels=["v"]
+    )
+    for n in (10**6, 1234567, 123456, 7, 0, -3, -(10**17)):
+        ints.add_metric([str(n)], n)
+    registry.register(type("Ints", (), {"collect": lambda self: [ints]})())
+    writer = TextWriter()
+    writer.MAX_VALUES = 4  # full, dropped and filled again within one scrape
+    assert writer.write(registry) == generate_latest(registry)
+    assert writer.write(registry) == generate_latest(registry)
+    assert len(writer._values) <= 4
