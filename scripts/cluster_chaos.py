@@ -46,6 +46,14 @@ def summary(report: Report) -> dict:
     o = report.options
     faults = report.faults
     moves = [m.seconds for m in report.moves if m.seconds is not None]
+    kinds = {f.index: f.kind.removesuffix("_in_order") for f in faults}
+    moves_by = {
+        k: _spread(
+            [m.seconds for m in report.moves if m.seconds is not None and kinds[m.fault] == k]
+        )
+        for k in ("kill", "stop")
+    }
+    longest = sorted(report.gaps, key=lambda g: -g.seconds)[:5]
     by_how: dict[str, list[float]] = {"released": [], "expired": []}
     for g in report.gaps:
         by_how[g.how].append(g.seconds)
@@ -72,7 +80,18 @@ def summary(report: Report) -> dict:
         ),
         "settled_s": _spread([f.settled_s for f in faults if f.settled_s is not None]),
         "move_s": _spread(moves),
+        "move_s_by_kind": moves_by,
         "accounts_moved": len(moves),
+        "longest_gaps": [
+            f"{g.account} {g.seconds:.1f}s after {g.how}, to {g.node}"
+            f"{' (waited on an order)' if g.waited else ''}, bound {g.bound:.1f}s"
+            for g in longest
+        ],
+        "in_order": [
+            f"{f.index + 1} {f.kind} {f.node} {f.detail}: {f.account} {f.outcome}"
+            for f in faults
+            if f.account is not None
+        ],
         "gap_s": {how: _spread(v) for how, v in by_how.items()},
         "gap_bound_s": _spread([g.bound for g in report.gaps]),
         "gaps_waiting_on_an_order": sum(g.waited for g in report.gaps),
@@ -110,6 +129,8 @@ def table(s: dict) -> str:
         ("dead/frozen node's account moved, n", s["accounts_moved"]),
         ("  signal → reconciled elsewhere s, median / max",
          f"{s['move_s']['median']} / {s['move_s']['max']}"),
+        *((f"    after {k}, n / median / max", f"{v['n']} / {v['median']} / {v['max']}")
+          for k, v in s["move_s_by_kind"].items()),
         ("untraded after a release s, n / median / max",
          f"{gap['released']['n']} / {gap['released']['median']} / {gap['released']['max']}"),
         ("untraded after an expiry s, n / median / max",
@@ -127,6 +148,9 @@ def table(s: dict) -> str:
     lines += [f"{name:<{width}}{value}" for name, value in rows]
     lines += ["-" * (width + 12), f"{'promise (must be 0)':<{width}}count"]
     lines += [f"{name:<{width}}{n}" for name, n in s["violations"].items()]
+    lines.append("-" * (width + 12))
+    lines += ["orders in flight at the faults:", *(f"  {x}" for x in s["in_order"])]
+    lines += ["longest untraded gaps:", *(f"  {x}" for x in s["longest_gaps"])]
     lines.append("-" * (width + 12))
     verdict = "OK" if s["ok"] else "BROKEN"
     if s["error"]:

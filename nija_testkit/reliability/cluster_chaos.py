@@ -287,6 +287,7 @@ class ClusterChaos(FaultLoop):
         ]
         stored = checks.stored_orders(url)
         r.violations["zombie_sends"] = checks.zombie_sends(r.faults, sent, stored)
+        checks.outcomes(r.faults, sent, stored)
         r.violations["unclean_removals"] = checks.unclean_removals(
             r.faults + r.final_stops, checks.releases(url)
         )

@@ -18,7 +18,7 @@ the venues' request logs.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import psycopg
@@ -49,6 +49,7 @@ class FaultRecord:
     in_flight: bool | None = None  # in order: its answer was not yet due at the signal
     exit_code: int | None = None  # remove: bot.py's exit status (None: it had to be killed)
     settled_s: float | None = None  # the fault → every account settled again (None: never)
+    outcome: str | None = None  # in order: how that order ended (``outcomes``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +108,38 @@ def releases(url: str) -> list[tuple[str, str, float]]:
     return [(str(a), str(n), at.timestamp()) for a, n, at in rows]
 
 
-def stored_orders(url: str) -> dict[tuple[str, str], tuple[str, int | None]]:
-    """Every stored order: (account, client id) → (node, lease epoch)."""
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """An order row: who stored it, under which epoch, and its status now."""
+
+    node: str
+    epoch: int | None
+    status: str
+
+
+Stored = dict[tuple[str, str], StoredOrder]  # by (account, client id)
+
+
+def stored_orders(url: str) -> Stored:
+    """Every stored order."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT account_key, client_order_id, node_id, lease_epoch FROM orders"
+            "SELECT account_key, client_order_id, node_id, lease_epoch, status FROM orders"
         ).fetchall()
-    return {(str(a), str(c)): (str(n), e) for a, c, n, e in rows}
+    return {(str(a), str(c)): StoredOrder(str(n), e, str(s)) for a, c, n, e, s in rows}
+
+
+def outcomes(faults: list[FaultRecord], sent: list[SentOrder], stored: Stored) -> None:
+    """Each in-order fault's order as it ended: its status, who stored it under which epoch,
+    how many times it reached the venue (``FaultRecord.outcome``)."""
+    times = Counter((s.account_key, s.client_order_id) for s in sent)
+    for f in faults:
+        if f.account is None or f.client_order_id is None:
+            continue
+        key = (f.account, f.client_order_id)
+        row = stored.get(key)
+        where = "not stored" if row is None else f"{row.status}, stored by {row.node}/{row.epoch}"
+        f.outcome = f"{where}, reached the venue {times[key]}x"
 
 
 def proof_seconds(account: str, call_timeout: float) -> float:
@@ -196,7 +222,7 @@ def moves(faults: list[FaultRecord], lines: list[NodeLine]) -> list[Move]:
 def zombie_sends(
     faults: list[FaultRecord],
     sent: list[SentOrder],
-    stored: dict[tuple[str, str], tuple[str, int | None]],
+    stored: Stored,
 ) -> list[str]:
     """Orders a woken zombie's old epochs put on the venue after SIGCONT (module docstring)."""
     out = []
@@ -204,8 +230,11 @@ def zombie_sends(
         if not f.kind.startswith("stop") or f.back_at is None:
             continue
         for order in sent:
-            node, epoch = stored.get((order.account_key, order.client_order_id), ("", None))
-            if node == f.node and order.wall > f.back_at and f.held.get(order.account_key) == epoch:
+            row = stored.get((order.account_key, order.client_order_id))
+            if row is None or row.node != f.node or order.wall <= f.back_at:
+                continue
+            node, epoch = row.node, row.epoch
+            if f.held.get(order.account_key) == epoch:
                 out.append(
                     f"{order.account_key} {order.client_order_id}: stored by {node} under epoch"
                     f" {epoch}, reached the venue {order.wall - f.back_at:.2f}s after it woke"
