@@ -41,6 +41,17 @@ def _spread(values: list[float]) -> dict[str, float | int | None]:
     return {"n": len(done), "median": round(statistics.median(done), 2), "max": round(done[-1], 2)}
 
 
+def _window_ms(seconds: list[float]) -> dict[str, int | None]:
+    """The send windows in ms: median, 99th percentile, max, and how many over 100 ms."""
+    done = sorted(seconds)
+    if not done:
+        return {"n": 0, "median": None, "p99": None, "max": None, "over_100ms": 0}
+    at = [done[len(done) // 2], done[min(len(done) - 1, int(0.99 * len(done)))], done[-1]]
+    median, p99, most = (round(1000 * x) for x in at)
+    over = sum(x > 0.1 for x in done)
+    return {"n": len(done), "median": median, "p99": p99, "max": most, "over_100ms": over}
+
+
 def summary(report: Report) -> dict:
     """The report as plain JSON-ready data."""
     o = report.options
@@ -99,6 +110,7 @@ def summary(report: Report) -> dict:
         "balance_worst_off_fair": max(
             (abs(c - b.fair) for b in balance for c in b.shares.values()), default=None
         ),
+        "send_window_ms": _window_ms(report.send_window),
         "venue_orders": report.venue_orders,
         "filled_orders": report.filled_orders,
         "store_orders": report.store_orders,
@@ -137,6 +149,9 @@ def table(s: dict) -> str:
          f"{gap['expired']['n']} / {gap['expired']['median']} / {gap['expired']['max']}"),
         ("balance samples (worst |held - fair|)",
          f"{s['balance_samples']} ({s['balance_worst_off_fair']})"),
+        ("last look → at the venue ms, median / p99 / max",
+         f"{s['send_window_ms']['median']} / {s['send_window_ms']['p99']} / "
+         f"{s['send_window_ms']['max']} ({s['send_window_ms']['over_100ms']} over 100 ms)"),
         ("venue orders (filled) / store orders",
          f"{s['venue_orders']} ({s['filled_orders']}) / {s['store_orders']}"),
         ("client ids sent twice (venue kept one)", s["client_ids_sent_twice"]),

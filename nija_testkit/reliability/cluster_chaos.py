@@ -50,9 +50,9 @@ FAULT_KINDS = ("kill", "kill_in_order", "stop", "stop_in_order", "db_restart",
 # The seeded plan cycles through this (``member``: add and remove in turn, from add).
 CYCLE = ("kill", "kill_in_order", "stop", "stop_in_order", "db_restart", "member",
          "kill", "stop", "kill_in_order", "stop_in_order", "db_restart_in_order", "member")  # fmt: skip
-VIOLATIONS = (*COMPARED, "orders_outside_lease", "slow_takeovers", "accounts_not_moved",
-              "zombie_sends", "unbalanced", "not_settled", "unclean_removals",
-              "leases_left_owned")  # fmt: skip
+VIOLATIONS = (*COMPARED, "orders_outside_lease", "zombie_sends", "slow_takeovers",
+              "accounts_not_moved", "held_through_faults", "unbalanced", "not_settled",
+              "unclean_removals", "leases_left_owned")  # fmt: skip
 START_SECONDS = 180.0  # the first nodes up and sharing every account
 NEAR_CLOSE_SECONDS = 25.0  # an in-order fault is taken when the next close is this near
 LOG_EVENTS = frozenset({
@@ -96,6 +96,7 @@ class Report:
     venue_orders: int = 0
     filled_orders: int = 0
     store_orders: int = 0
+    send_window: list[float] = field(default_factory=list)  # last look → at the venue, s
     client_ids_sent_twice: int = 0  # reached the venue twice (the venue kept one: no dup)
     events: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
@@ -267,8 +268,11 @@ class ClusterChaos(FaultLoop):
         r.client_ids_sent_twice = sum(" received " in x for x in lines)
         r.violations["orders_outside_lease"] = [x for x in lines if " received " not in x]
         every = self.cluster.lines()
+        held = tenures(url)
+        r.violations["held_through_faults"] = checks.held_through(r.faults, held)
+        r.send_window = checks.send_window(every, sent)
         r.gaps = checks.gaps(
-            tenures(url),
+            held,
             checks.released_tenures(url),
             every,
             ttl=o.ttl_seconds,

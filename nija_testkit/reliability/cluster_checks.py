@@ -10,6 +10,9 @@ the venues' request logs.
   outage inside it.
 * ``moves``: for each node SIGKILLed or SIGSTOPped, the time from the signal to each of the
   accounts it held being reconciled by another process.
+* ``held_through``: accounts of a killed or frozen node that no other node took over before
+  it came back (a lease row a frozen node kept locked, say).
+* ``send_window``: from each order's last look at the lease to its arrival at the venue.
 * ``zombie_sends``: orders stored by a SIGSTOPped node under the epochs it held when
   frozen that reached the venue after it woke (its leases gone by then).
 * ``unclean_removals``: a node SIGTERMed that did not exit 0 or did not hand back (release)
@@ -217,6 +220,37 @@ def moves(faults: list[FaultRecord], lines: list[NodeLine]) -> list[Move]:
             seconds = None if first is None else round(first.wall - f.at, 2)
             out.append(Move(f.index, account, seconds, None if first is None else first.node))
     return out
+
+
+def held_through(faults: list[FaultRecord], tenures: dict[tuple[str, int], Tenure]) -> list[str]:
+    """Accounts of a SIGKILLed or SIGSTOPped node that no other node took over before the
+    node came back (restarted, or woken: ``back_at``). Every fault waits long enough for that:
+    a stop lasts the TTL, the lock delay and 2 s more; a killed node restarts once settled."""
+    out = []
+    for f in faults:
+        if not f.kind.startswith(("kill", "stop")) or f.back_at is None:
+            continue
+        for account in sorted(f.held):
+            if not any(
+                t.account_key == account and t.node_id != f.node and f.at < t.start < f.back_at
+                for t in tenures.values()
+            ):
+                out.append(f"fault {f.index} {f.kind} {f.node}: {account} never taken over")
+    return out
+
+
+def send_window(lines: list[NodeLine], sent: list[SentOrder]) -> list[float]:
+    """For each order, seconds from its ``order_sending`` line (logged just after the last
+    look at the lease) to its arrival at the venue: the window a freeze can fall into."""
+    logged: dict[tuple[str, str], float] = {}
+    for x in lines:
+        coid = x.event.fields.get("client_order_id")
+        if x.event.event == "order_sending" and x.event.account and coid:
+            logged.setdefault((x.event.account, coid), x.wall)
+    arrived: dict[tuple[str, str], float] = {}
+    for order in sorted(sent, key=lambda o: o.wall):
+        arrived.setdefault((order.account_key, order.client_order_id), order.wall)
+    return [arrived[k] - w for k, w in logged.items() if k in arrived]
 
 
 def zombie_sends(

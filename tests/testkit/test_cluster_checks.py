@@ -12,8 +12,10 @@ from nija_testkit.reliability.cluster_checks import (
     FaultRecord,
     StoredOrder,
     gaps,
+    held_through,
     moves,
     outcomes,
+    send_window,
     unclean_removals,
     zombie_sends,
 )
@@ -132,3 +134,23 @@ def test_an_in_order_fault_s_order_is_followed_to_its_end():
     outcomes([fault, other], [SentOrder(ACCOUNT, "c1", T0)], stored)
     assert fault.outcome == "filled, stored by n1/7, reached the venue 1x"
     assert other.outcome is None
+
+
+def test_an_account_a_frozen_node_kept_through_its_freeze_is_named():
+    stop = FaultRecord(0, "stop", node="n1", at=T0, back_at=T0 + 8, held={ACCOUNT: 1, "k": 1})
+    taken = {
+        (ACCOUNT, 2): Tenure(ACCOUNT, 2, "n2", T0 + 4, None),  # taken over while n1 was frozen
+        ("k", 2): Tenure("k", 2, "n1", T0 + 9, None),  # n1 took it back itself once awake
+    }
+    assert held_through([stop], taken) == ["fault 0 stop n1: k never taken over"]
+
+
+def test_the_send_window_runs_from_the_logged_send_to_the_first_arrival():
+    def logged(wall: float, event: str) -> NodeLine:
+        at = datetime.fromtimestamp(wall, UTC)
+        return NodeLine("n1", 1, Event(at, "info", ACCOUNT, event, {"client_order_id": "c1"}))
+
+    lines = [logged(T0, "order_sending"), logged(T0 + 5, "cycle")]
+    sent = [SentOrder(ACCOUNT, "c1", T0 + 0.25), SentOrder(ACCOUNT, "c1", T0 + 9)]
+    assert send_window(lines, sent) == [0.25]
+    assert send_window(lines, []) == []
