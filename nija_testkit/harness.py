@@ -40,23 +40,23 @@ class Event:
     fields: dict[str, str] = field(default_factory=dict)
 
 
+def parse_line(raw: str) -> Event | None:
+    """One nija.log line as an Event; None when it is not a well-formed line."""
+    m = _LINE.match(raw)
+    if not m:
+        return None
+    ts, level, account, event, rest = m.groups()
+    fields = {k: v.strip('"') for k, v in _FIELD.findall(rest)}
+    return Event(datetime.fromisoformat(ts.replace("Z", "+00:00")), level, account, event, fields)
+
+
 def parse_log(path: Path) -> list[Event]:
     """Every well-formed line of a nija.log (a missing file is an empty log)."""
-    out = []
     try:
         lines = path.read_text(errors="replace").splitlines()
     except FileNotFoundError:
-        return out
-    for raw in lines:
-        m = _LINE.match(raw)
-        if not m:
-            continue
-        ts, level, account, event, rest = m.groups()
-        fields = {k: v.strip('"') for k, v in _FIELD.findall(rest)}
-        out.append(
-            Event(datetime.fromisoformat(ts.replace("Z", "+00:00")), level, account, event, fields)
-        )
-    return out
+        return []
+    return [e for e in map(parse_line, lines) if e is not None]
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:

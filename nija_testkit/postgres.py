@@ -155,9 +155,11 @@ class PostgresServer:
                     raise RuntimeError(f"PostgreSQL did not start: {tail}") from None
                 time.sleep(0.1)
 
-    def restart(self) -> None:
-        """Stop the server and start it again on the same port: every session is lost."""
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop the server and start it again on the same port, ``down_seconds`` later:
+        every session is lost."""
         self._halt()
+        time.sleep(down_seconds)
         self._launch(self.port)
 
     def _halt(self) -> None:

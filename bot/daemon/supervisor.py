@@ -95,6 +95,9 @@ class IndependentBrokerTrader:
         self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}
+        # A worker is published and started as one step (the funds-check thread starts
+        # workers): the watchdog never finds one unstarted and calls it dead.
+        self._starting = threading.Lock()
         # Each account's risk and strategy settings: the per-account overrides file's.
         self.tunings = AccountTunings(settings, self.specs, clock=clock, log=self.log)
         # Operator actions, one at a time through the control desk, for nija_ctl.py and the
@@ -286,8 +289,9 @@ class IndependentBrokerTrader:
             redactor=self.redactor,
             tuning=lambda: self.tunings.get(key),
         )
-        self.workers[key] = worker
-        thread = worker.start()
+        with self._starting:
+            self.workers[key] = worker
+            thread = worker.start()
         log.info("INDEPENDENT_thread_started", thread=thread.name, interval_s=worker.interval)
 
     def _on_cycle(self, worker: AccountWorker, result: CycleResult) -> None:
@@ -320,7 +324,9 @@ class IndependentBrokerTrader:
         self.global_cap.hold(self.database.check())
         self.control.poll()
         now = self.last_tick = self.clock.monotonic()
-        for worker in list(self.workers.values()):
+        with self._starting:
+            workers = list(self.workers.values())
+        for worker in workers:
             self.threads.watch(worker, now)
         self._lease_tick()
         if now >= self._next_recheck and not (self._recheck and self._recheck.is_alive()):

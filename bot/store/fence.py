@@ -33,10 +33,15 @@ __all__ = ["FENCE_SQL", "LeaseFence", "LeaseLostError"]
 # The account's lease row, still this node's, of this epoch, unexpired by the server's clock
 # (clock_timestamp: the moment of the check, not the transaction's start), locked until the
 # commit. FOR KEY SHARE: the owner's renewal (an UPDATE of no key) never waits behind an
-# order insert, while a takeover (FOR UPDATE) does, or skips the row.
+# order insert, while a takeover (FOR UPDATE) does, or skips the row. So the transaction
+# may wait on its client no longer than the lease has left by this node's clock (the first
+# parameter, e.g. '1500ms'; SET LOCAL: this transaction only): a node frozen inside it
+# (SIGSTOP, a suspended VM) loses its session then, and the lock with it, instead of
+# keeping every other node from taking the account over until it wakes.
 FENCE_SQL = (
-    "SELECT 1 AS held FROM leases WHERE account_key = ? AND owner = ? AND epoch = ?"
-    " AND expires_at > clock_timestamp() FOR KEY SHARE"
+    "SELECT set_config('idle_in_transaction_session_timeout', ?, true) AS held FROM leases"
+    " WHERE account_key = ? AND owner = ? AND epoch = ? AND expires_at > clock_timestamp()"
+    " FOR KEY SHARE"
 )
 
 
@@ -110,6 +115,11 @@ class LeaseFence:
             self._lost = "its local deadline passed without a renewal"
             self.expired = True
         return self._lost
+
+    def idle_limit(self) -> str:
+        """How long a write transaction under this lease may wait on its client, for
+        ``FENCE_SQL``: the local time left (at least 1 ms), e.g. ``'1500ms'``."""
+        return f"{max(1, int(self.remaining() * 1000))}ms"
 
     def check(self, operation: str = "send_order") -> None:
         """Raise ``LeaseLostError`` unless this node still holds the lease by its own clock."""

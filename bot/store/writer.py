@@ -178,7 +178,9 @@ class Store(AccountReader):
         if fence is None:
             return
         fence.check(operation)
-        held = conn.execute(FENCE_SQL, (self.account_key, fence.node_id, fence.epoch)).fetchall()
+        held = conn.execute(
+            FENCE_SQL, (fence.idle_limit(), self.account_key, fence.node_id, fence.epoch)
+        ).fetchall()
         if not held:
             why = "the database says it is no longer this node's, or it has expired"
             fence.revoke(why)

@@ -167,7 +167,7 @@ RECOVERY_EVENTS = frozenset({
     "exit_fill_without_open_position"})  # fmt: skip
 
 
-def _expect_dead_clients(handle: VenueHandle) -> None:
+def expect_dead_clients(handle: VenueHandle) -> None:
     """A SIGKILLed daemon leaves the emulator writing to closed sockets: expected, not news.
 
     Only those two errors are left out of the server's stderr report; any other still prints.
@@ -195,7 +195,7 @@ class CrashRestart:
         self.deadline = time.monotonic() + options.max_seconds
         self.venue = v = CRASH_VENUES[options.venue.upper()]
         self.handle: VenueHandle = start_venue(v.broker, timeout_seconds=5.0)
-        _expect_dead_clients(self.handle)
+        expect_dead_clients(self.handle)
         venue = self.handle.venue
         self.ledgers = {f"platform/platform/{v.broker}": self.handle.ledger}
         urls = {f"{v.broker}_BASE_URL": self.handle.server.url}

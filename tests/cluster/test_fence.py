@@ -5,12 +5,14 @@ over HTTP) and a real PostgreSQL."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from structlog.testing import capture_logs
 
 from bot.store.fence import LeaseLostError
 from bot.store.sqlite import SqliteDatabase
-from bot.store.writer import OrderRecord, Store
+from bot.store.writer import OrderRecord, Store, StoreError
 from tests.engine.test_trader import World, entry_id
 
 KEY = "user/alice/KRAKEN"
@@ -68,6 +70,24 @@ def test_the_lease_check_and_the_insert_are_one_transaction(pg, node, sql):
     assert sql("SELECT client_order_id, lease_epoch FROM orders") == [("c1", 1)]
     with pytest.raises(LeaseLostError):
         store.record_order(order("c2"))
+    store.close()
+
+
+def test_a_node_frozen_inside_a_write_holds_the_lease_row_no_longer_than_its_lease(pg, node, sql):
+    # Found by scripts/cluster_chaos.py: a node SIGSTOPped inside one of its write
+    # transactions (every cycle writes) kept that account's lease row locked, so every other
+    # node's takeover skipped it for the whole freeze (up to PostgreSQL's 60 s idle timeout).
+    # The transaction may idle no longer than the lease has left by the node's own clock.
+    a, b = node("a", [KEY]), node("b", [KEY])
+    a.clock.advance(26.0)  # 1 s left before a's local deadline (TTL 30 s - margin 3 s)
+    store = Store(pg, KEY, fence=a.keeper.lease(KEY).fence)
+    with pytest.raises(StoreError), store.transaction("record_order"):
+        assert store.record_order(order("c1"))  # the lease row is locked until the commit
+        time.sleep(1.6)  # frozen here, past what the lease had left
+        expire(sql)  # the database's expiry passes too
+        b.keeper.tick()
+        assert b.epoch(KEY) == 2  # taken over while a is still frozen
+    assert sql("SELECT count(*) FROM orders") == [(0,)]  # a's insert never committed
     store.close()
 
 

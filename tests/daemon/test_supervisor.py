@@ -16,7 +16,7 @@ from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.wiring import BrokerFactories, make_trader
-from bot.daemon.worker import ThreadState, iso
+from bot.daemon.worker import AccountWorker, ThreadState, iso
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
 from bot.store.writer import StoreError
@@ -183,6 +183,41 @@ def test_unfunded_accounts_are_rechecked_and_start_when_funded(tmp_path):
         d.trader.watchdog_tick()
         wait_for(lambda: "user/b/PAPER" in d.trader.workers, what="b's thread")
         wait_for(lambda: d.worker("b").cycles >= 1, what="b trading")
+
+
+def test_a_thread_started_by_the_funds_check_is_never_seen_unstarted_by_the_watchdog(
+    tmp_path, monkeypatch
+):
+    # The funds check starts an account's thread from its own thread while the watchdog ticks
+    # in the main one (every lease taken over does so). Seen by scripts/cluster_chaos.py: the
+    # watchdog found the worker before its thread ran, called it dead, and status.json showed
+    # an account trading normally as a dead thread for two minutes.
+    wallets = {"a": 10_000.0, "b": 0.0}
+    factories = BrokerFactories(
+        venue=lambda s: paper(s, usd=wallets[s.account.account_id]), trading=paper
+    )
+    ticks: list[threading.Thread] = []
+    with capture_logs() as logs, Daemon(tmp_path, [spec("a"), spec("b")], factories) as d:
+        start = AccountWorker.start
+
+        def tick_then_start(worker: AccountWorker) -> threading.Thread:
+            if worker.key == "user/b/PAPER":  # the watchdog ticks just as b is being started
+                ticks.append(threading.Thread(target=d.trader.watchdog_tick))
+                ticks[0].start()
+                ticks[0].join(0.3)  # done, unless it waits for the start to be over
+            return start(worker)
+
+        monkeypatch.setattr(AccountWorker, "start", tick_then_start)
+        wallets["b"] = 50.0  # a deposit: b starts from the re-check thread
+        d.clock.advance(60)
+        d.trader.watchdog_tick()
+        wait_for(lambda: ticks and not ticks[0].is_alive(), what="the watchdog's tick")
+        wait_for(lambda: d.worker("b").cycles >= 1, what="b trading")
+        d.clock.advance(1.0)  # past any restart the watchdog might have scheduled
+        d.trader.watchdog_tick()
+        assert d.worker("b").state == ThreadState.RUNNING and d.worker("b").restarts == 0
+    assert not [e for e in logs if e["event"] == "INDEPENDENT_thread_died"]
+    assert d.health("b")["total_failures"] == 0
 
 
 def test_single_account_mode_trades_only_the_primary(tmp_path):
