@@ -34,6 +34,7 @@ def postgres_binaries() -> None:
         pytest.skip(missing_reason())
 
 
+@pytest.mark.long(110)
 def test_nodes_frozen_killed_added_removed_and_the_database_restarted_place_nothing_twice(
     tmp_path, postgres_binaries
 ):
