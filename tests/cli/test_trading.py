@@ -53,7 +53,8 @@ def test_positions_are_valued_at_the_running_daemons_marks(data_dir):
     for column, cell in (("ENTRY", "50,000.00"), ("MARK", "50,512.35"), ("UNREALIZED", "+$5.12")):
         assert row.index(cell) == header.index(column), (column, row)
     assert "open: unrealized P&L +$5.12, at marks " in out
-    assert re.search(r"at marks [7-9] s old", out), out
+    age = re.search(r"at marks (\d+) s old", out)
+    assert age and 7 <= int(age[1]) <= 60, out  # marked 7 s before the script ran
 
     platform = by_account(report)[PLATFORM]
     (position,) = platform["open_positions"]
