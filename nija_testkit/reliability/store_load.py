@@ -197,9 +197,9 @@ def node_main(plan: NodePlan, ready: Any, go: Any, out: Any) -> None:
         store.set_day_start_equity(today, 10_000.0)  # as after its first cycle of the day
         store._conn = CountingConnection(store._conn, tally)
         accounts.append(ReplayAccount(store, plan.mix, rng))
+    node_run = _NodeRun(plan, accounts, db, rng)
     ready.put(plan.index)
-    t0 = float(go.get(timeout=READY_TIMEOUT_SECONDS))
-    result = _run(plan, accounts, db, t0, rng)
+    result = node_run.run(float(go.get(timeout=READY_TIMEOUT_SECONDS)))
     result.held = len(held)
     total = Tally()
     for t in tallies:
@@ -214,72 +214,83 @@ def node_main(plan: NodePlan, ready: Any, go: Any, out: Any) -> None:
     out.put(result)
 
 
-def _run(
-    plan: NodePlan,
-    accounts: list[ReplayAccount],
-    db: PostgresDatabase,
-    t0: float,
-    rng: random.Random,
-) -> NodeResult:
-    begin, end = t0 + plan.warmup, t0 + plan.warmup + plan.window
-    result = NodeResult(plan.index, len(accounts), 0)
-    failures: Counter[str] = Counter()
-    stop = threading.Event()
-    lock = threading.Lock()
+class _NodeRun:
+    """The account threads of one node: started before the start time is known (thousands
+    of threads take a while to start), each waiting for it; then measured."""
 
-    def timed(kind: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    def __init__(
+        self,
+        plan: NodePlan,
+        accounts: list[ReplayAccount],
+        db: PostgresDatabase,
+        rng: random.Random,
+    ) -> None:
+        self.plan = plan
+        self.db = db
+        self.result = NodeResult(plan.index, len(accounts), 0)
+        self.failures: Counter[str] = Counter()
+        self.stop = threading.Event()
+        self.go = threading.Event()
+        self.lock = threading.Lock()
+        self.t0 = self.begin = self.end = 0.0
+        spread = plan.interval if plan.start == "spread" else plan.burst_seconds
+        threading.stack_size(512 * 1024)  # thousands of account threads: small stacks suffice
+        self.threads = [
+            threading.Thread(target=self._account, args=(a, rng.random() * spread), daemon=True)
+            for a in accounts
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _timed(self, kind: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         started = time.time()
         began = time.perf_counter()
         value = fn(*args, **kw)
-        if begin <= started < end:
-            (result.write_ms if kind == "write" else result.read_ms).append(
-                (time.perf_counter() - began) * 1000.0
-            )
+        if self.begin <= started < self.end:
+            ms = (time.perf_counter() - began) * 1000.0
+            (self.result.write_ms if kind == "write" else self.result.read_ms).append(ms)
         return value
 
-    def account(acct: ReplayAccount, phase: float) -> None:
-        due = t0 + phase
-        while not stop.is_set() and due < end:
-            stop.wait(max(0.0, due - time.time()))
+    def _account(self, acct: ReplayAccount, phase: float) -> None:
+        self.go.wait()
+        due = self.t0 + phase
+        while not self.stop.is_set() and due < self.end:
+            self.stop.wait(max(0.0, due - time.time()))
             started = time.time()
             try:
-                acct.cycle(timed, started)
+                acct.cycle(self._timed, started)
             except StoreError as exc:
-                with lock:
-                    failures[exc.error_name or type(exc).__name__] += 1
-            if begin <= started < end:
-                with lock:
-                    result.cycles += 1
-                    result.lag_s.append(started - due)
+                with self.lock:
+                    self.failures[exc.error_name or type(exc).__name__] += 1
+            if self.begin <= started < self.end:
+                with self.lock:
+                    self.result.cycles += 1
+                    self.result.lag_s.append(started - due)
             # The worker's rhythm: the next cycle an interval after this one's start (a cycle
             # that started late pushes the next one back, and its lag shows it).
-            due = started + plan.interval
+            due = started + self.plan.interval
 
-    spread = plan.interval if plan.start == "spread" else plan.burst_seconds
-    threading.stack_size(512 * 1024)  # thousands of account threads: small stacks suffice
-    threads = [
-        threading.Thread(target=account, args=(a, rng.random() * spread), daemon=True)
-        for a in accounts
-    ]
-    for t in threads:
-        t.start()
-    in_use: list[int] = []
-    cpu0 = None
-    while time.time() < end:  # the pool's connections in use, sampled; the node's CPU
-        now = time.time()
-        if now >= begin:
-            if cpu0 is None:
-                cpu0 = time.process_time()
-            in_use.append(db.pool_in_use())
-        time.sleep(0.02)
-    result.cpu_seconds = time.process_time() - (cpu0 if cpu0 is not None else time.process_time())
-    stop.set()
-    for t in threads:
-        t.join(60)
-    result.failures = dict(failures)
-    result.pool_in_use_max = max(in_use, default=0)
-    result.pool_in_use_mean = sum(in_use) / max(1, len(in_use))
-    return result
+    def run(self, t0: float) -> NodeResult:
+        """Start the accounts' cycles at ``t0`` (wall seconds); measure the window."""
+        self.t0, self.begin = t0, t0 + self.plan.warmup
+        self.end = self.begin + self.plan.window
+        self.go.set()
+        in_use: list[int] = []
+        cpu0 = None
+        while time.time() < self.end:  # the pool's connections in use, sampled; the CPU
+            if time.time() >= self.begin:
+                cpu0 = time.process_time() if cpu0 is None else cpu0
+                in_use.append(self.db.pool_in_use())
+            time.sleep(0.02)
+        result = self.result
+        result.cpu_seconds = time.process_time() - (cpu0 or time.process_time())
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        result.failures = dict(self.failures)
+        result.pool_in_use_max = max(in_use, default=0)
+        result.pool_in_use_mean = sum(in_use) / max(1, len(in_use))
+        return result
 
 
 def replay_tally(
