@@ -73,7 +73,7 @@ class FaultLoop:
         try:
             self._wait(lambda: self.cluster.unsettled() is None, timeout, "settled accounts")
         except TimeoutError:
-            what = f"fault {rec.index} {rec.kind}" if rec else "the end"
+            what = f"fault {rec.index + 1} {rec.kind}" if rec else "the end"
             why = f"{what}: {self.cluster.unsettled()} after {timeout:g}s"
             self.report.violations.setdefault("not_settled", []).append(why)
             self.progress(f"  NOT SETTLED {why}")
@@ -94,7 +94,7 @@ class FaultLoop:
         self.report.balance.append(BalanceSample(index, shares, round(fair, 2), off))
         if off:
             self.report.violations.setdefault("unbalanced", []).append(
-                f"before fault {index}: {', '.join(off)} (fair {fair:g})"
+                f"before fault {index + 1}: {', '.join(off)} (fair {fair:g})"
             )
 
     def _pause(self, scale: float = 1.0) -> None:
