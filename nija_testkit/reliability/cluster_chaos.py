@@ -287,7 +287,7 @@ class ClusterChaos(FaultLoop):
         ]
         r.moves = checks.moves(r.faults, every)
         r.violations["accounts_not_moved"] = [
-            f"fault {m.fault}: {m.account}" for m in r.moves if m.seconds is None
+            f"fault {m.fault + 1}: {m.account}" for m in r.moves if m.seconds is None
         ]
         stored = checks.stored_orders(url)
         r.violations["zombie_sends"] = checks.zombie_sends(r.faults, sent, stored)

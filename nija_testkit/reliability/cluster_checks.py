@@ -235,7 +235,7 @@ def held_through(faults: list[FaultRecord], tenures: dict[tuple[str, int], Tenur
                 t.account_key == account and t.node_id != f.node and f.at < t.start < f.back_at
                 for t in tenures.values()
             ):
-                out.append(f"fault {f.index} {f.kind} {f.node}: {account} never taken over")
+                out.append(f"fault {f.index + 1} {f.kind} {f.node}: {account} never taken over")
     return out
 
 

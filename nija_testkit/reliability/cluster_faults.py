@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from nija_testkit.emulator.server import Fault, Recorded
 from nija_testkit.postgres import PostgresServer
 from nija_testkit.reliability import cluster_checks as checks
 from nija_testkit.reliability.cluster_checks import BalanceSample, FaultRecord
-from nija_testkit.reliability.cluster_nodes import Cluster, Node
+from nija_testkit.reliability.cluster_nodes import Cluster, Node, unbalanced
 from nija_testkit.reliability.cluster_venues import ChaosVenue
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class FaultLoop:
         try:
             self._wait(lambda: self.cluster.unsettled() is None, timeout, "settled accounts")
         except TimeoutError:
-            what = f"fault {rec.index} {rec.kind}" if rec else "the end"
+            what = f"fault {rec.index + 1} {rec.kind}" if rec else "the end"
             why = f"{what}: {self.cluster.unsettled()} after {timeout:g}s"
             self.report.violations.setdefault("not_settled", []).append(why)
             self.progress(f"  NOT SETTLED {why}")
@@ -87,14 +88,14 @@ class FaultLoop:
         try:
             shares = self.cluster.shares()
         except psycopg.Error as exc:  # a sample that cannot be read is noted, not a crash
-            self.progress(f"  balance sample {index} unreadable: {exc!r}")
+            self.progress(f"  balance sample {index + 1} unreadable: {exc!r}")
             return
         fair = self.o.accounts / max(1, len(shares))
-        off = tuple(f"{n} {c}" for n, c in shares.items() if abs(c - fair) > 1)
+        off = tuple(unbalanced(Counter(shares), list(shares), self.o.accounts))
         self.report.balance.append(BalanceSample(index, shares, round(fair, 2), off))
         if off:
             self.report.violations.setdefault("unbalanced", []).append(
-                f"before fault {index}: {', '.join(off)} (fair {fair:g})"
+                f"before fault {index + 1}: {'; '.join(off)}"
             )
 
     def _pause(self, scale: float = 1.0) -> None:
@@ -257,7 +258,7 @@ class FaultLoop:
         act(rec, in_order)
         self.report.faults.append(rec)
         flight = "" if rec.in_flight is None else f" in_flight={rec.in_flight}"
+        settled = "not settled" if rec.settled_s is None else f"settled in {rec.settled_s}s"
         self.progress(
-            f"fault {rec.index + 1}: {rec.kind} {rec.node or ''} {rec.detail}{flight}"
-            f" settled in {rec.settled_s}s"
+            f"fault {rec.index + 1}: {rec.kind} {rec.node or ''} {rec.detail}{flight} {settled}"
         )

@@ -142,7 +142,7 @@ def test_an_account_a_frozen_node_kept_through_its_freeze_is_named():
         (ACCOUNT, 2): Tenure(ACCOUNT, 2, "n2", T0 + 4, None),  # taken over while n1 was frozen
         ("k", 2): Tenure("k", 2, "n1", T0 + 9, None),  # n1 took it back itself once awake
     }
-    assert held_through([stop], taken) == ["fault 0 stop n1: k never taken over"]
+    assert held_through([stop], taken) == ["fault 1 stop n1: k never taken over"]
 
 
 def test_the_send_window_runs_from_the_logged_send_to_the_first_arrival():
