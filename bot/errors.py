@@ -59,6 +59,13 @@ class StorageError(NijaError):
     """A write or read of NIJA's own state failed (``bot.store.db.StoreError`` is one)."""
 
 
+class LeaseLost(NijaError):
+    """This node no longer holds the account's lease (``bot.store.fence.LeaseLostError``):
+    nothing was stored or sent. Not a failure of the account, so the isolation guard records
+    nothing for it, even when it is raised inside a broker call (the order's last look, just
+    before the request leaves)."""
+
+
 class VenueDataError(NijaError):
     """The venue's shared public market data (candles, market metadata) could not be had.
 

@@ -6,6 +6,7 @@ Adapters return these and nothing else: SDK objects never leave an adapter.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -168,7 +169,12 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """What to send. Exactly one of ``amount`` (base units) or ``quote_amount`` (notional)."""
+    """What to send. Exactly one of ``amount`` (base units) or ``quote_amount`` (notional).
+
+    ``last_look``, when given, is run by the adapter's transport just before the order's
+    request leaves (after any request-budget wait), and may raise to withdraw it: with
+    leases, the check that this node still holds the account's lease (``bot.store.fence``).
+    """
 
     symbol: str
     side: Side
@@ -177,6 +183,7 @@ class OrderRequest:
     amount: float | None = None
     quote_amount: float | None = None
     limit_price: float | None = None
+    last_look: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.client_order_id:

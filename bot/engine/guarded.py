@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bot.brokers.base import Broker
-from bot.errors import describe
+from bot.errors import LeaseLost, describe
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.isolation.policy import excuse, is_outage
 from bot.model import Balance, Order, OrderRequest, Position, Ticker
@@ -81,7 +81,7 @@ class GuardedBroker:
                 if self.venue_health is None:
                     return fn(*args, **kwargs)
                 return self._reported(self.venue_health, operation, fn, *args, **kwargs)
-        except AccountBlockedError:
+        except (AccountBlockedError, LeaseLost):
             raise
         except Exception as exc:  # the guard classified it (an untaggable one is classified here)
             self.errors[classify_failure(exc, operation).value] += 1

@@ -42,6 +42,7 @@ from bot.isolation.failures import is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError, classify_failure
 from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
 from bot.store.writer import (
+    LeaseLostError,
     OrderPurpose,
     OrderRecord,
     PositionRecord,
@@ -161,8 +162,16 @@ class OrderDesk:
             self.store.update_order(
                 coid, sent_at=self.clock.wall(), absent_checks=0, absent_at=None
             )
+        # The same check once more in the adapter's transport, as the request leaves: the
+        # budget's wait, the SDK's signing and the GIL all come between here and there.
+        last_look = self.store.check_lease if self.store.fence is not None else None
         request = OrderRequest(
-            rec.symbol, Side(rec.side), OrderType.MARKET, coid, amount=rec.amount
+            rec.symbol,
+            Side(rec.side),
+            OrderType.MARKET,
+            coid,
+            amount=rec.amount,
+            last_look=last_look,
         )
         self.log.info(
             "order_sending",
@@ -178,6 +187,10 @@ class OrderDesk:
             self.store.update_order(
                 coid, status=StoredOrderStatus.CANCELED, reason=f"not sent: {blocked.reason}"
             )
+            raise
+        except LeaseLostError:
+            # Withdrawn at the last look: nothing left. The order stays as stored, under this
+            # tenure; the lease's next holder proves it absent and gives it up.
             raise
         except Exception as exc:
             failure = classify_failure(exc, "order")

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from bot.clock import Clock
-from bot.errors import describe
+from bot.errors import LeaseLost, describe
 from bot.isolation.circuit import (
     AccountCircuit,
     AccountHealthStatus,
@@ -240,7 +240,9 @@ class Guard:
                 moved = handle.circuit.success(handle._wall(), elapsed_ms, self._operation)
             if moved is not None:
                 handle._notify(moved)
-        elif isinstance(error, Exception):  # not KeyboardInterrupt / SystemExit
+        elif isinstance(error, Exception) and not isinstance(error, LeaseLost):
+            # Not KeyboardInterrupt / SystemExit, and not a lease lost at the order's last
+            # look: nothing was sent, and it is no failure of the account.
             handle._guarded_failure(error, self._operation)
         return False
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 
 from bot.clock import Clock
+from bot.errors import LeaseLost
 from bot.store.db import StoreError
 
 __all__ = ["FENCE_SQL", "LeaseFence", "LeaseLostError"]
@@ -45,7 +46,7 @@ FENCE_SQL = (
 )
 
 
-class LeaseLostError(StoreError):
+class LeaseLostError(StoreError, LeaseLost):
     """This node no longer holds the account's lease: nothing was stored, nothing may be sent.
 
     Not a failure of the account: its worker stops, and the lease's new owner trades it.

@@ -7,6 +7,7 @@ public data whose prices the test sets. Clocks and sleeps are fakes, so nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -190,6 +191,19 @@ def test_insufficient_cash_is_rejected_and_changes_nothing():
         broker.place_order(market_order("big", Side.BUY, amount=1.0))
 
     assert broker.fetch_order("big") is None
+    assert broker.fetch_balance().cash == {"USD": 10_000.0}
+
+
+def test_a_refusing_last_look_books_nothing():
+    broker, _, _, _ = make_broker()
+
+    def refuse() -> None:
+        raise RuntimeError("lease gone")
+
+    request = dataclasses.replace(market_order("b1", Side.BUY, amount=0.1), last_look=refuse)
+    with pytest.raises(RuntimeError, match="lease gone"):
+        broker.place_order(request)
+    assert broker.fetch_order("b1") is None
     assert broker.fetch_balance().cash == {"USD": 10_000.0}
 
 

@@ -209,3 +209,31 @@ def test_an_order_of_an_earlier_tenure_found_at_the_venue_is_settled_not_sent(wo
     (pos,) = owner.store.open_positions()
     assert pos.entry_client_order_id == entry_id()
     assert world.server.requests_to("create_order") == []  # placed by hand above: none sent
+
+
+def test_a_node_frozen_after_its_last_check_while_the_sdk_signs_sends_nothing(world, node):
+    """The engine's check passes and ``order_sending`` is logged; then the node freezes while
+    ccxt signs the order (its clock moves past the lease's local deadline). The transport's
+    last look withdraws the request: the venue sees nothing, and the account has no failure."""
+    a = node("a", [KEY], ttl=30.0)
+    trader = world.trader(fence=a.keeper.lease(KEY).fence)
+    exchange = trader.broker.broker._ex
+    sign = exchange.sign
+
+    def sign_then_freeze(path, *args, **kwargs):
+        signed = sign(path, *args, **kwargs)
+        if path == "AddOrder":
+            a.clock.advance(60)  # SIGSTOP between signing and the socket
+        return signed
+
+    exchange.sign = sign_then_freeze
+    with capture_logs() as logs:
+        result = trader.run_cycle()
+    assert result.lease_lost and "local deadline" in result.lease_lost, result
+    assert [e["client_order_id"] for e in logs if e["event"] == "order_sending"] == [entry_id()]
+    assert world.server.requests_to("create_order") == []
+    (rec,) = trader.store.orders_since(0)
+    assert (rec.status, rec.lease_epoch) == ("pending", 1)  # left for the next owner
+    status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert status["status"] == "healthy" and status["total_failures"] == 0, status
+    assert not result.errors

@@ -27,12 +27,12 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.models import Asset, TradeAccount
 from alpaca.trading.models import Position as AlpacaPosition
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
-from requests.adapters import HTTPAdapter
 
 from bot.brokers.alpaca_stocks import parse
 from bot.brokers.alpaca_stocks.errors import translated
 from bot.brokers.base import LOOPBACK_HOSTS, Broker, validate_credentials
 from bot.brokers.budget import Budgets
+from bot.brokers.transport import LastLook, Transport, mount
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, NotFound, OrderRejected, VenueRefused
 from bot.model import (
@@ -57,31 +57,6 @@ MIN_FRACTIONAL_NOTIONAL = 1.0  # a fractional (or notional) order is worth at le
 PRICE_STEP = 0.01  # limit prices in whole cents (from $1 up; $0.0001 allowed below $1)
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """A requests transport that gives every request a timeout and never retries.
-
-    Every HTTP request of the SDK passes through ``send``: ``before_send`` (spending the
-    request budget) runs there, before the request's timeout starts.
-    """
-
-    def __init__(self, timeout: float, before_send: Callable[[], object] | None = None) -> None:
-        super().__init__(max_retries=0)
-        self._timeout = timeout
-        self._before_send = before_send
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        if self._before_send is not None:
-            self._before_send()
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
-
-
 def _clean_url(url: str | None) -> str | None:
     """``https://x/v2/`` → ``https://x``: alpaca-py appends ``/v2`` itself."""
     if not url:
@@ -94,16 +69,15 @@ def _harden(
     url: str | None,
     timeout: float,
     before_send: Callable[[], object] | None = None,
+    last_look: LastLook | None = None,
 ) -> None:
     """Bound every request of ``client`` by ``timeout``, switch off the SDK's retry loop,
-    run ``before_send`` before each request, and keep proxy settings from the environment
-    away from loopback URLs."""
+    run ``before_send`` and then ``last_look`` before each request (``bot.brokers.transport``),
+    and keep proxy settings from the environment away from loopback URLs."""
     client._retry = 0  # the constructor treats 0 as "use the default 3", so set it here
     client._retry_codes = []
     client._retry_wait = 0
-    adapter = _TimeoutAdapter(timeout, before_send)
-    client._session.mount("http://", adapter)
-    client._session.mount("https://", adapter)
+    mount(client._session, Transport(timeout=timeout, before_send=before_send, last_look=last_look))
     if url is not None and urlsplit(url).hostname in LOOPBACK_HOSTS:
         client._session.trust_env = False
 
@@ -220,7 +194,8 @@ class AlpacaBroker(Broker):
             api_key=creds.api_key, secret_key=creds.api_secret, url_override=data_url
         )
         spend = None if budgets is None else (lambda: budgets.spend(private=1.0))
-        _harden(self._trading, trading_url, spec.timeout_seconds, spend)
+        self._last_look = LastLook()  # an order's, armed around its submit
+        _harden(self._trading, trading_url, spec.timeout_seconds, spend, self._last_look)
         _harden(self._data, data_url, spec.timeout_seconds, spend)
         self._listed: list[str] | None = None  # configured symbols Alpaca trades, loaded once
         self._assets: dict[str, MarketRules | None] = {}  # by ticker; None: Alpaca lists none
@@ -329,7 +304,7 @@ class AlpacaBroker(Broker):
     # -- orders -------------------------------------------------------------------
     def place_order(self, request: OrderRequest) -> Order:
         """Submit a day order; the client order id goes into Alpaca's ``client_order_id``."""
-        with translated("order"):
+        with translated("order"), self._last_look.armed(request.last_look):
             order = parse.order(self._trading.submit_order(_order_request(request)))
         if order.status is OrderStatus.REJECTED:
             raise OrderRejected(f"Alpaca rejected order {request.client_order_id}")

@@ -27,6 +27,7 @@ from bot.brokers.ccxt.errors import translate
 from bot.brokers.ccxt.status import venue_status
 from bot.brokers.ccxt.throttle import spend_per_request
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
+from bot.brokers.transport import LastLook, Transport, mount
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
 from bot.model import (
@@ -107,6 +108,8 @@ class CcxtBroker(Broker):
         host = urlsplit(spec.base_url).hostname if spec.base_url else None
         if host in LOOPBACK_HOSTS:
             self._ex.session.trust_env = False  # never route loopback through a proxy
+        self._last_look = LastLook()  # an order's, armed around its create_order
+        mount(self._ex.session, Transport(last_look=self._last_look))
         self._deadline: float | None = None
         if budgets is not None:
             spend_per_request(self._ex, budgets, venue.request_costs, self._throttled)
@@ -346,7 +349,8 @@ class CcxtBroker(Broker):
             else:
                 assert request.quote_amount is not None  # OrderRequest: amount or quote_amount
                 args = self._notional_args(symbol, side, float(request.quote_amount), params)
-            raw = self._sdk(self._ex.create_order, *args)
+            with self._last_look.armed(request.last_look):
+                raw = self._sdk(self._ex.create_order, *args)
             order = to_order(self.name, raw, request.client_order_id)
             if raw.get("status") is None:
                 # Kraken and OKX answer an order with its id only: ask for its state.

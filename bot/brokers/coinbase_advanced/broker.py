@@ -31,6 +31,7 @@ from bot.brokers.budget import Budgets
 from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
 from bot.brokers.http_errors import HTTP_FAILURES, from_requests
+from bot.brokers.transport import LastLook
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
 from bot.model import (
@@ -72,6 +73,7 @@ class CoinbaseBroker(Broker):
         self._clock = clock
         self._budgets = budgets  # every request spends it (``_request``)
         self._client: RESTClient | None = None
+        self._last_look = LastLook()  # an order's, armed around its request
         self._markets: dict[str, parse.Product] | None = None
 
     def __repr__(self) -> str:
@@ -96,7 +98,7 @@ class CoinbaseBroker(Broker):
                 return self._client
             validate_credentials(self.spec, multiline_secret=True)  # the secret is a PEM
             try:
-                client = build_client(self.spec, endpoint)
+                client = build_client(self.spec, endpoint, self._last_look)
             except UnicodeDecodeError:  # the SDK unicode-unescapes the secret
                 raise BrokerConfigError("Coinbase API secret has invalid escapes") from None
             check_credentials(client.api_key, client.api_secret)
@@ -284,7 +286,8 @@ class CoinbaseBroker(Broker):
             "side": request.side.value.upper(),
             "order_configuration": config,
         }
-        data = self._raw("create order", "post", "/orders", data=body)
+        with self._last_look.armed(request.last_look):
+            data = self._raw("create order", "post", "/orders", data=body)
         return self._created(request, parse.created_order_id(data))
 
     def _created(self, request: OrderRequest, venue_order_id: str | None) -> Order:

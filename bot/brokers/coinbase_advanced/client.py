@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from coinbase import jwt_generator
 from coinbase.rest import RESTClient
-from requests.adapters import HTTPAdapter
 
 from bot.brokers.base import LOOPBACK_HOSTS
+from bot.brokers.transport import LastLook, Transport, mount
 from bot.errors import BrokerConfigError
 from bot.model import BrokerSpec
 
@@ -29,7 +29,7 @@ class Endpoint:
     loopback: bool
 
 
-class _PlainHTTPAdapter(HTTPAdapter):
+class _PlainHTTPAdapter(Transport):
     """Sends the SDK's ``https://`` loopback requests as ``http://`` (same host, path, headers)."""
 
     def send(self, request, *args, **kwargs):
@@ -71,8 +71,11 @@ def check_credentials(api_key: str, api_secret: str) -> None:
         ) from None
 
 
-def build_client(spec: BrokerSpec, endpoint: Endpoint) -> RESTClient:
-    """A RESTClient bounded by ``spec.timeout_seconds``, with no retries and no surprise proxies.
+def build_client(
+    spec: BrokerSpec, endpoint: Endpoint, last_look: LastLook | None = None
+) -> RESTClient:
+    """A RESTClient bounded by ``spec.timeout_seconds``, with no retries and no surprise proxies,
+    whose transport takes ``last_look`` before each request (``bot.brokers.transport``).
 
     A spec without credentials gives an unauthenticated client: the public endpoints only.
     """
@@ -85,11 +88,9 @@ def build_client(spec: BrokerSpec, endpoint: Endpoint) -> RESTClient:
         timeout=spec.timeout_seconds,
     )
     session = client.session
-    # max_retries=0: a POST that timed out must be looked up, never sent again by the transport.
-    session.mount("https://", HTTPAdapter(max_retries=0))
-    session.mount("http://", HTTPAdapter(max_retries=0))
+    mount(session, Transport(last_look=last_look))  # no retries: a timed-out POST is looked up
     if endpoint.loopback:
         session.trust_env = False  # HTTP(S)_PROXY must not capture calls to 127.0.0.1
     if endpoint.plain_http:
-        session.mount(f"https://{endpoint.host}/", _PlainHTTPAdapter(max_retries=0))
+        session.mount(f"https://{endpoint.host}/", _PlainHTTPAdapter(last_look=last_look))
     return client

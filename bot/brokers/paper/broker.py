@@ -194,8 +194,15 @@ class PaperBroker(Broker):
     # --- orders --------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> Order:
-        """Fill a market order now; book a limit order (filled now if already crossed)."""
-        return self._call("place_order", self._place, request)
+        """Fill a market order now; book a limit order (filled now if already crossed).
+
+        The order's last look runs after the injected faults' delay, as a transport's would."""
+        return self._call("place_order", self._place_after_last_look, request)
+
+    def _place_after_last_look(self, request: OrderRequest) -> Order:
+        if request.last_look is not None:
+            request.last_look()
+        return self._place(request)
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
         """The newest order with this client id, open or closed, or None."""

@@ -1,0 +1,84 @@
+"""The order's last look, on all five adapters through the real SDKs over real HTTP: it runs in
+the transport once per order (after the request budget's wait), and a refusal withdraws the
+order before any byte of it reaches the venue, leaving as the refusal itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+
+from bot.brokers.budget import Budgets, RequestBudget
+from bot.brokers.transport import LastLook
+from bot.store.fence import LeaseFence, LeaseLostError
+from nija_testkit.clock import FakeClock
+from nija_testkit.emulator.venues import BROKERS
+
+
+class Refused(Exception):
+    """What the test's last look raises."""
+
+
+@pytest.mark.parametrize("name", BROKERS)
+def test_a_refusing_last_look_withdraws_the_order_and_a_passing_one_runs_once(venue_handle, name):
+    handle = venue_handle(name)
+    broker = handle.make_broker()
+    broker.fetch_balance()  # the markets and the connection are warm: only the order is left
+
+    def refuse() -> None:
+        raise Refused("lease gone")
+
+    request = dataclasses.replace(handle.order_request(), last_look=refuse)
+    with pytest.raises(Refused):
+        broker.place_order(request)
+    assert handle.server.requests_to("create_order") == []
+    assert broker.fetch_order(request.client_order_id, request.symbol) is None
+
+    looks: list[int] = []
+    request = dataclasses.replace(handle.order_request(), last_look=lambda: looks.append(1))
+    order = broker.place_order(request)
+    assert order.client_order_id == request.client_order_id
+    assert len(handle.server.requests_to("create_order")) == 1
+    assert looks == [1]  # the order's request only: not the read-back some venues need
+    broker.fetch_balance()  # disarmed after the order: later requests are not looked at
+    assert looks == [1]
+
+
+@pytest.mark.parametrize("name", ["ALPACA", "OKX"])
+def test_a_lease_that_lapses_while_the_order_waits_on_its_budget_sends_nothing(venue_handle, name):
+    """The key's budget holds the order for 30 s; the lease's local deadline is 5 s away. The
+    engine's check before the wait passed; the transport's, after it, refuses."""
+    handle = venue_handle(name)
+    clock = FakeClock()
+    key = RequestBudget(1 / 30, 1.0, clock=clock, wait=clock.advance)
+    budgets = Budgets(public=RequestBudget(1e6, 1e6, clock=clock), private=key)
+    broker = handle.kind.adapter(handle.spec(), clock=clock, budgets=budgets)
+    handle.built.append(broker)
+    broker.fetch_balance()
+    fence = LeaseFence("user/a/" + name, "node-a", 3, clock.monotonic() + 5.0, clock)
+    fence.check()  # the engine's own look, before the order waits
+    key.acquire()  # spent: the order's request waits 30 s
+    request = dataclasses.replace(handle.order_request(), last_look=fence.check)
+    with pytest.raises(LeaseLostError, match="local deadline"):
+        broker.place_order(request)
+    assert budgets.waited_seconds >= 30.0
+    assert handle.server.requests_to("create_order") == []
+
+
+def test_the_last_look_fires_once_and_only_for_the_thread_that_armed_it():
+    look = LastLook()
+    seen: list[str] = []
+    look()  # nothing armed: nothing runs
+    with look.armed(lambda: seen.append("order")):
+        other = threading.Thread(target=look)  # another thread's request on the same client
+        other.start()
+        other.join(5)
+        assert seen == []
+        look()
+        look()  # a second request of the same call (a read-back) is not looked at
+    assert seen == ["order"]
+    with look.armed(None):
+        look()
+    look()
+    assert seen == ["order"]
