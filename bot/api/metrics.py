@@ -269,6 +269,7 @@ class NijaCollector(Collector):
             [
                 _sample((_POSITIONS, account, result.positions_open, None, None, None))
                 for account, result in ended
+                if result.positions_open is not None  # unknown: no sample, never 0
             ],
         )
         yield _with(

@@ -51,7 +51,7 @@ class WorkerSnapshot:
     last_cycle_at: str | None
     last_cycle_ms: float | None
     last_error: str | None
-    open_positions: int
+    open_positions: int | None  # None: unknown (the last cycle could not read the store)
     next_cycle_at: str | None
     interval_seconds: float
     restarts: int

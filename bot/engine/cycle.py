@@ -15,7 +15,9 @@ class CycleResult:
     broker_calls: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # failure type → count
     orders_placed: int = 0
-    positions_open: int = 0
+    # The store's count at the cycle's end; None when the store could not be read: unknown,
+    # never shown as 0 (a failed query is not "no positions").
+    positions_open: int | None = None
     equity_usd: float | None = None
     ok: bool = True  # False when the cycle ended early
     blocked_reason: str | None = None  # the gate said no

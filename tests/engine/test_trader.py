@@ -25,7 +25,7 @@ from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec, Credentials, Side
 from bot.store.backend import Database
 from bot.store.sqlite import SqliteDatabase
-from bot.store.writer import OrderRecord, Store
+from bot.store.writer import OrderRecord, Store, StoreError
 from bot.strategy.trend_pullback import get_strategy
 from bot.venue.hub import Venue
 from bot.venue.market import VenueMarket
@@ -633,6 +633,26 @@ def test_a_locked_database_is_that_accounts_failure_only(sqlite_world):
     status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
     assert status["total_failures"] >= 1
     assert bob.run_cycle().ok
+
+
+def test_positions_the_store_could_not_count_are_unknown_not_zero(world):
+    alice = world.trader("alice")
+    first = alice.run_cycle()
+    assert first.ok and first.positions_open == 1  # the entry on the signal
+    counted = alice.store.open_positions
+    calls = {"n": 0}
+
+    def fails_at_the_end(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:  # the cycle's own reads pass; the count at its end fails
+            raise StoreError("open_positions", "database is locked")
+        return counted(*args, **kwargs)
+
+    alice.store.open_positions = fails_at_the_end  # type: ignore[method-assign]
+    world.clock.advance(60)
+    result = alice.run_cycle()
+    assert not result.ok and "database is locked" in result.error
+    assert result.positions_open is None  # unknown: never read as "no positions"
 
 
 def test_the_daily_loss_limit_halts_entries_until_the_next_utc_day(world):
