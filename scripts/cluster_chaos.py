@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import platform
 import statistics
 import sys
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 from nija_testkit.reliability.cluster_chaos import VIOLATIONS, Options, Report, run
+from nija_testkit.reliability.script_output import print_summary, stamp
 
 
 def _spread(values: list[float]) -> dict[str, float | int | None]:
@@ -70,13 +68,7 @@ def summary(report: Report) -> dict:
         by_how[g.how].append(g.seconds)
     balance = report.balance
     return {
-        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load": [round(x, 2) for x in os.getloadavg()],
-        },
+        **stamp(),
         "seed": o.seed,
         "accounts": o.accounts,
         "venues": list(o.venues),
@@ -201,11 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=args.workdir,
     )
     report = run(options, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    s = summary(report)
-    for kind, items in s["violation_examples"].items():
-        for item in items:
-            print(f"{kind}: {item}", file=sys.stderr)
-    print(json.dumps(s, indent=2) if args.json else table(s))
+    print_summary(summary(report), table, as_json=args.json)
     return 0 if report.ok else 1
 
 

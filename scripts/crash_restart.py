@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import platform
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from nija_testkit.reliability.crash_restart import (
@@ -35,6 +32,7 @@ from nija_testkit.reliability.crash_restart import (
     Report,
     run,
 )
+from nija_testkit.reliability.script_output import print_summary, stamp
 
 
 def summary(report: Report) -> dict:
@@ -42,12 +40,7 @@ def summary(report: Report) -> dict:
     kills = report.kills
     reconciled = sorted(k.reconciled_s for k in kills if k.reconciled_s is not None)
     return {
-        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        **stamp(),
         "venue": report.options.venue,
         "seed": report.options.seed,
         "kills_requested": report.options.kills,
@@ -136,11 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         venue=args.venue,
     )
     report = run(options, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    s = summary(report)
-    for kind, items in s["violation_examples"].items():
-        for item in items:
-            print(f"{kind}: {item}", file=sys.stderr)
-    print(json.dumps(s, indent=2) if args.json else table(s))
+    print_summary(summary(report), table, as_json=args.json)
     return 0 if report.ok else 1
 
 
