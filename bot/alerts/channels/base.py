@@ -14,8 +14,10 @@ __all__ = [
     "Delivery",
     "Message",
     "Result",
+    "answered",
     "failure_of",
     "http_session",
+    "post_json",
     "retry_after_header",
 ]
 
@@ -99,3 +101,24 @@ def failure_of(exc: requests.RequestException) -> Delivery:
     if isinstance(exc, requests.Timeout):
         return Delivery.retry(f"timeout ({type(exc).__name__})")
     return Delivery.retry(type(exc).__name__)
+
+
+def post_json(
+    session: requests.Session, url: str, payload: dict, timeout: float
+) -> requests.Response | Delivery:
+    """POST ``payload`` as JSON, never following a redirect: the answer, or the delivery to
+    retry when none came."""
+    try:
+        return session.post(url, json=payload, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        return failure_of(exc)
+
+
+def answered(status: int, error: str, retry_after: float | None = None) -> Delivery:
+    """A refusal as a delivery: a 429 retried after ``retry_after`` (when said), a 5xx retried,
+    any other final (a wrong token, chat or URL will not work later either)."""
+    if status == 429:
+        return Delivery.retry(error, retry_after)
+    if status >= 500:
+        return Delivery.retry(error)
+    return Delivery.failed(error)

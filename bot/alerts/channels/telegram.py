@@ -16,8 +16,9 @@ import requests
 from bot.alerts.channels.base import (
     Delivery,
     Message,
-    failure_of,
+    answered,
     http_session,
+    post_json,
     retry_after_header,
 )
 
@@ -72,12 +73,9 @@ class TelegramChannel:
             "text": message.text[:MAX_TEXT_CHARS],
             "disable_web_page_preview": True,
         }
-        try:
-            response = self._session.post(
-                self._url, json=payload, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            return failure_of(exc)
+        response = post_json(self._session, self._url, payload, self.timeout)
+        if isinstance(response, Delivery):
+            return response
         with response:
             body = _body(response)
             status = response.status_code
@@ -85,11 +83,7 @@ class TelegramChannel:
             return Delivery.sent()
         said = body.get("description")
         error = f"HTTP {status}" + (f": {said}" if isinstance(said, str) and said else "")
-        if status == 429:
-            return Delivery.retry(error, _retry_after(body) or retry_after_header(response))
-        if status >= 500:
-            return Delivery.retry(error)
-        return Delivery.failed(error)
+        return answered(status, error, _retry_after(body) or retry_after_header(response))
 
     def close(self) -> None:
         self._session.close()

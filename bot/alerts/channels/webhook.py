@@ -16,8 +16,9 @@ import requests
 from bot.alerts.channels.base import (
     Delivery,
     Message,
-    failure_of,
+    answered,
     http_session,
+    post_json,
     retry_after_header,
 )
 
@@ -42,21 +43,14 @@ class WebhookChannel:
     def send(self, message: Message) -> Delivery:
         """One POST; never raises."""
         payload = {"source": "nija", **asdict(message)}
-        try:
-            response = self._session.post(
-                self._url, json=payload, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            return failure_of(exc)
+        response = post_json(self._session, self._url, payload, self.timeout)
+        if isinstance(response, Delivery):
+            return response
         with response:
             status = response.status_code
         if 200 <= status < 300:
             return Delivery.sent()
-        if status == 429:
-            return Delivery.retry(f"HTTP {status}", retry_after_header(response))
-        if status >= 500:
-            return Delivery.retry(f"HTTP {status}")
-        return Delivery.failed(f"HTTP {status}")
+        return answered(status, f"HTTP {status}", retry_after_header(response))
 
     def close(self) -> None:
         self._session.close()
