@@ -43,6 +43,7 @@ from bot.isolation.manager import (
     ACCOUNT_TAG,
     AccountBlockedError,
     AccountIsolationManager,
+    FailureType,
     classify_failure,
 )
 from bot.model import AccountRef, Balance, MarketRules, Side
@@ -401,7 +402,10 @@ class AccountTrader:
             error = "; then ".join(e for e in (result.error, shown) if e)
             result.ok, result.error = False, error[:300]
             result.disk_full = result.disk_full or is_disk_full(exc)
-            self._record_unguarded(exc, "store")
+            if not self.broker.errors.get(FailureType.STORE_ERROR.value):
+                # One store failure per cycle: a store out of reach fails the cycle's reads
+                # and then its closing count, and that is one failure, not two.
+                self._record_unguarded(exc, "store")
             result.errors = dict(self.broker.errors)
 
 

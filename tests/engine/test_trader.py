@@ -609,7 +609,7 @@ def test_a_full_disk_ends_the_cycle_as_that_accounts_store_error_logged_by_no_on
         result = alice.run_cycle()
         assert bob.run_cycle().ok
     assert not result.ok and result.disk_full and "database or disk is full" in result.error
-    assert set(result.errors) == {"store_error"}
+    assert result.errors == {"store_error": 1}  # one per cycle, however many writes failed
     status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
     assert set(status["failure_breakdown"]) == {"store_error"}
     assert world.isolation.get_account_status("user", "bob", "KRAKEN")[1]["total_failures"] == 0
@@ -653,6 +653,24 @@ def test_positions_the_store_could_not_count_are_unknown_not_zero(world):
     result = alice.run_cycle()
     assert not result.ok and "database is locked" in result.error
     assert result.positions_open is None  # unknown: never read as "no positions"
+
+
+def test_a_store_out_of_reach_for_a_whole_cycle_is_one_failure_not_two(world):
+    alice = world.trader("alice")
+    assert alice.run_cycle().ok
+
+    def unreachable(*args, **kwargs):
+        raise StoreError("read", "no connection within 5 s (the pool is full)")
+
+    for read in ("orders_with_status", "open_positions", "dust"):
+        setattr(alice.store, read, unreachable)
+    world.clock.advance(60)
+    result = alice.run_cycle()
+    assert not result.ok and "pool is full" in result.error
+    # The cycle's own read and its closing count both failed: one failure of the account.
+    assert result.errors == {"store_error": 1}
+    status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert status["failure_breakdown"] == {"store_error": 1}
 
 
 def test_the_daily_loss_limit_halts_entries_until_the_next_utc_day(world):
