@@ -10,7 +10,11 @@ and signed, just before urllib3 writes it to the socket. ``Transport`` is that a
 * then the order's **last look** (``LastLook``): with leases, the check that this node still
   holds the account's lease. A check made earlier (before the budget's wait, before the SDK
   builds and signs the request, before the GIL comes back to this thread) can be true when
-  it is made and false when the request leaves; here only urllib3's socket write follows.
+  it is made and false when the request leaves. So it is made here, and again by the
+  connection just before each write of the order's request to the socket (its headers, its
+  body): between that look and ``sock.sendall`` there is one call. A refusal withdraws the
+  request before any byte of it (or of its rest) is written, and the connection is dropped.
+  (Through a proxy, requests uses another pool manager: only the first look applies there.)
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class LastLook:
     """One broker client's last look before an order's request leaves.
 
-    ``armed(check)`` arms it for the order's SDK call; the transport runs ``check`` once, for
-    the first request that call sends from the arming thread (the order itself; not a lookup
-    after it, nor another thread's request on the same client), and a raise withdraws the
-    request before any byte of it is written.
+    ``armed(check)`` arms it for the order's SDK call, for the arming thread only (not another
+    thread's request on the same client). The transport runs ``check`` before the order's
+    request and again just before each write of it to the socket; a raise withdraws the
+    request before (the rest of) it is written. Once that request is written, ``done()``
+    disarms it: a read-back after the order is not looked at.
     """
 
     def __init__(self) -> None:
@@ -49,17 +56,51 @@ class LastLook:
                 self._check = self._thread = None
 
     def __call__(self) -> None:
-        """Run the armed check, once, if this thread armed it; raises what it raises."""
+        """Run the armed check if this thread armed it; raises what it raises."""
         with self._lock:
             if self._check is None or self._thread != threading.get_ident():
                 return
-            check, self._check = self._check, None
+            check = self._check
         check()
+
+    def done(self) -> None:
+        """The order's request has been written (or withdrawn): look no more in this call."""
+        with self._lock:
+            if self._thread == threading.get_ident():
+                self._check = None
+
+
+def _looking(last_look: LastLook) -> dict[str, type]:
+    """Pool classes whose connections take ``last_look`` just before each socket write.
+
+    Made per transport: urllib3 hands a pool's connection class no per-instance argument it
+    would not also put into the pool's key. ``http.client``'s ``send`` is the last Python
+    step before ``sock.sendall``; between the look and the write there is one call.
+    """
+
+    def connection(base: type[HTTPConnection]) -> type:
+        def send(self: HTTPConnection, data: Any) -> None:
+            last_look()
+            base.send(self, data)
+
+        return type(f"Looking{base.__name__}", (base,), {"send": send})
+
+    return {
+        "http": type(
+            "LookingPool", (HTTPConnectionPool,), {"ConnectionCls": connection(HTTPConnection)}
+        ),
+        "https": type(
+            "LookingHTTPSPool",
+            (HTTPSConnectionPool,),
+            {"ConnectionCls": connection(HTTPSConnection)},
+        ),
+    }
 
 
 class Transport(HTTPAdapter):
     """A ``requests`` adapter with no retries, an optional default timeout, the request budget
-    (``before_send``) and then the order's last look, in that order, before every send."""
+    (``before_send``) and then the order's last look, in that order, before every send; the
+    last look again at each socket write of the order's request."""
 
     def __init__(
         self,
@@ -68,25 +109,36 @@ class Transport(HTTPAdapter):
         before_send: Callable[[], object] | None = None,
         last_look: LastLook | None = None,
     ) -> None:
-        super().__init__(max_retries=0)
         self._timeout = timeout
         self._before_send = before_send
-        self._last_look = last_look
+        self._last_look = last_look  # before super().__init__: it builds the pool manager
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """requests' pool manager, with connections that look before they write."""
+        super().init_poolmanager(*args, **kwargs)
+        if self._last_look is not None:
+            self.poolmanager.pool_classes_by_scheme = _looking(self._last_look)
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         """Spend the budget, take the last look, then send (with the default timeout if none)."""
         if self._before_send is not None:
             self._before_send()
-        if self._last_look is not None:
-            self._last_look()
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
+        look = self._last_look
+        if look is not None:
+            look()
+        try:
+            return super().send(
+                request,
+                stream=stream,
+                timeout=self._timeout if timeout is None else timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+        finally:
+            if look is not None:
+                look.done()
 
 
 def mount(session: Any, transport: Transport) -> None:
