@@ -171,14 +171,18 @@ def gaps(
     for account in accounts:
         mine = sorted((t for t in tenures.values() if t.account_key == account), key=_epoch)
         down: tuple[float, str] | None = None  # the last trading tenure's end and how
+        waiting = False  # a tenure in the gap so far waited on an ambiguous order
         for t in mine:
             end = t.end if t.end is not None else float("inf")
             seen = [x for x in by_node[(t.node_id, account)] if t.start <= x.wall <= end]
             done = next((x for x in seen if x.event.event == "reconciled"), None)
+            waiting = waiting or any(
+                x.event.event == "reconcile_waiting" for x in seen if x is not done
+            )
             if done is None:
-                continue  # never traded in this tenure (handed back first, say)
+                continue  # never traded in this tenure (handed back, or ended while it waited)
+            waited, waiting = waiting, False
             if down is not None:
-                waited = any(x.event.event == "reconcile_waiting" for x in seen if x is not done)
                 bound = ttl + lock_delay + RECONCILE_SECONDS
                 bound += proof_seconds(account, call_timeout) if waited else 0.0
                 bound += sum(

@@ -76,6 +76,19 @@ def test_the_bound_grows_by_a_proof_of_absence_and_by_a_database_outage_inside_t
     assert gap.bound == 3.0 + 1.0 + RECONCILE_SECONDS + proof + (15 - 9 + 1.0)
 
 
+def test_a_wait_on_an_order_by_a_tenure_that_ended_inside_the_gap_counts_for_its_bound():
+    # n2 waited on n1's order and lost the lease while waiting; n3 finds the order settled.
+    held = history(tenure(1, "n1", 0, 10), tenure(2, "n2", 11, 20), tenure(3, "n3", 21, None))
+    lines = [
+        line("n1", T0 + 0.5, "reconciled"),
+        line("n2", T0 + 13, "reconcile_waiting"),
+        line("n3", T0 + 22.5, "reconciled"),
+    ]
+    [gap] = gaps(held, set(), lines, outages=[], **TIMES)
+    assert (gap.node, gap.waited) == ("n3", True)
+    assert gap.bound == 3.0 + 1.0 + RECONCILE_SECONDS + 2 * 2.0 + 2 * 5.0
+
+
 def test_a_move_counts_only_another_process_s_reconciliation_after_the_signal():
     fault = FaultRecord(0, "kill", node="n1", run=1, at=T0 + 10, held={ACCOUNT: 1, "x/y/KRAKEN": 1})
     lines = [
