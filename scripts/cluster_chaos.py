@@ -85,6 +85,7 @@ def summary(report: Report) -> dict:
         "move_s": _spread(moves),
         "move_s_by_kind": moves_by,
         "accounts_moved": len(moves),
+        "accounts_won_back": sum(m.returned for m in report.moves),
         "longest_gaps": [
             f"{g.account} {g.seconds:.1f}s after {g.how}, to {g.node}"
             f"{' (waited on an order)' if g.waited else ''}, bound {g.bound:.1f}s"
@@ -131,6 +132,7 @@ def table(s: dict) -> str:
         ("  create_order in flight at the signal", s["in_order_in_flight"]),
         ("fault → settled s, median / max", f"{s['settled_s']['median']} / {s['settled_s']['max']}"),
         ("dead/frozen node's account moved, n", s["accounts_moved"]),
+        ("taken over, then won back by the woken node", s["accounts_won_back"]),
         ("  signal → reconciled elsewhere s, median / max",
          f"{s['move_s']['median']} / {s['move_s']['max']}"),
         *((f"    after {k}, n / median / max", f"{v['n']} / {v['median']} / {v['max']}")

@@ -285,9 +285,11 @@ class ClusterChaos(FaultLoop):
             for g in r.gaps
             if g.seconds > g.bound
         ]
-        r.moves = checks.moves(r.faults, every)
+        r.moves = checks.moves(r.faults, every, held)
         r.violations["accounts_not_moved"] = [
-            f"fault {m.fault + 1}: {m.account}" for m in r.moves if m.seconds is None
+            f"fault {m.fault + 1}: {m.account}"
+            for m in r.moves
+            if m.seconds is None and not m.returned
         ]
         stored = checks.stored_orders(url)
         r.violations["zombie_sends"] = checks.zombie_sends(r.faults, sent, stored)

@@ -85,12 +85,14 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """One account of a killed or frozen node, traded again by another process."""
+    """One account of a killed or frozen node, traded again by another process; or, for a
+    frozen node, taken over while it was frozen and won back once it woke (``returned``)."""
 
     fault: int
     account: str
-    seconds: float | None  # None: never
+    seconds: float | None  # None: never traded again by another process
     by: str | None
+    returned: bool = False  # taken over by another node, then traded by the woken node
 
 
 def released_tenures(url: str) -> set[tuple[str, int]]:
@@ -202,9 +204,15 @@ def _epoch(t: Tenure) -> int:
     return t.epoch
 
 
-def moves(faults: list[FaultRecord], lines: list[NodeLine]) -> list[Move]:
+def moves(
+    faults: list[FaultRecord],
+    lines: list[NodeLine],
+    tenures: dict[tuple[str, int], Tenure] | None = None,
+) -> list[Move]:
     """For each SIGKILL and SIGSTOP: each account the node held, to its next reconciliation
-    by another process (module docstring)."""
+    by another process (module docstring). An account of a frozen node that another node took
+    over while it was frozen (``tenures``), then handed back by the fair share before it had
+    reconciled, and traded again by the woken node, is ``returned``: no move time, no miss."""
     reconciled = [x for x in lines if x.event.event == "reconciled" and x.event.account]
     out = []
     for f in faults:
@@ -221,9 +229,33 @@ def moves(faults: list[FaultRecord], lines: list[NodeLine]) -> list[Move]:
                 ),
                 None,
             )
+            if first is None and _won_back(f, account, reconciled, tenures or {}):
+                out.append(Move(f.index, account, None, f.node, returned=True))
+                continue
             seconds = None if first is None else round(first.wall - f.at, 2)
             out.append(Move(f.index, account, seconds, None if first is None else first.node))
     return out
+
+
+def _won_back(
+    f: FaultRecord,
+    account: str,
+    reconciled: list[NodeLine],
+    tenures: dict[tuple[str, int], Tenure],
+) -> bool:
+    """Did another node take ``account`` over while ``f``'s node was frozen, and the woken
+    node reconcile it afterwards (in a tenure of its own, begun after it woke)?"""
+    if f.back_at is None or not f.kind.startswith("stop"):
+        return False
+    back_at = f.back_at
+    taken = any(
+        t.account_key == account and t.node_id != f.node and f.at < t.start < back_at
+        for t in tenures.values()
+    )
+    return taken and any(
+        x.event.account == account and (x.node, x.run) == (f.node, f.run) and x.wall > back_at
+        for x in reconciled
+    )
 
 
 def held_through(faults: list[FaultRecord], tenures: dict[tuple[str, int], Tenure]) -> list[str]:

@@ -59,9 +59,10 @@ def test_nodes_frozen_killed_added_removed_and_the_database_restarted_place_noth
     assert frozen.held and frozen.back_at is not None
     hit = [f for f in report.faults if f.kind in ("stop_in_order", "kill")]
     assert all(f.held for f in hit), hit
-    # Every account of the frozen and the killed node was traded again by another process.
+    # Every account of the frozen and the killed node was traded again by another process
+    # (or, the frozen node's, taken over while it was frozen and won back once it woke).
     assert len(report.moves) == sum(len(f.held) for f in hit)
-    assert all(m.seconds is not None and m.by is not None for m in report.moves)
+    assert all((m.seconds is not None or m.returned) and m.by for m in report.moves)
     # Changes of owner after releases (add, remove) and after expiries (stop, kill) happened.
     assert {g.how for g in report.gaps} == {"released", "expired"}
     # A sample before each fault and one at the end; within one account of fair.

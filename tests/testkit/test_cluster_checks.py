@@ -100,7 +100,22 @@ def test_a_move_counts_only_another_process_s_reconciliation_after_the_signal():
     assert found == {ACCOUNT: (4.0, "n2"), "x/y/KRAKEN": (10.0, "n1")}
     frozen = FaultRecord(1, "stop_in_order", node="n1", run=2, at=T0 + 30, held={ACCOUNT: 2})
     zombie_only = [line("n1", T0 + 40, "reconciled", run=2)]  # the zombie itself, woken
-    assert [m.seconds for m in moves([frozen], zombie_only)] == [None]
+    assert [(m.seconds, m.returned) for m in moves([frozen], zombie_only)] == [(None, False)]
+
+
+def test_an_account_taken_over_then_won_back_by_the_woken_node_is_returned_not_missed():
+    frozen = FaultRecord(
+        0, "stop_in_order", node="n1", run=2, at=T0 + 30, back_at=T0 + 39, held={ACCOUNT: 2}
+    )
+    # n2 took it over while n1 was frozen, handed it back (fair share) before it reconciled;
+    # the woken n1 claimed it again and reconciled.
+    held = history(tenure(3, "n2", 34, 40), tenure(4, "n1", 41, None))
+    woken = [line("n1", T0 + 52, "reconciled", run=2)]
+    [move] = moves([frozen], woken, held)
+    assert (move.seconds, move.by, move.returned) == (None, "n1", True)
+    # Not taken over while frozen: the woken node's reconciliation is no move and no return.
+    [kept] = moves([frozen], woken, history(tenure(4, "n1", 41, None)))
+    assert (kept.seconds, kept.returned) == (None, False)
 
 
 def test_a_zombie_send_is_an_order_of_its_frozen_epoch_reaching_the_venue_after_it_woke():
