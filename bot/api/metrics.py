@@ -41,7 +41,7 @@ from prometheus_client.samples import Sample
 
 from bot.api.exposition import LabelSet
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
-from bot.isolation.latency import Latency, LatencySnapshot, summed
+from bot.isolation.latency import Latency, LatencySnapshot
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
@@ -120,6 +120,7 @@ class NijaCollector(Collector):
         self.venue_up = venue_up or self._watched_venues
         self._store_read: tuple[float, list[Metric]] | None = None  # (monotonic, families)
         self._labels: dict[str, _Labels] = {}  # by account key: the last scrape's accounts
+        self._brokers: frozenset[str] = frozenset()  # their venues
 
     def collect(self) -> Iterator[Metric]:
         labels = self._account_labels()
@@ -142,6 +143,7 @@ class NijaCollector(Collector):
                 found if found is not None and found.broker == broker else _Labels(key, broker)
             )
         self._labels = labels
+        self._brokers = frozenset(lab.broker for lab in labels.values())
         return labels
 
     # Each per-account family's samples are built as it is yielded, so the writer has written
@@ -191,12 +193,7 @@ class NijaCollector(Collector):
             "Duration of the successful broker calls of each venue's accounts.",
             labels=["broker"],
         )
-        times: dict[str, list[Latency]] = {}
-        for row in rows:  # the isolation manager's order, as the sums always were
-            owner = labels.get(row.key)
-            if owner is not None:
-                times.setdefault(owner.broker, []).append(row.call_times)
-        _add_histograms(seconds, times)
+        _add_histograms(seconds, self.sup.isolation.venue_call_times(), self._brokers)
         yield seconds
         by_state = GaugeMetricFamily(
             "nija_account_health", "Accounts in each health state.", labels=["state"]
@@ -218,13 +215,10 @@ class NijaCollector(Collector):
     def _cycles(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
         # Each worker read once: its thread replaces its result and counts on.
         rows = []
-        times: dict[str, list[Latency]] = {}
         for key, w in list(self.sup.workers.items()):
             lab = labels.get(key)
-            if lab is None:  # not configured (any more): its own series, not its venue's sums
+            if lab is None:  # not configured (any more): its own series
                 lab = _Labels(key, w.spec.account.broker)
-            else:
-                times.setdefault(lab.broker, []).append(w.cycle_times)
             rows.append((lab, w.cycles, w.last_result, w.last_cycle_wall))
         yield _with(
             CounterMetricFamily(
@@ -240,7 +234,7 @@ class NijaCollector(Collector):
             "Duration of the cycles of each venue's accounts.",
             labels=["broker"],
         )
-        _add_histograms(seconds, times)
+        _add_histograms(seconds, self.sup.cycle_times.totals(), self._brokers)
         yield seconds
         ended = [(lab.account, result) for lab, _c, result, _t in rows if result is not None]
         yield _with(
@@ -368,11 +362,14 @@ class NijaCollector(Collector):
         yield from (sent, held)
 
 
-def _add_histograms(family: HistogramMetricFamily, times: dict[str, list[Latency]]) -> None:
-    """One histogram per venue, of its accounts' counts summed."""
-    for broker, group in sorted(times.items()):
-        snap = summed(group)
-        if snap is not None:
+def _add_histograms(
+    family: HistogramMetricFamily, totals: dict[str, Latency], venues: frozenset[str]
+) -> None:
+    """One histogram per venue of the configured accounts: its accounts' durations, added up
+    as they were observed (``bot.isolation.latency``), one counter read per venue."""
+    for broker, total in sorted(totals.items()):
+        if broker in venues:
+            snap = total.snapshot()
             family.add_metric([broker], _buckets(snap), snap.sum_seconds)
 
 

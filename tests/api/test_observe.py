@@ -85,6 +85,26 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
     assert sum(map(len, nija.values())) == total
 
 
+def test_a_venues_histograms_count_each_call_and_cycle_by_the_next_scrape(daemon):
+    before = scrape(daemon)
+    le_half = (("broker", "KRAKEN"), ("le", "0.5"))
+    daemon.isolation.record_success("user", "alice", "KRAKEN", 300.0)  # a 300 ms call
+    daemon.isolation.record_success("user", "bob", "KRAKEN", 7000.0)  # a 7 s call
+    after = scrape(daemon)
+    assert after["nija_call_seconds_count"][KRAKEN] == before["nija_call_seconds_count"][KRAKEN] + 2
+    assert (
+        after["nija_call_seconds_bucket"][le_half]
+        == before["nija_call_seconds_bucket"][le_half] + 1
+    )
+    assert after["nija_call_seconds_sum"][KRAKEN] == pytest.approx(
+        before["nija_call_seconds_sum"][KRAKEN] + 7.3
+    )
+    cycles = after["nija_cycle_seconds_count"][KRAKEN]
+    wait_for(lambda: daemon.worker(ALICE).cycles + daemon.worker(BOB).cycles > cycles + 1,
+             what="two more cycles")  # fmt: skip
+    assert scrape(daemon)["nija_cycle_seconds_count"][KRAKEN] >= cycles + 2
+
+
 def test_a_database_that_cannot_be_read_is_a_metric_not_a_failed_scrape(daemon):
     daemon.sup.db.path.rename(daemon.sup.db.path.with_name("aside.db"))
     m = scrape(daemon)
