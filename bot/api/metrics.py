@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from bot.api.exposition import LabelSet
+from bot.api.process import ProcessMetrics
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
 from bot.isolation.latency import Latency, LatencySnapshot
 from bot.store.reader import ReadOnlyStore
@@ -379,5 +380,5 @@ def metrics_registry(
     """A registry of NIJA's collector and the process's own metrics (CPU, memory, files)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NijaCollector(sup, venue_up))
-    ProcessCollector(registry=registry)
+    registry.register(ProcessMetrics())
     return registry
