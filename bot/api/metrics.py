@@ -27,6 +27,7 @@ yielded; the isolation manager is read through ``account_counts`` (no status doc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -37,9 +38,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
-from bot.api.exposition import LabelSet
+from bot.api.exposition import LabelSet, Rows
 from bot.api.process import ProcessMetrics
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
 from bot.isolation.latency import Latency, LatencySnapshot
@@ -53,16 +53,11 @@ if TYPE_CHECKING:
 
 __all__ = ["NijaCollector", "VenueUp", "metrics_registry"]
 
-ACCOUNT_LABELS = ["account", "broker"]
 STORE_TTL_SECONDS = 30.0
 _ENDED = (StoredOrderStatus.FILLED, StoredOrderStatus.CANCELED, StoredOrderStatus.REJECTED)
 _IN_FLIGHT = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN, StoredOrderStatus.OPEN)
-# The per-account series' names (a counter's with the ``_total`` its samples carry).
-_STATE, _PAUSED = "nija_circuitbreaker_state", "nija_account_paused"
-_CALLS, _REFUSED = "nija_calls_total", "nija_not_permitted_calls_total"
-_CYCLES, _DURATION = "nija_cycles_total", "nija_last_cycle_duration_seconds"
-_LAST, _POSITIONS = "nija_last_cycle_timestamp_seconds", "nija_open_positions"
-_EQUITY = "nija_equity_usd"
+# Each circuit state's three values, in CircuitState's order (1 for the state it is in).
+_STATE_VALUES = {now: tuple(float(s is now) for s in CircuitState) for now in CircuitState}
 
 # Each venue's "is it up" (venue name -> up); by default the daemon's own venue layer's.
 VenueUp = Callable[[], dict[str, bool]]
@@ -74,43 +69,19 @@ def _buckets(snap: LatencySnapshot) -> list[tuple[str, float]]:
     ]
 
 
-# prometheus-client's Sample made from its whole tuple (name, labels, value, timestamp,
-# exemplar, native histogram): a quarter less CPU than its constructor's defaults, for the
-# 1,200 samples of a scrape at 100 accounts; a Sample of another shape fails loudly here.
-_sample = Sample._make
-
-
 class _Labels:
-    """One account's label sets, made once and given to its samples at every scrape (the
-    text writer keeps each series' text on its unchangeable label set), and the samples
-    whose values are few, made once too: its circuit state's three for each position, its
-    pause's for paused or not (a scrape makes none of these 400 samples at 100 accounts)."""
+    """One account's label sets, made once and given to its series at every scrape (the
+    text writer keeps each series' text on its unchangeable label set)."""
 
-    __slots__ = ("account", "broker", "failed", "paused", "states", "successful")
+    __slots__ = ("account", "broker", "failed", "states", "successful")
 
     def __init__(self, key: str, broker: str) -> None:
         self.broker = broker
         self.account = LabelSet({"account": key, "broker": broker})
-        by_state = [(s, LabelSet({**self.account, "state": s.value})) for s in CircuitState]
-        self.states = {
-            now: tuple(
-                _sample((_STATE, labels, 1.0 if s is now else 0.0, None, None, None))
-                for s, labels in by_state
-            )
-            for now in CircuitState
-        }
-        self.paused = tuple(
-            _sample((_PAUSED, self.account, value, None, None, None)) for value in (0.0, 1.0)
-        )
+        # In CircuitState's order, as _STATE_VALUES.
+        self.states = tuple(LabelSet({**self.account, "state": s.value}) for s in CircuitState)
         self.successful = LabelSet({**self.account, "kind": "successful"})
         self.failed = LabelSet({**self.account, "kind": "failed"})
-
-
-def _with(family: Metric, samples: list[Sample]) -> Metric:
-    """``family`` holding ``samples``: what its ``add_metric`` would have built, one call each
-    instead of two and a label dict (the per-account families are most of a scrape)."""
-    family.samples = samples
-    return family
 
 
 class NijaCollector(Collector):
@@ -147,47 +118,33 @@ class NijaCollector(Collector):
         self._brokers = frozenset(lab.broker for lab in labels.values())
         return labels
 
-    # Each per-account family's samples are built as it is yielded, so the writer has written
-    # and dropped one family before the next exists: a few hundred samples alive at a time,
-    # not the scrape's 1,400 (fewer garbage collections started by the API's thread).
+    # Each per-account family is built as it is yielded (its label sets beside its values,
+    # no Sample per value: ``Rows``), so the writer has written and dropped one family before
+    # the next exists (fewer garbage collections started by the API's thread).
     def _circuits(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
-        rows = self.sup.isolation.account_counts()
-        found = {row.key: row for row in rows}
+        found = {row.key: row for row in self.sup.isolation.account_counts()}
         known = [(lab, row) for key, lab in labels.items() if (row := found.get(key)) is not None]
-        yield _with(
-            GaugeMetricFamily(
-                _STATE,
-                "1 for the state each account's circuit breaker is in, 0 for the others.",
-                labels=[*ACCOUNT_LABELS, "state"],
-            ),
-            [sample for lab, row in known for sample in lab.states[row.circuit]],
+        yield Rows(
+            "nija_circuitbreaker_state",
+            "1 for the state each account's circuit breaker is in, 0 for the others.",
+            "gauge",
+            chain.from_iterable([lab.states for lab, _row in known]),
+            chain.from_iterable([_STATE_VALUES[row.circuit] for _lab, row in known]),
         )
-        yield _with(
-            CounterMetricFamily(
-                _CALLS,
-                "Operations through each account's circuit breaker, by outcome.",
-                labels=[*ACCOUNT_LABELS, "kind"],
-            ),
-            [
-                sample
-                for lab, row in known
-                for sample in (
-                    _sample((_CALLS, lab.successful, row.successes, None, None, None)),
-                    _sample((_CALLS, lab.failed, row.failures, None, None, None)),
-                )
-            ],
+        yield Rows(
+            "nija_calls",
+            "Operations through each account's circuit breaker, by outcome.",
+            "counter",
+            chain.from_iterable([(lab.successful, lab.failed) for lab, _row in known]),
+            chain.from_iterable([(row.successes, row.failures) for _lab, row in known]),
         )
-        yield _with(
-            CounterMetricFamily(
-                _REFUSED,
-                "Operations each account's circuit breaker refused (open, trial in flight, "
-                "or a venue's Retry-After).",
-                labels=ACCOUNT_LABELS,
-            ),
-            [
-                _sample((_REFUSED, lab.account, row.not_permitted, None, None, None))
-                for lab, row in known
-            ],
+        yield Rows(
+            "nija_not_permitted_calls",
+            "Operations each account's circuit breaker refused (open, trial in flight, "
+            "or a venue's Retry-After).",
+            "counter",
+            [lab.account for lab, _row in known],
+            [row.not_permitted for _lab, row in known],
         )
         seconds = HistogramMetricFamily(
             "nija_call_seconds",
@@ -206,11 +163,12 @@ class NijaCollector(Collector):
             by_state.add_metric([status.value], n)
         yield by_state
         paused = self.sup.operator.paused
-        yield _with(
-            GaugeMetricFamily(
-                _PAUSED, "1 while an operator has paused the account.", labels=ACCOUNT_LABELS
-            ),
-            [lab.paused[key in paused] for key, lab in labels.items()],
+        yield Rows(
+            "nija_account_paused",
+            "1 while an operator has paused the account.",
+            "gauge",
+            [lab.account for lab in labels.values()],
+            [1.0 if key in paused else 0.0 for key in labels],
         )
 
     def _cycles(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
@@ -220,15 +178,13 @@ class NijaCollector(Collector):
             lab = labels.get(key)
             if lab is None:  # not configured (any more): its own series
                 lab = _Labels(key, w.spec.account.broker)
-            rows.append((lab, w.cycles, w.last_result, w.last_cycle_wall))
-        yield _with(
-            CounterMetricFamily(
-                _CYCLES, "Trading cycles each account has run.", labels=ACCOUNT_LABELS
-            ),
-            [
-                _sample((_CYCLES, lab.account, cycles, None, None, None))
-                for lab, cycles, _r, _t in rows
-            ],
+            rows.append((lab.account, w.cycles, w.last_result, w.last_cycle_wall))
+        yield Rows(
+            "nija_cycles",
+            "Trading cycles each account has run.",
+            "counter",
+            [account for account, _c, _r, _t in rows],
+            [cycles for _a, cycles, _r, _t in rows],
         )
         seconds = HistogramMetricFamily(
             "nija_cycle_seconds",
@@ -237,46 +193,36 @@ class NijaCollector(Collector):
         )
         _add_histograms(seconds, self.sup.cycle_times.totals(), self._brokers)
         yield seconds
-        ended = [(lab.account, result) for lab, _c, result, _t in rows if result is not None]
-        yield _with(
-            GaugeMetricFamily(
-                _DURATION, "How long each account's last cycle took.", labels=ACCOUNT_LABELS
-            ),
-            [
-                _sample((_DURATION, account, result.duration_ms / 1000.0, None, None, None))
-                for account, result in ended
-            ],
+        ended = [(account, result) for account, _c, result, _t in rows if result is not None]
+        yield Rows(
+            "nija_last_cycle_duration_seconds",
+            "How long each account's last cycle took.",
+            "gauge",
+            [account for account, _r in ended],
+            [result.duration_ms / 1000.0 for _a, result in ended],
         )
-        yield _with(
-            GaugeMetricFamily(
-                _LAST,
-                "When each account's last cycle ended (Unix time).",
-                labels=ACCOUNT_LABELS,
-            ),
-            [
-                _sample((_LAST, lab.account, wall, None, None, None))
-                for lab, _c, _r, wall in rows
-                if wall is not None
-            ],
+        timed = [(account, wall) for account, _c, _r, wall in rows if wall is not None]
+        yield Rows(
+            "nija_last_cycle_timestamp_seconds",
+            "When each account's last cycle ended (Unix time).",
+            "gauge",
+            [account for account, _w in timed],
+            [wall for _a, wall in timed],
         )
-        yield _with(
-            GaugeMetricFamily(_POSITIONS, "Open positions of each account.", labels=ACCOUNT_LABELS),
-            [
-                _sample((_POSITIONS, account, result.positions_open, None, None, None))
-                for account, result in ended
-            ],
+        yield Rows(
+            "nija_open_positions",
+            "Open positions of each account.",
+            "gauge",
+            [account for account, _r in ended],
+            [result.positions_open for _a, result in ended],
         )
-        yield _with(
-            GaugeMetricFamily(
-                _EQUITY,
-                "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
-                labels=ACCOUNT_LABELS,
-            ),
-            [
-                _sample((_EQUITY, account, result.equity_usd, None, None, None))
-                for account, result in ended
-                if result.equity_usd is not None
-            ],
+        valued = [(account, r.equity_usd) for account, r in ended if r.equity_usd is not None]
+        yield Rows(
+            "nija_equity_usd",
+            "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
+            "gauge",
+            [account for account, _e in valued],
+            [equity for _a, equity in valued],
         )
 
     def _store(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
@@ -300,18 +246,21 @@ class NijaCollector(Collector):
             yield up
             return
         up.add_metric([], 1.0)
-        pnl = GaugeMetricFamily(
+        accounts = [(lab.account, totals.get(key)) for key, lab in labels.items()]
+        pnl = Rows(
             "nija_realized_pnl_usd",
             "Realized P&L of each account's closed positions, net of fees, in USD (lifetime).",
-            labels=ACCOUNT_LABELS,
+            "gauge",
+            [account for account, _t in accounts],
+            [t.realized_pnl_usd if t else 0.0 for _a, t in accounts],
         )
-        fees = CounterMetricFamily(
-            "nija_fees_usd", "Fees each account has paid, in USD (lifetime).", labels=ACCOUNT_LABELS
+        fees = Rows(
+            "nija_fees_usd",
+            "Fees each account has paid, in USD (lifetime).",
+            "counter",
+            [account for account, _t in accounts],
+            [t.fees_usd if t else 0.0 for _a, t in accounts],
         )
-        for key, lab in labels.items():
-            t = totals.get(key)
-            pnl.add_metric([key, lab.broker], t.realized_pnl_usd if t else 0.0)
-            fees.add_metric([key, lab.broker], t.fees_usd if t else 0.0)
         ended = CounterMetricFamily(
             "nija_orders", "Orders that ended, by final status (all accounts).", labels=["status"]
         )

@@ -85,6 +85,20 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
     assert sum(map(len, nija.values())) == total
 
 
+def test_a_value_that_changed_since_the_last_scrape_is_in_the_next(daemon):
+    first = scrape(daemon)  # the writer keeps each family's text for the next scrape
+    assert first["nija_account_paused"][acct(BOB)] == 0
+    assert first["nija_calls_total"][acct(ALICE, kind="failed")] == 0
+    daemon.post(f"/api/v1/accounts/{BOB}/pause")
+    daemon.isolation.record_failure("user", "alice", "KRAKEN", ConnectionError("venue down"))
+    second = scrape(daemon)
+    assert second["nija_account_paused"] == {acct(ALICE): 0, acct(BOB): 1}
+    assert second["nija_calls_total"][acct(ALICE, kind="failed")] == 1
+    assert second["nija_account_health"][(("state", "degraded"),)] == 1
+    daemon.post(f"/api/v1/accounts/{BOB}/resume")
+    assert scrape(daemon)["nija_account_paused"][acct(BOB)] == 0
+
+
 def test_a_venues_histograms_count_each_call_and_cycle_by_the_next_scrape(daemon):
     before = scrape(daemon)
     le_half = (("broker", "KRAKEN"), ("le", "0.5"))
