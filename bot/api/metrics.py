@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["NijaCollector", "VenueUp", "metrics_registry"]
 
 STORE_TTL_SECONDS = 30.0
+# ``store_due``'s default: a scrape told "not due" starts well within this, never reading.
+STORE_DUE_MARGIN_SECONDS = 1.0
 _ENDED = (StoredOrderStatus.FILLED, StoredOrderStatus.CANCELED, StoredOrderStatus.REJECTED)
 _IN_FLIGHT = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN, StoredOrderStatus.OPEN)
 # Each circuit state's three values, in CircuitState's order (1 for the state it is in).
@@ -225,10 +227,16 @@ class NijaCollector(Collector):
             [equity for _a, equity in valued],
         )
 
+    def store_due(self, within: float = STORE_DUE_MARGIN_SECONDS) -> bool:
+        """Whether a collection ``within`` seconds from now reads the state database (the
+        totals it keeps are that old by then, or were never read): a read that may wait."""
+        read = self._store_read
+        return read is None or self.sup.clock.monotonic() + within - read[0] >= STORE_TTL_SECONDS
+
     def _store(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
-        now = self.sup.clock.monotonic()
-        if self._store_read is None or now - self._store_read[0] >= STORE_TTL_SECONDS:
-            self._store_read = (now, list(self._read_store(labels)))
+        if self.store_due(within=0.0):
+            self._store_read = (self.sup.clock.monotonic(), list(self._read_store(labels)))
+        assert self._store_read is not None
         yield from self._store_read[1]
 
     def _read_store(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
@@ -323,11 +331,9 @@ def _add_histograms(
             family.add_metric([broker], _buckets(snap), snap.sum_seconds)
 
 
-def metrics_registry(
-    sup: IndependentBrokerTrader, venue_up: VenueUp | None = None
-) -> CollectorRegistry:
+def metrics_registry(collector: NijaCollector) -> CollectorRegistry:
     """A registry of NIJA's collector and the process's own metrics (CPU, memory, files)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NijaCollector(sup, venue_up))
+    registry.register(collector)
     registry.register(ProcessMetrics())
     return registry

@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 from bot.api.exposition import LabelSet, Rows, TextWriter, generate_text
-from bot.api.metrics import metrics_registry
+from bot.api.metrics import NijaCollector, metrics_registry
 from tests.api.conftest import ALICE, BOB, wait_for
 
 
@@ -28,7 +28,7 @@ def test_the_daemons_registry_is_written_as_the_library_writes_it(daemon):
     for key in (ALICE, BOB):  # no cycle between the two collections compared
         daemon.worker(key).request_stop()
     wait_for(lambda: not any(daemon.worker(k).alive() for k in (ALICE, BOB)), what="stopped")
-    registry = metrics_registry(daemon.sup, None)
+    registry = metrics_registry(NijaCollector(daemon.sup))
     text, library = generate_text(registry), generate_latest(registry)
     assert text.count(b"\n") > 30 and _steady(text) == _steady(library)
     # A kept writer, the next scrape: alice's circuit opened since, her series' texts kept.
