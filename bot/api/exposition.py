@@ -60,12 +60,14 @@ class LabelSet(dict[str, str]):
 
 
 class Rows(Metric):
-    """A gauge or counter family whose series keep their label sets from scrape to scrape:
-    ``values[i]`` is the value of the series labelled ``label_sets[i]``.
+    """A family whose series keep their label sets from scrape to scrape: ``values[i]`` is
+    the value of the series ``sample_names[i]`` labelled ``label_sets[i]``.
 
-    The writer reads the two side by side (no ``Sample`` per value) and keeps the family's
-    text while its label sets and values stay the same; prometheus-client's exposition reads
-    ``samples``, made on demand, as from any family.
+    A gauge's or a counter's samples all have one name (a counter's with ``_total``); a
+    histogram's rows name theirs (``_bucket``, ``_count``, ``_sum``, in the library's order).
+    The writer reads the rows side by side (no ``Sample`` per value) and keeps the family's
+    text while its rows stay the same; prometheus-client's exposition reads ``samples``,
+    made on demand, as from any family.
     """
 
     def __init__(
@@ -75,25 +77,30 @@ class Rows(Metric):
         typ: str,
         label_sets: Iterable[LabelSet],
         values: Iterable[float],
+        sample_names: Iterable[str] | None = None,
     ) -> None:
-        if typ not in ("gauge", "counter"):
-            raise ValueError(f"Rows are a gauge or a counter, not a {typ}")
+        if typ not in ("gauge", "counter", "histogram"):
+            raise ValueError(f"Rows are a gauge, a counter or a histogram, not a {typ}")
         super().__init__(name, documentation, typ)
-        self.sample_name = name + "_total" if typ == "counter" else name
         self.label_sets: tuple[LabelSet, ...] = tuple(label_sets)
         self.values: tuple[float, ...] = tuple(values)
-        if len(self.label_sets) != len(self.values):
+        if sample_names is not None:
+            self.sample_names: tuple[str, ...] = tuple(sample_names)
+        elif typ == "histogram":
+            raise ValueError(f"{name}: a histogram's rows name their samples")
+        else:
+            self.sample_names = (name + "_total" if typ == "counter" else name,) * len(self.values)
+        if not len(self.label_sets) == len(self.values) == len(self.sample_names):
             raise ValueError(
-                f"{name}: {len(self.label_sets)} label sets, {len(self.values)} values"
+                f"{name}: {len(self.label_sets)} label sets, {len(self.values)} values, "
+                f"{len(self.sample_names)} sample names"
             )
 
     @property
     def samples(self) -> list[Sample]:
         """The family's samples, as prometheus-client's exposition reads them."""
-        name = self.sample_name
-        return [
-            Sample(name, labels, v) for labels, v in zip(self.label_sets, self.values, strict=True)
-        ]
+        rows = zip(self.sample_names, self.label_sets, self.values, strict=True)
+        return [Sample(name, labels, value) for name, labels, value in rows]
 
     @samples.setter
     def samples(self, samples: list[Sample]) -> None:
@@ -102,13 +109,26 @@ class Rows(Metric):
 
 
 class _Kept:
-    """A ``Rows`` family's text and what it was written from (its label sets, and its values'
+    """A ``Rows`` family's text and what it was written from (its series, and its values'
     exact bits: ``0.0`` and ``-0.0`` are equal, yet written apart)."""
 
-    __slots__ = ("bits", "label_sets", "text")
+    __slots__ = ("bits", "label_sets", "names", "text")
 
-    def __init__(self, label_sets: tuple[LabelSet, ...], bits: bytes, text: bytes) -> None:
-        self.label_sets, self.bits, self.text = label_sets, bits, text
+    def __init__(self, rows: Rows, bits: bytes, text: bytes) -> None:
+        self.names, self.label_sets, self.bits, self.text = (
+            rows.sample_names,
+            rows.label_sets,
+            bits,
+            text,
+        )
+
+    def written_from(self, rows: Rows, bits: bytes) -> bool:
+        """Whether ``rows`` (with these bits) is what this text was written from."""
+        return (
+            self.bits == bits
+            and self.label_sets == rows.label_sets
+            and self.names == rows.sample_names
+        )
 
 
 def _bits(values: Sequence[float]) -> bytes:
@@ -138,7 +158,7 @@ class TextWriter:
         self._values: dict[float, bytes] = {}  # most values repeat: 0, 1, a balance
         # (name, type, help) -> the family's HELP and TYPE lines, its OpenMetrics-only names
         self._heads: dict[tuple[str, str, str], tuple[bytes, frozenset[str]]] = {}
-        self._kept: dict[str, _Kept] = {}  # by a Rows family's sample name
+        self._kept: dict[str, _Kept] = {}  # by a Rows family's name
 
     def _metric(self, name: str) -> str:
         known = self._names.get(name)
@@ -207,15 +227,16 @@ class TextWriter:
     def _rows(self, rows: Rows) -> bytes:
         """A ``Rows`` family's lines: the kept text while nothing changed, else each line of
         two kept pieces (the hot loop of a scrape, so its lookups are written out here)."""
-        name, label_sets, values = rows.sample_name, rows.label_sets, rows.values
-        bits = _bits(values)
-        kept = self._kept.get(name)
-        if kept is not None and kept.bits == bits and kept.label_sets == label_sets:
+        bits = _bits(rows.values)
+        kept = self._kept.get(rows.name)
+        if kept is not None and kept.written_from(rows, bits):
             return kept.text
         cached, new_value = self._values, self._new_value
         out: list[bytes] = []
         append = out.append
-        for labels, value in zip(label_sets, values, strict=True):
+        for name, labels, value in zip(
+            rows.sample_names, rows.label_sets, rows.values, strict=True
+        ):
             prefix = labels.texts.get(name)
             if prefix is None:
                 prefix = labels.texts[name] = self._series(name, labels)
@@ -226,7 +247,7 @@ class TextWriter:
                 known = cached.get(value)
                 append(known if known is not None else new_value(value))
         text = b"".join(out)
-        self._kept[name] = _Kept(label_sets, bits, text)
+        self._kept[rows.name] = _Kept(rows, bits, text)
         return text
 
     def write(self, registry: Collector) -> bytes:

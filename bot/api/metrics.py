@@ -34,7 +34,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
@@ -42,7 +41,7 @@ from prometheus_client.registry import Collector
 from bot.api.exposition import LabelSet, Rows
 from bot.api.process import ProcessMetrics
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
-from bot.isolation.latency import Latency, LatencySnapshot
+from bot.isolation.latency import CALL_BUCKETS, CYCLE_BUCKETS, Latency
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
@@ -65,10 +64,38 @@ _STATE_VALUES = {now: tuple(float(s is now) for s in CircuitState) for now in Ci
 VenueUp = Callable[[], dict[str, bool]]
 
 
-def _buckets(snap: LatencySnapshot) -> list[tuple[str, float]]:
-    return [
-        ("+Inf" if bound == float("inf") else repr(bound), count) for bound, count in snap.buckets
-    ]
+class _Histogram:
+    """One per-venue histogram family: each venue's label sets (its buckets', then its count's
+    and sum's) made once and kept, and its rows read from the venue's running total."""
+
+    __slots__ = ("documentation", "les", "name", "names", "venues")
+
+    def __init__(self, name: str, documentation: str, bounds: tuple[float, ...]) -> None:
+        self.name, self.documentation = name, documentation
+        self.les = (*map(repr, bounds), "+Inf")  # the bucket labels, as the library writes
+        self.names = (name + "_bucket",) * len(self.les) + (name + "_count", name + "_sum")
+        self.venues: dict[str, tuple[LabelSet, ...]] = {}
+
+    def rows(self, totals: dict[str, Latency], venues: frozenset[str]) -> Rows:
+        """The venues' histograms in the library's order (by venue; buckets, count, sum)."""
+        label_sets: list[LabelSet] = []
+        values: list[float] = []
+        for broker, total in sorted(totals.items()):
+            if broker not in venues:  # no configured account on it
+                continue
+            snap = total.snapshot()
+            kept = self.venues.get(broker)
+            if kept is None:
+                kept = self.venues[broker] = self._labels(broker)
+            label_sets += kept
+            values += [count for _le, count in snap.buckets]
+            values += (snap.count, snap.sum_seconds)
+        names = self.names * (len(label_sets) // len(self.names))
+        return Rows(self.name, self.documentation, "histogram", label_sets, values, names)
+
+    def _labels(self, broker: str) -> tuple[LabelSet, ...]:
+        by_venue = LabelSet({"broker": broker})
+        return (*(LabelSet({"broker": broker, "le": le}) for le in self.les), by_venue, by_venue)
 
 
 class _Labels:
@@ -95,6 +122,15 @@ class NijaCollector(Collector):
         self._store_read: tuple[float, list[Metric]] | None = None  # (monotonic, families)
         self._labels: dict[str, _Labels] = {}  # by account key: the last scrape's accounts
         self._brokers: frozenset[str] = frozenset()  # their venues
+        # The per-venue histograms: each venue's accounts' durations, added up as observed.
+        self._call_seconds = _Histogram(
+            "nija_call_seconds",
+            "Duration of the successful broker calls of each venue's accounts.",
+            CALL_BUCKETS,
+        )
+        self._cycle_seconds = _Histogram(
+            "nija_cycle_seconds", "Duration of the cycles of each venue's accounts.", CYCLE_BUCKETS
+        )
 
     def collect(self) -> Iterator[Metric]:
         labels = self._account_labels()
@@ -148,13 +184,7 @@ class NijaCollector(Collector):
             [lab.account for lab, _row in known],
             [row.not_permitted for _lab, row in known],
         )
-        seconds = HistogramMetricFamily(
-            "nija_call_seconds",
-            "Duration of the successful broker calls of each venue's accounts.",
-            labels=["broker"],
-        )
-        _add_histograms(seconds, self.sup.isolation.venue_call_times(), self._brokers)
-        yield seconds
+        yield self._call_seconds.rows(self.sup.isolation.venue_call_times(), self._brokers)
         by_state = GaugeMetricFamily(
             "nija_account_health", "Accounts in each health state.", labels=["state"]
         )
@@ -188,13 +218,7 @@ class NijaCollector(Collector):
             [account for account, _c, _r, _t in rows],
             [cycles for _a, cycles, _r, _t in rows],
         )
-        seconds = HistogramMetricFamily(
-            "nija_cycle_seconds",
-            "Duration of the cycles of each venue's accounts.",
-            labels=["broker"],
-        )
-        _add_histograms(seconds, self.sup.cycle_times.totals(), self._brokers)
-        yield seconds
+        yield self._cycle_seconds.rows(self.sup.cycle_times.totals(), self._brokers)
         ended = [(account, result) for account, _c, result, _t in rows if result is not None]
         yield Rows(
             "nija_last_cycle_duration_seconds",
@@ -318,17 +342,6 @@ class NijaCollector(Collector):
         for reason, n in counts.suppressed.items():
             held.add_metric([reason], n)
         yield from (sent, held)
-
-
-def _add_histograms(
-    family: HistogramMetricFamily, totals: dict[str, Latency], venues: frozenset[str]
-) -> None:
-    """One histogram per venue of the configured accounts: its accounts' durations, added up
-    as they were observed (``bot.isolation.latency``), one counter read per venue."""
-    for broker, total in sorted(totals.items()):
-        if broker in venues:
-            snap = total.snapshot()
-            family.add_metric([broker], _buckets(snap), snap.sum_seconds)
 
 
 def metrics_registry(collector: NijaCollector) -> CollectorRegistry:

@@ -158,9 +158,11 @@ def test_a_changed_value_is_in_the_next_scrape_and_an_unchanged_family_is_writte
 
 def test_rows_hold_label_sets_and_values_one_for_one():
     one = [LabelSet({"account": "user/a/KRAKEN"})]
-    with pytest.raises(ValueError, match="1 label sets, 2 values"):
+    with pytest.raises(ValueError, match="1 label sets, 2 values, 2 sample names"):
         Rows("nija_demo", "Demo.", "gauge", one, [1.0, 2.0])
-    with pytest.raises(ValueError, match="not a histogram"):
+    with pytest.raises(ValueError, match="not a summary"):
+        Rows("nija_demo", "Demo.", "summary", one, [1.0])
+    with pytest.raises(ValueError, match="a histogram's rows name their samples"):
         Rows("nija_demo", "Demo.", "histogram", one, [1.0])
     rows = Rows("nija_demo", "Demo.", "counter", one, [4])
     assert rows.samples == [Sample("nija_demo_total", one[0], 4)]
