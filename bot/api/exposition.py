@@ -4,9 +4,10 @@ prometheus-client's ``generate_latest`` checks and escapes every label *name* of
 sample for UTF-8 metric names (0.21 and later): at 100 accounts (1,440 samples) that is
 about 70 % of a scrape's CPU. A series' name and labels are the same at every scrape, so here
 their text is worked out once and kept, and each scrape formats only the values. NIJA's own
-per-account families are ``Rows``: kept label sets beside their values, no ``Sample`` per
-value, and the whole family's text kept while none of its values changes (most of them do
-not between two scrapes: circuit states, pauses, refusals, positions, the store's totals).
+per-account and per-venue families are ``Rows``: kept label sets beside their values, no
+``Sample`` per value, and the whole family's text kept while none of its values changes
+(most of them do not between two scrapes: circuit states, pauses, refusals, positions, the
+store's totals; measured in scripts/profile_scrape.py).
 Everything else (the registry, the collectors, the value format) is the library's, and the
 output is the library's byte for byte: tests/api/test_exposition.py compares the two on the
 daemon's real registry.
@@ -139,7 +140,8 @@ class TextWriter:
     """Writes a registry's text exposition; keeps what it worked out for the next scrape.
 
     A series' text up to its value (``name{labels} ``) is the same at every scrape: it is
-    kept (UTF-8), on its ``LabelSet`` or else keyed by the sample's name and labels; so is
+    kept (UTF-8), on its ``LabelSet`` (``Rows``) or else keyed by the sample's name and
+    labels; so is
     each value's text with its line's end, keyed by the value (a float key: ``0`` and ``0.0``
     are one key and one text, as the library writes both). A line is then two kept pieces,
     joined once for the whole scrape. A ``Rows`` family's whole text is kept too, and written

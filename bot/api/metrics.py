@@ -17,11 +17,15 @@ account's last cycle duration is a gauge. The store's totals (P&L, fees, orders)
 at most every ``STORE_TTL_SECONDS``: a query over every order is not worth doing every 5 s.
 docs/OPERATIONS.md lists every metric and its cardinality.
 
-What a scrape costs the daemon is measured by scripts/bench_api.py (docs/OPERATIONS.md,
-"What it costs"). So that it stays small: each account's label sets are made once and kept
-(``LabelSet``: the writer keeps each series' text on them); the per-account families get
-their samples in one comprehension each (prometheus-client's ``Sample``), built as they are
-yielded; the isolation manager is read through ``account_counts`` (no status documents).
+What a scrape costs the daemon is measured by scripts/bench_api.py and, in-process, by
+scripts/profile_scrape.py (docs/OPERATIONS.md, "What it costs"). So that it stays small:
+each account's and venue's label sets are made once and kept (``LabelSet``: the writer keeps
+each series' text on them); the per-account and per-venue families are ``Rows`` (label sets
+beside values, no ``Sample`` per value; the writer keeps a family's text while its values
+stay the same), built as they are yielded; the isolation manager is read through
+``account_counts`` (no status documents); each venue's histograms are its running totals
+(``bot.isolation.latency``), not every account's counters added up at the scrape; the
+``process_*`` metrics are ``bot.api.process``'s.
 """
 
 from __future__ import annotations
@@ -31,11 +35,7 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.api.exposition import LabelSet, Rows
