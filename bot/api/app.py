@@ -9,6 +9,8 @@ Every ``/api/v1`` route and ``/metrics`` need ``Authorization: Bearer <token>``;
 ``/healthz``, ``/readyz`` and the dashboard's page and files (no data) need none. Every error is JSON ``{"error": ..., "status": ...}``
 naming the problem. The handlers are plain functions: Starlette runs them in its worker
 threads, never on the event loop, so a store read or an action never stalls the server.
+``GET /metrics`` alone is answered in front of Starlette (``bot.api.scrape``): on the event
+loop, unless it reads the store.
 """
 
 from __future__ import annotations
