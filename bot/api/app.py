@@ -9,6 +9,8 @@ Every ``/api/v1`` route and ``/metrics`` need ``Authorization: Bearer <token>``;
 ``/healthz``, ``/readyz`` and the dashboard's page and files (no data) need none. Every error is JSON ``{"error": ..., "status": ...}``
 naming the problem. The handlers are plain functions: Starlette runs them in its worker
 threads, never on the event loop, so a store read or an action never stalls the server.
+``GET /metrics`` alone is answered in front of Starlette (``bot.api.scrape``): on the event
+loop, unless it reads the store.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.api.dashboard import dashboard_routes
-from bot.api.exposition import TextWriter
-from bot.api.metrics import VenueUp, metrics_registry
+from bot.api.metrics import VenueUp
 from bot.api.probes import liveness, readiness
+from bot.api.scrape import CONTENT_TYPE, METRICS_PATH, MetricsFirst, MetricsText
 from bot.api.token import ApiToken
 from bot.api.views import AccountViews, VenueHealth
 from bot.daemon.control import ACCOUNT_ACTIONS, ALL_ACCOUNTS, Action, Outcome, parse_account_key
@@ -70,8 +72,7 @@ class _Api:
         self.token = token
         self.created_at = created_at
         self.views = AccountViews(sup, venue_health)
-        self.registry = metrics_registry(sup, venue_up)
-        self.exposition = TextWriter()
+        self.metrics_text = MetricsText(sup, venue_up)
 
     # -- auth ----------------------------------------------------------------------------
     def _refusal(self, request: Request) -> JSONResponse | None:
@@ -109,9 +110,8 @@ class _Api:
         return JSONResponse(body | probe.details, status_code=200 if probe.ok else 503)
 
     def metrics(self, _request: Request) -> Response:
-        return Response(
-            self.exposition.write(self.registry), media_type="text/plain; version=0.0.4"
-        )
+        """``HEAD /metrics`` (``GET`` is answered in front of the app: ``MetricsFirst``)."""
+        return Response(self.metrics_text.write(), media_type=CONTENT_TYPE)
 
     # -- accounts and venues -------------------------------------------------------------
     def accounts(self, _request: Request) -> Response:
@@ -260,15 +260,15 @@ def build_app(
     created_at: float,
     venue_health: VenueHealth | None = None,
     venue_up: VenueUp | None = None,
-) -> Starlette:
-    """The API of the running daemon ``sup``."""
+) -> MetricsFirst:
+    """The API of the running daemon ``sup`` (an ASGI app)."""
     api = _Api(sup, token, created_at, venue_health, venue_up)
     key = "/{account_type}/{account_id}/{broker}"
     routes: list[Any] = [
         *dashboard_routes(),  # the page needs no token: it holds no data
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
-        Route("/metrics", api.guarded(api.metrics)),
+        Route(METRICS_PATH, api.guarded(api.metrics)),
         Route(f"{API_PREFIX}/accounts", api.guarded(api.accounts)),
         Route(f"{API_PREFIX}/accounts{key}", api.guarded(api.account)),
         Route(f"{API_PREFIX}/accounts{key}/pnl", api.guarded(api.account_pnl)),
@@ -281,4 +281,5 @@ def build_app(
             f"{API_PREFIX}/overrides/reload", api.guarded(api.overrides_reload), methods=["POST"]
         ),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return MetricsFirst(app, api.metrics_text, api._refusal)

@@ -3,15 +3,21 @@
 prometheus-client's ``generate_latest`` checks and escapes every label *name* of every
 sample for UTF-8 metric names (0.21 and later): at 100 accounts (1,440 samples) that is
 about 70 % of a scrape's CPU. A series' name and labels are the same at every scrape, so here
-their text is worked out once and kept, and each scrape formats only the values. Everything else (the families, the registry, the
-collectors, the value format) is the library's, and the output is the library's byte for
-byte: tests/api/test_exposition.py compares the two on the daemon's real registry.
+their text is worked out once and kept, and each scrape formats only the values. NIJA's own
+per-account and per-venue families are ``Rows``: kept label sets beside their values, no
+``Sample`` per value, and the whole family's text kept while none of its values changes
+(most of them do not between two scrapes: circuit states, pauses, refusals, positions, the
+store's totals; measured in scripts/profile_scrape.py).
+Everything else (the registry, the collectors, the value format) is the library's, and the
+output is the library's byte for byte: tests/api/test_exposition.py compares the two on the
+daemon's real registry.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from math import copysign
 from operator import attrgetter
 from typing import Any, NoReturn
@@ -22,7 +28,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["LabelSet", "TextWriter", "generate_text"]
+__all__ = ["LabelSet", "Rows", "TextWriter", "generate_text"]
 
 _LEGACY_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -36,9 +42,9 @@ class LabelSet(dict[str, str]):
     """A sample's labels that never change: a dict that refuses every change.
 
     A collector that gives the same label set to a series at every scrape (``bot.api.metrics``
-    does, per account) lets the writer keep the series' text on it (``texts``: sample name to
-    ``name{labels} `` in UTF-8), found without building a key from the labels. Anything that reads a
-    dict reads it (prometheus-client's own exposition too).
+    does, per account, in ``Rows``) lets the writer keep the series' text on it (``texts``:
+    sample name to ``name{labels} `` in UTF-8), found without building a key from the labels.
+    Anything that reads a dict reads it (prometheus-client's own exposition too).
     """
 
     __slots__ = ("texts",)
@@ -54,15 +60,93 @@ class LabelSet(dict[str, str]):
     clear = pop = popitem = setdefault = update = _refuse
 
 
+class Rows(Metric):
+    """A family whose series keep their label sets from scrape to scrape: ``values[i]`` is
+    the value of the series ``sample_names[i]`` labelled ``label_sets[i]``.
+
+    A gauge's or a counter's samples all have one name (a counter's with ``_total``); a
+    histogram's rows name theirs (``_bucket``, ``_count``, ``_sum``, in the library's order).
+    The writer reads the rows side by side (no ``Sample`` per value) and keeps the family's
+    text while its rows stay the same; prometheus-client's exposition reads ``samples``,
+    made on demand, as from any family.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        typ: str,
+        label_sets: Iterable[LabelSet],
+        values: Iterable[float],
+        sample_names: Iterable[str] | None = None,
+    ) -> None:
+        if typ not in ("gauge", "counter", "histogram"):
+            raise ValueError(f"Rows are a gauge, a counter or a histogram, not a {typ}")
+        super().__init__(name, documentation, typ)
+        self.label_sets: tuple[LabelSet, ...] = tuple(label_sets)
+        self.values: tuple[float, ...] = tuple(values)
+        if sample_names is not None:
+            self.sample_names: tuple[str, ...] = tuple(sample_names)
+        elif typ == "histogram":
+            raise ValueError(f"{name}: a histogram's rows name their samples")
+        else:
+            self.sample_names = (name + "_total" if typ == "counter" else name,) * len(self.values)
+        if not len(self.label_sets) == len(self.values) == len(self.sample_names):
+            raise ValueError(
+                f"{name}: {len(self.label_sets)} label sets, {len(self.values)} values, "
+                f"{len(self.sample_names)} sample names"
+            )
+
+    @property
+    def samples(self) -> list[Sample]:
+        """The family's samples, as prometheus-client's exposition reads them."""
+        rows = zip(self.sample_names, self.label_sets, self.values, strict=True)
+        return [Sample(name, labels, value) for name, labels, value in rows]
+
+    @samples.setter
+    def samples(self, samples: list[Sample]) -> None:
+        if samples:  # Metric's constructor sets none; nothing else may
+            raise TypeError("Rows hold label sets and values: give them to the constructor")
+
+
+class _Kept:
+    """A ``Rows`` family's text and what it was written from (its series, and its values'
+    exact bits: ``0.0`` and ``-0.0`` are equal, yet written apart)."""
+
+    __slots__ = ("bits", "label_sets", "names", "text")
+
+    def __init__(self, rows: Rows, bits: bytes, text: bytes) -> None:
+        self.names, self.label_sets, self.bits, self.text = (
+            rows.sample_names,
+            rows.label_sets,
+            bits,
+            text,
+        )
+
+    def written_from(self, rows: Rows, bits: bytes) -> bool:
+        """Whether ``rows`` (with these bits) is what this text was written from."""
+        return (
+            self.bits == bits
+            and self.label_sets == rows.label_sets
+            and self.names == rows.sample_names
+        )
+
+
+def _bits(values: Sequence[float]) -> bytes:
+    return struct.pack(f"{len(values)}d", *values)
+
+
 class TextWriter:
     """Writes a registry's text exposition; keeps what it worked out for the next scrape.
 
     A series' text up to its value (``name{labels} ``) is the same at every scrape: it is
-    kept (UTF-8), on its ``LabelSet`` or else keyed by the sample's name and labels; so is
+    kept (UTF-8), on its ``LabelSet`` (``Rows``) or else keyed by the sample's name and
+    labels; so is
     each value's text with its line's end, keyed by the value (a float key: ``0`` and ``0.0``
     are one key and one text, as the library writes both). A line is then two kept pieces,
-    joined once for the whole scrape. Each cache is dropped whole when full (``MAX_SERIES``
-    series: accounts come and go rarely; ``MAX_VALUES`` values).
+    joined once for the whole scrape. A ``Rows`` family's whole text is kept too, and written
+    again while its label sets and values stay the same. Each cache is dropped whole when
+    full (``MAX_SERIES`` series: accounts come and go rarely; ``MAX_VALUES`` values).
     """
 
     MAX_SERIES = 100_000
@@ -76,6 +160,7 @@ class TextWriter:
         self._values: dict[float, bytes] = {}  # most values repeat: 0, 1, a balance
         # (name, type, help) -> the family's HELP and TYPE lines, its OpenMetrics-only names
         self._heads: dict[tuple[str, str, str], tuple[bytes, frozenset[str]]] = {}
+        self._kept: dict[str, _Kept] = {}  # by a Rows family's name
 
     def _metric(self, name: str) -> str:
         known = self._names.get(name)
@@ -122,31 +207,50 @@ class TextWriter:
         return known
 
     def _lines(self, samples: list[Sample], out: list[bytes]) -> None:
-        """Each sample's line onto ``out``: the hot loop of a scrape (about 1,400 samples at
-        100 accounts), so the lookups are written out here, not called."""
-        prefixes, values = self._prefixes, self._values
-        append = out.append
+        """Each sample's line onto ``out`` (the families that are not ``Rows``)."""
+        prefixes, append = self._prefixes, out.append
         for sample in samples:
-            labels = sample.labels
-            if type(labels) is LabelSet:
-                prefix = labels.texts.get(sample.name)
-                if prefix is None:
-                    prefix = labels.texts[sample.name] = self._series(sample.name, labels)
-            else:
-                key = (sample.name, tuple(labels.items()))
-                prefix = prefixes.get(key)
-                if prefix is None:
-                    prefix = self._new_prefix(key)
-            append(prefix)
-            value = sample.value
+            key = (sample.name, tuple(sample.labels.items()))
+            prefix = prefixes.get(key)
+            append(prefix if prefix is not None else self._new_prefix(key))
             if sample.timestamp is not None:  # never in NIJA's metrics
                 stamp = int(float(sample.timestamp) * 1000)
-                append(f"{floatToGoString(value)} {stamp:d}\n".encode())
-            elif value == 0:  # 0.0 and -0.0 are one key but two texts
+                append(f"{floatToGoString(sample.value)} {stamp:d}\n".encode())
+            else:
+                append(self._value_text(sample.value))
+
+    def _value_text(self, value: float) -> bytes:
+        """A value's text and its line's end."""
+        if value == 0:  # 0.0 and -0.0 are one key but two texts
+            return b"-0.0\n" if copysign(1.0, value) < 0 else b"0.0\n"
+        known = self._values.get(value)
+        return known if known is not None else self._new_value(value)
+
+    def _rows(self, rows: Rows) -> bytes:
+        """A ``Rows`` family's lines: the kept text while nothing changed, else each line of
+        two kept pieces (the hot loop of a scrape, so its lookups are written out here)."""
+        bits = _bits(rows.values)
+        kept = self._kept.get(rows.name)
+        if kept is not None and kept.written_from(rows, bits):
+            return kept.text
+        cached, new_value = self._values, self._new_value
+        out: list[bytes] = []
+        append = out.append
+        for name, labels, value in zip(
+            rows.sample_names, rows.label_sets, rows.values, strict=True
+        ):
+            prefix = labels.texts.get(name)
+            if prefix is None:
+                prefix = labels.texts[name] = self._series(name, labels)
+            append(prefix)
+            if value == 0:  # 0.0 and -0.0 are one key but two texts
                 append(b"-0.0\n" if copysign(1.0, value) < 0 else b"0.0\n")
             else:
-                known = values.get(value)
-                append(known if known is not None else self._new_value(value))
+                known = cached.get(value)
+                append(known if known is not None else new_value(value))
+        text = b"".join(out)
+        self._kept[rows.name] = _Kept(rows, bits, text)
+        return text
 
     def write(self, registry: Collector) -> bytes:
         """What ``prometheus_client.generate_latest(registry)`` returns, for less CPU."""
@@ -158,6 +262,9 @@ class TextWriter:
             if head is None:
                 head = heads[key] = self._head(metric)
             out.append(head[0])
+            if type(metric) is Rows:
+                out.append(self._rows(metric))
+                continue
             samples: list[Sample] = metric.samples
             extra: dict[str, list[Sample]] = {}
             if not head[1].isdisjoint(map(_NAME, samples)):

@@ -17,31 +17,31 @@ account's last cycle duration is a gauge. The store's totals (P&L, fees, orders)
 at most every ``STORE_TTL_SECONDS``: a query over every order is not worth doing every 5 s.
 docs/OPERATIONS.md lists every metric and its cardinality.
 
-What a scrape costs the daemon is measured by scripts/bench_api.py (docs/OPERATIONS.md,
-"What it costs"). So that it stays small: each account's label sets are made once and kept
-(``LabelSet``: the writer keeps each series' text on them); the per-account families get
-their samples in one comprehension each (prometheus-client's ``Sample``), built as they are
-yielded; the isolation manager is read through ``account_counts`` (no status documents).
+What a scrape costs the daemon is measured by scripts/bench_api.py and, in-process, by
+scripts/profile_scrape.py (docs/OPERATIONS.md, "What it costs"). So that it stays small:
+each account's and venue's label sets are made once and kept (``LabelSet``: the writer keeps
+each series' text on them); the per-account and per-venue families are ``Rows`` (label sets
+beside values, no ``Sample`` per value; the writer keeps a family's text while its values
+stay the same), built as they are yielded; the isolation manager is read through
+``account_counts`` (no status documents); each venue's histograms are its running totals
+(``bot.isolation.latency``), not every account's counters added up at the scrape; the
+``process_*`` metrics are ``bot.api.process``'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
-from bot.api.exposition import LabelSet
+from bot.api.exposition import LabelSet, Rows
+from bot.api.process import ProcessMetrics
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
-from bot.isolation.latency import Latency, LatencySnapshot, summed
+from bot.isolation.latency import CALL_BUCKETS, CYCLE_BUCKETS, Latency
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
@@ -52,64 +52,65 @@ if TYPE_CHECKING:
 
 __all__ = ["NijaCollector", "VenueUp", "metrics_registry"]
 
-ACCOUNT_LABELS = ["account", "broker"]
 STORE_TTL_SECONDS = 30.0
+# ``store_due``'s default: a scrape told "not due" starts well within this, never reading.
+STORE_DUE_MARGIN_SECONDS = 1.0
 _ENDED = (StoredOrderStatus.FILLED, StoredOrderStatus.CANCELED, StoredOrderStatus.REJECTED)
 _IN_FLIGHT = (StoredOrderStatus.PENDING, StoredOrderStatus.UNKNOWN, StoredOrderStatus.OPEN)
-# The per-account series' names (a counter's with the ``_total`` its samples carry).
-_STATE, _PAUSED = "nija_circuitbreaker_state", "nija_account_paused"
-_CALLS, _REFUSED = "nija_calls_total", "nija_not_permitted_calls_total"
-_CYCLES, _DURATION = "nija_cycles_total", "nija_last_cycle_duration_seconds"
-_LAST, _POSITIONS = "nija_last_cycle_timestamp_seconds", "nija_open_positions"
-_EQUITY = "nija_equity_usd"
+# Each circuit state's three values, in CircuitState's order (1 for the state it is in).
+_STATE_VALUES = {now: tuple(float(s is now) for s in CircuitState) for now in CircuitState}
 
 # Each venue's "is it up" (venue name -> up); by default the daemon's own venue layer's.
 VenueUp = Callable[[], dict[str, bool]]
 
 
-def _buckets(snap: LatencySnapshot) -> list[tuple[str, float]]:
-    return [
-        ("+Inf" if bound == float("inf") else repr(bound), count) for bound, count in snap.buckets
-    ]
+class _Histogram:
+    """One per-venue histogram family: each venue's label sets (its buckets', then its count's
+    and sum's) made once and kept, and its rows read from the venue's running total."""
 
+    __slots__ = ("documentation", "les", "name", "names", "venues")
 
-# prometheus-client's Sample made from its whole tuple (name, labels, value, timestamp,
-# exemplar, native histogram): a quarter less CPU than its constructor's defaults, for the
-# 1,200 samples of a scrape at 100 accounts; a Sample of another shape fails loudly here.
-_sample = Sample._make
+    def __init__(self, name: str, documentation: str, bounds: tuple[float, ...]) -> None:
+        self.name, self.documentation = name, documentation
+        self.les = (*map(repr, bounds), "+Inf")  # the bucket labels, as the library writes
+        self.names = (name + "_bucket",) * len(self.les) + (name + "_count", name + "_sum")
+        self.venues: dict[str, tuple[LabelSet, ...]] = {}
+
+    def rows(self, totals: dict[str, Latency], venues: frozenset[str]) -> Rows:
+        """The venues' histograms in the library's order (by venue; buckets, count, sum)."""
+        label_sets: list[LabelSet] = []
+        values: list[float] = []
+        for broker, total in sorted(totals.items()):
+            if broker not in venues:  # no configured account on it
+                continue
+            snap = total.snapshot()
+            kept = self.venues.get(broker)
+            if kept is None:
+                kept = self.venues[broker] = self._labels(broker)
+            label_sets += kept
+            values += [count for _le, count in snap.buckets]
+            values += (snap.count, snap.sum_seconds)
+        names = self.names * (len(label_sets) // len(self.names))
+        return Rows(self.name, self.documentation, "histogram", label_sets, values, names)
+
+    def _labels(self, broker: str) -> tuple[LabelSet, ...]:
+        by_venue = LabelSet({"broker": broker})
+        return (*(LabelSet({"broker": broker, "le": le}) for le in self.les), by_venue, by_venue)
 
 
 class _Labels:
-    """One account's label sets, made once and given to its samples at every scrape (the
-    text writer keeps each series' text on its unchangeable label set), and the samples
-    whose values are few, made once too: its circuit state's three for each position, its
-    pause's for paused or not (a scrape makes none of these 400 samples at 100 accounts)."""
+    """One account's label sets, made once and given to its series at every scrape (the
+    text writer keeps each series' text on its unchangeable label set)."""
 
-    __slots__ = ("account", "broker", "failed", "paused", "states", "successful")
+    __slots__ = ("account", "broker", "failed", "states", "successful")
 
     def __init__(self, key: str, broker: str) -> None:
         self.broker = broker
         self.account = LabelSet({"account": key, "broker": broker})
-        by_state = [(s, LabelSet({**self.account, "state": s.value})) for s in CircuitState]
-        self.states = {
-            now: tuple(
-                _sample((_STATE, labels, 1.0 if s is now else 0.0, None, None, None))
-                for s, labels in by_state
-            )
-            for now in CircuitState
-        }
-        self.paused = tuple(
-            _sample((_PAUSED, self.account, value, None, None, None)) for value in (0.0, 1.0)
-        )
+        # In CircuitState's order, as _STATE_VALUES.
+        self.states = tuple(LabelSet({**self.account, "state": s.value}) for s in CircuitState)
         self.successful = LabelSet({**self.account, "kind": "successful"})
         self.failed = LabelSet({**self.account, "kind": "failed"})
-
-
-def _with(family: Metric, samples: list[Sample]) -> Metric:
-    """``family`` holding ``samples``: what its ``add_metric`` would have built, one call each
-    instead of two and a label dict (the per-account families are most of a scrape)."""
-    family.samples = samples
-    return family
 
 
 class NijaCollector(Collector):
@@ -120,6 +121,16 @@ class NijaCollector(Collector):
         self.venue_up = venue_up or self._watched_venues
         self._store_read: tuple[float, list[Metric]] | None = None  # (monotonic, families)
         self._labels: dict[str, _Labels] = {}  # by account key: the last scrape's accounts
+        self._brokers: frozenset[str] = frozenset()  # their venues
+        # The per-venue histograms: each venue's accounts' durations, added up as observed.
+        self._call_seconds = _Histogram(
+            "nija_call_seconds",
+            "Duration of the successful broker calls of each venue's accounts.",
+            CALL_BUCKETS,
+        )
+        self._cycle_seconds = _Histogram(
+            "nija_cycle_seconds", "Duration of the cycles of each venue's accounts.", CYCLE_BUCKETS
+        )
 
     def collect(self) -> Iterator[Metric]:
         labels = self._account_labels()
@@ -142,62 +153,38 @@ class NijaCollector(Collector):
                 found if found is not None and found.broker == broker else _Labels(key, broker)
             )
         self._labels = labels
+        self._brokers = frozenset(lab.broker for lab in labels.values())
         return labels
 
-    # Each per-account family's samples are built as it is yielded, so the writer has written
-    # and dropped one family before the next exists: a few hundred samples alive at a time,
-    # not the scrape's 1,400 (fewer garbage collections started by the API's thread).
+    # Each per-account family is built as it is yielded (its label sets beside its values,
+    # no Sample per value: ``Rows``), so the writer has written and dropped one family before
+    # the next exists (fewer garbage collections started by the API's thread).
     def _circuits(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
-        rows = self.sup.isolation.account_counts()
-        found = {row.key: row for row in rows}
+        found = {row.key: row for row in self.sup.isolation.account_counts()}
         known = [(lab, row) for key, lab in labels.items() if (row := found.get(key)) is not None]
-        yield _with(
-            GaugeMetricFamily(
-                _STATE,
-                "1 for the state each account's circuit breaker is in, 0 for the others.",
-                labels=[*ACCOUNT_LABELS, "state"],
-            ),
-            [sample for lab, row in known for sample in lab.states[row.circuit]],
+        yield Rows(
+            "nija_circuitbreaker_state",
+            "1 for the state each account's circuit breaker is in, 0 for the others.",
+            "gauge",
+            chain.from_iterable([lab.states for lab, _row in known]),
+            chain.from_iterable([_STATE_VALUES[row.circuit] for _lab, row in known]),
         )
-        yield _with(
-            CounterMetricFamily(
-                _CALLS,
-                "Operations through each account's circuit breaker, by outcome.",
-                labels=[*ACCOUNT_LABELS, "kind"],
-            ),
-            [
-                sample
-                for lab, row in known
-                for sample in (
-                    _sample((_CALLS, lab.successful, row.successes, None, None, None)),
-                    _sample((_CALLS, lab.failed, row.failures, None, None, None)),
-                )
-            ],
+        yield Rows(
+            "nija_calls",
+            "Operations through each account's circuit breaker, by outcome.",
+            "counter",
+            chain.from_iterable([(lab.successful, lab.failed) for lab, _row in known]),
+            chain.from_iterable([(row.successes, row.failures) for _lab, row in known]),
         )
-        yield _with(
-            CounterMetricFamily(
-                _REFUSED,
-                "Operations each account's circuit breaker refused (open, trial in flight, "
-                "or a venue's Retry-After).",
-                labels=ACCOUNT_LABELS,
-            ),
-            [
-                _sample((_REFUSED, lab.account, row.not_permitted, None, None, None))
-                for lab, row in known
-            ],
+        yield Rows(
+            "nija_not_permitted_calls",
+            "Operations each account's circuit breaker refused (open, trial in flight, "
+            "or a venue's Retry-After).",
+            "counter",
+            [lab.account for lab, _row in known],
+            [row.not_permitted for _lab, row in known],
         )
-        seconds = HistogramMetricFamily(
-            "nija_call_seconds",
-            "Duration of the successful broker calls of each venue's accounts.",
-            labels=["broker"],
-        )
-        times: dict[str, list[Latency]] = {}
-        for row in rows:  # the isolation manager's order, as the sums always were
-            owner = labels.get(row.key)
-            if owner is not None:
-                times.setdefault(owner.broker, []).append(row.call_times)
-        _add_histograms(seconds, times)
-        yield seconds
+        yield self._call_seconds.rows(self.sup.isolation.venue_call_times(), self._brokers)
         by_state = GaugeMetricFamily(
             "nija_account_health", "Accounts in each health state.", labels=["state"]
         )
@@ -208,87 +195,74 @@ class NijaCollector(Collector):
             by_state.add_metric([status.value], n)
         yield by_state
         paused = self.sup.operator.paused
-        yield _with(
-            GaugeMetricFamily(
-                _PAUSED, "1 while an operator has paused the account.", labels=ACCOUNT_LABELS
-            ),
-            [lab.paused[key in paused] for key, lab in labels.items()],
+        yield Rows(
+            "nija_account_paused",
+            "1 while an operator has paused the account.",
+            "gauge",
+            [lab.account for lab in labels.values()],
+            [1.0 if key in paused else 0.0 for key in labels],
         )
 
     def _cycles(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
         # Each worker read once: its thread replaces its result and counts on.
         rows = []
-        times: dict[str, list[Latency]] = {}
         for key, w in list(self.sup.workers.items()):
             lab = labels.get(key)
-            if lab is None:  # not configured (any more): its own series, not its venue's sums
+            if lab is None:  # not configured (any more): its own series
                 lab = _Labels(key, w.spec.account.broker)
-            else:
-                times.setdefault(lab.broker, []).append(w.cycle_times)
-            rows.append((lab, w.cycles, w.last_result, w.last_cycle_wall))
-        yield _with(
-            CounterMetricFamily(
-                _CYCLES, "Trading cycles each account has run.", labels=ACCOUNT_LABELS
-            ),
-            [
-                _sample((_CYCLES, lab.account, cycles, None, None, None))
-                for lab, cycles, _r, _t in rows
-            ],
+            rows.append((lab.account, w.cycles, w.last_result, w.last_cycle_wall))
+        yield Rows(
+            "nija_cycles",
+            "Trading cycles each account has run.",
+            "counter",
+            [account for account, _c, _r, _t in rows],
+            [cycles for _a, cycles, _r, _t in rows],
         )
-        seconds = HistogramMetricFamily(
-            "nija_cycle_seconds",
-            "Duration of the cycles of each venue's accounts.",
-            labels=["broker"],
+        yield self._cycle_seconds.rows(self.sup.cycle_times.totals(), self._brokers)
+        ended = [(account, result) for account, _c, result, _t in rows if result is not None]
+        yield Rows(
+            "nija_last_cycle_duration_seconds",
+            "How long each account's last cycle took.",
+            "gauge",
+            [account for account, _r in ended],
+            [result.duration_ms / 1000.0 for _a, result in ended],
         )
-        _add_histograms(seconds, times)
-        yield seconds
-        ended = [(lab.account, result) for lab, _c, result, _t in rows if result is not None]
-        yield _with(
-            GaugeMetricFamily(
-                _DURATION, "How long each account's last cycle took.", labels=ACCOUNT_LABELS
-            ),
-            [
-                _sample((_DURATION, account, result.duration_ms / 1000.0, None, None, None))
-                for account, result in ended
-            ],
+        timed = [(account, wall) for account, _c, _r, wall in rows if wall is not None]
+        yield Rows(
+            "nija_last_cycle_timestamp_seconds",
+            "When each account's last cycle ended (Unix time).",
+            "gauge",
+            [account for account, _w in timed],
+            [wall for _a, wall in timed],
         )
-        yield _with(
-            GaugeMetricFamily(
-                _LAST,
-                "When each account's last cycle ended (Unix time).",
-                labels=ACCOUNT_LABELS,
-            ),
-            [
-                _sample((_LAST, lab.account, wall, None, None, None))
-                for lab, _c, _r, wall in rows
-                if wall is not None
-            ],
+        # Unknown (its store could not be read): no sample, never 0.
+        counted = [(a, r.positions_open) for a, r in ended if r.positions_open is not None]
+        yield Rows(
+            "nija_open_positions",
+            "Open positions of each account.",
+            "gauge",
+            [account for account, _n in counted],
+            [count for _a, count in counted],
         )
-        yield _with(
-            GaugeMetricFamily(_POSITIONS, "Open positions of each account.", labels=ACCOUNT_LABELS),
-            [
-                _sample((_POSITIONS, account, result.positions_open, None, None, None))
-                for account, result in ended
-                if result.positions_open is not None  # unknown: no sample, never 0
-            ],
-        )
-        yield _with(
-            GaugeMetricFamily(
-                _EQUITY,
-                "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
-                labels=ACCOUNT_LABELS,
-            ),
-            [
-                _sample((_EQUITY, account, result.equity_usd, None, None, None))
-                for account, result in ended
-                if result.equity_usd is not None
-            ],
+        valued = [(account, r.equity_usd) for account, r in ended if r.equity_usd is not None]
+        yield Rows(
+            "nija_equity_usd",
+            "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
+            "gauge",
+            [account for account, _e in valued],
+            [equity for _a, equity in valued],
         )
 
+    def store_due(self, within: float = STORE_DUE_MARGIN_SECONDS) -> bool:
+        """Whether a collection ``within`` seconds from now reads the state database (the
+        totals it keeps are that old by then, or were never read): a read that may wait."""
+        read = self._store_read
+        return read is None or self.sup.clock.monotonic() + within - read[0] >= STORE_TTL_SECONDS
+
     def _store(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
-        now = self.sup.clock.monotonic()
-        if self._store_read is None or now - self._store_read[0] >= STORE_TTL_SECONDS:
-            self._store_read = (now, list(self._read_store(labels)))
+        if self.store_due(within=0.0):
+            self._store_read = (self.sup.clock.monotonic(), list(self._read_store(labels)))
+        assert self._store_read is not None
         yield from self._store_read[1]
 
     def _read_store(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
@@ -306,18 +280,21 @@ class NijaCollector(Collector):
             yield up
             return
         up.add_metric([], 1.0)
-        pnl = GaugeMetricFamily(
+        accounts = [(lab.account, totals.get(key)) for key, lab in labels.items()]
+        pnl = Rows(
             "nija_realized_pnl_usd",
             "Realized P&L of each account's closed positions, net of fees, in USD (lifetime).",
-            labels=ACCOUNT_LABELS,
+            "gauge",
+            [account for account, _t in accounts],
+            [t.realized_pnl_usd if t else 0.0 for _a, t in accounts],
         )
-        fees = CounterMetricFamily(
-            "nija_fees_usd", "Fees each account has paid, in USD (lifetime).", labels=ACCOUNT_LABELS
+        fees = Rows(
+            "nija_fees_usd",
+            "Fees each account has paid, in USD (lifetime).",
+            "counter",
+            [account for account, _t in accounts],
+            [t.fees_usd if t else 0.0 for _a, t in accounts],
         )
-        for key, lab in labels.items():
-            t = totals.get(key)
-            pnl.add_metric([key, lab.broker], t.realized_pnl_usd if t else 0.0)
-            fees.add_metric([key, lab.broker], t.fees_usd if t else 0.0)
         ended = CounterMetricFamily(
             "nija_orders", "Orders that ended, by final status (all accounts).", labels=["status"]
         )
@@ -369,19 +346,9 @@ class NijaCollector(Collector):
         yield from (sent, held)
 
 
-def _add_histograms(family: HistogramMetricFamily, times: dict[str, list[Latency]]) -> None:
-    """One histogram per venue, of its accounts' counts summed."""
-    for broker, group in sorted(times.items()):
-        snap = summed(group)
-        if snap is not None:
-            family.add_metric([broker], _buckets(snap), snap.sum_seconds)
-
-
-def metrics_registry(
-    sup: IndependentBrokerTrader, venue_up: VenueUp | None = None
-) -> CollectorRegistry:
+def metrics_registry(collector: NijaCollector) -> CollectorRegistry:
     """A registry of NIJA's collector and the process's own metrics (CPU, memory, files)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NijaCollector(sup, venue_up))
-    ProcessCollector(registry=registry)
+    registry.register(collector)
+    registry.register(ProcessMetrics())
     return registry

@@ -42,6 +42,7 @@ from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.errors import describe, is_disk_full
+from bot.isolation.latency import CYCLE_BUCKETS, VenueLatencies
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
 from bot.redact import Redactor
@@ -95,6 +96,8 @@ class IndependentBrokerTrader:
         self.database = DatabaseWatch(self.db, live=settings.live, log=self.log)
         self.global_cap = GlobalPositionCap(settings.max_total_positions)
         self.workers: dict[str, AccountWorker] = {}
+        # Each venue's accounts' cycle durations, added up as cycles end (for the metrics).
+        self.cycle_times = VenueLatencies(CYCLE_BUCKETS)
         # A worker is published and started as one step (the funds-check thread starts
         # workers): the watchdog never finds one unstarted and calls it dead.
         self._starting = threading.Lock()
@@ -288,6 +291,7 @@ class IndependentBrokerTrader:
             log=log,
             redactor=self.redactor,
             tuning=lambda: self.tunings.get(key),
+            cycle_times=self.cycle_times.account(spec.account.broker),
         )
         with self._starting:
             self.workers[key] = worker

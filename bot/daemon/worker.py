@@ -85,6 +85,7 @@ class AccountWorker:
         log=None,
         redactor: Redactor | None = None,
         tuning: Callable[[], Tuning | None] | None = None,
+        cycle_times: Latency | None = None,
     ) -> None:
         self.spec = spec
         self.key = spec.account.key
@@ -117,7 +118,8 @@ class AccountWorker:
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
         self._rebuild = threading.Event()  # an operator reloaded its credentials
         self.reconciled = False  # its trader has reconciled with the venue (readiness)
-        self.cycle_times = Latency(CYCLE_BUCKETS)  # for the metrics
+        # For the metrics: its cycles' durations (the supervisor's feed its venue's total).
+        self.cycle_times = cycle_times or Latency(CYCLE_BUCKETS)
         self._tuning = tuning
         self._tuned: Tuning | None = None  # applied to this thread's trader; None: built anew
 

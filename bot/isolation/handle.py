@@ -27,6 +27,7 @@ from bot.isolation.circuit import (
     Transition,
 )
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
+from bot.isolation.latency import Latency
 from bot.isolation.policy import weigh
 from bot.model import AccountRef
 from bot.redact import Redactor
@@ -102,6 +103,7 @@ class AccountHandle:
         clock: Clock,
         listeners: list[Listener],
         redactor: Redactor,
+        call_times: Latency | None = None,
     ) -> None:
         self.account_type = account.account_type
         self.account_id = account.account_id
@@ -110,6 +112,8 @@ class AccountHandle:
         self.config = config
         self.lock = threading.Lock()
         self.circuit = AccountCircuit(config, account.key)
+        if call_times is not None:  # its venue's: counted into the venue's total too
+            self.circuit.call_times = call_times
         self._monotonic = clock.monotonic
         self._wall = clock.wall
         self._listeners = listeners  # the manager's list: listeners added later are heard

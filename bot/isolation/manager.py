@@ -30,7 +30,7 @@ from bot.isolation.handle import (
     classify_failure,
     failure_type_of,
 )
-from bot.isolation.latency import Latency
+from bot.isolation.latency import CALL_BUCKETS, Latency, VenueLatencies
 from bot.model import AccountRef
 from bot.redact import Redactor
 
@@ -79,7 +79,7 @@ class AccountCounts(NamedTuple):
     successes: int
     failures: int
     not_permitted: int
-    call_times: Latency  # its successful broker calls' durations, live (``latency.summed``)
+    call_times: Latency  # its successful broker calls' durations, live
 
 
 class AccountIsolationManager:
@@ -102,6 +102,8 @@ class AccountIsolationManager:
         self._spellings: dict[tuple[str, str, str], AccountHandle] = {}
         self._registry_lock = threading.Lock()  # guards insertion only
         self._listeners: list[Listener] = []
+        # Each venue's accounts' successful call durations, added up as they are observed.
+        self._call_times = VenueLatencies(CALL_BUCKETS)
 
     # -- registration ---------------------------------------------------------
     def handle(self, account: AccountRef) -> AccountHandle:
@@ -119,7 +121,14 @@ class AccountIsolationManager:
             found = self._accounts.get(account.key)
             if found is not None:
                 return found, False
-            found = AccountHandle(account, self.config, self._clock, self._listeners, self.redactor)
+            found = AccountHandle(
+                account,
+                self.config,
+                self._clock,
+                self._listeners,
+                self.redactor,
+                self._call_times.account(account.broker),
+            )
             self._accounts[account.key] = found
             return found, True
 
@@ -251,6 +260,10 @@ class AccountIsolationManager:
                 counts = (c.total_successes, c.total_failures, c.not_permitted)
             rows.append(AccountCounts(acct.key, status, status.circuit, *counts, c.call_times))
         return rows
+
+    def venue_call_times(self) -> dict[str, Latency]:
+        """Each venue's successful call durations: its accounts' together, live (for metrics)."""
+        return self._call_times.totals()
 
     def get_isolation_report(self) -> dict[str, Any]:
         """Counts per health state, failure totals, and whether isolation held."""

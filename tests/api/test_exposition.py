@@ -14,11 +14,11 @@ from prometheus_client import (
     Summary,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from bot.api.exposition import LabelSet, TextWriter, generate_text
-from bot.api.metrics import metrics_registry
+from bot.api.exposition import LabelSet, Rows, TextWriter, generate_text
+from bot.api.metrics import NijaCollector, metrics_registry
 from tests.api.conftest import ALICE, BOB, wait_for
 
 
@@ -28,7 +28,7 @@ def test_the_daemons_registry_is_written_as_the_library_writes_it(daemon):
     for key in (ALICE, BOB):  # no cycle between the two collections compared
         daemon.worker(key).request_stop()
     wait_for(lambda: not any(daemon.worker(k).alive() for k in (ALICE, BOB)), what="stopped")
-    registry = metrics_registry(daemon.sup, None)
+    registry = metrics_registry(NijaCollector(daemon.sup))
     text, library = generate_text(registry), generate_latest(registry)
     assert text.count(b"\n") > 30 and _steady(text) == _steady(library)
     # A kept writer, the next scrape: alice's circuit opened since, her series' texts kept.
@@ -95,37 +95,79 @@ def test_a_label_set_refuses_every_change():
 
 
 class _Shared:
-    """A collector whose series keep their label sets from scrape to scrape, as NIJA's do."""
+    """A collector of ``Rows`` whose series keep their label sets from scrape to scrape, as
+    NIJA's per-account families do."""
 
     def __init__(self) -> None:
         self.sets = [
             LabelSet({"account": 'user/a"b/KRAKEN', "broker": "KRAKEN"}),
             LabelSet({"account": "back\\slash\nline", "broker": "ünïcode ✓"}),
         ]
-        self.value = 1.0
+        self.values = [1.0, 2.0]
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("nija_demo_up", "Up.", labels=["account", "broker"])
-        up.samples = [Sample("nija_demo_up", s, self.value) for s in self.sets]
-        calls = CounterMetricFamily("nija_demo_calls", "Calls.", labels=["account", "broker"])
-        calls.samples = [Sample("nija_demo_calls_total", s, self.value * 3) for s in self.sets]
-        yield from (up, calls)
+        yield Rows("nija_demo_up", "Up.", "gauge", self.sets, self.values)
+        yield Rows("nija_demo_calls", "Calls.", "counter", self.sets, [v * 3 for v in self.values])
 
 
-def test_series_with_kept_label_sets_are_written_as_the_library_writes_them():
+def test_rows_are_written_as_the_library_writes_them():
     shared = _Shared()
     registry = CollectorRegistry()
     registry.register(shared)
     writer = TextWriter()
     first = writer.write(registry)
     assert first == generate_latest(registry)
+    assert b'nija_demo_calls_total{account="user/a\\"b/KRAKEN",broker="KRAKEN"} 3.0\n' in first
     assert shared.sets[0].texts["nija_demo_up"] == (
         b'nija_demo_up{account="user/a\\"b/KRAKEN",broker="KRAKEN"} '
     )
-    shared.value = -0.0  # new values, the kept texts; and a series with a new label set
+    shared.values = [-0.0, 7]  # new values, the kept texts; and a series with a new label set
     shared.sets.append(LabelSet({"account": "user/carol/OKX", "broker": "OKX"}))
+    shared.values.append(float("nan"))
     assert writer.write(registry) == generate_latest(registry) != first
     assert TextWriter().write(registry) == generate_latest(registry)  # another writer too
+
+
+def test_a_changed_value_is_in_the_next_scrape_and_an_unchanged_family_is_written_again():
+    shared = _Shared()
+    registry = CollectorRegistry()
+    registry.register(shared)
+    writer = TextWriter()
+    first = writer.write(registry)
+    assert writer.write(registry) == first  # nothing changed: the kept text
+    steps: list[tuple[list[float], bytes]] = [
+        ([1.0, 2.5], b"2.5\n"),  # one value of two
+        ([1.0, 0.0], b"} 0.0\n"),
+        ([1.0, -0.0], b"} -0.0\n"),  # equal to 0.0, yet written apart
+        ([1.0, 0.0], b"} 0.0\n"),
+        ([1, 0], b"} 0.0\n"),  # ints, as the collector passes counts
+        ([1.0, 1e21], b"1e+21\n"),
+        ([1.0, float("nan")], b"NaN\n"),
+        ([1.0, float("nan")], b"NaN\n"),
+    ]
+    for values, line_end in steps:
+        shared.values = values
+        text = writer.write(registry)
+        assert text == generate_latest(registry), values
+        assert text.split(b"\n")[3].endswith(line_end.rstrip(b"\n")), values
+    # The same values under other label sets (an account replaced by another): new lines.
+    shared.sets = [shared.sets[0], LabelSet({"account": "user/dave/OKX", "broker": "OKX"})]
+    text = writer.write(registry)
+    assert text == generate_latest(registry) and b"user/dave/OKX" in text
+
+
+def test_rows_hold_label_sets_and_values_one_for_one():
+    one = [LabelSet({"account": "user/a/KRAKEN"})]
+    with pytest.raises(ValueError, match="1 label sets, 2 values, 2 sample names"):
+        Rows("nija_demo", "Demo.", "gauge", one, [1.0, 2.0])
+    with pytest.raises(ValueError, match="not a summary"):
+        Rows("nija_demo", "Demo.", "summary", one, [1.0])
+    with pytest.raises(ValueError, match="a histogram's rows name their samples"):
+        Rows("nija_demo", "Demo.", "histogram", one, [1.0])
+    rows = Rows("nija_demo", "Demo.", "counter", one, [4])
+    assert rows.samples == [Sample("nija_demo_total", one[0], 4)]
+    with pytest.raises(TypeError, match="constructor"):
+        rows.samples = [Sample("nija_demo_total", one[0], 5)]
 
 
 def test_every_kind_of_value_is_written_as_the_library_writes_it():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -85,6 +86,40 @@ def test_metrics_read_the_daemon_at_scrape_time(daemon):
     assert sum(map(len, nija.values())) == total
 
 
+def test_a_value_that_changed_since_the_last_scrape_is_in_the_next(daemon):
+    first = scrape(daemon)  # the writer keeps each family's text for the next scrape
+    assert first["nija_account_paused"][acct(BOB)] == 0
+    assert first["nija_calls_total"][acct(ALICE, kind="failed")] == 0
+    daemon.post(f"/api/v1/accounts/{BOB}/pause")
+    daemon.isolation.record_failure("user", "alice", "KRAKEN", ConnectionError("venue down"))
+    second = scrape(daemon)
+    assert second["nija_account_paused"] == {acct(ALICE): 0, acct(BOB): 1}
+    assert second["nija_calls_total"][acct(ALICE, kind="failed")] == 1
+    assert second["nija_account_health"][(("state", "degraded"),)] == 1
+    daemon.post(f"/api/v1/accounts/{BOB}/resume")
+    assert scrape(daemon)["nija_account_paused"][acct(BOB)] == 0
+
+
+def test_a_venues_histograms_count_each_call_and_cycle_by_the_next_scrape(daemon):
+    before = scrape(daemon)
+    le_half = (("broker", "KRAKEN"), ("le", "0.5"))
+    daemon.isolation.record_success("user", "alice", "KRAKEN", 300.0)  # a 300 ms call
+    daemon.isolation.record_success("user", "bob", "KRAKEN", 7000.0)  # a 7 s call
+    after = scrape(daemon)
+    assert after["nija_call_seconds_count"][KRAKEN] == before["nija_call_seconds_count"][KRAKEN] + 2
+    assert (
+        after["nija_call_seconds_bucket"][le_half]
+        == before["nija_call_seconds_bucket"][le_half] + 1
+    )
+    assert after["nija_call_seconds_sum"][KRAKEN] == pytest.approx(
+        before["nija_call_seconds_sum"][KRAKEN] + 7.3
+    )
+    cycles = after["nija_cycle_seconds_count"][KRAKEN]
+    wait_for(lambda: daemon.worker(ALICE).cycles + daemon.worker(BOB).cycles > cycles + 1,
+             what="two more cycles")  # fmt: skip
+    assert scrape(daemon)["nija_cycle_seconds_count"][KRAKEN] >= cycles + 2
+
+
 def test_a_database_that_cannot_be_read_is_a_metric_not_a_failed_scrape(daemon):
     daemon.sup.db.path.rename(daemon.sup.db.path.with_name("aside.db"))
     m = scrape(daemon)
@@ -155,3 +190,14 @@ def test_the_api_threads_carry_their_own_os_name(daemon):
     assert daemon.get("/metrics").status_code == 200  # a handler thread has run
     names = [name for name, _cpu in thread_cpu_seconds(os.getpid()).values()]
     assert names.count(OS_THREAD_NAME) >= 2  # the server's loop and its handler threads
+
+
+def test_an_unknown_position_count_has_no_sample_rather_than_zero(daemon):
+    daemon.post(f"/api/v1/accounts/{ALICE}/pause")  # no more cycles replace her last result
+    worker = daemon.worker(ALICE)
+    wait_for(lambda: worker.last_result is not None, what="alice's first cycle")
+    assert acct(ALICE) in scrape(daemon)["nija_open_positions"]
+    # Her last cycle could not read the store: the count is unknown.
+    worker.last_result = dataclasses.replace(worker.last_result, positions_open=None)
+    positions = scrape(daemon)["nija_open_positions"]
+    assert acct(ALICE) not in positions and acct(BOB) in positions

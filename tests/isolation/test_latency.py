@@ -8,7 +8,7 @@ import pytest
 
 from bot.isolation.circuit import AccountCircuit, CircuitBreakerConfig
 from bot.isolation.failures import FailureType
-from bot.isolation.latency import Latency, summed
+from bot.isolation.latency import Latency, VenueLatencies
 from bot.isolation.manager import AccountIsolationManager
 from bot.isolation.policy import Weight
 from tests.isolation.conftest import ALICE, BOB
@@ -52,19 +52,40 @@ def test_the_circuit_counts_refusals_and_times_successes():
     assert c.not_permitted == 2
 
 
-def test_summed_adds_the_counts_of_one_venues_accounts():
-    a, b = Latency((0.1, 1.0)), Latency((0.1, 1.0))
+def test_a_venues_total_counts_every_duration_of_its_accounts_as_it_is_observed():
+    venues = VenueLatencies((0.1, 1.0))
+    a, b, other = venues.account("KRAKEN"), venues.account("KRAKEN"), venues.account("OKX")
     for seconds in (0.05, 0.5):
         a.observe(seconds)
     b.observe(3.0)
-    both = summed([a, b])
-    assert both is not None
-    assert both.buckets == ((0.1, 1), (1.0, 2), (float("inf"), 3))
-    assert both.count == 3 and both.sum_seconds == pytest.approx(3.55)
-    assert summed([a]) == a.snapshot()
-    assert summed([]) is None
-    with pytest.raises(ValueError, match="cannot add bounds"):
-        summed([a, Latency((0.5,))])
+    other.observe(0.2)
+    totals = venues.totals()
+    assert set(totals) == {"KRAKEN", "OKX"}
+    kraken = totals["KRAKEN"].snapshot()
+    assert kraken.buckets == ((0.1, 1), (1.0, 2), (float("inf"), 3))
+    assert kraken.count == 3 and kraken.sum_seconds == pytest.approx(3.55)
+    assert a.snapshot().count == 2 and b.snapshot().count == 1  # each account's own, too
+    assert totals["OKX"].snapshot().buckets == ((0.1, 0), (1.0, 1), (float("inf"), 1))
+    b.observe(0.07)  # the next read sees it at once
+    assert venues.totals()["KRAKEN"].snapshot().buckets[0] == (0.1, 2)
+    with pytest.raises(ValueError, match="cannot count"):
+        Latency((0.5,), totals["KRAKEN"])
+
+
+def test_a_venues_total_loses_no_observation_of_many_threads():
+    venues = VenueLatencies((0.5,))
+    accounts = [venues.account("KRAKEN") for _ in range(4)]
+
+    def work(lat: Latency) -> None:
+        for _ in range(2000):
+            lat.observe(0.25)
+
+    threads = [threading.Thread(target=work, args=(lat,)) for lat in accounts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert venues.totals()["KRAKEN"].snapshot().count == 8000
 
 
 def test_account_counts_are_what_the_full_status_says(mgr: AccountIsolationManager, clock):
@@ -85,3 +106,6 @@ def test_account_counts_are_what_the_full_status_says(mgr: AccountIsolationManag
     assert rows["user/alice/KRAKEN"].circuit.value == "open"
     assert (rows["user/alice/KRAKEN"].failures, rows["user/alice/KRAKEN"].not_permitted) == (5, 1)
     assert rows["user/bob/KRAKEN"].call_times.snapshot().buckets[3] == (0.5, 1)
+    # The venue's total has bob's call (alice's calls all failed: no duration counted).
+    kraken = mgr.venue_call_times()["KRAKEN"].snapshot()
+    assert (kraken.count, kraken.buckets[3]) == (1, (0.5, 1))

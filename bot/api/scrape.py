@@ -1,0 +1,83 @@
+"""``GET /metrics``, answered in front of the Starlette app, on the server's event loop.
+
+A scrape is the API's most frequent request (every 5 to 30 s, for as long as the daemon
+runs), and at 100 accounts the HTTP machinery around it cost about as much as writing its
+text (measured, scripts/profile_scrape.py): Starlette's routing and middleware, and above
+all the hop to a worker thread and back. So ``MetricsFirst`` answers ``GET /metrics`` itself
+and passes every other request (``HEAD /metrics`` too) to the Starlette app unchanged.
+
+The text is made on the event loop: reading the daemon's memory, a few /proc files and
+short locks, a few milliseconds at most. The one part that may wait (the state database's
+totals, read at most every 30 s) is never read there: when it is due (or nearly), the
+scrape runs in a worker thread as every other handler does, so a slow database cannot
+stall the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bot.api.exposition import TextWriter
+from bot.api.metrics import NijaCollector, VenueUp, metrics_registry
+
+if TYPE_CHECKING:
+    from bot.daemon.supervisor import IndependentBrokerTrader
+
+__all__ = ["CONTENT_TYPE", "METRICS_PATH", "MetricsFirst", "MetricsText"]
+
+METRICS_PATH = "/metrics"
+CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+class MetricsText:
+    """What ``/metrics`` serves: the daemon's registry, written by one kept ``TextWriter``."""
+
+    def __init__(self, sup: IndependentBrokerTrader, venue_up: VenueUp | None = None) -> None:
+        self.collector = NijaCollector(sup, venue_up)
+        self.registry = metrics_registry(self.collector)
+        self.writer = TextWriter()
+
+    def may_wait(self) -> bool:
+        """Whether making the text now may wait on I/O (the state database)."""
+        return self.collector.store_due()
+
+    def write(self) -> bytes:
+        """The text exposition of this moment."""
+        return self.writer.write(self.registry)
+
+
+class MetricsFirst:
+    """An ASGI app: ``GET /metrics`` answered here, every other request by ``app``.
+
+    ``refusal(request)`` is the API's own token check (None: allowed; else its 401).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        text: MetricsText,
+        refusal: Callable[[Request], Response | None],
+    ) -> None:
+        self.app = app
+        self.text = text
+        self.refusal = refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != METRICS_PATH or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        refused = self.refusal(Request(scope))
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        if self.text.may_wait():  # a database read: in a worker thread, as any handler
+            body = await run_in_threadpool(self.text.write)
+        else:
+            body = self.text.write()
+        await Response(body, media_type=CONTENT_TYPE)(scope, receive, send)
