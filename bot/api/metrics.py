@@ -30,7 +30,7 @@ stay the same), built as they are yielded; the isolation manager is read through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -211,46 +211,38 @@ class NijaCollector(Collector):
             if lab is None:  # not configured (any more): its own series
                 lab = _Labels(key, w.spec.account.broker)
             rows.append((lab.account, w.cycles, w.last_result, w.last_cycle_wall))
-        yield Rows(
+        yield _per_account(
             "nija_cycles",
             "Trading cycles each account has run.",
             "counter",
-            [account for account, _c, _r, _t in rows],
-            [cycles for _a, cycles, _r, _t in rows],
+            [(account, cycles) for account, cycles, _r, _t in rows],
         )
         yield self._cycle_seconds.rows(self.sup.cycle_times.totals(), self._brokers)
         ended = [(account, result) for account, _c, result, _t in rows if result is not None]
-        yield Rows(
+        yield _per_account(
             "nija_last_cycle_duration_seconds",
             "How long each account's last cycle took.",
             "gauge",
-            [account for account, _r in ended],
-            [result.duration_ms / 1000.0 for _a, result in ended],
+            [(account, result.duration_ms / 1000.0) for account, result in ended],
         )
-        timed = [(account, wall) for account, _c, _r, wall in rows if wall is not None]
-        yield Rows(
+        yield _per_account(
             "nija_last_cycle_timestamp_seconds",
             "When each account's last cycle ended (Unix time).",
             "gauge",
-            [account for account, _w in timed],
-            [wall for _a, wall in timed],
+            [(account, wall) for account, _c, _r, wall in rows],
         )
         # Unknown (its store could not be read): no sample, never 0.
-        counted = [(a, r.positions_open) for a, r in ended if r.positions_open is not None]
-        yield Rows(
+        yield _per_account(
             "nija_open_positions",
             "Open positions of each account.",
             "gauge",
-            [account for account, _n in counted],
-            [count for _a, count in counted],
+            [(account, result.positions_open) for account, result in ended],
         )
-        valued = [(account, r.equity_usd) for account, r in ended if r.equity_usd is not None]
-        yield Rows(
+        yield _per_account(
             "nija_equity_usd",
             "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
             "gauge",
-            [account for account, _e in valued],
-            [equity for _a, equity in valued],
+            [(account, result.equity_usd) for account, result in ended],
         )
 
     def store_due(self, within: float = STORE_DUE_MARGIN_SECONDS) -> bool:
@@ -281,19 +273,17 @@ class NijaCollector(Collector):
             return
         up.add_metric([], 1.0)
         accounts = [(lab.account, totals.get(key)) for key, lab in labels.items()]
-        pnl = Rows(
+        pnl = _per_account(
             "nija_realized_pnl_usd",
             "Realized P&L of each account's closed positions, net of fees, in USD (lifetime).",
             "gauge",
-            [account for account, _t in accounts],
-            [t.realized_pnl_usd if t else 0.0 for _a, t in accounts],
+            [(account, t.realized_pnl_usd if t else 0.0) for account, t in accounts],
         )
-        fees = Rows(
+        fees = _per_account(
             "nija_fees_usd",
             "Fees each account has paid, in USD (lifetime).",
             "counter",
-            [account for account, _t in accounts],
-            [t.fees_usd if t else 0.0 for _a, t in accounts],
+            [(account, t.fees_usd if t else 0.0) for account, t in accounts],
         )
         ended = CounterMetricFamily(
             "nija_orders", "Orders that ended, by final status (all accounts).", labels=["status"]
@@ -352,3 +342,12 @@ def metrics_registry(collector: NijaCollector) -> CollectorRegistry:
     registry.register(collector)
     registry.register(ProcessMetrics())
     return registry
+
+
+def _per_account(
+    name: str, documentation: str, typ: str, pairs: Iterable[tuple[LabelSet, float | None]]
+) -> Rows:
+    """One series per account that has a value; an account whose value is unknown (None)
+    has no sample, never a made-up 0."""
+    known = [(labels, value) for labels, value in pairs if value is not None]
+    return Rows(name, documentation, typ, [labels for labels, _v in known], [v for _l, v in known])

@@ -110,11 +110,15 @@ class _Shared:
         yield Rows("nija_demo_calls", "Calls.", "counter", self.sets, [v * 3 for v in self.values])
 
 
-def test_rows_are_written_as_the_library_writes_them():
+def _shared_registry() -> tuple[_Shared, CollectorRegistry, TextWriter]:
     shared = _Shared()
     registry = CollectorRegistry()
     registry.register(shared)
-    writer = TextWriter()
+    return shared, registry, TextWriter()
+
+
+def test_rows_are_written_as_the_library_writes_them():
+    shared, registry, writer = _shared_registry()
     first = writer.write(registry)
     assert first == generate_latest(registry)
     assert b'nija_demo_calls_total{account="user/a\\"b/KRAKEN",broker="KRAKEN"} 3.0\n' in first
@@ -129,10 +133,7 @@ def test_rows_are_written_as_the_library_writes_them():
 
 
 def test_a_changed_value_is_in_the_next_scrape_and_an_unchanged_family_is_written_again():
-    shared = _Shared()
-    registry = CollectorRegistry()
-    registry.register(shared)
-    writer = TextWriter()
+    shared, registry, writer = _shared_registry()
     first = writer.write(registry)
     assert writer.write(registry) == first  # nothing changed: the kept text
     steps: list[tuple[list[float], bytes]] = [
