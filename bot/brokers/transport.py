@@ -14,7 +14,7 @@ and signed, just before urllib3 writes it to the socket. ``Transport`` is that a
   connection just before each write of the order's request to the socket (its headers, its
   body): between that look and ``sock.sendall`` there is one call. A refusal withdraws the
   request before any byte of it (or of its rest) is written, and the connection is dropped.
-  (Through a proxy, requests uses another pool manager: only the first look applies there.)
+  (Through a SOCKS proxy only the first look applies: its connections are urllib3's own.)
 """
 
 from __future__ import annotations
@@ -32,42 +32,36 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 class LastLook:
     """One broker client's last look before an order's request leaves.
 
-    ``armed(check)`` arms it for the order's SDK call, for the arming thread only (not another
-    thread's request on the same client). The transport runs ``check`` before the order's
-    request and again just before each write of it to the socket; a raise withdraws the
-    request before (the rest of) it is written. Once that request is written, ``done()``
-    disarms it: a read-back after the order is not looked at.
+    ``armed(check)`` arms it for the order's SDK call, in the arming thread only (its own
+    slot: another thread's request on the same client is never looked at, nor disarms it).
+    The transport runs ``check`` before each request of that call and again just before each
+    write of it to the socket; a raise withdraws the request before (the rest of) it is
+    written. Once a request that carries a body (the order: a POST on every venue) has been
+    written, ``done()`` disarms it: a read-back after the order is not looked at, while a
+    look-up the SDK may make before the order still is.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._check: Callable[[], None] | None = None
-        self._thread: int | None = None
+        self._slot = threading.local()
 
     @contextmanager
     def armed(self, check: Callable[[], None] | None) -> Iterator[None]:
-        """Run the block with ``check`` armed (nothing armed when it is None)."""
-        with self._lock:
-            self._check, self._thread = check, threading.get_ident()
+        """Run the block with ``check`` armed in this thread (nothing armed when None)."""
+        self._slot.check = check
         try:
             yield
         finally:
-            with self._lock:
-                self._check = self._thread = None
+            self._slot.check = None
 
     def __call__(self) -> None:
-        """Run the armed check if this thread armed it; raises what it raises."""
-        with self._lock:
-            if self._check is None or self._thread != threading.get_ident():
-                return
-            check = self._check
-        check()
+        """Run the check this thread armed, if any; raises what it raises."""
+        check = getattr(self._slot, "check", None)
+        if check is not None:
+            check()
 
     def done(self) -> None:
-        """The order's request has been written (or withdrawn): look no more in this call."""
-        with self._lock:
-            if self._thread == threading.get_ident():
-                self._check = None
+        """This thread's order has been written (or withdrawn): look no more in this call."""
+        self._slot.check = None
 
 
 def _looking(last_look: LastLook) -> dict[str, type]:
@@ -97,6 +91,10 @@ def _looking(last_look: LastLook) -> dict[str, type]:
     }
 
 
+# urllib3's own pool classes, which a SOCKS proxy manager replaces with its own.
+_PLAIN = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
+
+
 class Transport(HTTPAdapter):
     """A ``requests`` adapter with no retries, an optional default timeout, the request budget
     (``before_send``) and then the order's last look, in that order, before every send; the
@@ -117,8 +115,18 @@ class Transport(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """requests' pool manager, with connections that look before they write."""
         super().init_poolmanager(*args, **kwargs)
-        if self._last_look is not None:
-            self.poolmanager.pool_classes_by_scheme = _looking(self._last_look)
+        last_look = getattr(self, "_last_look", None)  # None while unpickling
+        if last_look is not None:
+            self.poolmanager.pool_classes_by_scheme = _looking(last_look)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """requests' manager for an HTTP(S) proxy, with connections that look before they
+        write too. A SOCKS proxy keeps its own connection classes: there only the
+        transport's look applies."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if self._last_look is not None and manager.pool_classes_by_scheme == _PLAIN:
+            manager.pool_classes_by_scheme = _looking(self._last_look)
+        return manager
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         """Spend the budget, take the last look, then send (with the default timeout if none)."""
@@ -137,8 +145,8 @@ class Transport(HTTPAdapter):
                 proxies=proxies,
             )
         finally:
-            if look is not None:
-                look.done()
+            if look is not None and request.body is not None:
+                look.done()  # the order went (or was withdrawn); a GET before it is no order
 
 
 def mount(session: Any, transport: Transport) -> None:

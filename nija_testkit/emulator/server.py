@@ -274,6 +274,11 @@ class EmulatorServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The client stopped before its body was whole: like a real HTTP server,
+                    # the request never reaches the venue (nothing recorded, nothing done).
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 found = None
                 for method, pattern, name, handler in server.venue.routes:

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from bot.brokers.budget import Budgets, RequestBudget
-from bot.brokers.transport import LastLook
+from bot.brokers.transport import LastLook, Transport
 from bot.store.fence import LeaseFence, LeaseLostError
 from nija_testkit.clock import FakeClock
 from nija_testkit.emulator.venues import BROKERS
@@ -44,30 +44,34 @@ def test_a_refusing_last_look_withdraws_the_order_and_a_passing_one_looks_until_
     assert len(handle.server.requests_to("create_order")) == 1
     # Once in the transport, then at each socket write of the order's request (its headers,
     # its body): never for the read-back some venues need after it.
-    assert len(looks) >= 2
+    assert len(looks) == 3
     seen = len(looks)
     broker.fetch_balance()  # disarmed after the order: later requests are not looked at
     assert len(looks) == seen
 
 
+@pytest.mark.parametrize("passes", [1, 2], ids=["before-the-headers", "before-the-body"])
 @pytest.mark.parametrize("name", BROKERS)
-def test_a_lease_lost_between_the_transport_and_the_socket_sends_no_byte(venue_handle, name):
-    """The transport's look passes; the node freezes before urllib3 writes the request, and
-    the look at the socket write refuses: the venue receives nothing of it."""
+def test_a_lease_lost_between_the_transport_and_the_socket_sends_no_order(
+    venue_handle, name, passes
+):
+    """The first looks pass; the node freezes before urllib3 writes the request (or its body,
+    the headers gone), and the look at that socket write refuses: the venue receives no
+    order, and the client goes on with a fresh connection."""
     handle = venue_handle(name)
     broker = handle.make_broker()
     broker.fetch_balance()
     calls: list[int] = []
 
-    def passes_once() -> None:
+    def lapses() -> None:
         calls.append(1)
-        if len(calls) > 1:
+        if len(calls) > passes:
             raise Refused("lease lapsed while frozen")
 
-    request = dataclasses.replace(handle.order_request(), last_look=passes_once)
+    request = dataclasses.replace(handle.order_request(), last_look=lapses)
     with pytest.raises(Refused):
         broker.place_order(request)
-    assert len(calls) == 2
+    assert len(calls) == passes + 1
     assert handle.server.requests_to("create_order") == []
     assert broker.fetch_order(request.client_order_id, request.symbol) is None
     broker.place_order(handle.order_request())  # the client works on: a fresh connection
@@ -95,22 +99,42 @@ def test_a_lease_that_lapses_while_the_order_waits_on_its_budget_sends_nothing(v
     assert handle.server.requests_to("create_order") == []
 
 
-def test_the_last_look_runs_only_for_the_thread_that_armed_it_and_until_done():
+def test_the_last_look_runs_only_in_the_thread_that_armed_it_and_until_done():
     look = LastLook()
     seen: list[str] = []
     look()  # nothing armed: nothing runs
     with look.armed(lambda: seen.append("order")):
-        other = threading.Thread(target=look)  # another thread's request on the same client
+
+        def other_thread() -> None:  # another thread's order on the same client
+            look()  # not this thread's check
+            with look.armed(lambda: seen.append("other")):
+                look()
+            look.done()
+
+        other = threading.Thread(target=other_thread)
         other.start()
         other.join(5)
-        assert seen == []
+        assert seen == ["other"]
+        look()  # still armed here: the other thread neither ran nor disarmed it
         look()
-        look()
-        assert seen == ["order", "order"]
+        assert seen == ["other", "order", "order"]
         look.done()  # the order's request is written: a read-back is not looked at
         look()
-    assert seen == ["order", "order"]
+    assert seen == ["other", "order", "order"]
     with look.armed(None):
         look()
-    look()
-    assert seen == ["order", "order"]
+    assert seen == ["other", "order", "order"]
+
+
+def test_connections_through_an_http_proxy_look_before_they_write_too():
+    transport = Transport(last_look=LastLook())
+    try:
+        manager = transport.proxy_manager_for("http://127.0.0.1:9")  # made, never connected
+        direct = transport.poolmanager.pool_classes_by_scheme
+        assert manager.pool_classes_by_scheme.keys() == direct.keys() == {"http", "https"}
+        for scheme in ("http", "https"):
+            assert manager.pool_classes_by_scheme[scheme].ConnectionCls.__name__.startswith(
+                "Looking"
+            )
+    finally:
+        transport.close()

@@ -237,3 +237,29 @@ def test_a_node_frozen_after_its_last_check_while_the_sdk_signs_sends_nothing(wo
     status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
     assert status["status"] == "healthy" and status["total_failures"] == 0, status
     assert not result.errors
+
+
+def test_a_node_frozen_after_the_transports_look_is_refused_at_the_socket_write(world, node):
+    """The engine's look and the transport's pass; the node freezes before urllib3 writes the
+    request. The look at the socket write refuses: the refusal comes up through urllib3,
+    requests, ccxt, the adapter and the isolation guard to the engine, and nothing is sent."""
+    a = node("a", [KEY], ttl=30.0)
+    trader = world.trader(fence=a.keeper.lease(KEY).fence)
+    check = trader.store.check_lease
+    looks: list[int] = []
+
+    def check_then_freeze() -> None:
+        check()
+        looks.append(1)
+        if len(looks) == 2:  # the transport's look passed: SIGSTOP before the socket write
+            a.clock.advance(60)
+
+    trader.store.check_lease = check_then_freeze  # type: ignore[method-assign]
+    result = trader.run_cycle()
+    assert result.lease_lost and "local deadline" in result.lease_lost, result
+    assert len(looks) == 2  # the third look, at the socket, refused
+    assert world.server.requests_to("create_order") == []
+    (rec,) = trader.store.orders_since(0)
+    assert (rec.status, rec.lease_epoch) == ("pending", 1)
+    status = world.isolation.get_account_status("user", "alice", "KRAKEN")[1]
+    assert status["total_failures"] == 0 and not result.errors
