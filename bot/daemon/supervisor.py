@@ -42,6 +42,7 @@ from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.errors import describe, is_disk_full
+from bot.isolation.failures import FailureType
 from bot.isolation.latency import CYCLE_BUCKETS, VenueLatencies
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
@@ -110,6 +111,7 @@ class IndependentBrokerTrader:
         self.alerts: Notifier | None = None  # bot.py's, when alerts are on (its counts: /metrics)
         self.last_tick: float | None = None  # monotonic time of the last watchdog tick (liveness)
         self.funded: dict[str, FundedResult] = {}
+        self._unanswered: dict[str, float] = {}  # key -> when its funds check got no answer
         # Each account's client is the factories' own (one per account, across re-checks).
         self.funded_checks = FundedChecker(
             self.factories.venue,
@@ -223,6 +225,10 @@ class IndependentBrokerTrader:
 
     def _record_funded(self, result: FundedResult) -> None:
         self.funded[result.account_key] = result
+        if result.timed_out or result.failure_type == FailureType.NETWORK_ERROR.value:
+            self._unanswered[result.account_key] = self.clock.monotonic()
+        else:
+            self._unanswered.pop(result.account_key, None)
         took = round(result.seconds, 2)  # the whole check: client, metadata, balance
         if result.error:
             self.log.warning(
@@ -384,7 +390,19 @@ class IndependentBrokerTrader:
         """Several nodes: hand back, forget, and start what the leases let this node trade
         (funds checked first, in the re-check thread, for an account never checked here)."""
         ready = self.leases.tick()
-        unchecked = [self.specs[k] for k in ready if k not in self.funded]
+        now = self.clock.monotonic()
+        # Never checked here, or its check got no answer (a timeout, the node frozen through
+        # it): a held lease is asked again at the next renewal (10 s by default), not left
+        # idle until the periodic re-check, for no other node may trade it meanwhile.
+        keeper = self.leases.keeper
+        retry = self.settings.funded_recheck_seconds
+        if keeper is not None:
+            retry = min(retry, keeper.times.renew_every)
+        unchecked = [
+            self.specs[k]
+            for k in ready
+            if k not in self.funded or now - self._unanswered.get(k, now) >= retry
+        ]
         for key in ready:
             funded = self.funded.get(key)
             if funded is not None and funded.funded and self._may_trade(key):

@@ -12,6 +12,7 @@ from functools import partial
 import psycopg
 from structlog.testing import capture_logs
 
+from bot.daemon.funded import FundedResult
 from bot.daemon.wiring import BrokerFactories
 from nija_testkit import harness
 from tests.daemon.test_supervisor import Daemon, paper, spec
@@ -114,3 +115,31 @@ def test_the_accounts_and_the_lease_keeper_share_a_pool_of_NIJA_DATABASE_POOL_SI
         )
         assert all(workers[k].last_result.ok for k in KEYS)
         assert a.trader.leases.keeper.last_renewal is not None
+
+
+def test_a_held_account_whose_funds_check_got_no_answer_is_asked_again_at_the_next_renewal(
+    tmp_path, postgres_url
+):
+    """Run G of the cluster chaos: a node frozen through its funds checks held four accounts
+    idle until the five-minute re-check, and no other node could trade them meanwhile."""
+    a = node(tmp_path, "a", postgres_url, NIJA_FUNDED_RECHECK_SECONDS="300")
+    key = KEYS[0]
+    check = a.trader.funded_checks.check
+    unanswered: list[str] = []
+
+    def first_times_out(specs, **kwargs):
+        for result in check(specs, **kwargs):
+            if result.account_key == key and not unanswered:
+                unanswered.append(key)
+                result = FundedResult(key, False, error="TimeoutError: no answer", timed_out=True)
+            yield result
+
+    a.trader.funded_checks.check = first_times_out  # before the node starts
+    with a:
+        wait_for(lambda: running(a) == [set(KEYS) - {key}], what="the three answered trading")
+        assert unanswered == [key] and a.trader.funded[key].timed_out
+        a.clock.advance(0.5)  # less than the renewal interval (1 s with a 3 s TTL): not yet
+        assert running(a) == [set(KEYS) - {key}]
+        a.clock.advance(0.6)
+        wait_for(lambda: running(a) == [set(KEYS)], what="asked again and trading")
+        assert a.trader.funded[key].funded
