@@ -59,15 +59,21 @@ def parse_log(path: Path) -> list[Event]:
     return [e for e in map(parse_line, lines) if e is not None]
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll until ``predicate`` returns something truthy; AssertionError after ``timeout`` s."""
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    error: type[Exception] = AssertionError,
+) -> T:
+    """Poll until ``predicate`` returns something truthy; ``error`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise error(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def run_ctl(tmp_path: Path, data_dir: Path, *args: str) -> tuple[int, dict]:

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from nija_testkit.reliability.cluster_chaos import VIOLATIONS, Options, Report, run
-from nija_testkit.reliability.script_output import print_summary, stamp
+from nija_testkit.reliability.script_output import print_summary, stamp, verdict
 
 
 def _spread(values: list[float]) -> dict[str, float | int | None]:
@@ -161,10 +161,7 @@ def table(s: dict) -> str:
     lines += ["orders in flight at the faults:", *(f"  {x}" for x in s["in_order"])]
     lines += ["longest untraded gaps:", *(f"  {x}" for x in s["longest_gaps"])]
     lines.append("-" * (width + 12))
-    verdict = "OK" if s["ok"] else "BROKEN"
-    if s["error"]:
-        verdict += f" ({s['error']})"
-    lines.append(f"{'result':<{width}}{verdict}")
+    lines.append(verdict(s, width))
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from nija_testkit.reliability.crash_restart import (
     Report,
     run,
 )
-from nija_testkit.reliability.script_output import print_summary, stamp
+from nija_testkit.reliability.script_output import print_summary, stamp, verdict
 
 
 def summary(report: Report) -> dict:
@@ -99,10 +99,7 @@ def table(s: dict) -> str:
     lines += ["-" * (width + 12), f"{'promise (must be 0)':<{width}}count"]
     lines += [f"{name:<{width}}{n}" for name, n in s["violations"].items()]
     lines.append("-" * (width + 12))
-    verdict = "OK" if s["ok"] else "BROKEN"
-    if s["error"]:
-        verdict += f" ({s['error']})"
-    lines.append(f"{'result':<{width}}{verdict}")
+    lines.append(verdict(s, width))
     return "\n".join(lines)
 
 

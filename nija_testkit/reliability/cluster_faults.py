@@ -21,6 +21,7 @@ import psycopg
 
 from bot.model import timeframe_seconds
 from nija_testkit.emulator.server import Fault, Recorded
+from nija_testkit.harness import wait_for
 from nija_testkit.postgres import PostgresServer
 from nija_testkit.reliability import cluster_checks as checks
 from nija_testkit.reliability.cluster_checks import BalanceSample, FaultRecord
@@ -58,13 +59,8 @@ class FaultLoop:
         return max(0.1, min(cap, self.deadline - time.monotonic()))
 
     def _wait(self, pred, timeout: float, what: str, every: float = 0.25):
-        end = time.monotonic() + self._remaining(timeout)
-        while time.monotonic() < end:
-            value = pred()
-            if value:
-                return value
-            time.sleep(every)
-        raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        """``wait_for`` within the run's own deadline; TimeoutError when it passes."""
+        return wait_for(pred, self._remaining(timeout), what, every, error=TimeoutError)
 
     def _settle(self, rec: FaultRecord | None, timeout: float = SETTLE_SECONDS) -> None:
         """Wait until every account is settled (``Cluster.unsettled``); a timeout is a

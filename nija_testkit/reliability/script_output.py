@@ -27,6 +27,14 @@ def stamp() -> dict:
     }
 
 
+def verdict(summary: dict, width: int) -> str:
+    """The table's last line: OK, or BROKEN with the run's error if it had one."""
+    said = "OK" if summary["ok"] else "BROKEN"
+    if summary["error"]:
+        said += f" ({summary['error']})"
+    return f"{'result':<{width}}{said}"
+
+
 def print_summary(summary: dict, table: Callable[[dict], str], *, as_json: bool) -> None:
     """Each example of a violation on stderr, then the summary (JSON or ``table``) on stdout."""
     for kind, items in summary["violation_examples"].items():
@@ -35,4 +43,4 @@ def print_summary(summary: dict, table: Callable[[dict], str], *, as_json: bool)
     print(json.dumps(summary, indent=2) if as_json else table(summary))
 
 
-__all__ = ["print_summary", "stamp"]
+__all__ = ["print_summary", "stamp", "verdict"]
