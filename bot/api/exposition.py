@@ -110,26 +110,20 @@ class Rows(Metric):
 
 
 class _Kept:
-    """A ``Rows`` family's text and what it was written from (its series, and its values'
-    exact bits: ``0.0`` and ``-0.0`` are equal, yet written apart)."""
+    """A ``Rows`` family's text, what it was written from (its series, and its values' exact
+    bits: ``0.0`` and ``-0.0`` are equal, yet written apart), and its template: every line's
+    series text with ``%s`` where its value goes, one bytes object to format."""
 
-    __slots__ = ("bits", "label_sets", "names", "text")
+    __slots__ = ("bits", "label_sets", "names", "template", "text")
 
-    def __init__(self, rows: Rows, bits: bytes, text: bytes) -> None:
-        self.names, self.label_sets, self.bits, self.text = (
-            rows.sample_names,
-            rows.label_sets,
-            bits,
-            text,
-        )
+    def __init__(self, rows: Rows, bits: bytes, text: bytes, template: bytes) -> None:
+        self.names, self.label_sets = rows.sample_names, rows.label_sets
+        self.bits, self.text, self.template = bits, text, template
 
-    def written_from(self, rows: Rows, bits: bytes) -> bool:
-        """Whether ``rows`` (with these bits) is what this text was written from."""
-        return (
-            self.bits == bits
-            and self.label_sets == rows.label_sets
-            and self.names == rows.sample_names
-        )
+    def same_series(self, rows: Rows) -> bool:
+        """Whether ``rows`` has this family's series, in this order (label sets are compared
+        by identity first: a collector gives a series the same one at every scrape)."""
+        return self.label_sets == rows.label_sets and self.names == rows.sample_names
 
 
 def _bits(values: Sequence[float]) -> bytes:
@@ -227,30 +221,38 @@ class TextWriter:
         return known if known is not None else self._new_value(value)
 
     def _rows(self, rows: Rows) -> bytes:
-        """A ``Rows`` family's lines: the kept text while nothing changed, else each line of
-        two kept pieces (the hot loop of a scrape, so its lookups are written out here)."""
+        """A ``Rows`` family's lines: the kept text while nothing changed, else its kept
+        template formatted with each value's kept text (the hot path of a scrape: one
+        ``%`` over one bytes object instead of a lookup and two pieces per line)."""
         bits = _bits(rows.values)
         kept = self._kept.get(rows.name)
-        if kept is not None and kept.written_from(rows, bits):
-            return kept.text
+        if kept is not None and kept.same_series(rows):
+            if kept.bits == bits:
+                return kept.text
+            template = kept.template
+        else:
+            template = self._template(rows)
         cached, new_value = self._values, self._new_value
+        texts = tuple(
+            (cached.get(v) or new_value(v))
+            if v  # 0.0 and -0.0 are one key but two texts
+            else (b"-0.0\n" if copysign(1.0, v) < 0 else b"0.0\n")
+            for v in rows.values
+        )
+        text = template % texts
+        self._kept[rows.name] = _Kept(rows, bits, text, template)
+        return text
+
+    def _template(self, rows: Rows) -> bytes:
+        """Each of the family's series texts (kept on its label set) and ``%s`` for its value."""
         out: list[bytes] = []
-        append = out.append
-        for name, labels, value in zip(
-            rows.sample_names, rows.label_sets, rows.values, strict=True
-        ):
+        for name, labels in zip(rows.sample_names, rows.label_sets, strict=True):
             prefix = labels.texts.get(name)
             if prefix is None:
                 prefix = labels.texts[name] = self._series(name, labels)
-            append(prefix)
-            if value == 0:  # 0.0 and -0.0 are one key but two texts
-                append(b"-0.0\n" if copysign(1.0, value) < 0 else b"0.0\n")
-            else:
-                known = cached.get(value)
-                append(known if known is not None else new_value(value))
-        text = b"".join(out)
-        self._kept[rows.name] = _Kept(rows, bits, text)
-        return text
+            out.append(prefix.replace(b"%", b"%%"))
+            out.append(b"%s")
+        return b"".join(out)
 
     def write(self, registry: Collector) -> bytes:
         """What ``prometheus_client.generate_latest(registry)`` returns, for less CPU."""

@@ -204,45 +204,52 @@ class NijaCollector(Collector):
         )
 
     def _cycles(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
-        # Each worker read once: its thread replaces its result and counts on.
-        rows = []
+        # Each worker read once, in one pass (its thread replaces its result and counts on);
+        # an unknown value (no cycle ended yet, a store it could not read) has no sample.
+        accounts: list[LabelSet] = []
+        cycles: list[float] = []
+        walls: tuple[list[LabelSet], list[float]] = ([], [])
+        durations: tuple[list[LabelSet], list[float]] = ([], [])
+        positions: tuple[list[LabelSet], list[float]] = ([], [])
+        equity: tuple[list[LabelSet], list[float]] = ([], [])
         for key, w in list(self.sup.workers.items()):
             lab = labels.get(key)
             if lab is None:  # not configured (any more): its own series
                 lab = _Labels(key, w.spec.account.broker)
-            rows.append((lab.account, w.cycles, w.last_result, w.last_cycle_wall))
-        yield _per_account(
-            "nija_cycles",
-            "Trading cycles each account has run.",
-            "counter",
-            [(account, cycles) for account, cycles, _r, _t in rows],
-        )
+            account = lab.account
+            accounts.append(account)
+            cycles.append(w.cycles)
+            result, wall = w.last_result, w.last_cycle_wall
+            if wall is not None:
+                walls[0].append(account)
+                walls[1].append(wall)
+            if result is None:
+                continue
+            durations[0].append(account)
+            durations[1].append(result.duration_ms / 1000.0)
+            if result.positions_open is not None:
+                positions[0].append(account)
+                positions[1].append(result.positions_open)
+            if result.equity_usd is not None:
+                equity[0].append(account)
+                equity[1].append(result.equity_usd)
+        yield Rows("nija_cycles", "Trading cycles each account has run.", "counter",
+                   accounts, cycles)  # fmt: skip
         yield self._cycle_seconds.rows(self.sup.cycle_times.totals(), self._brokers)
-        ended = [(account, result) for account, _c, result, _t in rows if result is not None]
-        yield _per_account(
-            "nija_last_cycle_duration_seconds",
-            "How long each account's last cycle took.",
-            "gauge",
-            [(account, result.duration_ms / 1000.0) for account, result in ended],
-        )
-        yield _per_account(
+        yield Rows("nija_last_cycle_duration_seconds", "How long each account's last cycle took.",
+                   "gauge", *durations)  # fmt: skip
+        yield Rows(
             "nija_last_cycle_timestamp_seconds",
             "When each account's last cycle ended (Unix time).",
             "gauge",
-            [(account, wall) for account, _c, _r, wall in rows],
+            *walls,
         )
-        # Unknown (its store could not be read): no sample, never 0.
-        yield _per_account(
-            "nija_open_positions",
-            "Open positions of each account.",
-            "gauge",
-            [(account, result.positions_open) for account, result in ended],
-        )
-        yield _per_account(
+        yield Rows("nija_open_positions", "Open positions of each account.", "gauge", *positions)
+        yield Rows(
             "nija_equity_usd",
             "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
             "gauge",
-            [(account, result.equity_usd) for account, result in ended],
+            *equity,
         )
 
     def store_due(self, within: float = STORE_DUE_MARGIN_SECONDS) -> bool:

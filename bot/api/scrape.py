@@ -20,19 +20,22 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.api.exposition import TextWriter
 from bot.api.metrics import NijaCollector, VenueUp, metrics_registry
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from bot.daemon.supervisor import IndependentBrokerTrader
 
 __all__ = ["CONTENT_TYPE", "METRICS_PATH", "MetricsFirst", "MetricsText"]
 
 METRICS_PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4"
+# The header Starlette's Response(media_type=CONTENT_TYPE) sends (a text type gets a charset).
+_CONTENT_TYPE_HEADER = (b"content-type", f"{CONTENT_TYPE}; charset=utf-8".encode())
 
 
 class MetricsText:
@@ -80,4 +83,8 @@ class MetricsFirst:
             body = await run_in_threadpool(self.text.write)
         else:
             body = self.text.write()
-        await Response(body, media_type=CONTENT_TYPE)(scope, receive, send)
+        # The two ASGI messages Starlette's Response would send, without building one.
+        length = (b"content-length", str(len(body)).encode())
+        start = {"type": "http.response.start", "status": 200}
+        await send({**start, "headers": [length, _CONTENT_TYPE_HEADER]})
+        await send({"type": "http.response.body", "body": body})

@@ -102,8 +102,9 @@ class _Shared:
         self.sets = [
             LabelSet({"account": 'user/a"b/KRAKEN', "broker": "KRAKEN"}),
             LabelSet({"account": "back\\slash\nline", "broker": "ünïcode ✓"}),
+            LabelSet({"account": "100%s %d %%", "broker": "KRAKEN"}),  # the writer formats with %
         ]
-        self.values = [1.0, 2.0]
+        self.values = [1.0, 2.0, 0.5]
 
     def collect(self) -> Iterator[Metric]:
         yield Rows("nija_demo_up", "Up.", "gauge", self.sets, self.values)
@@ -125,7 +126,7 @@ def test_rows_are_written_as_the_library_writes_them():
     assert shared.sets[0].texts["nija_demo_up"] == (
         b'nija_demo_up{account="user/a\\"b/KRAKEN",broker="KRAKEN"} '
     )
-    shared.values = [-0.0, 7]  # new values, the kept texts; and a series with a new label set
+    shared.values = [-0.0, 7, 0.25]  # new values, the kept texts; and a series with a new label set
     shared.sets.append(LabelSet({"account": "user/carol/OKX", "broker": "OKX"}))
     shared.values.append(float("nan"))
     assert writer.write(registry) == generate_latest(registry) != first
@@ -137,14 +138,14 @@ def test_a_changed_value_is_in_the_next_scrape_and_an_unchanged_family_is_writte
     first = writer.write(registry)
     assert writer.write(registry) == first  # nothing changed: the kept text
     steps: list[tuple[list[float], bytes]] = [
-        ([1.0, 2.5], b"2.5\n"),  # one value of two
-        ([1.0, 0.0], b"} 0.0\n"),
-        ([1.0, -0.0], b"} -0.0\n"),  # equal to 0.0, yet written apart
-        ([1.0, 0.0], b"} 0.0\n"),
-        ([1, 0], b"} 0.0\n"),  # ints, as the collector passes counts
-        ([1.0, 1e21], b"1e+21\n"),
-        ([1.0, float("nan")], b"NaN\n"),
-        ([1.0, float("nan")], b"NaN\n"),
+        ([1.0, 2.5, 0.5], b"2.5\n"),  # one value of three
+        ([1.0, 0.0, 0.5], b"} 0.0\n"),
+        ([1.0, -0.0, 0.5], b"} -0.0\n"),  # equal to 0.0, yet written apart
+        ([1.0, 0.0, 0.5], b"} 0.0\n"),
+        ([1, 0, 0.5], b"} 0.0\n"),  # ints, as the collector passes counts
+        ([1.0, 1e21, 0.5], b"1e+21\n"),
+        ([1.0, float("nan"), 0.5], b"NaN\n"),
+        ([1.0, float("nan"), 0.5], b"NaN\n"),
     ]
     for values, line_end in steps:
         shared.values = values
@@ -152,7 +153,8 @@ def test_a_changed_value_is_in_the_next_scrape_and_an_unchanged_family_is_writte
         assert text == generate_latest(registry), values
         assert text.split(b"\n")[3].endswith(line_end.rstrip(b"\n")), values
     # The same values under other label sets (an account replaced by another): new lines.
-    shared.sets = [shared.sets[0], LabelSet({"account": "user/dave/OKX", "broker": "OKX"})]
+    dave = LabelSet({"account": "user/dave/OKX", "broker": "OKX"})
+    shared.sets = [shared.sets[0], dave, shared.sets[2]]
     text = writer.write(registry)
     assert text == generate_latest(registry) and b"user/dave/OKX" in text
 

@@ -62,3 +62,16 @@ def test_no_proc_no_process_metrics(tmp_path):
     registry = CollectorRegistry()
     registry.register(ProcessMetrics(proc=tmp_path))
     assert generate_latest(registry) == b""
+
+
+def test_memory_is_read_again_at_every_collection_through_the_kept_descriptor():
+    metrics = ProcessMetrics()
+
+    def resident() -> float:
+        families = {f.name: f for f in metrics.collect()}
+        return families["process_resident_memory_bytes"].samples[0].value
+
+    before = resident()
+    grown = bytearray(64 << 20)  # touched: resident at once
+    assert resident() >= before + (60 << 20)
+    del grown

@@ -82,6 +82,9 @@ def test_other_methods_on_metrics_are_the_apps_answers(daemon):
     head = daemon.request("HEAD", "/metrics")
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-type"].startswith(CONTENT_TYPE)
+    get = daemon.get("/metrics")  # answered in front of the app, with the app's headers
+    assert get.headers["content-type"] == head.headers["content-type"]
+    assert int(get.headers["content-length"]) == len(get.content) > 0
     post = daemon.post("/metrics")
     assert post.status_code == 405 and post.json()["status"] == 405
     assert daemon.get("/metrics/").status_code in (200, 307)  # the app's own redirect
