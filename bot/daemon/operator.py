@@ -221,7 +221,7 @@ def operator_desk(
         log=sup.log,
         read_env=read_env,
         learn=learn_secrets,
-        recheck_now=sup._recheck_now,
+        recheck_now=sup.admission.recheck_now,
     )
     handlers = {
         Action.RESET: lambda key, _actor: sup.reset_account(key),

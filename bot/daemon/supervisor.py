@@ -3,7 +3,8 @@
 Start-up asks every account for its balance at once and starts each funded account's
 thread the moment its own answer arrives, so a hung account delays no one. The
 watchdog (the main thread) restarts dead threads with a growing delay, shows
-stalled ones, re-checks unfunded accounts, and writes the periodic status summary.
+stalled ones, re-checks unfunded accounts, and writes the periodic status summary. When each
+account's funds are checked, and which answers start a thread, is ``bot.daemon.admission``'s.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.accounts import AccountConfigError
 from bot.config.settings import Settings
+from bot.daemon.admission import Admission
 from bot.daemon.control import ControlResult, reset_circuit
 from bot.daemon.dbwatch import DatabaseWatch
 from bot.daemon.diskfull import DiskFullNotice
@@ -42,7 +44,6 @@ from bot.daemon.worker import AccountWorker, ThreadState
 from bot.engine.risk import GlobalPositionCap
 from bot.engine.trader import CycleResult
 from bot.errors import describe, is_disk_full
-from bot.isolation.failures import FailureType
 from bot.isolation.latency import CYCLE_BUCKETS, VenueLatencies
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import BrokerSpec
@@ -104,14 +105,10 @@ class IndependentBrokerTrader:
         self._starting = threading.Lock()
         # Each account's risk and strategy settings: the per-account overrides file's.
         self.tunings = AccountTunings(settings, self.specs, clock=clock, log=self.log)
-        # Operator actions, one at a time through the control desk, for nija_ctl.py and the
-        # HTTP API alike; ``read_env`` re-reads the environment and .env for a reload.
-        self.operator, self.control = operator_desk(self, read_env)
         self.started_at: float | None = None  # monotonic end of start-up (readiness)
         self.alerts: Notifier | None = None  # bot.py's, when alerts are on (its counts: /metrics)
         self.last_tick: float | None = None  # monotonic time of the last watchdog tick (liveness)
         self.funded: dict[str, FundedResult] = {}
-        self._unanswered: dict[str, float] = {}  # key -> when its funds check got no answer
         # Each account's client is the factories' own (one per account, across re-checks).
         self.funded_checks = FundedChecker(
             self.factories.venue,
@@ -151,8 +148,15 @@ class IndependentBrokerTrader:
         self.threads = ThreadWatch(
             isolation, settings.call_timeout_seconds, once=once, log=self.log
         )
-        self._recheck: threading.Thread | None = None
-        self._next_recheck = 0.0
+        # When each account's funds are checked, and which answers start its thread.
+        self.admission = Admission(
+            settings, self.specs, self.funded_checks, self.leases, self.workers, self.funded,
+            start=self._start_worker, stopping=self.stopping, clock=clock, log=self.log,
+            changed=self.status.mark_dirty,
+        )  # fmt: skip
+        # Operator actions, one at a time through the control desk, for nija_ctl.py and the
+        # HTTP API alike; ``read_env`` re-reads the environment and .env for a reload.
+        self.operator, self.control = operator_desk(self, read_env)
         self._next_status_log = 0.0
         for spec in specs:
             isolation.register_account(
@@ -201,64 +205,10 @@ class IndependentBrokerTrader:
         self.status.write_now()
         self.status.start()
         self.venues.start()
-        self._check_and_start([s for k, s in self.specs.items() if self.leases.holds(k)])
-        funded = sum(1 for r in self.funded.values() if r.funded)
-        # Counts only: each account has its own funded_check line, and status.json the lists.
-        self.log.info(
-            "funded_summary",
-            funded=funded,
-            not_funded=len(self.specs) - funded,
-            trading=len(self.workers),
-        )
+        self.admission.first_round()
         now = self.clock.monotonic()
-        self._next_recheck = now + self.settings.funded_recheck_seconds
         self._next_status_log = now + self.settings.status_log_seconds
         self.started_at = now
-
-    def _check_and_start(self, specs: list[BrokerSpec]) -> None:
-        for result in self.funded_checks.check(specs, stop=self.stopping):
-            self._record_funded(result)
-            if result.funded and self._may_trade(result.account_key):
-                if not self.settings.multi_broker_independent:
-                    self._log_single_account(result.account_key)
-                self._start_worker(self.specs[result.account_key])
-
-    def _record_funded(self, result: FundedResult) -> None:
-        self.funded[result.account_key] = result
-        if result.timed_out or result.failure_type == FailureType.NETWORK_ERROR.value:
-            self._unanswered[result.account_key] = self.clock.monotonic()
-        else:
-            self._unanswered.pop(result.account_key, None)
-        took = round(result.seconds, 2)  # the whole check: client, metadata, balance
-        if result.error:
-            self.log.warning(
-                "funded_check_failed", account=result.account_key, error=result.error, seconds=took
-            )
-        else:
-            self.log.info(
-                "funded_check",
-                account=result.account_key,
-                funded=result.funded,
-                balance_usd=round(result.balance_usd or 0.0, 2),
-                min_usd=self.settings.min_balance_usd,
-                seconds=took,
-            )
-        self.status.mark_dirty()
-
-    def _may_trade(self, key: str) -> bool:
-        if key in self.workers or self.stopping.is_set() or not self.leases.may_trade(key):
-            return False
-        if self.settings.multi_broker_independent:
-            return True
-        # Single-account mode: the first funded account (of NIJA_PRIMARY_BROKER, if set).
-        primary = self.settings.primary_broker
-        return not self.workers and (primary is None or self.specs[key].account.broker == primary)
-
-    def _log_single_account(self, key: str) -> None:
-        primary = self.settings.primary_broker
-        which = f"NIJA_PRIMARY_BROKER={primary}" if primary else "NIJA_PRIMARY_BROKER not set"
-        reason = f"the first funded {primary + ' ' if primary else ''}account to answer ({which})"
-        self.log.info("single_account_chosen", account=key, reason=reason)
 
     def _open_store(self, key: str) -> Store:
         # Never a new, empty database in place of a missing one: that thread waits instead.
@@ -338,17 +288,7 @@ class IndependentBrokerTrader:
             workers = list(self.workers.values())
         for worker in workers:
             self.threads.watch(worker, now)
-        self._lease_tick()
-        if now >= self._next_recheck and not (self._recheck and self._recheck.is_alive()):
-            self._next_recheck = now + self.settings.funded_recheck_seconds
-            idle = [
-                s for k, s in self.specs.items() if k not in self.workers and self.leases.holds(k)
-            ]
-            if idle:
-                self._recheck = threading.Thread(
-                    target=self._check_and_start, args=(idle,), name="funded-recheck", daemon=True
-                )
-                self._recheck.start()
+        self.admission.tick(now)
         if now >= self._next_status_log:
             self._next_status_log = now + self.settings.status_log_seconds
             self.log_multi_broker_status()
@@ -383,38 +323,8 @@ class IndependentBrokerTrader:
             worker.reconcile_next_cycle()
             worker.wake()  # out of the wait the open circuit had set
         elif result.ok:
-            self._recheck_now()
+            self.admission.recheck_now()
         return result
-
-    def _lease_tick(self) -> None:
-        """Several nodes: hand back, forget, and start what the leases let this node trade
-        (funds checked first, in the re-check thread, for an account never checked here)."""
-        ready = self.leases.tick()
-        now = self.clock.monotonic()
-        # Never checked here, or its check got no answer (a timeout, the node frozen through
-        # it): a held lease is asked again at the next renewal (10 s by default), not left
-        # idle until the periodic re-check, for no other node may trade it meanwhile.
-        keeper = self.leases.keeper
-        retry = self.settings.funded_recheck_seconds
-        if keeper is not None:
-            retry = min(retry, keeper.times.renew_every)
-        unchecked = [
-            self.specs[k]
-            for k in ready
-            if k not in self.funded or now - self._unanswered.get(k, now) >= retry
-        ]
-        for key in ready:
-            funded = self.funded.get(key)
-            if funded is not None and funded.funded and self._may_trade(key):
-                self._start_worker(self.specs[key])
-        if unchecked and not (self._recheck and self._recheck.is_alive()):
-            self._recheck = threading.Thread(
-                target=self._check_and_start, args=(unchecked,), name="funded-check", daemon=True
-            )
-            self._recheck.start()
-
-    def _recheck_now(self) -> None:
-        self._next_recheck = self.clock.monotonic()  # the funds check at the next tick
 
     # -- stop ---------------------------------------------------------------------------------
     def stop_independent_trading(self, timeout: float = 8.0) -> list[str]:

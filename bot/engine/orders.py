@@ -22,9 +22,8 @@ still send it as a zombie) is only ever looked up: found, it is settled; proven 
 is given up (cancelled), never sent by a later owner. What the earlier owner did anyway is
 found by reconciliation: positions are what the account really holds.
 
-Fills settle net of fees charged in the base asset (``Order.base_received``): a position
-holds what the account holds. A sale's remainder the venue's minimums refuse is dust
-(``bot.engine.holdings``).
+What a fill does to the account's positions is ``bot.engine.fills``'s: every answer the venue
+gives for an order (at its send, or at a look-up) is settled there.
 """
 
 from __future__ import annotations
@@ -36,16 +35,16 @@ import structlog
 
 from bot.brokers.venues import Venue
 from bot.clock import Clock
+from bot.engine.fills import Fills
 from bot.engine.guarded import GuardedBroker
-from bot.engine.holdings import NOISE, RulesBook, base_of, dust_refusal
+from bot.engine.holdings import RulesBook
 from bot.isolation.failures import is_definitive_refusal
 from bot.isolation.manager import AccountBlockedError, classify_failure
-from bot.model import Order, OrderRequest, OrderStatus, OrderType, Side
+from bot.model import OrderRequest, OrderType, Side
 from bot.store.writer import (
     LeaseLostError,
     OrderPurpose,
     OrderRecord,
-    PositionRecord,
     Store,
     StoredOrderStatus,
     StoreError,
@@ -84,7 +83,7 @@ class OrderDesk:
     """Sends, resolves and settles one account's orders against its store.
 
     ``venue`` is the registry entry whose resend policy applies; ``rules`` (when known)
-    tells a sale's remainder that is dust.
+    tells a sale's remainder that is dust (``bot.engine.fills``).
     """
 
     def __init__(
@@ -102,7 +101,7 @@ class OrderDesk:
         self.clock = clock
         self.log = log or structlog.get_logger().bind(account=store.account_key)
         self.venue = venue
-        self.rules = rules
+        self.fills = Fills(store, clock, self.log, rules)
         self._told: set[str] = set()  # orders whose unprovable absence the operator was told of
 
     def client_id(self, plan: PlannedOrder) -> str:
@@ -207,7 +206,7 @@ class OrderDesk:
                     next_step="look it up by client id; never re-send blindly",
                 )
             raise
-        self.settle(self._stored(coid), order)
+        self.fills.settle(self._stored(coid), order)
         return self._stored(coid)
 
     # -- resolving ----------------------------------------------------------------
@@ -225,7 +224,7 @@ class OrderDesk:
         coid = rec.client_order_id
         self.store.update_order(coid, attempts=rec.attempts + 1)
         if order is not None:
-            self.settle(self._stored(coid), order)
+            self.fills.settle(self._stored(coid), order)
             return self._stored(coid).status not in UNRESOLVED
         now = self.clock.wall()
         if rec.status in AMBIGUOUS and not self._proven_absent(rec, now):
@@ -315,105 +314,3 @@ class OrderDesk:
                 "get_order", f"no such order ({coid!r})", account_key=self.store.account_key
             )
         return rec
-
-    # -- settling -------------------------------------------------------------------
-    def settle(self, rec: OrderRecord, order: Order) -> None:
-        """Bring the store in line with what the venue reports for this order."""
-        status = {
-            OrderStatus.OPEN: StoredOrderStatus.OPEN,
-            OrderStatus.FILLED: StoredOrderStatus.FILLED,
-            OrderStatus.CANCELED: StoredOrderStatus.CANCELED,
-            OrderStatus.REJECTED: StoredOrderStatus.REJECTED,
-        }[order.status]
-        if status == StoredOrderStatus.CANCELED and order.filled > 0:
-            status = StoredOrderStatus.FILLED  # partly filled, then cancelled: what filled is ours
-        already_applied = rec.status == StoredOrderStatus.FILLED
-        # One transaction: a crash can never leave a filled order without its position.
-        with self.store.transaction("settle"):
-            self.store.update_order(
-                rec.client_order_id,
-                status=status,
-                venue_order_id=order.venue_order_id,
-                filled=order.filled,
-                average_price=order.average_price,
-                fee_usd=order.fee_usd,
-                fee=order.fee,
-                fee_currency=order.fee_currency,
-                reason=order.reason or rec.reason,
-            )
-            if status != StoredOrderStatus.FILLED or already_applied or order.filled <= 0:
-                return
-            price = order.average_price or 0.0
-            self.store.add_fill(
-                rec.client_order_id, order.filled, price, order.fee_usd, self.clock.wall()
-            )
-            if rec.purpose == OrderPurpose.ENTRY:
-                # What the account holds: a fee taken from the coin bought is not.
-                self._open_from_fill(rec, order.base_received(base_of(rec.symbol)), price)
-            else:
-                self._close_from_fill(rec, order, price)
-
-    def _open_from_fill(self, rec: OrderRecord, quantity: float, price: float) -> PositionRecord:
-        risk = rec.initial_risk or 0.0
-        stop = rec.stop if rec.stop is not None else price - risk
-        pos = self.store.open_position(
-            rec.symbol,
-            quantity,
-            price,
-            stop,
-            rec.target if rec.target is not None else price + 2 * risk,
-            risk,
-            self.clock.wall(),
-            entry_client_order_id=rec.client_order_id,
-        )
-        self.store.update_order(rec.client_order_id, position_id=pos.id)
-        self.log.info(
-            "position_opened", symbol=rec.symbol, quantity=quantity, price=price, stop=stop
-        )
-        return pos
-
-    def _close_from_fill(self, rec: OrderRecord, order: Order, price: float) -> None:
-        pos = next((p for p in self.store.open_positions() if p.id == rec.position_id), None)
-        if pos is None:
-            self.log.warning("exit_fill_without_open_position", client_order_id=rec.client_order_id)
-            return
-        base = base_of(pos.symbol)
-        sold = order.base_received(base)  # a fee taken in the base leaves the account too
-        from_position = min(sold, pos.quantity)  # the rest was dust taken along
-        part = (
-            (price - pos.entry_price) * from_position
-            - order.fee_usd
-            - self._entry_fee(pos, from_position)
-        )
-        pnl = (pos.realized_pnl_usd or 0.0) + part  # the parts sold before this one count too
-        dust = next((d.quantity for d in self.store.dust() if d.asset == base), 0.0)
-        left = pos.quantity - sold
-        if left > pos.quantity * NOISE:
-            rules = self.rules.cached(pos.symbol) if self.rules else None
-            why = dust_refusal(rules, left + dust, price) if rules else None
-            if why is None:  # still sellable (or the rules are not known yet): a smaller position
-                self.store.update_position(
-                    pos.id, quantity=left, exit_attempts=0, exit_retry_at=None, realized_pnl_usd=pnl
-                )
-                self.log.info(
-                    "position_reduced",
-                    symbol=pos.symbol,
-                    sold=sold,
-                    left=left,
-                    pnl_usd=round(part, 2),
-                )
-                return
-            self.log.info("dust_left", asset=base, quantity=left + dust, why=why)
-        self.store.set_dust(base, max(0.0, dust + left))  # a sale that took the dust spent it
-        self.store.close_position(pos.id, price, rec.reason or "exit", self.clock.wall(), pnl)
-        self.log.info("position_closed", symbol=pos.symbol, price=price, pnl_usd=round(pnl, 2))
-
-    def _entry_fee(self, pos: PositionRecord, quantity: float) -> float:
-        """The entry's fee (USD) for ``quantity`` of what it bought (net of a fee in base)."""
-        entry = (
-            self.store.get_order(pos.entry_client_order_id) if pos.entry_client_order_id else None
-        )
-        if entry is None or not entry.filled:
-            return 0.0
-        bought = entry.filled - (entry.fee if entry.fee_currency == base_of(pos.symbol) else 0.0)
-        return entry.fee_usd * min(1.0, quantity / bought) if bought > 0 else entry.fee_usd

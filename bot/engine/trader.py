@@ -7,7 +7,7 @@ takes no entries and its exits wait (``bot.venue.health``). Every broker call pa
 gate (``GuardedBroker``). A failing symbol is that symbol's problem for this cycle, and
 so is a refused exit (``bot.engine.exits``); a failing balance or entry order call, a
 refused gate, or a failing store write ends the cycle early and is recorded against this
-account only. Orders are sized to the venue's market rules (``bot.engine.holdings``), and
+account only (what no guard counted, and the closing record: ``bot.engine.bookkeeping``). Orders are sized to the venue's market rules (``bot.engine.holdings``), and
 decisions are made on candles that had closed when they were fetched.
 
 Candles, the tradable symbols and the market rules are the venue's, shared by every
@@ -31,21 +31,16 @@ import structlog
 from bot.brokers import venues
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.engine.bookkeeping import CycleBook
 from bot.engine.cycle import CycleResult  # re-exported: the daemon reads it from here
 from bot.engine.exits import Exits
 from bot.engine.guarded import GuardedBroker
 from bot.engine.holdings import RulesBook
-from bot.engine.orders import AMBIGUOUS, OrderDesk, PlannedOrder
+from bot.engine.orders import OrderDesk, PlannedOrder
 from bot.engine.reconcile import Reconciler, ReconcileReport
 from bot.engine.risk import AccountState, GlobalPositionCap, RiskManager
 from bot.errors import VenueDataError, describe, is_disk_full
-from bot.isolation.manager import (
-    ACCOUNT_TAG,
-    AccountBlockedError,
-    AccountIsolationManager,
-    FailureType,
-    classify_failure,
-)
+from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.model import AccountRef, Balance, MarketRules, Side
 from bot.store.writer import LeaseLostError, OrderPurpose, PositionRecord, Store, StoreError
 from bot.strategy.base import Intent, NoEntry, PositionView, Strategy
@@ -106,6 +101,7 @@ class AccountTrader:
             self.broker, store, clock, self.log, venue=self.venue, rules=self.rules
         )
         self.exits = Exits(self.desk, store, self.rules, clock, self.log)
+        self.book = CycleBook(account, isolation, self.broker, store, self.desk, self.global_cap)
         self.reconciled = False
         self._loss_halt_told: str | None = None  # the UTC day the daily loss halt was logged
 
@@ -132,11 +128,11 @@ class AccountTrader:
         except Exception as exc:
             result.ok, result.error = False, describe(exc, redactor=self.isolation.redactor)
             result.disk_full = is_disk_full(exc)
-            self._record_unguarded(exc, "store" if isinstance(exc, StoreError) else "cycle")
+            self.book.record_unguarded(exc, "store" if isinstance(exc, StoreError) else "cycle")
         result.broker_calls = self.broker.calls
         result.errors = dict(self.broker.errors)
         result.duration_ms = (self.clock.monotonic() - began) * 1000.0
-        self._persist(result)
+        self.book.close(result)
         if result.ok and not result.errors:
             # A cycle with no failure at all answers the failures that no broker call can
             # (strategy, store, thread): a strategy raising every cycle is never answered.
@@ -357,56 +353,11 @@ class AccountTrader:
             # The snapshot is the memo: indicators computed once for every account.
             return self.strategy.decide(symbol, snap.candles, view, self.clock.wall(), snap)
         except Exception as exc:  # a strategy bug is this account's failure, not a crash
-            self._record_unguarded(exc, "strategy")
+            self.book.record_unguarded(exc, "strategy")
             result.notes.append(f"{symbol}: strategy failed ({type(exc).__name__})")
             error = describe(exc, redactor=self.isolation.redactor)
             self.log.error("strategy_failed", symbol=symbol, error=error)
             return None
-
-    # -- bookkeeping ------------------------------------------------------------------
-    def _record_unguarded(self, exc: Exception, operation: str) -> None:
-        """Record a failure the guard did not see (strategy, store); guarded ones are counted."""
-        if getattr(exc, ACCOUNT_TAG, None) is not None:
-            return
-        acct = self.account
-        failure = self.isolation.record_failure(
-            acct.account_type, acct.account_id, acct.broker, exc, operation=operation
-        )
-        self.broker.errors[failure.value] += 1
-
-    def _persist(self, result: CycleResult) -> None:
-        try:
-            unresolved = self.desk.unresolved()
-            positions = self.store.open_positions()
-            # The store's truth, whatever ended the cycle: a count is never left at 0.
-            result.positions_open = len(positions)
-            result.exit_blocked = {p.symbol: p.exit_blocked for p in positions if p.exit_blocked}
-            result.dust = {d.asset: d.quantity for d in self.store.dust()}
-            result.orders_unknown = [r.client_order_id for r in unresolved if r.status in AMBIGUOUS]
-            open_entries = sum(1 for r in unresolved if r.purpose == OrderPurpose.ENTRY)
-            self.global_cap.sync(self.account.key, len(positions) + open_entries)
-            self.store.record_cycle(
-                result.started_at,
-                result.duration_ms,
-                result.broker_calls,
-                result.orders_placed,
-                result.positions_open,
-                result.errors,
-                result.ok,
-            )
-        except LeaseLostError as lost:
-            result.ok, result.lease_lost = False, lost.why
-        except StoreError as exc:
-            # Kept after what ended the cycle, if something did: the cycle line shows both.
-            shown = describe(exc, redactor=self.isolation.redactor)
-            error = "; then ".join(e for e in (result.error, shown) if e)
-            result.ok, result.error = False, error[:300]
-            result.disk_full = result.disk_full or is_disk_full(exc)
-            if not self.broker.errors.get(FailureType.STORE_ERROR.value):
-                # One store failure per cycle: a store out of reach fails the cycle's reads
-                # and then its closing count, and that is one failure, not two.
-                self._record_unguarded(exc, "store")
-            result.errors = dict(self.broker.errors)
 
 
 def _nearest(waiting: list[tuple[str, NoEntry]]) -> str | None:

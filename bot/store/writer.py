@@ -4,8 +4,9 @@ The store lives in a SQLite file per mode (``db_path``, the default) or on Postg
 (``NIJA_DATABASE_URL``); ``bot.store.backend`` is the one interface over both.
 Each account thread opens its own ``Store`` (scoped to one account key); every query
 filters on that key. Writes are short transactions (SQLite: ``BEGIN IMMEDIATE`` bounded by
-a busy timeout), and any database failure surfaces as ``StoreError`` so the caller can
-count it as that account's failure for the cycle. The check scripts read through
+a busy timeout), fenced by the account's lease on several nodes (``bot.store.transactions``),
+and any database failure surfaces as ``StoreError`` so the caller can count it as that
+account's failure for the cycle. The check scripts read through
 ``Store.open_readonly``, which takes no write locks.
 
 This module is the writer; the database file, its migrations and ``StoreError`` live
@@ -18,26 +19,22 @@ from here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.redact import Redactor
-from bot.store.backend import Connection, Database, as_database
+from bot.store.backend import Database
 from bot.store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     SchemaVersionError,
     StoreError,
     db_path,
-    guarded,
     migrate,
     prepare_database,
-    rollback_quietly,
 )
-from bot.store.fence import FENCE_SQL, LeaseFence, LeaseLostError
+from bot.store.fence import LeaseFence, LeaseLostError
 from bot.store.reader import AccountReader, ReadOnlyStore
 from bot.store.records import (
     ORDER_COLUMNS,
@@ -56,6 +53,7 @@ from bot.store.records import (
     position_from_row,
 )
 from bot.store.schema import MIGRATIONS, ORDER_UPDATABLE, POSITION_UPDATABLE, SCHEMA_VERSION
+from bot.store.transactions import AccountTransactions
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
@@ -83,7 +81,7 @@ __all__ = [
 ]
 
 
-class Store(AccountReader):
+class Store(AccountTransactions):
     """One account's state, over its own connection; every read and write is scoped to it.
 
     ``target`` is a ``Database`` (``bot.store.backend``) or a SQLite file path. Create it in
@@ -93,10 +91,10 @@ class Store(AccountReader):
     (``created_at``, ``updated_at``) are ``clock.wall()``. ``redactor`` masks the
     secrets in every free-text column it writes (order and close reasons, health reasons).
 
-    ``fence`` (PostgreSQL, several nodes: ``bot.store.fence``): every write transaction
-    first checks, in the same transaction, that this node still holds the account's lease
-    at the fence's epoch, and ``LeaseLostError`` writes nothing when it does not; orders are
-    stored with the fence's node and epoch. None (SQLite, one daemon): no lease is checked.
+    ``fence`` (PostgreSQL, several nodes): every write transaction is fenced by the account's
+    lease (``bot.store.transactions``), and ``LeaseLostError`` writes nothing once this node
+    no longer holds it; orders are stored with the fence's node and epoch. None (SQLite, one
+    daemon): no lease is checked.
     """
 
     def __init__(
@@ -116,18 +114,9 @@ class Store(AccountReader):
         ``create=False``: a database file that has vanished is then a StoreError for that
         account, never a fresh empty file.
         """
-        if not account_key:
-            raise ValueError("account_key is required")
-        self.database = as_database(target, busy_timeout_ms)
-        if fence is not None and (
-            fence.account_key != account_key or self.database.kind == "sqlite"
-        ):
-            raise ValueError(f"a lease fence of {fence.account_key} on {self.database.kind} store")
-        self.fence = fence
+        super().__init__(target, account_key, busy_timeout_ms, create=create, fence=fence)
         self.redactor = redactor or Redactor()
-        super().__init__(self.database.connect(account_key, create=create), account_key)
         self._clock = clock
-        self._in_transaction = False
 
     def _text(self, text: str | None) -> str | None:
         """A free-text column's value with the secrets masked (a venue may quote a key)."""
@@ -139,94 +128,6 @@ class Store(AccountReader):
     ) -> ReadOnlyStore:
         """A read-only view of every account, for another process (the check scripts)."""
         return ReadOnlyStore(target, busy_timeout_ms)
-
-    def close(self) -> None:
-        """Close (or give back) the connection; later calls raise ``StoreError``."""
-        self._conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _write(self, operation: str) -> Iterator[Connection]:
-        """One short write transaction; any failure rolls back and raises ``StoreError``.
-
-        Inside ``transaction()`` it joins the transaction already open.
-        """
-        if self._in_transaction:
-            with guarded(operation, self.account_key):
-                yield self._conn
-            return
-        with guarded(operation, self.account_key):
-            conn = self._conn
-            conn.begin_write()
-            try:
-                self._check_fence(conn, operation)
-                yield conn
-                conn.commit()
-            except BaseException:
-                rollback_quietly(conn)
-                raise
-
-    def _check_fence(self, conn: Connection, operation: str) -> None:
-        """With a fence: this node's own clock, then the lease row itself (locked until the
-        commit) must say the lease is still this node's; else ``LeaseLostError``."""
-        fence = self.fence
-        if fence is None:
-            return
-        fence.check(operation)
-        held = conn.execute(
-            FENCE_SQL, (fence.idle_limit(), self.account_key, fence.node_id, fence.epoch)
-        ).fetchall()
-        if not held:
-            why = "the database says it is no longer this node's, or it has expired"
-            fence.revoke(why)
-            raise LeaseLostError(
-                operation, self.account_key, f"node {fence.node_id} epoch {fence.epoch}: {why}"
-            )
-
-    def check_lease(self) -> None:
-        """Raise ``LeaseLostError`` when this node may no longer send for the account: its
-        lease is lost or its local deadline has passed (no fence: always allowed)."""
-        if self.fence is not None:
-            self.fence.check()
-
-    @contextmanager
-    def transaction(self, operation: str) -> Iterator[None]:
-        """Make every write inside one transaction: all of them land, or none does.
-
-        A crash between two of them can then never leave, say, a filled order without
-        the position it opened.
-        """
-        if self._in_transaction:
-            yield
-            return
-        with self._write(operation):
-            self._in_transaction = True
-            try:
-                yield
-            finally:
-                self._in_transaction = False
-
-    def _insert(self, operation: str, table: str, **values: Any) -> int:
-        """Insert one row of this account; its id."""
-        columns = ", ".join(["account_key", *values])
-        marks = ", ".join("?" * (len(values) + 1))
-        with self._write(operation) as conn:
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id"
-            (row,) = conn.execute(sql, (self.account_key, *values.values())).fetchall()
-            return int(row["id"])
-
-    def _update(self, operation: str, table: str, where: str, key: Any, **fields: Any) -> None:
-        """Update one row of this account (``where`` names its key column); StoreError if none."""
-        assignments = ", ".join(f"{name} = ?" for name in fields)  # names are whitelisted
-        with self._write(operation) as conn:
-            sql = f"UPDATE {table} SET {assignments} WHERE account_key = ? AND {where}"
-            if conn.execute(sql, (*fields.values(), self.account_key, key)).rowcount != 1:
-                raise StoreError(operation, f"no such row ({key!r})", account_key=self.account_key)
 
     def record_order(self, rec: OrderRecord) -> bool:
         """Store a new order; False (nothing changed) when its client id is already stored.

@@ -452,7 +452,7 @@ def test_a_funded_check_that_only_timed_out_shows_failing_to_answer_not_healthy(
             # The re-check while that call still hangs asks nothing again.
             d.clock.advance(60.0)
             d.trader.watchdog_tick()
-            d.trader._recheck.join(5)
+            d.trader.admission._recheck.join(5)
             assert d.trader.funded_checks.running("user/a/PAPER")
             assert d.isolation.get_account_status("user", "a", "PAPER")[1]["total_failures"] == 1
     finally:
