@@ -81,8 +81,9 @@ def test_a_paper_account_asks_its_market_datas_venue(venue_handle):
 
 
 # -- the answers as the venues document them ------------------------------------------------
-def _okx_event(state: str, service: str) -> dict:
-    return {"title": "Upgrade", "state": state, "serviceType": service, "begin": "1", "end": "2"}
+def _okx_event(state: str, service: str, env: str = "1") -> dict:
+    return {"title": "Upgrade", "state": state, "serviceType": service, "begin": "1", "end": "2",
+            "env": env}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -93,6 +94,9 @@ def _okx_event(state: str, service: str) -> dict:
         ([_okx_event("ongoing", "0")], OK),  # a WebSocket upgrade: REST trading is unaffected
         ([_okx_event("ongoing", "5"), _okx_event("scheduled", "5")], DOWN),  # order ignored
         ([_okx_event("pre_open", "1")], CANCEL),
+        ([_okx_event("ongoing", "10"), _okx_event("ongoing", "11")], OK),  # spread, copy trading
+        ([_okx_event("ongoing", "5", env="2")], OK),  # demo trading's maintenance
+        ([_okx_event("ongoing", "9")], DOWN),  # trading, in batches of products: maybe NIJA's
     ],
 )
 def test_okx_events_are_read_by_state_and_service(events, expected):

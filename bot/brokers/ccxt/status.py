@@ -29,9 +29,12 @@ _KRAKEN = {
     "post_only": VenueCondition.POST_ONLY,
     "limit_only": VenueCondition.POST_ONLY,  # no market orders, which are all NIJA sends
 }
-# OKX serviceType values that are not the REST spot trading NIJA uses:
-# 0 WebSocket, 6 block trading, 7 trading bot.
-_OKX_OTHER_SERVICES = frozenset({"0", "6", "7"})
+# OKX serviceType values that are not the REST spot trading NIJA uses (OKX's "Get system
+# status" page): 0 WebSocket, 6 block trading, 7 trading bot, 10 spread trading, 11 copy
+# trading. The trading service's (5), its batches of accounts or products (8, 9) and
+# "others" (99, e.g. a currency suspended) may be NIJA's: they count, to be safe.
+_OKX_OTHER_SERVICES = frozenset({"0", "6", "7", "10", "11"})
+_OKX_DEMO_ENV = "2"  # env 1 production, 2 demo trading (NIJA trades production)
 
 
 def venue_status(venue: str, answer: Any) -> VenueStatus:
@@ -73,6 +76,8 @@ def _okx(answer: dict[str, Any]) -> VenueStatus:
     worst = VenueStatus(VenueCondition.OK, "system/status: no ongoing maintenance")
     for event in events:
         if not isinstance(event, dict) or str(event.get("serviceType")) in _OKX_OTHER_SERVICES:
+            continue
+        if str(event.get("env")) == _OKX_DEMO_ENV:
             continue
         state, title = event.get("state"), event.get("title") or "maintenance"
         if state == "ongoing":
