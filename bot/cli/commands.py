@@ -40,12 +40,12 @@ from bot.cli.statusfile import DaemonStatus, stale_after_seconds, status_or_prob
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.env import load_env
 from bot.config.limits import SettingNotice, apply_limits
+from bot.config.secrets import secret_values
 from bot.config.settings import (
     AccountsResult,
     Settings,
     load_accounts,
     load_settings,
-    secret_values,
 )
 from bot.config.unknown import UnknownVariable, unknown_variables
 from bot.daemon.clients import VenueClients
