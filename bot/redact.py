@@ -1,7 +1,7 @@
 """Redaction: mask configured secret values and secret-named fields in any text or value.
 
 A :class:`Redactor` is built from the configured secret values (typically
-``bot.config.settings.secret_values(env)``). ``mask_values`` masks those values wherever they
+``bot.config.secrets.secret_values(env)``). ``mask_values`` masks those values wherever they
 appear, in every form a log line, a venue's answer or a URL can show them, in any letter
 case: stripped, with literal ``\n``, percent-encoded, HTML- or JSON-escaped, each line of a
 PEM body; and CUT or SPLIT: any leading or trailing piece of a secret at least

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ccxt
 
-from bot.brokers.ccxt.broker import redirect_urls
+from bot.brokers.ccxt.config import redirect_urls
 from nija_testkit.emulator.venues import VenueHandle
 
 

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.config.settings import MIN_HTTP_TOKEN_LENGTH
+from bot.config.kinds import MIN_HTTP_TOKEN_LENGTH
 
 __all__ = ["TOKEN_FILE", "ApiToken", "load_token"]
 

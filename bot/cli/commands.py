@@ -8,7 +8,8 @@ credentials, but a venue's error text may quote one: every report passes a
 ``bot.redact.Redactor`` over the configured secret values before it is rendered (so a
 table cell is cut only after masking), and the printed text passes it once more. Log
 records (the SDKs' own loggers print a venue's error body) go to stderr through the same
-redactor (``bot.daemon.log.setup_command_logging``).
+redactor (``bot.daemon.log.setup_command_logging``). The reports of the last two commands
+are built in ``bot.cli.independent`` and ``bot.cli.trading`` (``bot.cli.pnl`` for ``--pnl``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.brokers.factory import load_adapters
 from bot.cli import pnl, trading
 from bot.cli import render as cli_render
-from bot.cli.cluster import cluster_report, render_cluster
+from bot.cli.independent import independent_report, render_independent
+from bot.cli.live import live_check
 from bot.cli.output import (
     EXIT_ATTENTION,
     EXIT_CONFIG,
@@ -36,27 +36,22 @@ from bot.cli.output import (
     parse_args,
     run,
 )
-from bot.cli.statusfile import DaemonStatus, stale_after_seconds, status_or_problem
+from bot.cli.statusfile import DaemonStatus, status_or_problem
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config.env import load_env
 from bot.config.limits import SettingNotice, apply_limits
+from bot.config.secrets import secret_values
 from bot.config.settings import (
     AccountsResult,
     Settings,
     load_accounts,
     load_settings,
-    secret_values,
 )
 from bot.config.unknown import UnknownVariable, unknown_variables
-from bot.daemon.clients import VenueClients
-from bot.daemon.funded import FundedChecker, FundedResult
 from bot.daemon.log import setup_command_logging, shutdown_logging
-from bot.daemon.wiring import circuit_config
 from bot.errors import ConfigError
-from bot.isolation.manager import AccountIsolationManager
 from bot.redact import Redactor
-from bot.store.backend import Database, open_database
-from bot.store.writer import Store, StoreError
+from bot.store.backend import open_database
 
 EXIT_CODES_HELP = """exit codes:
   0  all well
@@ -88,6 +83,17 @@ class Context:
     unknown: list[UnknownVariable]  # variable names NIJA does not read (typos?)
     notices: list[SettingNotice]  # absurd settings, as the daemon warns of them
     args: argparse.Namespace  # the command line, for a command's own options
+
+    def config_errors(self) -> list[dict[str, Any]]:
+        """The accounts' configuration errors, as the reports list them."""
+        return [
+            {"account": e.account, "variables": list(e.variables), "message": e.message}
+            for e in self.accounts.errors
+        ]
+
+    def status_or_note(self) -> tuple[DaemonStatus | None, str | None]:
+        """status.json, or why it cannot be read (the file and the problem)."""
+        return status_or_problem(self.settings.data_dir, self.clock.wall())
 
 
 def read_env(env_file: str, environ: Mapping[str, str] | None) -> dict[str, str]:
@@ -186,44 +192,6 @@ def _emit(ctx: Context, report: dict[str, Any], render: Callable[[dict[str, Any]
     return code
 
 
-def _config_errors(ctx: Context) -> list[dict[str, Any]]:
-    return [
-        {"account": e.account, "variables": list(e.variables), "message": e.message}
-        for e in ctx.accounts.errors
-    ]
-
-
-def _status_or_note(ctx: Context) -> tuple[DaemonStatus | None, str | None]:
-    """status.json, or why it cannot be read (the file and the problem)."""
-    return status_or_problem(ctx.settings.data_dir, ctx.clock.wall())
-
-
-# -- live balance check ---------------------------------------------------------------------
-
-
-def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
-    """Every loaded account's balance, all at once, bounded by the call timeout."""
-    isolation = AccountIsolationManager(
-        circuit_config(ctx.settings), clock=ctx.clock, redactor=ctx.redactor
-    )
-    load_adapters(ctx.accounts.specs)
-    # Budgets and the venues' shared metadata, as in the daemon; its notes go to stderr.
-    clients = VenueClients(clock=ctx.clock)
-    checker = FundedChecker(
-        clients.client,
-        isolation,
-        min_balance_usd=ctx.settings.min_balance_usd,
-        timeout_seconds=ctx.settings.call_timeout_seconds,
-        waited=clients.waited_seconds,
-        clock=ctx.clock,
-    )
-    try:
-        results = {r.account_key: r for r in checker.check(ctx.accounts.specs)}
-    finally:
-        clients.close()
-    return [results[s.account.key] for s in ctx.accounts.specs], isolation
-
-
 # -- check_broker_status --------------------------------------------------------------------
 
 
@@ -235,7 +203,7 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
 )
 def main_broker_status(ctx: Context) -> int:
     """Credentials, a live connection test and the balance of every configured account."""
-    status, problem = _status_or_note(ctx)
+    status, problem = ctx.status_or_note()
     demo = bool(status and status.running and status.demo)
     if not ctx.accounts.specs and not ctx.accounts.errors and not demo and problem is None:
         return _no_accounts(ctx)
@@ -262,7 +230,7 @@ def main_broker_status(ctx: Context) -> int:
         "accounts": accounts,
         "isolation_guarantee": isolation.get_isolation_report()["isolation_guarantee"],
         "note": "No accounts configured; the running daemon trades a DEMO." if demo else None,
-        "config_errors": _config_errors(ctx),
+        "config_errors": ctx.config_errors(),
         "attention": attention,
     }
     return _emit(ctx, report, cli_render.render_broker_status)
@@ -282,91 +250,13 @@ def main_broker_status(ctx: Context) -> int:
 )
 def main_independent_status(ctx: Context) -> int:
     """Per account: funded, ready, thread, health, circuit, cycles, last cycle and last error."""
-    now = ctx.clock.wall()
-    status, problem = _status_or_note(ctx)
-    attention = [problem] if problem else []
-    daemon: dict[str, Any] = {"running": False, "pid": None, "status_age_seconds": None}
-    if status is not None:
-        daemon.update(pid=status.pid, status_age_seconds=round(status.age_seconds or 0.0, 1))
-    if status is not None and status.running:
-        age = cli_render.age(status.age_seconds)
-        stale_after = stale_after_seconds(status, ctx.settings)
-        daemon.update(running=True, summary=f"daemon running (pid {status.pid}), status {age} old")
-        daemon["stale_after_seconds"] = stale_after
-        if (status.age_seconds or 0.0) > stale_after:
-            attention.append(
-                f"daemon status stale: {age} old (the daemon rewrites it about every second;"
-                f" stuck after {stale_after:g} s: is its disk full? see nija.log)"
-            )
-        rows = cli_render.status_rows(status.data, now)
-        venues = cli_render.venue_rows(status.data, now)
-        report_iso = status.data.get("isolation_report") or {}
-        guarantee = report_iso.get("isolation_guarantee", "unknown")
-        source = "daemon"
-    else:
-        nothing = not ctx.accounts.specs and not ctx.accounts.errors
-        if nothing and not (status and status.demo) and problem is None:
-            return _no_accounts(ctx)
-        if problem is not None:
-            summary = "daemon status unreadable (see below). Live check instead:"
-        elif status is not None:
-            summary = (
-                f"daemon not running; last status from {cli_render.age(status.age_seconds)}"
-                f" ago (pid {status.pid} is gone). Live check instead:"
-            )
-            attention.append("daemon not running (its last status.json is stale)")
-        else:
-            summary = "daemon not running (no status.json yet). Live check instead:"
-        daemon["summary"] = summary
-        results, isolation = live_check(ctx)
-        rows = cli_render.live_rows(results, isolation.get_all_account_statuses())
-        venues = []
-        guarantee = isolation.get_isolation_report()["isolation_guarantee"]
-        source = "live_check"
-    if guarantee == "VIOLATED":
-        attention.append("isolation_guarantee VIOLATED: an error crossed accounts")
-    cluster = None
-    if ctx.settings.database_url:  # several nodes: who holds each account's lease
-        s = ctx.settings
-        database = open_database(s.data_dir, s.mode, s.database_url, max_connections=1)
-        try:
-            cluster, more = cluster_report(database, status.data.get("node_id") if status else None)
-        finally:
-            database.close()
-        attention += more
-    report = {
-        "command": "check_independent_broker_status",
-        "mode": str((status.data.get("mode") if status else None) or ctx.settings.mode),
-        "demo": bool(status and status.demo),
-        "source": source,
-        "daemon": daemon,
-        "accounts": rows,
-        "venues": venues,
-        "isolation_guarantee": guarantee,
-        "cluster": cluster,
-        "config_errors": _config_errors(ctx),
-        "attention": attention
-        + cli_render.venue_attention(venues)
-        + cli_render.account_attention(rows),
-    }
-    return _emit(ctx, report, _render_independent)
-
-
-def _render_independent(report: dict[str, Any]) -> str:
-    cluster = [render_cluster(report["cluster"])] if report.get("cluster") else []
-    return cli_render.render_independent_status(report, cluster)
+    report = independent_report(ctx)
+    if report is None:
+        return _no_accounts(ctx)
+    return _emit(ctx, report, render_independent)
 
 
 # -- check_active_trading_per_broker ---------------------------------------------------------
-
-
-DAY_SECONDS = 86400.0
-
-
-def _day_start(now: float) -> float:
-    """Midnight UTC of the day ``now`` falls in."""
-    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
 
 
 @_command(
@@ -383,61 +273,15 @@ def main_active_trading(ctx: Context) -> int:
     per account, grouped by broker, from the store; with ``--pnl`` the P&L per day."""
     if pnl.wants_pnl(ctx.args):
         return pnl.main_pnl(ctx, _emit, _no_accounts)
-    status, problem = _status_or_note(ctx)
+    status, problem = ctx.status_or_note()
     database = open_database(ctx.settings.data_dir, ctx.settings.mode, ctx.settings.database_url)
     try:
-        return _active_trading(ctx, status, problem, database)
+        report = trading.active_trading_report(ctx, status, problem, database)
+        if report is None:
+            return _no_accounts(ctx)
+        return _emit(ctx, report, trading.render_active_trading)
     finally:
         database.close()
-
-
-def _active_trading(
-    ctx: Context, status: DaemonStatus | None, problem: str | None, database: Database
-) -> int:
-    path = database.describe()
-    configured = {s.account.key for s in ctx.accounts.specs}
-    running = status if status is not None and status.running else None
-    if running is not None:
-        no_daemon, marks = None, f"Marks: the running daemon's last prices (pid {running.pid})."
-    elif problem is not None:
-        no_daemon = "daemon status unreadable"
-        marks = "Marks unknown: the daemon's status.json cannot be read (see below)."
-    else:
-        no_daemon = trading.DAEMON_NOT_RUNNING
-        marks = "Marks unknown: the daemon is not running (its status.json holds them)."
-    report: dict[str, Any] = {
-        "command": "check_active_trading_per_broker",
-        "mode": ctx.settings.mode,
-        "demo": bool(status and status.demo),
-        "db": path,
-        "marks_note": marks,
-        "note": None,
-        "brokers": [],
-        "config_errors": _config_errors(ctx),
-        "attention": [problem] if problem else [],
-    }
-    if database.kind == "sqlite" and not Path(path).is_file():
-        if not configured and not ctx.accounts.errors and status is None and problem is None:
-            return _no_accounts(ctx)
-        report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
-        return _emit(ctx, report, trading.render_active_trading)
-    now = ctx.clock.wall()
-    start = _day_start(now)
-    try:
-        with Store.open_readonly(database) as store:
-            by_broker: dict[str, list[dict[str, Any]]] = {}
-            for key in sorted(configured | set(store.account_keys())):
-                entry = running.account(key) if running is not None else None
-                account, reasons = trading.trading_account(
-                    store.account(key), key, (start, start + DAY_SECONDS), entry, no_daemon, now
-                )
-                by_broker.setdefault(key.rsplit("/", 1)[-1], []).append(account)
-                report["attention"] += reasons
-    except StoreError as exc:
-        report["attention"].append(f"cannot read the state store: {exc}")
-        return _emit(ctx, report, trading.render_active_trading)
-    report["brokers"] = [{"broker": b, "accounts": by_broker[b]} for b in sorted(by_broker)]
-    return _emit(ctx, report, trading.render_active_trading)
 
 
 def run_broker_status() -> None:

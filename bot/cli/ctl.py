@@ -27,7 +27,8 @@ from bot.cli.commands import read_env
 from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, EXIT_OK, crashed, parse_args
 from bot.cli.statusfile import pid_alive
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.config.settings import load_settings, secret_values
+from bot.config.secrets import secret_values
+from bot.config.settings import load_settings
 from bot.daemon.control import (
     ALL_ACCOUNTS,
     Action,

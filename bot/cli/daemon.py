@@ -35,7 +35,8 @@ from bot.cli.commands import read_env
 from bot.clock import SYSTEM_CLOCK
 from bot.config.env import load_env
 from bot.config.limits import apply_limits
-from bot.config.settings import Settings, load_accounts, load_settings, secret_values
+from bot.config.secrets import secret_values
+from bot.config.settings import Settings, load_accounts, load_settings
 from bot.config.unknown import unknown_variables
 from bot.daemon.demo import FAULTY_ACCOUNT, demo_factories, demo_settings, demo_specs
 from bot.daemon.lock import DataDirLock

@@ -1,6 +1,7 @@
-"""Rows and text of ``check_active_trading_per_broker.py``: per account, its open positions
-valued at the running daemon's marks, today's orders, realized P&L and fees, and (from the
-daemon) its paper equity and venue balance.
+"""The report of ``check_active_trading_per_broker.py``, its rows and its text: per account,
+read (read-only) from the state store, its open positions valued at the running daemon's
+marks, today's orders, realized P&L and fees, and (from the daemon) its paper equity and
+venue balance.
 
 Marks come from the daemon's status.json (``marks``: the last price of each symbol the
 account's last cycle priced). Nothing is guessed offline: without a running daemon a
@@ -18,7 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.render import (
     age,
@@ -31,17 +33,24 @@ from bot.cli.render import (
     timestamp,
     usd,
 )
+from bot.cli.statusfile import DaemonStatus
+from bot.store.backend import Database
 from bot.store.reader import AccountReader, PnlTotals
-from bot.store.writer import StoredOrderStatus
+from bot.store.writer import Store, StoredOrderStatus, StoreError
+
+if TYPE_CHECKING:
+    from bot.cli.commands import Context
 
 __all__ = [
     "DAEMON_NOT_RUNNING",
+    "active_trading_report",
     "price",
     "render_active_trading",
     "signed_usd",
     "trading_account",
 ]
 
+DAY_SECONDS = 86400.0
 PRICE_SIGNIFICANT_DIGITS = 5
 PRICE_MIN_DECIMALS = 2
 PRICE_MAX_DECIMALS = 8
@@ -166,6 +175,64 @@ def trading_account(
         if p["exit_blocked"]
     ]
     return account, reasons
+
+
+def _day_start(now: float) -> float:
+    """Midnight UTC of the day ``now`` falls in."""
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+def active_trading_report(
+    ctx: Context, status: DaemonStatus | None, problem: str | None, database: Database
+) -> dict[str, Any] | None:
+    """The report from the store in ``database``, the daemon's ``status`` (status.json, or
+    None) and ``problem`` (why it cannot be read); None when there is nothing to report on
+    (no account configured, no store, no daemon or demo status to show)."""
+    path = database.describe()
+    configured = {s.account.key for s in ctx.accounts.specs}
+    running = status if status is not None and status.running else None
+    if running is not None:
+        no_daemon, marks = None, f"Marks: the running daemon's last prices (pid {running.pid})."
+    elif problem is not None:
+        no_daemon = "daemon status unreadable"
+        marks = "Marks unknown: the daemon's status.json cannot be read (see below)."
+    else:
+        no_daemon = DAEMON_NOT_RUNNING
+        marks = "Marks unknown: the daemon is not running (its status.json holds them)."
+    report: dict[str, Any] = {
+        "command": "check_active_trading_per_broker",
+        "mode": ctx.settings.mode,
+        "demo": bool(status and status.demo),
+        "db": path,
+        "marks_note": marks,
+        "note": None,
+        "brokers": [],
+        "config_errors": ctx.config_errors(),
+        "attention": [problem] if problem else [],
+    }
+    if database.kind == "sqlite" and not Path(path).is_file():
+        if not configured and not ctx.accounts.errors and status is None and problem is None:
+            return None
+        report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
+        return report
+    now = ctx.clock.wall()
+    start = _day_start(now)
+    try:
+        with Store.open_readonly(database) as store:
+            by_broker: dict[str, list[dict[str, Any]]] = {}
+            for key in sorted(configured | set(store.account_keys())):
+                entry = running.account(key) if running is not None else None
+                account, reasons = trading_account(
+                    store.account(key), key, (start, start + DAY_SECONDS), entry, no_daemon, now
+                )
+                by_broker.setdefault(key.rsplit("/", 1)[-1], []).append(account)
+                report["attention"] += reasons
+    except StoreError as exc:
+        report["attention"].append(f"cannot read the state store: {exc}")
+        return report
+    report["brokers"] = [{"broker": b, "accounts": by_broker[b]} for b in sorted(by_broker)]
+    return report
 
 
 def _totals(totals: PnlTotals) -> dict[str, Any]:

@@ -254,7 +254,7 @@ def setup_logging(
 
     Call once from the main thread before account threads start. Calling it again
     replaces the handlers, the file and the secrets (it never duplicates handlers).
-    ``secrets`` is typically ``bot.config.settings.secret_values(os.environ)``.
+    ``secrets`` is typically ``bot.config.secrets.secret_values(os.environ)``.
     """
     if max_bytes <= 0 or backups < 0:
         raise ValueError("max_bytes must be > 0 and backups >= 0")

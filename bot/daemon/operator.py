@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.config.settings import Settings, load_accounts, secret_values
+from bot.config.secrets import secret_values
+from bot.config.settings import Settings, load_accounts
 from bot.daemon.control import Action, ControlDesk, ControlResult, Outcome
 from bot.daemon.log import learn_secrets
 from bot.daemon.wiring import BrokerFactories

@@ -23,26 +23,26 @@ A failed public fetch is the venue's: it is told to the ``observer`` (the venue'
 once, raised to the callers as ``VenueDataError`` and never recorded against an account.
 After a failure the same request waits ``failure_retry_seconds`` before it is sent
 again: a venue in trouble gets one request per interval, not one per account.
-Calls to the client are made one at a time (the SDK clients are not thread-safe).
+Calls to the client are made one at a time (the SDK clients are not thread-safe), counted
+and observed by ``PublicClient`` (``bot.venue.public``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
-
-import structlog
+from typing import Any, TypeVar
 
 from bot.brokers.base import Broker
 from bot.brokers.paper.broker import MarketData
 from bot.brokers.paper.rules import rules_of
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.errors import VenueDataError, VenueRefused, describe
+from bot.errors import VenueDataError, VenueRefused
 from bot.model import Candles, MarketRules, Ticker
 from bot.venue.flight import FlightTimeout, SingleFlight
+from bot.venue.public import PublicClient, PublicObserver
 from bot.venue.snapshot import CandleSnapshot
 
 T = TypeVar("T")
@@ -55,18 +55,7 @@ DEFAULT_REFRESH_SPACING_SECONDS = 5.0
 DEFAULT_FAILURE_RETRY_SECONDS = 10.0
 DEFAULT_METADATA_REFRESH_SECONDS = 3600.0
 DEFAULT_TICKER_TTL_SECONDS = 2.0
-RATE_WINDOW_SECONDS = 60.0
 _NEVER = float("-inf")
-
-log = structlog.get_logger()
-
-
-class PublicObserver(Protocol):
-    """Told the outcome of every public fetch (the venue's health implements it)."""
-
-    def public_failed(self, error: BaseException, operation: str) -> None: ...
-
-    def public_ok(self, operation: str) -> None: ...
 
 
 @dataclass
@@ -117,21 +106,38 @@ class VenueMarket:
         self.failure_retry_seconds = failure_retry_seconds
         self.metadata_refresh_seconds = metadata_refresh_seconds
         self.ticker_ttl_seconds = ticker_ttl_seconds
-        self.observer = observer
-        self._lock = threading.Lock()  # guards the caches and counters below
-        self._source_lock = threading.Lock()  # one call to the client at a time
+        self._public = PublicClient(
+            name, source, clock=clock, timeout_seconds=timeout_seconds, observer=observer
+        )
+        self._lock = threading.Lock()  # guards the caches below
         self._flight: SingleFlight[Any] = SingleFlight()
         self._candles: dict[tuple[str, str, int], _CandleEntry] = {}
         self._tickers: dict[str, tuple[float, Ticker | None, VenueDataError | None]] = {}
         self._meta: _Metadata | None = None
         self._meta_due = _NEVER  # monotonic: reload from here on
         self._meta_error: VenueDataError | None = None
-        self.public_requests = 0
-        self.requests_by_operation: Counter[str] = Counter()
-        self._recent: deque[float] = deque(maxlen=10_000)  # monotonic times of requests
 
     def __repr__(self) -> str:
         return f"VenueMarket({self.name}, source={type(self.source).__name__})"
+
+    @property
+    def observer(self) -> PublicObserver | None:
+        """Told the outcome of every public request (the venue's health); may be set later."""
+        return self._public.observer
+
+    @observer.setter
+    def observer(self, observer: PublicObserver | None) -> None:
+        self._public.observer = observer
+
+    @property
+    def public_requests(self) -> int:
+        """Requests made to the venue's public client."""
+        return self._public.public_requests
+
+    @property
+    def requests_by_operation(self) -> Counter[str]:
+        """Requests made to the venue's public client, per operation."""
+        return self._public.requests_by_operation
 
     @property
     def client(self) -> MarketData:
@@ -143,7 +149,7 @@ class VenueMarket:
         """``fn(client)`` as one of the venue's public requests (the venue's status probe,
         the funded check's metadata): one at a time with the others, counted, told to the
         observer; its failure raises ``VenueDataError`` (the venue's)."""
-        return self._public(operation, fn, self.source)
+        return self._public.request(operation, fn, self.source)
 
     # -- candles ----------------------------------------------------------------------
     def candles(self, symbol: str, timeframe: str, limit: int) -> CandleSnapshot:
@@ -167,7 +173,9 @@ class VenueMarket:
             self._raise_if_backing_off(entry.error, entry.retry_at)
         fetched_at = self.clock.wall()
         try:
-            raw = self._public("candles", self.source.fetch_candles, symbol, timeframe, limit)
+            raw = self._public.request(
+                "candles", self.source.fetch_candles, symbol, timeframe, limit
+            )
         except VenueDataError as exc:
             with self._lock:
                 if entry.snapshot is not None and fetched_at < entry.expires_at:
@@ -220,7 +228,9 @@ class VenueMarket:
             return self._meta.rules.get(symbol) if self._meta is not None else None
 
     def _fetch_rules(self, symbol: str) -> MarketRules:
-        return self._public("markets", rules_of, self.source, symbol, passthrough=VenueRefused)
+        return self._public.request(
+            "markets", rules_of, self.source, symbol, passthrough=VenueRefused
+        )
 
     def _metadata(self) -> _Metadata:
         with self._lock:
@@ -246,10 +256,11 @@ class VenueMarket:
             if refresh is not None:
                 refresh()  # the adapter forgets its cached markets: the next call reloads
         try:
-            listed = tuple(self._public("markets", self.source.symbols))
+            listed = tuple(self._public.request("markets", self.source.symbols))
             # Served from what the call above loaded (no further request for most venues).
             rules = {
-                s: self._public("markets", rules_of, self.source, s, count=False) for s in listed
+                s: self._public.request("markets", rules_of, self.source, s, count=False)
+                for s in listed
             }
         except VenueDataError as exc:
             with self._lock:
@@ -298,7 +309,7 @@ class VenueMarket:
 
     def _fetch_ticker(self, symbol: str) -> Ticker:
         try:
-            ticker = self._public("ticker", self.source.fetch_ticker, symbol)
+            ticker = self._public.request("ticker", self.source.fetch_ticker, symbol)
         except VenueDataError as exc:
             until = self.clock.monotonic() + self.failure_retry_seconds
             with self._lock:
@@ -332,9 +343,7 @@ class VenueMarket:
     # -- requests, failures, counts -------------------------------------------------------------
     def public_request_rate(self) -> float:
         """Requests per second to the venue's public client over the last minute."""
-        since = self.clock.monotonic() - RATE_WINDOW_SECONDS
-        with self._lock:
-            return sum(1 for t in self._recent if t >= since) / RATE_WINDOW_SECONDS
+        return self._public.rate()
 
     def _fly(self, key: tuple, fn: Callable[[], T], operation: str) -> T:
         try:
@@ -353,60 +362,9 @@ class VenueMarket:
                 f"{error} (next try in {wait:.0f}s)", operation=error.operation
             ) from error.__cause__
 
-    def _public(
-        self,
-        operation: str,
-        fn: Callable[..., T],
-        *args: Any,
-        count: bool = True,
-        passthrough: type[Exception] | None = None,
-    ) -> T:
-        """One call to the client, counted and told to the observer; its failure leaves as
-        ``VenueDataError`` (``passthrough``: that type is the venue's answer, raised as is)."""
-        if not self._source_lock.acquire(timeout=self.timeout_seconds):
-            raise VenueDataError(
-                f"{self.name} {operation}: the venue's client stayed busy "
-                f"{self.timeout_seconds:g}s",
-                operation=operation,
-            )
-        try:
-            if count:
-                with self._lock:
-                    self.public_requests += 1
-                    self.requests_by_operation[operation] += 1
-                    self._recent.append(self.clock.monotonic())
-            value = fn(*args)
-        except Exception as exc:
-            if passthrough is not None and isinstance(exc, passthrough):
-                self._tell(operation, None)
-                raise
-            self._tell(operation, exc)
-            raise VenueDataError(
-                f"{self.name} {operation} failed: {describe(exc)}", operation=operation
-            ) from exc
-        finally:
-            self._source_lock.release()
-        self._tell(operation, None)
-        return value
-
-    def _tell(self, operation: str, error: BaseException | None) -> None:
-        """The observer hears the outcome; its own failure never reaches the caller."""
-        observer = self.observer
-        if observer is None:
-            return
-        try:
-            if error is None:
-                observer.public_ok(operation)
-            else:
-                observer.public_failed(error, operation)
-        except Exception as exc:  # the observer's bug is not the market data's failure
-            log.error("venue_observer_failed", venue=self.name, error=describe(exc))
-
     def close(self) -> None:
         """Release the client's sessions."""
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            close()
+        self._public.close()
 
 
 def _unwrapped(error: VenueDataError) -> BaseException:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.alerts.wiring import start_alerts
-from bot.config.settings import secret_values
+from bot.config.secrets import secret_values
 from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.errors import AuthRejected
 from bot.redact import Redactor

@@ -12,7 +12,8 @@ from functools import partial
 import ccxt
 import pytest
 
-from bot.brokers.ccxt.broker import CcxtBroker, redirect_urls
+from bot.brokers.ccxt.broker import CcxtBroker
+from bot.brokers.ccxt.config import redirect_urls
 from bot.errors import (
     AuthRejected,
     BadResponse,

@@ -7,7 +7,7 @@ import copy
 import ccxt
 import pytest
 
-from bot.brokers.ccxt.broker import redirect_urls
+from bot.brokers.ccxt.config import redirect_urls
 
 BASE = "http://127.0.0.1:5555"
 

@@ -69,7 +69,7 @@ def via_ccxt(error: ccxt.BaseError) -> errors.BrokerError:
 
 
 def via_coinbase(error: Exception) -> errors.BrokerError:
-    """Coinbase's ``_call`` (and ccxt's ``_sdk``, for a requests error ccxt did not wrap)."""
+    """Coinbase's ``_call`` (and ccxt's ``CcxtClient.call``, for a requests error ccxt did not wrap)."""
     return from_requests(error, "COINBASE")
 
 

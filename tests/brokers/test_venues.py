@@ -24,12 +24,11 @@ from bot.brokers.venues import (
     DuplicateClientIds,
     Venue,
 )
+from bot.config.secrets import SECRET_NAME_ENDINGS, secret_values
 from bot.config.settings import (
-    SECRET_NAME_ENDINGS,
     cycle_seconds_for,
     load_accounts,
     load_settings,
-    secret_values,
     settings_variables,
 )
 from bot.config.values import parse_symbols

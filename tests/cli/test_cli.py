@@ -17,7 +17,7 @@ import time
 import pytest
 
 from bot.cli.statusfile import pid_alive
-from bot.config.settings import secret_values
+from bot.config.secrets import secret_values
 from bot.redact import Redactor
 from bot.store.writer import Store, db_path
 from nija_testkit.emulator.server import Fault

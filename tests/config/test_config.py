@@ -14,14 +14,14 @@ from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from bot.brokers.venues import env_venues, venue
+from bot.config.kinds import Mode
+from bot.config.secrets import secret_values
 from bot.config.settings import (
     AccountsResult,
-    Mode,
     Settings,
     cycle_seconds_for,
     load_accounts,
     load_settings,
-    secret_values,
     settings_variables,
 )
 from bot.errors import ConfigError

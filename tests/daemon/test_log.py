@@ -17,7 +17,7 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config.settings import secret_values
+from bot.config.secrets import secret_values
 from bot.daemon.log import (
     MASK,
     Redactor,

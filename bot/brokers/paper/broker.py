@@ -16,39 +16,27 @@ or with ``fee_currency=FeeCurrency.RECEIVED`` in the currency the fill pays out 
 Like a venue, it refuses an order its market rules refuse (``bot.brokers.paper.rules``),
 and a repeated client order id: for ever (the default) or, with
 ``DuplicateClientIds.OPEN_ONLY``, only while the earlier order is open (a re-sent filled
-order is then a second order, as on Kraken and Binance).
+order is then a second order, as on Kraken and Binance). The wallet and the order book are
+``PaperBook`` (``bot.brokers.paper.book``); this module adds the market data, the rules, the
+injected faults and the broker interface.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
 from bot.brokers.base import Broker
 from bot.brokers.paper import rules
+from bot.brokers.paper.book import PaperBook
 from bot.brokers.paper.faults import FaultInjector
-from bot.brokers.paper.wallet import (  # CASH is re-exported: bot.brokers.paper.broker.CASH
-    Entry,
-    FeeCurrency,
-    Holding,
-    dec,
-    fill_fee,
-    fill_price,
-    floor_to_step,
-    is_open,
-    open_order,
-    sell_quantity,
-    wallet_balance,
-    wallet_positions,
-)
+from bot.brokers.paper.wallet import FeeCurrency, dec
 from bot.brokers.venues import DuplicateClientIds
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.errors import InsufficientFunds, OrderRejected
+from bot.errors import OrderRejected
 from bot.model import (
     USD_LIKE,
     AssetClass,
@@ -58,10 +46,8 @@ from bot.model import (
     MarketRules,
     Order,
     OrderRequest,
-    OrderStatus,
     OrderType,
     Position,
-    Side,
     Ticker,
     VenueStatus,
 )
@@ -108,21 +94,16 @@ class PaperBroker(Broker):
             clock=clock, sleep=sleep, timeout_seconds=spec.timeout_seconds, seed=fault_seed
         )
         self._market = market
-        self._clock = clock
-        self._fee_rate = dec(fee_rate)
-        self._fee_currency = FeeCurrency(fee_currency)
-        self._duplicates = DuplicateClientIds(duplicate_client_ids)
-        self._slippage = dec(slippage_bps) / 10_000
+        self._book = PaperBook(
+            starting_usd=starting_usd,
+            fee_rate=fee_rate,
+            slippage_bps=slippage_bps,
+            fee_currency=fee_currency,
+            duplicate_client_ids=duplicate_client_ids,
+            clock=clock,
+        )
         self._call_lock = threading.Lock()
-        self._lock = threading.RLock()  # guards the wallet and the book
-        self._cash = dec(starting_usd)
-        self._reserved_cash = Decimal(0)
-        self._holdings: dict[str, Holding] = {}
-        self._reserved_base: dict[str, Decimal] = {}
-        self._orders: dict[str, Entry] = {}  # the newest order of each client id
-        self._reused: list[Entry] = []  # older orders whose client id was used again
         self._rules: dict[str, MarketRules] = {}
-        self._ids = itertools.count(1)
         self._listed: list[str] | None = None
 
     def __repr__(self) -> str:
@@ -183,13 +164,7 @@ class PaperBroker(Broker):
         Paper positions live in the state store; restoring them here lets paper trading
         carry on across a restart instead of reconciling every position away.
         """
-        with self._lock:
-            self._cash = dec(cash_usd)
-            self._holdings = {
-                symbol: Holding(dec(qty), dec(qty) * dec(price))
-                for symbol, qty, price in holdings
-                if qty > 0
-            }
+        self._book.restore(cash_usd, holdings)
 
     # --- orders --------------------------------------------------------------------
 
@@ -218,9 +193,7 @@ class PaperBroker(Broker):
 
     def all_orders(self) -> list[Order]:
         """Every order placed, oldest first (a reused client id's earlier orders too)."""
-        with self._lock:
-            entries = sorted((*self._reused, *self._orders.values()), key=lambda e: e.serial)
-            return [e.order for e in entries]
+        return self._book.all_orders()
 
     # --- internals -----------------------------------------------------------------
 
@@ -253,26 +226,14 @@ class PaperBroker(Broker):
         return self._rules[symbol]
 
     def _balance(self) -> Balance:
-        prices = self._prices_for_book()
-        with self._lock:
-            self._match_limits(prices)
-            return wallet_balance(
-                self._cash, self._reserved_cash, self._holdings, self._reserved_base, prices
-            )
+        return self._book.balance(self._prices_for_book())
 
     def _positions(self) -> list[Position]:
-        prices = self._prices_for_book()
-        with self._lock:
-            self._match_limits(prices)
-            return wallet_positions(self._holdings, prices)
+        return self._book.positions(self._prices_for_book())
 
     def _prices_for_book(self, *, holdings: bool = True) -> dict[str, Decimal]:
-        """Last prices of the symbols with open orders (and held ones), outside the lock."""
-        with self._lock:
-            symbols = {e.order.symbol for e in self._orders.values() if is_open(e)}
-            if holdings:
-                symbols |= {s for s, h in self._holdings.items() if h.quantity > 0}
-        return {s: self._last(s) for s in sorted(symbols)}
+        """Last prices of the symbols with open orders (and held ones), outside the book's lock."""
+        return {s: self._last(s) for s in self._book.symbols_to_price(holdings=holdings)}
 
     def _place(self, request: OrderRequest) -> Order:
         symbol = request.symbol
@@ -285,156 +246,14 @@ class PaperBroker(Broker):
         if refused:
             raise OrderRejected(f"{symbol}: {refused}")
         if request.type is OrderType.MARKET:
-            return self._fill_market(request, last, self._market_rules(symbol).amount_step)
-        entry = self._book_limit(request)
-        self._match_limits({symbol: last})
-        with self._lock:
-            return entry.order  # the entry stays in the book; matching may have filled it
+            return self._book.fill_market(request, last, self._market_rules(symbol).amount_step)
+        return self._book.place_limit(request, last)
 
-    def _fill_market(self, request: OrderRequest, last: Decimal, step: float | None) -> Order:
-        buy = request.side is Side.BUY
-        price = fill_price(last, self._slippage, buy=buy)
-        if request.amount is not None:
-            qty = dec(request.amount)
-        else:
-            assert request.quote_amount is not None  # OrderRequest: amount or quote_amount
-            # At most the notional asked for, in whole lot steps (as a venue sizes it).
-            qty = floor_to_step(dec(request.quote_amount) / price, step)
-        notional = qty * price
-        with self._lock:
-            self._check_new_id(request.client_order_id)
-            if buy:
-                fee_in_cash = self._fee_currency is FeeCurrency.QUOTE
-                self._check_cash(notional * (1 + self._fee_rate) if fee_in_cash else notional)
-            else:
-                sellable = self._check_base(request.symbol, qty)
-                if sellable != qty:
-                    qty, notional = sellable, sellable * price
-            entry = self._book(request, Entry(order=self._new_order(request, qty), amount=qty))
-            self._settle(entry, qty, notional)
-            return entry.order
-
-    def _book_limit(self, request: OrderRequest) -> Entry:
-        assert request.limit_price is not None and request.amount is not None  # a limit order
-        limit = dec(request.limit_price)
-        qty = dec(request.amount)
-        cash = base = Decimal(0)
-        with self._lock:
-            # An open order holds what it may spend, so two orders cannot spend it twice.
-            self._check_new_id(request.client_order_id)
-            if request.side is Side.BUY:
-                cash = qty * limit * (1 + self._fee_rate)
-                self._check_cash(cash)
-                self._reserved_cash += cash
-            else:
-                qty = base = self._check_base(request.symbol, qty)
-                held = self._reserved_base.get(request.symbol, Decimal(0))
-                self._reserved_base[request.symbol] = held + qty
-            order = self._new_order(request, qty)
-            entry = Entry(order, limit=limit, amount=qty, reserved_cash=cash, reserved_base=base)
-            return self._book(request, entry)
-
-    def _check_new_id(self, client_order_id: str) -> None:
-        """Refuse a client id already used (lock held), as the venue's rule says; under
-        OPEN_ONLY a closed order's id is taken again by the new order."""
-        earlier = self._orders.get(client_order_id)
-        if earlier is None:
-            return
-        if self._duplicates is DuplicateClientIds.OPEN_ONLY and not is_open(earlier):
-            self._reused.append(earlier)
-            return
-        raise OrderRejected(f"duplicate client order id {client_order_id}")
-
-    def _check_cash(self, needed: Decimal) -> None:
-        free = self._cash - self._reserved_cash
-        if needed > free:
-            raise InsufficientFunds(
-                f"insufficient funds: needs {needed:.2f} USD, {free:.2f} available"
-            )
-
-    def _check_base(self, symbol: str, qty: Decimal) -> Decimal:
-        """The quantity that can be sold: ``qty``, or the whole free holding if within rounding."""
-        holding = self._holdings.get(symbol, Holding())
-        free = holding.quantity - self._reserved_base.get(symbol, Decimal(0))
-        return sell_quantity(symbol, qty, free)
-
-    def _new_order(self, request: OrderRequest, qty: Decimal) -> Order:
-        return open_order(request, qty, f"paper-{next(self._ids)}", self._clock.wall())
-
-    def _book(self, request: OrderRequest, entry: Entry) -> Entry:
-        """Keep ``entry`` as the newest order of its client id (lock held)."""
-        entry.serial = len(self._orders) + len(self._reused)
-        self._orders[request.client_order_id] = entry
-        return entry
-
-    def _settle(self, entry: Entry, qty: Decimal, notional: Decimal) -> None:
-        """Move the money of a fill of ``qty`` for ``notional`` USD (lock held); mark it filled."""
-        order = entry.order
-        buy = order.side is Side.BUY
-        fee, currency, fee_usd = fill_fee(
-            order.symbol, buy, qty, notional, self._fee_rate, self._fee_currency
-        )
-        in_base = currency == order.symbol.partition("/")[0]
-        holding = self._holdings.setdefault(order.symbol, Holding())
-        if buy:
-            self._cash -= notional if in_base else notional + fee
-            holding.buy(qty - fee if in_base else qty, notional)
-        else:
-            self._cash += notional - fee
-            holding.sell(qty)
-        entry.order = replace(
-            order,
-            status=OrderStatus.FILLED,
-            filled=float(qty),
-            average_price=float(notional / qty),
-            fee_usd=float(fee_usd),
-            fee=float(fee),
-            fee_currency=currency,
-        )
-
-    def _release(self, entry: Entry) -> None:
-        """Give back the funds an open order held (lock held)."""
-        self._reserved_cash -= entry.reserved_cash
-        symbol = entry.order.symbol
-        if entry.reserved_base:
-            self._reserved_base[symbol] -= entry.reserved_base
-        entry.reserved_cash = entry.reserved_base = Decimal(0)
-
-    def _match_limits(self, prices: dict[str, Decimal]) -> None:
-        """Fill, at their limit price, the open limit orders the last price has crossed."""
-        with self._lock:
-            for entry in self._orders.values():
-                last = prices.get(entry.order.symbol)
-                if not is_open(entry) or last is None or entry.limit is None:
-                    continue
-                buy = entry.order.side is Side.BUY
-                if (buy and last <= entry.limit) or (not buy and last >= entry.limit):
-                    self._release(entry)
-                    self._settle(entry, entry.amount, entry.amount * entry.limit)
-
-    def _fetch_order(self, client_order_id: str, *, match: bool = True) -> Order | None:
-        if match:
-            self._match_limits(self._prices_for_book(holdings=False))
-        with self._lock:
-            entry = self._orders.get(client_order_id)
-            return entry.order if entry else None
+    def _fetch_order(self, client_order_id: str) -> Order | None:
+        return self._book.order(client_order_id, self._prices_for_book(holdings=False))
 
     def _open_orders(self, symbol: str | None) -> list[Order]:
-        self._match_limits(self._prices_for_book(holdings=False))
-        with self._lock:
-            return [
-                e.order
-                for e in self._orders.values()
-                if is_open(e) and (symbol is None or e.order.symbol == symbol)
-            ]
+        return self._book.open_orders(symbol, self._prices_for_book(holdings=False))
 
     def _cancel(self, client_order_id: str) -> Order | None:
-        self._match_limits(self._prices_for_book(holdings=False))
-        with self._lock:
-            entry = self._orders.get(client_order_id)
-            if entry is None:
-                return None
-            if is_open(entry):
-                self._release(entry)
-                entry.order = replace(entry.order, status=OrderStatus.CANCELED, reason="canceled")
-            return entry.order
+        return self._book.cancel(client_order_id, self._prices_for_book(holdings=False))

@@ -3,7 +3,7 @@
 A ``Holding`` is the quantity and cost of one symbol held; an ``Entry`` is an order on
 the book with the funds it reserves while open. The helpers here are pure: the fill
 price of a market order after slippage, the quantity a sell may take, and the decimal
-a float was written as. ``PaperBroker`` (``bot.brokers.paper.broker``) owns the instances and
+a float was written as. ``PaperBook`` (``bot.brokers.paper.book``) owns the instances and
 the lock that guards them.
 """
 

@@ -1,0 +1,44 @@
+"""The live balance check of the check commands: every configured account's balance at once.
+
+It runs the daemon's own funded check (``bot.daemon.funded``) with the venues' shared
+request budgets and metadata (``bot.daemon.clients``), each account bounded by the call
+timeout, and an isolation manager of its own whose report the commands show.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.brokers.factory import load_adapters
+from bot.daemon.clients import VenueClients
+from bot.daemon.funded import FundedChecker, FundedResult
+from bot.daemon.wiring import circuit_config
+from bot.isolation.manager import AccountIsolationManager
+
+if TYPE_CHECKING:
+    from bot.cli.commands import Context
+
+__all__ = ["live_check"]
+
+
+def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManager]:
+    """Every loaded account's balance, all at once, bounded by the call timeout."""
+    isolation = AccountIsolationManager(
+        circuit_config(ctx.settings), clock=ctx.clock, redactor=ctx.redactor
+    )
+    load_adapters(ctx.accounts.specs)
+    # Budgets and the venues' shared metadata, as in the daemon; its notes go to stderr.
+    clients = VenueClients(clock=ctx.clock)
+    checker = FundedChecker(
+        clients.client,
+        isolation,
+        min_balance_usd=ctx.settings.min_balance_usd,
+        timeout_seconds=ctx.settings.call_timeout_seconds,
+        waited=clients.waited_seconds,
+        clock=ctx.clock,
+    )
+    try:
+        results = {r.account_key: r for r in checker.check(ctx.accounts.specs)}
+    finally:
+        clients.close()
+    return [results[s.account.key] for s in ctx.accounts.specs], isolation
