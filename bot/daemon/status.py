@@ -31,8 +31,8 @@ STATUS_REFRESH_SECONDS = 1.0
 # The shortest time between two writes of a small daemon's status.json...
 MIN_WRITE_INTERVAL = 0.5
 # ...and of a large one's: one second per this many accounts. A write costs CPU in
-# proportion to the accounts (about 70 ms at 500, measured on 2 cores), so its share of the
-# daemon stays flat: 500 accounts, every 5 s.
+# proportion to the accounts (at 500, 2 cores: about 10 ms, 35 ms when every entry changed;
+# scripts/bench_status.py), so its share of the daemon stays flat: 500 accounts, every 5 s.
 ACCOUNTS_PER_WRITE_SECOND = 100
 
 
