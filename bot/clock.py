@@ -8,7 +8,8 @@ The kind of time is in the method's name, never in a variable's:
 
 ``SystemClock`` reads the machine's clocks; ``nija_testkit.clock.FakeClock`` is moved
 by hand in tests. This is the only module that calls ``time.time()``,
-``time.monotonic()`` or ``datetime.now()``.
+``time.monotonic()`` or ``datetime.now()``. ``IsoText`` formats a wall time shown again
+and again (status.json every second) once per change.
 """
 
 from __future__ import annotations
@@ -49,3 +50,26 @@ class SystemClock:
 
 SYSTEM_CLOCK = SystemClock()
 """The one ``SystemClock``: stateless, so sharing it is safe."""
+
+
+class IsoText:
+    """ISO-8601 UTC text of a wall time, as ``datetime.isoformat`` writes it; the last
+    time's text is kept, so a time shown unchanged is not formatted again.
+
+    One per shown time (an account's last cycle...). Any thread may call it: the time
+    and its text are swapped as one tuple.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[float | None, str | None] = (None, None)
+
+    def __call__(self, wall: float | None) -> str | None:
+        """``wall`` (seconds since the epoch) as ISO-8601 UTC text; None for None."""
+        last = self._last
+        if last[0] == wall:
+            return last[1]
+        text = None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
+        self._last = (wall, text)
+        return text

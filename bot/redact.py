@@ -304,6 +304,12 @@ class Redactor:
             self._compile(self.secrets + self._learned)
             return True
 
+    @property
+    def learned(self) -> int:
+        """How many secrets ``learn`` has added so far: a copy masked when it was lower may
+        show a secret learned since."""
+        return len(self._learned)
+
     def _compile(self, secrets: tuple[str, ...]) -> None:
         forms: set[str] = set()
         sources: set[str] = set()

@@ -73,14 +73,14 @@ class ChaosStrategy:
 
 def full_disk_for_status(chaos: Chaos) -> None:
     """Make status.json writes fail with ENOSPC while ``disk_full`` lists ``status.json``."""
-    write = status_module.write_atomically
+    write = status_module.write_text_atomically
 
-    def chaotic_write(path, document) -> None:
-        if chaos.on("disk_full", status_module.STATUS_FILE):
+    def chaotic_write(path, text) -> None:
+        if path.name == status_module.STATUS_FILE and chaos.on("disk_full", path.name):
             raise OSError(errno.ENOSPC, "No space left on device (chaos)", str(path))
-        write(path, document)
+        write(path, text)
 
-    status_module.write_atomically = chaotic_write
+    status_module.write_text_atomically = chaotic_write
 
 
 def chaos_factory(chaos: Chaos, real: TraderFactory = make_trader) -> TraderFactory:

@@ -160,8 +160,10 @@ def test_a_learned_secret_is_masked_by_every_holder_of_the_redactor():
     redactor = R(("OLD-SECRET-VALUE-1",))
     holder = {"r": redactor}  # e.g. the isolation manager and the status writer
     assert holder["r"].mask_values("NEW-SECRET-VALUE-2") == "NEW-SECRET-VALUE-2"
+    assert redactor.learned == 0
     assert redactor.learn(["NEW-SECRET-VALUE-2", "OLD-SECRET-VALUE-1"]) is True
     assert redactor.learn(["NEW-SECRET-VALUE-2"]) is False
+    assert redactor.learned == 1  # what was masked before may show the new one
     text = "old OLD-SECRET-VALUE-1 new NEW-SECRET-VALUE-2 cut NEW-SECRET"
     assert holder["r"].mask_values(text) == "old *** new *** cut ***"
     assert "NEW" not in repr(redactor) and "2 secrets" in repr(redactor)

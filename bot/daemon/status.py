@@ -5,6 +5,9 @@ on. The writer builds the document from plain snapshots and the isolation manage
 (per-account locks held for microseconds), masks every secret in it (a venue's error text
 may quote a key), writes a temporary file and renames it, so a reader never sees half a
 file and no account waits on the disk. The file is readable by its owner only (0600).
+
+The file holds one top-level key per line and one account per line (``cat`` shows one
+account on each); ``bot.daemon.status_lines`` keeps each account's line between writes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.daemon.status_lines import AccountLines, document_text
 from bot.redact import Redactor
 
 STATUS_FILE = "status.json"
@@ -27,8 +31,8 @@ STATUS_REFRESH_SECONDS = 1.0
 # The shortest time between two writes of a small daemon's status.json...
 MIN_WRITE_INTERVAL = 0.5
 # ...and of a large one's: one second per this many accounts. A write costs CPU in
-# proportion to the accounts (about 70 ms at 500, measured on 2 cores), so its share of the
-# daemon stays flat: 500 accounts, every 5 s.
+# proportion to the accounts (at 500, 2 cores: about 10 ms, 35 ms when every entry changed;
+# scripts/bench_status.py), so its share of the daemon stays flat: 500 accounts, every 5 s.
 ACCOUNTS_PER_WRITE_SECOND = 100
 
 
@@ -39,12 +43,17 @@ def write_interval(accounts: int) -> float:
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
     """Write JSON to ``path`` (mode 0600) through a temporary file and a rename."""
+    write_text_atomically(path, json.dumps(document, indent=1, sort_keys=True, default=str))
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (mode 0600) through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".status-", suffix=".json", dir=path.parent)
     try:
         os.fchmod(fd, STATUS_FILE_MODE)  # mkstemp's 0600 today; said here, not assumed
         with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=1, sort_keys=True, default=str)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -72,9 +81,10 @@ class StatusWriter:
     """Rewrites status.json whenever marked dirty, at most every ``min_interval`` seconds.
 
     Every document ``build`` returns passes ``redactor.mask_data`` before it is written. An
-    account's entry equal to the one masked for the last write is not masked again: the
-    file is rewritten every second, an entry changes about once a cycle, and masking every
-    entry of hundreds of accounts every second was most of the daemon's CPU.
+    account's entry equal to the one written last time is neither masked nor encoded
+    again (``AccountLines``): the file is rewritten every second, an entry changes about
+    once a cycle, and masking and encoding every entry of hundreds of accounts every
+    second was most of the daemon's CPU.
     """
 
     def __init__(
@@ -96,7 +106,7 @@ class StatusWriter:
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._mask_lock = threading.Lock()  # the writer thread, and start-up / shutdown
-        self._entries: dict[Any, tuple[Any, dict[str, Any]]] = {}  # key -> (entry, masked)
+        self._lines = AccountLines(self._redactor)  # under _mask_lock
         self.writes = 0
         self._thread = threading.Thread(target=self._run, name="status-writer", daemon=True)
 
@@ -109,7 +119,7 @@ class StatusWriter:
     def write_now(self) -> None:
         """Write from the calling thread (start-up, shutdown)."""
         try:
-            write_atomically(self.path, self._masked(self._build()))
+            write_text_atomically(self.path, self._text(self._build()))
             self.writes += 1
         except Exception as exc:  # a full disk must not stop trading; it is reported
             if self._on_error is None:
@@ -119,23 +129,15 @@ class StatusWriter:
         if self._on_written is not None:
             self._on_written()
 
-    def _masked(self, document: dict[str, Any]) -> dict[str, Any]:
-        """``document`` masked, each account entry unchanged since the last write from the
-        masked copy kept then."""
+    def _text(self, document: dict[str, Any]) -> str:
+        """``document`` masked and encoded; each account's entry by ``AccountLines``."""
         accounts = document.get("accounts")
         if not isinstance(accounts, dict):
-            return self._redactor.mask_data(document)
+            return document_text(self._redactor.mask_data(document), None)
         rest = self._redactor.mask_data({k: v for k, v in document.items() if k != "accounts"})
-        masked: dict[str, Any] = {}
         with self._mask_lock:
-            for key, entry in accounts.items():
-                kept = self._entries.get(key)
-                if kept is None or kept[0] != entry:
-                    kept = self._entries[key] = (entry, self._redactor.mask_data({key: entry}))
-                masked.update(kept[1])
-            for gone in self._entries.keys() - accounts.keys():
-                del self._entries[gone]
-        return {**rest, "accounts": masked}
+            lines = self._lines.lines(accounts)
+        return document_text(rest, lines)
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()

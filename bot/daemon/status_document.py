@@ -115,7 +115,7 @@ def daemon_document(sup: IndependentBrokerTrader) -> dict[str, Any]:
         "venues": sup.venues.snapshot(),
         "config_errors": [{"account": e.account, "error": e.message} for e in sup.config_errors],
         "overrides_file": sup.tunings.file_document(),
-        "isolation_report": sup.isolation.get_isolation_report(),
+        "isolation_report": sup.isolation.get_isolation_report(health),  # the same reading
     }
 
 

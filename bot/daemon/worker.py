@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import structlog
 
-from bot.clock import SYSTEM_CLOCK, Clock
+from bot.clock import SYSTEM_CLOCK, Clock, IsoText
 from bot.daemon.equity_history import EquityHistory
 from bot.daemon.tuning import Tuning, apply_tuning
 from bot.engine.trader import AccountTrader, CycleResult
@@ -113,6 +113,9 @@ class AccountWorker:
         # The last cycle that priced anything: a cycle that failed before pricing keeps them.
         self.marks: dict[str, float] = {}
         self.marks_wall: float | None = None
+        # The snapshot's times as text, each formatted once per change (status.json reads
+        # them every second).
+        self._times_text = (IsoText(), IsoText(), IsoText())
         self.equity_history = EquityHistory()  # each cycle's equity, for the dashboard
         # Health changes recorded by any thread; written to the store by this one.
         self.health_events: deque[tuple[float, str, str, str]] = deque(maxlen=1000)
@@ -281,19 +284,20 @@ class AccountWorker:
     # -- reading (any thread) ------------------------------------------------------------
     def snapshot(self) -> WorkerSnapshot:
         result = self.last_result
+        last_cycle, next_cycle, marks = self._times_text
         return WorkerSnapshot(
             thread=self.state,
             cycles=self.cycles,
-            last_cycle_at=iso(self.last_cycle_wall),
+            last_cycle_at=last_cycle(self.last_cycle_wall),
             last_cycle_ms=round(result.duration_ms, 1) if result else None,
             last_error=self.crash or (result.error or result.blocked_reason if result else None),
             open_positions=result.positions_open if result else 0,
-            next_cycle_at=iso(self.next_cycle_wall),
+            next_cycle_at=next_cycle(self.next_cycle_wall),
             interval_seconds=self.interval,
             restarts=self.restarts,
             equity_usd=result.equity_usd if result else None,
             marks=dict(self.marks),
-            marks_at=iso(self.marks_wall),
+            marks_at=marks(self.marks_wall),
             dust=dict(result.dust) if result else {},
             exit_blocked=dict(result.exit_blocked) if result else {},
             orders_unknown=list(result.orders_unknown) if result else [],

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
-from bot.clock import Clock
+from bot.clock import Clock, IsoText
 from bot.errors import LeaseLost, describe
 from bot.isolation.circuit import (
     AccountCircuit,
@@ -94,6 +94,7 @@ class AccountHandle:
         "key",
         "lock",
         "redactor",
+        "times_text",
     )
 
     def __init__(
@@ -118,6 +119,8 @@ class AccountHandle:
         self._wall = clock.wall
         self._listeners = listeners  # the manager's list: listeners added later are heard
         self.redactor = redactor  # the manager's: masks secrets before an error text is cut
+        # Its last failure's and success's times as text (the statuses, read every second).
+        self.times_text = (IsoText(), IsoText())
 
     def _notify(self, transition: Transition) -> None:
         for listener in self._listeners:

@@ -10,7 +10,6 @@ seed's public API; ``handle(ref)`` is the fast path the engine uses.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -53,10 +52,6 @@ __all__ = [
 def account_key(account_type: str, account_id: str, broker_type: str) -> str:
     """``"{account_type}/{account_id}/{BROKER}"``; type and id are case-insensitive."""
     return f"{account_type.lower()}/{account_id.lower()}/{broker_type.upper()}"
-
-
-def _iso(wall: float | None) -> str | None:
-    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
 
 def _require_clock(clock: object) -> None:
@@ -236,8 +231,8 @@ class AccountIsolationManager:
                 "circuit_state": state.value,
                 "quarantine_count": c.quarantine_count,
                 "failure_breakdown": dict(c.failure_breakdown),
-                "last_failure_time": _iso(c.last_failure_wall),
-                "last_success_time": _iso(c.last_success_wall),
+                "last_failure_time": acct.times_text[0](c.last_failure_wall),
+                "last_success_time": acct.times_text[1](c.last_success_wall),
                 "last_error": c.last_error,
                 "last_operation": c.last_operation,
                 "average_operation_time_ms": (
@@ -265,9 +260,11 @@ class AccountIsolationManager:
         """Each venue's successful call durations: its accounts' together, live (for metrics)."""
         return self._call_times.totals()
 
-    def get_isolation_report(self) -> dict[str, Any]:
-        """Counts per health state, failure totals, and whether isolation held."""
-        statuses = self.get_all_account_statuses().values()
+    def get_isolation_report(self, read: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Counts per health state, failure totals, and whether isolation held: of ``read``
+        when given (what ``get_all_account_statuses`` returned, for a caller that has it),
+        else of every account read now."""
+        statuses = (self.get_all_account_statuses() if read is None else read).values()
         counts = {s: 0 for s in AccountHealthStatus}
         for m in statuses:
             counts[AccountHealthStatus(m["status"])] += 1

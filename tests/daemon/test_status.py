@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import UTC, datetime
 
 from bot.daemon.status import StatusWriter, read_status
+from bot.daemon.worker import ThreadState
 from bot.redact import MASK, Redactor
 
 KEY = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"
@@ -76,4 +79,106 @@ def test_a_large_daemon_rewrites_status_json_less_often():
     from bot.daemon.status import write_interval
 
     assert write_interval(5) == write_interval(50) == 0.5  # as before for most daemons
-    assert write_interval(500) == 5.0  # a write of 500 accounts: about 70 ms of CPU
+    assert write_interval(500) == 5.0  # a write of 500 accounts: 10-35 ms of CPU
+
+
+def _as_json_dump_wrote(redactor: Redactor, document: dict) -> dict:
+    """What status.json held when the whole masked document went through ``json.dump``."""
+    return json.loads(json.dumps(redactor.mask_data(document), sort_keys=True, default=str))
+
+
+def test_status_json_holds_the_documents_content_one_account_a_line(tmp_path):
+    redactor = Redactor((KEY,))
+    entry = {
+        "thread": ThreadState.RUNNING,  # a str enum: its value
+        "balance_usd": 1234.5,
+        "cycles": 7,
+        "funded": True,
+        "last_error": None,
+        "marks": {"BTC/USD": 97_000.25, "ETH/USD": 3_100.0},
+        "orders_unknown": [{"client_id": "nija-1", "symbol": "BTC/USD"}],
+        "note": 'naïve ✓ "quoted"\nnext line',
+        "since": datetime(2026, 1, 1, tzinfo=UTC),  # not plain data: its str()
+    }
+    document = {
+        "updated_at": "2026-01-01T00:00:00+00:00",
+        "pid": 42,
+        "accounts": {
+            "user/zed/OKX": {**entry, "last_error": f"401 for key {KEY}"},
+            "platform/platform/KRAKEN": entry,
+            "user/alice/KRAKEN": {**entry, "cycles": 0, "marks": {}},
+        },
+        "venues": {"KRAKEN": {"state": "up", "reason": None}},
+        "config_errors": [{"account": "user/bob/OKX", "error": f"bad {KEY}"}],
+    }
+    path = tmp_path / "status.json"
+    writer = StatusWriter(path, lambda: document, redactor=redactor)
+    for _write in range(2):  # the first write, then from the lines kept
+        writer.write_now()
+        raw = path.read_text()
+        assert json.loads(raw) == _as_json_dump_wrote(redactor, document)
+        assert KEY[:8] not in raw and KEY[-8:] not in raw
+    expected = _as_json_dump_wrote(redactor, document)
+    lines = raw.splitlines()
+    top = [line for line in lines if line.startswith(' "')]
+    assert [line.split('"')[1] for line in top] == sorted(document)
+    accounts = [line for line in lines if line.startswith('  "')]
+    assert [line.split('"')[1] for line in accounts] == sorted(document["accounts"])
+    every = {**expected["accounts"], **expected}
+    for line in accounts + top[1:]:  # each account, each other key whole on its own line
+        assert json.loads("{" + line.rstrip(",") + "}").items() <= every.items()
+    assert len(lines) == 1 + len(top) + len(accounts) + 2  # "{", " }" of accounts, "}"
+
+
+def test_an_empty_daemon_and_a_document_without_accounts(tmp_path):
+    path = tmp_path / "status.json"
+    for document in ({"accounts": {}, "mode": "paper"}, {"mode": "paper"}, {"accounts": []}):
+        StatusWriter(path, lambda doc=document: doc).write_now()
+        assert json.loads(path.read_text()) == document
+
+
+def test_only_the_changed_fields_of_an_entry_are_masked_again(tmp_path):
+    redactor = CountingRedactor((KEY,))
+    object.__setattr__(redactor, "masked", [])
+    alice = {"thread": "running", "cycles": 1, "last_error": None, "venue_state": "up"}
+    document = {"accounts": {"user/alice/KRAKEN": alice}}
+    path = tmp_path / "status.json"
+    writer = StatusWriter(path, lambda: document, redactor=redactor)
+    writer.write_now()
+    redactor.masked.clear()
+    document["accounts"]["user/alice/KRAKEN"] = {**alice, "cycles": 2, "last_error": KEY}
+    writer.write_now()
+    assert sorted(redactor.masked) == sorted(["cycles", "last_error", KEY])
+    written = read_status(path)["accounts"]["user/alice/KRAKEN"]
+    assert written == {"thread": "running", "cycles": 2, "last_error": MASK, "venue_state": "up"}
+    document["accounts"]["user/alice/KRAKEN"] = {**alice, "cycles": 2, "last_error": KEY}
+    del document["accounts"]["user/alice/KRAKEN"]["venue_state"]  # a field gone: gone
+    writer.write_now()
+    assert "venue_state" not in read_status(path)["accounts"]["user/alice/KRAKEN"]
+
+
+def test_a_secret_learned_later_is_masked_in_an_entry_that_did_not_change(tmp_path):
+    """Credentials reloaded: the new key may already be in an entry masked before."""
+    new_key = "N3wKeyReloaded4Zq8Lp2Vx7Rt"
+    redactor = Redactor((KEY,))
+    entry = {"last_error": f"venue said: unknown key {new_key}", "cycles": 3}
+    document = {"accounts": {"user/alice/KRAKEN": entry}, "note": new_key}
+    path = tmp_path / "status.json"
+    writer = StatusWriter(path, lambda: document, redactor=redactor)
+    writer.write_now()
+    assert new_key in path.read_text()  # not a secret yet
+    redactor.learn([new_key])
+    writer.write_now()
+    raw = path.read_text()
+    assert new_key[:8] not in raw and new_key[-8:] not in raw
+    assert read_status(path)["accounts"]["user/alice/KRAKEN"]["last_error"].endswith(MASK)
+
+
+def test_an_account_gone_from_the_document_is_gone_from_the_file(tmp_path):
+    document = {"accounts": {"user/alice/KRAKEN": {"cycles": 1}, "user/bob/OKX": {"cycles": 1}}}
+    path = tmp_path / "status.json"
+    writer = StatusWriter(path, lambda: document)
+    writer.write_now()
+    del document["accounts"]["user/bob/OKX"]
+    writer.write_now()
+    assert read_status(path)["accounts"] == {"user/alice/KRAKEN": {"cycles": 1}}

@@ -327,6 +327,11 @@ def test_report_counts_every_state(mgr, clock):
     assert r["total_quarantines"] == 3
     assert r["isolation_guarantee"] == "ACTIVE" and r["cross_account_errors_detected"] == 0
     assert r["timestamp"].endswith("+00:00")
+    read = mgr.get_all_account_statuses()
+    assert mgr.get_isolation_report(read) == r  # a caller's reading: the same report
+    fail(mgr, 1, acct=accts[4])
+    assert mgr.get_isolation_report(read)["degraded_accounts"] == 1  # of the reading given
+    assert mgr.get_isolation_report()["degraded_accounts"] == 2
 
 
 def test_manual_reset_keeps_lifetime_counters(mgr):
