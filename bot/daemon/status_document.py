@@ -154,6 +154,7 @@ def log_summary(log: Any, status: dict[str, Any], mode: str) -> None:
             circuit=acct["circuit"],
             cycles=acct["cycles"],
             positions=acct["open_positions"],
+            venue_state=acct["venue_state"],
             last_error=acct["last_error"],
         )
 
