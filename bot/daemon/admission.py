@@ -15,10 +15,15 @@ its own answer lands:
   next lease renewal, not left idle until the periodic re-check, for no other node may
   trade it meanwhile;
 * single-account mode (``MULTI_BROKER_INDEPENDENT=false``): only the first funded account
-  to answer (of ``NIJA_PRIMARY_BROKER``, if set) gets a thread.
+  to answer (of ``NIJA_PRIMARY_BROKER``, if set) gets a thread;
+* its venue's word (``FundedResult.retry_in_seconds``): an account whose check its venue
+  parked (the venue down, or its staggered resume not due), or whose check failed as an
+  outage fails, is asked again when its venue lets it, not at the periodic re-check: once
+  the venue is back it starts within the venue's resume window.
 
-Each answer is logged (``funded_check`` / ``funded_check_failed``) and kept in ``funded``
-(the supervisor's: status.json shows it).
+Each answer is logged (``funded_check`` / ``funded_check_failed``; a check its venue parked:
+``funded_check_waits``, once until it is answered) and kept in ``funded`` (the supervisor's:
+status.json shows it).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class Admission:
         self.log = log
         self.changed = changed
         self._unanswered: dict[str, float] = {}  # key -> when its funds check got no answer
+        self._venue_due: dict[str, float] = {}  # key -> when its venue lets it be asked again
         self._recheck: threading.Thread | None = None
         self._next_recheck = 0.0
 
@@ -82,19 +88,31 @@ class Admission:
             funded=funded,
             not_funded=len(self.specs) - funded,
             trading=len(self.workers),
+            waiting_for_venue=sum(1 for r in self.funded.values() if r.parked),
         )
         self._next_recheck = self.clock.monotonic() + self.settings.funded_recheck_seconds
 
     def tick(self, now: float) -> None:
-        """The watchdog's: what the leases let this node start, then the periodic re-check."""
+        """The watchdog's: what the leases let this node start, then the periodic re-check
+        (or, before it, the accounts whose venue now lets them be asked again)."""
         self._lease_tick()
-        if now >= self._next_recheck and not self._checking():
+        if self._checking():
+            return
+        if now >= self._next_recheck:
             self._next_recheck = now + self.settings.funded_recheck_seconds
+            self._venue_due.clear()  # every idle account is asked now
             idle = [
                 s for k, s in self.specs.items() if k not in self.workers and self.leases.holds(k)
             ]
             if idle:
                 self._check_in_background(idle, "funded-recheck")
+            return
+        due = [k for k, at in self._venue_due.items() if now >= at]
+        for key in due:  # asked once; its answer says when again, if ever
+            del self._venue_due[key]
+        ready = [self.specs[k] for k in due if k not in self.workers and self.leases.holds(k)]
+        if ready:
+            self._check_in_background(ready, "funded-recheck")
 
     def recheck_now(self) -> None:
         """The periodic re-check at the next tick (an account without a thread was reset)."""
@@ -142,13 +160,27 @@ class Admission:
                 self.start(self.specs[result.account_key])
 
     def _record(self, result: FundedResult) -> None:
+        before = self.funded.get(result.account_key)
         self.funded[result.account_key] = result
+        now = self.clock.monotonic()
         if result.timed_out or result.failure_type == FailureType.NETWORK_ERROR.value:
-            self._unanswered[result.account_key] = self.clock.monotonic()
+            self._unanswered[result.account_key] = now
         else:
             self._unanswered.pop(result.account_key, None)
+        if result.retry_in_seconds is not None:
+            self._venue_due[result.account_key] = now + result.retry_in_seconds
+        else:
+            self._venue_due.pop(result.account_key, None)
         took = round(result.seconds, 2)  # the whole check: client, metadata, balance
-        if result.error:
+        if result.parked:
+            if before is None or not before.parked:  # once, not at every probe of the outage
+                self.log.info(
+                    "funded_check_waits",
+                    account=result.account_key,
+                    reason=result.error,
+                    retry_in_s=round(result.retry_in_seconds or 0.0, 1),
+                )
+        elif result.error:
             self.log.warning(
                 "funded_check_failed", account=result.account_key, error=result.error, seconds=took
             )

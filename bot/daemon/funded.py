@@ -14,6 +14,17 @@ later its trading thread's), and an account whose previous check is still runnin
 checked again. A check that only timed out counts one network failure against its
 account (operation ``balance``), so status.json shows it failing to answer, never healthy;
 the hung call's own outcome is recorded by the guard whenever it comes.
+
+Each check passes its venue's gate as the account's trading calls do (``VenueGate``, with
+the venue's health from ``venue_health``): while the venue is down, or until the account's
+staggered resume time once it is back, nothing is asked (``parked``: neither funded nor
+unfunded, checked again when the venue lets it: ``retry_in_seconds``). A failure an outage
+explains (a timeout, the deadline's too, a refused connection, a 5xx, a maintenance
+answer) is told to the venue's health, counts toward declaring it down, and is weighed on
+the breaker as an engine call's (excused once the venue is down; forgiven at the next
+check when the venue was declared down after it); such a check is asked again when its
+venue lets it (at the next probe while it is down), not at the periodic re-check.
+Authentication, permission and funds failures stay the account's, as ever.
 """
 
 from __future__ import annotations
@@ -26,10 +37,13 @@ from queue import Empty, Queue
 
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.engine.guarded import VenueGate
 from bot.errors import describe
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
+from bot.isolation.policy import is_outage
 from bot.model import Balance, BrokerSpec
+from bot.venue.health import VenueHealth, VenueParked
 
 # Grace on top of the call timeout before a check is declared hung.
 DEADLINE_GRACE_SECONDS = 2.0
@@ -50,6 +64,10 @@ class FundedResult:
     seconds: float = 0.0
     notes: tuple[str, ...] = ()  # the venue's word to the operator (Balance.notes)
     timed_out: bool = False  # no answer by the deadline (counted as a network failure)
+    parked: bool = False  # its venue was down (or it waits to resume): nothing was asked
+    # Check again this much later, when its venue lets it (parked, or an outage-kind
+    # failure); None: at the periodic re-check.
+    retry_in_seconds: float | None = None
 
 
 @dataclass
@@ -65,6 +83,10 @@ def _never_waited(spec: BrokerSpec) -> float:
     return 0.0
 
 
+def _no_venue_health(spec: BrokerSpec) -> VenueHealth | None:
+    return None
+
+
 class FundedChecker:
     """Runs the funded checks of one process (see the module doc)."""
 
@@ -76,6 +98,7 @@ class FundedChecker:
         min_balance_usd: float,
         timeout_seconds: float,
         waited: Callable[[BrokerSpec], float] = _never_waited,
+        venue_health: Callable[[BrokerSpec], VenueHealth | None] = _no_venue_health,
         max_workers: int = 32,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -86,6 +109,7 @@ class FundedChecker:
         # Seconds the account has waited on what it shares with its venue (its request
         # budgets, the venue's one metadata load): not the account's time, so not its deadline's.
         self._waited = waited
+        self._venue_health = venue_health  # the health of the account's venue (its gate)
         self._max_workers = max_workers
         self._clock = clock
         self._lock = threading.Lock()
@@ -151,17 +175,15 @@ class FundedChecker:
         waited = self._waited(check.spec) - check.waited_at_start
         return check.started + self._timeout + DEADLINE_GRACE_SECONDS + waited
 
+    def _gate(self, spec: BrokerSpec) -> VenueGate:
+        return VenueGate(self._isolation.handle(spec.account), self._venue_health(spec))
+
     def _timed_out(self, check: _Check, now: float) -> FundedResult:
         acct = check.spec.account
         error = TimeoutError(f"no balance answer within {self._timeout:.0f}s")
-        self._isolation.record_failure(
-            acct.account_type,
-            acct.account_id,
-            acct.broker,
-            error,
-            FailureType.NETWORK_ERROR,
-            operation="balance",
-        )
+        gate = self._gate(check.spec)
+        gate.failed(error, "balance")  # the venue's to know first, as for any call of its
+        gate.handle.record_failure(error, "balance", FailureType.NETWORK_ERROR)
         return FundedResult(
             acct.key,
             False,
@@ -169,6 +191,7 @@ class FundedChecker:
             failure_type=FailureType.NETWORK_ERROR.value,
             seconds=now - (check.started or now),
             timed_out=True,
+            retry_in_seconds=_venue_retry(gate),
         )
 
     def _run(self, check: _Check, answers: Queue[FundedResult]) -> None:
@@ -183,13 +206,25 @@ class FundedChecker:
     def _one(self, spec: BrokerSpec, started: float) -> FundedResult:
         acct = spec.account
         isolation = self._isolation
-        isolation.register_account(acct.account_type, acct.account_id, acct.broker)
+        gate = self._gate(spec)  # registers the account with the isolation manager
         try:
-            with isolation.guard(acct.account_type, acct.account_id, acct.broker, "balance"):
+            gate.check()  # its venue down, or its resume not due: nothing is asked
+            with gate.handle.guard("balance"):
                 # Inside the guard: an unusable secret is this account's recorded failure.
                 # The client is the account's own for good: it is not closed here.
                 broker = self._make_broker(spec)
-                balance: Balance = broker.fetch_balance()
+                balance: Balance = gate.call("balance", broker.fetch_balance)
+        except VenueParked as parked:
+            assert gate.health is not None  # only a venue's gate parks
+            # Once the venue is back it calls again: its resume is staggered with the others'.
+            gate.health.register(acct.key)
+            return FundedResult(
+                acct.key,
+                False,
+                error=f"funds check waits: {parked.reason}",
+                parked=True,
+                retry_in_seconds=parked.retry_in_seconds,
+            )
         except AccountBlockedError as blocked:
             return FundedResult(acct.key, False, error=f"blocked: {blocked.reason}")
         except Exception as exc:  # recorded by the guard; reported here for the operator
@@ -199,6 +234,7 @@ class FundedChecker:
                 error=describe(exc, redactor=isolation.redactor),
                 failure_type=classify_failure(exc, "balance").value,
                 seconds=self._clock.monotonic() - started,
+                retry_in_seconds=_venue_retry(gate) if is_outage(exc) else None,
             )
         funded = balance.usd_equity >= self._min_balance_usd
         return FundedResult(
@@ -211,6 +247,16 @@ class FundedChecker:
             # An unfunded account's status shows why (e.g. its funds sit in OKX's funding account).
             error=None if funded or not balance.notes else "; ".join(balance.notes),
         )
+
+
+def _venue_retry(gate: VenueGate) -> float | None:
+    """When a check that failed as an outage fails is asked again: once its venue lets the
+    account call (the next probe while it is down), else one probe interval on; None
+    without a venue health (the periodic re-check)."""
+    health = gate.health
+    if health is None:
+        return None
+    return health.parked(gate.handle.key) or health.config.probe_interval_seconds
 
 
 __all__ = ["DEADLINE_GRACE_SECONDS", "FundedChecker", "FundedResult"]

@@ -116,6 +116,8 @@ class IndependentBrokerTrader:
             min_balance_usd=settings.min_balance_usd,
             timeout_seconds=settings.call_timeout_seconds,
             waited=self.factories.waited,
+            # Each check passes its venue's gate, as the account's trading calls do.
+            venue_health=lambda spec: self.venues.for_account(spec),
             clock=clock,
         )
         self.stopping = threading.Event()

@@ -13,7 +13,10 @@ client id (open and closed orders) answered "no such order" ``absence_lookups`` 
 at least ``absence_spacing_seconds`` after the send or the lookup before it (the venue's
 consistency delay), within ``lookup_retention_seconds`` of the send (the venue's registry
 entry, docs/VENUES.md "## Resends"). An order whose absence cannot be proven stays unknown:
-nothing is re-sent, and the operator is told once.
+nothing is re-sent, and the operator is told once. Nor is one re-sent while its venue takes
+no market order (cancel-only, post-only: ``bot.venue.health``): it would be refused, and the
+proof would start over; it stays unknown, its proof kept, and goes out once the venue takes
+market orders again, if its signal is still fresh then.
 
 With several nodes (a lease fence on the store, ``bot.store.fence``) nothing is sent once
 this node's lease is lost or its local deadline has passed, and an order stored under
@@ -103,6 +106,7 @@ class OrderDesk:
         self.venue = venue
         self.fills = Fills(store, clock, self.log, rules)
         self._told: set[str] = set()  # orders whose unprovable absence the operator was told of
+        self._held: set[str] = set()  # proven absent, held while the venue takes no market order
 
     def client_id(self, plan: PlannedOrder) -> str:
         """The client order id ``plan`` is sent with."""
@@ -235,6 +239,11 @@ class OrderDesk:
         age = now - rec.created_at
         other_tenure = self._other_tenure(rec)
         if rec.status in AMBIGUOUS and age <= RESEND_WINDOW_SECONDS and not other_tenure:
+            venue = self.broker.venue_state
+            if not venue.takes_market_orders:  # refused, its proof would start over: it waits
+                self._tell_held(rec, venue.value, age)
+                return False
+            self._held.discard(coid)
             self.log.warning("order_never_arrived_sending_now", client_order_id=coid, age_s=age)
             return self._send(self._stored(coid), first=False).status not in UNRESOLVED
         reason = "the venue has no such order (never arrived or expired)"
@@ -298,6 +307,20 @@ class OrderDesk:
             quantity=rec.amount,
             age_s=round(now - self._sent_at(rec)),
             next_step="nothing is re-sent: check the order at the venue by hand",
+        )
+
+    def _tell_held(self, rec: OrderRecord, venue_state: str, age: float) -> None:
+        """Log, once while it waits, a proven-absent order held back by its venue's mode."""
+        if rec.client_order_id in self._held:
+            return
+        self._held.add(rec.client_order_id)
+        self.log.warning(
+            "order_resend_waits",
+            client_order_id=rec.client_order_id,
+            symbol=rec.symbol,
+            venue_state=venue_state,
+            age_s=round(age),
+            next_step="sent once the venue takes market orders again, while its signal is fresh",
         )
 
     @staticmethod

@@ -3,12 +3,15 @@ one client per account across re-checks, the venue's markets loaded once, one de
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import threading
 import time
 
 import pytest
 
 from bot.brokers.budget import Budgets, RequestBudget
+from bot.brokers.ccxt.broker import CcxtBroker
 from bot.brokers.paper.broker import PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import Settings, load_settings
@@ -18,7 +21,9 @@ from bot.daemon.wiring import default_factories
 from bot.errors import BrokerConfigError
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec, Credentials
+from bot.venue.health import HealthConfig, VenueHealth, VenueState
 from nija_testkit.clock import FakeClock
+from nija_testkit.emulator.server import Fault
 
 
 def spec(ident: str) -> BrokerSpec:
@@ -202,8 +207,6 @@ def test_the_checked_client_is_the_one_the_trading_thread_trades_through(venue_h
 
 
 def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_server):
-    from bot.brokers.ccxt.broker import CcxtBroker
-
     server = venue_server("OKX")
     key, secret, phrase = "FAKE-OKX-FUNDED-KEY", "FAKE-OKX-FUNDED-SECRET", "FAKE-OKX-FUNDED-PASS"
     server.venue.add_account(key, secret, {"USDT": 3.0}, passphrase=phrase, funding={"USDT": 900.0})
@@ -231,3 +234,152 @@ def wait_until(predicate, timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.01)
+
+
+# -- the venue's gate: a venue outage is the venue's, never the accounts' -------------------
+
+BOB = Credentials("FAKE-KRAKEN-KEY-BOB-0001", "RkFLRUtSQUtFTlNFQ1JFVEJPQg==")
+
+
+def kraken_pair(kraken) -> list[BrokerSpec]:
+    """The registry's funded Kraken account and a funded user account on the same emulator."""
+    kraken.venue.add_account(BOB.api_key, BOB.api_secret, {"USD": 5_000.0})
+    platform = kraken.spec()
+    user = dataclasses.replace(
+        platform, account=AccountRef("user", "bob", "KRAKEN"), credentials=BOB
+    )
+    return [platform, user]
+
+
+def venue_checker(clock: FakeClock, health: VenueHealth, isolation: AccountIsolationManager):
+    return FundedChecker(
+        CcxtBroker,
+        isolation,
+        min_balance_usd=10.0,
+        timeout_seconds=2.0,
+        venue_health=lambda s: health,
+        clock=clock,
+    )
+
+
+def health_of(isolation: AccountIsolationManager, spec: BrokerSpec) -> dict:
+    a = spec.account
+    return isolation.get_account_status(a.account_type, a.account_id, a.broker)[1]
+
+
+def test_an_outage_puts_the_venue_down_parks_the_checks_and_no_breaker_opens(venue_handle):
+    kraken = venue_handle("KRAKEN")
+    specs = kraken_pair(kraken)
+    clock = FakeClock()
+    isolation = AccountIsolationManager(clock=clock)
+    health = VenueHealth("KRAKEN", clock, random.Random(3), HealthConfig(resume_window_seconds=10))
+    checker = venue_checker(clock, health, isolation)
+    kraken.server.inject("*", Fault("status", 503))
+    failed = {r.account_key: r for r in checker.check(specs)}
+    # Both checks' 503s were told to the venue: half its accounts (and two) failed. Down.
+    assert health.state is VenueState.DOWN
+    assert health.reason.startswith("2 of 2 accounts failed within 60s")
+    for result in failed.values():
+        assert not result.funded and not result.parked and result.failure_type == "network_error"
+        assert result.retry_in_seconds is not None and 0 < result.retry_in_seconds <= 36
+    # The one told before the venue was down counted; the other was the venue's (excused).
+    statuses = sorted(health_of(isolation, s)["status"] for s in specs)
+    assert statuses == ["degraded", "healthy"]
+
+    sent = len(kraken.server.requests)
+    for _ in range(12):  # the outage goes on: every re-check waits, nothing is asked
+        clock.advance(30)
+        for result in checker.check(specs):
+            assert result.parked and not result.funded and result.failure_type is None
+            assert result.error.startswith("funds check waits: venue KRAKEN down: 2 of 2")
+            assert 0 < result.retry_in_seconds <= 36
+    assert len(kraken.server.requests) == sent
+    for s in specs:  # the failure counted before the venue was declared down is forgiven
+        m = health_of(isolation, s)
+        assert m["status"] == "healthy" and m["circuit_state"] == "closed"
+        assert m["consecutive_failures"] == 0 and m["quarantine_count"] == 0
+        assert m["failure_breakdown"] == {"network_error": 1}  # recorded, visible
+
+    kraken.server.clear_faults()
+    health.record_probe(True, "SystemStatus online")
+    back = {r.account_key: r for r in checker.check(specs)}
+    (funded,) = [r for r in back.values() if r.funded]  # one resumes at once...
+    assert funded.error is None and funded.retry_in_seconds is None
+    (waiting,) = [r for r in back.values() if not r.funded]  # ...the other 5 s later
+    assert waiting.parked and waiting.retry_in_seconds == pytest.approx(5.0)
+    assert waiting.error == "funds check waits: venue KRAKEN back: staggered resume in 5s"
+    clock.advance(5)
+    (late,) = checker.check([s for s in specs if s.account.key == waiting.account_key])
+    assert late.funded and late.retry_in_seconds is None and late.error is None
+
+
+def test_bad_keys_stay_with_their_accounts_and_never_put_the_venue_down(venue_handle):
+    kraken = venue_handle("KRAKEN")
+    specs = kraken_pair(kraken)
+    clock = FakeClock()
+    isolation = AccountIsolationManager(clock=clock)
+    health = VenueHealth("KRAKEN", clock, random.Random(3))
+    checker = venue_checker(clock, health, isolation)
+    kraken.server.inject("balance", Fault("status", 401))  # every key refused
+    for result in checker.check(specs):
+        assert not result.funded and result.failure_type == "authentication_error"
+        assert result.retry_in_seconds is None  # the periodic re-check, as ever
+    assert health.state is VenueState.UP
+    assert [health_of(isolation, s)["status"] for s in specs] == ["failing", "failing"]
+
+
+class Hanging(PaperBroker):
+    """A paper account whose balance call waits for ``release`` (ids starting "slow")."""
+
+    release = threading.Event()
+
+    def fetch_balance(self):
+        if self.account.account_id.startswith("slow"):
+            self.release.wait(30)
+        return super().fetch_balance()
+
+
+def test_a_timed_out_check_is_told_to_the_venue_and_still_shows_failing_to_answer():
+    Hanging.release = threading.Event()
+    clock = FakeClock()
+    isolation = AccountIsolationManager(clock=clock)
+    health = VenueHealth("PAPER", clock, random.Random(3))
+    built: list[str] = []
+
+    def make(s: BrokerSpec):
+        built.append(s.account.account_id)  # its check has started: its deadline runs
+        return Hanging(s, SyntheticMarket(("BTC/USD",)), starting_usd=1_000.0)
+
+    checker = FundedChecker(
+        make,
+        isolation,
+        min_balance_usd=10.0,
+        timeout_seconds=1.0,
+        venue_health=lambda s: health,
+        clock=clock,
+    )
+
+    def timed_out(ident: str):
+        answers: list = []
+        collector = threading.Thread(target=lambda: answers.extend(checker.check([spec(ident)])))
+        collector.start()
+        wait_until(lambda: ident in built)
+        clock.advance(1.0 + DEADLINE_GRACE_SECONDS)
+        collector.join(5)
+        (answer,) = answers
+        return answer
+
+    try:
+        first = timed_out("slow1")
+        # One account alone: the venue stays up, and the account shows failing to answer.
+        assert first.timed_out and health.state is VenueState.UP
+        assert isolation.get_account_status("user", "slow1", "PAPER")[0].value == "degraded"
+        assert first.retry_in_seconds == health.config.probe_interval_seconds
+        second = timed_out("slow2")  # a second account's deadline: the venue's outage
+        assert second.timed_out and health.state is VenueState.DOWN
+        assert "TimeoutError" in health.reason
+        # Told to the venue before its breaker: excused, never counted.
+        assert isolation.get_account_status("user", "slow2", "PAPER")[0].value == "healthy"
+        assert isolation.get_account_status("user", "slow2", "PAPER")[1]["total_failures"] == 1
+    finally:
+        Hanging.release.set()

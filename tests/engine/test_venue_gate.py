@@ -1,7 +1,8 @@
 """The venue gate of an account's cycle: real ccxt over HTTP to the Kraken emulator, real SQLite.
 
 A venue outage parks the venue's accounts (nothing sent, nothing charged to a breaker) and
-they resume one by one; cancel-only and post-only take no entry and hold exits; one
+they resume one by one; cancel-only and post-only take no entry, hold exits and hold the
+re-send of an order proven absent; one
 account's bad key stays that account's alone and never puts the venue down.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.brokers.ccxt.broker import CcxtBroker
 from bot.brokers.factory import create_trading_broker
@@ -22,7 +24,7 @@ from bot.venue.health import HealthConfig, VenueHealth, VenueState
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from nija_testkit.emulator.server import Fault
-from tests.engine.test_trader import SIGNAL, World
+from tests.engine.test_trader import SIGNAL, World, entry_id
 
 WHO = ("alice", "bob")
 
@@ -168,3 +170,37 @@ def test_an_account_without_a_venue_health_trades_as_before(world):
     )
     assert t.broker.venue_state is VenueState.UP
     assert t.run_cycle().orders_placed == 1
+
+
+@pytest.mark.parametrize("condition", [VenueCondition.CANCEL_ONLY, VenueCondition.POST_ONLY])
+def test_a_proven_absent_order_is_not_resent_while_the_venue_takes_no_market_order(
+    world, condition
+):
+    alice = trader(world, "alice")
+    world.server.inject("create_order", Fault("drop", times=1))  # lost before the venue saw it
+    assert not alice.run_cycle().ok
+    world.clock.advance(20)
+    alice.run_cycle()  # the first "no such order" (Kraken: two, 15 s apart)
+    assert alice.store.get_order(entry_id()).absent_checks == 1
+    world.health.record_status(VenueStatus(condition, f"SystemStatus {condition.value}"))
+    # What Kraken does with a market order in either mode: refuses it.
+    world.server.inject("create_order", Fault("venue_error", code="invalid_order"))
+    with capture_logs() as logs:
+        for _ in range(4):  # proven absent at the first; never sent while the mode lasts
+            world.clock.advance(20)
+            result = alice.run_cycle()
+            assert result.ok and result.orders_placed == 0
+            rec = alice.store.get_order(entry_id())
+            assert rec.status == "unknown" and rec.absent_checks == 2  # the proof is kept
+            assert len(world.server.requests_to("create_order")) == 1
+    assert [e["event"] for e in logs if e["event"].startswith("order_")] == ["order_resend_waits"]
+    (held,) = [e for e in logs if e["event"] == "order_resend_waits"]
+    assert held["venue_state"] == condition.value and held["client_order_id"] == entry_id()
+
+    world.server.clear_faults()
+    world.health.record_status(VenueStatus(VenueCondition.OK, "SystemStatus online"))
+    world.clock.advance(20)  # 120 s after the send: the signal is still fresh
+    assert alice.run_cycle().ok
+    assert alice.store.get_order(entry_id()).status == "filled"
+    assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
+    assert len(world.server.requests_to("create_order")) == 2
