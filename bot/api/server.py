@@ -173,10 +173,9 @@ def start_api(
         # Longer than any scrape interval: uvicorn's 5 s would close an idle connection just
         # as a 5 s scraper reuses it (a reset, a failed scrape).
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        # Nothing reads a client's address (no proxy is in front of a loopback API): no
-        # X-Forwarded-* middleware on every request; and no "server: uvicorn" header.
-        proxy_headers=False,
-        server_header=False,
+        # Proxy headers stay on: the audit records the client's address, which a reverse
+        # proxy in front of the API (for TLS) passes in X-Forwarded-For.
+        server_header=False,  # no "server: uvicorn" in every answer
     )
     server = _Server(config)
     thread = threading.Thread(target=_serve, args=(server, sock), name="http-api", daemon=True)
