@@ -299,9 +299,11 @@ class Redactor:
             new = tuple(s for s in secrets if s and s not in known)
             if not new:
                 return False
-            object.__setattr__(self, "_learned", self._learned + new)
             # Each attribute is swapped whole: a reader sees the old patterns or the new.
-            self._compile(self.secrets + self._learned)
+            # The count goes up only once the new patterns are in force: a copy masked
+            # when ``learned`` already said N+1 was masked with them.
+            self._compile(self.secrets + self._learned + new)
+            object.__setattr__(self, "_learned", self._learned + new)
             return True
 
     @property

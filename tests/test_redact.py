@@ -167,3 +167,20 @@ def test_a_learned_secret_is_masked_by_every_holder_of_the_redactor():
     text = "old OLD-SECRET-VALUE-1 new NEW-SECRET-VALUE-2 cut NEW-SECRET"
     assert holder["r"].mask_values(text) == "old *** new *** cut ***"
     assert "NEW" not in repr(redactor) and "2 secrets" in repr(redactor)
+
+
+def test_the_learned_count_goes_up_only_once_the_new_patterns_mask(monkeypatch):
+    # A writer that reads ``learned`` N+1 and then masks must mask with the new patterns:
+    # it keeps its copies stamped N+1 and never masks them again.
+    redactor = Redactor(("OLD-SECRET-VALUE-1",))
+    seen = []
+    compile_ = Redactor._compile
+
+    def watching(self, secrets):
+        seen.append(self.learned)  # what a writer reading now would be told
+        compile_(self, secrets)
+
+    monkeypatch.setattr(Redactor, "_compile", watching)
+    redactor.learn(["NEW-SECRET-VALUE-2"])
+    assert seen == [0] and redactor.learned == 1
+    assert redactor.mask_values("NEW-SECRET-VALUE-2") == "***"

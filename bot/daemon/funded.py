@@ -207,6 +207,11 @@ class FundedChecker:
         acct = spec.account
         isolation = self._isolation
         gate = self._gate(spec)  # registers the account with the isolation manager
+        if gate.health is not None:
+            # Counted among the venue's accounts, answered or not: "half its accounts
+            # failed" must weigh two failed checks against every account checked, or two
+            # unfunded accounts' transient 5xx would put the venue down for all of them.
+            gate.health.register(acct.key)
         try:
             gate.check()  # its venue down, or its resume not due: nothing is asked
             with gate.handle.guard("balance"):
@@ -215,9 +220,8 @@ class FundedChecker:
                 broker = self._make_broker(spec)
                 balance: Balance = gate.call("balance", broker.fetch_balance)
         except VenueParked as parked:
-            assert gate.health is not None  # only a venue's gate parks
-            # Once the venue is back it calls again: its resume is staggered with the others'.
-            gate.health.register(acct.key)
+            # Once the venue is back it calls again: its resume is staggered with the others'
+            # (it was registered above).
             return FundedResult(
                 acct.key,
                 False,

@@ -328,6 +328,29 @@ def test_bad_keys_stay_with_their_accounts_and_never_put_the_venue_down(venue_ha
     assert [health_of(isolation, s)["status"] for s in specs] == ["failing", "failing"]
 
 
+def test_two_failed_checks_among_many_answered_ones_leave_the_venue_up(venue_handle):
+    kraken = venue_handle("KRAKEN")
+    platform = kraken.spec()
+    specs = [platform]
+    for i in range(7):  # seven users beside the platform account, six unfunded
+        creds = Credentials(f"FAKE-KRAKEN-KEY-U{i:03d}-0001", "RkFLRUtSQUtFTlNFQ1JFVEJPQg==")
+        kraken.venue.add_account(creds.api_key, creds.api_secret, {"USD": 5.0 if i else 500.0})
+        ref = AccountRef("user", f"u{i}", "KRAKEN")
+        specs.append(dataclasses.replace(platform, account=ref, credentials=creds))
+    clock = FakeClock()
+    isolation = AccountIsolationManager(clock=clock)
+    health = VenueHealth("KRAKEN", clock, random.Random(3))
+    checker = venue_checker(clock, health, isolation)
+    assert all(r.failure_type is None for r in checker.check(specs))  # eight answers
+    for spec in specs[-2:]:  # two unfunded users' re-checks meet a transient 503
+        kraken.server.inject("balance", Fault("status", 503, api_key=spec.credentials.api_key))
+    clock.advance(300)
+    failed = [r for r in checker.check(specs) if r.failure_type is not None]
+    assert [r.failure_type for r in failed] == ["network_error"] * 2
+    # Two of eight accounts: not half. The funded accounts keep trading.
+    assert health.state is VenueState.UP, health.reason
+
+
 class Hanging(PaperBroker):
     """A paper account whose balance call waits for ``release`` (ids starting "slow")."""
 
