@@ -33,6 +33,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from queue import Empty, Queue
 
 from bot.brokers.base import Broker
@@ -68,6 +69,35 @@ class FundedResult:
     # Check again this much later, when its venue lets it (parked, or an outage-kind
     # failure); None: at the periodic re-check.
     retry_in_seconds: float | None = None
+
+
+class FundsCheck(StrEnum):
+    """What an account's last funds check found out (status.json's ``funds_check``): only
+    ``answered`` makes ``funded`` an answer; every other state means its funds are unknown."""
+
+    ANSWERED = "answered"  # the venue told its balance
+    WAITS = "waits"  # parked: its venue is down, or its staggered resume is not due
+    NO_ANSWER = "no_answer"  # no answer by the deadline (timed out)
+    FAILED = "failed"  # the check failed, or the account's breaker let nothing be asked
+    NOT_CHECKED = "not_checked"  # no check has answered yet
+
+
+def funds_check(result: FundedResult | None) -> FundsCheck:
+    """The state of an account's last funds check (None: none has answered yet)."""
+    if result is None:
+        return FundsCheck.NOT_CHECKED
+    if result.parked:
+        return FundsCheck.WAITS
+    if result.timed_out:
+        return FundsCheck.NO_ANSWER
+    if result.balance_usd is None:
+        return FundsCheck.FAILED
+    return FundsCheck.ANSWERED
+
+
+def funds_unknown_reason(result: FundedResult | None) -> str | None:
+    """Why the check left the account's funds unknown (its error); None once it answered."""
+    return None if result is None or result.balance_usd is not None else result.error
 
 
 @dataclass
@@ -263,4 +293,11 @@ def _venue_retry(gate: VenueGate) -> float | None:
     return health.parked(gate.handle.key) or health.config.probe_interval_seconds
 
 
-__all__ = ["DEADLINE_GRACE_SECONDS", "FundedChecker", "FundedResult"]
+__all__ = [
+    "DEADLINE_GRACE_SECONDS",
+    "FundedChecker",
+    "FundedResult",
+    "FundsCheck",
+    "funds_check",
+    "funds_unknown_reason",
+]

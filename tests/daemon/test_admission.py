@@ -85,6 +85,8 @@ def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
         for key in KEYS:
             entry = status["accounts"][key]
             assert entry["venue_state"] == "down" and not entry["funded"]
+            assert entry["funds_check"] == "waits"  # unknown, never "not funded"
+            assert entry["funds_check_reason"].startswith("funds check waits: venue PAPER down")
             assert entry["health"] == "healthy" and entry["circuit"] == "closed"
             assert d.trader.funded[key].parked
             assert d.trader.funded[key].error.startswith("funds check waits: venue PAPER down")
@@ -98,5 +100,10 @@ def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
         wait_for(lambda: set(d.trader.workers) == set(KEYS), what="both threads")
         wait_for(lambda: all(w.cycles >= 1 for w in d.trader.workers.values()), what="trading")
         assert venue.balance_calls == {k: 2 for k in KEYS}  # one call each once it was back
+        status = d.trader.get_multi_broker_status()
+        for key in KEYS:
+            entry = status["accounts"][key]
+            assert entry["funded"] and entry["funds_check"] == "answered"
+            assert entry["funds_check_reason"] is None
         assert not [e for e in logs if e["event"] == "INDEPENDENT_health_changed"
                     and e["new"] in ("quarantined", "failing")]  # fmt: skip
