@@ -16,7 +16,7 @@ its own answer lands:
   trade it meanwhile;
 * single-account mode (``MULTI_BROKER_INDEPENDENT=false``): only the first funded account
   to answer (of ``NIJA_PRIMARY_BROKER``, if set) gets a thread;
-* its venue's word (``FundedResult.retry_in_seconds``): an account whose check its venue
+* its venue's word (``FundedResult.venue_retry_in_seconds``): an account whose check its venue
   parked (the venue down, or its staggered resume not due), or whose check failed as an
   outage fails, is asked again when its venue lets it, not at the periodic re-check: once
   the venue is back it starts within the venue's resume window.
@@ -167,8 +167,8 @@ class Admission:
             self._unanswered[result.account_key] = now
         else:
             self._unanswered.pop(result.account_key, None)
-        if result.retry_in_seconds is not None:
-            self._venue_due[result.account_key] = now + result.retry_in_seconds
+        if result.venue_retry_in_seconds is not None:
+            self._venue_due[result.account_key] = now + result.venue_retry_in_seconds
         else:
             self._venue_due.pop(result.account_key, None)
         took = round(result.seconds, 2)  # the whole check: client, metadata, balance
@@ -178,7 +178,7 @@ class Admission:
                     "funded_check_waits",
                     account=result.account_key,
                     reason=result.error,
-                    retry_in_s=round(result.retry_in_seconds or 0.0, 1),
+                    retry_in_s=round(result.venue_retry_in_seconds or 0.0, 1),
                 )
         elif result.error:
             self.log.warning(

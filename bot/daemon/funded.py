@@ -18,7 +18,7 @@ the hung call's own outcome is recorded by the guard whenever it comes.
 Each check passes its venue's gate as the account's trading calls do (``VenueGate``, with
 the venue's health from ``venue_health``): while the venue is down, or until the account's
 staggered resume time once it is back, nothing is asked (``parked``: neither funded nor
-unfunded, checked again when the venue lets it: ``retry_in_seconds``). A failure an outage
+unfunded, checked again when the venue lets it: ``venue_retry_in_seconds``). A failure an outage
 explains (a timeout, the deadline's too, a refused connection, a 5xx, a maintenance
 answer) is told to the venue's health, counts toward declaring it down, and is weighed on
 the breaker as an engine call's (excused once the venue is down; forgiven at the next
@@ -67,8 +67,9 @@ class FundedResult:
     timed_out: bool = False  # no answer by the deadline (counted as a network failure)
     parked: bool = False  # its venue was down (or it waits to resume): nothing was asked
     # Check again this much later, when its venue lets it (parked, or an outage-kind
-    # failure); None: at the periodic re-check.
-    retry_in_seconds: float | None = None
+    # failure); None: at the periodic re-check. The venue's wait, not the account's
+    # breaker's (status.json's retry_in_seconds).
+    venue_retry_in_seconds: float | None = None
 
 
 class FundsCheck(StrEnum):
@@ -221,7 +222,7 @@ class FundedChecker:
             failure_type=FailureType.NETWORK_ERROR.value,
             seconds=now - (check.started or now),
             timed_out=True,
-            retry_in_seconds=_venue_retry(gate),
+            venue_retry_in_seconds=_venue_retry(gate),
         )
 
     def _run(self, check: _Check, answers: Queue[FundedResult]) -> None:
@@ -257,7 +258,7 @@ class FundedChecker:
                 False,
                 error=f"funds check waits: {parked.reason}",
                 parked=True,
-                retry_in_seconds=parked.retry_in_seconds,
+                venue_retry_in_seconds=parked.retry_in_seconds,
             )
         except AccountBlockedError as blocked:
             return FundedResult(acct.key, False, error=f"blocked: {blocked.reason}")
@@ -268,7 +269,7 @@ class FundedChecker:
                 error=describe(exc, redactor=isolation.redactor),
                 failure_type=classify_failure(exc, "balance").value,
                 seconds=self._clock.monotonic() - started,
-                retry_in_seconds=_venue_retry(gate) if is_outage(exc) else None,
+                venue_retry_in_seconds=_venue_retry(gate) if is_outage(exc) else None,
             )
         funded = balance.usd_equity >= self._min_balance_usd
         return FundedResult(

@@ -75,7 +75,7 @@ def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
         assert health.reason.startswith("2 of 2 accounts failed")
         assert venue.balance_calls == {k: 1 for k in KEYS}
         for key in KEYS:
-            assert not d.trader.funded[key].funded and d.trader.funded[key].retry_in_seconds
+            assert not d.trader.funded[key].funded and d.trader.funded[key].venue_retry_in_seconds
             assert d.isolation.get_account_status(*key.split("/"))[1]["circuit_state"] == "closed"
 
         for _ in range(4):  # the outage goes on: each is asked at the venue's probes, no call

@@ -196,7 +196,7 @@ TIMED_OUT = "TimeoutError: no balance answer within 15s"
 @pytest.mark.parametrize(
     ("result", "state", "reason"),
     [
-        (FundedResult("k", False, error=WAITS, parked=True, retry_in_seconds=30.0),
+        (FundedResult("k", False, error=WAITS, parked=True, venue_retry_in_seconds=30.0),
          "waits", WAITS),
         (FundedResult("k", False, error=TIMED_OUT, timed_out=True), "no_answer", TIMED_OUT),
         (FundedResult("k", False, error="AuthenticationError: EAPI:Invalid key"), "failed",
