@@ -73,7 +73,10 @@ class Admission:
         self.log = log
         self.changed = changed
         self._unanswered: dict[str, float] = {}  # key -> when its funds check got no answer
-        self._venue_due: dict[str, float] = {}  # key -> when its venue lets it be asked again
+        # key -> when its venue lets it be asked again: written by the check thread, read and
+        # emptied by the watchdog's tick, so both under _due_lock.
+        self._venue_due: dict[str, float] = {}
+        self._due_lock = threading.Lock()
         self._recheck: threading.Thread | None = None
         self._next_recheck = 0.0
 
@@ -100,16 +103,18 @@ class Admission:
             return
         if now >= self._next_recheck:
             self._next_recheck = now + self.settings.funded_recheck_seconds
-            self._venue_due.clear()  # every idle account is asked now
+            with self._due_lock:
+                self._venue_due.clear()  # every idle account is asked now
             idle = [
                 s for k, s in self.specs.items() if k not in self.workers and self.leases.holds(k)
             ]
             if idle:
                 self._check_in_background(idle, "funded-recheck")
             return
-        due = [k for k, at in self._venue_due.items() if now >= at]
-        for key in due:  # asked once; its answer says when again, if ever
-            del self._venue_due[key]
+        with self._due_lock:
+            due = [k for k, at in self._venue_due.items() if now >= at]
+            for key in due:  # asked once; its answer says when again, if ever
+                del self._venue_due[key]
         ready = [self.specs[k] for k in due if k not in self.workers and self.leases.holds(k)]
         if ready:
             self._check_in_background(ready, "funded-recheck")
@@ -167,10 +172,11 @@ class Admission:
             self._unanswered[result.account_key] = now
         else:
             self._unanswered.pop(result.account_key, None)
-        if result.venue_retry_in_seconds is not None:
-            self._venue_due[result.account_key] = now + result.venue_retry_in_seconds
-        else:
-            self._venue_due.pop(result.account_key, None)
+        with self._due_lock:
+            if result.venue_retry_in_seconds is not None:
+                self._venue_due[result.account_key] = now + result.venue_retry_in_seconds
+            else:
+                self._venue_due.pop(result.account_key, None)
         took = round(result.seconds, 2)  # the whole check: client, metadata, balance
         if result.parked:
             if before is None or not before.parked:  # once, not at every probe of the outage
