@@ -38,12 +38,12 @@ from queue import Empty, Queue
 
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.engine.guarded import VenueGate
 from bot.errors import describe
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.isolation.policy import is_outage
 from bot.model import Balance, BrokerSpec
+from bot.venue.gate import VenueGate
 from bot.venue.health import VenueHealth, VenueParked
 
 # Grace on top of the call timeout before a check is declared hung.
