@@ -17,6 +17,7 @@ import time
 import pytest
 
 from bot.cli.statusfile import pid_alive
+from bot.clock import iso_text
 from bot.config.secrets import secret_values
 from bot.redact import Redactor
 from bot.store.writer import Store, db_path
@@ -39,7 +40,6 @@ from tests.cli.scripts import (
     base_env,
     dead_pid,
     fill_store,
-    iso,
     kraken_env,
     line_of,
     run,
@@ -317,9 +317,9 @@ def test_independent_status_shows_each_venues_state_and_why(data_dir):
     venues = {
         "KRAKEN": {
             "state": "down",
-            "since": iso(now - 90),
+            "since": iso_text(now - 90),
             "reason": down,
-            "last_probe": {"at": iso(now - 12), "ok": False, "reason": "NetworkFailure: 503"},
+            "last_probe": {"at": iso_text(now - 12), "ok": False, "reason": "NetworkFailure: 503"},
             "public_requests_per_min": 2,
         }
     }

@@ -13,10 +13,11 @@ from structlog.testing import capture_logs
 
 from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
+from bot.clock import iso_text
 from bot.config.settings import load_settings
 from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.daemon.wiring import BrokerFactories, make_trader
-from bot.daemon.worker import AccountWorker, ThreadState, iso
+from bot.daemon.worker import AccountWorker, ThreadState
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec
 from bot.store.writer import StoreError
@@ -323,9 +324,9 @@ def test_status_and_store_times_are_the_clocks_wall_time(tmp_path):
         d.trader.status.write_now()
         doc = json.loads((tmp_path / "status.json").read_text())
     acct = doc["accounts"]["user/a/PAPER"]
-    assert doc["updated_at"] == d.clock.utc_now().isoformat() == iso(wall)
-    assert acct["last_cycle_at"] == iso(wall)
-    assert acct["next_cycle_at"] == iso(wall + 0.2)  # the interval: the fake clock stood still
+    assert doc["updated_at"] == d.clock.utc_now().isoformat() == iso_text(wall)
+    assert acct["last_cycle_at"] == iso_text(wall)
+    assert acct["next_cycle_at"] == iso_text(wall + 0.2)  # the interval: the fake clock stood still
     assert acct["last_cycle_ms"] == 0.0
     store = Store(db_path(tmp_path, "paper"), "user/a/PAPER")
     try:
@@ -419,7 +420,7 @@ def test_status_says_which_amount_is_the_venues_and_carries_the_last_prices(tmp_
     # The last price of each symbol the last cycle priced, for the checks to value positions.
     assert set(entry["marks"]) == set(SYMBOLS) and entry["marks"]["BTC/USD"] > 0
     assert entry["marks"] == d.worker("a").last_result.marks
-    assert entry["marks_at"] == iso(d.worker("a").last_cycle_wall)
+    assert entry["marks_at"] == iso_text(d.worker("a").last_cycle_wall)
 
 
 def test_a_funded_check_that_only_timed_out_shows_failing_to_answer_not_healthy(tmp_path):
