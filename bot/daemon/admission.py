@@ -99,7 +99,7 @@ class Admission:
         """The watchdog's: what the leases let this node start, then the periodic re-check
         (or, before it, the accounts whose venue now lets them be asked again)."""
         self._lease_tick()
-        if self._checking():
+        if self.checking():
             return
         if now >= self._next_recheck:
             self._next_recheck = now + self.settings.funded_recheck_seconds
@@ -144,10 +144,11 @@ class Admission:
             funded = self.funded.get(key)
             if funded is not None and funded.funded and self._may_trade(key):
                 self.start(self.specs[key])
-        if unchecked and not self._checking():
+        if unchecked and not self.checking():
             self._check_in_background(unchecked, "funded-check")
 
-    def _checking(self) -> bool:
+    def checking(self) -> bool:
+        """True while a round of funds checks runs in the background (a re-check)."""
         return self._recheck is not None and self._recheck.is_alive()
 
     def _check_in_background(self, specs: list[BrokerSpec], name: str) -> None:

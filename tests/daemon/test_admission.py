@@ -18,7 +18,7 @@ from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.daemon.wiring import BrokerFactories
 from bot.errors import BrokerError
 from bot.venue.health import VenueState
-from tests.daemon.test_supervisor import SYMBOLS, Daemon, paper, spec, wait_for
+from tests.daemon.inprocess import SYMBOLS, Daemon, paper, spec, wait_for
 
 KEYS = ("user/a/PAPER", "user/b/PAPER")
 
@@ -54,8 +54,7 @@ def recheck(d: Daemon, seconds: float) -> None:
     """The watchdog's tick ``seconds`` on; the re-check it started (if any) finished."""
     d.clock.advance(seconds)
     d.trader.watchdog_tick()
-    if d.trader.admission._recheck is not None:
-        d.trader.admission._recheck.join(5)
+    d.checks_done()
 
 
 def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
