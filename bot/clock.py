@@ -8,15 +8,16 @@ The kind of time is in the method's name, never in a variable's:
 
 ``SystemClock`` reads the machine's clocks; ``nija_testkit.clock.FakeClock`` is moved
 by hand in tests. This is the only module that calls ``time.time()``,
-``time.monotonic()`` or ``datetime.now()``. ``IsoText`` formats a wall time shown again
-and again (status.json every second) once per change.
+``time.monotonic()`` or ``datetime.now()``. ``iso_text`` is the one way a wall time is
+written as ISO-8601 text in what the daemon shows (status.json, the log, the API);
+``IsoText`` formats a time shown again and again (status.json every second) once per change.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, overload
 
 
 class Clock(Protocol):
@@ -52,9 +53,20 @@ SYSTEM_CLOCK = SystemClock()
 """The one ``SystemClock``: stateless, so sharing it is safe."""
 
 
+@overload
+def iso_text(wall: float) -> str: ...
+@overload
+def iso_text(wall: float | None) -> str | None: ...
+def iso_text(wall: float | None) -> str | None:
+    """``wall`` (seconds since the epoch) as ISO-8601 UTC text, as ``datetime.isoformat``
+    writes it (``2026-01-01T00:00:00.250000+00:00``: microseconds unless there are none,
+    ``+00:00``); None for None."""
+    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
+
+
 class IsoText:
-    """ISO-8601 UTC text of a wall time, as ``datetime.isoformat`` writes it; the last
-    time's text is kept, so a time shown unchanged is not formatted again.
+    """``iso_text`` of a wall time; the last time's text is kept, so a time shown unchanged
+    is not formatted again.
 
     One per shown time (an account's last cycle...). Any thread may call it: the time
     and its text are swapped as one tuple.
@@ -70,6 +82,6 @@ class IsoText:
         last = self._last
         if last[0] == wall:
             return last[1]
-        text = None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
+        text = iso_text(wall)
         self._last = (wall, text)
         return text

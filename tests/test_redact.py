@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import describe
-from bot.redact import MASK, MIN_PIECE_LENGTH, Redactor
+from bot.redact import MASK, Redactor
+from bot.redact_patterns import MIN_PIECE_LENGTH
 
 KEY = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"
 SECRET = "s3/Cr+eT=vAlUe&<with>-symbols"

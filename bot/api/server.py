@@ -174,7 +174,9 @@ def start_api(
         # as a 5 s scraper reuses it (a reset, a failed scrape).
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # Proxy headers stay on: the audit records the client's address, which a reverse
-        # proxy in front of the API (for TLS) passes in X-Forwarded-For.
+        # proxy in front of the API (for TLS) passes in X-Forwarded-For. uvicorn trusts that
+        # header from loopback (127.0.0.1, ::1), so any local process can set the address
+        # the audit records: it is informative only; the token id authenticates an action.
         server_header=False,  # no "server: uvicorn" in every answer
     )
     server = _Server(config)

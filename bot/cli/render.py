@@ -11,8 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.config.settings import AccountConfigError
-from bot.daemon.funded import FundedResult
+from bot.daemon.funded import FundedResult, FundsCheck, funds_check, funds_unknown_reason
 from bot.daemon.worker import ThreadState
+
+# The FUNDED cell of an account whose funds check has no answer: its funds are unknown.
+_FUNDS_UNKNOWN: dict[str, str] = {
+    FundsCheck.WAITS: "waits",  # for its venue (down, or its resume not due)
+    FundsCheck.NO_ANSWER: "no answer",  # timed out
+    FundsCheck.FAILED: "check failed",
+    FundsCheck.NOT_CHECKED: "not checked",
+}
 
 # Longest cell before it is cut (an error message can be long; the JSON keeps it whole).
 # The commands mask secrets in a report before rendering it, so a cut never comes first.
@@ -142,7 +150,7 @@ def render_independent_status(report: Mapping[str, Any], sections: Sequence[str]
     rows = [
         (
             a["account"],
-            a["funded"],
+            _FUNDS_UNKNOWN.get(a["funds_check"], a["funded"]),
             usd(a["venue_balance_usd"]),
             *((usd(a["paper_equity_usd"]),) if paper else ()),
             a["ready"],
@@ -290,6 +298,9 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
             {
                 "account": key,
                 "funded": bool(a.get("funded")),
+                # Whether "funded" is an answer (a daemon older than the key: it is).
+                "funds_check": a.get("funds_check", FundsCheck.ANSWERED.value),
+                "funds_check_reason": a.get("funds_check_reason"),
                 **equity(a, str(data.get("mode"))),
                 "ready": bool(ready),
                 "thread": a.get("thread"),
@@ -360,6 +371,8 @@ def live_rows(
             {
                 "account": r.account_key,
                 "funded": r.funded,
+                "funds_check": funds_check(r).value,
+                "funds_check_reason": funds_unknown_reason(r),
                 "venue_balance_usd": r.balance_usd,  # the live check asks the venue
                 "paper_equity_usd": None,
                 "ready": r.funded and circuit == "closed",
@@ -377,13 +390,17 @@ def live_rows(
 
 
 def account_attention(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Why each account needs attention: not funded, not healthy, thread stalled or dead."""
+    """Why each account needs attention: not funded (or its funds unknown: the check has no
+    answer), not healthy, thread stalled or dead."""
     reasons = []
     for a in rows:
         key = a["account"]
         if a.get("lease_held") is False:
             continue  # another node's to trade: the cluster view says whether any node holds it
-        if not a["funded"]:
+        unknown = _FUNDS_UNKNOWN.get(a["funds_check"])
+        if unknown is not None:  # never "not funded": the check's own words, else its state
+            reasons.append(f"{key}: funds unknown: {a.get('funds_check_reason') or unknown}")
+        elif not a["funded"]:
             reasons.append(f"{key}: not funded")
         if a["health"] != "healthy":
             reasons.append(f"{key}: health {a['health']} ({a['last_error'] or 'no error text'})")

@@ -16,7 +16,7 @@ its own answer lands:
   trade it meanwhile;
 * single-account mode (``MULTI_BROKER_INDEPENDENT=false``): only the first funded account
   to answer (of ``NIJA_PRIMARY_BROKER``, if set) gets a thread;
-* its venue's word (``FundedResult.retry_in_seconds``): an account whose check its venue
+* its venue's word (``FundedResult.venue_retry_in_seconds``): an account whose check its venue
   parked (the venue down, or its staggered resume not due), or whose check failed as an
   outage fails, is asked again when its venue lets it, not at the periodic re-check: once
   the venue is back it starts within the venue's resume window.
@@ -73,7 +73,10 @@ class Admission:
         self.log = log
         self.changed = changed
         self._unanswered: dict[str, float] = {}  # key -> when its funds check got no answer
-        self._venue_due: dict[str, float] = {}  # key -> when its venue lets it be asked again
+        # key -> when its venue lets it be asked again: written by the check thread, read and
+        # emptied by the watchdog's tick, so both under _due_lock.
+        self._venue_due: dict[str, float] = {}
+        self._due_lock = threading.Lock()
         self._recheck: threading.Thread | None = None
         self._next_recheck = 0.0
 
@@ -96,20 +99,22 @@ class Admission:
         """The watchdog's: what the leases let this node start, then the periodic re-check
         (or, before it, the accounts whose venue now lets them be asked again)."""
         self._lease_tick()
-        if self._checking():
+        if self.checking():
             return
         if now >= self._next_recheck:
             self._next_recheck = now + self.settings.funded_recheck_seconds
-            self._venue_due.clear()  # every idle account is asked now
+            with self._due_lock:
+                self._venue_due.clear()  # every idle account is asked now
             idle = [
                 s for k, s in self.specs.items() if k not in self.workers and self.leases.holds(k)
             ]
             if idle:
                 self._check_in_background(idle, "funded-recheck")
             return
-        due = [k for k, at in self._venue_due.items() if now >= at]
-        for key in due:  # asked once; its answer says when again, if ever
-            del self._venue_due[key]
+        with self._due_lock:
+            due = [k for k, at in self._venue_due.items() if now >= at]
+            for key in due:  # asked once; its answer says when again, if ever
+                del self._venue_due[key]
         ready = [self.specs[k] for k in due if k not in self.workers and self.leases.holds(k)]
         if ready:
             self._check_in_background(ready, "funded-recheck")
@@ -139,10 +144,11 @@ class Admission:
             funded = self.funded.get(key)
             if funded is not None and funded.funded and self._may_trade(key):
                 self.start(self.specs[key])
-        if unchecked and not self._checking():
+        if unchecked and not self.checking():
             self._check_in_background(unchecked, "funded-check")
 
-    def _checking(self) -> bool:
+    def checking(self) -> bool:
+        """True while a round of funds checks runs in the background (a re-check)."""
         return self._recheck is not None and self._recheck.is_alive()
 
     def _check_in_background(self, specs: list[BrokerSpec], name: str) -> None:
@@ -167,10 +173,11 @@ class Admission:
             self._unanswered[result.account_key] = now
         else:
             self._unanswered.pop(result.account_key, None)
-        if result.retry_in_seconds is not None:
-            self._venue_due[result.account_key] = now + result.retry_in_seconds
-        else:
-            self._venue_due.pop(result.account_key, None)
+        with self._due_lock:
+            if result.venue_retry_in_seconds is not None:
+                self._venue_due[result.account_key] = now + result.venue_retry_in_seconds
+            else:
+                self._venue_due.pop(result.account_key, None)
         took = round(result.seconds, 2)  # the whole check: client, metadata, balance
         if result.parked:
             if before is None or not before.parked:  # once, not at every probe of the outage
@@ -178,7 +185,7 @@ class Admission:
                     "funded_check_waits",
                     account=result.account_key,
                     reason=result.error,
-                    retry_in_s=round(result.retry_in_seconds or 0.0, 1),
+                    retry_in_s=round(result.venue_retry_in_seconds or 0.0, 1),
                 )
         elif result.error:
             self.log.warning(

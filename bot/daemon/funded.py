@@ -18,7 +18,7 @@ the hung call's own outcome is recorded by the guard whenever it comes.
 Each check passes its venue's gate as the account's trading calls do (``VenueGate``, with
 the venue's health from ``venue_health``): while the venue is down, or until the account's
 staggered resume time once it is back, nothing is asked (``parked``: neither funded nor
-unfunded, checked again when the venue lets it: ``retry_in_seconds``). A failure an outage
+unfunded, checked again when the venue lets it: ``venue_retry_in_seconds``). A failure an outage
 explains (a timeout, the deadline's too, a refused connection, a 5xx, a maintenance
 answer) is told to the venue's health, counts toward declaring it down, and is weighed on
 the breaker as an engine call's (excused once the venue is down; forgiven at the next
@@ -33,16 +33,17 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from queue import Empty, Queue
 
 from bot.brokers.base import Broker
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.engine.guarded import VenueGate
 from bot.errors import describe
 from bot.isolation.failures import FailureType
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.isolation.policy import is_outage
 from bot.model import Balance, BrokerSpec
+from bot.venue.gate import VenueGate
 from bot.venue.health import VenueHealth, VenueParked
 
 # Grace on top of the call timeout before a check is declared hung.
@@ -66,8 +67,38 @@ class FundedResult:
     timed_out: bool = False  # no answer by the deadline (counted as a network failure)
     parked: bool = False  # its venue was down (or it waits to resume): nothing was asked
     # Check again this much later, when its venue lets it (parked, or an outage-kind
-    # failure); None: at the periodic re-check.
-    retry_in_seconds: float | None = None
+    # failure); None: at the periodic re-check. The venue's wait, not the account's
+    # breaker's (status.json's retry_in_seconds).
+    venue_retry_in_seconds: float | None = None
+
+
+class FundsCheck(StrEnum):
+    """What an account's last funds check found out (status.json's ``funds_check``): only
+    ``answered`` makes ``funded`` an answer; every other state means its funds are unknown."""
+
+    ANSWERED = "answered"  # the venue told its balance
+    WAITS = "waits"  # parked: its venue is down, or its staggered resume is not due
+    NO_ANSWER = "no_answer"  # no answer by the deadline (timed out)
+    FAILED = "failed"  # the check failed, or the account's breaker let nothing be asked
+    NOT_CHECKED = "not_checked"  # no check has answered yet
+
+
+def funds_check(result: FundedResult | None) -> FundsCheck:
+    """The state of an account's last funds check (None: none has answered yet)."""
+    if result is None:
+        return FundsCheck.NOT_CHECKED
+    if result.parked:
+        return FundsCheck.WAITS
+    if result.timed_out:
+        return FundsCheck.NO_ANSWER
+    if result.balance_usd is None:
+        return FundsCheck.FAILED
+    return FundsCheck.ANSWERED
+
+
+def funds_unknown_reason(result: FundedResult | None) -> str | None:
+    """Why the check left the account's funds unknown (its error); None once it answered."""
+    return None if result is None or result.balance_usd is not None else result.error
 
 
 @dataclass
@@ -191,7 +222,7 @@ class FundedChecker:
             failure_type=FailureType.NETWORK_ERROR.value,
             seconds=now - (check.started or now),
             timed_out=True,
-            retry_in_seconds=_venue_retry(gate),
+            venue_retry_in_seconds=_venue_retry(gate),
         )
 
     def _run(self, check: _Check, answers: Queue[FundedResult]) -> None:
@@ -227,7 +258,7 @@ class FundedChecker:
                 False,
                 error=f"funds check waits: {parked.reason}",
                 parked=True,
-                retry_in_seconds=parked.retry_in_seconds,
+                venue_retry_in_seconds=parked.retry_in_seconds,
             )
         except AccountBlockedError as blocked:
             return FundedResult(acct.key, False, error=f"blocked: {blocked.reason}")
@@ -238,7 +269,7 @@ class FundedChecker:
                 error=describe(exc, redactor=isolation.redactor),
                 failure_type=classify_failure(exc, "balance").value,
                 seconds=self._clock.monotonic() - started,
-                retry_in_seconds=_venue_retry(gate) if is_outage(exc) else None,
+                venue_retry_in_seconds=_venue_retry(gate) if is_outage(exc) else None,
             )
         funded = balance.usd_equity >= self._min_balance_usd
         return FundedResult(
@@ -263,4 +294,11 @@ def _venue_retry(gate: VenueGate) -> float | None:
     return health.parked(gate.handle.key) or health.config.probe_interval_seconds
 
 
-__all__ = ["DEADLINE_GRACE_SECONDS", "FundedChecker", "FundedResult"]
+__all__ = [
+    "DEADLINE_GRACE_SECONDS",
+    "FundedChecker",
+    "FundedResult",
+    "FundsCheck",
+    "funds_check",
+    "funds_unknown_reason",
+]

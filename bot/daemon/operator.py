@@ -21,9 +21,9 @@ file), is ``bot.daemon.tunings.AccountTunings.reload``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.clock import iso_text
 from bot.config.secrets import secret_values
 from bot.config.settings import Settings, load_accounts
 from bot.daemon.control import Action, ControlDesk, ControlResult, Outcome
@@ -45,10 +45,6 @@ __all__ = ["Operator", "operator_desk"]
 # The entry hold's text: the cycle line's no_signal and status.json show it.
 PAUSED_REASON = "paused by the operator"
 _KEEPS = "; the account keeps its current client"
-
-
-def _iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).isoformat()
 
 
 class Operator:
@@ -107,7 +103,7 @@ class Operator:
             self.paused[key] = pause
             self.global_cap.hold_account(key, PAUSED_REASON)
             self.log.warning(
-                "account_paused", account=key, since=_iso(pause.paused_at), by=pause.paused_by
+                "account_paused", account=key, since=iso_text(pause.paused_at), by=pause.paused_by
             )
 
     def audit(self, at: float, actor: str, action: str, key: str, result: ControlResult) -> None:
@@ -119,7 +115,7 @@ class Operator:
         pause = self.paused.get(key)
         if pause is None:
             return None
-        return {"since": _iso(pause.paused_at), "by": pause.paused_by}
+        return {"since": iso_text(pause.paused_at), "by": pause.paused_by}
 
     def _unknown(self, key: str) -> ControlResult | None:
         if key in self.specs:
@@ -138,7 +134,7 @@ class Operator:
         pause = self.store.pause(key, self.clock.wall(), actor)  # stored first: survives a restart
         self.paused[key] = pause
         self.global_cap.hold_account(key, PAUSED_REASON)
-        since = f"since {_iso(pause.paused_at)} by {pause.paused_by}"
+        since = f"since {iso_text(pause.paused_at)} by {pause.paused_by}"
         note = f"already paused ({since})" if before == "paused" else "paused"
         return ControlResult(
             Outcome.DONE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from bot.daemon.funded import FundedResult
+from bot.daemon.funded import FundedResult, funds_check, funds_unknown_reason
 from bot.daemon.wiring import interval_for
 from bot.daemon.worker import ThreadState, WorkerSnapshot
 from bot.engine.cycle import CycleResult
@@ -44,6 +44,10 @@ def account_entry(
         "account_id": spec.account.account_id,
         "broker": spec.account.broker,
         "funded": bool(funded and funded.funded),
+        # Whether "funded" is an answer: a check its venue parked, or that timed out or
+        # failed, leaves the funds unknown ("funded" false), never "not funded".
+        "funds_check": funds_check(funded).value,
+        "funds_check_reason": funds_unknown_reason(funded),
         "balance_usd": snap.equity_usd
         if snap and snap.equity_usd is not None
         else (funded.balance_usd if funded else None),
@@ -149,6 +153,7 @@ def log_summary(log: Any, status: dict[str, Any], mode: str) -> None:
             "status_account",
             account=key,
             funded=acct["funded"],
+            funds_check=acct["funds_check"],
             thread=acct["thread"],
             health=acct["health"],
             circuit=acct["circuit"],

@@ -81,7 +81,7 @@ class AccountLines:
     def _masked(self, key: Any, entry: Any, kept: _Kept | None) -> _Kept:
         """``entry`` masked and encoded; the fields equal to ``kept``'s from its copies."""
         mask = self._redactor.mask_data
-        masked_key = kept.key if kept is not None else _one(mask({key: None}))[0]
+        masked_key = kept.key if kept is not None else _only_item(mask({key: None}))[0]
         if not isinstance(entry, dict):  # not an account's fields: masked whole
             return _Kept(entry, masked_key, None, json_item(masked_key, mask(entry)))
         before, masked_before = (
@@ -92,12 +92,12 @@ class AccountLines:
             if name in masked_before and before[name] == value:
                 fields[name] = masked_before[name]
             else:
-                fields[name] = _one(mask({name: value}))
+                fields[name] = _only_item(mask({name: value}))
         masked = dict(fields.values())
         return _Kept(entry, masked_key, fields, json_item(masked_key, masked))
 
 
-def _one(masked: dict[Any, Any]) -> tuple[Any, Any]:
+def _only_item(masked: dict[Any, Any]) -> tuple[Any, Any]:
     """The one item of a one-item dict."""
     [item] = masked.items()
     return item

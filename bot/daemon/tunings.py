@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from bot.clock import Clock
+from bot.clock import Clock, iso_text
 from bot.config.settings import Settings
 from bot.daemon.control import ALL_ACCOUNTS, ControlResult, Outcome
 from bot.daemon.overrides import OverrideProblem, OverridesRead, overrides_path, read_overrides
@@ -32,10 +31,6 @@ from bot.daemon.tuning import Tuning, base_tuning
 from bot.model import BrokerSpec
 
 __all__ = ["AccountTunings"]
-
-
-def _iso(wall: float | None) -> str | None:
-    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +155,7 @@ class AccountTunings:
         return {
             "path": str(self.path),
             "exists": state.exists,
-            "loaded_at": _iso(state.loaded_at),
+            "loaded_at": iso_text(state.loaded_at),
             "problems": [str(p) for p in state.problems],
         }
 

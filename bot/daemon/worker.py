@@ -11,7 +11,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 
 import structlog
@@ -35,11 +34,6 @@ class ThreadState(StrEnum):
     STALLED = "stalled"  # a cycle has run far past its interval
     DEAD = "dead"  # killed by an exception; the watchdog restarts it
     FINISHED = "finished"  # --once: the one cycle is done
-
-
-def iso(wall: float | None) -> str | None:
-    """ISO-8601 UTC for an epoch time, or None."""
-    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
 
 @dataclass

@@ -11,8 +11,8 @@ is raised and nothing is sent. Each call's outcome is reported to the venue: a f
 outage explains (``is_outage``) counts toward declaring the venue down, and one that
 happens while it is down is excused (recorded, never counted on the account's breaker).
 The few counted before the venue was declared down are forgiven at the account's next gate.
-That venue side of an account's calls is ``VenueGate``: the account's funds checks
-(``bot.daemon.funded``) pass the same gate and tell the venue the same way.
+That venue side of an account's calls is ``bot.venue.gate.VenueGate``: the account's funds
+checks (``bot.daemon.funded``) pass the same gate and tell the venue the same way.
 """
 
 from __future__ import annotations
@@ -22,73 +22,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bot.brokers.base import Broker
-from bot.errors import LeaseLost, describe
-from bot.isolation.handle import AccountHandle
+from bot.errors import LeaseLost
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
-from bot.isolation.policy import excuse, is_outage
 from bot.model import Balance, Order, OrderRequest, Position, Ticker
+from bot.venue.gate import VenueGate
 from bot.venue.health import VenueHealth, VenueState
 
 T = TypeVar("T")
-
-
-class VenueGate:
-    """One account's side of its venue's health: the venue's gate before a call, and what
-    the call's outcome tells the venue. Without a health (None) it lets every call through.
-
-    Every call the account makes to its venue passes it: its trading calls
-    (``GuardedBroker``) and its funds checks (``bot.daemon.funded``).
-    """
-
-    __slots__ = ("handle", "health")
-
-    def __init__(self, handle: AccountHandle, health: VenueHealth | None) -> None:
-        self.handle = handle  # the account's: its breaker, and the redactor for the reason
-        self.health = health
-
-    @property
-    def state(self) -> VenueState:
-        """The account's venue as its health says (UP when none is kept)."""
-        return VenueState.UP if self.health is None else self.health.state
-
-    def check(self) -> None:
-        """Raise ``VenueParked`` while this account must not call its venue.
-
-        While the venue is down, the account's unanswered failures that the outage explains
-        are forgiven first: they were the venue's, not the account's.
-        """
-        venue = self.health
-        if venue is None:
-            return
-        wait = venue.parked(self.handle.key)
-        if wait <= 0:
-            return
-        if venue.state is VenueState.DOWN:
-            self.handle.forgive_outage(f"venue {venue.name} down: its failures were the venue's")
-        raise venue.parked_error(self.handle.key, wait)
-
-    def call(self, operation: str, fn: Callable[..., T], *args, **kwargs) -> T:
-        """``fn``'s outcome, told to the venue's health (before the caller's guard records it)."""
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            self.failed(exc, operation)
-            raise
-        if self.health is not None:
-            self.health.record_success(self.handle.key)
-        return result
-
-    def failed(self, error: BaseException, operation: str) -> None:
-        """Tell the venue of a failure an outage explains (``is_outage``); when the venue is
-        down it is the venue's, and ``error`` is excused (never counted on the breaker).
-        Call it before the account's breaker records ``error``."""
-        venue = self.health
-        if venue is None or not is_outage(error):
-            return
-        failure = classify_failure(error, operation)
-        reason = describe(error, 120, redactor=self.handle.redactor)
-        if venue.record_failure(self.handle.key, failure, reason):
-            excuse(error)  # the venue is down: its outage, never this account's
 
 
 class GuardedBroker:
@@ -101,10 +41,8 @@ class GuardedBroker:
         venue_health: VenueHealth | None = None,
     ) -> None:
         self.broker = broker
-        self.isolation = isolation
         self.handle = isolation.handle(broker.account)  # the fast path: no lookups per call
         self.key = broker.account.key
-        self.venue_health = venue_health
         self.gate = VenueGate(self.handle, venue_health)
         if venue_health is not None:
             venue_health.register(self.key)

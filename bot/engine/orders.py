@@ -16,7 +16,7 @@ entry, docs/VENUES.md "## Resends"). An order whose absence cannot be proven sta
 nothing is re-sent, and the operator is told once. Nor is one re-sent while its venue takes
 no market order (cancel-only, post-only: ``bot.venue.health``): it would be refused, and the
 proof would start over; it stays unknown, its proof kept, and goes out once the venue takes
-market orders again, if its signal is still fresh then.
+market orders again, if its signal is still fresh then (else it is settled as never arrived).
 
 With several nodes (a lease fence on the store, ``bot.store.fence``) nothing is sent once
 this node's lease is lost or its local deadline has passed, and an order stored under
@@ -224,6 +224,14 @@ class OrderDesk:
         An unknown order is sent again, with the same client id, only once the venue has
         proven it absent and while its signal is fresh (module docstring).
         """
+        final = self._look_up(rec)
+        if final:  # settled: nothing more is held back or told of it
+            self._held.discard(rec.client_order_id)
+            self._told.discard(rec.client_order_id)
+        return final
+
+    def _look_up(self, rec: OrderRecord) -> bool:
+        """``resolve``'s lookup and what follows from it; True when the order is final."""
         order = self.broker.fetch_order(rec.client_order_id, rec.symbol)
         coid = rec.client_order_id
         self.store.update_order(coid, attempts=rec.attempts + 1)

@@ -30,11 +30,10 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.clock import SYSTEM_CLOCK, Clock
+from bot.clock import SYSTEM_CLOCK, Clock, iso_text
 from bot.errors import describe
 from bot.isolation.failures import FailureType
 from bot.isolation.handle import AccountBlockedError
@@ -137,10 +136,6 @@ class VenueParked(AccountBlockedError):
         self.resuming = resuming  # the venue is back; the account waits for its resume time
 
 
-def _iso(wall: float | None) -> str | None:
-    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
-
-
 class VenueHealth:
     """The health of one venue, shared by its accounts' threads and its monitor."""
 
@@ -235,11 +230,11 @@ class VenueHealth:
             probe = self._last_probe
             return {
                 "state": self._state.value,
-                "since": _iso(self._since),
+                "since": iso_text(self._since),
                 "reason": self._reason,
                 "last_probe": None
                 if probe is None
-                else {"at": _iso(probe.at), "ok": probe.ok, "reason": probe.reason},
+                else {"at": iso_text(probe.at), "ok": probe.ok, "reason": probe.reason},
                 "public_requests_per_min": len(self._public_calls),
             }
 

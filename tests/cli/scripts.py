@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.clock import iso_text
 from bot.store.backend import Database
 from bot.store.writer import OrderRecord, Store, db_path
 from nija_testkit.emulator.server import EmulatorServer
@@ -88,10 +88,6 @@ def line_of(text: str, prefix: str) -> str:
     return next(line for line in text.splitlines() if line.startswith(prefix))
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
-
-
 def account_status(key: str, **overrides) -> dict:
     """One account of status.json (a paper daemon's), healthy unless overridden."""
     account_type, account_id, broker = key.split("/")
@@ -108,11 +104,11 @@ def account_status(key: str, **overrides) -> dict:
         "health": "healthy",
         "circuit": "closed",
         "cycles": 42,
-        "last_cycle_at": iso(now - 30),
+        "last_cycle_at": iso_text(now - 30),
         "last_cycle_ms": 311.0,
         "last_error": None,
         "open_positions": 0,
-        "next_cycle_at": iso(now + 120),
+        "next_cycle_at": iso_text(now + 120),
         "marks": {},
         "marks_at": None,
     }
@@ -126,7 +122,7 @@ def write_status(data_dir: Path, *, pid: int, age_seconds: float = 0.0, **extra)
         "accounts", {PLATFORM: account_status(PLATFORM), ALICE: account_status(ALICE)}
     )
     status = {
-        "updated_at": iso(time.time() - age_seconds),
+        "updated_at": iso_text(time.time() - age_seconds),
         "pid": pid,
         "mode": "paper",
         "accounts": accounts,

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from bot.cli.statusfile import pid_alive
+from bot.clock import iso_text
 from bot.config.secrets import secret_values
 from bot.redact import Redactor
 from bot.store.writer import Store, db_path
@@ -39,7 +40,6 @@ from tests.cli.scripts import (
     base_env,
     dead_pid,
     fill_store,
-    iso,
     kraken_env,
     line_of,
     run,
@@ -281,15 +281,45 @@ def test_independent_status_flags_threads_and_funding(data_dir, field, value, re
     assert f"{PLATFORM}: {reason}" in report["attention"]
 
 
+def test_independent_status_an_account_whose_funds_check_waits_is_not_called_unfunded(data_dir):
+    """The daemon parked its funds check (its venue down): status.json's "funded" is false,
+    but the funds are unknown, and the script says that, never "not funded"."""
+    waits = "funds check waits: venue KRAKEN down: 2 of 2 accounts failed within 60s"
+    accounts = {
+        PLATFORM: account_status(PLATFORM),
+        ALICE: account_status(
+            ALICE,
+            funded=False,
+            funds_check="waits",
+            funds_check_reason=waits,
+            thread="not_started",
+            cycles=0,
+            last_cycle_at=None,
+            venue_state="down",
+        ),
+    }
+    write_status(data_dir, pid=os.getpid(), accounts=accounts)
+    proc, code, report = run_text_and_json(INDEPENDENT, base_env(data_dir))
+    assert proc.returncode == code == 1
+    row, header = line_of(proc.stdout, ALICE), line_of(proc.stdout, "ACCOUNT")
+    assert row[header.index("FUNDED") :].startswith("waits ")
+    assert line_of(proc.stdout, PLATFORM)[header.index("FUNDED") :].startswith("yes ")
+    assert f"{ALICE}: funds unknown: {waits}" in proc.stdout
+    assert "not funded" not in proc.stdout
+    assert report["attention"] == [f"{ALICE}: funds unknown: {waits}"]
+    alice = next(a for a in report["accounts"] if a["account"] == ALICE)
+    assert alice["funded"] is False and alice["funds_check"] == "waits"
+
+
 def test_independent_status_shows_each_venues_state_and_why(data_dir):
     now = time.time()
     down = "2 of 2 accounts failed within 60s (NetworkFailure: KRAKEN 503)"
     venues = {
         "KRAKEN": {
             "state": "down",
-            "since": iso(now - 90),
+            "since": iso_text(now - 90),
             "reason": down,
-            "last_probe": {"at": iso(now - 12), "ok": False, "reason": "NetworkFailure: 503"},
+            "last_probe": {"at": iso_text(now - 12), "ok": False, "reason": "NetworkFailure: 503"},
             "public_requests_per_min": 2,
         }
     }

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bot.cli.trading import price, signed_usd
+from bot.clock import iso_text
 from bot.store.writer import Store, db_path
 from nija_testkit.harness import ROOT, clean_env, start_daemon, wait_for
 from tests.cli.scripts import (
@@ -23,7 +24,6 @@ from tests.cli.scripts import (
     base_env,
     dead_pid,
     fill_store,
-    iso,
     line_of,
     run_json,
     run_text_and_json,
@@ -40,7 +40,7 @@ def by_account(report: dict) -> dict[str, dict]:
 def test_positions_are_valued_at_the_running_daemons_marks(data_dir):
     fill_store(data_dir)
     marked = account_status(
-        PLATFORM, marks={"BTC/USD": 50512.3456, "ETH/USD": 1.0}, marks_at=iso(time.time() - 7)
+        PLATFORM, marks={"BTC/USD": 50512.3456, "ETH/USD": 1.0}, marks_at=iso_text(time.time() - 7)
     )
     write_status(data_dir, pid=os.getpid(), accounts={PLATFORM: marked})
     proc, code, report = run_text_and_json(ACTIVE, base_env(data_dir))

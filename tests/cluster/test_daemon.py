@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot.daemon.funded import FundedResult
 from bot.daemon.wiring import BrokerFactories
 from nija_testkit import harness
-from tests.daemon.test_supervisor import Daemon, paper, spec
+from tests.daemon.inprocess import Daemon, paper, spec
 
 KEYS = [f"user/{x}/PAPER" for x in "abcd"]
 wait_for = partial(harness.wait_for, timeout=20.0, what="condition", interval=0.05)

@@ -18,7 +18,7 @@ from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.daemon.wiring import BrokerFactories
 from bot.errors import BrokerError
 from bot.venue.health import VenueState
-from tests.daemon.test_supervisor import SYMBOLS, Daemon, paper, spec, wait_for
+from tests.daemon.inprocess import SYMBOLS, Daemon, paper, spec, wait_for
 
 KEYS = ("user/a/PAPER", "user/b/PAPER")
 
@@ -54,8 +54,7 @@ def recheck(d: Daemon, seconds: float) -> None:
     """The watchdog's tick ``seconds`` on; the re-check it started (if any) finished."""
     d.clock.advance(seconds)
     d.trader.watchdog_tick()
-    if d.trader.admission._recheck is not None:
-        d.trader.admission._recheck.join(5)
+    d.checks_done()
 
 
 def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
@@ -75,7 +74,7 @@ def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
         assert health.reason.startswith("2 of 2 accounts failed")
         assert venue.balance_calls == {k: 1 for k in KEYS}
         for key in KEYS:
-            assert not d.trader.funded[key].funded and d.trader.funded[key].retry_in_seconds
+            assert not d.trader.funded[key].funded and d.trader.funded[key].venue_retry_in_seconds
             assert d.isolation.get_account_status(*key.split("/"))[1]["circuit_state"] == "closed"
 
         for _ in range(4):  # the outage goes on: each is asked at the venue's probes, no call
@@ -85,6 +84,8 @@ def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
         for key in KEYS:
             entry = status["accounts"][key]
             assert entry["venue_state"] == "down" and not entry["funded"]
+            assert entry["funds_check"] == "waits"  # unknown, never "not funded"
+            assert entry["funds_check_reason"].startswith("funds check waits: venue PAPER down")
             assert entry["health"] == "healthy" and entry["circuit"] == "closed"
             assert d.trader.funded[key].parked
             assert d.trader.funded[key].error.startswith("funds check waits: venue PAPER down")
@@ -98,5 +99,10 @@ def test_accounts_wait_for_their_down_venue_and_start_once_it_is_back(tmp_path):
         wait_for(lambda: set(d.trader.workers) == set(KEYS), what="both threads")
         wait_for(lambda: all(w.cycles >= 1 for w in d.trader.workers.values()), what="trading")
         assert venue.balance_calls == {k: 2 for k in KEYS}  # one call each once it was back
+        status = d.trader.get_multi_broker_status()
+        for key in KEYS:
+            entry = status["accounts"][key]
+            assert entry["funded"] and entry["funds_check"] == "answered"
+            assert entry["funds_check_reason"] is None
         assert not [e for e in logs if e["event"] == "INDEPENDENT_health_changed"
                     and e["new"] in ("quarantined", "failing")]  # fmt: skip

@@ -281,7 +281,7 @@ def test_an_outage_puts_the_venue_down_parks_the_checks_and_no_breaker_opens(ven
     assert health.reason.startswith("2 of 2 accounts failed within 60s")
     for result in failed.values():
         assert not result.funded and not result.parked and result.failure_type == "network_error"
-        assert result.retry_in_seconds is not None and 0 < result.retry_in_seconds <= 36
+        assert result.venue_retry_in_seconds is not None and 0 < result.venue_retry_in_seconds <= 36
     # The one told before the venue was down counted; the other was the venue's (excused).
     statuses = sorted(health_of(isolation, s)["status"] for s in specs)
     assert statuses == ["degraded", "healthy"]
@@ -292,7 +292,7 @@ def test_an_outage_puts_the_venue_down_parks_the_checks_and_no_breaker_opens(ven
         for result in checker.check(specs):
             assert result.parked and not result.funded and result.failure_type is None
             assert result.error.startswith("funds check waits: venue KRAKEN down: 2 of 2")
-            assert 0 < result.retry_in_seconds <= 36
+            assert 0 < result.venue_retry_in_seconds <= 36
     assert len(kraken.server.requests) == sent
     for s in specs:  # the failure counted before the venue was declared down is forgiven
         m = health_of(isolation, s)
@@ -304,13 +304,13 @@ def test_an_outage_puts_the_venue_down_parks_the_checks_and_no_breaker_opens(ven
     health.record_probe(True, "SystemStatus online")
     back = {r.account_key: r for r in checker.check(specs)}
     (funded,) = [r for r in back.values() if r.funded]  # one resumes at once...
-    assert funded.error is None and funded.retry_in_seconds is None
+    assert funded.error is None and funded.venue_retry_in_seconds is None
     (waiting,) = [r for r in back.values() if not r.funded]  # ...the other 5 s later
-    assert waiting.parked and waiting.retry_in_seconds == pytest.approx(5.0)
+    assert waiting.parked and waiting.venue_retry_in_seconds == pytest.approx(5.0)
     assert waiting.error == "funds check waits: venue KRAKEN back: staggered resume in 5s"
     clock.advance(5)
     (late,) = checker.check([s for s in specs if s.account.key == waiting.account_key])
-    assert late.funded and late.retry_in_seconds is None and late.error is None
+    assert late.funded and late.venue_retry_in_seconds is None and late.error is None
 
 
 def test_bad_keys_stay_with_their_accounts_and_never_put_the_venue_down(venue_handle):
@@ -323,7 +323,7 @@ def test_bad_keys_stay_with_their_accounts_and_never_put_the_venue_down(venue_ha
     kraken.server.inject("balance", Fault("status", 401))  # every key refused
     for result in checker.check(specs):
         assert not result.funded and result.failure_type == "authentication_error"
-        assert result.retry_in_seconds is None  # the periodic re-check, as ever
+        assert result.venue_retry_in_seconds is None  # the periodic re-check, as ever
     assert health.state is VenueState.UP
     assert [health_of(isolation, s)["status"] for s in specs] == ["failing", "failing"]
 
@@ -397,7 +397,7 @@ def test_a_timed_out_check_is_told_to_the_venue_and_still_shows_failing_to_answe
         # One account alone: the venue stays up, and the account shows failing to answer.
         assert first.timed_out and health.state is VenueState.UP
         assert isolation.get_account_status("user", "slow1", "PAPER")[0].value == "degraded"
-        assert first.retry_in_seconds == health.config.probe_interval_seconds
+        assert first.venue_retry_in_seconds == health.config.probe_interval_seconds
         second = timed_out("slow2")  # a second account's deadline: the venue's outage
         assert second.timed_out and health.state is VenueState.DOWN
         assert "TimeoutError" in health.reason

@@ -6,8 +6,13 @@ import json
 import os
 from datetime import UTC, datetime
 
+import pytest
+
+from bot.daemon.funded import FundedResult
 from bot.daemon.status import StatusWriter, read_status
+from bot.daemon.status_document import account_entry
 from bot.daemon.worker import ThreadState
+from bot.model import AccountRef, BrokerSpec
 from bot.redact import MASK, Redactor
 
 KEY = "K7qP2xZ9mW4vN8rT3yL6aB5cD1"
@@ -182,3 +187,30 @@ def test_an_account_gone_from_the_document_is_gone_from_the_file(tmp_path):
     del document["accounts"]["user/bob/OKX"]
     writer.write_now()
     assert read_status(path)["accounts"] == {"user/alice/KRAKEN": {"cycles": 1}}
+
+
+WAITS = "funds check waits: venue KRAKEN down: 2 of 2 accounts failed within 60s"
+TIMED_OUT = "TimeoutError: no balance answer within 15s"
+
+
+@pytest.mark.parametrize(
+    ("result", "state", "reason"),
+    [
+        (FundedResult("k", False, error=WAITS, parked=True, venue_retry_in_seconds=30.0),
+         "waits", WAITS),
+        (FundedResult("k", False, error=TIMED_OUT, timed_out=True), "no_answer", TIMED_OUT),
+        (FundedResult("k", False, error="AuthenticationError: EAPI:Invalid key"), "failed",
+         "AuthenticationError: EAPI:Invalid key"),
+        (None, "not_checked", None),
+        (FundedResult("k", False, balance_usd=3.0), "answered", None),
+        (FundedResult("k", True, balance_usd=50.0), "answered", None),
+    ],
+)  # fmt: skip
+def test_an_account_entry_says_whether_funded_is_an_answer(result, state, reason):
+    """A parked, timed-out or failed check leaves "funded" false (a boolean, as design.md
+    has it) and says so beside it: its funds are unknown, not missing."""
+    spec = BrokerSpec(AccountRef("user", "alice", "KRAKEN"), symbols=("BTC/USD",))
+    entry = account_entry(spec, {}, result, None, live=True, interval_seconds=150.0)
+    assert entry["funded"] is (result is not None and result.funded)
+    assert entry["funds_check"] == state
+    assert entry["funds_check_reason"] == reason

@@ -6,9 +6,10 @@ from bot.daemon.log import get_logger, setup_logging, shutdown_logging
 from bot.daemon.status_document import log_summary
 
 
-def _account(venue_state: str | None) -> dict[str, object]:
+def _account(venue_state: str | None, funds_check: str = "answered") -> dict[str, object]:
     return {
-        "funded": True,
+        "funded": funds_check == "answered",
+        "funds_check": funds_check,
         "thread": "running",
         "health": "healthy",
         "circuit": "closed",
@@ -29,7 +30,7 @@ def test_each_status_account_line_names_its_venues_state(tmp_path):
         },
         "venues": {"KRAKEN": {"state": "down", "reason": "status check: maintenance"}},
         "accounts": {
-            "user/alice/KRAKEN": _account("down"),
+            "user/alice/KRAKEN": _account("down", funds_check="waits"),
             "user/bob/OKX": _account("cancel_only"),
         },
     }
@@ -45,3 +46,6 @@ def test_each_status_account_line_names_its_venues_state(tmp_path):
     }
     assert "venue_state=down" in by_account["user/alice/KRAKEN"]
     assert "venue_state=cancel_only" in by_account["user/bob/OKX"]
+    # Not funded because its funds check waits for the venue: unknown, not a no.
+    assert "funded=False funds_check=waits" in by_account["user/alice/KRAKEN"]
+    assert "funded=True funds_check=answered" in by_account["user/bob/OKX"]

@@ -13,65 +13,13 @@ from structlog.testing import capture_logs
 
 from bot.brokers.paper.broker import MarketData, PaperBroker
 from bot.brokers.paper.synthetic import SyntheticMarket
-from bot.config.settings import load_settings
-from bot.daemon.supervisor import IndependentBrokerTrader
+from bot.clock import iso_text
 from bot.daemon.wiring import BrokerFactories, make_trader
-from bot.daemon.worker import AccountWorker, ThreadState, iso
-from bot.isolation.manager import AccountIsolationManager
-from bot.model import AccountRef, BrokerSpec
+from bot.daemon.worker import AccountWorker, ThreadState
+from bot.model import BrokerSpec
 from bot.store.writer import StoreError
-from nija_testkit import harness
 from nija_testkit.clock import FakeClock
-
-SYMBOLS = ("BTC/USD",)
-
-
-def spec(ident: str) -> BrokerSpec:
-    return BrokerSpec(AccountRef("user", ident, "PAPER"), symbols=SYMBOLS, timeout_seconds=1.0)
-
-
-def paper(s: BrokerSpec, market: MarketData | None = None, usd: float = 10_000.0) -> PaperBroker:
-    """An account's paper broker: over its venue's shared ``market`` when trading, else (the
-    funded check) over a synthetic market of its own."""
-    return PaperBroker(s, market or SyntheticMarket(SYMBOLS, seed=1), starting_usd=usd)
-
-
-# The daemon runs in-process here, with cycles of 0.2 s: poll often, give up after 10 s.
-wait_for = partial(harness.wait_for, timeout=10.0, what="condition", interval=0.02)
-
-
-class Daemon:
-    def __init__(self, tmp_path, specs, factories, trader_factory=make_trader, **env) -> None:
-        base = {
-            "NIJA_DATA_DIR": str(tmp_path),
-            "NIJA_CYCLE_SECONDS": "0.2",
-            "NIJA_CALL_TIMEOUT_SECONDS": "1",
-            "NIJA_FUNDED_RECHECK_SECONDS": "60",
-        }
-        self.settings = load_settings(base | env)
-        self.clock = FakeClock()
-        self.isolation = AccountIsolationManager(clock=self.clock)
-        self.trader = IndependentBrokerTrader(
-            self.settings,
-            specs,
-            self.isolation,
-            trader_factory=trader_factory,
-            factories=factories,
-            clock=self.clock,
-        )
-
-    def __enter__(self):
-        self.trader.start_independent_multi_broker_trading()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.trader.stop_independent_trading(timeout=3)
-
-    def worker(self, ident: str):
-        return self.trader.workers[f"user/{ident}/PAPER"]
-
-    def health(self, ident: str) -> dict:
-        return self.isolation.get_account_status("user", ident, "PAPER")[1]
+from tests.daemon.inprocess import SYMBOLS, Daemon, paper, spec, wait_for
 
 
 def test_each_funded_account_gets_its_own_named_thread(tmp_path):
@@ -323,9 +271,9 @@ def test_status_and_store_times_are_the_clocks_wall_time(tmp_path):
         d.trader.status.write_now()
         doc = json.loads((tmp_path / "status.json").read_text())
     acct = doc["accounts"]["user/a/PAPER"]
-    assert doc["updated_at"] == d.clock.utc_now().isoformat() == iso(wall)
-    assert acct["last_cycle_at"] == iso(wall)
-    assert acct["next_cycle_at"] == iso(wall + 0.2)  # the interval: the fake clock stood still
+    assert doc["updated_at"] == d.clock.utc_now().isoformat() == iso_text(wall)
+    assert acct["last_cycle_at"] == iso_text(wall)
+    assert acct["next_cycle_at"] == iso_text(wall + 0.2)  # the interval: the fake clock stood still
     assert acct["last_cycle_ms"] == 0.0
     store = Store(db_path(tmp_path, "paper"), "user/a/PAPER")
     try:
@@ -419,7 +367,7 @@ def test_status_says_which_amount_is_the_venues_and_carries_the_last_prices(tmp_
     # The last price of each symbol the last cycle priced, for the checks to value positions.
     assert set(entry["marks"]) == set(SYMBOLS) and entry["marks"]["BTC/USD"] > 0
     assert entry["marks"] == d.worker("a").last_result.marks
-    assert entry["marks_at"] == iso(d.worker("a").last_cycle_wall)
+    assert entry["marks_at"] == iso_text(d.worker("a").last_cycle_wall)
 
 
 def test_a_funded_check_that_only_timed_out_shows_failing_to_answer_not_healthy(tmp_path):
@@ -452,7 +400,7 @@ def test_a_funded_check_that_only_timed_out_shows_failing_to_answer_not_healthy(
             # The re-check while that call still hangs asks nothing again.
             d.clock.advance(60.0)
             d.trader.watchdog_tick()
-            d.trader.admission._recheck.join(5)
+            d.checks_done()
             assert d.trader.funded_checks.running("user/a/PAPER")
             assert d.isolation.get_account_status("user", "a", "PAPER")[1]["total_failures"] == 1
     finally:

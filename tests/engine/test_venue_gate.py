@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from bot.brokers.ccxt.broker import CcxtBroker
 from bot.brokers.factory import create_trading_broker
+from bot.engine.orders import RESEND_WINDOW_SECONDS
 from bot.engine.risk import RiskManager
 from bot.engine.trader import AccountTrader
 from bot.model import AccountRef, VenueCondition, VenueStatus
@@ -172,19 +173,26 @@ def test_an_account_without_a_venue_health_trades_as_before(world):
     assert t.run_cycle().orders_placed == 1
 
 
-@pytest.mark.parametrize("condition", [VenueCondition.CANCEL_ONLY, VenueCondition.POST_ONLY])
-def test_a_proven_absent_order_is_not_resent_while_the_venue_takes_no_market_order(
-    world, condition
-):
+def hold_an_order(world: World, condition: VenueCondition) -> AccountTrader:
+    """alice's entry lost before the venue saw it and one "no such order" counted (Kraken
+    proves absence with two, 15 s apart); then the venue takes no market order (it refuses
+    them, as Kraken does in either mode)."""
     alice = trader(world, "alice")
     world.server.inject("create_order", Fault("drop", times=1))  # lost before the venue saw it
     assert not alice.run_cycle().ok
     world.clock.advance(20)
-    alice.run_cycle()  # the first "no such order" (Kraken: two, 15 s apart)
+    alice.run_cycle()  # the first "no such order"
     assert alice.store.get_order(entry_id()).absent_checks == 1
     world.health.record_status(VenueStatus(condition, f"SystemStatus {condition.value}"))
-    # What Kraken does with a market order in either mode: refuses it.
     world.server.inject("create_order", Fault("venue_error", code="invalid_order"))
+    return alice
+
+
+@pytest.mark.parametrize("condition", [VenueCondition.CANCEL_ONLY, VenueCondition.POST_ONLY])
+def test_a_proven_absent_order_is_not_resent_while_the_venue_takes_no_market_order(
+    world, condition
+):
+    alice = hold_an_order(world, condition)
     with capture_logs() as logs:
         for _ in range(4):  # proven absent at the first; never sent while the mode lasts
             world.clock.advance(20)
@@ -204,3 +212,56 @@ def test_a_proven_absent_order_is_not_resent_while_the_venue_takes_no_market_ord
     assert alice.store.get_order(entry_id()).status == "filled"
     assert [o.client_order_id for o in world.venue_orders()] == [entry_id()]
     assert len(world.server.requests_to("create_order")) == 2
+
+
+@pytest.mark.parametrize("condition", [VenueCondition.CANCEL_ONLY, VenueCondition.POST_ONLY])
+def test_an_order_held_past_its_signals_freshness_is_settled_as_never_arrived_never_sent(
+    world, condition
+):
+    """The venue keeps its mode past RESEND_WINDOW_SECONDS: the held order is settled as any
+    proven-absent order whose signal went stale (canceled: never arrived), and never sent
+    late, not even once the venue takes market orders again."""
+    alice = hold_an_order(world, condition)
+    sent_at = alice.store.get_order(entry_id()).created_at
+    with capture_logs() as logs:
+        for _ in range(20):  # 20 s apart: the window (300 s) passes within 16 cycles
+            world.clock.advance(20)
+            assert alice.run_cycle().ok
+            if alice.store.get_order(entry_id()).status != "unknown":
+                break
+    rec = alice.store.get_order(entry_id())
+    assert rec.status == "canceled"
+    assert rec.reason == "the venue has no such order (never arrived or expired)"
+    assert world.clock.wall() - sent_at > RESEND_WINDOW_SECONDS
+    events = [e["event"] for e in logs if e["event"].startswith("order_")]
+    assert events == ["order_resend_waits", "order_not_at_venue"]
+    assert len(world.server.requests_to("create_order")) == 1  # the lost original alone
+    assert entry_id() not in alice.desk._held  # settled: no longer held back
+
+    world.server.clear_faults()
+    world.health.record_status(VenueStatus(VenueCondition.OK, "SystemStatus online"))
+    world.clock.advance(20)
+    assert alice.run_cycle().ok
+    assert alice.store.get_order(entry_id()).status == "canceled"
+    assert entry_id() not in [o.client_order_id for o in world.venue_orders()]  # never late
+
+
+def test_a_held_order_the_venue_finds_after_all_is_settled_and_no_longer_held(world):
+    """Proven absent, held by the venue's mode, then found after all (the venue's registry
+    was late): settled as the fill it was, never sent, and no longer held back."""
+    alice = hold_an_order(world, VenueCondition.CANCEL_ONLY)
+    world.clock.advance(20)
+    with capture_logs() as logs:
+        assert alice.run_cycle().ok  # the second "no such order": proven absent, held
+    assert [e["event"] for e in logs if e["event"].startswith("order_")] == ["order_resend_waits"]
+    assert entry_id() in alice.desk._held
+    rec = alice.store.get_order(entry_id())
+    world.ledgers["alice"].place(
+        "BTC/USD", "buy", "market", amount=rec.amount, client_order_id=entry_id()
+    )
+    world.clock.advance(20)
+    assert alice.run_cycle().ok
+    assert alice.store.get_order(entry_id()).status == "filled"
+    assert len(alice.store.open_positions()) == 1
+    assert len(world.server.requests_to("create_order")) == 1  # found, never sent again
+    assert entry_id() not in alice.desk._held

@@ -8,10 +8,13 @@ off: it is the venue's word that brings them in).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from nija_testkit.emulator.server import Fault
-from nija_testkit.harness import account_env, clean_env, start_daemon, wait_for
+from nija_testkit.harness import ROOT, account_env, clean_env, script_env, start_daemon, wait_for
 from nija_testkit.secrets import assert_no_secret
 
 pytestmark = pytest.mark.long(25)
@@ -54,9 +57,29 @@ def test_a_venue_down_at_start_up_opens_no_breaker_and_both_accounts_start_once_
             "both funded checks waiting for the venue",
         )
         for key in (PLATFORM, BOB):
+            # Not funded as far as status.json's boolean goes, but unknown, and it says so.
+            wait_for(lambda k=key: run.account(k).get("funds_check") == "waits", 10, "waits")
             entry = run.account(key)
             assert entry["thread"] == "not_started" and not entry["funded"]
             assert entry["circuit"] == "closed" and entry["venue_state"] == "down"
+            assert entry["funds_check_reason"].startswith("funds check waits: venue KRAKEN down")
+        check = subprocess.run(
+            [
+                sys.executable,
+                "check_independent_broker_status.py",
+                "--env-file",
+                str(tmp_path / "no"),
+            ],
+            cwd=ROOT,
+            env=script_env(clean_env(NIJA_DATA_DIR=str(run.data_dir))),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert check.returncode == 1, check.stderr
+        for key in (PLATFORM, BOB):
+            assert f"{key}: funds unknown: funds check waits: venue KRAKEN down" in check.stdout
+        assert "not funded" not in check.stdout
         kraken.server.clear_faults()
         for key in (PLATFORM, BOB):
             wait_for(lambda k=key: run.account(k).get("cycles", 0) >= 1, 30, f"{key} trading")

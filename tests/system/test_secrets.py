@@ -51,7 +51,7 @@ CREDENTIALS = {
         new_pem(),
     ),
 }
-PIECE = 8  # bot.redact.MIN_PIECE_LENGTH: the shortest leading or trailing piece it masks
+PIECE = 8  # bot.redact_patterns.MIN_PIECE_LENGTH: the shortest leading or trailing piece it masks
 
 
 def start(broker: str, creds: Credentials) -> VenueHandle:
