@@ -77,6 +77,7 @@ class Run:
     api_thread_cpu_ms: float | None = None  # the nija-http threads' CPU in the window
     api_ms_per_scrape: float | None = None  # that over the scrapes begun in the window
     attributed_percent: float | None = None  # that over the other threads' CPU
+    load_average: tuple[float, float] = (0.0, 0.0)  # the machine's (1 min) at start and end
 
 
 class ThreadCpu:
@@ -188,14 +189,18 @@ def one_run(
         threads.start()
         threads.mark()
         start, start_wall = sample(run.proc.pid), datetime.now(UTC)
+        load_start = os.getloadavg()[0]
         time.sleep(window)
         end, end_wall = sample(run.proc.pid), datetime.now(UTC)
+        load_end = os.getloadavg()[0]
         in_window = sum(start.at <= t <= end.at for t in scraper.began) if scraper else 0
         api_ms, other_ms = threads.stop()
         cycles = [e for e in parse_log(run.log_path)
                   if e.event == "cycle" and start_wall <= e.at <= end_wall]  # fmt: skip
         cpu_ms = (end.cpu_seconds - start.cpu_seconds) * 1000
         result = Run(api, len(cycles), round(cpu_ms / max(1, len(cycles)), 3))
+        # Another program's load changes a scrape's cost (docs/OPERATIONS.md "What it costs").
+        result.load_average = (round(load_start, 2), round(load_end, 2))
         if api:
             result.api_thread_cpu_ms = round(api_ms, 1)
             result.attributed_percent = round(api_ms / other_ms * 100, 3)
