@@ -14,6 +14,10 @@ reports, per route:
   the window, summed over symbols. The venue's market data needs one request per
   distinct (symbol, timeframe) pair per close: 2 here.
 
+With ``--hold-btc Q`` every account also holds Q BTC at the venue, so its balance values a
+holding (one ticker of ``BTC/USD``): in live mode every cycle's balance, and the funded
+check in both modes. ``tickers_per_minute`` is then what valuing it costs the venue.
+
 The default timeframe is 1m (``NIJA_TIMEFRAME``) so a window of a few minutes holds
 whole candle periods: the window starts a second before a candle closes (default: two
 periods and two seconds). The cycle interval grows with the count (default
@@ -23,7 +27,7 @@ Aim (exit code 1 when missed, ``--check``): candle requests per candle close equ
 distinct (symbol, timeframe) pairs at every count.
 
 Usage: python3 scripts/bench_requests.py [--counts 1,10,100,500] [--mode paper|live]
-       [--timeframe 1m] [--interval S] [--window S] [--check] [--json]
+       [--hold-btc Q] [--timeframe 1m] [--interval S] [--window S] [--check] [--json]
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class RequestRun:
     mode: str
     timeframe: str
     interval_s: float
+    hold_btc: float = 0.0  # BTC each account holds at the venue
     trading: int = 0  # accounts whose thread had cycled when the window began
     window_s: float = 0.0
     account_cycles: int = 0
@@ -111,7 +116,7 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     interval = args.interval or default_interval(n)
     tf = timeframe_seconds(args.timeframe)
     window = args.window or 2 * tf + 2
-    run = RequestRun(n, args.mode, args.timeframe, interval)
+    run = RequestRun(n, args.mode, args.timeframe, interval, args.hold_btc)
     handle: VenueHandle = start_venue("KRAKEN")
     env = clean_env(
         NIJA_MODE=args.mode,
@@ -126,7 +131,8 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     keys = []
     for i in range(n):
         creds = kraken_credentials(i)
-        handle.venue.add_account(creds.api_key, creds.api_secret, {"USD": 10_000.0})
+        held = {"BTC": args.hold_btc} if args.hold_btc > 0 else {}
+        handle.venue.add_account(creds.api_key, creds.api_secret, {"USD": 10_000.0, **held})
         env.update(account_env("KRAKEN", f"b{i:04d}", creds))
         keys.append(f"user/b{i:04d}/KRAKEN")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +214,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "date": datetime.now(UTC).date().isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "symbols": list(SYMBOLS),
+        "hold_btc": args.hold_btc,
         "runs": [
             {
                 **asdict(r),
@@ -217,6 +224,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
                 "candles_per_account_cycle": r.per_account_cycle(r.routes.get("candles", 0)),
                 "private_per_account_cycle": r.per_account_cycle(r.private),
                 "routes_per_venue_cycle": {k: r.per_venue_cycle(v) for k, v in r.routes.items()},
+                "tickers_per_minute": round(60 * r.routes.get("ticker", 0) / r.window_s, 2)
+                if r.window_s
+                else 0.0,
             }
             for r in runs
         ],
@@ -226,8 +236,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
 def render(r: dict) -> str:
     m = r["machine"]
+    held = f", each holding {r['hold_btc']:g} BTC" if r["hold_btc"] else ""
     rows = [
-        f"NIJA requests: Kraken user accounts on the emulator, symbols {', '.join(r['symbols'])}, "
+        f"NIJA requests: Kraken user accounts on the emulator, symbols {', '.join(r['symbols'])}"
+        f"{held}, "
         f"{m['cpus']} cpus, Python {m['python']}, {r['date']}",
         "",
         f"{'accounts':>8} {'trading':>7} {'mode':>5} {'tf':>3} {'interval':>8} {'acct-cyc':>8}"
@@ -255,7 +267,7 @@ def render(r: dict) -> str:
     rows.append("requests per venue cycle, by route:")
     for x in r["runs"]:
         routes = ", ".join(f"{k} {v:g}" for k, v in x["routes_per_venue_cycle"].items())
-        rows.append(f"{x['accounts']:>8}: {routes}")
+        rows.append(f"{x['accounts']:>8}: {routes}; tickers/minute {x['tickers_per_minute']:g}")
     rows.append("")
     rows += [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in r["checks"].items()]
     return "\n".join(rows)
@@ -265,6 +277,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--counts", default="1,10,100,500", help="comma-separated account counts")
     p.add_argument("--mode", choices=("paper", "live"), default="paper")
+    p.add_argument(
+        "--hold-btc", type=float, default=0.0, help="BTC each account holds (default none)"
+    )
     p.add_argument("--timeframe", default="1m", help="NIJA_TIMEFRAME (default 1m)")
     p.add_argument("--interval", type=float, help="cycle seconds for every count")
     p.add_argument("--window", type=float, help="measured seconds (default >= 2 candles)")
