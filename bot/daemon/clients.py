@@ -13,6 +13,10 @@ check and the trading threads take their clients from it:
 * ``metadata_source(spec)``: a client without a key that loaded the venue's market
   metadata once; each account's client adopts it (``Broker.adopt_metadata``) instead of
   loading the markets itself.
+* ``shared_prices``: in the daemon, each venue's shared market data; each account's client
+  values its holdings at it (``Broker.value_holdings_with``): one public ticker per held
+  symbol for the venue, not one per account. What an account waits on it is the venue's
+  work (which may wait on the venue's public budget), counted in ``waited_seconds``.
 
 The venue layer (``bot/venue/``) takes two of these over: VenueHub will own each venue's
 public budget (``public_budget``) and VenueMarket its metadata client (``metadata_source``);
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from bot.brokers import venues
-from bot.brokers.base import Broker
+from bot.brokers.base import Broker, ValuationPrices
 from bot.brokers.budget import Budgets, RequestBudget, Wait
 from bot.brokers.factory import create_venue_broker
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -72,9 +76,12 @@ class VenueClients:
         self._public: dict[str, RequestBudget | None] = {}
         self._metadata: dict[str, _Metadata] = {}
         self._shared: dict[str, float] = {}  # seconds each account waited on its venue's load
+        self._priced: dict[str, _TimedPrices] = {}  # ...and on its venue's prices
         # The daemon's venue layer, once built: venue name -> the client holding the venue's
         # metadata (``VenueMarket.metadata_client``), so it is loaded once per venue in all.
         self.shared_metadata: Callable[[str], Broker | None] | None = None
+        # ...and venue name -> the prices its accounts' holdings are valued at (its market).
+        self.shared_prices: Callable[[str], ValuationPrices | None] | None = None
 
     # -- clients ------------------------------------------------------------------------
     def client(self, spec: BrokerSpec) -> Broker:
@@ -93,6 +100,7 @@ class VenueClients:
                     client = built[1]
                 else:
                     client = self._build(spec, clock=self._clock, budgets=budgets)
+                    self._share_prices(spec, client)
                     self._clients[key] = (spec.credentials, client)
         if venues.venue(spec.account.broker).public_metadata:
             started = self._clock.monotonic()
@@ -102,6 +110,14 @@ class VenueClients:
             if source is not None:
                 client.adopt_metadata(source)
         return client
+
+    def _share_prices(self, spec: BrokerSpec, client: Broker) -> None:
+        """(lock held) The new client values its holdings at its venue's shared prices, where
+        there are; the account's waits on them are timed."""
+        prices = self.shared_prices(spec.account.broker) if self.shared_prices else None
+        if prices is not None:
+            timed = self._priced[spec.account.key] = _TimedPrices(prices, self._clock)
+            client.value_holdings_with(timed)
 
     def close(self) -> None:
         """Close every client (a one-shot command's end; the daemon keeps them to its end)."""
@@ -145,11 +161,14 @@ class VenueClients:
 
     def waited_seconds(self, spec: BrokerSpec) -> float:
         """Seconds the account has waited on what it shares with its venue, in total: its
-        requests on their budgets, and it on the venue's one metadata load. The funded check
-        moves its deadline by what this grows (each is bounded on its own)."""
+        requests on their budgets, and it on the venue's one metadata load and on the venue's
+        prices of its holdings (a wait in progress included). The funded check moves its
+        deadline by what this grows (each is bounded on its own)."""
         with self._lock:
             own = self._budgets.get(spec.account.key)
             shared = self._shared.get(spec.account.key, 0.0)
+            priced = self._priced.get(spec.account.key)
+        shared += priced.waited_seconds() if priced else 0.0
         return shared + (own.waited_seconds if own else 0.0)
 
     # -- shared metadata ------------------------------------------------------------------
@@ -184,6 +203,35 @@ class VenueClients:
                 return None
             state.loaded = True
             return state.client
+
+
+class _TimedPrices:
+    """One account's view of its venue's prices: the venue's, timed as the account waits."""
+
+    def __init__(self, prices: ValuationPrices, clock: Clock) -> None:
+        self._prices = prices
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waited = 0.0
+        self._since: float | None = None  # monotonic start of the wait in progress
+
+    def valuation_price(self, symbol: str) -> float:
+        """The venue's price (``ValuationPrices``); the time it takes is counted."""
+        with self._lock:
+            self._since = self._clock.monotonic()
+        try:
+            return self._prices.valuation_price(symbol)
+        finally:
+            with self._lock:
+                if self._since is not None:
+                    self._waited += self._clock.monotonic() - self._since
+                self._since = None
+
+    def waited_seconds(self) -> float:
+        """Seconds waited on the venue's prices so far, the wait in progress included."""
+        with self._lock:
+            since = self._since
+            return self._waited + (self._clock.monotonic() - since if since is not None else 0.0)
 
 
 def _keyless(spec: BrokerSpec) -> BrokerSpec:
