@@ -14,9 +14,11 @@ reports, per route:
   the window, summed over symbols. The venue's market data needs one request per
   distinct (symbol, timeframe) pair per close: 2 here.
 
-With ``--hold-btc Q`` every account also holds Q BTC at the venue, so its balance values a
-holding (one ticker of ``BTC/USD``): in live mode every cycle's balance, and the funded
-check in both modes. ``tickers_per_minute`` is then what valuing it costs the venue.
+With ``--hold SOL=1`` every account also holds 1 SOL at the venue, so its balance values a
+holding (a ``SOL/USD`` ticker): in live mode every cycle's balance, and the funded check in
+both modes. ``tickers_per_minute`` is then what valuing it costs the venue. Hold a coin the
+accounts do not trade: one they trade (BTC here) is adopted at reconciliation and soon sold
+by the strategy's exits, after which there is nothing left to value.
 
 The default timeframe is 1m (``NIJA_TIMEFRAME``) so a window of a few minutes holds
 whole candle periods: the window starts a second before a candle closes (default: two
@@ -24,11 +26,11 @@ periods and two seconds). The cycle interval grows with the count (default
 max(5, 0.06 x N) s) so the emulator, which shares the machine with the daemon, keeps up.
 
 Aim (exit code 1 when missed, ``--check``): candle requests per candle close equal the
-distinct (symbol, timeframe) pairs at every count; with ``--hold-btc``, the BTC/USD ticker
+distinct (symbol, timeframe) pairs at every count; with ``--hold``, the held coin's ticker
 is asked at most once per valuation age (30 s) in the window, whatever the count.
 
 Usage: python3 scripts/bench_requests.py [--counts 1,10,100,500] [--mode paper|live]
-       [--hold-btc Q] [--timeframe 1m] [--interval S] [--window S] [--check] [--json]
+       [--hold ASSET=Q] [--timeframe 1m] [--interval S] [--window S] [--check] [--json]
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class RequestRun:
     mode: str
     timeframe: str
     interval_s: float
-    hold_btc: float = 0.0  # BTC each account holds at the venue
+    hold: str = ""  # what each account holds at the venue beside its USD, e.g. SOL=1
     stopped: bool = True  # False: the daemon did not stop within 60 s of SIGTERM (killed)
     trading: int = 0  # accounts whose thread had cycled when the window began
     window_s: float = 0.0
@@ -105,6 +107,14 @@ def default_interval(n: int) -> float:
     return max(5.0, round(0.06 * n, 1))
 
 
+def holding(spec: str) -> dict[str, float]:
+    """``SOL=1`` as balances (empty: USD only)."""
+    if not spec:
+        return {}
+    asset, _, qty = spec.partition("=")
+    return {asset.strip().upper(): float(qty)}
+
+
 def kraken_credentials(i: int) -> Credentials:
     """Recognisable fakes; Kraken secrets are base64."""
     secret = base64.b64encode(f"FAKE-KRAKEN-BENCH-SECRET-{i:05d}".encode()).decode()
@@ -120,7 +130,7 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     interval = args.interval or default_interval(n)
     tf = timeframe_seconds(args.timeframe)
     window = args.window or 2 * tf + 2
-    run = RequestRun(n, args.mode, args.timeframe, interval, args.hold_btc)
+    run = RequestRun(n, args.mode, args.timeframe, interval, args.hold)
     handle: VenueHandle = start_venue("KRAKEN")
     env = clean_env(
         NIJA_MODE=args.mode,
@@ -135,7 +145,7 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     keys = []
     for i in range(n):
         creds = kraken_credentials(i)
-        held = {"BTC": args.hold_btc} if args.hold_btc > 0 else {}
+        held = holding(args.hold)
         handle.venue.add_account(creds.api_key, creds.api_secret, {"USD": 10_000.0, **held})
         env.update(account_env("KRAKEN", f"b{i:04d}", creds))
         keys.append(f"user/b{i:04d}/KRAKEN")
@@ -218,7 +228,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         )
         for r in runs
     }
-    for r in runs if args.hold_btc > 0 else ():
+    for r in runs if args.hold else ():
         most = math.ceil(r.window_s / DEFAULT_VALUATION_AGE_SECONDS) + 1  # + one at an edge
         name = f"{r.accounts} accounts: ticker requests <= {most} (one per held symbol per 30 s)"
         checks[name] = r.routes.get("ticker", 0) <= most
@@ -226,7 +236,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "date": datetime.now(UTC).date().isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "symbols": list(SYMBOLS),
-        "hold_btc": args.hold_btc,
+        "hold": args.hold,
         "runs": [
             {
                 **asdict(r),
@@ -248,7 +258,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
 def render(r: dict) -> str:
     m = r["machine"]
-    held = f", each holding {r['hold_btc']:g} BTC" if r["hold_btc"] else ""
+    held = f", each holding {r['hold']}" if r["hold"] else ""
     rows = [
         f"NIJA requests: Kraken user accounts on the emulator, symbols {', '.join(r['symbols'])}"
         f"{held}, "
@@ -289,9 +299,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--counts", default="1,10,100,500", help="comma-separated account counts")
     p.add_argument("--mode", choices=("paper", "live"), default="paper")
-    p.add_argument(
-        "--hold-btc", type=float, default=0.0, help="BTC each account holds (default none)"
-    )
+    p.add_argument("--hold", default="", help="ASSET=QTY each account holds, e.g. SOL=1")
     p.add_argument("--timeframe", default="1m", help="NIJA_TIMEFRAME (default 1m)")
     p.add_argument("--interval", type=float, help="cycle seconds for every count")
     p.add_argument("--window", type=float, help="measured seconds (default >= 2 candles)")
