@@ -277,6 +277,38 @@ def test_a_wait_on_the_venues_price_of_a_holding_moves_the_checks_deadline_back(
     assert server.requests_to("ticker") == []  # valued at the venue's price only
 
 
+def test_a_wait_on_the_venues_metadata_load_moves_the_checks_deadline_while_it_lasts(
+    venue_handle,
+):
+    """Not only once the load is over: a check declared hung meanwhile would never start."""
+    spec = venue_handle("KRAKEN").spec()
+    clock = FakeClock()
+    release = threading.Event()
+
+    def slow_load(name: str) -> None:
+        clock.advance(10)  # the venue's one load, 10 s on its budget: past timeout + grace
+        release.wait(10)
+        return None  # it failed: the account loads its own
+
+    clients = VenueClients(clock=clock)
+    clients.shared_metadata = slow_load
+    checker = FundedChecker(
+        clients.client,
+        AccountIsolationManager(clock=clock),
+        min_balance_usd=10.0,
+        timeout_seconds=1.0,
+        waited=clients.waited_seconds,
+        clock=clock,
+    )
+    threading.Timer(1.2, release.set).start()  # the collector looks at the deadline meanwhile
+    try:
+        (result,) = list(checker.check([spec]))
+    finally:
+        clients.close()
+    assert result.funded and not result.timed_out
+    assert clients.waited_seconds(spec) == pytest.approx(10.0)
+
+
 def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_server):
     from bot.brokers.ccxt.broker import CcxtBroker
 
