@@ -67,12 +67,15 @@ class LeaseLost(NijaError):
 
 
 class VenueDataError(NijaError):
-    """The venue's shared public market data (candles, market metadata) could not be had.
+    """The venue's shared public market data (candles, market metadata, the prices that
+    value holdings) could not be had.
 
     Raised by ``bot.venue.market.VenueMarket`` to the accounts that asked, chained ``from``
     the adapter's error when there was one. The failure is the venue's: it was reported to
-    the venue's observer once and is never recorded against an account; ``operation``
-    names what was asked (``candles``, ``markets``, ``ticker``).
+    the venue's observer once and is never recorded against an account, even when it
+    fails an account's call (a balance whose holding cannot be priced: the isolation
+    guard records nothing for it); ``operation`` names what was asked (``candles``,
+    ``markets``, ``ticker``).
     """
 
     def __init__(self, message: str, *, operation: str) -> None:

@@ -14,16 +14,23 @@ reports, per route:
   the window, summed over symbols. The venue's market data needs one request per
   distinct (symbol, timeframe) pair per close: 2 here.
 
+With ``--hold SOL=1`` every account also holds 1 SOL at the venue, so its balance values a
+holding (a ``SOL/USD`` ticker): in live mode every cycle's balance, and the funded check in
+both modes. ``tickers_per_minute`` is then what valuing it costs the venue. Hold a coin the
+accounts do not trade: one they trade (BTC here) is adopted at reconciliation and soon sold
+by the strategy's exits, after which there is nothing left to value.
+
 The default timeframe is 1m (``NIJA_TIMEFRAME``) so a window of a few minutes holds
 whole candle periods: the window starts a second before a candle closes (default: two
 periods and two seconds). The cycle interval grows with the count (default
 max(5, 0.06 x N) s) so the emulator, which shares the machine with the daemon, keeps up.
 
 Aim (exit code 1 when missed, ``--check``): candle requests per candle close equal the
-distinct (symbol, timeframe) pairs at every count.
+distinct (symbol, timeframe) pairs at every count; with ``--hold``, the held coin's ticker
+is asked at most once per valuation age (30 s) in the window, whatever the count.
 
 Usage: python3 scripts/bench_requests.py [--counts 1,10,100,500] [--mode paper|live]
-       [--timeframe 1m] [--interval S] [--window S] [--check] [--json]
+       [--hold ASSET=Q] [--timeframe 1m] [--interval S] [--window S] [--check] [--json]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.model import Credentials, timeframe_seconds
+from bot.venue.market import DEFAULT_VALUATION_AGE_SECONDS
 from nija_testkit.emulator.server import Recorded
 from nija_testkit.emulator.venues import VenueHandle, start_venue
 from nija_testkit.harness import (
@@ -72,6 +81,8 @@ class RequestRun:
     mode: str
     timeframe: str
     interval_s: float
+    hold: str = ""  # what each account holds at the venue beside its USD, e.g. SOL=1
+    stopped: bool = True  # False: the daemon did not stop within 60 s of SIGTERM (killed)
     trading: int = 0  # accounts whose thread had cycled when the window began
     window_s: float = 0.0
     account_cycles: int = 0
@@ -96,6 +107,14 @@ def default_interval(n: int) -> float:
     return max(5.0, round(0.06 * n, 1))
 
 
+def holding(spec: str) -> dict[str, float]:
+    """``SOL=1`` as balances (empty: USD only)."""
+    if not spec:
+        return {}
+    asset, _, qty = spec.partition("=")
+    return {asset.strip().upper(): float(qty)}
+
+
 def kraken_credentials(i: int) -> Credentials:
     """Recognisable fakes; Kraken secrets are base64."""
     secret = base64.b64encode(f"FAKE-KRAKEN-BENCH-SECRET-{i:05d}".encode()).decode()
@@ -111,7 +130,7 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     interval = args.interval or default_interval(n)
     tf = timeframe_seconds(args.timeframe)
     window = args.window or 2 * tf + 2
-    run = RequestRun(n, args.mode, args.timeframe, interval)
+    run = RequestRun(n, args.mode, args.timeframe, interval, args.hold)
     handle: VenueHandle = start_venue("KRAKEN")
     env = clean_env(
         NIJA_MODE=args.mode,
@@ -126,7 +145,8 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
     keys = []
     for i in range(n):
         creds = kraken_credentials(i)
-        handle.venue.add_account(creds.api_key, creds.api_secret, {"USD": 10_000.0})
+        held = holding(args.hold)
+        handle.venue.add_account(creds.api_key, creds.api_secret, {"USD": 10_000.0, **held})
         env.update(account_env("KRAKEN", f"b{i:04d}", creds))
         keys.append(f"user/b{i:04d}/KRAKEN")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +163,11 @@ def run_once(n: int, args: argparse.Namespace, workdir: Path) -> RequestRun:
         if not daemon.alive():
             raise RuntimeError(f"the daemon with {n} accounts exited ({daemon.proc.returncode})")
     finally:
-        daemon.stop(timeout=60)
+        try:
+            daemon.stop(timeout=60)
+        except subprocess.TimeoutExpired:  # killed: what was measured stands
+            run.stopped = False
+            print(f"... the daemon of {n} did not stop in 60 s: killed", file=sys.stderr)
         handle.stop()
     return run
 
@@ -196,18 +220,23 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     runs = []
     for n in counts:
         runs.append(run_once(n, args, workdir / f"n{n}"))
-        if not args.json:
-            print(f"... {n} accounts done", file=sys.stderr, flush=True)
+        # Each count's figures as soon as they are known (a later count may take long).
+        print(f"... {n} accounts done: {json.dumps(asdict(runs[-1]))}", file=sys.stderr, flush=True)
     checks = {
         f"{r.accounts} accounts: candle requests per candle close == {r.pairs} pairs": (
             r.candles_per_close_max == r.pairs and r.candles_per_close == r.pairs
         )
         for r in runs
     }
+    for r in runs if args.hold else ():
+        most = math.ceil(r.window_s / DEFAULT_VALUATION_AGE_SECONDS) + 1  # + one at an edge
+        name = f"{r.accounts} accounts: ticker requests <= {most} (one per held symbol per 30 s)"
+        checks[name] = r.routes.get("ticker", 0) <= most
     return {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "symbols": list(SYMBOLS),
+        "hold": args.hold,
         "runs": [
             {
                 **asdict(r),
@@ -217,6 +246,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
                 "candles_per_account_cycle": r.per_account_cycle(r.routes.get("candles", 0)),
                 "private_per_account_cycle": r.per_account_cycle(r.private),
                 "routes_per_venue_cycle": {k: r.per_venue_cycle(v) for k, v in r.routes.items()},
+                "tickers_per_minute": round(60 * r.routes.get("ticker", 0) / r.window_s, 2)
+                if r.window_s
+                else 0.0,
             }
             for r in runs
         ],
@@ -226,8 +258,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
 def render(r: dict) -> str:
     m = r["machine"]
+    held = f", each holding {r['hold']}" if r["hold"] else ""
     rows = [
-        f"NIJA requests: Kraken user accounts on the emulator, symbols {', '.join(r['symbols'])}, "
+        f"NIJA requests: Kraken user accounts on the emulator, symbols {', '.join(r['symbols'])}"
+        f"{held}, "
         f"{m['cpus']} cpus, Python {m['python']}, {r['date']}",
         "",
         f"{'accounts':>8} {'trading':>7} {'mode':>5} {'tf':>3} {'interval':>8} {'acct-cyc':>8}"
@@ -255,7 +289,7 @@ def render(r: dict) -> str:
     rows.append("requests per venue cycle, by route:")
     for x in r["runs"]:
         routes = ", ".join(f"{k} {v:g}" for k, v in x["routes_per_venue_cycle"].items())
-        rows.append(f"{x['accounts']:>8}: {routes}")
+        rows.append(f"{x['accounts']:>8}: {routes}; tickers/minute {x['tickers_per_minute']:g}")
     rows.append("")
     rows += [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in r["checks"].items()]
     return "\n".join(rows)
@@ -265,6 +299,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--counts", default="1,10,100,500", help="comma-separated account counts")
     p.add_argument("--mode", choices=("paper", "live"), default="paper")
+    p.add_argument("--hold", default="", help="ASSET=QTY each account holds, e.g. SOL=1")
     p.add_argument("--timeframe", default="1m", help="NIJA_TIMEFRAME (default 1m)")
     p.add_argument("--interval", type=float, help="cycle seconds for every count")
     p.add_argument("--window", type=float, help="measured seconds (default >= 2 candles)")

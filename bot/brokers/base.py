@@ -9,6 +9,7 @@ so ``bot.isolation.failures.classify`` sorts them without knowing any SDK.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 from bot.errors import BrokerConfigError
 from bot.model import (
@@ -57,6 +58,20 @@ def validate_credentials(spec: BrokerSpec, *, multiline_secret: bool = False) ->
         problem = credential_problem(value, multiline=multiline) if value else None
         if problem:
             raise BrokerConfigError(f"{spec.account.key}: the {name} {problem}")
+
+
+class ValuationPrices(Protocol):
+    """Where an adapter prices what an account holds, to value its balance and positions.
+
+    In the daemon it is the venue's shared market data (``bot.venue.market.VenueMarket``):
+    one public ticker per symbol for the whole venue, however many accounts hold it.
+    """
+
+    def valuation_price(self, symbol: str) -> float:
+        """The last price of ``symbol`` (it may be some seconds old: fine for a valuation).
+        ``VenueDataError`` when it cannot be had now: the venue's failure, never the
+        account's, and the holding's value is then unknown (never 0)."""
+        ...
 
 
 class Broker(ABC):
@@ -128,6 +143,12 @@ class Broker(ABC):
     def has_status_check(self) -> bool:
         """True when ``fetch_status`` asks the venue (the adapter implements it)."""
         return type(self).fetch_status is not Broker.fetch_status
+
+    def value_holdings_with(self, prices: ValuationPrices) -> None:  # noqa: B027 - optional
+        """Value this account's holdings (its balance's equity, its positions' worth) at
+        ``prices``, the venue's shared ones, instead of asking public tickers of its own.
+        Adapters whose venue reports the holdings' worth in the account's own private answer
+        (Alpaca), or that price from the venue's data already (paper), keep this default."""
 
     def refresh_markets(self) -> None:  # noqa: B027 - optional hook: no cached markets
         """Forget the market metadata loaded so far: the next call that needs it loads it

@@ -13,6 +13,10 @@ check and the trading threads take their clients from it:
 * ``metadata_source(spec)``: a client without a key that loaded the venue's market
   metadata once; each account's client adopts it (``Broker.adopt_metadata``) instead of
   loading the markets itself.
+* ``shared_prices``: in the daemon, each venue's shared market data; each account's client
+  values its holdings at it (``Broker.value_holdings_with``): one public ticker per held
+  symbol for the venue, not one per account. What an account waits on it is the venue's
+  work (which may wait on the venue's public budget), counted in ``waited_seconds``.
 
 The venue layer (``bot/venue/``) takes two of these over: VenueHub will own each venue's
 public budget (``public_budget``) and VenueMarket its metadata client (``metadata_source``);
@@ -22,13 +26,14 @@ each is one small method to swap.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
 
 from bot.brokers import venues
-from bot.brokers.base import Broker
+from bot.brokers.base import Broker, ValuationPrices
 from bot.brokers.budget import Budgets, RequestBudget, Wait
 from bot.brokers.factory import create_venue_broker
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -71,10 +76,13 @@ class VenueClients:
         self._budgets: dict[str, Budgets] = {}
         self._public: dict[str, RequestBudget | None] = {}
         self._metadata: dict[str, _Metadata] = {}
-        self._shared: dict[str, float] = {}  # seconds each account waited on its venue's load
+        # What each account waited on its venue's shared work (its metadata load, its prices).
+        self._shared: dict[str, _Waits] = {}
         # The daemon's venue layer, once built: venue name -> the client holding the venue's
         # metadata (``VenueMarket.metadata_client``), so it is loaded once per venue in all.
         self.shared_metadata: Callable[[str], Broker | None] | None = None
+        # ...and venue name -> the prices its accounts' holdings are valued at (its market).
+        self.shared_prices: Callable[[str], ValuationPrices | None] | None = None
 
     # -- clients ------------------------------------------------------------------------
     def client(self, spec: BrokerSpec) -> Broker:
@@ -93,15 +101,26 @@ class VenueClients:
                     client = built[1]
                 else:
                     client = self._build(spec, clock=self._clock, budgets=budgets)
+                    self._share_prices(spec, client)
                     self._clients[key] = (spec.credentials, client)
         if venues.venue(spec.account.broker).public_metadata:
-            started = self._clock.monotonic()
-            source = self.metadata_source(spec)
-            with self._lock:  # the venue's work, bounded by its own timeout: not the account's
-                self._shared[key] = self._shared.get(key, 0.0) + self._clock.monotonic() - started
+            with self._waits(key).timing():  # the venue's work, bounded on its own
+                source = self.metadata_source(spec)
             if source is not None:
                 client.adopt_metadata(source)
         return client
+
+    def _share_prices(self, spec: BrokerSpec, client: Broker) -> None:
+        """(lock held) The new client values its holdings at its venue's shared prices, where
+        there are; the account's waits on them are timed."""
+        prices = self.shared_prices(spec.account.broker) if self.shared_prices else None
+        if prices is not None:
+            waits = self._shared.setdefault(spec.account.key, _Waits(self._clock))
+            client.value_holdings_with(_TimedPrices(prices, waits))
+
+    def _waits(self, key: str) -> _Waits:
+        with self._lock:
+            return self._shared.setdefault(key, _Waits(self._clock))
 
     def close(self) -> None:
         """Close every client (a one-shot command's end; the daemon keeps them to its end)."""
@@ -145,12 +164,14 @@ class VenueClients:
 
     def waited_seconds(self, spec: BrokerSpec) -> float:
         """Seconds the account has waited on what it shares with its venue, in total: its
-        requests on their budgets, and it on the venue's one metadata load. The funded check
-        moves its deadline by what this grows (each is bounded on its own)."""
+        requests on their budgets, and it on the venue's one metadata load and on the venue's
+        prices of its holdings (a wait in progress included, so the deadline moves while it
+        lasts). The funded check moves its deadline by what this grows (each is bounded on
+        its own)."""
         with self._lock:
             own = self._budgets.get(spec.account.key)
-            shared = self._shared.get(spec.account.key, 0.0)
-        return shared + (own.waited_seconds if own else 0.0)
+            shared = self._shared.get(spec.account.key)
+        return (shared.seconds() if shared else 0.0) + (own.waited_seconds if own else 0.0)
 
     # -- shared metadata ------------------------------------------------------------------
     def metadata_source(self, spec: BrokerSpec) -> Broker | None:
@@ -184,6 +205,52 @@ class VenueClients:
                 return None
             state.loaded = True
             return state.client
+
+
+class _Waits:
+    """How long one account has waited on its venue's shared work, a wait in progress
+    included (overlapping waits count once)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._done = 0.0
+        self._active = 0
+        self._since = 0.0  # monotonic start of the waits in progress (while _active)
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        """The block is a wait on the venue."""
+        with self._lock:
+            if self._active == 0:
+                self._since = self._clock.monotonic()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    self._done += self._clock.monotonic() - self._since
+
+    def seconds(self) -> float:
+        """Seconds waited so far."""
+        with self._lock:
+            running = self._clock.monotonic() - self._since if self._active else 0.0
+            return self._done + running
+
+
+class _TimedPrices:
+    """One account's view of its venue's prices (``ValuationPrices``): its waits are timed."""
+
+    def __init__(self, prices: ValuationPrices, waits: _Waits) -> None:
+        self._prices = prices
+        self._waits = waits
+
+    def valuation_price(self, symbol: str) -> float:
+        """The venue's price of ``symbol``; the wait for it is the venue's work."""
+        with self._waits.timing():
+            return self._prices.valuation_price(symbol)
 
 
 def _keyless(spec: BrokerSpec) -> BrokerSpec:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.brokers.base import Broker
+from bot.brokers.base import Broker, ValuationPrices
 from bot.brokers.budget import Budgets
 from bot.brokers.factory import create_public_broker, create_trading_broker
 from bot.brokers.paper.broker import MarketData, PaperBroker
@@ -69,6 +69,8 @@ class BrokerFactories:
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     # Hands the accounts' clients the venue layer's loaded metadata (venue name -> client).
     share_metadata: Callable[[Callable[[str], Broker | None]], None] | None = None
+    # Hands them the venue's prices to value their holdings at (venue name -> its market).
+    share_prices: Callable[[Callable[[str], ValuationPrices | None]], None] | None = None
 
 
 def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:
@@ -99,12 +101,16 @@ def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Broker
     def share_metadata(source: Callable[[str], Broker | None]) -> None:
         clients.shared_metadata = source
 
+    def share_prices(source: Callable[[str], ValuationPrices | None]) -> None:
+        clients.shared_prices = source
+
     return BrokerFactories(
         venue=clients.client,
         trading=trading,
         public=public,
         waited=clients.waited_seconds,
         share_metadata=share_metadata,
+        share_prices=share_prices,
     )
 
 
@@ -125,6 +131,8 @@ def build_hub(
     )
     if factories.share_metadata is not None:  # the accounts' clients adopt it: one load in all
         factories.share_metadata(lambda name: hub.get(name).market.metadata_client())
+    if factories.share_prices is not None:  # one ticker per held symbol, not per account
+        factories.share_prices(lambda name: hub.get(name).market if name in hub else None)
     return hub
 
 

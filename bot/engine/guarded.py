@@ -3,7 +3,9 @@
 Each method is one guarded call with its operation name (balance, ticker, positions,
 order), so it is timed, classified and counted against this account alone. A refused
 gate raises AccountBlockedError before anything is sent. The venue's public data
-(candles, markets) is not the account's: it comes from ``bot.venue``, never through here.
+(candles, markets) is not the account's: it comes from ``bot.venue``, never through here;
+when the venue's price of a holding fails inside a balance or positions call, the call
+raises ``VenueDataError``, which is the venue's and counted against no account.
 
 With its venue's health (``bot.venue.health``), every call first passes the venue's gate
 too: while the venue is down, or until the account's staggered resume time, ``VenueParked``
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bot.brokers.base import Broker
-from bot.errors import LeaseLost
+from bot.errors import LeaseLost, VenueDataError
 from bot.isolation.manager import AccountBlockedError, AccountIsolationManager, classify_failure
 from bot.model import Balance, Order, OrderRequest, Position, Ticker
 from bot.venue.gate import VenueGate
@@ -71,8 +73,8 @@ class GuardedBroker:
                 if gate.health is None:
                     return fn(*args, **kwargs)
                 return gate.call(operation, fn, *args, **kwargs)
-        except (AccountBlockedError, LeaseLost):
-            raise
+        except (AccountBlockedError, LeaseLost, VenueDataError):
+            raise  # none is this account's failure (the guard recorded none)
         except Exception as exc:  # the guard classified it (an untaggable one is classified here)
             self.errors[classify_failure(exc, operation).value] += 1
             raise

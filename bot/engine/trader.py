@@ -10,9 +10,11 @@ refused gate, or a failing store write ends the cycle early and is recorded agai
 account only (what no guard counted, and the closing record: ``bot.engine.bookkeeping``). Orders are sized to the venue's market rules (``bot.engine.holdings``), and
 decisions are made on candles that had closed when they were fetched.
 
-Candles, the tradable symbols and the market rules are the venue's, shared by every
-account on it (``bot.venue``): fetched once, never through this account's gate, and a
-failure to get them is the venue's, noted here and charged to no account. Data older
+Candles, the tradable symbols, the market rules and the prices that value the account's
+holdings are the venue's, shared by every account on it (``bot.venue``): fetched once,
+never through this account's gate, and a failure to get them is the venue's, noted here
+and charged to no account (a balance whose holding cannot be priced leaves the equity
+unknown, never a made-up figure, and the cycle waits). Data older
 than one candle is never traded on: entries wait, and an open position's stop and
 target are checked against the account's own ticker (a guarded call) instead.
 
@@ -141,7 +143,11 @@ class AccountTrader:
 
     def _cycle(self, result: CycleResult) -> None:
         self.broker.check_venue()  # a parked account sends nothing at all
-        balance = self.broker.fetch_balance()
+        try:
+            balance = self.broker.fetch_balance()
+        except VenueDataError:  # a holding the venue's price cannot value now: charged to no one
+            result.notes.append("equity unknown: the venue's price of a holding is not to be had")
+            raise
         result.equity_usd = balance.usd_equity
         if not self.reconciled:
             self.reconcile(balance)

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from bot.clock import Clock, IsoText
-from bot.errors import LeaseLost, describe
+from bot.errors import LeaseLost, VenueDataError, describe
 from bot.isolation.circuit import (
     AccountCircuit,
     AccountHealthStatus,
@@ -247,9 +247,11 @@ class Guard:
                 moved = handle.circuit.success(handle._wall(), elapsed_ms, self._operation)
             if moved is not None:
                 handle._notify(moved)
-        elif isinstance(error, Exception) and not isinstance(error, LeaseLost):
-            # Not KeyboardInterrupt / SystemExit, and not a lease lost at the order's last
-            # look: nothing was sent, and it is no failure of the account.
+        elif isinstance(error, Exception) and not isinstance(error, LeaseLost | VenueDataError):
+            # Not KeyboardInterrupt / SystemExit, not a lease lost at the order's last
+            # look (nothing was sent, and it is no failure of the account), and not the
+            # venue's shared data failing inside the call (the price that values a
+            # holding): the venue's, told to the venue's health where it was fetched.
             handle._guarded_failure(error, self._operation)
         return False
 

@@ -14,6 +14,9 @@ market in the demo). What it serves:
 * ``rules(symbol)`` and ``listed(symbols)``: from the market metadata, loaded once and
   reloaded every ``metadata_refresh_seconds`` (the last good metadata serves until a
   reload works). Never per account.
+* ``valuation_price(symbol)`` (``bot.brokers.base.ValuationPrices``): what values the
+  accounts' holdings, the venue's shared ticker up to ``valuation_age_seconds`` old: one
+  request per held symbol per that age, however many accounts hold it.
 * ``fetch_ticker``, ``fetch_candles``, ``symbols``, ``market_rules``: the paper broker's
   ``MarketData`` protocol, so paper fills price from the same data (tickers are shared
   for ``ticker_ttl_seconds``). These are the account's own calls: an adapter's failure
@@ -48,6 +51,9 @@ from bot.venue.snapshot import CandleSnapshot
 T = TypeVar("T")
 # How long an account's client waits for the venue's one metadata load before loading its own.
 METADATA_WAIT_SECONDS = 60.0
+# How long a valuation waits for the venue's one ticker request, which may wait on the venue's
+# public budget (no call timeout counts that; the funded check's deadline moves by the wait).
+VALUATION_WAIT_SECONDS = 60.0
 
 DEFAULT_SETTLE_SECONDS = 2.0
 DEFAULT_REFRESH_ATTEMPTS = 3
@@ -55,6 +61,9 @@ DEFAULT_REFRESH_SPACING_SECONDS = 5.0
 DEFAULT_FAILURE_RETRY_SECONDS = 10.0
 DEFAULT_METADATA_REFRESH_SECONDS = 3600.0
 DEFAULT_TICKER_TTL_SECONDS = 2.0
+# How old a ticker may be to value holdings: Kraken's public budget (0.5 requests/s) then
+# carries every held symbol's price for every account with 1/15 of it per symbol.
+DEFAULT_VALUATION_AGE_SECONDS = 30.0
 _NEVER = float("-inf")
 
 
@@ -70,6 +79,14 @@ class _CandleEntry:
     def fresh(self, now: float) -> bool:
         due = self.refresh_at is not None and now >= self.refresh_at
         return self.snapshot is not None and now < self.expires_at and not due
+
+
+@dataclass
+class _TickerEntry:
+    ticker: Ticker | None = None
+    fetched_at: float = _NEVER  # monotonic
+    error: VenueDataError | None = None  # the last fetch failed...
+    retry_at: float = _NEVER  # ...and is not sent again before this (monotonic)
 
 
 @dataclass
@@ -94,6 +111,7 @@ class VenueMarket:
         failure_retry_seconds: float = DEFAULT_FAILURE_RETRY_SECONDS,
         metadata_refresh_seconds: float = DEFAULT_METADATA_REFRESH_SECONDS,
         ticker_ttl_seconds: float = DEFAULT_TICKER_TTL_SECONDS,
+        valuation_age_seconds: float = DEFAULT_VALUATION_AGE_SECONDS,
         observer: PublicObserver | None = None,
     ) -> None:
         self.name = name
@@ -106,13 +124,14 @@ class VenueMarket:
         self.failure_retry_seconds = failure_retry_seconds
         self.metadata_refresh_seconds = metadata_refresh_seconds
         self.ticker_ttl_seconds = ticker_ttl_seconds
+        self.valuation_age_seconds = valuation_age_seconds
         self._public = PublicClient(
             name, source, clock=clock, timeout_seconds=timeout_seconds, observer=observer
         )
         self._lock = threading.Lock()  # guards the caches below
         self._flight: SingleFlight[Any] = SingleFlight()
         self._candles: dict[tuple[str, str, int], _CandleEntry] = {}
-        self._tickers: dict[str, tuple[float, Ticker | None, VenueDataError | None]] = {}
+        self._tickers: dict[str, _TickerEntry] = {}
         self._meta: _Metadata | None = None
         self._meta_due = _NEVER  # monotonic: reload from here on
         self._meta_error: VenueDataError | None = None
@@ -290,34 +309,59 @@ class VenueMarket:
             return None
         return self.source if isinstance(self.source, Broker) else None
 
+    # -- tickers: one cache, each caller taking its own age --------------------------------
+    def valuation_price(self, symbol: str) -> float:
+        """The last price that values a holding of ``symbol`` (``ValuationPrices``): the
+        shared ticker, at most ``valuation_age_seconds`` old; ``VenueDataError`` when it
+        cannot be had now (a failed refresh leaves a ticker still young enough in use)."""
+        return self._ticker(symbol, self.valuation_age_seconds, VALUATION_WAIT_SECONDS).last
+
+    def _ticker(self, symbol: str, max_age: float, wait: float) -> Ticker:
+        """The shared ticker fetched at most ``max_age`` ago, else fetched now (once for
+        every caller, each waiting at most ``wait``); ``VenueDataError`` if not to be had."""
+        cached = self._cached_ticker(symbol, max_age)
+        if cached is not None:
+            return cached
+        return self._fly(
+            ("ticker", symbol), lambda: self._fetch_ticker(symbol, max_age), "ticker", wait
+        )
+
+    def _cached_ticker(self, symbol: str, max_age: float) -> Ticker | None:
+        """The cached ticker when young enough, else None; raises while a failed fetch of
+        it is not due again."""
+        with self._lock:
+            entry = self._tickers.get(symbol)
+            if entry is None:
+                return None
+            if entry.ticker is not None and self.clock.monotonic() - entry.fetched_at < max_age:
+                return entry.ticker
+            self._raise_if_backing_off(entry.error, entry.retry_at)
+        return None
+
+    def _fetch_ticker(self, symbol: str, max_age: float) -> Ticker:
+        cached = self._cached_ticker(symbol, max_age)  # fetched while this caller was on its way
+        if cached is not None:
+            return cached
+        try:
+            ticker = self._public.request("ticker", self.source.fetch_ticker, symbol)
+        except VenueDataError as exc:
+            with self._lock:
+                entry = self._tickers.setdefault(symbol, _TickerEntry())
+                entry.error = exc
+                entry.retry_at = self.clock.monotonic() + self.failure_retry_seconds
+            raise
+        with self._lock:
+            self._tickers[symbol] = _TickerEntry(ticker, self.clock.monotonic())
+        return ticker
+
     # -- the paper broker's MarketData ---------------------------------------------------------
     def fetch_ticker(self, symbol: str) -> Ticker:
         """Best bid, ask and last, shared for ``ticker_ttl_seconds``; an adapter's failure is
         raised as the adapter raised it."""
-        with self._lock:
-            cached = self._tickers.get(symbol)
-        if cached is not None and self.clock.monotonic() < cached[0]:
-            _, ticker, error = cached
-            if ticker is not None:
-                return ticker
-            assert error is not None  # an entry holds a ticker or the error
-            raise _unwrapped(error)
         try:
-            return self._fly(("ticker", symbol), lambda: self._fetch_ticker(symbol), "ticker")
+            return self._ticker(symbol, self.ticker_ttl_seconds, self.timeout_seconds)
         except VenueDataError as exc:
             raise _unwrapped(exc) from None
-
-    def _fetch_ticker(self, symbol: str) -> Ticker:
-        try:
-            ticker = self._public.request("ticker", self.source.fetch_ticker, symbol)
-        except VenueDataError as exc:
-            until = self.clock.monotonic() + self.failure_retry_seconds
-            with self._lock:
-                self._tickers[symbol] = (until, None, exc)
-            raise
-        with self._lock:
-            self._tickers[symbol] = (self.clock.monotonic() + self.ticker_ttl_seconds, ticker, None)
-        return ticker
 
     def fetch_candles(self, symbol: str, timeframe: str = "5m", limit: int = 200) -> Candles:
         """The shared snapshot's closed candles."""
@@ -345,13 +389,13 @@ class VenueMarket:
         """Requests per second to the venue's public client over the last minute."""
         return self._public.rate()
 
-    def _fly(self, key: tuple, fn: Callable[[], T], operation: str) -> T:
+    def _fly(self, key: tuple, fn: Callable[[], T], operation: str, wait: float | None = None) -> T:
+        wait = self.timeout_seconds if wait is None else wait
         try:
-            return self._flight.do(key, fn, self.timeout_seconds)
+            return self._flight.do(key, fn, wait)
         except FlightTimeout:
             raise VenueDataError(
-                f"{self.name} {operation}: no answer within {self.timeout_seconds:g}s",
-                operation=operation,
+                f"{self.name} {operation}: no answer within {wait:g}s", operation=operation
             ) from None
 
     def _raise_if_backing_off(self, error: VenueDataError | None, until: float) -> None:

@@ -18,6 +18,7 @@ from bot.errors import (
     NetworkFailure,
     NetworkTimeout,
     OrderRejected,
+    VenueDataError,
 )
 from bot.isolation.failures import FailureType, classify, retry_after_seconds
 from bot.model import (
@@ -30,6 +31,7 @@ from bot.model import (
     OrderType,
     Side,
 )
+from bot.venue.market import VenueMarket
 from nija_testkit.emulator.coinbase import CoinbaseVenue
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Fault, Response
@@ -162,6 +164,29 @@ def test_a_failed_pricing_call_propagates_instead_of_counting_zero(server, venue
     with pytest.raises(NetworkFailure) as info:
         make_broker(server).fetch_balance()
     assert info.value.status == 503
+
+
+def test_holdings_are_valued_at_the_venues_shared_prices_not_the_accounts_own(server, venue):
+    fund(venue, {"USD": 100.0, "BTC": 0.01})
+    public = make_broker(server, key="", secret="")  # the venue's shared data client
+    market = VenueMarket("COINBASE", public, timeout_seconds=3.0)
+    try:
+        for _ in range(3):  # three accounts' clients (one key here) on one venue
+            broker = make_broker(server)
+            broker.value_holdings_with(market)
+            assert broker.fetch_balance().usd_equity == pytest.approx(100.0 + 600.0)
+            assert broker.fetch_positions()[0].market_value_usd == pytest.approx(600.0)
+        server.inject("ticker", Fault("status", status=503))
+        market.valuation_age_seconds = 0.0  # the next valuation asks the venue again
+        with pytest.raises(VenueDataError) as info:
+            broker.fetch_balance()  # the BTC held is unknown, not worth 0
+        assert type(info.value.__cause__) is NetworkFailure
+    finally:
+        market.close()
+    (ok, failed) = server.requests_to("ticker")  # one per valuation age, for every account
+    for req in (ok, failed):
+        assert req.path.startswith("/api/v3/brokerage/market/products/BTC-USD")
+        assert "authorization" not in req.headers
 
 
 def test_balance_walks_every_accounts_page(server, venue):

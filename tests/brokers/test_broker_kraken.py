@@ -13,6 +13,7 @@ import ccxt
 import pytest
 
 from bot.brokers.ccxt.broker import CcxtBroker
+from bot.brokers.factory import create_public_broker
 from bot.errors import (
     AuthRejected,
     BadResponse,
@@ -21,6 +22,7 @@ from bot.errors import (
     InsufficientFunds,
     NetworkFailure,
     NetworkTimeout,
+    VenueDataError,
 )
 from bot.isolation.failures import FailureType, classify
 from bot.model import (
@@ -33,6 +35,7 @@ from bot.model import (
     OrderType,
     Side,
 )
+from bot.venue.market import VenueMarket
 from nija_testkit.edge import assert_translated_from
 from nija_testkit.emulator.kraken import KrakenVenue
 from nija_testkit.emulator.server import EmulatorServer, Fault
@@ -53,8 +56,8 @@ class Kraken:
         self.market = self.venue.market
         self.ledger = self.venue.add_account(KEY, SECRET, balances)
 
-    def broker(self, *, key=KEY, secret=SECRET, symbols=SYMBOLS, timeout=5.0) -> CcxtBroker:
-        spec = BrokerSpec(
+    def spec(self, *, key=KEY, secret=SECRET, symbols=SYMBOLS, timeout=5.0) -> BrokerSpec:
+        return BrokerSpec(
             AccountRef("platform", "platform", "KRAKEN"),
             Credentials(key, secret),
             symbols=symbols,
@@ -62,7 +65,9 @@ class Kraken:
             timeout_seconds=timeout,
             rate_limit=False,
         )
-        return CcxtBroker(spec)
+
+    def broker(self, **spec) -> CcxtBroker:
+        return CcxtBroker(self.spec(**spec))
 
     def form(self, route: str, index: int = -1) -> dict[str, str]:
         return self.server.requests_to(route)[index].params()
@@ -143,6 +148,42 @@ def test_a_failed_pricing_call_propagates(kraken):
     with pytest.raises(NetworkFailure) as info:
         kraken.broker().fetch_balance()
     assert type(info.value.__cause__) is ccxt.ExchangeNotAvailable
+
+
+@pytest.fixture
+def shared(kraken):
+    """The venue's shared market data, as the daemon builds it: a client without a key."""
+    market = VenueMarket("KRAKEN", create_public_broker([kraken.spec()]), timeout_seconds=5.0)
+    yield market
+    market.close()
+
+
+def test_holdings_are_valued_at_the_venues_shared_prices_not_the_accounts_own(kraken, shared):
+    kraken.ledger.balances.update({"ETH": 0.5})
+    market = shared
+    brokers = [kraken.broker() for _ in range(3)]  # three accounts' clients on one venue
+    for broker in brokers:
+        broker.value_holdings_with(market)
+        bal = broker.fetch_balance()
+        assert bal.usd_equity == pytest.approx(10000.0 + 0.01 * 60000.0 + 0.5 * 3000.0)
+        positions = {p.symbol: p.market_value_usd for p in broker.fetch_positions()}
+        assert positions == pytest.approx({"BTC/USD": 600.0, "ETH/USD": 1500.0})
+    tickers = kraken.server.requests_to("ticker")
+    assert len(tickers) == 2  # one per held symbol for the venue, not 2 per call per account
+    assert all("api-key" not in r.headers for r in tickers)  # the venue's keyless client
+    assert market.requests_by_operation["ticker"] == 2
+
+
+def test_a_failed_shared_price_fails_the_balance_as_the_venues_failure(kraken, shared):
+    broker = kraken.broker()
+    broker.value_holdings_with(shared)
+    kraken.server.inject("ticker", Fault("status", status=502))
+    with pytest.raises(VenueDataError, match="KRAKEN ticker failed") as info:
+        broker.fetch_balance()  # the BTC held is unknown, not worth 0
+    assert type(info.value.__cause__) is NetworkFailure
+    with pytest.raises(VenueDataError, match="next try in"):
+        broker.fetch_positions()  # no request until the venue's retry interval has passed
+    assert len(kraken.server.requests_to("ticker")) == 1
 
 
 def test_positions_are_holdings_above_dust(kraken):

@@ -17,7 +17,7 @@ from bot.brokers.paper.synthetic import SyntheticMarket
 from bot.config.settings import Settings, load_settings
 from bot.daemon.clients import VenueClients
 from bot.daemon.funded import DEADLINE_GRACE_SECONDS, FundedChecker
-from bot.daemon.wiring import default_factories
+from bot.daemon.wiring import build_hub, default_factories
 from bot.errors import BrokerConfigError
 from bot.isolation.manager import AccountIsolationManager
 from bot.model import AccountRef, BrokerSpec, Credentials
@@ -204,6 +204,113 @@ def test_the_checked_client_is_the_one_the_trading_thread_trades_through(venue_h
     paper = default_factories(Settings())
     trading = paper.trading(spec, market)
     assert isinstance(trading, PaperBroker) and trading._market is market  # the shared data
+
+
+def test_coins_held_are_valued_at_the_venues_shared_price_and_its_failure_is_no_accounts(
+    venue_server, tmp_path
+):
+    server = venue_server("KRAKEN")
+    specs = []
+    for i in range(4):  # each holds only BTC: funded by what BTC is worth
+        creds = Credentials(f"FAKE-KRAKEN-KEY-HOLDS-{i}", "RkFLRUtSQUtFTlNFQ1JFVEJPQg==")
+        server.venue.add_account(creds.api_key, creds.api_secret, {"BTC": 0.01})
+        account = AccountRef("user", f"h{i}", "KRAKEN")
+        specs.append(
+            BrokerSpec(account, creds, ("BTC/USD",), base_url=server.url, rate_limit=False)
+        )
+    clock = FakeClock()
+    settings = load_settings({"NIJA_DATA_DIR": str(tmp_path), "NIJA_CALL_TIMEOUT_SECONDS": "3"})
+    factories = default_factories(settings, clock)
+    hub = build_hub(settings, specs, factories, clock)  # the daemon's wiring
+    isolation = AccountIsolationManager(clock=clock)
+    checker = FundedChecker(
+        factories.venue, isolation, min_balance_usd=10.0, timeout_seconds=3.0, clock=clock
+    )
+    try:
+        for result in checker.check(specs):
+            assert result.funded and result.balance_usd == pytest.approx(600.0), result
+        server.inject("ticker", Fault("status", status=502))
+        clock.advance(31)  # the shared price is too old to value with: asked again, and fails
+        for result in checker.check(specs):
+            assert not result.funded and result.balance_usd is None  # unknown, never $0
+            assert "VenueDataError" in (result.error or ""), result
+    finally:
+        hub.close()
+    (ok, failed) = server.requests_to("ticker")  # one per valuation for all four accounts
+    assert all("api-key" not in r.headers for r in (ok, failed))  # the venue's keyless client
+    assert len(server.requests_to("balance")) == 8  # each account's own, twice
+    for key, status in isolation.get_all_account_statuses().items():
+        assert status["total_failures"] == 0 and status["status"] == "healthy", key
+
+
+def test_a_wait_on_the_venues_price_of_a_holding_moves_the_checks_deadline_back(venue_server):
+    """The venue's price may wait on its public budget: the venue's work, not the account's."""
+    server = venue_server("KRAKEN")
+    creds = Credentials("FAKE-KRAKEN-KEY-SLOWPRICE", "RkFLRUtSQUtFTlNFQ1JFVEJPQg==")
+    server.venue.add_account(creds.api_key, creds.api_secret, {"BTC": 0.01})
+    holder = BrokerSpec(
+        AccountRef("user", "holder", "KRAKEN"), creds, ("BTC/USD",), base_url=server.url,
+        rate_limit=False,
+    )  # fmt: skip
+    clock = FakeClock()
+    release = threading.Event()
+
+    class SlowPrices:
+        def valuation_price(self, symbol: str) -> float:
+            clock.advance(10)  # 10 s on the venue's budget: past timeout + grace
+            release.wait(10)
+            return 60_000.0
+
+    clients = VenueClients(clock=clock)
+    clients.shared_prices = lambda name: SlowPrices()
+    checker = FundedChecker(
+        clients.client,
+        AccountIsolationManager(clock=clock),
+        min_balance_usd=10.0,
+        timeout_seconds=1.0,
+        waited=clients.waited_seconds,
+        clock=clock,
+    )
+    threading.Timer(1.2, release.set).start()  # the collector looks at the deadline meanwhile
+    try:
+        (result,) = list(checker.check([holder]))
+    finally:
+        clients.close()
+    assert result.funded and not result.timed_out and result.balance_usd == pytest.approx(600.0)
+    assert clients.waited_seconds(holder) == pytest.approx(10.0)
+    assert server.requests_to("ticker") == []  # valued at the venue's price only
+
+
+def test_a_wait_on_the_venues_metadata_load_moves_the_checks_deadline_while_it_lasts(
+    venue_handle,
+):
+    """Not only once the load is over: a check declared hung meanwhile would never start."""
+    spec = venue_handle("KRAKEN").spec()
+    clock = FakeClock()
+    release = threading.Event()
+
+    def slow_load(name: str) -> None:
+        clock.advance(10)  # the venue's one load, 10 s on its budget: past timeout + grace
+        release.wait(10)
+        return None  # it failed: the account loads its own
+
+    clients = VenueClients(clock=clock)
+    clients.shared_metadata = slow_load
+    checker = FundedChecker(
+        clients.client,
+        AccountIsolationManager(clock=clock),
+        min_balance_usd=10.0,
+        timeout_seconds=1.0,
+        waited=clients.waited_seconds,
+        clock=clock,
+    )
+    threading.Timer(1.2, release.set).start()  # the collector looks at the deadline meanwhile
+    try:
+        (result,) = list(checker.check([spec]))
+    finally:
+        clients.close()
+    assert result.funded and not result.timed_out
+    assert clients.waited_seconds(spec) == pytest.approx(10.0)
 
 
 def test_funds_held_in_okx_funding_are_not_funded_and_the_status_says_why(venue_server):

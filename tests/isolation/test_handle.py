@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SYSTEM_CLOCK
+from bot.errors import VenueDataError
 from bot.isolation import handle as handle_module
 from bot.isolation.manager import (
     ACCOUNT_TAG,
@@ -133,6 +134,17 @@ def test_guard_classifies_each_failure_once(mgr, monkeypatch):
     # Recorded again elsewhere (here: another account), the attached type is reused.
     assert mgr.record_failure("user", "bob", "KRAKEN", err) is FailureType.POSITION_ERROR
     assert len(calls) == 1
+
+
+def test_the_venues_data_failing_inside_a_call_is_recorded_against_no_account(mgr):
+    """A balance whose holding the venue's shared price cannot value: the venue's failure."""
+    h = mgr.handle(ALICE)
+    with pytest.raises(VenueDataError) as info, h.guard("balance"):
+        raise VenueDataError("KRAKEN ticker failed: NetworkFailure: 502", operation="ticker")
+    assert failure_type_of(info.value) is None and not hasattr(info.value, ACCOUNT_TAG)
+    metrics = mgr.get_account_status(*STRINGS)[1]
+    assert metrics["total_failures"] == metrics["total_successes"] == 0
+    assert metrics["failure_breakdown"] == {} and metrics["last_error"] is None
 
 
 def test_an_exception_that_refuses_attributes_is_still_recorded(mgr):

@@ -320,6 +320,45 @@ def test_tickers_are_shared_for_a_moment_and_failures_come_as_the_adapter_raised
     assert source.calls["ticker"] == 3
 
 
+def test_a_holding_is_valued_at_one_shared_ticker_per_valuation_age(market, source, clock):
+    market.valuation_age_seconds = 30.0
+    assert market.valuation_price("BTC/USD") == 100.0
+    source.price = 101.0
+    clock.advance(29)  # past the fills' 2 s, inside the valuation's 30 s
+    assert market.valuation_price("BTC/USD") == 100.0
+    assert market.fetch_ticker("BTC/USD").last == 101.0  # a fill asks anew...
+    assert market.valuation_price("BTC/USD") == 101.0  # ...and the valuation reads it too
+    assert source.calls["ticker"] == 2
+    clock.advance(30)
+    assert market.valuation_price("BTC/USD") == 101.0
+    assert source.calls["ticker"] == 3
+    assert market.requests_by_operation["ticker"] == 3  # counted as the venue's requests
+
+
+def test_a_failed_valuation_price_is_the_venues_failure_and_never_a_zero(
+    market, source, clock, observer
+):
+    market.valuation_age_seconds = 30.0
+    assert market.valuation_price("BTC/USD") == 100.0
+    source.fail = NetworkFailure("down")
+    clock.advance(20)
+    with pytest.raises(NetworkFailure):  # a fill's fresh ticker fails...
+        market.fetch_ticker("BTC/USD")
+    assert market.valuation_price("BTC/USD") == 100.0  # ...the 20 s old one still values
+    clock.advance(11)  # 31 s old: too old to value, and the failed fetch is due again
+    with pytest.raises(VenueDataError, match="ticker failed") as info:
+        market.valuation_price("BTC/USD")
+    assert type(info.value.__cause__) is NetworkFailure
+    for _ in range(3):  # the venue gets one request per retry interval, not one per account
+        with pytest.raises(VenueDataError, match="next try in 10s"):
+            market.valuation_price("BTC/USD")
+    assert source.calls["ticker"] == 3
+    assert observer.failed == [("ticker", "NetworkFailure")] * 2
+    source.fail = None
+    clock.advance(10)
+    assert market.valuation_price("BTC/USD") == 100.0
+
+
 def test_the_market_data_protocol_reads_the_shared_data(market, source):
     assert market.symbols() == ["BTC/USD", "ETH/USD"]
     assert len(market.fetch_candles("BTC/USD", "5m", 50)) == 49

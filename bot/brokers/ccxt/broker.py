@@ -12,14 +12,21 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.base import Broker, ValuationPrices, validate_credentials
 from bot.brokers.budget import Budgets
 from bot.brokers.ccxt.client import CcxtClient
 from bot.brokers.ccxt.config import VENUES
 from bot.brokers.ccxt.convert import charged_fee, to_market_rules, to_order
 from bot.brokers.ccxt.status import venue_status
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.errors import BadResponse, BrokerConfigError, BrokerError, NotFound, OrderRejected
+from bot.errors import (
+    BadResponse,
+    BrokerConfigError,
+    BrokerError,
+    NotFound,
+    OrderRejected,
+    VenueDataError,
+)
 from bot.model import (
     DUST_USD,
     USD_LIKE,
@@ -51,6 +58,8 @@ class CcxtBroker(Broker):
     """One Kraken, OKX or Binance spot account. Building it touches no network.
 
     Every request goes through its ``CcxtClient`` (timeouts, request budgets, errors).
+    Its holdings are valued at the venue's shared prices once the daemon hands them over
+    (``value_holdings_with``), else at tickers it asks itself.
     """
 
     asset_class = AssetClass.CRYPTO
@@ -68,6 +77,7 @@ class CcxtBroker(Broker):
         self._spec = spec
         self._client = CcxtClient(spec, venue, clock=clock, budgets=budgets)
         self._ex = self._client.ex  # the SDK object, for naming its methods in calls
+        self._prices: ValuationPrices | None = None  # the venue's shared prices, once given
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.account.key})"
@@ -82,6 +92,10 @@ class CcxtBroker(Broker):
     def refresh_markets(self) -> None:
         """The next call that needs the markets loads them again."""
         self._client.refresh_markets()
+
+    def value_holdings_with(self, prices: ValuationPrices) -> None:
+        """Value holdings at ``prices`` (the venue's shared tickers): no ticker of its own."""
+        self._prices = prices
 
     # -- market data --------------------------------------------------------
     def market_rules(self, symbol: str) -> MarketRules:
@@ -171,14 +185,22 @@ class CcxtBroker(Broker):
             if symbol is None:
                 log.debug("%s: no market prices %s; it counts 0", self.name, code)
                 continue
-            price = self._ticker(symbol).last  # a failed pricing call propagates
-            value = qty * price
+            value = qty * self._valuation_price(symbol)  # a failed pricing call propagates
             if value >= DUST_USD:
                 held.append(Position(symbol=symbol, quantity=qty, market_value_usd=value))
         return held
 
+    def _valuation_price(self, symbol: str) -> float:
+        """The last price a holding of ``symbol`` is valued at: the venue's shared one (its
+        failure is the venue's ``VenueDataError``), else this client's own ticker."""
+        if self._prices is not None:
+            with self._client.outside_deadline():  # the venue's wait, not this call's
+                return self._prices.valuation_price(symbol)
+        return self._ticker(symbol).last
+
     def fetch_balance(self) -> Balance:
-        """Cash per currency; equity adds every non-dust holding at its last price.
+        """Cash per currency; equity adds every non-dust holding at its last price (a price
+        that cannot be had fails the balance: the holding's value is unknown, never 0).
 
         OKX keeps a funding account beside the trading one: what it holds cannot trade, so
         it is not equity; it is reported in ``funding_usd`` and a note for the operator.
@@ -209,7 +231,7 @@ class CcxtBroker(Broker):
             totals = self._totals({"type": "funding"})
             usd = sum(v for code, v in totals.items() if code in USD_LIKE)
             usd += sum(p.market_value_usd or 0.0 for p in self._holdings(totals))
-        except BrokerError as exc:
+        except (BrokerError, VenueDataError) as exc:  # a price of what it holds too
             return 0.0, (f"OKX funding account not read ({type(exc).__name__})",)
         if not totals:
             return 0.0, ()

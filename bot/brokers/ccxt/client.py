@@ -98,6 +98,17 @@ class CcxtClient:
             if outer:
                 self._deadline = None
 
+    @contextmanager
+    def outside_deadline(self) -> Iterator[None]:
+        """What the block takes does not count against the call's deadline: work of the
+        venue's that this call waits on (its shared price of a holding, bounded on its own)."""
+        started = self._clock.monotonic()
+        try:
+            yield
+        finally:
+            if self._deadline is not None:
+                self._deadline += self._clock.monotonic() - started
+
     def _throttled(self, waited: float) -> None:
         """After a request waited on its budget: push the call's deadline back by the wait
         (a throttle wait never counts against the timeout) and time the request by it."""

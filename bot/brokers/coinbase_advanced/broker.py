@@ -26,7 +26,7 @@ from urllib.parse import quote as url_quote
 from coinbase.constants import API_PREFIX
 from coinbase.rest import RESTClient
 
-from bot.brokers.base import Broker, validate_credentials
+from bot.brokers.base import Broker, ValuationPrices, validate_credentials
 from bot.brokers.budget import Budgets
 from bot.brokers.coinbase_advanced import parse
 from bot.brokers.coinbase_advanced.client import build_client, check_credentials, endpoint_for
@@ -75,6 +75,7 @@ class CoinbaseBroker(Broker):
         self._client: RESTClient | None = None
         self._last_look = LastLook()  # an order's, armed around its request
         self._markets: dict[str, parse.Product] | None = None
+        self._prices: ValuationPrices | None = None  # the venue's shared prices, once given
 
     def __repr__(self) -> str:
         return f"CoinbaseBroker(account={self.account.key!r})"
@@ -153,6 +154,10 @@ class CoinbaseBroker(Broker):
         """The next call that needs the products lists them again."""
         self._markets = None
 
+    def value_holdings_with(self, prices: ValuationPrices) -> None:
+        """Value holdings at ``prices`` (the venue's shared tickers): no ticker of its own."""
+        self._prices = prices
+
     # -- market data ----------------------------------------------------------
     def symbols(self) -> list[str]:
         """The configured symbols Coinbase lists, in configured order."""
@@ -220,8 +225,16 @@ class CoinbaseBroker(Broker):
                 return f"{currency}/{quote}"
         return None
 
+    def _valuation_price(self, symbol: str) -> float:
+        """The last price a holding of ``symbol`` is valued at: the venue's shared one (its
+        failure is the venue's ``VenueDataError``), else this account's own ticker."""
+        if self._prices is not None:
+            return self._prices.valuation_price(symbol)
+        return self.fetch_ticker(symbol).last
+
     def _holdings(self, totals: dict[str, tuple[float, float]]) -> list[Position]:
-        """Every non-USD holding worth at least DUST_USD, valued at last price."""
+        """Every non-USD holding worth at least DUST_USD, valued at last price (a price that
+        cannot be had fails the call: the holding's value is unknown, never 0)."""
         positions = []
         for currency, (available, hold) in sorted(totals.items()):
             quantity = available + hold
@@ -230,7 +243,7 @@ class CoinbaseBroker(Broker):
             symbol = self._valuation_symbol(currency)
             if symbol is None:
                 continue  # nothing to price it in: counts 0
-            value = quantity * self.fetch_ticker(symbol).last  # failures propagate
+            value = quantity * self._valuation_price(symbol)  # failures propagate
             if value >= DUST_USD:
                 positions.append(Position(symbol, quantity, None, value))
         return positions
