@@ -117,4 +117,6 @@ def test_no_line_lists_accounts(demo):
     (banner,) = [line for line in demo.lines if "event=nija_starting" in line]
     assert "accounts=3" in banner and not any(key in banner for key in ACCOUNTS)
     (summary,) = demo.events("funded_summary")
-    assert summary.fields == {"funded": "3", "not_funded": "0", "trading": "3"}
+    assert summary.fields == {
+        "funded": "3", "not_funded": "0", "trading": "3", "waiting_for_venue": "0"
+    }  # fmt: skip
