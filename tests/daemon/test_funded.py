@@ -243,6 +243,27 @@ def test_coins_held_are_valued_at_the_venues_shared_price_and_its_failure_is_no_
         assert status["total_failures"] == 0 and status["status"] == "healthy", key
 
 
+def _check_past_a_shared_wait(
+    clients: VenueClients, clock: FakeClock, release: threading.Event, spec: BrokerSpec
+):
+    """One funds check (1 s timeout) whose shared wait ``release`` ends 1.2 s in; the deadline
+    collector looks at the check meanwhile."""
+    checker = FundedChecker(
+        clients.client,
+        AccountIsolationManager(clock=clock),
+        min_balance_usd=10.0,
+        timeout_seconds=1.0,
+        waited=clients.waited_seconds,
+        clock=clock,
+    )
+    threading.Timer(1.2, release.set).start()
+    try:
+        (result,) = list(checker.check([spec]))
+    finally:
+        clients.close()
+    return result
+
+
 def test_a_wait_on_the_venues_price_of_a_holding_moves_the_checks_deadline_back(venue_server):
     """The venue's price may wait on its public budget: the venue's work, not the account's."""
     server = venue_server("KRAKEN")
@@ -263,19 +284,7 @@ def test_a_wait_on_the_venues_price_of_a_holding_moves_the_checks_deadline_back(
 
     clients = VenueClients(clock=clock)
     clients.shared_prices = lambda name: SlowPrices()
-    checker = FundedChecker(
-        clients.client,
-        AccountIsolationManager(clock=clock),
-        min_balance_usd=10.0,
-        timeout_seconds=1.0,
-        waited=clients.waited_seconds,
-        clock=clock,
-    )
-    threading.Timer(1.2, release.set).start()  # the collector looks at the deadline meanwhile
-    try:
-        (result,) = list(checker.check([holder]))
-    finally:
-        clients.close()
+    result = _check_past_a_shared_wait(clients, clock, release, holder)
     assert result.funded and not result.timed_out and result.balance_usd == pytest.approx(600.0)
     assert clients.waited_seconds(holder) == pytest.approx(10.0)
     assert server.requests_to("ticker") == []  # valued at the venue's price only
@@ -296,19 +305,7 @@ def test_a_wait_on_the_venues_metadata_load_moves_the_checks_deadline_while_it_l
 
     clients = VenueClients(clock=clock)
     clients.shared_metadata = slow_load
-    checker = FundedChecker(
-        clients.client,
-        AccountIsolationManager(clock=clock),
-        min_balance_usd=10.0,
-        timeout_seconds=1.0,
-        waited=clients.waited_seconds,
-        clock=clock,
-    )
-    threading.Timer(1.2, release.set).start()  # the collector looks at the deadline meanwhile
-    try:
-        (result,) = list(checker.check([spec]))
-    finally:
-        clients.close()
+    result = _check_past_a_shared_wait(clients, clock, release, spec)
     assert result.funded and not result.timed_out
     assert clients.waited_seconds(spec) == pytest.approx(10.0)
 
