@@ -7,18 +7,20 @@ their text is worked out once and kept, and each scrape formats only the values.
 per-account and per-venue families are ``Rows``: kept label sets beside their values, no
 ``Sample`` per value, and the whole family's text kept while none of its values changes
 (most of them do not between two scrapes: circuit states, pauses, refusals, positions, the
-store's totals; measured in scripts/profile_scrape.py).
-Everything else (the registry, the collectors, the value format) is the library's, and the
-output is the library's byte for byte: tests/api/test_exposition.py compares the two on the
-daemon's real registry.
+store's totals; measured in scripts/profile_scrape.py), its values formatted in C.
+Everything else (the registry, the collectors, the value format) is the library's. The
+output is the library's byte for byte but for one thing: in a ``Rows`` family a positive
+value from 1e6 up (a timestamp, a large balance) is written as Python writes it, without
+the library's Go-style exponent, which costs Python code per value; Prometheus reads the
+same number. tests/api/test_exposition.py compares the two on the daemon's real registry.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
-from math import copysign
+from collections.abc import Iterable, Mapping
+from math import copysign, isfinite
 from operator import attrgetter
 from typing import Any, NoReturn
 
@@ -112,7 +114,7 @@ class Rows(Metric):
 class _Kept:
     """A ``Rows`` family's text, what it was written from (its series, and its values' exact
     bits: ``0.0`` and ``-0.0`` are equal, yet written apart), and its template: every line's
-    series text with ``%s`` where its value goes, one bytes object to format."""
+    series text with ``%r`` where its value goes, one bytes object to format."""
 
     __slots__ = ("bits", "label_sets", "names", "template", "text")
 
@@ -124,10 +126,6 @@ class _Kept:
         """Whether ``rows`` has this family's series, in this order (label sets are compared
         by identity first: a collector gives a series the same one at every scrape)."""
         return self.label_sets == rows.label_sets and self.names == rows.sample_names
-
-
-def _bits(values: Sequence[float]) -> bytes:
-    return struct.pack(f"{len(values)}d", *values)
 
 
 class TextWriter:
@@ -222,9 +220,14 @@ class TextWriter:
 
     def _rows(self, rows: Rows) -> bytes:
         """A ``Rows`` family's lines: the kept text while nothing changed, else its kept
-        template formatted with each value's kept text (the hot path of a scrape: one
-        ``%`` over one bytes object instead of a lookup and two pieces per line)."""
-        bits = _bits(rows.values)
+        template formatted with one ``%`` over the values (the hot path of a scrape: no
+        Python code per value). ``%r`` writes a float as Python's ``repr``, which is the
+        library's text but for NaN and the infinities (written by the library's rules,
+        line by line) and for positive values from 1e6 up (the library writes those with an
+        exponent, as Go does: ``1.7e+09`` for ``1700000000.0``; Prometheus reads both as the
+        same number, ``tests/api/test_exposition.py``)."""
+        values = tuple(map(float, rows.values))
+        bits = struct.pack(f"{len(values)}d", *values)
         kept = self._kept.get(rows.name)
         if kept is not None and kept.same_series(rows):
             if kept.bits == bits:
@@ -232,26 +235,33 @@ class TextWriter:
             template = kept.template
         else:
             template = self._template(rows)
-        cached, new_value = self._values, self._new_value
-        texts = tuple(
-            (cached.get(v) or new_value(v))
-            if v  # 0.0 and -0.0 are one key but two texts
-            else (b"-0.0\n" if copysign(1.0, v) < 0 else b"0.0\n")
-            for v in rows.values
-        )
-        text = template % texts
+        # Every value finite (an infinity or a NaN in it makes the sum not): one ``%``.
+        finite = isfinite(sum(values))
+        text = template % values if finite else self._rows_line_by_line(rows, values)
         self._kept[rows.name] = _Kept(rows, bits, text, template)
         return text
 
+    def _rows_line_by_line(self, rows: Rows, values: tuple[float, ...]) -> bytes:
+        """The lines of a family with a value that is not finite, each value as the library
+        writes it."""
+        lines = zip(rows.sample_names, rows.label_sets, values, strict=True)
+        return b"".join(
+            self._prefix(name, labels) + self._value_text(value) for name, labels, value in lines
+        )
+
+    def _prefix(self, name: str, labels: LabelSet) -> bytes:
+        """``name{labels} ``, kept on the label set."""
+        prefix = labels.texts.get(name)
+        if prefix is None:
+            prefix = labels.texts[name] = self._series(name, labels)
+        return prefix
+
     def _template(self, rows: Rows) -> bytes:
-        """Each of the family's series texts (kept on its label set) and ``%s`` for its value."""
+        """Each of the family's series texts (kept on its label set) and ``%r`` for its value."""
         out: list[bytes] = []
         for name, labels in zip(rows.sample_names, rows.label_sets, strict=True):
-            prefix = labels.texts.get(name)
-            if prefix is None:
-                prefix = labels.texts[name] = self._series(name, labels)
-            out.append(prefix.replace(b"%", b"%%"))
-            out.append(b"%s")
+            out.append(self._prefix(name, labels).replace(b"%", b"%%"))
+            out.append(b"%r\n")
         return b"".join(out)
 
     def write(self, registry: Collector) -> bytes:
