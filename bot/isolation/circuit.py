@@ -33,6 +33,10 @@ class CircuitState(Enum):
     OPEN = "open"
     HALF_OPEN = "half_open"
 
+    # A member is equal only to itself, so its identity is its hash: C code, where Enum's
+    # own hashes the name in Python at every dict lookup (each call, cycle and scrape).
+    __hash__ = object.__hash__
+
 
 class AccountHealthStatus(Enum):
     HEALTHY = "healthy"
@@ -40,6 +44,8 @@ class AccountHealthStatus(Enum):
     FAILING = "failing"
     QUARANTINED = "quarantined"
     RECOVERING = "recovering"
+
+    __hash__ = object.__hash__  # as CircuitState's
 
     @property
     def circuit(self) -> CircuitState:
