@@ -30,6 +30,7 @@ stay the same), built as they are yielded; the isolation manager is read through
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ from bot.api.exposition import LabelSet, Rows
 from bot.api.process import ProcessMetrics
 from bot.isolation.circuit import AccountHealthStatus, CircuitState
 from bot.isolation.latency import CALL_BUCKETS, CYCLE_BUCKETS, Latency
+from bot.isolation.manager import AccountCounts
 from bot.store.reader import ReadOnlyStore
 from bot.store.records import StoredOrderStatus
 from bot.store.writer import StoreError
@@ -49,6 +51,7 @@ from bot.venue.health import VenueState
 
 if TYPE_CHECKING:
     from bot.daemon.supervisor import IndependentBrokerTrader
+    from bot.daemon.worker import AccountWorker
 
 __all__ = ["NijaCollector", "VenueUp", "metrics_registry"]
 
@@ -113,6 +116,18 @@ class _Labels:
         self.failed = LabelSet({**self.account, "kind": "failed"})
 
 
+class _CircuitSets:
+    """The label sets of the circuit families, in the accounts' order, as one tuple each."""
+
+    __slots__ = ("accounts", "calls", "keys", "states")
+
+    def __init__(self, keys: list[str], labels: list[_Labels]) -> None:
+        self.keys = keys
+        self.states = tuple(chain.from_iterable(lab.states for lab in labels))
+        self.calls = tuple(chain.from_iterable((lab.successful, lab.failed) for lab in labels))
+        self.accounts = tuple(lab.account for lab in labels)
+
+
 class NijaCollector(Collector):
     """Reads the running daemon at scrape time; see the module docstring."""
 
@@ -122,6 +137,10 @@ class NijaCollector(Collector):
         self._store_read: tuple[float, list[Metric]] | None = None  # (monotonic, families)
         self._labels: dict[str, _Labels] = {}  # by account key: the last scrape's accounts
         self._brokers: frozenset[str] = frozenset()  # their venues
+        self._circuit_kept: _CircuitSets | None = None
+        self._health_sets = tuple(LabelSet({"state": s.value}) for s in AccountHealthStatus)
+        # The workers' label sets, with the labels and the worker keys they were made for.
+        self._worker_kept: tuple[dict[str, _Labels], list[str], tuple[LabelSet, ...]] | None = None
         # The per-venue histograms: each venue's accounts' durations, added up as observed.
         self._call_seconds = _Histogram(
             "nija_call_seconds",
@@ -161,39 +180,34 @@ class NijaCollector(Collector):
     # the next exists (fewer garbage collections started by the API's thread).
     def _circuits(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
         found = {row.key: row for row in self.sup.isolation.account_counts()}
-        known = [(lab, row) for key, lab in labels.items() if (row := found.get(key)) is not None]
+        rows = [row for key in labels if (row := found.get(key)) is not None]
+        sets = self._circuit_sets(labels, rows)
         yield Rows(
             "nija_circuitbreaker_state",
             "1 for the state each account's circuit breaker is in, 0 for the others.",
             "gauge",
-            chain.from_iterable([lab.states for lab, _row in known]),
-            chain.from_iterable([_STATE_VALUES[row.circuit] for _lab, row in known]),
+            sets.states,
+            chain.from_iterable([_STATE_VALUES[row.circuit] for row in rows]),
         )
         yield Rows(
             "nija_calls",
             "Operations through each account's circuit breaker, by outcome.",
             "counter",
-            chain.from_iterable([(lab.successful, lab.failed) for lab, _row in known]),
-            chain.from_iterable([(row.successes, row.failures) for _lab, row in known]),
+            sets.calls,
+            chain.from_iterable([(row.successes, row.failures) for row in rows]),
         )
         yield Rows(
             "nija_not_permitted_calls",
             "Operations each account's circuit breaker refused (open, trial in flight, "
             "or a venue's Retry-After).",
             "counter",
-            [lab.account for lab, _row in known],
-            [row.not_permitted for _lab, row in known],
+            sets.accounts,
+            [row.not_permitted for row in rows],
         )
         yield self._call_seconds.rows(self.sup.isolation.venue_call_times(), self._brokers)
-        by_state = GaugeMetricFamily(
-            "nija_account_health", "Accounts in each health state.", labels=["state"]
-        )
-        counts = dict.fromkeys(AccountHealthStatus, 0)
-        for _lab, row in known:
-            counts[row.status] += 1
-        for status, n in counts.items():
-            by_state.add_metric([status.value], n)
-        yield by_state
+        counts = Counter([row.status for row in rows])
+        yield Rows("nija_account_health", "Accounts in each health state.", "gauge",
+                   self._health_sets, [counts[status] for status in AccountHealthStatus])  # fmt: skip
         paused = self.sup.operator.paused
         yield Rows(
             "nija_account_paused",
@@ -203,54 +217,56 @@ class NijaCollector(Collector):
             [1.0 if key in paused else 0.0 for key in labels],
         )
 
+    def _circuit_sets(self, labels: dict[str, _Labels], rows: list[AccountCounts]) -> _CircuitSets:
+        """The circuit families' label sets for these accounts: the last scrape's while the
+        accounts are the same (they nearly always are), so a scrape builds none."""
+        keys = [row.key for row in rows]
+        kept = self._circuit_kept
+        if kept is None or kept.keys != keys:
+            kept = self._circuit_kept = _CircuitSets(keys, [labels[key] for key in keys])
+        return kept
+
     def _cycles(self, labels: dict[str, _Labels]) -> Iterator[Metric]:
-        # Each worker read once, in one pass (its thread replaces its result and counts on);
-        # an unknown value (no cycle ended yet, a store it could not read) has no sample.
-        accounts: list[LabelSet] = []
-        cycles: list[float] = []
-        walls: tuple[list[LabelSet], list[float]] = ([], [])
-        durations: tuple[list[LabelSet], list[float]] = ([], [])
-        positions: tuple[list[LabelSet], list[float]] = ([], [])
-        equity: tuple[list[LabelSet], list[float]] = ([], [])
-        for key, w in list(self.sup.workers.items()):
-            lab = labels.get(key)
-            if lab is None:  # not configured (any more): its own series
-                lab = _Labels(key, w.spec.account.broker)
-            account = lab.account
-            accounts.append(account)
-            cycles.append(w.cycles)
-            result, wall = w.last_result, w.last_cycle_wall
-            if wall is not None:
-                walls[0].append(account)
-                walls[1].append(wall)
-            if result is None:
-                continue
-            durations[0].append(account)
-            durations[1].append(result.duration_ms / 1000.0)
-            if result.positions_open is not None:
-                positions[0].append(account)
-                positions[1].append(result.positions_open)
-            if result.equity_usd is not None:
-                equity[0].append(account)
-                equity[1].append(result.equity_usd)
+        # Each worker read once (its thread replaces its result and counts on); an unknown
+        # value (no cycle ended yet, a store it could not read) has no sample.
+        workers = list(self.sup.workers.items())
+        accounts = self._worker_sets(labels, workers)
+        reads = [(w.cycles, w.last_cycle_wall, w.last_result) for _key, w in workers]
         yield Rows("nija_cycles", "Trading cycles each account has run.", "counter",
-                   accounts, cycles)  # fmt: skip
+                   accounts, [n for n, _wall, _result in reads])  # fmt: skip
         yield self._cycle_seconds.rows(self.sup.cycle_times.totals(), self._brokers)
+        done = [(a, r) for a, (_n, _wall, r) in zip(accounts, reads, strict=True) if r is not None]
         yield Rows("nija_last_cycle_duration_seconds", "How long each account's last cycle took.",
-                   "gauge", *durations)  # fmt: skip
-        yield Rows(
+                   "gauge", [a for a, _r in done], [r.duration_ms / 1000.0 for _a, r in done])  # fmt: skip
+        yield _per_account(
             "nija_last_cycle_timestamp_seconds",
             "When each account's last cycle ended (Unix time).",
             "gauge",
-            *walls,
+            zip(accounts, [wall for _n, wall, _r in reads], strict=True),
         )
-        yield Rows("nija_open_positions", "Open positions of each account.", "gauge", *positions)
-        yield Rows(
+        yield _per_account("nija_open_positions", "Open positions of each account.", "gauge",
+                           [(a, r.positions_open) for a, r in done])  # fmt: skip
+        yield _per_account(
             "nija_equity_usd",
             "Each account's equity in USD at its last cycle (paper mode: the paper wallet).",
             "gauge",
-            *equity,
+            [(a, r.equity_usd) for a, r in done],
         )
+
+    def _worker_sets(
+        self, labels: dict[str, _Labels], workers: list[tuple[str, AccountWorker]]
+    ) -> tuple[LabelSet, ...]:
+        """The workers' accounts' label sets, in the workers' order: the last scrape's while
+        the workers and the configured accounts are the same."""
+        keys = [key for key, _w in workers]
+        kept = self._worker_kept
+        if kept is None or kept[0] is not labels or kept[1] != keys:
+            sets = tuple(  # a worker not configured (any more) gets its own series
+                (labels.get(key) or _Labels(key, w.spec.account.broker)).account
+                for key, w in workers
+            )
+            kept = self._worker_kept = (labels, keys, sets)
+        return kept[2]
 
     def store_due(self, within: float = STORE_DUE_MARGIN_SECONDS) -> bool:
         """Whether a collection ``within`` seconds from now reads the state database (the
