@@ -282,4 +282,4 @@ def build_app(
         ),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
-    return MetricsFirst(app, api.metrics_text, api._refusal)
+    return MetricsFirst(app, api.metrics_text, token, api._refusal)

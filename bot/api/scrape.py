@@ -28,6 +28,7 @@ from bot.api.metrics import NijaCollector, VenueUp, metrics_registry
 if TYPE_CHECKING:
     from starlette.responses import Response
 
+    from bot.api.token import ApiToken
     from bot.daemon.supervisor import IndependentBrokerTrader
 
 __all__ = ["CONTENT_TYPE", "METRICS_PATH", "MetricsFirst", "MetricsText"]
@@ -58,27 +59,38 @@ class MetricsText:
 class MetricsFirst:
     """An ASGI app: ``GET /metrics`` answered here, every other request by ``app``.
 
-    ``refusal(request)`` is the API's own token check (None: allowed; else its 401).
+    ``refusal(request)`` is the API's own token check (None: allowed; else its 401); a
+    request whose Authorization header is exactly ``Bearer <token>`` is let through first,
+    read from the raw headers.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         text: MetricsText,
+        token: ApiToken,
         refusal: Callable[[Request], Response | None],
     ) -> None:
         self.app = app
         self.text = text
+        self.token = token
         self.refusal = refusal
+
+    def _carries_token(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:  # uvicorn gives the names in lower case
+            if name == b"authorization":
+                return self.token.header_matches(value)
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != METRICS_PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        refused = self.refusal(Request(scope))
-        if refused is not None:
-            await refused(scope, receive, send)
-            return
+        if not self._carries_token(scope):
+            refused = self.refusal(Request(scope))  # says what is wrong; or lets it through
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         if self.text.may_wait():  # a database read: in a worker thread, as any handler
             body = await run_in_threadpool(self.text.write)
         else:

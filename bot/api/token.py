@@ -39,6 +39,11 @@ class ApiToken:
         """True when ``presented`` is the token (compared in constant time)."""
         return hmac.compare_digest(presented.encode(), self.value.encode())
 
+    def header_matches(self, value: bytes) -> bool:
+        """True when an Authorization header's raw ``value`` is exactly ``Bearer <token>``
+        (compared in constant time): a well-formed request's check, without decoding it."""
+        return hmac.compare_digest(value, b"Bearer " + self.value.encode())
+
 
 def load_token(configured: str | None, data_dir: str | Path) -> tuple[ApiToken, bool]:
     """The configured token, else the data directory's (generated when missing or unusable);

@@ -112,6 +112,7 @@ class ApiDaemon:
         self, method: str, path: str, token: str | None = TOKEN, **kw: Any
     ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers |= kw.pop("headers", {})
         return requests.request(method, self.url + path, headers=headers, timeout=10, **kw)
 
     def get(self, path: str, **kw: Any) -> requests.Response:

@@ -7,6 +7,7 @@ import stat
 from urllib.parse import quote
 
 import pytest
+import requests
 import structlog
 from structlog.testing import capture_logs
 
@@ -25,6 +26,12 @@ def test_every_route_but_the_probes_needs_the_token_and_says_why(daemon):
         assert missing.headers["WWW-Authenticate"].startswith("Bearer")
         wrong = daemon.get(path, token="not-the-token-at-all")
         assert wrong.status_code == 401 and "wrong bearer token" in wrong.json()["error"]
+    # /metrics reads an exact "Bearer <token>" from the raw header first; any other spelling
+    # goes through the same check as every route.
+    for spelling, status in ((f"bearer  {TOKEN} ", 200), (f"Bearer {TOKEN}x", 401),
+                             (f"Bearer {TOKEN[:-1]}", 401), (f"Basic {TOKEN}", 401)):  # fmt: skip
+        answer = daemon.get("/metrics", token=None, headers={"Authorization": spelling})
+        assert answer.status_code == status, spelling
     basic = daemon.get("/api/v1/accounts", token=None, auth=("nija", TOKEN))
     assert basic.status_code == 401 and "use 'Bearer <token>'" in basic.json()["error"]
     assert daemon.post(f"/api/v1/accounts/{ALICE}/pause", token=None).status_code == 401
@@ -148,6 +155,20 @@ def test_pause_holds_entries_is_audited_and_resume_lifts_it(daemon):
     assert daemon.get(f"/api/v1/accounts/{ALICE}").json()["status"]["paused"] is None
     actions = [a.action for a in OperatorStore(daemon.sup.db).actions(ALICE)]
     assert actions == ["resume", "pause", "pause"]
+
+
+def test_the_audit_records_the_address_a_local_proxy_forwards(daemon):
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-Forwarded-For": "203.0.113.9"}
+    with capture_logs() as logs:
+        for path in ("pause", "resume"):
+            url = f"{daemon.url}/api/v1/accounts/{ALICE}/{path}"
+            answer = requests.post(url, headers=headers if path == "pause" else headers | {
+                "X-Forwarded-For": ""}, timeout=10)  # fmt: skip
+            assert answer.status_code == 200, answer.text
+        scrape = requests.get(f"{daemon.url}/metrics", headers=headers, timeout=10)
+    assert scrape.status_code == 200 and b"nija_cycles_total" in scrape.content
+    audits = [e["client"] for e in logs if e["event"] == "control_request"]
+    assert audits == ["203.0.113.9", "127.0.0.1"]  # from loopback, the proxy's word is taken
 
 
 def test_a_pause_outlives_a_restart(tmp_path):
