@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.cli import pnl, trading
 from bot.cli import render as cli_render
+from bot.cli import rows as cli_rows
 from bot.cli.independent import independent_report, render_independent
 from bot.cli.live import live_check
 from bot.cli.output import (
@@ -208,7 +209,7 @@ def main_broker_status(ctx: Context) -> int:
     if not ctx.accounts.specs and not ctx.accounts.errors and not demo and problem is None:
         return _no_accounts(ctx)
     results, isolation = live_check(ctx)
-    accounts = cli_render.broker_rows(results, ctx.accounts.errors)
+    accounts = cli_rows.broker_rows(results, ctx.accounts.errors)
     threshold = cli_render.usd(ctx.settings.min_balance_usd)
     attention = [problem] if problem else []
     attention += [str(u) for u in ctx.unknown] + [str(n) for n in ctx.notices]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.cli import render as cli_render
+from bot.cli import rows as cli_rows
 from bot.cli.cluster import cluster_report, render_cluster
 from bot.cli.live import live_check
 from bot.cli.statusfile import stale_after_seconds
@@ -40,8 +41,8 @@ def independent_report(ctx: Context) -> dict[str, Any] | None:
                 f"daemon status stale: {age} old (the daemon rewrites it about every second;"
                 f" stuck after {stale_after:g} s: is its disk full? see nija.log)"
             )
-        rows = cli_render.status_rows(status.data, now)
-        venues = cli_render.venue_rows(status.data, now)
+        rows = cli_rows.status_rows(status.data, now)
+        venues = cli_rows.venue_rows(status.data, now)
         report_iso = status.data.get("isolation_report") or {}
         guarantee = report_iso.get("isolation_guarantee", "unknown")
         source = "daemon"
@@ -61,7 +62,7 @@ def independent_report(ctx: Context) -> dict[str, Any] | None:
             summary = "daemon not running (no status.json yet). Live check instead:"
         daemon["summary"] = summary
         results, isolation = live_check(ctx)
-        rows = cli_render.live_rows(results, isolation.get_all_account_statuses())
+        rows = cli_rows.live_rows(results, isolation.get_all_account_statuses())
         venues = []
         guarantee = isolation.get_isolation_report()["isolation_guarantee"]
         source = "live_check"
@@ -88,8 +89,8 @@ def independent_report(ctx: Context) -> dict[str, Any] | None:
         "cluster": cluster,
         "config_errors": ctx.config_errors(),
         "attention": attention
-        + cli_render.venue_attention(venues)
-        + cli_render.account_attention(rows),
+        + cli_rows.venue_attention(venues)
+        + cli_rows.account_attention(rows),
     }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.cli.render import timestamp
+from bot.cli.rows import timestamp
 from bot.config.settings import Settings
 from bot.daemon.status import STATUS_FILE, STATUS_REFRESH_SECONDS, read_status, write_interval
 

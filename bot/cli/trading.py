@@ -30,9 +30,9 @@ from bot.cli.render import (
     mode_line,
     paper_note,
     table,
-    timestamp,
     usd,
 )
+from bot.cli.rows import timestamp
 from bot.cli.statusfile import DaemonStatus
 from bot.store.backend import Database
 from bot.store.reader import AccountReader, PnlTotals
