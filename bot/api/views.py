@@ -86,7 +86,7 @@ class AccountViews:
         doc: dict[str, Any] = {"accounts": {}, **self._daemon_fields()}
         try:
             with ReadOnlyStore(self.sup.db) as store:
-                today = _today(store, self.sup.clock.wall())
+                today = _today(store, self.sup.trading_clock.wall())
                 for key, status in statuses.items():
                     doc["accounts"][key] = {**status, "positions": _rows(store.open_positions(key))}
                     doc["accounts"][key]["pnl_today"] = today(key)
@@ -110,7 +110,7 @@ class AccountViews:
                 doc["positions"] = _rows(reader.open_positions())
                 doc["recent_orders"] = _rows(reader.orders_since(since)[-RECENT_LIMIT:])
                 doc["health_changes"] = _rows(reader.health_events_since(since)[-RECENT_LIMIT:])
-                doc["pnl_today"] = _today(store, self.sup.clock.wall(), key)(key)
+                doc["pnl_today"] = _today(store, self.sup.trading_clock.wall(), key)(key)
             actions = OperatorStore(self.sup.db).actions(key, ACTIONS_LIMIT)
             doc["operator_actions"] = _rows(actions)
         except StoreError as exc:
@@ -137,7 +137,7 @@ class AccountViews:
         """The last ``days`` UTC days (today included) of every account of the daemon and
         every account with a trade or a fill in them, or of ``key`` alone; StoreError when
         the store cannot be read (never zeros)."""
-        first, last = last_days(self.sup.clock.wall(), days)
+        first, last = last_days(self.sup.trading_clock.wall(), days)  # the records' clock
         with ReadOnlyStore(self.sup.db) as store:
             return store.pnl_report(first, last, accounts=list(self.sup.specs), account_key=key)
 

@@ -80,9 +80,11 @@ def main_pnl(
         why = "--csv - and --json would both print on stdout: give --csv a file, or drop --json"
         return fail(ctx.prog, why, ctx.redactor, True, EXIT_CONFIG)
     days = args.days or DEFAULT_DAYS
-    first, last = last_days(ctx.clock.wall(), days)
     path = db_path(ctx.settings.data_dir, ctx.settings.mode)
     status, problem = status_or_problem(ctx.settings.data_dir, ctx.clock.wall())
+    # The days of the clock the records were stamped on (the demo's runs 60 times faster).
+    now = ctx.clock.wall() if status is None else status.trading_now(ctx.clock.wall())
+    first, last = last_days(now, days)
     accounts = {s.account.key for s in ctx.accounts.specs}
     if status is not None and status.running:
         accounts |= set(status.data.get("accounts") or {})

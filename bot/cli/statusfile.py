@@ -44,6 +44,19 @@ class DaemonStatus:
         """True when the daemon runs the demo on simulated accounts."""
         return bool(self.data.get("demo"))
 
+    def trading_now(self, now: float) -> float:
+        """The time on the clock the daemon's accounts trade and record on (``now``, the
+        system's, but in the demo, whose clock runs faster: its P&L days are the demo's)."""
+        clock = self.data.get("trading_clock")
+        if not isinstance(clock, dict):
+            return now
+        at, written = timestamp(clock.get("now")), timestamp(self.data.get("updated_at"))
+        speed = clock.get("speed")
+        if at is None or written is None or not isinstance(speed, int | float):
+            return now
+        # A stopped demo's clock stopped with it: its records are all before its last word.
+        return at + max(0.0, now - written) * speed if self.running else at
+
     def account(self, key: str) -> dict[str, Any] | None:
         """The status entry of one account, or None when the daemon does not have it."""
         return self.data.get("accounts", {}).get(key)

@@ -74,15 +74,15 @@ class FastClock:
 
     def __init__(self, base: Clock, speed: float) -> None:
         self._base = base
-        self._speed = speed
+        self.speed = speed
         self._wall0 = base.wall()
         self._mono0 = base.monotonic()
 
     def wall(self) -> float:
-        return self._wall0 + (self._base.wall() - self._wall0) * self._speed
+        return self._wall0 + (self._base.wall() - self._wall0) * self.speed
 
     def monotonic(self) -> float:
-        return self._mono0 + (self._base.monotonic() - self._mono0) * self._speed
+        return self._mono0 + (self._base.monotonic() - self._mono0) * self.speed
 
     def utc_now(self) -> datetime:
         return datetime.fromtimestamp(self.wall(), UTC)

@@ -113,6 +113,7 @@ def daemon_document(sup: IndependentBrokerTrader) -> dict[str, Any]:
         "pid": os.getpid(),
         "mode": sup.settings.mode,
         "demo": sup.demo,
+        "trading_clock": trading_clock(sup),
         "entries_held": sup.global_cap.held,  # why no account opens positions now
         "node_id": sup.leases.node_id,  # several nodes: this node's name (else None)
         "accounts": accounts,
@@ -121,6 +122,16 @@ def daemon_document(sup: IndependentBrokerTrader) -> dict[str, Any]:
         "overrides_file": sup.tunings.file_document(),
         "isolation_report": sup.isolation.get_isolation_report(health),  # the same reading
     }
+
+
+def trading_clock(sup: IndependentBrokerTrader) -> dict[str, Any] | None:
+    """The clock the accounts trade and record on, when it is not the system's (the demo's
+    runs faster): its time as this document is written, and how many seconds it counts in
+    one (the checks' P&L days follow it). None for every real daemon."""
+    clock = sup.trading_clock
+    if clock is sup.clock:
+        return None
+    return {"now": clock.utc_now().isoformat(), "speed": getattr(clock, "speed", 1.0)}
 
 
 def venue_balance(

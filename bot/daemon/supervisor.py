@@ -85,6 +85,9 @@ class IndependentBrokerTrader:
         self.demo = demo
         self.once = once
         self.clock = clock
+        # The clock the accounts trade and record on: the system's, but in the demo, whose
+        # market runs faster (its store rows are stamped on that clock too).
+        self.trading_clock: Clock = self.factories.market_clock or clock
         self.log = log or structlog.get_logger()
         self.data_dir = Path(settings.data_dir)
         # The state store: the SQLite file in data_dir, or PostgreSQL (NIJA_DATABASE_URL) over
@@ -238,7 +241,7 @@ class IndependentBrokerTrader:
                 self.global_cap,
                 log=log,
                 should_stop=worker.stop_event.is_set,
-                clock=self.factories.market_clock or self.clock,
+                clock=self.trading_clock,
                 venue=venue,
                 venue_health=self.venues.for_account(spec),
             ),

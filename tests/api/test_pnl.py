@@ -12,6 +12,7 @@ import requests
 
 from bot.store.pnl import CSV_COLUMNS, day_start
 from bot.store.writer import Store
+from nija_testkit.clock import FakeClock
 from tests.api.conftest import ALICE, BOB, TOKEN, ApiDaemon
 from tests.store.trades import Desk
 
@@ -130,6 +131,23 @@ def test_todays_pnl_is_in_the_accounts_document(daemon, traded):
         "losses": 0, "win_rate": None,
     }  # fmt: skip
     assert daemon.get(f"/api/v1/accounts/{ALICE}").json()["pnl_today"] == alice
+
+
+def test_a_demos_pnl_days_are_its_trading_clocks(daemon, traded):
+    """In the demo the accounts trade and record on a faster clock than the daemon's own: the
+    P&L days, today's included, and status.json's ``trading_clock`` follow it."""
+    assert daemon.sup.get_multi_broker_status()["trading_clock"] is None  # a real daemon
+    demo = FakeClock(wall_start=daemon.clock.wall() - 2 * 86400.0)  # two days behind
+    daemon.sup.trading_clock = demo
+    doc = daemon.get("/api/v1/pnl?days=1").json()
+    assert (doc["from"], doc["to"]) == ("2026-01-01", "2026-01-01"), doc
+    listed = daemon.get("/api/v1/accounts").json()["accounts"]
+    assert listed[ALICE]["pnl_today"]["day"] == "2026-01-01"
+    demo.set_wall(day_start(YESTERDAY) + 3 * HOUR)  # the day of alice's win
+    alice = daemon.get("/api/v1/accounts").json()["accounts"][ALICE]["pnl_today"]
+    assert (alice["day"], alice["trades"], alice["wins"]) == ("2026-01-02", 1, 1)
+    status = daemon.sup.get_multi_broker_status()["trading_clock"]
+    assert status == {"now": "2026-01-02T03:00:00+00:00", "speed": 1.0}
 
 
 BAD_REQUESTS = [

@@ -6,14 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.store.pnl import CSV_COLUMNS, day_start, utc_day
 from bot.store.writer import Store, db_path
-from tests.cli.scripts import ACTIVE, KEY, SECRET, base_env, line_of, run, run_text_and_json
+from tests.cli.scripts import (
+    ACTIVE,
+    KEY,
+    SECRET,
+    base_env,
+    dead_pid,
+    line_of,
+    run,
+    run_text_and_json,
+    write_status,
+)
 from tests.store.trades import Desk
 
 ALICE = "user/alice/BINANCE"
@@ -135,3 +146,34 @@ def test_bad_pnl_arguments_exit_2_naming_the_problem(data_dir, args, words):
     assert proc.returncode == 2
     error = json.loads(proc.stdout)
     assert words in error["error"] and error["exit_code"] == 2
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_a_demos_days_are_its_own_clocks(data_dir, running):
+    """The demo's accounts trade and record on a clock 60 times faster than the system's:
+    run near midnight, its trades are stamped tomorrow. Its P&L days follow that clock
+    (status.json's ``trading_clock``), so today's report holds them."""
+    now = time.time()
+    demo_now = now + 30 * HOUR  # its clock a day and more ahead: another UTC day whenever run
+    with Store(db_path(data_dir, "paper"), ALICE) as store:
+        Desk(store).round_trip("BTC/USDT", 0.01, 60000, 61000, (0.6, 0.61),
+                               demo_now - 2 * HOUR, demo_now - HOUR)  # fmt: skip
+    clock = {"now": datetime.fromtimestamp(demo_now, UTC).isoformat(), "speed": 60.0}
+    pid = os.getpid() if running else dead_pid()
+    write_status(data_dir, pid=pid, demo=True, trading_clock=clock)
+    proc = run(ACTIVE, env(data_dir), "--pnl", "--days", "1", "--json")
+    report = json.loads(proc.stdout)
+    demo_day = utc_day(demo_now).isoformat()  # the running demo's clock moved on a little
+    assert report["to"] == demo_day and report["from"] == demo_day, report
+    (alice,) = [t for t in report["totals"] if t["account"] == ALICE]
+    assert alice["trades"] == 1 and alice["wins"] == 1, alice
+    # The report without --pnl: today's P&L and orders are the demo's today's too.
+    report = json.loads(run(ACTIVE, env(data_dir), "--json").stdout)
+    accounts = {a["account"]: a for b in report["brokers"] for a in b["accounts"]}
+    assert accounts[ALICE]["today"]["realized_pnl_usd"] > 0, accounts[ALICE]
+    assert len(accounts[ALICE]["orders_today"]) == 2
+    # A real daemon's status (no trading_clock): the system's days, which hold no trade.
+    write_status(data_dir, pid=pid)
+    report = json.loads(run(ACTIVE, env(data_dir), "--pnl", "--days", "1", "--json").stdout)
+    assert report["to"] == utc_day(time.time()).isoformat()
+    assert report["totals"] and all(t["trades"] == 0 for t in report["totals"]), report

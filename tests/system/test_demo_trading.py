@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from bot.daemon.demo import MARKET_SPEED
 from nija_testkit.harness import ROOT, clean_env, start_daemon, wait_for
 
 HEALTHY = ("platform/platform/PAPER", "user/alice/PAPER")
@@ -30,6 +31,9 @@ def test_the_demo_enters_exits_and_shows_positions_within_its_first_minute(tmp_p
         # The scene's first exits come about 50 s in; the margin is for a loaded machine.
         wait_for(closed_by_both, timeout=100, what="a closed position on both healthy accounts")
         assert run.alive(), "the daemon exited"
+        # Its accounts trade on the demo's market clock, which status.json names (the
+        # checks' P&L days follow it: run near midnight UTC, its trades are stamped tomorrow).
+        assert run.status()["trading_clock"]["speed"] == MARKET_SPEED
         events = run.events()
         for key in HEALTHY:
             mine = [e for e in events if e.account == key]
@@ -59,7 +63,7 @@ def test_the_demo_enters_exits_and_shows_positions_within_its_first_minute(tmp_p
             assert purposes == {"entry", "exit"}, accounts[key]
 
         # The P&L per day of the same store: the trades closed, their fees, the win rate
-        # (two days: a run across midnight UTC still holds them).
+        # (on the demo's clock; two days: a run across midnight UTC still holds them).
         pnl = subprocess.run(
             [sys.executable, "check_active_trading_per_broker.py", "--pnl", "--days", "2",
              "--json", "--env-file", no_env],
