@@ -48,9 +48,7 @@ def account_entry(
         # failed, leaves the funds unknown ("funded" false), never "not funded".
         "funds_check": funds_check(funded).value,
         "funds_check_reason": funds_unknown_reason(funded),
-        "balance_usd": snap.equity_usd
-        if snap and snap.equity_usd is not None
-        else (funded.balance_usd if funded else None),
+        "balance_usd": equity(funded, snap),
         "thread": snap.thread if snap else ThreadState.NOT_STARTED,
         "health": health.get("status"),
         "circuit": health.get("circuit_state"),
@@ -134,14 +132,21 @@ def trading_clock(sup: IndependentBrokerTrader) -> dict[str, Any] | None:
     return {"now": clock.utc_now().isoformat(), "speed": getattr(clock, "speed", 1.0)}
 
 
+def equity(funded: FundedResult | None, snap: WorkerSnapshot | None) -> float | None:
+    """The account's trading equity: its last cycle's once a cycle ran (None when that cycle
+    could not value it: unknown, never the funded check's older figure shown as today's),
+    before that the funded check's answer."""
+    if snap is not None and snap.cycles > 0:
+        return snap.equity_usd
+    return funded.balance_usd if funded else None
+
+
 def venue_balance(
     funded: FundedResult | None, snap: WorkerSnapshot | None, *, live: bool
 ) -> float | None:
-    """What the account holds at its venue: in live mode its last cycle's equity, else
-    the funded check's answer (in paper mode the trader's equity is the paper wallet's)."""
-    if live and snap is not None and snap.equity_usd is not None:
-        return snap.equity_usd
-    return funded.balance_usd if funded else None
+    """What the account holds at its venue: in live mode its trading equity (``equity``),
+    else the funded check's answer (in paper mode the trader's equity is the paper wallet's)."""
+    return equity(funded, snap) if live else (funded.balance_usd if funded else None)
 
 
 def log_summary(log: Any, status: dict[str, Any], mode: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from bot.daemon.funded import FundedResult
 from bot.daemon.status import StatusWriter, read_status
 from bot.daemon.status_document import account_entry
-from bot.daemon.worker import ThreadState
+from bot.daemon.worker import ThreadState, WorkerSnapshot
 from bot.model import AccountRef, BrokerSpec
 from bot.redact import MASK, Redactor
 
@@ -214,3 +214,24 @@ def test_an_account_entry_says_whether_funded_is_an_answer(result, state, reason
     assert entry["funded"] is (result is not None and result.funded)
     assert entry["funds_check"] == state
     assert entry["funds_check_reason"] == reason
+
+
+def _snapshot(cycles: int, equity: float | None) -> WorkerSnapshot:
+    return WorkerSnapshot(ThreadState.RUNNING, cycles, None, None, None, 0, None, 150.0, 0,
+                          equity, {}, None)  # fmt: skip
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_balance_the_last_cycle_could_not_value_is_unknown_not_the_older_check(live):
+    """Before any cycle the funded check's answer is the balance; once cycles run, theirs,
+    and a cycle that could not value the account (its prices unavailable) leaves it unknown
+    (null) rather than showing the check's hours-old figure as today's."""
+    spec = BrokerSpec(AccountRef("user", "alice", "KRAKEN"), symbols=("BTC/USD",))
+    checked = FundedResult("k", True, balance_usd=500.0)
+    entries = [
+        account_entry(spec, {}, checked, snap, live=live, interval_seconds=150.0)
+        for snap in (None, _snapshot(0, None), _snapshot(3, 620.0), _snapshot(4, None))
+    ]
+    assert [e["balance_usd"] for e in entries] == [500.0, 500.0, 620.0, None]
+    venue = [e["venue_balance_usd"] for e in entries]
+    assert venue == ([500.0, 500.0, 620.0, None] if live else [500.0] * 4)
