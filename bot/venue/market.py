@@ -16,7 +16,8 @@ market in the demo). What it serves:
   reload works). Never per account.
 * ``valuation_price(symbol)`` (``bot.brokers.base.ValuationPrices``): what values the
   accounts' holdings, the venue's shared ticker up to ``valuation_age_seconds`` old: one
-  request per held symbol per that age, however many accounts hold it.
+  request per held symbol per that age, however many accounts hold it (the cache:
+  ``bot.venue.tickers``).
 * ``fetch_ticker``, ``fetch_candles``, ``symbols``, ``market_rules``: the paper broker's
   ``MarketData`` protocol, so paper fills price from the same data (tickers are shared
   for ``ticker_ttl_seconds``). These are the account's own calls: an adapter's failure
@@ -47,6 +48,8 @@ from bot.model import Candles, MarketRules, Ticker
 from bot.venue.flight import FlightTimeout, SingleFlight
 from bot.venue.public import PublicClient, PublicObserver
 from bot.venue.snapshot import CandleSnapshot
+from bot.venue.tickers import TickerCache
+from bot.venue.waits import fly, raise_if_backing_off
 
 T = TypeVar("T")
 # How long an account's client waits for the venue's one metadata load before loading its own.
@@ -82,14 +85,6 @@ class _CandleEntry:
 
 
 @dataclass
-class _TickerEntry:
-    ticker: Ticker | None = None
-    fetched_at: float = _NEVER  # monotonic
-    error: VenueDataError | None = None  # the last fetch failed...
-    retry_at: float = _NEVER  # ...and is not sent again before this (monotonic)
-
-
-@dataclass
 class _Metadata:
     listed: tuple[str, ...]  # the configured symbols the venue lists
     rules: dict[str, MarketRules] = field(default_factory=dict)
@@ -114,10 +109,6 @@ class VenueMarket:
         valuation_age_seconds: float = DEFAULT_VALUATION_AGE_SECONDS,
         observer: PublicObserver | None = None,
     ) -> None:
-        self.name = name
-        self.source = source
-        self.clock = clock
-        self.timeout_seconds = timeout_seconds
         self.settle_seconds = settle_seconds
         self.refresh_attempts = refresh_attempts
         self.refresh_spacing_seconds = refresh_spacing_seconds
@@ -131,13 +122,34 @@ class VenueMarket:
         self._lock = threading.Lock()  # guards the caches below
         self._flight: SingleFlight[Any] = SingleFlight()
         self._candles: dict[tuple[str, str, int], _CandleEntry] = {}
-        self._tickers: dict[str, _TickerEntry] = {}
+        self._tickers = TickerCache(self._public, failure_retry_seconds=failure_retry_seconds)
         self._meta: _Metadata | None = None
         self._meta_due = _NEVER  # monotonic: reload from here on
         self._meta_error: VenueDataError | None = None
 
     def __repr__(self) -> str:
         return f"VenueMarket({self.name}, source={type(self.source).__name__})"
+
+    # The venue's name, public-data client, clock and call timeout: its PublicClient's.
+    @property
+    def name(self) -> str:
+        """The venue's name (``KRAKEN``)."""
+        return self._public.name
+
+    @property
+    def source(self) -> MarketData:
+        """The venue's public-data client (see ``client``)."""
+        return self._public.source
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the caches age by."""
+        return self._public.clock
+
+    @property
+    def timeout_seconds(self) -> float:
+        """How long a caller waits for a request in flight (the call timeout)."""
+        return self._public.timeout_seconds
 
     @property
     def observer(self) -> PublicObserver | None:
@@ -309,57 +321,20 @@ class VenueMarket:
             return None
         return self.source if isinstance(self.source, Broker) else None
 
-    # -- tickers: one cache, each caller taking its own age --------------------------------
+    # -- tickers: one cache (bot.venue.tickers), each caller taking its own age ------------
     def valuation_price(self, symbol: str) -> float:
         """The last price that values a holding of ``symbol`` (``ValuationPrices``): the
         shared ticker, at most ``valuation_age_seconds`` old; ``VenueDataError`` when it
         cannot be had now (a failed refresh leaves a ticker still young enough in use)."""
-        return self._ticker(symbol, self.valuation_age_seconds, VALUATION_WAIT_SECONDS).last
-
-    def _ticker(self, symbol: str, max_age: float, wait: float) -> Ticker:
-        """The shared ticker fetched at most ``max_age`` ago, else fetched now (once for
-        every caller, each waiting at most ``wait``); ``VenueDataError`` if not to be had."""
-        cached = self._cached_ticker(symbol, max_age)
-        if cached is not None:
-            return cached
-        return self._fly(
-            ("ticker", symbol), lambda: self._fetch_ticker(symbol, max_age), "ticker", wait
-        )
-
-    def _cached_ticker(self, symbol: str, max_age: float) -> Ticker | None:
-        """The cached ticker when young enough, else None; raises while a failed fetch of
-        it is not due again."""
-        with self._lock:
-            entry = self._tickers.get(symbol)
-            if entry is None:
-                return None
-            if entry.ticker is not None and self.clock.monotonic() - entry.fetched_at < max_age:
-                return entry.ticker
-            self._raise_if_backing_off(entry.error, entry.retry_at)
-        return None
-
-    def _fetch_ticker(self, symbol: str, max_age: float) -> Ticker:
-        cached = self._cached_ticker(symbol, max_age)  # fetched while this caller was on its way
-        if cached is not None:
-            return cached
-        try:
-            ticker = self._public.request("ticker", self.source.fetch_ticker, symbol)
-        except VenueDataError as exc:
-            with self._lock:
-                entry = self._tickers.setdefault(symbol, _TickerEntry())
-                entry.error = exc
-                entry.retry_at = self.clock.monotonic() + self.failure_retry_seconds
-            raise
-        with self._lock:
-            self._tickers[symbol] = _TickerEntry(ticker, self.clock.monotonic())
-        return ticker
+        ticker = self._tickers.ticker(symbol, self.valuation_age_seconds, VALUATION_WAIT_SECONDS)
+        return ticker.last
 
     # -- the paper broker's MarketData ---------------------------------------------------------
     def fetch_ticker(self, symbol: str) -> Ticker:
         """Best bid, ask and last, shared for ``ticker_ttl_seconds``; an adapter's failure is
         raised as the adapter raised it."""
         try:
-            return self._ticker(symbol, self.ticker_ttl_seconds, self.timeout_seconds)
+            return self._tickers.ticker(symbol, self.ticker_ttl_seconds, self.timeout_seconds)
         except VenueDataError as exc:
             raise _unwrapped(exc) from None
 
@@ -389,22 +364,13 @@ class VenueMarket:
         """Requests per second to the venue's public client over the last minute."""
         return self._public.rate()
 
-    def _fly(self, key: tuple, fn: Callable[[], T], operation: str, wait: float | None = None) -> T:
-        wait = self.timeout_seconds if wait is None else wait
-        try:
-            return self._flight.do(key, fn, wait)
-        except FlightTimeout:
-            raise VenueDataError(
-                f"{self.name} {operation}: no answer within {wait:g}s", operation=operation
-            ) from None
+    def _fly(self, key: tuple, fn: Callable[[], T], operation: str) -> T:
+        return fly(self._flight, key, fn, venue=self.name, operation=operation,
+                   wait=self.timeout_seconds)  # fmt: skip
 
     def _raise_if_backing_off(self, error: VenueDataError | None, until: float) -> None:
         """Raise (lock held) when the last attempt failed and its retry is not due yet."""
-        if error is not None and self.clock.monotonic() < until:
-            wait = until - self.clock.monotonic()
-            raise VenueDataError(
-                f"{error} (next try in {wait:.0f}s)", operation=error.operation
-            ) from error.__cause__
+        raise_if_backing_off(error, until, self.clock.monotonic())
 
     def close(self) -> None:
         """Release the client's sessions."""
