@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from bot.store.fence import LeaseLostError
 from bot.store.sqlite import SqliteDatabase
 from bot.store.writer import OrderRecord, Store, StoreError
-from tests.engine.test_trader import World, entry_id
+from tests.engine.world import World, entry_id
 
 KEY = "user/alice/KRAKEN"
 

@@ -10,13 +10,8 @@ import pytest
 from bot.brokers import venues
 from bot.config.settings import load_settings
 from bot.daemon.overrides import overrides_path, read_overrides
-from bot.model import AccountRef, BrokerSpec
+from tests.daemon.override_accounts import ALICE, BOB, CAROL, SPECS
 
-ALICE, BOB, CAROL = "user/alice/KRAKEN", "user/bob/KRAKEN", "user/carol/COINBASE"
-SPECS = {
-    key: BrokerSpec(AccountRef(*key.split("/")), symbols=("BTC/USD",), timeout_seconds=1.0)
-    for key in (ALICE, BOB, CAROL)
-}
 SETTINGS = load_settings({"NIJA_TIMEFRAME": "15m", "NIJA_MIN_BALANCE_USD": "25"})
 
 

@@ -10,7 +10,7 @@ from bot.config.settings import load_settings
 from bot.daemon.control import ALL_ACCOUNTS, Outcome
 from bot.daemon.tunings import AccountTunings
 from nija_testkit.clock import FakeClock
-from tests.daemon.test_overrides import ALICE, BOB, CAROL, SPECS
+from tests.daemon.override_accounts import ALICE, BOB, CAROL, SPECS
 
 
 def tunings(tmp_path, text: str | None = None) -> AccountTunings:

@@ -29,7 +29,7 @@ from bot.strategy.trend_pullback import get_strategy
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from nija_testkit.clock import FakeClock
-from tests.engine.test_trader import NOW, SIGNAL, World
+from tests.engine.world import NOW, SIGNAL, World
 
 DAY = 86_400
 STEP = 0.001

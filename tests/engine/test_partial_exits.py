@@ -21,7 +21,7 @@ from bot.store.writer import PositionRecord
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from tests.engine.test_fees_in_base import DAY, Desk
-from tests.engine.test_trader import SIGNAL, World
+from tests.engine.world import SIGNAL, World
 
 ACCOUNT = "user/alice/KRAKEN"
 STARTING_USD = 10_000.0  # the paper broker's default

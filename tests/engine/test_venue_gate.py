@@ -25,7 +25,7 @@ from bot.venue.health import HealthConfig, VenueHealth, VenueState
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
 from nija_testkit.emulator.server import Fault
-from tests.engine.test_trader import SIGNAL, World, entry_id
+from tests.engine.world import SIGNAL, World, entry_id
 
 WHO = ("alice", "bob")
 
