@@ -1,8 +1,9 @@
 """The live balance check of the check commands: every configured account's balance at once.
 
 It runs the daemon's own funded check (``bot.daemon.funded``) with the venues' shared
-request budgets and metadata (``bot.daemon.clients``), each account bounded by the call
-timeout, and an isolation manager of its own whose report the commands show.
+request budgets (``bot.daemon.clients``) and market data (``bot.venue``: metadata and the
+prices holdings are valued at), each account bounded by the call timeout, and an
+isolation manager of its own whose report the commands show.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from bot.brokers.factory import load_adapters
 from bot.daemon.clients import VenueClients
 from bot.daemon.funded import FundedChecker, FundedResult
-from bot.daemon.wiring import circuit_config
+from bot.daemon.wiring import build_hub, circuit_config, default_factories
 from bot.isolation.manager import AccountIsolationManager
 
 if TYPE_CHECKING:
@@ -27,8 +28,16 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
         circuit_config(ctx.settings), clock=ctx.clock, redactor=ctx.redactor
     )
     load_adapters(ctx.accounts.specs)
-    # Budgets and the venues' shared metadata, as in the daemon; its notes go to stderr.
+    # Budgets, and each venue's shared market data (its metadata loaded once, holdings valued
+    # at one ticker per held symbol for the venue, not one per account), as in the daemon:
+    # the check shares the daemon's address, and so its per-IP limits. Notes go to stderr.
     clients = VenueClients(clock=ctx.clock)
+    hub = build_hub(
+        ctx.settings,
+        ctx.accounts.specs,
+        default_factories(ctx.settings, ctx.clock, clients=clients),
+        ctx.clock,
+    )
     checker = FundedChecker(
         clients.client,
         isolation,
@@ -41,4 +50,5 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
         results = {r.account_key: r for r in checker.check(ctx.accounts.specs)}
     finally:
         clients.close()
+        hub.close()
     return [results[s.account.key] for s in ctx.accounts.specs], isolation

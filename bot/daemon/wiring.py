@@ -73,13 +73,16 @@ class BrokerFactories:
     share_prices: Callable[[Callable[[str], ValuationPrices | None]], None] | None = None
 
 
-def default_factories(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> BrokerFactories:
+def default_factories(
+    settings: Settings, clock: Clock = SYSTEM_CLOCK, clients: VenueClients | None = None
+) -> BrokerFactories:
     """Real venues; orders go to the paper engine unless NIJA_MODE=live.
 
-    One venue client per account (``VenueClients``): the funded check's, at every re-check,
-    is the one its trading thread trades through; requests spend the request budgets.
+    One venue client per account (``clients``, else a new ``VenueClients``): the funded
+    check's, at every re-check, is the one its trading thread trades through; requests
+    spend the request budgets.
     """
-    clients = VenueClients(clock=clock)
+    clients = clients or VenueClients(clock=clock)
 
     def trading(spec: BrokerSpec, market: VenueMarket) -> Broker:
         return create_trading_broker(

@@ -396,6 +396,25 @@ def test_independent_status_live_check_without_daemon_all_well(data_dir, kraken)
     assert row["thread"] == "not_started" and row["health"] == "healthy" and row["funded"]
 
 
+def test_the_live_check_values_coins_held_at_one_shared_ticker_per_venue(data_dir, kraken):
+    """Without a daemon the check asks each account's balance itself, and values the coins
+    held at its venue's shared price, as the daemon does: one ticker for three accounts
+    holding BTC, since the check shares the daemon's address and so its per-IP limits."""
+    secret = "RkFLRUtSQUtFTlNFQ1JFVEJPQg=="
+    extra = {}
+    for i in range(3):
+        key = f"FAKE-KRAKEN-KEY-HOLDS-{i}"
+        kraken.venue.add_account(key, secret, {"BTC": 0.01})
+        extra |= {f"KRAKEN_USER_H{i}_API_KEY": key, f"KRAKEN_USER_H{i}_API_SECRET": secret}
+    code, report = run_json(INDEPENDENT, kraken_env(data_dir, kraken, **extra))
+    holders = [a for a in report["accounts"] if a["account"].startswith("user/h")]
+    assert code == 0 and len(holders) == 3 and all(a["funded"] for a in holders), report
+    worth = holders[0]["venue_balance_usd"]
+    assert worth > 10 and all(a["venue_balance_usd"] == worth for a in holders), holders
+    assert len(kraken.requests_to("ticker")) == 1  # not one per account
+    assert len(kraken.requests_to("balance")) == 4  # each account's own, the platform's too
+
+
 def test_independent_status_shows_demo_and_live_modes(data_dir):
     write_status(data_dir, pid=os.getpid(), demo=True)
     proc = run(INDEPENDENT, base_env(data_dir))
