@@ -91,6 +91,8 @@ def status_rows(data: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
                 "funds_check": a.get("funds_check", FundsCheck.ANSWERED.value),
                 "funds_check_reason": a.get("funds_check_reason"),
                 **equity(a, str(data.get("mode"))),
+                # Why the balance is unknown once cycles run (a daemon older than the key: None).
+                "balance_unknown_reason": a.get("balance_unknown_reason"),
                 "ready": bool(ready),
                 "thread": a.get("thread"),
                 "health": a.get("health"),

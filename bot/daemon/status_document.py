@@ -49,6 +49,8 @@ def account_entry(
         "funds_check": funds_check(funded).value,
         "funds_check_reason": funds_unknown_reason(funded),
         "balance_usd": equity(funded, snap),
+        # Why balance_usd is null once cycles run (else null).
+        "balance_unknown_reason": snap.equity_unknown_reason if snap else None,
         "thread": snap.thread if snap else ThreadState.NOT_STARTED,
         "health": health.get("status"),
         "circuit": health.get("circuit_state"),
@@ -133,10 +135,11 @@ def trading_clock(sup: IndependentBrokerTrader) -> dict[str, Any] | None:
 
 
 def equity(funded: FundedResult | None, snap: WorkerSnapshot | None) -> float | None:
-    """The account's trading equity: its last cycle's once a cycle ran (None when that cycle
-    could not value it: unknown, never the funded check's older figure shown as today's),
-    before that the funded check's answer."""
-    if snap is not None and snap.cycles > 0:
+    """The account's trading equity: its last cycle's once a cycle ended (None when that
+    cycle read no balance: its venue parked, its circuit open, a holding's price not to be
+    had; unknown, never the funded check's older figure shown as today's), before that the
+    funded check's answer."""
+    if snap is not None and snap.last_cycle_ms is not None:  # a cycle's result is there
         return snap.equity_usd
     return funded.balance_usd if funded else None
 

@@ -55,6 +55,9 @@ class WorkerSnapshot:
     dust: dict[str, float] = field(default_factory=dict)  # asset → remainder too small to trade
     exit_blocked: dict[str, str] = field(default_factory=dict)  # symbol → the venue's reason
     orders_unknown: list[str] = field(default_factory=list)  # client ids of ambiguous orders
+    # Why the last cycle has no equity (its venue parked, its circuit open, a holding's price
+    # not to be had...): None when it has one, or before any cycle.
+    equity_unknown_reason: str | None = None
 
 
 class AccountWorker:
@@ -295,4 +298,18 @@ class AccountWorker:
             dust=dict(result.dust) if result else {},
             exit_blocked=dict(result.exit_blocked) if result else {},
             orders_unknown=list(result.orders_unknown) if result else [],
+            equity_unknown_reason=why_equity_unknown(result),
         )
+
+
+def why_equity_unknown(result: CycleResult | None) -> str | None:
+    """Why ``result`` holds no equity, in the cycle's own words (None when it holds one)."""
+    if result is None or result.equity_usd is not None:
+        return None
+    return (
+        result.blocked_reason
+        or result.error
+        or next(iter(result.notes), None)
+        or result.no_signal
+        or "the cycle read no balance"
+    )

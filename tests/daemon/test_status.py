@@ -11,7 +11,8 @@ import pytest
 from bot.daemon.funded import FundedResult
 from bot.daemon.status import StatusWriter, read_status
 from bot.daemon.status_document import account_entry
-from bot.daemon.worker import ThreadState, WorkerSnapshot
+from bot.daemon.worker import ThreadState, WorkerSnapshot, why_equity_unknown
+from bot.engine.trader import CycleResult
 from bot.model import AccountRef, BrokerSpec
 from bot.redact import MASK, Redactor
 
@@ -216,9 +217,14 @@ def test_an_account_entry_says_whether_funded_is_an_answer(result, state, reason
     assert entry["funds_check_reason"] == reason
 
 
-def _snapshot(cycles: int, equity: float | None) -> WorkerSnapshot:
-    return WorkerSnapshot(ThreadState.RUNNING, cycles, None, None, None, 0, None, 150.0, 0,
-                          equity, {}, None)  # fmt: skip
+def _snapshot(cycles: int, equity: float | None, why: str | None = None) -> WorkerSnapshot:
+    """A worker's snapshot after ``cycles`` cycles, its last one's equity and why it has none."""
+    ms = 12.0 if cycles else None  # a cycle's result is there
+    return WorkerSnapshot(ThreadState.RUNNING, cycles, None, ms, None, 0, None, 150.0, 0,
+                          equity, {}, None, equity_unknown_reason=why)  # fmt: skip
+
+
+PRICE = "equity unknown: the venue's price of a holding is not to be had"
 
 
 @pytest.mark.parametrize("live", [True, False])
@@ -230,8 +236,22 @@ def test_a_balance_the_last_cycle_could_not_value_is_unknown_not_the_older_check
     checked = FundedResult("k", True, balance_usd=500.0)
     entries = [
         account_entry(spec, {}, checked, snap, live=live, interval_seconds=150.0)
-        for snap in (None, _snapshot(0, None), _snapshot(3, 620.0), _snapshot(4, None))
+        for snap in (None, _snapshot(0, None), _snapshot(3, 620.0), _snapshot(4, None, PRICE))
     ]
     assert [e["balance_usd"] for e in entries] == [500.0, 500.0, 620.0, None]
+    assert [e["balance_unknown_reason"] for e in entries] == [None, None, None, PRICE]
     venue = [e["venue_balance_usd"] for e in entries]
     assert venue == ([500.0, 500.0, 620.0, None] if live else [500.0] * 4)
+
+
+def test_why_a_cycle_has_no_equity_is_in_its_own_words():
+    result = CycleResult("user/alice/KRAKEN", 0.0)
+    assert why_equity_unknown(None) is None
+    assert why_equity_unknown(result) == "the cycle read no balance"
+    result.notes.append(PRICE)
+    result.no_signal = "KRAKEN market data unavailable"
+    assert why_equity_unknown(result) == PRICE
+    result.blocked_reason = "venue KRAKEN down: parked"
+    assert why_equity_unknown(result) == "venue KRAKEN down: parked"
+    result.equity_usd = 10.0
+    assert why_equity_unknown(result) is None

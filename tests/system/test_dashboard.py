@@ -70,6 +70,14 @@ def test_the_dashboard_shows_the_demo_and_pauses_alice(tmp_path, chromium):
         assert account_cell(chromium, BOB, "circuit") == "open"
         assert account_cell(chromium, BOB, "error") != "—"
         assert account_cell(chromium, ALICE, "health") == "healthy"  # bob's failure is his own
+        # His cycles read no balance now: his equity is unknown, and its cell says why.
+        equity = f'tr[data-account="{BOB}"] td[data-field="equity"]'
+
+        def bob_equity_unknown() -> bool:
+            cell = chromium.find_element(By.CSS_SELECTOR, equity)
+            return cell.text == "—" and (cell.get_attribute("title") or "").startswith("unknown: ")
+
+        look(bob_equity_unknown, "bob's equity unknown, and why", 15)
         # By now alice has cycled a few times: her equity is drawn as a line.
         spark = chromium.find_elements(
             By.CSS_SELECTOR, f'tr[data-account="{ALICE}"] svg.spark polyline'

@@ -163,7 +163,8 @@ function drawAccount(row, key, a, now) {
   const late = age !== null && finite(a.interval_seconds) && age > 3 * a.interval_seconds + 30;
   setCell(cell(row, "age"), ago(age), "num" + (late ? " warn" : ""), a.last_cycle_at ? clockTime(a.last_cycle_at) : "");
 
-  setCell(cell(row, "equity"), usd(a.balance_usd), "num");
+  const unknown = a.balance_usd == null && a.balance_unknown_reason ? "unknown: " + a.balance_unknown_reason : "";
+  setCell(cell(row, "equity"), usd(a.balance_usd), "num", unknown);
   drawTrend(cell(row, "trend"), Array.isArray(a.equity_history) ? a.equity_history : []);
 
   const symbols = Array.isArray(a.positions) ? a.positions.map((p) => String(p.symbol)).join(", ") : "";
