@@ -8,11 +8,11 @@ per-account and per-venue families are ``Rows``: kept label sets beside their va
 ``Sample`` per value, and the whole family's text kept while none of its values changes
 (most of them do not between two scrapes: circuit states, pauses, refusals, positions, the
 store's totals; measured in scripts/profile_scrape.py), its values formatted in C.
-Everything else (the registry, the collectors, the value format) is the library's. The
-output is the library's byte for byte but for one thing: in a ``Rows`` family a positive
-value from 1e6 up (a timestamp, a large balance) is written as Python writes it, without
-the library's Go-style exponent, which costs Python code per value; Prometheus reads the
-same number. tests/api/test_exposition.py compares the two on the daemon's real registry.
+Everything else (the registry and the collectors) is the library's, and so is the output,
+byte for byte, but for one thing: in a ``Rows`` family a positive value from 1e6 up (a
+timestamp, a large balance) is written as Python writes it, without the library's Go-style
+exponent, which costs Python code per value; Prometheus reads the same number.
+tests/api/test_exposition.py compares the two on the daemon's real registry.
 """
 
 from __future__ import annotations

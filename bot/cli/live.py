@@ -8,6 +8,7 @@ isolation manager of its own whose report the commands show.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from bot.brokers.factory import load_adapters
@@ -31,24 +32,19 @@ def live_check(ctx: Context) -> tuple[list[FundedResult], AccountIsolationManage
     # Budgets, and each venue's shared market data (its metadata loaded once, holdings valued
     # at one ticker per held symbol for the venue, not one per account), as in the daemon:
     # the check shares the daemon's address, and so its per-IP limits. Notes go to stderr.
-    clients = VenueClients(clock=ctx.clock)
-    hub = build_hub(
-        ctx.settings,
-        ctx.accounts.specs,
-        default_factories(ctx.settings, ctx.clock, clients=clients),
-        ctx.clock,
-    )
-    checker = FundedChecker(
-        clients.client,
-        isolation,
-        min_balance_usd=ctx.settings.min_balance_usd,
-        timeout_seconds=ctx.settings.call_timeout_seconds,
-        waited=clients.waited_seconds,
-        clock=ctx.clock,
-    )
-    try:
+    with ExitStack() as closing:
+        clients = VenueClients(clock=ctx.clock)
+        closing.callback(clients.close)
+        factories = default_factories(ctx.settings, ctx.clock, clients=clients)
+        hub = build_hub(ctx.settings, ctx.accounts.specs, factories, ctx.clock)
+        closing.callback(hub.close)
+        checker = FundedChecker(
+            clients.client,
+            isolation,
+            min_balance_usd=ctx.settings.min_balance_usd,
+            timeout_seconds=ctx.settings.call_timeout_seconds,
+            waited=clients.waited_seconds,
+            clock=ctx.clock,
+        )
         results = {r.account_key: r for r in checker.check(ctx.accounts.specs)}
-    finally:
-        clients.close()
-        hub.close()
     return [results[s.account.key] for s in ctx.accounts.specs], isolation

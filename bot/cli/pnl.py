@@ -96,6 +96,7 @@ def main_pnl(
         "from": first.isoformat(),
         "to": last.isoformat(),
         "days": days,
+        "clock_note": None if status is None else status.trading_clock_note(),
         "meaning": MEANING,
         "rows": [],
         "totals": [],
@@ -168,6 +169,8 @@ def render_pnl(report: Mapping[str, Any]) -> str:
         f" {report['to']} ({report['days']} day{'s' if report['days'] != 1 else ''})."
     )
     notes = [head, report["meaning"]]
+    if report.get("clock_note"):
+        notes.append(report["clock_note"])
     if report.get("note"):
         notes.append(report["note"])
     if report.get("csv_file"):

@@ -57,6 +57,15 @@ class DaemonStatus:
         # A stopped demo's clock stopped with it: its records are all before its last word.
         return at + max(0.0, now - written) * speed if self.running else at
 
+    def trading_clock_note(self) -> str | None:
+        """A line saying the days are the demo clock's, when they are (else None)."""
+        clock = self.data.get("trading_clock")
+        if not isinstance(clock, dict):
+            return None
+        speed = clock.get("speed")
+        fast = f"{speed:g} times as fast as" if isinstance(speed, int | float) else "apart from"
+        return f"Days on the demo's clock, which runs {fast} the wall clock (status.json trading_clock)."
+
     def account(self, key: str) -> dict[str, Any] | None:
         """The status entry of one account, or None when the daemon does not have it."""
         return self.data.get("accounts", {}).get(key)

@@ -165,6 +165,9 @@ def test_a_demos_days_are_its_own_clocks(data_dir, running):
     report = json.loads(proc.stdout)
     demo_day = utc_day(demo_now).isoformat()  # the running demo's clock moved on a little
     assert report["to"] == demo_day and report["from"] == demo_day, report
+    assert "demo's clock, which runs 60 times as fast" in report["clock_note"]
+    text = run(ACTIVE, env(data_dir), "--pnl", "--days", "1").stdout
+    assert "Days on the demo's clock" in text and f"{demo_day} to {demo_day}" in text
     (alice,) = [t for t in report["totals"] if t["account"] == ALICE]
     assert alice["trades"] == 1 and alice["wins"] == 1, alice
     # The report without --pnl: today's P&L and orders are the demo's today's too.
@@ -175,5 +178,5 @@ def test_a_demos_days_are_its_own_clocks(data_dir, running):
     # A real daemon's status (no trading_clock): the system's days, which hold no trade.
     write_status(data_dir, pid=pid)
     report = json.loads(run(ACTIVE, env(data_dir), "--pnl", "--days", "1", "--json").stdout)
-    assert report["to"] == utc_day(time.time()).isoformat()
+    assert report["to"] == utc_day(time.time()).isoformat() and report["clock_note"] is None
     assert report["totals"] and all(t["trades"] == 0 for t in report["totals"]), report
