@@ -37,10 +37,7 @@ from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Fault, Response
 from nija_testkit.secrets import assert_no_secret as _assert_no_secret
 from nija_testkit.secrets import new_pem
-
-KEY_NAME = "organizations/FAKE-COINBASE-ORG/apiKeys/FAKE-COINBASE-KEY-0001"
-SYMBOLS = ("BTC/USD", "ETH/USD")
-PEM = new_pem()
+from tests.brokers.coinbase_account import KEY_NAME, PEM, fund, make_broker
 
 
 @pytest.fixture
@@ -57,29 +54,6 @@ def server(venue_server, market: Market) -> EmulatorServer:
 @pytest.fixture
 def venue(server: EmulatorServer) -> CoinbaseVenue:
     return server.venue
-
-
-def make_broker(
-    server: EmulatorServer,
-    *,
-    key: str = KEY_NAME,
-    secret: str = PEM,
-    timeout: float = 3.0,
-    symbols: tuple[str, ...] = SYMBOLS,
-) -> CoinbaseBroker:
-    spec = BrokerSpec(
-        account=AccountRef("user", "alice", "coinbase"),
-        credentials=Credentials(api_key=key, api_secret=secret),
-        symbols=symbols,
-        base_url=server.url,
-        timeout_seconds=timeout,
-        rate_limit=False,
-    )
-    return CoinbaseBroker(spec)
-
-
-def fund(venue: CoinbaseVenue, balances: dict[str, float]):
-    return venue.add_account(KEY_NAME, PEM, balances)
 
 
 assert_no_secret = partial(_assert_no_secret, secrets=(KEY_NAME, PEM), markers=("FAKE-",))

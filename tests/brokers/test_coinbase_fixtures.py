@@ -23,7 +23,7 @@ from nija_testkit.emulator.coinbase import CoinbaseVenue
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Request, Response
 from nija_testkit.fixtures import load_fixture
-from tests.brokers.test_broker_coinbase import fund, make_broker
+from tests.brokers.coinbase_account import fund, make_broker
 
 Answer = dict[str, Any] | Callable[[Request], Response]
 

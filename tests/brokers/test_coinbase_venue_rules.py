@@ -15,7 +15,7 @@ from bot.model import MarketRules, OrderRequest, OrderStatus, OrderType, Side
 from nija_testkit.emulator.coinbase import CoinbaseVenue
 from nija_testkit.emulator.core import Market
 from nija_testkit.emulator.server import EmulatorServer, Fault, Request, Response
-from tests.brokers.test_broker_coinbase import fund, make_broker
+from tests.brokers.coinbase_account import fund, make_broker
 
 
 @pytest.fixture

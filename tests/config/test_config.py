@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ast
-import io
 import json
 import re
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from bot.brokers.venues import env_venues, venue
@@ -28,9 +26,9 @@ from bot.errors import ConfigError
 from bot.redact import Redactor
 from bot.store.db import db_path
 from nija_testkit.secrets import assert_no_secret, env_secrets
+from tests.config.env_example import ENV_EXAMPLE, uncommented_env_example
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV_EXAMPLE = ROOT / ".env.example"
 DEFAULTS = Settings()
 # The venues whose accounts come from the environment, in listing order.
 BROKERS = tuple(v.name for v in env_venues())
@@ -786,13 +784,6 @@ def test_env_example_shows_a_user_account_for_every_broker():
         assert {f"{broker}_USER_ALICE_API_KEY", f"{broker}_USER_ALICE_API_SECRET"} <= names
     assert "OKX_USER_ALICE_PASSPHRASE" in names
     assert "ALPACA_USER_ALICE_PAPER" in names
-
-
-def uncommented_env_example() -> dict[str, str]:
-    text = ENV_EXAMPLE.read_text()
-    lines = [re.sub(r"^#\s*(?=[A-Z][A-Z0-9_]*=)", "", line) for line in text.splitlines()]
-    parsed = dotenv_values(stream=io.StringIO("\n".join(lines)))
-    return {k: v or "" for k, v in parsed.items()}
 
 
 def test_env_example_values_are_the_code_defaults_and_hold_no_secrets():

@@ -7,7 +7,7 @@ import pytest
 from bot.brokers.venues import env_venues
 from bot.config.settings import load_accounts, load_settings, settings_variables
 from bot.config.unknown import UnknownVariable, known_variables, unknown_variables
-from tests.config.test_config import uncommented_env_example
+from tests.config.env_example import uncommented_env_example
 
 
 def flagged(*names: str) -> dict[str, str | None]:

@@ -32,6 +32,7 @@ from bot.daemon.supervisor import IndependentBrokerTrader
 from bot.errors import ConfigError
 from bot.store.pg import parse_database_url
 from bot.venue.monitor import VenueMonitor
+from tests.deploy.units import unit_entries
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "compose" / "docker-compose.yml"
@@ -76,19 +77,6 @@ def _seconds(text: str) -> float:
     found = re.fullmatch(r"(?:(\d+)m(?:in)?)?\s*(?:(\d+)s?)?", text.strip())
     assert found and text.strip(), f"not a duration of minutes and seconds: {text!r}"
     return 60.0 * int(found[1] or 0) + int(found[2] or 0)
-
-
-def unit_entries(path: Path) -> dict[str, list[str]]:
-    """``Key`` → the values of every ``Key=value`` line of a unit file, in order."""
-    entries: dict[str, list[str]] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        assert not line.endswith("\\"), f"{path.name}: continuation lines are not read here"
-        key, _, value = line.partition("=")
-        entries.setdefault(key.strip(), []).append(value.strip())
-    return entries
 
 
 def _expand(value: str, instance: str, host: str = "node-a") -> str:

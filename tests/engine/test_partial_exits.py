@@ -20,7 +20,7 @@ from bot.store.reader import ReadOnlyStore
 from bot.store.writer import PositionRecord
 from nija_testkit import candles as cs
 from nija_testkit.candles import rows
-from tests.engine.test_fees_in_base import DAY, Desk
+from tests.engine.fee_desk import DAY, Desk
 from tests.engine.world import SIGNAL, World
 
 ACCOUNT = "user/alice/KRAKEN"

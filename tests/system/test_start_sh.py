@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.test_deploy_files import unit_entries
+from tests.deploy.units import unit_entries
 
 REPO = Path(__file__).resolve().parents[2]
 START = REPO / "start.sh"
