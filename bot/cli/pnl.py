@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli.output import EXIT_ATTENTION, EXIT_CONFIG, fail
 from bot.cli.render import footer, indent, mode_line, table, usd
-from bot.cli.statusfile import status_or_problem
+from bot.cli.statusfile import records_now, status_or_problem
 from bot.cli.trading import signed_usd
 from bot.store.pnl import DEFAULT_DAYS, last_days, parse_days, pnl_document, write_csv
 from bot.store.writer import Store, StoreError, db_path
@@ -82,9 +82,7 @@ def main_pnl(
     days = args.days or DEFAULT_DAYS
     path = db_path(ctx.settings.data_dir, ctx.settings.mode)
     status, problem = status_or_problem(ctx.settings.data_dir, ctx.clock.wall())
-    # The days of the clock the records were stamped on (the demo's runs 60 times faster).
-    now = ctx.clock.wall() if status is None else status.trading_now(ctx.clock.wall())
-    first, last = last_days(now, days)
+    first, last = last_days(records_now(status, ctx.clock.wall()), days)
     accounts = {s.account.key for s in ctx.accounts.specs}
     if status is not None and status.running:
         accounts |= set(status.data.get("accounts") or {})

@@ -19,6 +19,7 @@ __all__ = [
     "DaemonStatus",
     "pid_alive",
     "read_daemon_status",
+    "records_now",
     "stale_after_seconds",
     "status_or_problem",
 ]
@@ -44,31 +45,42 @@ class DaemonStatus:
         """True when the daemon runs the demo on simulated accounts."""
         return bool(self.data.get("demo"))
 
+    def _trading_clock(self) -> tuple[float | None, float | None] | None:
+        """status.json's ``trading_clock`` as (its time, its speed), either None when
+        unreadable; None when the accounts record on the system's clock."""
+        clock = self.data.get("trading_clock")
+        if not isinstance(clock, dict):
+            return None
+        speed = clock.get("speed")
+        return timestamp(clock.get("now")), speed if isinstance(speed, int | float) else None
+
     def trading_now(self, now: float) -> float:
         """The time on the clock the daemon's accounts trade and record on (``now``, the
         system's, but in the demo, whose clock runs faster: its P&L days are the demo's)."""
-        clock = self.data.get("trading_clock")
-        if not isinstance(clock, dict):
-            return now
-        at, written = timestamp(clock.get("now")), timestamp(self.data.get("updated_at"))
-        speed = clock.get("speed")
-        if at is None or written is None or not isinstance(speed, int | float):
+        at, speed = self._trading_clock() or (None, None)
+        written = timestamp(self.data.get("updated_at"))
+        if at is None or speed is None or written is None:
             return now
         # A stopped demo's clock stopped with it: its records are all before its last word.
         return at + max(0.0, now - written) * speed if self.running else at
 
     def trading_clock_note(self) -> str | None:
         """A line saying the days are the demo clock's, when they are (else None)."""
-        clock = self.data.get("trading_clock")
-        if not isinstance(clock, dict):
+        clock = self._trading_clock()
+        if clock is None:
             return None
-        speed = clock.get("speed")
-        fast = f"{speed:g} times as fast as" if isinstance(speed, int | float) else "apart from"
+        fast = "apart from" if clock[1] is None else f"{clock[1]:g} times as fast as"
         return f"Days on the demo's clock, which runs {fast} the wall clock (status.json trading_clock)."
 
     def account(self, key: str) -> dict[str, Any] | None:
         """The status entry of one account, or None when the daemon does not have it."""
         return self.data.get("accounts", {}).get(key)
+
+
+def records_now(status: DaemonStatus | None, now: float) -> float:
+    """``now`` on the clock the accounts' records are stamped on: the system's, but the
+    demo's (60 times faster) when ``status`` says so (``DaemonStatus.trading_now``)."""
+    return now if status is None else status.trading_now(now)
 
 
 def pid_alive(pid: int | None) -> bool:

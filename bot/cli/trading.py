@@ -33,7 +33,7 @@ from bot.cli.render import (
     usd,
 )
 from bot.cli.rows import timestamp
-from bot.cli.statusfile import DaemonStatus
+from bot.cli.statusfile import DaemonStatus, records_now
 from bot.store.backend import Database
 from bot.store.reader import AccountReader, PnlTotals
 from bot.store.writer import Store, StoredOrderStatus, StoreError
@@ -217,8 +217,7 @@ def active_trading_report(
         report["note"] = f"No state database at {path} yet: the daemon has not traded in this mode."
         return report
     now = ctx.clock.wall()
-    # Today on the clock the accounts record on (the demo's runs 60 times faster).
-    start = _day_start(now if status is None else status.trading_now(now))
+    start = _day_start(records_now(status, now))  # today on the records' clock
     try:
         with Store.open_readonly(database) as store:
             by_broker: dict[str, list[dict[str, Any]]] = {}

@@ -247,6 +247,22 @@ def test_independent_status_in_live_mode_shows_the_venue_balance_only(data_dir):
     assert report["accounts"][0]["paper_equity_usd"] is None
 
 
+def test_independent_status_says_why_a_balance_is_unknown(data_dir):
+    why = "equity unknown: the venue's price of a holding is not to be had"
+    accounts = {
+        PLATFORM: account_status(
+            PLATFORM, balance_usd=None, venue_balance_usd=None, balance_unknown_reason=why
+        ),
+        ALICE: account_status(ALICE),
+    }
+    write_status(data_dir, pid=os.getpid(), mode="live", accounts=accounts)
+    _code, report = run_json(INDEPENDENT, base_env(data_dir))
+    rows = {a["account"]: a for a in report["accounts"]}
+    assert rows[PLATFORM]["venue_balance_usd"] is None  # unknown, never $0
+    assert rows[PLATFORM]["balance_unknown_reason"] == why
+    assert rows[ALICE]["balance_unknown_reason"] is None
+
+
 def test_independent_status_one_quarantined_account_exits_1(data_dir):
     accounts = {
         PLATFORM: account_status(PLATFORM),
